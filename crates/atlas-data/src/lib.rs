@@ -1,0 +1,1 @@
+//! atlas-data (to be written)

@@ -1,0 +1,1 @@
+//! atlas-embed (to be written)

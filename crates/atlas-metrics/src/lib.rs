@@ -1,0 +1,1 @@
+//! atlas-metrics (to be written)

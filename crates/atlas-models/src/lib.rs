@@ -1,0 +1,1 @@
+//! atlas-models (to be written)

@@ -1,0 +1,1 @@
+//! atlas-pipeline (to be written)

@@ -1,0 +1,1 @@
+//! atlas-report (to be written)

@@ -1,0 +1,1 @@
+//! atlas-tokenizer (to be written)

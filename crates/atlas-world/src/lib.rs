@@ -1,0 +1,1 @@
+//! atlas-world (to be written)

@@ -1,0 +1,1 @@
+//! atlas-zeroshot (to be written)
