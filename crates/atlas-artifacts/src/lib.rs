@@ -1,0 +1,1 @@
+//! atlas-artifacts (to be written)

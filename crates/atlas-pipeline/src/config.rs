@@ -1,0 +1,428 @@
+//! `pipeline.toml`: what to evaluate. Parsing errors name the line and column.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// The whole run description.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    #[serde(default)]
+    pub run: RunConfig,
+    /// Generated demo world, made on demand before datasets of `kind = "world"` are read.
+    #[serde(default)]
+    pub world: Option<WorldEntry>,
+    #[serde(default, rename = "model")]
+    pub models: Vec<ModelEntry>,
+    #[serde(default, rename = "dataset")]
+    pub datasets: Vec<DatasetEntry>,
+    #[serde(default, rename = "prompts")]
+    pub prompt_sets: Vec<PromptSet>,
+    #[serde(default)]
+    pub stages: StagesConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Artifact store root (relative to the config file).
+    pub store: PathBuf,
+    /// Where result Parquet files go (relative to the config file).
+    pub results: PathBuf,
+    /// `cpu`, `wgpu`, `cuda` or `auto`.
+    pub device: String,
+    /// `f32`, `f16` or `bf16`.
+    pub precision: String,
+    pub batch_size: usize,
+    /// How to turn cosines into logits: `"checkpoint"` (the model's `logit_scale.exp()`) or a number.
+    pub logit_scale: LogitScaleSetting,
+    /// Bootstrap resamples for the 95% intervals.
+    pub bootstrap: usize,
+    pub seed: u64,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            store: PathBuf::from(".atlas"),
+            results: PathBuf::from("results"),
+            device: "cpu".into(),
+            precision: "f32".into(),
+            batch_size: 64,
+            logit_scale: LogitScaleSetting::Checkpoint,
+            bootstrap: 1000,
+            seed: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub enum LogitScaleSetting {
+    Checkpoint,
+    Fixed(f32),
+}
+
+impl<'de> Deserialize<'de> for LogitScaleSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Num(f64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Num(v) if v > 0.0 => Ok(Self::Fixed(v as f32)),
+            Raw::Text(s) if s == "checkpoint" => Ok(Self::Checkpoint),
+            _ => Err(serde::de::Error::custom(
+                "expected \"checkpoint\" or a positive number such as 100",
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorldEntry {
+    /// Output directory of the generated world (relative to the config file).
+    pub path: PathBuf,
+    /// Everything else is passed to the world generator's `WorldConfig` as is.
+    #[serde(flatten)]
+    pub config: BTreeMap<String, toml::Value>,
+}
+
+/// One model of the zoo, with its six-factor tags.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelEntry {
+    pub name: Spanned<String>,
+    /// A checkpoint file, `local-dir:PATH` or `hf-hub:org/repo[@rev]`.
+    pub source: String,
+    /// open_clip architecture name (e.g. `ViT-B-32`), used with `pretrained_tag` to decide the activation.
+    #[serde(default)]
+    pub arch: Option<String>,
+    #[serde(default)]
+    pub pretrained_tag: Option<String>,
+    /// A `tokenizer.json` (HF format); default: the CLIP BPE vocabulary.
+    #[serde(default)]
+    pub tokenizer: Option<PathBuf>,
+    /// Part of the baseline set for effective-robustness fits.
+    #[serde(default)]
+    pub baseline: bool,
+    /// A random-weight fixture: reported as such in every output.
+    #[serde(default)]
+    pub fixture: bool,
+    #[serde(default)]
+    pub tags: FactorTags,
+}
+
+/// The study's six factors (the sixth, test-time prompts, is the prompt set of each result row).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FactorTags {
+    pub architecture: String,
+    pub training_data: String,
+    pub data_size: String,
+    pub fine_tuning: String,
+    pub loss: String,
+}
+
+impl Default for FactorTags {
+    fn default() -> Self {
+        let u = || "unknown".to_string();
+        Self {
+            architecture: u(),
+            training_data: u(),
+            data_size: u(),
+            fine_tuning: u(),
+            loss: u(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetKind {
+    /// One sub-folder per class.
+    Folder,
+    /// A CSV or JSONL manifest `path,label[,extra]`.
+    Manifest,
+    /// WebDataset shards in CLIP_benchmark's `wds_*` layout.
+    Wds,
+    /// A split of the generated demo world (`[world]`).
+    World,
+}
+
+/// What a dataset is used for; decides which stages read it by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetRole {
+    Id,
+    Shift,
+    Ood,
+    Factors,
+    CueConflict,
+    Retrieval,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetEntry {
+    pub name: Spanned<String>,
+    pub kind: DatasetKind,
+    /// Folder, manifest file or shard root (relative to the config file); for `world`, the split name.
+    pub path: PathBuf,
+    #[serde(default = "default_role")]
+    pub role: DatasetRole,
+    /// Class names file (one per line); default: the dataset's own, else ImageNet's 1000.
+    #[serde(default)]
+    pub classnames: Option<PathBuf>,
+    /// Prompt set name (see `[[prompts]]`); default: the first prompt set.
+    #[serde(default)]
+    pub prompts: Option<Spanned<String>>,
+    /// WebDataset split folder (`test`, `train`).
+    #[serde(default)]
+    pub split: Option<String>,
+}
+
+fn default_role() -> DatasetRole {
+    DatasetRole::Id
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptSet {
+    pub name: Spanned<String>,
+    /// Templates with `{c}` for the class name.
+    #[serde(default)]
+    pub templates: Vec<String>,
+    /// Or a file with one template per line (relative to the config file).
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StagesConfig {
+    #[serde(default)]
+    pub zeroshot: Option<StageEntry>,
+}
+
+/// A stage switched on; `datasets` empty means every dataset whose role the stage reads.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageEntry {
+    #[serde(default)]
+    pub datasets: Vec<Spanned<String>>,
+}
+
+/// A config error with the place it comes from.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    At {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+/// A parsed config and the directory its relative paths start from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: PipelineConfig,
+    pub path: PathBuf,
+    pub base_dir: PathBuf,
+    source: String,
+}
+
+impl LoadedConfig {
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        let source = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        Self::parse(&source, path)
+    }
+
+    pub fn parse(source: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: PipelineConfig = toml::from_str(source).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let (line, column) = line_col(source, span.start);
+            ConfigError::At {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: e.message().to_string(),
+            }
+        })?;
+        let base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        let loaded = Self {
+            config,
+            path: path.to_path_buf(),
+            base_dir,
+            source: source.to_string(),
+        };
+        loaded.validate()?;
+        Ok(loaded)
+    }
+
+    /// A path from the config, resolved against the config file's folder.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    fn error_at<T>(&self, spanned: &Spanned<T>, message: String) -> ConfigError {
+        let (line, column) = line_col(&self.source, spanned.span().start);
+        ConfigError::At {
+            path: self.path.clone(),
+            line,
+            column,
+            message,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let c = &self.config;
+        check_unique(self, c.models.iter().map(|m| &m.name), "model")?;
+        check_unique(self, c.datasets.iter().map(|d| &d.name), "dataset")?;
+        check_unique(self, c.prompt_sets.iter().map(|p| &p.name), "prompt set")?;
+        for p in &c.prompt_sets {
+            if p.templates.is_empty() && p.file.is_none() {
+                return Err(self.error_at(
+                    &p.name,
+                    format!(
+                        "prompt set `{}` has neither `templates = [..]` nor `file = \"..\"`",
+                        p.name.get_ref()
+                    ),
+                ));
+            }
+        }
+        for d in &c.datasets {
+            if d.kind == DatasetKind::World && c.world.is_none() {
+                return Err(self.error_at(
+                    &d.name,
+                    format!(
+                        "dataset `{}` has kind = \"world\" but there is no [world] table",
+                        d.name.get_ref()
+                    ),
+                ));
+            }
+            if let Some(p) = &d.prompts {
+                if !c.prompt_sets.iter().any(|s| s.name.get_ref() == p.get_ref()) {
+                    return Err(self.error_at(
+                        p,
+                        format!("unknown prompt set `{}`: define it in a [[prompts]] table", p.get_ref()),
+                    ));
+                }
+            }
+        }
+        if let Some(z) = &c.stages.zeroshot {
+            for d in &z.datasets {
+                if !c.datasets.iter().any(|x| x.name.get_ref() == d.get_ref()) {
+                    return Err(self.error_at(
+                        d,
+                        format!("unknown dataset `{}`: define it in a [[dataset]] table", d.get_ref()),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_unique<'a>(
+    cfg: &LoadedConfig,
+    names: impl Iterator<Item = &'a Spanned<String>>,
+    what: &str,
+) -> Result<(), ConfigError> {
+    let mut seen = std::collections::HashSet::new();
+    for n in names {
+        if n.get_ref().is_empty() || n.get_ref().contains(['/', '\\', ',']) {
+            return Err(cfg.error_at(n, format!("{what} name `{}` must be non-empty and free of / \\ ,", n.get_ref())));
+        }
+        if !seen.insert(n.get_ref().clone()) {
+            return Err(cfg.error_at(n, format!("duplicate {what} name `{}`", n.get_ref())));
+        }
+    }
+    Ok(())
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(source.len());
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<LoadedConfig, ConfigError> {
+        LoadedConfig::parse(s, Path::new("dir/pipeline.toml"))
+    }
+
+    #[test]
+    fn syntax_error_names_line_and_column() {
+        let err = parse("[run]\ndevice = \"cpu\"\nbatch_size = = 3\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("dir/pipeline.toml:3:"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_field_names_line() {
+        let err = parse("[[model]]\nname = \"a\"\nsource = \"x\"\nsorce = \"y\"\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(":4:"), "{msg}");
+        assert!(msg.contains("sorce"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_dataset_in_stage_names_line() {
+        let src = "[stages.zeroshot]\ndatasets = [\"nope\"]\n";
+        let msg = parse(src).unwrap_err().to_string();
+        assert!(msg.contains(":2:13"), "{msg}");
+        assert!(msg.contains("unknown dataset `nope`"), "{msg}");
+    }
+
+    #[test]
+    fn duplicate_model_names_rejected() {
+        let src = "[[model]]\nname = \"a\"\nsource = \"x\"\n[[model]]\nname = \"a\"\nsource = \"y\"\n";
+        let msg = parse(src).unwrap_err().to_string();
+        assert!(msg.contains(":5:"), "{msg}");
+    }
+
+    #[test]
+    fn logit_scale_forms() {
+        let c = parse("[run]\nlogit_scale = 100\n").unwrap();
+        assert_eq!(c.config.run.logit_scale, LogitScaleSetting::Fixed(100.0));
+        let c = parse("[run]\nlogit_scale = \"checkpoint\"\n").unwrap();
+        assert_eq!(c.config.run.logit_scale, LogitScaleSetting::Checkpoint);
+        assert!(parse("[run]\nlogit_scale = \"big\"\n").is_err());
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_config_dir() {
+        let c = parse("").unwrap();
+        assert_eq!(c.resolve(Path::new("data/x")), PathBuf::from("dir/data/x"));
+    }
+}
