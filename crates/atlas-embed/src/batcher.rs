@@ -1,0 +1,95 @@
+//! CPU preparation overlapped with the device: a producer thread decodes and preprocesses the next
+//! batches on rayon threads while the caller runs the model on the current one. The queue is
+//! bounded, so memory stays flat however large the dataset is.
+
+use crossbeam_channel::bounded;
+use rayon::prelude::*;
+
+/// One prepared batch: for each position in the input, the prepared input or why it failed.
+pub struct PreparedBatch<P> {
+    /// Index of the first item of this batch in the input slice.
+    pub start: usize,
+    pub items: Vec<Result<P, String>>,
+}
+
+/// Prepare `items` in batches of `batch_size` with `prepare` (in parallel) and hand each batch,
+/// in order, to `consume` on the calling thread. `depth` batches are prepared ahead.
+/// Stops at the first error returned by `consume`.
+pub fn run_overlapped<T, P, E>(
+    items: &[T],
+    batch_size: usize,
+    depth: usize,
+    prepare: impl Fn(&T) -> Result<P, String> + Sync,
+    mut consume: impl FnMut(PreparedBatch<P>) -> Result<(), E>,
+) -> Result<(), E>
+where
+    T: Sync,
+    P: Send,
+{
+    let batch_size = batch_size.max(1);
+    let (tx, rx) = bounded::<PreparedBatch<P>>(depth.max(1));
+    std::thread::scope(|scope| {
+        let prepare = &prepare;
+        scope.spawn(move || {
+            for (i, chunk) in items.chunks(batch_size).enumerate() {
+                let prepared: Vec<Result<P, String>> = chunk.par_iter().map(prepare).collect();
+                let batch = PreparedBatch {
+                    start: i * batch_size,
+                    items: prepared,
+                };
+                if tx.send(batch).is_err() {
+                    // The consumer stopped (an error); stop preparing.
+                    return;
+                }
+            }
+        });
+        for batch in rx.iter() {
+            consume(batch)?;
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_arrive_in_order_with_errors_in_place() {
+        let items: Vec<i32> = (0..103).collect();
+        let mut seen = Vec::new();
+        run_overlapped(
+            &items,
+            10,
+            2,
+            |&x| if x % 17 == 5 { Err(format!("bad {x}")) } else { Ok(x * 2) },
+            |b| -> Result<(), ()> {
+                for (k, r) in b.items.into_iter().enumerate() {
+                    seen.push((b.start + k, r));
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(seen.len(), 103);
+        for (i, (idx, r)) in seen.iter().enumerate() {
+            assert_eq!(*idx, i);
+            match r {
+                Ok(v) => assert_eq!(*v, 2 * i as i32),
+                Err(e) => assert_eq!(e, &format!("bad {i}")),
+            }
+        }
+    }
+
+    #[test]
+    fn consumer_error_stops_the_run() {
+        let items: Vec<i32> = (0..1000).collect();
+        let mut batches = 0;
+        let r = run_overlapped(&items, 10, 1, |&x| Ok::<_, String>(x), |_| {
+            batches += 1;
+            if batches == 3 { Err("stop") } else { Ok(()) }
+        });
+        assert_eq!(r, Err("stop"));
+        assert_eq!(batches, 3);
+    }
+}
