@@ -1,1 +1,36 @@
-//! atlas-models (to be written)
+//! OpenCLIP CLIP (ViT image tower + text tower) in burn, numerically equal to open_clip.
+//!
+//! - [`load`] a checkpoint ([`CheckpointSource`]: file, `local-dir:`, `hf-hub:`) in open_clip or
+//!   HF `CLIPModel` layout onto a device ([`DeviceKind`], [`Precision`]), giving a
+//!   [`LoadedClip`] with `encode_images` / `encode_texts`.
+//! - [`Clip::init`] builds a randomly initialised model (also on autodiff devices) and
+//!   [`save_open_clip`] writes it in open_clip layout.
+//! - The activation of a (model, pretrained tag) pair comes from [`activation_for`]; a config
+//!   that contradicts a known tag is refused.
+
+pub mod activation;
+pub mod bench;
+pub mod checkpoint;
+pub mod config;
+pub mod device;
+pub mod error;
+pub mod interp;
+pub mod load;
+pub mod model;
+pub mod source;
+
+pub use activation::{Activation, activation_for, known_activation};
+pub use bench::{BenchOptions, BenchReport, bench_towers};
+pub use checkpoint::Layout;
+pub use config::{ClipConfig, DEFAULT_EOT_TOKEN_ID, TextConfig, VisionConfig, builtin_config};
+pub use device::{AttentionImpl, DeviceKind, Precision, select_device};
+pub use error::{ModelError, Result};
+pub use load::{
+    LoadOptions, LoadedClip, SaveDtype, check_activation, infer_arch, load, load_files,
+    save_open_clip, state_dict,
+};
+pub use model::Clip;
+pub use source::CheckpointSource;
+
+/// The burn device type models run on.
+pub use burn::tensor::Device;

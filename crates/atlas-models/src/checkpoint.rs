@@ -1,0 +1,401 @@
+//! Memory-mapped safetensors checkpoints in open_clip or HF `CLIPModel` layout, mapped onto the
+//! open_clip key names the model is built from.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Device, Tensor};
+use memmap2::Mmap;
+use safetensors::tensor::{Dtype, TensorInfo};
+
+use crate::error::{ModelError, Result};
+use crate::interp::resize_pos_embed;
+use crate::model::{Init, ParamSource, tensor_from_host};
+
+/// Key layout of a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// open_clip `CLIP.state_dict()` (`visual.*`, `transformer.*`, ...).
+    OpenClip,
+    /// transformers `CLIPModel` (`vision_model.*`, `text_model.*`, ...).
+    Hf,
+}
+
+/// An opened, validated safetensors file.
+pub struct SafetensorsFile {
+    path: PathBuf,
+    mmap: Mmap,
+    data_start: usize,
+    tensors: BTreeMap<String, TensorInfo>,
+}
+
+impl SafetensorsFile {
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        // SAFETY: the map is read-only; the checkpoint must not be modified while loaded (as
+        // with every mmap-based loader). Truncation is detected below by the size check.
+        let mmap = unsafe { Mmap::map(&file) }.map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let (header_len, metadata) =
+            safetensors::SafeTensors::read_metadata(&mmap).map_err(|e| ModelError::Safetensors {
+                path: path.to_path_buf(),
+                message: format!("{e:?} (file size {} bytes)", mmap.len()),
+            })?;
+        let tensors = metadata
+            .tensors()
+            .into_iter()
+            .map(|(k, info)| (k, info.clone()))
+            .collect();
+        Ok(Self {
+            path: path.to_path_buf(),
+            mmap,
+            data_start: 8 + header_len,
+            tensors,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tensors.keys().map(String::as_str)
+    }
+
+    fn bytes(&self, info: &TensorInfo) -> &[u8] {
+        let (a, b) = info.data_offsets;
+        &self.mmap[self.data_start + a..self.data_start + b]
+    }
+
+    /// blake3 over (sorted key names, dtype, shape, raw tensor bytes): the weights' identity.
+    pub fn weights_hash(&self) -> [u8; 32] {
+        let mut h = blake3::Hasher::new();
+        h.update(b"atlas-models/weights/v1");
+        for (name, info) in &self.tensors {
+            h.update(&(name.len() as u64).to_le_bytes());
+            h.update(name.as_bytes());
+            let dtype = format!("{:?}", info.dtype);
+            h.update(&(dtype.len() as u64).to_le_bytes());
+            h.update(dtype.as_bytes());
+            h.update(&(info.shape.len() as u64).to_le_bytes());
+            for d in &info.shape {
+                h.update(&(*d as u64).to_le_bytes());
+            }
+            let bytes = self.bytes(info);
+            h.update(&(bytes.len() as u64).to_le_bytes());
+            h.update(bytes);
+        }
+        *h.finalize().as_bytes()
+    }
+
+    /// A tensor as f32 with its shape.
+    pub fn read_f32(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+        let info = self.tensors.get(name).ok_or_else(|| ModelError::MissingKey {
+            path: self.path.clone(),
+            key: name.to_string(),
+            expected: vec![],
+        })?;
+        let b = self.bytes(info);
+        let data: Vec<f32> = match info.dtype {
+            Dtype::F32 => b
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            Dtype::F16 => b
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            Dtype::BF16 => b
+                .chunks_exact(2)
+                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            Dtype::F64 => b
+                .chunks_exact(8)
+                .map(|c| {
+                    f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32
+                })
+                .collect(),
+            other => {
+                return Err(ModelError::UnsupportedDtype {
+                    path: self.path.clone(),
+                    key: name.to_string(),
+                    dtype: format!("{other:?}"),
+                });
+            }
+        };
+        Ok((info.shape.clone(), data))
+    }
+
+    /// Guess the layout from the key names (after stripping wrappers).
+    pub fn layout(&self, keys: &BTreeMap<String, String>) -> Result<Layout> {
+        if keys.keys().any(|k| k.starts_with("visual.")) {
+            Ok(Layout::OpenClip)
+        } else if keys.keys().any(|k| k.starts_with("vision_model.")) {
+            Ok(Layout::Hf)
+        } else {
+            Err(ModelError::Source {
+                spec: self.path.display().to_string(),
+                message: "neither open_clip (`visual.*`) nor HF CLIPModel (`vision_model.*`) keys \
+                          found; is this a CLIP checkpoint?"
+                    .into(),
+            })
+        }
+    }
+
+    /// normalised key -> raw key: strips a `state_dict.` wrapper and a `module.` prefix.
+    pub fn normalised_keys(&self) -> BTreeMap<String, String> {
+        self.tensors
+            .keys()
+            .map(|raw| {
+                let mut k = raw.as_str();
+                k = k.strip_prefix("state_dict.").unwrap_or(k);
+                k = k.strip_prefix("module.").unwrap_or(k);
+                (k.to_string(), raw.clone())
+            })
+            .collect()
+    }
+}
+
+enum Recipe {
+    Direct(String),
+    /// The checkpoint stores the transpose (HF projections as `Linear`).
+    Transposed(String),
+    /// q | k | v concatenated along dim 0.
+    Concat3([String; 3]),
+}
+
+fn hf_recipe(key: &str) -> Recipe {
+    let d = |s: String| Recipe::Direct(s);
+    match key {
+        "logit_scale" | "logit_bias" => return d(key.into()),
+        "visual.proj" => return Recipe::Transposed("visual_projection.weight".into()),
+        "text_projection" => return Recipe::Transposed("text_projection.weight".into()),
+        "token_embedding.weight" => return d("text_model.embeddings.token_embedding.weight".into()),
+        "positional_embedding" => return d("text_model.embeddings.position_embedding.weight".into()),
+        "visual.conv1.weight" => return d("vision_model.embeddings.patch_embedding.weight".into()),
+        "visual.class_embedding" => return d("vision_model.embeddings.class_embedding".into()),
+        "visual.positional_embedding" => {
+            return d("vision_model.embeddings.position_embedding.weight".into());
+        }
+        _ => {}
+    }
+    for (oc, hf) in [
+        ("ln_final.", "text_model.final_layer_norm."),
+        ("visual.ln_pre.", "vision_model.pre_layrnorm."),
+        ("visual.ln_post.", "vision_model.post_layernorm."),
+    ] {
+        if let Some(rest) = key.strip_prefix(oc) {
+            return d(format!("{hf}{rest}"));
+        }
+    }
+    let (tower, rest) = if let Some(r) = key.strip_prefix("visual.transformer.resblocks.") {
+        ("vision_model", r)
+    } else if let Some(r) = key.strip_prefix("transformer.resblocks.") {
+        ("text_model", r)
+    } else {
+        return d(key.into());
+    };
+    let (idx, rest) = rest.split_once('.').unwrap_or((rest, ""));
+    let p = format!("{tower}.encoder.layers.{idx}");
+    match rest {
+        "attn.in_proj_weight" | "attn.in_proj_bias" => {
+            let wb = if rest.ends_with("weight") { "weight" } else { "bias" };
+            Recipe::Concat3(["q", "k", "v"].map(|x| format!("{p}.self_attn.{x}_proj.{wb}")))
+        }
+        _ => {
+            for (oc, hf) in [
+                ("ln_1.", "layer_norm1."),
+                ("ln_2.", "layer_norm2."),
+                ("mlp.c_fc.", "mlp.fc1."),
+                ("mlp.c_proj.", "mlp.fc2."),
+                ("attn.out_proj.", "self_attn.out_proj."),
+            ] {
+                if let Some(r) = rest.strip_prefix(oc) {
+                    return d(format!("{p}.{hf}{r}"));
+                }
+            }
+            d(format!("{p}.{rest}"))
+        }
+    }
+}
+
+/// Keys that loaders drop on purpose.
+fn ignored(norm_key: &str) -> bool {
+    norm_key.ends_with("position_ids")
+}
+
+/// Feeds checkpoint tensors to [`crate::model::build`], checking names and shapes, resizing the
+/// vision position embedding when the grid differs, and remembering which keys were used.
+pub(crate) struct CheckpointParams<'a> {
+    file: &'a SafetensorsFile,
+    keys: BTreeMap<String, String>,
+    layout: Layout,
+    used: BTreeSet<String>,
+    /// Set when the position embedding was resized: (old grid, new grid).
+    pub resized_pos_embed: Option<(usize, usize)>,
+}
+
+impl<'a> CheckpointParams<'a> {
+    pub fn new(file: &'a SafetensorsFile, layout: Layout) -> Self {
+        Self {
+            keys: file.normalised_keys(),
+            file,
+            layout,
+            used: BTreeSet::new(),
+            resized_pos_embed: None,
+        }
+    }
+
+    /// Read `ckpt_key` (normalised name) expecting `expected` (checkpoint shape).
+    fn read(&mut self, ckpt_key: &str, expected: &[usize]) -> Result<Vec<f32>> {
+        let raw = self
+            .keys
+            .get(ckpt_key)
+            .ok_or_else(|| ModelError::MissingKey {
+                path: self.file.path().to_path_buf(),
+                key: ckpt_key.to_string(),
+                expected: expected.to_vec(),
+            })?
+            .clone();
+        self.used.insert(ckpt_key.to_string());
+        let (found, data) = self.file.read_f32(&raw)?;
+        let numel: usize = expected.iter().product();
+        // logit_scale / logit_bias: 0-d or 1-d with one element.
+        if expected == [1] && data.len() == 1 && found.iter().product::<usize>() == 1 {
+            return Ok(data);
+        }
+        if found != expected {
+            let is_vision_pos = ckpt_key == "visual.positional_embedding"
+                || ckpt_key == "vision_model.embeddings.position_embedding.weight";
+            if is_vision_pos
+                && expected.len() == 2
+                && found.len() == 2
+                && found[1] == expected[1]
+                && let Some(new_grid) = grid_of(expected[0])
+                && let Some(old_grid) = grid_of(found[0])
+                && let Some(out) = resize_pos_embed(&data, found[1], new_grid)
+            {
+                self.resized_pos_embed = Some((old_grid, new_grid));
+                return Ok(out);
+            }
+            return Err(ModelError::ShapeMismatch {
+                path: self.file.path().to_path_buf(),
+                key: ckpt_key.to_string(),
+                expected: expected.to_vec(),
+                found,
+            });
+        }
+        debug_assert_eq!(numel, data.len());
+        Ok(data)
+    }
+
+    /// Error on checkpoint tensors that no parameter used.
+    pub fn finish(self) -> Result<()> {
+        let unused: Vec<String> = self
+            .keys
+            .keys()
+            .filter(|k| !self.used.contains(*k) && !ignored(k))
+            .cloned()
+            .collect();
+        if unused.is_empty() {
+            return Ok(());
+        }
+        Err(ModelError::UnexpectedKeys {
+            path: self.file.path().to_path_buf(),
+            count: unused.len(),
+            keys: unused.into_iter().take(5).collect(),
+        })
+    }
+}
+
+fn grid_of(rows: usize) -> Option<usize> {
+    let t = rows.checked_sub(1)?;
+    let g = (t as f64).sqrt().round() as usize;
+    (g * g == t).then_some(g)
+}
+
+fn transpose2(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; data.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = data[r * cols + c];
+        }
+    }
+    out
+}
+
+impl ParamSource for CheckpointParams<'_> {
+    fn take<const D: usize>(
+        &mut self,
+        key: &str,
+        shape: [usize; D],
+        transpose: bool,
+        _init: Init,
+        device: &Device,
+    ) -> Result<Tensor<D>> {
+        let recipe = match self.layout {
+            Layout::OpenClip => Recipe::Direct(key.to_string()),
+            Layout::Hf => hf_recipe(key),
+        };
+        let mut data = match recipe {
+            Recipe::Direct(k) => self.read(&k, &shape)?,
+            Recipe::Transposed(k) => {
+                let rev: Vec<usize> = shape.iter().rev().copied().collect();
+                let d = self.read(&k, &rev)?;
+                transpose2(&d, rev[0], rev[1])
+            }
+            Recipe::Concat3(ks) => {
+                let mut part_shape = shape.to_vec();
+                part_shape[0] /= 3;
+                let mut out = Vec::with_capacity(shape.iter().product());
+                for k in &ks {
+                    out.extend(self.read(k, &part_shape)?);
+                }
+                out
+            }
+        };
+        let mut out_shape = shape;
+        if transpose && D == 2 {
+            data = transpose2(&data, shape[0], shape[1]);
+            out_shape.reverse();
+        }
+        Ok(tensor_from_host(data, out_shape, device))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hf_names() {
+        let name = |k: &str| match hf_recipe(k) {
+            Recipe::Direct(s) | Recipe::Transposed(s) => s,
+            Recipe::Concat3(v) => v.join(","),
+        };
+        assert_eq!(name("visual.ln_pre.weight"), "vision_model.pre_layrnorm.weight");
+        assert_eq!(
+            name("transformer.resblocks.3.mlp.c_fc.bias"),
+            "text_model.encoder.layers.3.mlp.fc1.bias"
+        );
+        assert_eq!(
+            name("visual.transformer.resblocks.0.attn.in_proj_bias"),
+            "vision_model.encoder.layers.0.self_attn.q_proj.bias,vision_model.encoder.layers.0.self_attn.k_proj.bias,vision_model.encoder.layers.0.self_attn.v_proj.bias"
+        );
+        assert_eq!(name("visual.proj"), "visual_projection.weight");
+    }
+
+    #[test]
+    fn transpose_roundtrip() {
+        let d: Vec<f32> = (0..6).map(|x| x as f32).collect();
+        let t = transpose2(&d, 2, 3);
+        assert_eq!(t, vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
+        assert_eq!(transpose2(&t, 3, 2), d);
+    }
+}

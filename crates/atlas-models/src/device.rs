@@ -1,0 +1,254 @@
+//! Run-time choice of backend device and float precision.
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::tensor::{Device, FloatDType};
+
+use crate::error::{ModelError, Result};
+
+/// Which backend to run on. Parsed from `cpu | wgpu | cuda | auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DeviceKind {
+    /// burn's pure-Rust CPU backend (`flex`; `ndarray` when only that is compiled in).
+    #[default]
+    Cpu,
+    Wgpu,
+    Cuda,
+    /// The fastest compiled-in backend that initialises: CUDA, then wgpu, then CPU.
+    Auto,
+}
+
+impl FromStr for DeviceKind {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "cpu" => Ok(Self::Cpu),
+            "wgpu" => Ok(Self::Wgpu),
+            "cuda" => Ok(Self::Cuda),
+            "auto" => Ok(Self::Auto),
+            _ => Err(ModelError::Parse {
+                what: "device",
+                value: s.to_string(),
+                expected: "cpu, wgpu, cuda, auto",
+            }),
+        }
+    }
+}
+
+impl fmt::Display for DeviceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Cpu => "cpu",
+            Self::Wgpu => "wgpu",
+            Self::Cuda => "cuda",
+            Self::Auto => "auto",
+        })
+    }
+}
+
+/// Float precision of weights and activations. LayerNorm accumulates in f32 under f16/bf16
+/// (burn widens the reduction), like open_clip's `LayerNormFp32`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Precision {
+    #[default]
+    F32,
+    F16,
+    Bf16,
+}
+
+impl FromStr for Precision {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "f32" | "fp32" | "float32" => Ok(Self::F32),
+            "f16" | "fp16" | "float16" | "half" => Ok(Self::F16),
+            "bf16" | "bfloat16" => Ok(Self::Bf16),
+            _ => Err(ModelError::Parse {
+                what: "precision",
+                value: s.to_string(),
+                expected: "f32, f16, bf16",
+            }),
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::Bf16 => "bf16",
+        })
+    }
+}
+
+impl Precision {
+    pub fn float_dtype(self) -> FloatDType {
+        match self {
+            Self::F32 => FloatDType::F32,
+            Self::F16 => FloatDType::F16,
+            Self::Bf16 => FloatDType::BF16,
+        }
+    }
+}
+
+/// Which attention kernel the transformer blocks use. Both compute the same function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AttentionImpl {
+    /// burn's fused attention op (`burn::tensor::module::attention`). Best on GPU backends.
+    Fused,
+    /// Plain `softmax(q k^T * scale + mask) v` with matmuls. 2.4x faster than `Fused` on CPU.
+    Matmul,
+}
+
+impl FromStr for AttentionImpl {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "fused" => Ok(Self::Fused),
+            "matmul" => Ok(Self::Matmul),
+            _ => Err(ModelError::Parse {
+                what: "attention implementation",
+                value: s.to_string(),
+                expected: "fused, matmul",
+            }),
+        }
+    }
+}
+
+impl AttentionImpl {
+    /// The faster implementation for a device kind (resolved: not `Auto`).
+    pub fn default_for(kind: DeviceKind) -> Self {
+        match kind {
+            DeviceKind::Cpu => Self::Matmul,
+            DeviceKind::Wgpu | DeviceKind::Cuda => Self::Fused,
+            DeviceKind::Auto => Self::Matmul,
+        }
+    }
+}
+
+/// Create the backend device for `kind` and set its default float dtype to `precision`.
+///
+/// A device's dtype can be set only once per process; asking for the same device with another
+/// precision later is an error.
+pub fn select_device(kind: DeviceKind, precision: Precision) -> Result<Device> {
+    let (device, _) = select_device_resolved(kind, precision)?;
+    Ok(device)
+}
+
+/// Like [`select_device`], also returning the concrete kind that `Auto` resolved to.
+pub fn select_device_resolved(
+    kind: DeviceKind,
+    precision: Precision,
+) -> Result<(Device, DeviceKind)> {
+    let (mut device, resolved) = raw_device(kind)?;
+    configure(&mut device, resolved, precision)?;
+    Ok((device, resolved))
+}
+
+fn configure(device: &mut Device, kind: DeviceKind, precision: Precision) -> Result<()> {
+    let want = precision.float_dtype();
+    if !device.supports_dtype(want) {
+        return Err(ModelError::Device {
+            device: kind.to_string(),
+            message: format!(
+                "precision {precision} is not supported by this backend; use f32 (or another backend)"
+            ),
+        });
+    }
+    if device.settings().float_dtype == want {
+        return Ok(());
+    }
+    device.configure(want).map_err(|e| ModelError::Device {
+        device: kind.to_string(),
+        message: format!(
+            "cannot set precision {precision} ({e}); a device's precision is fixed once tensors \
+             exist on it: use one precision per process"
+        ),
+    })
+}
+
+#[allow(unreachable_code)]
+fn cpu_device() -> Result<Device> {
+    #[cfg(feature = "flex")]
+    {
+        return Ok(Device::flex());
+    }
+    #[cfg(feature = "ndarray")]
+    {
+        #[allow(deprecated)]
+        return Ok(Device::ndarray());
+    }
+    Err(ModelError::BackendNotCompiled {
+        backend: "cpu",
+        feature: "flex",
+    })
+}
+
+#[allow(unreachable_code)]
+fn cuda_device() -> Result<Device> {
+    #[cfg(feature = "cuda")]
+    {
+        return Ok(Device::cuda(0usize));
+    }
+    Err(ModelError::BackendNotCompiled {
+        backend: "cuda",
+        feature: "cuda",
+    })
+}
+
+#[allow(unreachable_code)]
+fn wgpu_device() -> Result<Device> {
+    #[cfg(feature = "wgpu")]
+    {
+        return Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice));
+    }
+    Err(ModelError::BackendNotCompiled {
+        backend: "wgpu",
+        feature: "wgpu",
+    })
+}
+
+fn raw_device(kind: DeviceKind) -> Result<(Device, DeviceKind)> {
+    match kind {
+        DeviceKind::Cpu => Ok((cpu_device()?, DeviceKind::Cpu)),
+        DeviceKind::Cuda => Ok((cuda_device()?, DeviceKind::Cuda)),
+        DeviceKind::Wgpu => Ok((wgpu_device()?, DeviceKind::Wgpu)),
+        DeviceKind::Auto => {
+            if cfg!(feature = "cuda") {
+                return Ok((cuda_device()?, DeviceKind::Cuda));
+            }
+            if cfg!(feature = "wgpu") {
+                return Ok((wgpu_device()?, DeviceKind::Wgpu));
+            }
+            Ok((cpu_device()?, DeviceKind::Cpu))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_kinds() {
+        assert_eq!("CPU".parse::<DeviceKind>().ok(), Some(DeviceKind::Cpu));
+        assert_eq!("auto".parse::<DeviceKind>().ok(), Some(DeviceKind::Auto));
+        assert!("tpu".parse::<DeviceKind>().is_err());
+        assert_eq!("bf16".parse::<Precision>().ok(), Some(Precision::Bf16));
+        assert_eq!("fp16".parse::<Precision>().ok(), Some(Precision::F16));
+        assert!("f8".parse::<Precision>().is_err());
+        assert_eq!("fused".parse::<AttentionImpl>().ok(), Some(AttentionImpl::Fused));
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn missing_backend_names_feature() {
+        let err = select_device(DeviceKind::Cuda, Precision::F32)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("--features cuda"), "{err}");
+    }
+}
