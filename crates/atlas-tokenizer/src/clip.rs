@@ -31,8 +31,9 @@ pub const DEFAULT_CONTEXT_LENGTH: usize = 77;
 const SPLIT_PATTERN: &str =
     r"(?i)<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+";
 
-/// GPT-2 / CLIP `bytes_to_unicode`.
-pub fn bytes_to_unicode() -> [char; 256] {
+/// GPT-2 / CLIP `bytes_to_unicode`, in the dict's insertion order (printable bytes first);
+/// the first 256 vocabulary ids follow this order.
+pub fn bytes_to_unicode() -> Vec<(u8, char)> {
     let mut bs: Vec<u32> = (u32::from(b'!')..=u32::from(b'~')).chain(0xA1..=0xAC).chain(0xAE..=0xFF).collect();
     let mut cs = bs.clone();
     let mut n = 0;
@@ -43,11 +44,7 @@ pub fn bytes_to_unicode() -> [char; 256] {
             n += 1;
         }
     }
-    let mut out = ['\0'; 256];
-    for (b, c) in bs.iter().zip(cs.iter()) {
-        out[*b as usize] = char::from_u32(*c).unwrap_or('\0');
-    }
-    out
+    bs.iter().zip(cs.iter()).map(|(&b, &c)| (b as u8, char::from_u32(c).unwrap_or('\0'))).collect()
 }
 
 /// open_clip's CLIP BPE tokenizer (`clean='lower'`): `ftfy.fix_text`, `html.unescape` twice,
@@ -106,10 +103,10 @@ impl ClipBpeTokenizer {
             vocab.insert(tok, next_id);
             next_id += 1;
         };
-        for c in b2u {
+        for (_, c) in &b2u {
             push(&mut vocab, c.to_string());
         }
-        for c in b2u {
+        for (_, c) in &b2u {
             push(&mut vocab, format!("{c}</w>"));
         }
         let mut merges = Vec::with_capacity(NUM_MERGES);
@@ -136,7 +133,7 @@ impl ClipBpeTokenizer {
             )));
         }
         let bpe = BPE::builder()
-            .vocab_and_merges(vocab, merges)
+            .vocab_and_merges(vocab.into_iter().collect::<tokenizers::models::bpe::Vocab>(), merges)
             .end_of_word_suffix("</w>".to_string())
             .cache_capacity(200_000)
             .build()
