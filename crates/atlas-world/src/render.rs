@@ -227,6 +227,25 @@ fn object_transform(p: &Placement, res: f32) -> Transform {
     )
 }
 
+/// Extent `(min_x, min_y, max_x, max_y)` of a placed shape around its centre, in image units.
+pub(crate) fn shape_extent(
+    shape: Shape,
+    scale: f32,
+    rotation: f32,
+) -> Option<(f32, f32, f32, f32)> {
+    let (unit, _) = unit_path(shape)?;
+    let p = Placement {
+        x: 0.0,
+        y: 0.0,
+        scale,
+        rotation,
+    };
+    let b = unit
+        .transform(object_transform(&p, 1.0))?
+        .compute_tight_bounds()?;
+    Some((b.left(), b.top(), b.right(), b.bottom()))
+}
+
 /// Pattern coordinates (pixels of a 64 px image, rotated with the object) -> pixels.
 fn pattern_transform(p: &Placement, res: f32) -> Transform {
     let (s, c) = sin_cos_deg(p.rotation as f64);
@@ -246,7 +265,7 @@ fn pattern_transform(p: &Placement, res: f32) -> Transform {
 
 /// Pattern marks covering `[-e, e]^2` (pattern units): a path to fill and a path to stroke
 /// (with its width).
-fn pattern_marks(pattern: Pattern, e: f32, rng: &mut Rng) -> (Option<Path>, Option<(Path, f32)>) {
+fn pattern_marks(pattern: Pattern, e: f32, noise_seed: u64) -> (Option<Path>, Option<(Path, f32)>) {
     let mut fill = PathBuilder::new();
     let mut line = PathBuilder::new();
     let mut width = 0.0;
@@ -301,7 +320,7 @@ fn pattern_marks(pattern: Pattern, e: f32, rng: &mut Rng) -> (Option<Path>, Opti
             let c = 2.5;
             for j in steps(c) {
                 for i in steps(c) {
-                    if rng.chance(0.45) {
+                    if cell_noise(noise_seed, i, j) < 0.45 {
                         rect(&mut fill, i as f32 * c, j as f32 * c, c, c);
                     }
                 }
@@ -370,6 +389,19 @@ fn pattern_marks(pattern: Pattern, e: f32, rng: &mut Rng) -> (Option<Path>, Opti
     (fill.finish(), line)
 }
 
+/// Uniform in `[0, 1)` from a cell's coordinates: the noise pattern is fixed in the object's
+/// frame, whatever its size, position or the other draws.
+fn cell_noise(seed: u64, i: i32, j: i32) -> f64 {
+    let mut z = seed
+        ^ (i as i64 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (j as i64 as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    // splitmix64 finaliser
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
 /// A full-frame layer filled with `color` and its pattern marks, in the placement's frame.
 fn pattern_layer(
     res: u32,
@@ -377,14 +409,14 @@ fn pattern_layer(
     pattern: Pattern,
     placement: &Placement,
     extent: f32,
-    rng: &mut Rng,
+    noise_seed: u64,
 ) -> Option<Pixmap> {
     let base = color.rgb();
     let mut layer = Pixmap::new(res, res)?;
     layer.fill(sk(base, 255));
     let mark = paint(mark_color(base), 255);
     let ts = pattern_transform(placement, res as f32);
-    let (fill, line) = pattern_marks(pattern, extent, rng);
+    let (fill, line) = pattern_marks(pattern, extent, noise_seed);
     if let Some(f) = fill {
         layer.fill_path(&f, &mark, FillRule::Winding, ts, None);
     }
@@ -512,7 +544,7 @@ fn draw_object(
             let mut mask = Mask::new(res, res)?;
             mask.fill_path(&path, rule, true, Transform::identity());
             let extent = p.scale * 32.0 + 8.0;
-            let layer = pattern_layer(res, spec.color, spec.pattern, p, extent, rng)?;
+            let layer = pattern_layer(res, spec.color, spec.pattern, p, extent, spec.render_seed)?;
             canvas.draw_pixmap(
                 0,
                 0,
@@ -561,10 +593,17 @@ fn draw_object(
     Some(())
 }
 
-fn draw_pattern_only(canvas: &mut Pixmap, spec: &ImageSpec, rng: &mut Rng) -> Option<()> {
+fn draw_pattern_only(canvas: &mut Pixmap, spec: &ImageSpec) -> Option<()> {
     let res = canvas.width();
     let p = spec.primary();
-    let layer = pattern_layer(res, spec.color, spec.pattern, &p, 48.0 * p.scale, rng)?;
+    let layer = pattern_layer(
+        res,
+        spec.color,
+        spec.pattern,
+        &p,
+        48.0 * p.scale,
+        spec.render_seed,
+    )?;
     canvas.draw_pixmap(
         0,
         0,
@@ -615,12 +654,15 @@ fn render_pixmap(spec: &ImageSpec) -> Result<Pixmap> {
     let res = spec.resolution;
     let fail = || WorldError::InvalidSpec(format!("cannot render {spec:?}"));
     let mut canvas = Pixmap::new(res, res).ok_or_else(fail)?;
-    let mut rng = Rng::from_key(&[b"render", &spec.render_seed.to_le_bytes()]);
-    draw_background(&mut canvas, spec, &mut rng);
+    // Independent streams, so that changing one factor leaves the others' randomness alone.
+    let seed = spec.render_seed.to_le_bytes();
+    let mut bg_rng = Rng::from_key(&[b"render-background", &seed]);
+    draw_background(&mut canvas, spec, &mut bg_rng);
     match spec.shape {
-        None => draw_pattern_only(&mut canvas, spec, &mut rng).ok_or_else(fail)?,
+        None => draw_pattern_only(&mut canvas, spec).ok_or_else(fail)?,
         Some(shape) => {
-            for p in &spec.objects {
+            for (i, p) in spec.objects.iter().enumerate() {
+                let mut rng = Rng::from_key(&[b"render-object", &seed, &(i as u64).to_le_bytes()]);
                 draw_object(&mut canvas, spec, shape, p, &mut rng).ok_or_else(fail)?;
             }
         }

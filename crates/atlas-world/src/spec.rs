@@ -383,17 +383,30 @@ fn inside(rng: &mut Rng, scale: f32) -> f32 {
     if r >= 0.5 { 0.5 } else { rng.range(r, 1.0 - r) }
 }
 
-/// Places the object so that `depth` (fraction of its diameter) lies past a random frame edge.
-fn crop_placement(rng: &mut Rng, scale: f32, rotation: f32, depth: f32) -> Placement {
-    let r = scale / 2.0;
+/// Extent of the shape around its centre `(min_x, min_y, max_x, max_y)` in image units.
+fn extent(shape: Shape, scale: f32, rotation: f32) -> (f32, f32, f32, f32) {
+    crate::render::shape_extent(shape, scale, rotation).unwrap_or((
+        -scale / 2.0,
+        -scale / 2.0,
+        scale / 2.0,
+        scale / 2.0,
+    ))
+}
+
+/// Places the object so that `depth` (fraction of its bounding-box width or height) lies past
+/// a random frame edge.
+fn crop_placement(rng: &mut Rng, shape: Shape, scale: f32, rotation: f32, depth: f32) -> Placement {
+    let (x0, y0, x1, y1) = extent(shape, scale, rotation);
     let edge = rng.below(4);
-    let along = rng.range(r.min(0.5), (1.0 - r).max(0.5));
-    let across = 1.0 + 2.0 * r * depth - r; // centre coordinate for the far edges
+    let along = |rng: &mut Rng, lo: f32, hi: f32| {
+        let (a, b) = (-lo, 1.0 - hi);
+        if a < b { rng.range(a, b) } else { 0.5 }
+    };
     let (x, y) = match edge {
-        0 => (across, along),       // right
-        1 => (1.0 - across, along), // left
-        2 => (along, across),       // bottom
-        _ => (along, 1.0 - across), // top
+        0 => (1.0 + depth * (x1 - x0) - x1, along(rng, y0, y1)), // right
+        1 => (-depth * (x1 - x0) - x0, along(rng, y0, y1)),      // left
+        2 => (along(rng, x0, x1), 1.0 + depth * (y1 - y0) - y1), // bottom
+        _ => (along(rng, x0, x1), -depth * (y1 - y0) - y0),      // top
     };
     Placement {
         x,
@@ -403,16 +416,17 @@ fn crop_placement(rng: &mut Rng, scale: f32, rotation: f32, depth: f32) -> Place
     }
 }
 
-/// A dark bar over `depth` (fraction of the diameter) of the object, from a random side,
-/// spanning the whole frame in the other direction.
-fn occluder_bar(rng: &mut Rng, p: Placement, depth: f32) -> [f32; 4] {
-    let r = p.scale / 2.0;
+/// A dark bar over `depth` (fraction of the object's bounding-box width or height) from a random
+/// side, spanning the whole frame in the other direction.
+fn occluder_bar(rng: &mut Rng, shape: Shape, p: Placement, depth: f32) -> [f32; 4] {
+    let (x0, y0, x1, y1) = extent(shape, p.scale, p.rotation);
+    let (l, t, r, b) = (p.x + x0, p.y + y0, p.x + x1, p.y + y1);
     let margin = 0.06;
     match rng.below(4) {
-        0 => [p.x + r - 2.0 * r * depth, 0.0, p.x + r + margin, 1.0],
-        1 => [p.x - r - margin, 0.0, p.x - r + 2.0 * r * depth, 1.0],
-        2 => [0.0, p.y + r - 2.0 * r * depth, 1.0, p.y + r + margin],
-        _ => [0.0, p.y - r - margin, 1.0, p.y - r + 2.0 * r * depth],
+        0 => [r - (r - l) * depth, 0.0, r + margin, 1.0],
+        1 => [l - margin, 0.0, l + (r - l) * depth, 1.0],
+        2 => [0.0, b - (b - t) * depth, 1.0, b + margin],
+        _ => [0.0, t - margin, 1.0, t + (b - t) * depth],
     }
 }
 
@@ -495,7 +509,7 @@ fn sample_natural(rng: &mut Rng, split: Split, index: u64, cfg: &WorldConfig) ->
     } else if u < d.multi_p + d.crop_p {
         let scale = rng.range(d.scale.0, d.scale.1);
         let depth = rng.range(0.2, 0.45);
-        s.objects = vec![crop_placement(rng, scale, rotation, depth)];
+        s.objects = vec![crop_placement(rng, shape, scale, rotation, depth)];
         s.occlusion = OcclusionKind::Crop;
     } else {
         let scale = rng.range(d.scale.0, d.scale.1);
@@ -508,7 +522,7 @@ fn sample_natural(rng: &mut Rng, split: Split, index: u64, cfg: &WorldConfig) ->
         s.objects = vec![p];
         if rng.chance(d.occluder_p / (1.0 - d.multi_p - d.crop_p)) {
             let depth = rng.range(0.2, 0.45);
-            s.occluder = Some(occluder_bar(rng, p, depth));
+            s.occluder = Some(occluder_bar(rng, shape, p, depth));
             s.occlusion = OcclusionKind::Occluder;
         }
     }
@@ -553,12 +567,12 @@ fn sample_factors(rng: &mut Rng, index: u64, cfg: &WorldConfig) -> ImageSpec {
         Factor::Larger => s.objects[0].scale = rng.range(0.66, 0.8),
         Factor::PartialView => {
             let depth = rng.range(0.3, 0.5);
-            s.objects = vec![crop_placement(rng, PROTO_SCALE, 0.0, depth)];
+            s.objects = vec![crop_placement(rng, shape, PROTO_SCALE, 0.0, depth)];
             s.occlusion = OcclusionKind::Crop;
         }
         Factor::Occlusion => {
             let depth = rng.range(0.3, 0.55);
-            s.occluder = Some(occluder_bar(rng, s.objects[0], depth));
+            s.occluder = Some(occluder_bar(rng, shape, s.objects[0], depth));
             s.occlusion = OcclusionKind::Occluder;
         }
         Factor::Background => {
@@ -706,7 +720,7 @@ fn sample_retrieval(rng: &mut Rng, index: u64, cfg: &WorldConfig) -> ImageSpec {
     };
     if rng.chance(0.15) {
         let depth = rng.range(0.2, 0.4);
-        s.occluder = Some(occluder_bar(rng, s.objects[0], depth));
+        s.occluder = Some(occluder_bar(rng, shape, s.objects[0], depth));
         s.occlusion = OcclusionKind::Occluder;
     }
     s
