@@ -14,7 +14,8 @@ use tokenizers::{
 use crate::{TextTokenizer, TokenizerError, clean_lower, layout};
 
 /// The vocabulary shipped in `data/clip-bpe/` (MIT, open_clip / OpenAI CLIP).
-pub const BUNDLED_VOCAB_GZ: &[u8] = include_bytes!("../../../data/clip-bpe/bpe_simple_vocab_16e6.txt.gz");
+pub const BUNDLED_VOCAB_GZ: &[u8] =
+    include_bytes!("../../../data/clip-bpe/bpe_simple_vocab_16e6.txt.gz");
 
 /// Number of merges open_clip reads: lines `[1 : 49152 - 256 - 2 + 1]`.
 pub const NUM_MERGES: usize = 49152 - 256 - 2;
@@ -34,7 +35,10 @@ const SPLIT_PATTERN: &str =
 /// GPT-2 / CLIP `bytes_to_unicode`, in the dict's insertion order (printable bytes first);
 /// the first 256 vocabulary ids follow this order.
 pub fn bytes_to_unicode() -> Vec<(u8, char)> {
-    let mut bs: Vec<u32> = (u32::from(b'!')..=u32::from(b'~')).chain(0xA1..=0xAC).chain(0xAE..=0xFF).collect();
+    let mut bs: Vec<u32> = (u32::from(b'!')..=u32::from(b'~'))
+        .chain(0xA1..=0xAC)
+        .chain(0xAE..=0xFF)
+        .collect();
     let mut cs = bs.clone();
     let mut n = 0;
     for b in 0..256u32 {
@@ -44,7 +48,10 @@ pub fn bytes_to_unicode() -> Vec<(u8, char)> {
             n += 1;
         }
     }
-    bs.iter().zip(cs.iter()).map(|(&b, &c)| (b as u8, char::from_u32(c).unwrap_or('\0'))).collect()
+    bs.iter()
+        .zip(cs.iter())
+        .map(|(&b, &c)| (b as u8, char::from_u32(c).unwrap_or('\0')))
+        .collect()
 }
 
 /// open_clip's CLIP BPE tokenizer (`clean='lower'`): `ftfy.fix_text`, `html.unescape` twice,
@@ -59,7 +66,9 @@ pub struct ClipBpeTokenizer {
 
 impl std::fmt::Debug for ClipBpeTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClipBpeTokenizer").field("context_length", &self.context_length).finish_non_exhaustive()
+        f.debug_struct("ClipBpeTokenizer")
+            .field("context_length", &self.context_length)
+            .finish_non_exhaustive()
     }
 }
 
@@ -70,11 +79,19 @@ impl ClipBpeTokenizer {
     }
 
     /// Read a `bpe_simple_vocab_16e6.txt.gz`-style file.
-    pub fn from_path(path: impl AsRef<Path>, context_length: usize) -> Result<Self, TokenizerError> {
+    pub fn from_path(
+        path: impl AsRef<Path>,
+        context_length: usize,
+    ) -> Result<Self, TokenizerError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| TokenizerError::Io { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| TokenizerError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::from_gz_bytes(&bytes, context_length).map_err(|e| match e {
-            TokenizerError::Vocab(msg) => TokenizerError::Vocab(format!("{}: {msg}", path.display())),
+            TokenizerError::Vocab(msg) => {
+                TokenizerError::Vocab(format!("{}: {msg}", path.display()))
+            }
             other => other,
         })
     }
@@ -87,7 +104,11 @@ impl ClipBpeTokenizer {
         let mut text = String::new();
         flate2::read::GzDecoder::new(gz)
             .read_to_string(&mut text)
-            .map_err(|e| TokenizerError::Vocab(format!("cannot gunzip the BPE merges file as UTF-8 text: {e}")))?;
+            .map_err(|e| {
+                TokenizerError::Vocab(format!(
+                    "cannot gunzip the BPE merges file as UTF-8 text: {e}"
+                ))
+            })?;
         let lines: Vec<&str> = text.split('\n').collect();
         if lines.len() < NUM_MERGES + 1 {
             return Err(TokenizerError::Vocab(format!(
@@ -133,13 +154,22 @@ impl ClipBpeTokenizer {
             )));
         }
         let bpe = BPE::builder()
-            .vocab_and_merges(vocab.into_iter().collect::<tokenizers::models::bpe::Vocab>(), merges)
+            .vocab_and_merges(
+                vocab
+                    .into_iter()
+                    .collect::<tokenizers::models::bpe::Vocab>(),
+                merges,
+            )
             .end_of_word_suffix("</w>".to_string())
             .cache_capacity(200_000)
             .build()
             .map_err(|e| TokenizerError::Backend(format!("building the BPE model: {e}")))?;
-        let split = Split::new(SplitPattern::Regex(SPLIT_PATTERN.to_string()), SplitDelimiterBehavior::Removed, true)
-            .map_err(|e| TokenizerError::Backend(format!("compiling the split regex: {e}")))?;
+        let split = Split::new(
+            SplitPattern::Regex(SPLIT_PATTERN.to_string()),
+            SplitDelimiterBehavior::Removed,
+            true,
+        )
+        .map_err(|e| TokenizerError::Backend(format!("compiling the split regex: {e}")))?;
         let pre = tokenizers::pre_tokenizers::sequence::Sequence::new(vec![
             split.into(),
             ByteLevel::new(false, false, false).into(),
@@ -153,7 +183,12 @@ impl ClipBpeTokenizer {
             h.update(b"\n");
         }
         h.update(crate::tables::TABLES_JSON.as_bytes());
-        Ok(Self { bpe, pre, context_length, identity: *h.finalize().as_bytes() })
+        Ok(Self {
+            bpe,
+            pre,
+            context_length,
+            identity: *h.finalize().as_bytes(),
+        })
     }
 
     /// BPE ids of one string (no SOT/EOT, no padding): open_clip's `SimpleTokenizer.encode`.
@@ -169,10 +204,9 @@ impl ClipBpeTokenizer {
                 SOT_TOKEN => ids.push(SOT_ID),
                 EOT_TOKEN => ids.push(EOT_ID),
                 _ => {
-                    let toks = self
-                        .bpe
-                        .tokenize(piece)
-                        .map_err(|e| TokenizerError::Backend(format!("BPE on {piece:?} of {text:?}: {e}")))?;
+                    let toks = self.bpe.tokenize(piece).map_err(|e| {
+                        TokenizerError::Backend(format!("BPE on {piece:?} of {text:?}: {e}"))
+                    })?;
                     ids.extend(toks.into_iter().map(|t| t.id));
                 }
             }
@@ -181,7 +215,11 @@ impl ClipBpeTokenizer {
     }
 
     /// Tokenize with another context length than the configured one.
-    pub fn tokenize_with_context(&self, texts: &[&str], context_length: usize) -> Result<Vec<Vec<u32>>, TokenizerError> {
+    pub fn tokenize_with_context(
+        &self,
+        texts: &[&str],
+        context_length: usize,
+    ) -> Result<Vec<Vec<u32>>, TokenizerError> {
         if context_length < 2 {
             return Err(TokenizerError::ContextLength(context_length));
         }

@@ -86,6 +86,13 @@ pub fn fix_text(text: &str) -> String {
 }
 
 fn fix_segment(text: &str, unescape: bool) -> String {
+    // Fast path: printable ASCII (plus tab, newline, form feed) without `&` is a fixed point.
+    if text
+        .bytes()
+        .all(|b| matches!(b, b' '..=b'~' | b'\t' | b'\n' | b'\x0c') && b != b'&')
+    {
+        return text.to_string();
+    }
     let t = tables();
     let mut text = text.to_string();
     loop {
@@ -100,7 +107,10 @@ fn fix_segment(text: &str, unescape: bool) -> String {
         text = uncurl_quotes(&text);
         text = fix_line_breaks(&text);
         text = res().ansi.replace_all(&text, "").into_owned();
-        text = text.chars().filter(|c| !t.control_chars.contains(c)).collect();
+        text = text
+            .chars()
+            .filter(|c| !t.control_chars.contains(c))
+            .collect();
         text = text.nfc().collect();
         if text == orig {
             return text;
@@ -133,7 +143,8 @@ fn uncurl_quotes(text: &str) -> String {
 }
 
 fn fix_line_breaks(text: &str) -> String {
-    text.replace("\r\n", "\n").replace(['\r', '\u{2028}', '\u{2029}', '\u{85}'], "\n")
+    text.replace("\r\n", "\n")
+        .replace(['\r', '\u{2028}', '\u{2029}', '\u{85}'], "\n")
 }
 
 /// ftfy's `unescape_html`: `&#?[0-9A-Za-z]{1,24};` replaced by ftfy's entity table, or by
@@ -228,7 +239,10 @@ fn fix_encoding_one_step(text: &str) -> String {
             bytes = restore_byte_a0(&bytes);
         }
         if cm.name.starts_with("sloppy") {
-            bytes = res().lossy_utf8.replace_all(&bytes, &b"\xef\xbf\xbd"[..]).into_owned();
+            bytes = res()
+                .lossy_utf8
+                .replace_all(&bytes, &b"\xef\xbf\xbd"[..])
+                .into_owned();
         }
         let decoded = if bytes.contains(&0xED) || bytes.contains(&0xC0) {
             decode_utf8_variants(&bytes)
@@ -250,7 +264,10 @@ fn fix_encoding_one_step(text: &str) -> String {
         let mut fixed = String::with_capacity(text.len());
         let mut ok = true;
         for c in text.chars() {
-            match u8::try_from(u32::from(c)).ok().and_then(|b| t.windows_1252_strict[usize::from(b)]) {
+            match u8::try_from(u32::from(c))
+                .ok()
+                .and_then(|b| t.windows_1252_strict[usize::from(b)])
+            {
                 Some(d) => fixed.push(d),
                 None => {
                     ok = false;
@@ -289,7 +306,9 @@ fn restore_byte_a0(bytes: &[u8]) -> Vec<u8> {
     while i < bytes.len() {
         if bytes[i] == 0xc3 && bytes.get(i + 1) == Some(&b' ') {
             let after = &bytes[i + 2..];
-            let blocked = [&b" "[..], b"quele", b"quela", b"quilo", b"s "].iter().any(|p| after.starts_with(p));
+            let blocked = [&b" "[..], b"quele", b"quela", b"quilo", b"s "]
+                .iter()
+                .any(|p| after.starts_with(p));
             if !blocked {
                 tmp.extend_from_slice(b"\xc3\xa0 ");
                 i += 2;
@@ -302,7 +321,9 @@ fn restore_byte_a0(bytes: &[u8]) -> Vec<u8> {
     res()
         .altered_utf8
         .replace_all(&tmp, |c: &regex::bytes::Captures<'_>| {
-            c[0].iter().map(|&b| if b == b' ' { 0xa0 } else { b }).collect::<Vec<u8>>()
+            c[0].iter()
+                .map(|&b| if b == b' ' { 0xa0 } else { b })
+                .collect::<Vec<u8>>()
         })
         .into_owned()
 }
@@ -328,8 +349,10 @@ fn decode_utf8_variants(bytes: &[u8]) -> Option<String> {
             && (0x80..=0xBF).contains(&bytes[i + 5])
         {
             out.push_str(std::str::from_utf8(&bytes[start..i]).ok()?);
-            let hi = 0xD000 + (u32::from(bytes[i + 1] & 0x3F) << 6) + u32::from(bytes[i + 2] & 0x3F);
-            let lo = 0xD000 + (u32::from(bytes[i + 4] & 0x3F) << 6) + u32::from(bytes[i + 5] & 0x3F);
+            let hi =
+                0xD000 + (u32::from(bytes[i + 1] & 0x3F) << 6) + u32::from(bytes[i + 2] & 0x3F);
+            let lo =
+                0xD000 + (u32::from(bytes[i + 4] & 0x3F) << 6) + u32::from(bytes[i + 5] & 0x3F);
             let cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
             out.push(char::from_u32(cp)?);
             i += 6;
@@ -370,7 +393,10 @@ mod tests {
     fn ftfy_docstring_examples() {
         assert_eq!(fix_text("âœ” No problems"), "✔ No problems");
         assert_eq!(fix_text("&macr;\\_(ã\u{83}\u{84})_/&macr;"), "¯\\_(ツ)_/¯");
-        assert_eq!(fix_text("Broken text&hellip; it&#x2019;s ﬂubberiﬁc!"), "Broken text… it's flubberific!");
+        assert_eq!(
+            fix_text("Broken text&hellip; it&#x2019;s ﬂubberiﬁc!"),
+            "Broken text… it's flubberific!"
+        );
         assert_eq!(fix_text("ＬＯＵＤ　ＮＯＩＳＥＳ"), "LOUD NOISES");
         assert_eq!(fix_text("sÃ³"), "só");
         assert_eq!(fix_text("voilÃ le travail"), "voilà le travail");

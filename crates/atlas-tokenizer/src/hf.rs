@@ -73,7 +73,9 @@ pub struct HfJsonTokenizer {
 
 impl std::fmt::Debug for HfJsonTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HfJsonTokenizer").field("opts", &self.opts).finish_non_exhaustive()
+        f.debug_struct("HfJsonTokenizer")
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
     }
 }
 
@@ -86,9 +88,9 @@ impl HfJsonTokenizer {
         let mut inner = Tokenizer::from_bytes(json)
             .map_err(|e| TokenizerError::Backend(format!("parsing tokenizer.json: {e}")))?;
         // Layout (truncation, padding) is done here, not by the tokenizer.json settings.
-        inner
-            .with_truncation(None)
-            .map_err(|e| TokenizerError::Backend(format!("disabling tokenizer.json truncation: {e}")))?;
+        inner.with_truncation(None).map_err(|e| {
+            TokenizerError::Backend(format!("disabling tokenizer.json truncation: {e}"))
+        })?;
         inner.with_padding(None);
         let mut h = blake3::Hasher::new();
         h.update(b"atlas-tokenizer/hf-json/v1\0");
@@ -97,15 +99,24 @@ impl HfJsonTokenizer {
         if opts.clean != HfClean::None {
             h.update(crate::tables::TABLES_JSON.as_bytes());
         }
-        Ok(Self { inner, opts, identity: *h.finalize().as_bytes() })
+        Ok(Self {
+            inner,
+            opts,
+            identity: *h.finalize().as_bytes(),
+        })
     }
 
     /// Read a `tokenizer.json` file.
     pub fn from_file(path: impl AsRef<Path>, opts: HfJsonOptions) -> Result<Self, TokenizerError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| TokenizerError::Io { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| TokenizerError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::from_json_bytes(&bytes, opts).map_err(|e| match e {
-            TokenizerError::Backend(msg) => TokenizerError::Backend(format!("{}: {msg}", path.display())),
+            TokenizerError::Backend(msg) => {
+                TokenizerError::Backend(format!("{}: {msg}", path.display()))
+            }
             other => other,
         })
     }
@@ -137,18 +148,27 @@ impl HfJsonTokenizer {
             .map_err(|e| TokenizerError::Backend(format!("encoding {text:?}: {e}")))?;
         let o = &self.opts;
         let eot = if o.append_eot { o.eot_id } else { u32::MAX };
-        let mut row = layout(o.sot_id, enc.get_ids(), eot, o.context_length, o.pad_id, o.eot_on_truncate);
+        let mut row = layout(
+            o.sot_id,
+            enc.get_ids(),
+            eot,
+            o.context_length,
+            o.pad_id,
+            o.eot_on_truncate,
+        );
         if o.eot_on_truncate && !o.append_eot {
             // layout() only forces EOT when it appends one; do it here for post-processed ids.
             let n = o.sot_id.map_or(0, |_| 1) + enc.get_ids().len();
-            if n > o.context_length {
-                if let Some(last) = row.last_mut() {
-                    *last = o.eot_id;
-                }
+            if n > o.context_length
+                && let Some(last) = row.last_mut()
+            {
+                *last = o.eot_id;
             }
         }
         if !pad {
-            let used = (o.sot_id.map_or(0, |_| 1) + enc.get_ids().len() + usize::from(o.append_eot)).min(o.context_length);
+            let used =
+                (o.sot_id.map_or(0, |_| 1) + enc.get_ids().len() + usize::from(o.append_eot))
+                    .min(o.context_length);
             row.truncate(used);
         }
         Ok(row)

@@ -46,8 +46,8 @@ use std::path::PathBuf;
 use rayon::prelude::*;
 
 pub use clip::{
-    BUNDLED_VOCAB_GZ, ClipBpeTokenizer, DEFAULT_CONTEXT_LENGTH, EOT_ID, EOT_TOKEN, NUM_MERGES, SOT_ID, SOT_TOKEN,
-    VOCAB_SIZE, bytes_to_unicode,
+    BUNDLED_VOCAB_GZ, ClipBpeTokenizer, DEFAULT_CONTEXT_LENGTH, EOT_ID, EOT_TOKEN, NUM_MERGES,
+    SOT_ID, SOT_TOKEN, VOCAB_SIZE, bytes_to_unicode,
 };
 pub use ftfy::fix_text;
 pub use hf::{HfClean, HfJsonOptions, HfJsonTokenizer};
@@ -104,7 +104,10 @@ pub fn clean_whitespace(text: &str) -> String {
 /// lowercase, whitespace collapse.
 pub fn clean_canonicalize(text: &str) -> String {
     let basic = basic_clean(text).replace('_', " ");
-    let no_punct: String = basic.chars().filter(|c| !c.is_ascii_punctuation()).collect();
+    let no_punct: String = basic
+        .chars()
+        .filter(|c| !c.is_ascii_punctuation())
+        .collect();
     pyclean::py_whitespace_clean(&pyclean::py_lower(&no_punct))
 }
 
@@ -126,10 +129,11 @@ pub(crate) fn layout(
     }
     if row.len() > context_length {
         row.truncate(context_length);
-        if eot_on_truncate && eot != u32::MAX {
-            if let Some(last) = row.last_mut() {
-                *last = eot;
-            }
+        if eot_on_truncate
+            && eot != u32::MAX
+            && let Some(last) = row.last_mut()
+        {
+            *last = eot;
         }
     }
     row.resize(context_length, pad);

@@ -104,7 +104,10 @@ fn match_charref(c: &[char], start: usize) -> Option<usize> {
         return None; // '#' is excluded from the named alternative
     }
     let mut j = start;
-    while j < n && j - start < 32 && !matches!(c[j], '\t' | '\n' | '\u{c}' | ' ' | '<' | '&' | '#' | ';') {
+    while j < n
+        && j - start < 32
+        && !matches!(c[j], '\t' | '\n' | '\u{c}' | ' ' | '<' | '&' | '#' | ';')
+    {
         j += 1;
     }
     if j == start {
@@ -124,9 +127,15 @@ fn replace_charref(s: &str, t: &crate::tables::Tables, out: &mut String) {
         let mut num: u64 = 0;
         for d in digits.chars() {
             let v = u64::from(d.to_digit(radix).unwrap_or(0));
-            num = num.saturating_mul(radix as u64).saturating_add(v).min(0x1_0000_0000);
+            num = num
+                .saturating_mul(radix as u64)
+                .saturating_add(v)
+                .min(0x1_0000_0000);
         }
-        if let Some(rep) = u32::try_from(num).ok().and_then(|n| t.invalid_charrefs.get(&n)) {
+        if let Some(rep) = u32::try_from(num)
+            .ok()
+            .and_then(|n| t.invalid_charrefs.get(&n))
+        {
             out.push_str(rep);
             return;
         }
@@ -178,8 +187,14 @@ mod tests {
 
     #[test]
     fn unescape_basics() {
-        assert_eq!(html_unescape("&amp;lt; &lt &notit; &#65;&#x42;"), "&lt; < ¬it; AB");
-        assert_eq!(html_unescape("&#0; &#128; &#xD800; &#99999999999999999;"), "\u{FFFD} € \u{FFFD} \u{FFFD}");
+        assert_eq!(
+            html_unescape("&amp;lt; &lt &notit; &#65;&#x42;"),
+            "&lt; < ¬it; AB"
+        );
+        assert_eq!(
+            html_unescape("&#0; &#128; &#xD800; &#99999999999999999;"),
+            "\u{FFFD} € \u{FFFD} \u{FFFD}"
+        );
         assert_eq!(html_unescape("&zz; & &#; &#x;"), "&zz; & &#; &#x;");
     }
 }

@@ -59,12 +59,19 @@ fn one_char(s: &str) -> Option<char> {
 }
 
 fn build() -> Result<Tables, String> {
-    let raw: RawTables = serde_json::from_str(TABLES_JSON).map_err(|e| format!("ftfy_tables.json: {e}"))?;
+    let raw: RawTables =
+        serde_json::from_str(TABLES_JSON).map_err(|e| format!("ftfy_tables.json: {e}"))?;
     let mut charmaps = Vec::new();
     for name in &raw.charmap_encodings {
-        let table = raw.charmaps.get(name).ok_or_else(|| format!("ftfy_tables.json: no charmap {name}"))?;
+        let table = raw
+            .charmaps
+            .get(name)
+            .ok_or_else(|| format!("ftfy_tables.json: no charmap {name}"))?;
         if table.len() != 256 {
-            return Err(format!("ftfy_tables.json: charmap {name} has {} entries", table.len()));
+            return Err(format!(
+                "ftfy_tables.json: charmap {name} has {} entries",
+                table.len()
+            ));
         }
         let mut decode = ['\0'; 256];
         let mut encode = HashMap::new();
@@ -76,18 +83,26 @@ fn build() -> Result<Tables, String> {
             decode[b] = c;
             encode.insert(c, b as u8);
         }
-        let mut allowed: HashSet<char> = (0u8..0x80).filter(|&b| b != 0x1a).map(char::from).collect();
+        let mut allowed: HashSet<char> =
+            (0u8..0x80).filter(|&b| b != 0x1a).map(char::from).collect();
         for b in (0x80..0x100).chain([0x1a]) {
             allowed.insert(decode[b]);
         }
-        charmaps.push(Charmap { name: name.clone(), decode, encode, allowed });
+        charmaps.push(Charmap {
+            name: name.clone(),
+            decode,
+            encode,
+            allowed,
+        });
     }
     let mut w1252 = [None; 256];
     for (b, s) in raw.windows_1252_strict.iter().enumerate().take(256) {
         w1252[b] = one_char(s).filter(|&c| c != '\u{FFFD}');
     }
     let char_map = |m: HashMap<String, String>| -> HashMap<char, String> {
-        m.into_iter().filter_map(|(k, v)| one_char(&k).map(|c| (c, v))).collect()
+        m.into_iter()
+            .filter_map(|(k, v)| one_char(&k).map(|c| (c, v)))
+            .collect()
     };
     Ok(Tables {
         html5: raw.html5,
@@ -100,7 +115,11 @@ fn build() -> Result<Tables, String> {
         ftfy_entities: raw.ftfy_entities,
         ligatures: char_map(raw.ligatures),
         width_map: char_map(raw.width_map),
-        control_chars: raw.control_chars.into_iter().filter_map(char::from_u32).collect(),
+        control_chars: raw
+            .control_chars
+            .into_iter()
+            .filter_map(char::from_u32)
+            .collect(),
         charmaps,
         windows_1252_strict: w1252,
         python_space: raw.python_space.into_iter().collect(),
@@ -108,7 +127,8 @@ fn build() -> Result<Tables, String> {
             .size_limit(1 << 26)
             .build()
             .map_err(|e| format!("badness_re: {e}"))?,
-        utf8_detector_re: fancy_regex::Regex::new(&raw.utf8_detector_re).map_err(|e| format!("utf8_detector_re: {e}"))?,
+        utf8_detector_re: fancy_regex::Regex::new(&raw.utf8_detector_re)
+            .map_err(|e| format!("utf8_detector_re: {e}"))?,
     })
 }
 

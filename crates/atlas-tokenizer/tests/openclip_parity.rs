@@ -8,7 +8,9 @@ use std::time::Instant;
 use atlas_tokenizer::{ClipBpeTokenizer, TextTokenizer};
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("fixtures")
 }
 
 fn gunzip(path: &PathBuf) -> Vec<u8> {
@@ -34,7 +36,10 @@ fn lines(path: &PathBuf) -> Vec<String> {
             path.display()
         )
     });
-    text.split('\n').filter(|l| !l.is_empty()).map(str::to_string).collect()
+    text.split('\n')
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn pad(ids: &[u32], ctx: usize) -> Vec<u32> {
@@ -61,22 +66,30 @@ fn templates_times_classes_match_open_clip() {
     let classes = lines(&meta.join("classnames_openai.txt"));
     let raw = gunzip(&fixtures().join("templates_ids.bin.gz"));
     assert_eq!(&raw[..5], b"ATOK1");
-    let u32_at = |o: usize| u32::from_le_bytes([raw[o], raw[o + 1], raw[o + 2], raw[o + 3]]) as usize;
+    let u32_at =
+        |o: usize| u32::from_le_bytes([raw[o], raw[o + 1], raw[o + 2], raw[o + 3]]) as usize;
     let (nt, nc, ctx) = (u32_at(5), u32_at(9), u32_at(13));
-    assert_eq!((nt, nc), (templates.len(), classes.len()), "fixture was made from other template/class files");
+    assert_eq!(
+        (nt, nc),
+        (templates.len(), classes.len()),
+        "fixture was made from other template/class files"
+    );
     let mut pos = 17;
     let mut expected = Vec::with_capacity(nt * nc);
     for _ in 0..nt * nc {
         let n = raw[pos] as usize;
         pos += 1;
-        let ids: Vec<u32> =
-            (0..n).map(|k| u32::from(u16::from_le_bytes([raw[pos + 2 * k], raw[pos + 2 * k + 1]]))).collect();
+        let ids: Vec<u32> = (0..n)
+            .map(|k| u32::from(u16::from_le_bytes([raw[pos + 2 * k], raw[pos + 2 * k + 1]])))
+            .collect();
         pos += 2 * n;
         expected.push(pad(&ids, ctx));
     }
     assert_eq!(pos, raw.len());
-    let texts: Vec<String> =
-        templates.iter().flat_map(|t| classes.iter().map(move |c| t.replace("{c}", c))).collect();
+    let texts: Vec<String> = templates
+        .iter()
+        .flat_map(|t| classes.iter().map(move |c| t.replace("{c}", c)))
+        .collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
 
     let tok = ClipBpeTokenizer::bundled(ctx).unwrap();
@@ -118,7 +131,10 @@ fn extra_strings_match_open_clip() {
     let mut mismatches = 0;
     for line in text.lines().filter(|l| !l.is_empty()) {
         let e: Extra = serde_json::from_str(line).unwrap();
-        let got = tok.tokenize_with_context(&[e.text.as_str()], e.ctx).unwrap().remove(0);
+        let got = tok
+            .tokenize_with_context(&[e.text.as_str()], e.ctx)
+            .unwrap()
+            .remove(0);
         let want = pad(&e.ids, e.ctx);
         n += 1;
         if got != want {
