@@ -1,0 +1,327 @@
+//! OOD detection: scores and threshold-free metrics.
+//!
+//! Scores (higher = more in-distribution), per row of a logit / cosine matrix:
+//! - **MCM** (Ming et al. 2022): `max_c softmax(cos / T)_c` on raw cosines, `T = 1` by default;
+//! - **MSP**: `max_c softmax(z)_c`;
+//! - **MaxLogit**: `max_c z_c`;
+//! - **Energy**: `T·logsumexp(z / T)` (the negative free energy; MCM's file stores `−T·lse` because
+//!   it negates scores before `get_measures`).
+//!
+//! Metrics with **ID as the positive class** (ODIN / MCM `get_measures(id, ood)`):
+//! - AUROC = `sklearn.metrics.roc_auc_score` = `P(s_id > s_ood) + ½·P(s_id = s_ood)`;
+//! - AUPR-In = `sklearn.metrics.average_precision_score(id = 1, s)` =
+//!   `Σ_thresholds (R_t − R_{t−1})·P_t` over distinct score thresholds (ties form one threshold);
+//! - AUPR-Out = `average_precision_score(ood = 1, −s)`;
+//! - FPR@95 = MCM / Outlier-Exposure `fpr_and_fdr_at_recall(labels, s, 0.95)`: on the distinct
+//!   thresholds (descending) up to the first one that reaches full ID recall, pick the threshold
+//!   whose ID recall is closest to 0.95 (`argmin |recall − 0.95|`, scanning from the full-recall
+//!   threshold towards higher scores as the code's reversed arrays do, so on a tie the candidate
+//!   with the higher recall wins) and return the fraction of OOD samples scoring at or above it.
+//!
+//! **OpenOOD convention** ([`openood_metrics`], `openood/evaluators/metrics.py::auc_and_fpr_recall`):
+//! OOD is the positive class with score `−s`; FPR@95 is the fraction of **ID** samples flagged at
+//! the first ROC point (sklearn `roc_curve`, `drop_intermediate=True`) whose OOD TPR ≥ 0.95; the
+//! AUPRs are trapezoidal areas (`sklearn.metrics.auc`) under `precision_recall_curve`.
+//!
+//! Degenerate inputs: empty ID set -> [`MetricsError::NoPositives`]; empty OOD set ->
+//! [`MetricsError::NoNegatives`]; NaN/inf scores -> [`MetricsError::NonFinite`].
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::classification::{Matrix, logsumexp_scaled, max_softmax_scaled, row_max};
+use crate::error::{MetricsError, Result, check_finite_f64};
+
+/// An OOD score function.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum OodScore {
+    /// Maximum concept matching: max softmax of `cosines / temperature` (MCM default `T = 1`).
+    Mcm { temperature: f64 },
+    /// Maximum softmax probability of the logits.
+    Msp,
+    /// Maximum logit.
+    MaxLogit,
+    /// `T·logsumexp(logits / T)`.
+    Energy { temperature: f64 },
+}
+
+impl OodScore {
+    /// MCM with `T = 1`.
+    pub const MCM: OodScore = OodScore::Mcm { temperature: 1.0 };
+    /// Energy with `T = 1`.
+    pub const ENERGY: OodScore = OodScore::Energy { temperature: 1.0 };
+
+    /// Score of one row.
+    pub fn score_row(self, row: &[f32]) -> f64 {
+        match self {
+            OodScore::Mcm { temperature } => max_softmax_scaled(row, 1.0 / temperature),
+            OodScore::Msp => max_softmax_scaled(row, 1.0),
+            OodScore::MaxLogit => row_max(row),
+            OodScore::Energy { temperature } => {
+                temperature * logsumexp_scaled(row, 1.0 / temperature)
+            }
+        }
+    }
+}
+
+/// Scores of every row (parallel). Temperatures must be finite and > 0.
+pub fn ood_scores(m: Matrix<'_>, score: OodScore) -> Result<Vec<f64>> {
+    if let OodScore::Mcm { temperature } | OodScore::Energy { temperature } = score
+        && !(temperature.is_finite() && temperature > 0.0)
+    {
+        return Err(MetricsError::InvalidParameter {
+            what: "OOD score temperature",
+            reason: format!("{temperature} must be finite and > 0"),
+        });
+    }
+    crate::error::check_finite_f32("OOD logits", m.data())?;
+    Ok(m.par_rows().map(|r| score.score_row(r)).collect())
+}
+
+/// Distinct-threshold summary of a scored binary problem: groups of equal score in **descending**
+/// score order with their positive (ID) and negative (OOD) counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BinaryRanking {
+    /// (positives, negatives) per distinct score, highest score first.
+    groups: Vec<(u64, u64)>,
+    n_pos: u64,
+    n_neg: u64,
+}
+
+impl BinaryRanking {
+    /// Build from positive-class scores and negative-class scores. One sort (`O(n log n)`,
+    /// parallel for large inputs), then everything is `O(#distinct scores)`.
+    pub fn new(pos_scores: &[f64], neg_scores: &[f64]) -> Result<Self> {
+        check_finite_f64("positive (ID) scores", pos_scores)?;
+        check_finite_f64("negative (OOD) scores", neg_scores)?;
+        if pos_scores.is_empty() {
+            return Err(MetricsError::NoPositives {
+                what: "OOD metrics (ID set)",
+            });
+        }
+        if neg_scores.is_empty() {
+            return Err(MetricsError::NoNegatives {
+                what: "OOD metrics (OOD set)",
+            });
+        }
+        let mut all: Vec<(f64, bool)> = pos_scores
+            .iter()
+            .map(|&s| (s, true))
+            .chain(neg_scores.iter().map(|&s| (s, false)))
+            .collect();
+        let cmp = |a: &(f64, bool), b: &(f64, bool)| b.0.total_cmp(&a.0);
+        if all.len() > 1 << 15 {
+            all.par_sort_unstable_by(cmp);
+        } else {
+            all.sort_unstable_by(cmp);
+        }
+        let mut groups: Vec<(u64, u64)> = Vec::new();
+        let mut prev = f64::NAN;
+        for &(s, p) in &all {
+            // `==` merges -0.0 and 0.0 like numpy's `diff`.
+            if !(s == prev) {
+                groups.push((0, 0));
+                prev = s;
+            }
+            if let Some(g) = groups.last_mut() {
+                if p {
+                    g.0 += 1;
+                } else {
+                    g.1 += 1;
+                }
+            }
+        }
+        Ok(Self {
+            groups,
+            n_pos: pos_scores.len() as u64,
+            n_neg: neg_scores.len() as u64,
+        })
+    }
+
+    /// The same ranking with classes swapped and scores negated (OOD positive, score `−s`).
+    pub fn flipped(&self) -> Self {
+        Self {
+            groups: self.groups.iter().rev().map(|&(p, n)| (n, p)).collect(),
+            n_pos: self.n_neg,
+            n_neg: self.n_pos,
+        }
+    }
+
+    /// `roc_auc_score`: `(#{s_pos > s_neg} + ½#{s_pos = s_neg}) / (P·N)`, exact integer counts.
+    pub fn roc_auc(&self) -> f64 {
+        let mut tps_before = 0u64;
+        let mut twice = 0u128; // 2 × (wins + ½ ties)
+        for &(p, n) in &self.groups {
+            twice += n as u128 * (2 * tps_before as u128 + p as u128);
+            tps_before += p;
+        }
+        twice as f64 / 2.0 / (self.n_pos as f64 * self.n_neg as f64)
+    }
+
+    /// `average_precision_score`: `Σ_t (R_t − R_{t−1})·P_t` over distinct thresholds.
+    pub fn average_precision(&self) -> f64 {
+        let (mut tps, mut fps) = (0u64, 0u64);
+        let mut ap = 0.0;
+        for &(p, n) in &self.groups {
+            tps += p;
+            fps += n;
+            if p > 0 {
+                ap += (p as f64 / self.n_pos as f64) * (tps as f64 / (tps + fps) as f64);
+            }
+        }
+        ap.max(0.0)
+    }
+
+    /// Cumulative (tps, fps) at each distinct threshold, descending.
+    fn cumulative(&self) -> Vec<(f64, f64)> {
+        let (mut tps, mut fps) = (0u64, 0u64);
+        self.groups
+            .iter()
+            .map(|&(p, n)| {
+                tps += p;
+                fps += n;
+                (tps as f64, fps as f64)
+            })
+            .collect()
+    }
+
+    /// MCM / Outlier-Exposure `fpr_and_fdr_at_recall(y, s, recall_level)[0]` (see module docs).
+    pub fn fpr_at_recall(&self, recall_level: f64) -> f64 {
+        let cum = self.cumulative();
+        let total = self.n_pos as f64;
+        // last_ind = tps.searchsorted(tps[-1]): first threshold reaching all positives.
+        let last_ind = cum.partition_point(|&(t, _)| t < total);
+        // Candidates in the code's order: thresholds last_ind, last_ind-1, ..., 0, then (recall 1, fps 0).
+        let mut best = (f64::INFINITY, 0.0f64);
+        let cands = (0..=last_ind.min(cum.len() - 1))
+            .rev()
+            .map(|i| (cum[i].0 / total, cum[i].1))
+            .chain(std::iter::once((1.0, 0.0)));
+        for (recall, fps) in cands {
+            let d = (recall - recall_level).abs();
+            if d < best.0 {
+                best = (d, fps);
+            }
+        }
+        best.1 / self.n_neg as f64
+    }
+
+    /// Trapezoidal area under `precision_recall_curve` (`sklearn.metrics.auc(recall, precision)`),
+    /// the curve starting at (recall 0, precision 1).
+    pub fn pr_auc_trapezoid(&self) -> f64 {
+        let (mut r0, mut p0) = (0.0f64, 1.0f64);
+        let mut area = 0.0;
+        for (tps, fps) in self.cumulative() {
+            let r = tps / self.n_pos as f64;
+            let p = if tps + fps > 0.0 {
+                tps / (tps + fps)
+            } else {
+                0.0
+            };
+            area += (r - r0) * (p + p0) / 2.0;
+            r0 = r;
+            p0 = p;
+        }
+        area
+    }
+
+    /// `roc_curve(drop_intermediate=True)` points as (fps, tps), with the leading (0, 0).
+    fn roc_points(&self) -> Vec<(f64, f64)> {
+        let cum = self.cumulative();
+        let mut pts = Vec::with_capacity(cum.len() + 1);
+        pts.push((0.0, 0.0));
+        let n = cum.len();
+        for i in 0..n {
+            let keep = n <= 2
+                || i == 0
+                || i == n - 1
+                || (cum[i + 1].1 - 2.0 * cum[i].1 + cum[i - 1].1) != 0.0
+                || (cum[i + 1].0 - 2.0 * cum[i].0 + cum[i - 1].0) != 0.0;
+            if keep {
+                pts.push((cum[i].1, cum[i].0));
+            }
+        }
+        pts
+    }
+
+    /// OpenOOD `fpr_list[argmax(tpr_list >= tpr_th)]` on this ranking's positive class.
+    pub fn fpr_at_tpr_roc_curve(&self, tpr_level: f64) -> f64 {
+        let pts = self.roc_points();
+        let (fps, _) = pts
+            .iter()
+            .copied()
+            .find(|&(_, t)| t / self.n_pos as f64 >= tpr_level)
+            .unwrap_or((0.0, 0.0));
+        fps / self.n_neg as f64
+    }
+
+    /// `sklearn.metrics.auc(fpr, tpr)` on the `roc_curve` points.
+    pub fn roc_auc_trapezoid(&self) -> f64 {
+        let pts = self.roc_points();
+        let (p, n) = (self.n_pos as f64, self.n_neg as f64);
+        pts.windows(2)
+            .map(|w| (w[1].0 / n - w[0].0 / n) * (w[1].1 / p + w[0].1 / p) / 2.0)
+            .sum()
+    }
+}
+
+/// OOD metrics with ID positive (MCM / ODIN convention).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OodMetrics {
+    pub auroc: f64,
+    pub aupr_in: f64,
+    pub aupr_out: f64,
+    /// FPR (on OOD) at 95 % ID recall (`recall_level` of the call).
+    pub fpr_at_95: f64,
+}
+
+/// MCM `get_measures(id, ood)` plus AUPR-Out; `recall_level` is 0.95 for FPR@95.
+pub fn ood_metrics(id_scores: &[f64], ood_scores: &[f64], recall_level: f64) -> Result<OodMetrics> {
+    check_level(recall_level)?;
+    let r = BinaryRanking::new(id_scores, ood_scores)?;
+    Ok(OodMetrics {
+        auroc: r.roc_auc(),
+        aupr_in: r.average_precision(),
+        aupr_out: r.flipped().average_precision(),
+        fpr_at_95: r.fpr_at_recall(recall_level),
+    })
+}
+
+fn check_level(l: f64) -> Result<()> {
+    if !(l > 0.0 && l <= 1.0) {
+        return Err(MetricsError::InvalidParameter {
+            what: "recall level",
+            reason: format!("{l} must be in (0, 1]"),
+        });
+    }
+    Ok(())
+}
+
+/// OpenOOD metrics (OOD positive).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OpenOodMetrics {
+    pub auroc: f64,
+    /// Trapezoidal AUPR with ID positive, score `s`.
+    pub aupr_in: f64,
+    /// Trapezoidal AUPR with OOD positive, score `−s`.
+    pub aupr_out: f64,
+    /// Fraction of **ID** samples flagged OOD at the first ROC point with OOD TPR ≥ `tpr_level`.
+    pub fpr_at_95: f64,
+}
+
+/// OpenOOD `auc_and_fpr_recall(conf, label, tpr_th)` where `conf` = our score (higher = more ID).
+pub fn openood_metrics(
+    id_scores: &[f64],
+    ood_scores: &[f64],
+    tpr_level: f64,
+) -> Result<OpenOodMetrics> {
+    check_level(tpr_level)?;
+    let id_pos = BinaryRanking::new(id_scores, ood_scores)?;
+    let ood_pos = id_pos.flipped();
+    Ok(OpenOodMetrics {
+        auroc: ood_pos.roc_auc_trapezoid(),
+        aupr_in: id_pos.pr_auc_trapezoid(),
+        aupr_out: ood_pos.pr_auc_trapezoid(),
+        fpr_at_95: ood_pos.fpr_at_tpr_roc_curve(tpr_level),
+    })
+}

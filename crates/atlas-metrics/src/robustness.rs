@@ -1,0 +1,291 @@
+//! Effective robustness (Taori et al. 2020; imagenet-testbed `plotter.py`).
+//!
+//! Fit `f(acc_OOD) = a·f(acc_ID) + b` by ordinary least squares over a set of *baseline* models,
+//! where `f` is the axis transform ([`FitSpace`]: logit by default, probit optional, or identity).
+//! Then for any model
+//!
+//! `ER = acc_OOD − f⁻¹(a·f(acc_ID) + b)`.
+//!
+//! The fit reproduces `scipy.stats.linregress` (population moments as `np.cov(x, y, bias=1)`):
+//! `slope = s_xy/s_xx`, `intercept = ȳ − slope·x̄`, `r = s_xy/√(s_xx·s_yy)` clipped to [−1, 1],
+//! `stderr = √((1−r²)·s_yy/s_xx/(n−2))`, `intercept_stderr = stderr·√(s_xx + x̄²)`; for `n = 2`
+//! both standard errors are 0. The p-value is not computed.
+//!
+//! Degenerate inputs: fewer than 2 models, or all baseline x equal (scipy raises
+//! `ValueError`) -> [`MetricsError::Undefined`]; an accuracy of exactly 0 or 1 in logit/probit
+//! space (infinite transform) -> [`MetricsError::Undefined`]. All y equal: scipy's `r` is NaN;
+//! here `rvalue = None` and `stderr = 0` (its limit, since `s_yy = 0`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::bootstrap::{BootstrapCi, BootstrapConfig, bootstrap_ci};
+use crate::error::{MetricsError, Result, check_len};
+
+/// The axis transform used for the linear fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum FitSpace {
+    /// `f(p) = ln(p / (1 − p))`, `f⁻¹(z) = 1 / (1 + e^{−z})` (imagenet-testbed default).
+    #[default]
+    Logit,
+    /// `f(p) = Φ⁻¹(p)` (standard normal quantile), `f⁻¹ = Φ`.
+    Probit,
+    /// Identity (raw accuracies).
+    Linear,
+}
+
+/// Standard normal CDF `Φ(x) = erfc(−x/√2)/2` (musl `erfc`, full double precision).
+pub fn norm_cdf(x: f64) -> f64 {
+    0.5 * libm::erfc(-x / std::f64::consts::SQRT_2)
+}
+
+/// Standard normal quantile `Φ⁻¹(p)` for `p` in (0, 1): Acklam's rational approximation
+/// (rel. error 1.15e-9) refined by two Halley steps on `Φ(x) − p`, giving ~1e-15 agreement with
+/// `scipy.special.ndtri`. Returns ±inf at 0/1 and NaN outside [0, 1] (callers validate).
+pub fn norm_ppf(p: f64) -> f64 {
+    if p.is_nan() || !(0.0..=1.0).contains(&p) {
+        return f64::NAN;
+    }
+    if p == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if p == 1.0 {
+        return f64::INFINITY;
+    }
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] = [
+        7.784_695_709_041_462e-3,
+        3.224_671_290_700_398e-1,
+        2.445_134_137_142_996,
+        3.754_408_661_907_416,
+    ];
+    let plow = 0.02425;
+    let mut x = if p < plow {
+        let q = (-2.0 * p.ln()).sqrt();
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    } else if p <= 1.0 - plow {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    } else {
+        let q = (-2.0 * (1.0 - p).ln()).sqrt();
+        -(((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    for _ in 0..2 {
+        // Halley step on e(x) = Φ(x) − p; work in the tail that keeps precision.
+        let e = if x < 0.0 {
+            0.5 * libm::erfc(-x / std::f64::consts::SQRT_2) - p
+        } else {
+            (1.0 - p) - 0.5 * libm::erfc(x / std::f64::consts::SQRT_2)
+        };
+        let u = e * (2.0 * std::f64::consts::PI).sqrt() * (x * x / 2.0).exp();
+        x -= u / (1.0 + x * u / 2.0);
+    }
+    x
+}
+
+impl FitSpace {
+    /// `f(p)`; error if the value is infinite or NaN (accuracy 0 or 1 in logit/probit space).
+    pub fn forward(self, p: f64) -> Result<f64> {
+        let z = match self {
+            FitSpace::Logit => (p / (1.0 - p)).ln(),
+            FitSpace::Probit => norm_ppf(p),
+            FitSpace::Linear => p,
+        };
+        if !z.is_finite() {
+            return Err(MetricsError::Undefined {
+                what: "accuracy transform",
+                reason: format!("accuracy {p} has no finite {self:?} value (must be in (0, 1))"),
+            });
+        }
+        Ok(z)
+    }
+    /// `f⁻¹(z)`.
+    pub fn inverse(self, z: f64) -> f64 {
+        match self {
+            FitSpace::Logit => 1.0 / (1.0 + (-z).exp()),
+            FitSpace::Probit => norm_cdf(z),
+            FitSpace::Linear => z,
+        }
+    }
+}
+
+/// Result of an ordinary least-squares line fit (fields as `scipy.stats.linregress`, no p-value).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LinearFit {
+    pub slope: f64,
+    pub intercept: f64,
+    /// Pearson r; `None` when all y are equal (scipy: NaN).
+    pub rvalue: Option<f64>,
+    /// Standard error of the slope.
+    pub stderr: f64,
+    /// Standard error of the intercept.
+    pub intercept_stderr: f64,
+    /// Number of points.
+    pub n: usize,
+}
+
+/// `scipy.stats.linregress(x, y)` (see module docs for the formulas and degenerate cases).
+pub fn linregress(x: &[f64], y: &[f64]) -> Result<LinearFit> {
+    check_len("linregress y vs x", x.len(), y.len())?;
+    crate::error::check_finite_f64("linregress x", x)?;
+    crate::error::check_finite_f64("linregress y", y)?;
+    let n = x.len();
+    if n < 2 {
+        return Err(MetricsError::Undefined {
+            what: "linear regression",
+            reason: format!("needs at least 2 points, got {n}"),
+        });
+    }
+    let xmin = x.iter().copied().fold(f64::INFINITY, f64::min);
+    let xmax = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if xmin == xmax {
+        return Err(MetricsError::Undefined {
+            what: "linear regression",
+            reason: "all x values are identical".into(),
+        });
+    }
+    let nf = n as f64;
+    let xmean = x.iter().sum::<f64>() / nf;
+    let ymean = y.iter().sum::<f64>() / nf;
+    let (mut sxx, mut sxy, mut syy) = (0.0, 0.0, 0.0);
+    for (&xi, &yi) in x.iter().zip(y) {
+        let dx = xi - xmean;
+        let dy = yi - ymean;
+        sxx += dx * dx;
+        sxy += dx * dy;
+        syy += dy * dy;
+    }
+    sxx /= nf;
+    sxy /= nf;
+    syy /= nf;
+    let rvalue = if syy == 0.0 {
+        None
+    } else {
+        Some((sxy / (sxx * syy).sqrt()).clamp(-1.0, 1.0))
+    };
+    let slope = sxy / sxx;
+    let intercept = ymean - slope * xmean;
+    let (stderr, intercept_stderr) = if n == 2 {
+        (0.0, 0.0)
+    } else {
+        let r = rvalue.unwrap_or(0.0);
+        let se = ((1.0 - r * r) * syy / sxx / (nf - 2.0)).sqrt();
+        (se, se * (sxx + xmean * xmean).sqrt())
+    };
+    Ok(LinearFit {
+        slope,
+        intercept,
+        rvalue,
+        stderr,
+        intercept_stderr,
+        n,
+    })
+}
+
+/// A baseline line in a transformed accuracy space.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RobustnessFit {
+    pub space: FitSpace,
+    pub fit: LinearFit,
+}
+
+impl RobustnessFit {
+    /// Fit `f(ood) = a·f(id) + b` over baseline models (`id_acc[i]`, `ood_acc[i]` of model `i`).
+    pub fn fit(id_acc: &[f64], ood_acc: &[f64], space: FitSpace) -> Result<Self> {
+        check_len("baseline OOD vs ID accuracies", id_acc.len(), ood_acc.len())?;
+        let x = id_acc
+            .iter()
+            .map(|&p| space.forward(p))
+            .collect::<Result<Vec<_>>>()?;
+        let y = ood_acc
+            .iter()
+            .map(|&p| space.forward(p))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            space,
+            fit: linregress(&x, &y)?,
+        })
+    }
+
+    /// Predicted OOD accuracy `f⁻¹(a·f(id) + b)`.
+    pub fn predict(&self, id_acc: f64) -> Result<f64> {
+        let z = self.fit.slope * self.space.forward(id_acc)? + self.fit.intercept;
+        Ok(self.space.inverse(z))
+    }
+
+    /// `ER = ood − f⁻¹(a·f(id) + b)` (accuracy units).
+    pub fn effective_robustness(&self, id_acc: f64, ood_acc: f64) -> Result<f64> {
+        Ok(ood_acc - self.predict(id_acc)?)
+    }
+
+    /// ER for many models.
+    pub fn effective_robustness_many(&self, id_acc: &[f64], ood_acc: &[f64]) -> Result<Vec<f64>> {
+        check_len("OOD vs ID accuracies", id_acc.len(), ood_acc.len())?;
+        id_acc
+            .iter()
+            .zip(ood_acc)
+            .map(|(&i, &o)| self.effective_robustness(i, o))
+            .collect()
+    }
+
+    /// Residuals in the transformed space: `f(ood) − (a·f(id) + b)`.
+    pub fn residuals(&self, id_acc: &[f64], ood_acc: &[f64]) -> Result<Vec<f64>> {
+        check_len("OOD vs ID accuracies", id_acc.len(), ood_acc.len())?;
+        id_acc
+            .iter()
+            .zip(ood_acc)
+            .map(|(&i, &o)| {
+                Ok(self.space.forward(o)?
+                    - (self.fit.slope * self.space.forward(i)? + self.fit.intercept))
+            })
+            .collect()
+    }
+}
+
+/// Bootstrap CI of a target model's ER, resampling the **baseline models** with replacement and
+/// refitting the line each time (see [`crate::bootstrap`] for the method; resamples whose baseline
+/// x values are all equal are skipped and counted).
+pub fn bootstrap_effective_robustness(
+    baseline_id: &[f64],
+    baseline_ood: &[f64],
+    space: FitSpace,
+    target_id: f64,
+    target_ood: f64,
+    cfg: &BootstrapConfig,
+) -> Result<BootstrapCi> {
+    check_len(
+        "baseline OOD vs ID accuracies",
+        baseline_id.len(),
+        baseline_ood.len(),
+    )?;
+    bootstrap_ci(baseline_id.len(), cfg, |idx| {
+        let x: Vec<f64> = idx.iter().map(|&i| baseline_id[i]).collect();
+        let y: Vec<f64> = idx.iter().map(|&i| baseline_ood[i]).collect();
+        RobustnessFit::fit(&x, &y, space)?.effective_robustness(target_id, target_ood)
+    })
+}

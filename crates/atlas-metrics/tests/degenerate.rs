@@ -1,0 +1,262 @@
+//! Degenerate inputs give the documented error or value, never a silent NaN.
+
+use std::sync::Arc;
+
+use arrow::array::{FixedSizeListArray, Float32Array};
+use arrow::datatypes::{DataType, Field};
+use atlas_metrics::MetricsError;
+use atlas_metrics::bootstrap::{BootstrapConfig, bootstrap_ci, bootstrap_mean_ci};
+use atlas_metrics::calibration::{TemperatureSearch, ece, ece_from_logits, nll, tune_temperature};
+use atlas_metrics::classification::{
+    ClassGroups, ClassSubset, Matrix, argmax, per_class_accuracy, predictions, rank_of,
+    top_k_accuracy,
+};
+use atlas_metrics::factors::{FactorAnnotations, error_ratios, factor_accuracies};
+use atlas_metrics::ood::{ood_metrics, openood_metrics};
+use atlas_metrics::retrieval::recall_at_k;
+use atlas_metrics::robustness::{
+    FitSpace, RobustnessFit, bootstrap_effective_robustness, linregress,
+};
+use atlas_metrics::shape_bias::shape_bias;
+
+#[test]
+fn argmax_ties_and_nan_follow_numpy() {
+    assert_eq!(argmax(&[1.0, 3.0, 3.0, 2.0]), 1);
+    assert_eq!(argmax(&[f32::NEG_INFINITY, f32::NEG_INFINITY]), 0);
+    assert_eq!(argmax(&[1.0, f32::NAN, 5.0, f32::NAN]), 1);
+    assert_eq!(rank_of(&[2.0, 2.0, 2.0], 2), 2);
+}
+
+#[test]
+fn empty_ood_or_id_set_is_an_error() {
+    assert!(matches!(
+        ood_metrics(&[0.1, 0.2], &[], 0.95),
+        Err(MetricsError::NoNegatives { .. })
+    ));
+    assert!(matches!(
+        ood_metrics(&[], &[0.1], 0.95),
+        Err(MetricsError::NoPositives { .. })
+    ));
+    assert!(matches!(
+        openood_metrics(&[0.1], &[], 0.95),
+        Err(MetricsError::NoNegatives { .. })
+    ));
+    assert!(matches!(
+        ood_metrics(&[f64::NAN], &[0.1], 0.95),
+        Err(MetricsError::NonFinite { .. })
+    ));
+    assert!(matches!(
+        ood_metrics(&[0.3], &[0.1], 0.0),
+        Err(MetricsError::InvalidParameter { .. })
+    ));
+}
+
+#[test]
+fn factor_with_zero_images_is_none_and_all_correct_is_error() {
+    let names = vec!["a".to_string(), "b".to_string()];
+    // Factor b never present.
+    let ann = FactorAnnotations::new(names, vec![true, false, true, false, false, false]).unwrap();
+    let acc = factor_accuracies(&[true, false, true], &ann, None).unwrap();
+    assert_eq!(acc.per_factor, vec![Some(0.5), None]);
+    assert_eq!(acc.worst_factor, Some(0.5));
+    let er = error_ratios(&acc).unwrap();
+    assert_eq!(er[1], None);
+    assert!((er[0].unwrap() - 0.5 / (1.0 / 3.0)).abs() < 1e-12);
+    // All correct: 1 - acc_overall = 0.
+    let all = factor_accuracies(&[true, true, true], &ann, None).unwrap();
+    assert!(matches!(
+        error_ratios(&all),
+        Err(MetricsError::Undefined { .. })
+    ));
+    // Everything masked out.
+    assert!(matches!(
+        factor_accuracies(&[true, true, true], &ann, Some(&[false, false, false])),
+        Err(MetricsError::Empty { .. })
+    ));
+}
+
+#[test]
+fn single_class_and_all_correct() {
+    let logits = [0.3f32, -1.0, 2.0];
+    let m = Matrix::new(&logits, 1).unwrap();
+    assert_eq!(predictions(m), vec![0, 0, 0]);
+    assert_eq!(top_k_accuracy(m, &[0, 0, 0], 1).unwrap(), 1.0);
+    // Single class: softmax confidence is exactly 1, ECE 0, NLL 0.
+    assert_eq!(ece_from_logits(m, &[0, 0, 0], 1.0, 15).unwrap(), 0.0);
+    assert_eq!(nll(m, &[0, 0, 0], 1.0).unwrap(), 0.0);
+    // All correct with confidence 1 in the top bin.
+    assert_eq!(ece(&[1.0, 1.0], &[true, true], 15).unwrap(), 0.0);
+    // Label out of range.
+    assert!(matches!(
+        top_k_accuracy(m, &[0, 1, 0], 1),
+        Err(MetricsError::IndexOutOfRange { .. })
+    ));
+    assert!(matches!(
+        top_k_accuracy(m, &[0, 0, 0], 0),
+        Err(MetricsError::InvalidParameter { .. })
+    ));
+    assert!(matches!(
+        top_k_accuracy(m, &[], 1),
+        Err(MetricsError::LengthMismatch { .. })
+    ));
+    let empty = Matrix::new(&[], 3).unwrap();
+    assert!(matches!(
+        top_k_accuracy(empty, &[], 1),
+        Err(MetricsError::Empty { .. })
+    ));
+    assert_eq!(
+        per_class_accuracy(&[0, 0], &[0, 0], 2).unwrap(),
+        vec![Some(1.0), None]
+    );
+}
+
+#[test]
+fn invalid_shapes_and_parameters() {
+    assert!(matches!(
+        Matrix::new(&[1.0, 2.0, 3.0], 2),
+        Err(MetricsError::Shape { .. })
+    ));
+    assert!(Matrix::new(&[1.0], 0).is_err());
+    assert!(ClassSubset::new(vec![], 10).is_err());
+    assert!(ClassSubset::new(vec![1, 1], 10).is_err());
+    assert!(ClassSubset::new(vec![10], 10).is_err());
+    assert!(ClassGroups::new(vec![vec![]], 10).is_err());
+    let logits = [1.0f32, 2.0, 3.0, 0.0];
+    let m = Matrix::new(&logits, 2).unwrap();
+    assert!(nll(m, &[0, 1], 0.0).is_err());
+    assert!(nll(m, &[0, 1], f64::NAN).is_err());
+    let bad = TemperatureSearch {
+        lower: 2.0,
+        upper: 1.0,
+        tol: 1e-4,
+    };
+    assert!(tune_temperature(m, &[0, 1], bad).is_err());
+    let nan = [f32::NAN, 1.0];
+    assert!(matches!(
+        nll(Matrix::new(&nan, 2).unwrap(), &[0], 1.0),
+        Err(MetricsError::NonFinite { .. })
+    ));
+}
+
+#[test]
+fn regression_degenerate_cases() {
+    assert!(matches!(
+        linregress(&[0.5], &[0.4]),
+        Err(MetricsError::Undefined { .. })
+    ));
+    assert!(matches!(
+        linregress(&[0.5, 0.5, 0.5], &[0.1, 0.2, 0.3]),
+        Err(MetricsError::Undefined { .. })
+    ));
+    // All y equal: r undefined (scipy NaN) -> None, slope 0, stderr 0.
+    let f = linregress(&[0.1, 0.2, 0.3], &[0.4, 0.4, 0.4]).unwrap();
+    assert_eq!(f.rvalue, None);
+    assert_eq!(f.slope, 0.0);
+    assert_eq!(f.stderr, 0.0);
+    // Accuracy of exactly 1 (or 0) has no logit.
+    assert!(matches!(
+        RobustnessFit::fit(&[0.5, 1.0], &[0.4, 0.5], FitSpace::Logit),
+        Err(MetricsError::Undefined { .. })
+    ));
+    assert!(RobustnessFit::fit(&[0.5, 1.0], &[0.4, 0.5], FitSpace::Linear).is_ok());
+}
+
+#[test]
+fn shape_bias_degenerate() {
+    // No conflict images: shape bias None, accuracies None.
+    let r = shape_bias(&[0, 1], &[0, 1], &[0, 1], 16).unwrap();
+    assert_eq!(r.n_conflict, 0);
+    assert_eq!(r.shape_bias, None);
+    assert_eq!(r.shape_accuracy, None);
+    // Decisions match neither: shape bias None.
+    let r = shape_bias(&[5, 5], &[0, 1], &[2, 3], 16).unwrap();
+    assert_eq!(r.shape_bias, None);
+    assert_eq!(r.shape_accuracy, Some(0.0));
+    assert!(matches!(
+        shape_bias(&[], &[], &[], 16),
+        Err(MetricsError::Empty { .. })
+    ));
+    assert!(shape_bias(&[16], &[0], &[1], 16).is_err());
+}
+
+#[test]
+fn retrieval_degenerate_and_ties() {
+    // 2 texts, 3 images; text 0 -> image 0, text 1 -> image 0; image 1, 2 have no captions.
+    let s = [0.5f32, 0.5, 0.1, 0.2, 0.9, 0.2];
+    let m = Matrix::new(&s, 3).unwrap();
+    let r = recall_at_k(m, &[0, 0], &[1, 2]).unwrap();
+    // text 0: image 0 ties with image 1 and wins on lower index -> hit at k=1.
+    // text 1: image 0 (0.2) ties with image 2 (0.2) and loses to image 1 (0.9): rank 1.
+    assert_eq!(r[0].text_to_image, 0.5);
+    assert_eq!(r[1].text_to_image, 1.0);
+    // image 0's best caption is text 0 (0.5 > 0.2): rank 0. Images 1, 2: no captions = misses.
+    assert!((r[0].image_to_text - 1.0 / 3.0).abs() < 1e-12);
+    assert!(recall_at_k(m, &[0, 0], &[3]).is_err()); // k > #texts
+    assert!(recall_at_k(m, &[0, 3], &[1]).is_err());
+}
+
+#[test]
+fn bootstrap_is_deterministic_and_sane() {
+    let values: Vec<f64> = (0..500).map(|i| ((i * 37) % 100) as f64 / 100.0).collect();
+    let cfg = BootstrapConfig {
+        n_resamples: 400,
+        seed: 7,
+        level: 0.95,
+    };
+    let a = bootstrap_mean_ci(&values, &cfg).unwrap();
+    let b = bootstrap_mean_ci(&values, &cfg).unwrap();
+    assert_eq!(
+        a, b,
+        "same seed, same interval (independent of thread scheduling)"
+    );
+    assert!(a.lower < a.estimate && a.estimate < a.upper);
+    let c = bootstrap_mean_ci(&values, &BootstrapConfig { seed: 8, ..cfg }).unwrap();
+    assert_ne!(a, c);
+    // Mean of 0..1 uniform-ish values, n = 500: CI half-width about 1.96 * 0.29 / sqrt(500) = 0.025.
+    assert!(
+        (a.upper - a.lower) > 0.03 && (a.upper - a.lower) < 0.07,
+        "{a:?}"
+    );
+    assert!(bootstrap_mean_ci(&[], &cfg).is_err());
+    assert!(
+        bootstrap_ci(
+            3,
+            &BootstrapConfig {
+                n_resamples: 0,
+                ..cfg
+            },
+            |_| Ok(1.0)
+        )
+        .is_err()
+    );
+    // Statistic failing on most resamples -> error, not NaN.
+    assert!(
+        bootstrap_ci(5, &cfg, |idx| if idx == [0, 1, 2, 3, 4] {
+            Ok(1.0)
+        } else {
+            Ok(f64::NAN)
+        })
+        .is_err()
+    );
+    // ER bootstrap over baseline models.
+    let id: Vec<f64> = (0..20).map(|i| 0.4 + 0.02 * i as f64).collect();
+    let ood: Vec<f64> = id
+        .iter()
+        .map(|x| x - 0.2 + 0.01 * ((x * 100.0) as i32 % 3) as f64)
+        .collect();
+    let ci = bootstrap_effective_robustness(&id, &ood, FitSpace::Logit, 0.7, 0.6, &cfg).unwrap();
+    assert!(ci.lower <= ci.estimate && ci.estimate <= ci.upper, "{ci:?}");
+}
+
+#[test]
+fn arrow_entry_point_borrows_the_child_buffer() {
+    let values = Float32Array::from(vec![0.1f32, 0.9, 0.8, 0.2, 0.5, 0.5]);
+    let field = Arc::new(Field::new("item", DataType::Float32, false));
+    let list = FixedSizeListArray::new(field, 2, Arc::new(values), None);
+    let m = Matrix::from_arrow(&list).unwrap();
+    assert_eq!((m.rows(), m.cols()), (3, 2));
+    assert_eq!(predictions(m), vec![1, 0, 0]);
+    let sliced = list.slice(1, 2);
+    let ms = Matrix::from_arrow(&sliced).unwrap();
+    assert_eq!(ms.row(0), &[0.8, 0.2]);
+}
