@@ -29,8 +29,10 @@
 //! * Unicode versions: CPython 3.11 (Unicode 14) drives NFC, `str.lower`, `str.isalnum` (`\w`
 //!   in ftfy's heuristics, emitted as explicit classes) and the `regex` module's `\p{L}` /
 //!   `\p{N}`; here NFC comes from `unicode-normalization`, lowercase from Rust's std and
-//!   `\p{L}`/`\p{N}` from `regex-syntax`, all newer. Characters assigned after Unicode 14 may
-//!   tokenize differently.
+//!   `\p{L}`/`\p{N}` from `regex-syntax` (Unicode 16), while the `regex` module 2026.x that
+//!   open_clip's split uses knows Unicode 17. Characters assigned after Unicode 14 may
+//!   tokenize differently; e.g. a CJK Extension J ideograph (U+32AED) is `\p{L}` for Python's
+//!   `regex` but not here (the one mismatch in a 6,000-string mojibake/entity fuzz run).
 //! * `max_decode_length` segmentation counts chars as ftfy does, but a segment boundary inside
 //!   a grapheme is as arbitrary as in ftfy.
 //! * Non-default ftfy options (`fix_text(..., normalization='NFKC')` etc.) are not exposed.
