@@ -1,25 +1,34 @@
-//! Renders a contact sheet: one row per split (`per` images each), 3x zoom.
-//! `cargo run -p atlas-world --example contact_sheet -- OUT.png [per] [seed]`
+//! Renders a contact sheet. `contact_sheet OUT.png` : one row per split (12 images each);
+//! `contact_sheet OUT.png SPLIT [n] [cols]` : the first `n` images of one split.
+//! `cargo run -p atlas-world --example contact_sheet -- OUT.png [SPLIT n cols]`
 
 use atlas_world::{Split, WorldConfig, contact_sheet, render, sample_spec};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let out = args.next().unwrap_or_else(|| "contact_sheet.png".into());
-    let per: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(12);
-    let seed: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(0);
-    let config = WorldConfig {
-        seed,
-        ..WorldConfig::default()
-    };
+    let config = WorldConfig::default();
     let mut images = Vec::new();
-    for split in Split::ALL {
-        for i in 0..per {
-            let spec = sample_spec(split, i * 13 + 1, &config);
-            images.push(render(&spec)?);
+    let cols = match args.next() {
+        None => {
+            for split in Split::ALL {
+                for i in 0..12 {
+                    images.push(render(&sample_spec(split, i * 13 + 1, &config))?);
+                }
+            }
+            12
         }
-    }
-    let sheet = contact_sheet(&images, per as usize, 3).ok_or("no images")?;
+        Some(split) => {
+            let split: Split = split.parse()?;
+            let n: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(48);
+            let cols: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(12);
+            for i in 0..n {
+                images.push(render(&sample_spec(split, i, &config))?);
+            }
+            cols
+        }
+    };
+    let sheet = contact_sheet(&images, cols, 2).ok_or("no images")?;
     sheet.save(&out)?;
     println!("wrote {out}");
     Ok(())

@@ -148,6 +148,18 @@ impl SplitSizes {
 }
 
 /// Everything that determines the world. Two worlds with equal configs are byte-identical.
+///
+/// Keys are kebab-case and all optional, e.g. in TOML:
+///
+/// ```toml
+/// seed = 0
+/// resolution = 64
+/// texture-correlation = 0.9     # 1/12 = 0.0833 for a balanced world
+/// outline-probability = 0.05
+/// [sizes]
+/// train = 20000
+/// id-test = 1000
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct WorldConfig {

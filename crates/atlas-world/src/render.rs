@@ -304,15 +304,22 @@ fn pattern_marks(pattern: Pattern, e: f32, noise_seed: u64) -> (Option<Path>, Op
         }
         Pattern::Waves => {
             width = 1.8;
+            let n = e.ceil() as i32 + 1;
+            let wave: Vec<(f32, f32)> = (-n..=n)
+                .step_by(2)
+                .map(|i| {
+                    let x = i as f32;
+                    (x, 1.6 * sin_cos_deg(x as f64 * 360.0 / 11.0).0 as f32)
+                })
+                .collect();
             for k in steps(6.0) {
                 let y0 = k as f32 * 6.0;
-                let mut x = -e;
-                let (s, _) = sin_cos_deg((x * 360.0 / 11.0) as f64);
-                line.move_to(x, y0 + 1.6 * s as f32);
-                while x < e {
-                    x += 1.0;
-                    let (s, _) = sin_cos_deg((x * 360.0 / 11.0) as f64);
-                    line.line_to(x, y0 + 1.6 * s as f32);
+                for (i, &(x, dy)) in wave.iter().enumerate() {
+                    if i == 0 {
+                        line.move_to(x, y0 + dy);
+                    } else {
+                        line.line_to(x, y0 + dy);
+                    }
                 }
             }
         }
@@ -632,20 +639,23 @@ fn draw_occluder(canvas: &mut Pixmap, r: [f32; 4]) {
     }
 }
 
+/// `b < 1`: multiply by `b` (black over the image with alpha `1 - b`); `b > 1`: move toward white
+/// by `b - 1` (white with alpha `b - 1`). Done by tiny-skia's blending.
 fn apply_brightness(canvas: &mut Pixmap, b: f32) {
-    if b == 1.0 {
+    let (rgb, alpha) = if b < 1.0 {
+        (BLACK, 1.0 - b)
+    } else {
+        (WHITE, (b - 1.0).min(1.0))
+    };
+    let a = (alpha * 255.0 + 0.5).clamp(0.0, 255.0) as u8;
+    if a == 0 {
         return;
     }
-    for px in canvas.data_mut().chunks_exact_mut(4) {
-        for ch in &mut px[..3] {
-            let v = *ch as f32;
-            let out = if b < 1.0 {
-                v * b
-            } else {
-                v + (255.0 - v) * (b - 1.0).min(1.0)
-            };
-            *ch = (out + 0.5).clamp(0.0, 255.0) as u8;
-        }
+    let side = canvas.width() as f32;
+    if let Some(r) = Rect::from_xywh(0.0, 0.0, side, side) {
+        let mut p = paint(rgb, a);
+        p.anti_alias = false;
+        canvas.fill_rect(r, &p, Transform::identity(), None);
     }
 }
 
@@ -679,13 +689,9 @@ pub fn render(spec: &ImageSpec) -> Result<RgbImage> {
     let canvas = render_pixmap(spec)?;
     let (w, h) = (canvas.width(), canvas.height());
     // The background is opaque, so premultiplied RGBA is plain RGBA with alpha 255.
-    let rgb: Vec<u8> = canvas
-        .data()
-        .chunks_exact(4)
-        .flat_map(|px| [px[0], px[1], px[2]])
-        .collect();
-    RgbImage::from_raw(w, h, rgb)
-        .ok_or_else(|| WorldError::InvalidSpec("pixel buffer size mismatch".into()))
+    let rgba = image::RgbaImage::from_raw(w, h, canvas.take())
+        .ok_or_else(|| WorldError::InvalidSpec("pixel buffer size mismatch".into()))?;
+    Ok(image::DynamicImage::ImageRgba8(rgba).to_rgb8())
 }
 
 /// Deterministic PNG encoding (fixed compression and filter settings).
@@ -720,6 +726,19 @@ pub fn hidden_fraction(spec: &ImageSpec) -> Result<f32> {
     let Some(p) = spec.objects.first() else {
         return Ok(0.0);
     };
+    if spec.occluder.is_none() {
+        // Fully inside the frame: nothing hidden (saves rasterising a mask).
+        if let Some((x0, y0, x1, y1)) = shape_extent(shape, p.scale, p.rotation) {
+            let eps = 0.5 / spec.resolution as f32;
+            if p.x + x0 >= -eps
+                && p.y + y0 >= -eps
+                && p.x + x1 <= 1.0 + eps
+                && p.y + y1 <= 1.0 + eps
+            {
+                return Ok(0.0);
+            }
+        }
+    }
     let res = spec.resolution;
     let fail = || WorldError::InvalidSpec(format!("cannot measure {spec:?}"));
     let (unit, rule) = unit_path(shape).ok_or_else(fail)?;

@@ -434,15 +434,14 @@ pub(crate) const POS_LOW: f32 = 0.42;
 pub(crate) const POS_HIGH: f32 = 0.58;
 
 /// Prompt templates written to `templates.txt` (`{c}` is the class name).
-pub const TEMPLATES: [&str; 8] = [
+pub const TEMPLATES: [&str; 7] = [
     "a photo of the {c}.",
     "a drawing of the {c}.",
     "the {c} shape.",
     "a sketch of the {c}.",
     "a rendering of the {c}.",
     "a picture of one {c}.",
-    "a small {c}.",
-    "a large {c}.",
+    "an image of the {c}.",
 ];
 
 const FUNCTION_WORDS: &[&str] = &[

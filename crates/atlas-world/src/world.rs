@@ -1,5 +1,33 @@
 //! Writing a world to disk: `<out>/<split>/{images/*.png, manifest.csv, world.json}` and
 //! `<out>/{classnames.txt, templates.txt, vocabulary.txt, world.json}`.
+//!
+//! # Manifest columns
+//!
+//! Every split's `manifest.csv` starts with the same columns (floats with 3 decimals):
+//!
+//! | column | meaning |
+//! |---|---|
+//! | `path` | `images/NNNNNN.png`, relative to the split directory |
+//! | `label` | index in `classnames.txt`; `-1` for `ood` |
+//! | `class` | shape name (`none` for pattern-only OOD images) |
+//! | `color` | object colour (`black` = sketch ink) |
+//! | `pattern` | surface pattern (`none` for outline and sketch styles) |
+//! | `style` | `filled`, `outline`, `sketch` |
+//! | `size` | `small` (scale < 0.37), `medium`, `large` (scale > 0.55); `none` for pattern-only |
+//! | `scale` | diameter of the shape's unit circle / image side (primary object) |
+//! | `x`, `y` | centre of the primary object in `[0, 1]`, y down (may lie near or past an edge when cropped) |
+//! | `rotation` | degrees clockwise, `(-180, 180]` (captions say `rotated N degrees`, `N = rotation mod 360`) |
+//! | `background` | `plain`, `gradient`, `textured`, `clutter` (`none` for pattern-only) |
+//! | `occlusion` | measured fraction of the primary object's area that is hidden (off-frame or under the occluder) |
+//! | `occlusion_kind` | `none`, `occluder` (dark bar in front), `crop` (partial view) |
+//! | `brightness` | `< 1` darker (x b), `> 1` brighter (toward white by b - 1); captions: dim < 0.8, bright > 1.2 |
+//! | `num_objects` | 1-3 copies of the class (0 for pattern-only) |
+//! | `caption` | short caption; in `retrieval` a detailed caption naming every factor, unique in the split |
+//!
+//! followed by split-specific columns: `factors`: `factor`; `cue-conflict`: `shape_label`,
+//! `texture_label` (class index whose typical texture is used; equal to `shape_label` for the
+//! 1/12 of images to be excluded from shape-bias), `texture_class`; `ood`: `ood_kind`
+//! (`novel_shape`, `pattern_only`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
