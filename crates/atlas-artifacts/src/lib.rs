@@ -1,1 +1,25 @@
-//! atlas-artifacts (to be written)
+//! Typed artifact schemas shared by the stages, as Arrow record batches.
+//!
+//! A stage writes one of these, another stage reads it; neither knows the other exists. Every
+//! schema is plain (Utf8, Int64, Float32, fixed-size lists of Float32) so DuckDB, Polars and
+//! pandas open the Parquet files directly.
+
+mod columns;
+pub mod embeddings;
+pub mod head;
+pub mod items;
+
+pub use columns::ArtifactError;
+pub use embeddings::EmbeddingRows;
+pub use head::ZeroShotHead;
+pub use items::ItemIndex;
+
+/// Store kinds (folder names under the store root).
+pub mod kinds {
+    pub const ITEM_INDEX: &str = "item-index";
+    pub const IMAGE_EMBEDDINGS: &str = "image-embeddings";
+    pub const TEXT_EMBEDDINGS: &str = "text-embeddings";
+    pub const EMBED_COVERAGE: &str = "embed-coverage";
+    pub const ZEROSHOT_HEAD: &str = "zeroshot-head";
+    pub const ZEROSHOT: &str = "zeroshot";
+}

@@ -1,1 +1,98 @@
-//! atlas-embed (to be written)
+//! The embed stage: (model, dataset) -> per-item image embeddings, (model, prompts) -> text
+//! embeddings and zero-shot heads, all cached in the store.
+//!
+//! The stage sees a model only through [`ImageEncoder`] / [`TextEncoder`], so it has no burn
+//! dependency and is tested with small fake encoders; `atlas-pipeline` plugs the burn model in.
+//! Images are decoded and preprocessed on CPU threads while the encoder runs ([`batcher`]).
+
+pub mod batcher;
+mod images;
+mod keys;
+mod texts;
+
+pub use images::{embed_images, ImageItems};
+pub use keys::{coverage_key, image_namespace, text_namespace, STAGE_VERSION};
+pub use texts::{build_head, embed_texts, prompts_for};
+
+use atlas_artifacts::{kinds, EmbeddingRows};
+use atlas_store::Store;
+
+/// Something that turns preprocessed pixels into (unnormalised) embeddings.
+pub trait ImageEncoder {
+    fn embed_dim(&self) -> usize;
+    /// `pixels_nchw` holds `batch` images; returns `[batch, embed_dim]` row-major.
+    fn encode_images(&self, pixels_nchw: &[f32], batch: usize) -> Result<Vec<f32>, String>;
+}
+
+/// Something that turns token ids into (unnormalised) embeddings.
+pub trait TextEncoder {
+    fn embed_dim(&self) -> usize;
+    fn encode_texts(&self, ids: &[Vec<u32>]) -> Result<Vec<f32>, String>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    #[error(transparent)]
+    Store(#[from] atlas_store::StoreError),
+    #[error(transparent)]
+    Artifact(#[from] atlas_artifacts::ArtifactError),
+    #[error("the model failed on a batch: {0}")]
+    Model(String),
+    #[error("tokenizing prompts: {0}")]
+    Tokenizer(#[from] atlas_tokenizer::TokenizerError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What a call did: how many items it embedded, found cached, or recorded as failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EmbedReport {
+    pub embedded: usize,
+    pub cached: usize,
+    pub failed: usize,
+}
+
+impl std::ops::AddAssign for EmbedReport {
+    fn add_assign(&mut self, o: Self) {
+        self.embedded += o.embedded;
+        self.cached += o.cached;
+        self.failed += o.failed;
+    }
+}
+
+/// How to run: batch size, shard size (a crash loses at most one shard of work), progress bar.
+#[derive(Debug, Clone)]
+pub struct EmbedOptions {
+    pub batch_size: usize,
+    pub shard_rows: usize,
+    pub progress: Option<indicatif::ProgressBar>,
+}
+
+impl Default for EmbedOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 64,
+            shard_rows: 4096,
+            progress: None,
+        }
+    }
+}
+
+/// Every stored embedding row of a namespace (image or text).
+pub fn load_rows(store: &Store, kind: &str, namespace: &str) -> Result<EmbeddingRows, EmbedError> {
+    let mut rows = EmbeddingRows::default();
+    let mut shards = store.shards(kind, namespace)?;
+    // Deterministic order whatever the directory listing says.
+    shards.sort_by(|a, b| a.record.key.to_hex().cmp(&b.record.key.to_hex()));
+    for shard in shards {
+        for b in shard.read()? {
+            rows.extend_from_batch(&b)?;
+        }
+    }
+    Ok(rows)
+}
+
+/// Image rows of a namespace.
+pub fn load_image_rows(store: &Store, namespace: &str) -> Result<EmbeddingRows, EmbedError> {
+    load_rows(store, kinds::IMAGE_EMBEDDINGS, namespace)
+}

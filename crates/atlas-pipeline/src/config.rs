@@ -185,6 +185,10 @@ pub struct DatasetEntry {
     /// WebDataset split folder (`test`, `train`).
     #[serde(default)]
     pub split: Option<String>,
+    /// Evaluate a 200-class ImageNet subset by masking the 1000-way head:
+    /// `imagenet-a`, `imagenet-r` or `imagenet-o`. Labels are 0..199 in subset order.
+    #[serde(default)]
+    pub class_subset: Option<Spanned<String>>,
 }
 
 fn default_role() -> DatasetRole {
@@ -323,6 +327,14 @@ impl LoadedConfig {
                         d.name.get_ref()
                     ),
                 ));
+            }
+            if let Some(s) = &d.class_subset {
+                if !["imagenet-a", "imagenet-r", "imagenet-o"].contains(&s.get_ref().as_str()) {
+                    return Err(self.error_at(
+                        s,
+                        format!("unknown class_subset `{}`: use imagenet-a, imagenet-r or imagenet-o", s.get_ref()),
+                    ));
+                }
             }
             if let Some(p) = &d.prompts {
                 if !c.prompt_sets.iter().any(|s| s.name.get_ref() == p.get_ref()) {

@@ -1,0 +1,110 @@
+//! Text embeddings per prompt string, and zero-shot heads built from them.
+
+use std::collections::HashSet;
+
+use atlas_artifacts::{kinds, ZeroShotHead};
+use atlas_store::{hex32, Store};
+use atlas_tokenizer::TextTokenizer;
+use serde_json::json;
+
+use crate::{load_rows, EmbedError, EmbedOptions, EmbedReport, TextEncoder, STAGE_VERSION};
+
+/// The prompts of each class: every template with the class name in place of `{c}` (or `{}`).
+pub fn prompts_for(classnames: &[String], templates: &[String]) -> Vec<Vec<String>> {
+    classnames
+        .iter()
+        .map(|c| {
+            templates
+                .iter()
+                .map(|t| t.replace("{c}", c).replace("{}", c))
+                .collect()
+        })
+        .collect()
+}
+
+fn text_hash(text: &str) -> String {
+    hex32(blake3::hash(text.as_bytes()).as_bytes())
+}
+
+/// Embed every prompt not yet in `namespace`.
+pub fn embed_texts(
+    store: &Store,
+    namespace: &str,
+    encoder: &dyn TextEncoder,
+    tokenizer: &dyn TextTokenizer,
+    texts: &[String],
+    opts: &EmbedOptions,
+) -> Result<EmbedReport, EmbedError> {
+    let done = store.shard_items(kinds::TEXT_EMBEDDINGS, namespace, "item_hash")?;
+    let mut seen = HashSet::new();
+    let todo: Vec<&String> = texts
+        .iter()
+        .filter(|t| {
+            let h = *blake3::hash(t.as_bytes()).as_bytes();
+            !done.contains(&h) && seen.insert(h)
+        })
+        .collect();
+    let mut report = EmbedReport {
+        cached: texts.len() - todo.len(),
+        ..EmbedReport::default()
+    };
+    if let Some(pb) = &opts.progress {
+        pb.set_length(todo.len() as u64);
+    }
+    let dim = encoder.embed_dim();
+    for shard in todo.chunks(opts.shard_rows.max(1)) {
+        let mut rows = atlas_artifacts::EmbeddingRows::new(dim);
+        for batch in shard.chunks(opts.batch_size.max(1)) {
+            let strs: Vec<&str> = batch.iter().map(|s| s.as_str()).collect();
+            let ids = tokenizer.tokenize(&strs)?;
+            let out = encoder.encode_texts(&ids).map_err(EmbedError::Model)?;
+            if out.len() != batch.len() * dim {
+                return Err(EmbedError::Model(format!(
+                    "text encoder returned {} values for {} prompts of dimension {dim}",
+                    out.len(),
+                    batch.len()
+                )));
+            }
+            for (j, t) in batch.iter().enumerate() {
+                rows.push_raw(text_hash(t), (*t).clone(), &out[j * dim..(j + 1) * dim]);
+            }
+            report.embedded += batch.len();
+            if let Some(pb) = &opts.progress {
+                pb.inc(batch.len() as u64);
+            }
+        }
+        let meta = atlas_store::ManifestMeta::new("embed-text", STAGE_VERSION)
+            .with_parameters(json!({ "rows": rows.len(), "dim": dim }));
+        store.put_shard(kinds::TEXT_EMBEDDINGS, namespace, "item_hash", meta, &[rows.to_batch()?])?;
+    }
+    Ok(report)
+}
+
+/// The zero-shot head of `classnames` x `templates` from the embeddings stored in `namespace`
+/// (open_clip's `build_zero_shot_classifier`). Every prompt must be embedded already.
+pub fn build_head(
+    store: &Store,
+    namespace: &str,
+    classnames: &[String],
+    templates: &[String],
+) -> Result<ZeroShotHead, EmbedError> {
+    if classnames.is_empty() || templates.is_empty() {
+        return Err(EmbedError::Invalid(
+            "a zero-shot head needs at least one class name and one template".into(),
+        ));
+    }
+    let rows = load_rows(store, kinds::TEXT_EMBEDDINGS, namespace)?;
+    let index = rows.index();
+    let mut groups = Vec::with_capacity(classnames.len());
+    for prompts in prompts_for(classnames, templates) {
+        let mut g = Vec::with_capacity(prompts.len() * rows.dim);
+        for p in &prompts {
+            let i = index.get(text_hash(p).as_str()).ok_or_else(|| {
+                EmbedError::Invalid(format!("prompt {p:?} is not embedded: run embed_texts first"))
+            })?;
+            g.extend_from_slice(rows.row(*i));
+        }
+        groups.push(g);
+    }
+    Ok(ZeroShotHead::from_template_embeddings(classnames.to_vec(), rows.dim, &groups)?)
+}

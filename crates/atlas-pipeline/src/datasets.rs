@@ -1,0 +1,153 @@
+//! From `[[dataset]]` entries to listed datasets with content keys, class names and prompts.
+//!
+//! Listings are cached as JSON under `<store>/listings/<fingerprint>.json`; the fingerprint is
+//! cheap (paths, sizes, mtimes), so an unchanged dataset is not re-hashed on a rerun.
+
+use std::path::{Path, PathBuf};
+
+use atlas_artifacts::ItemIndex;
+use atlas_data::{ClassList, Dataset, DatasetSource, ManifestDataset, Subset200, SubsetName, TemplateSet};
+use atlas_store::write_bytes_atomic;
+
+use crate::config::{DatasetEntry, DatasetKind, DatasetRole, LoadedConfig};
+use crate::PipelineError;
+
+/// A dataset ready for planning.
+pub struct ResolvedDataset {
+    pub name: String,
+    pub role: DatasetRole,
+    pub data: Dataset,
+    pub index: ItemIndex,
+    pub items_key: [u8; 32],
+    /// The head's class names (the full 1000 for a class-subset dataset).
+    pub classnames: Vec<String>,
+    pub templates: Vec<String>,
+    /// Name of the prompt set (the sixth factor, test-time prompts).
+    pub prompt_set: String,
+    /// Head rows that form the dataset's label space (class-subset datasets).
+    pub class_subset: Option<(String, Vec<usize>)>,
+}
+
+pub fn resolve_datasets(cfg: &LoadedConfig, store_root: &Path) -> Result<Vec<ResolvedDataset>, PipelineError> {
+    cfg.config.datasets.iter().map(|d| resolve_one(cfg, d, store_root)).collect()
+}
+
+fn source_for(cfg: &LoadedConfig, d: &DatasetEntry) -> Result<DatasetSource, PipelineError> {
+    let name = d.name.get_ref();
+    let path = cfg.resolve(&d.path);
+    Ok(match d.kind {
+        DatasetKind::World => {
+            let world = world_dir(cfg)?;
+            let split_dir = world.join(d.path.to_string_lossy().as_ref());
+            DatasetSource::Manifest(
+                ManifestDataset::new(split_dir.join("manifest.csv"))
+                    .with_name(name.clone())
+                    .with_classnames(ClassList::from_file(&world.join("classnames.txt"))?)
+                    .with_templates(TemplateSet::from_file(&world.join("templates.txt"))?),
+            )
+        }
+        DatasetKind::Manifest => DatasetSource::Manifest(ManifestDataset::new(path).with_name(name.clone())),
+        DatasetKind::Folder => DatasetSource::Folder(atlas_data::ImageFolder::new(path).with_name(name.clone())),
+        DatasetKind::Wds => DatasetSource::parse(&path.to_string_lossy(), d.split.as_deref())?,
+    })
+}
+
+pub fn world_dir(cfg: &LoadedConfig) -> Result<PathBuf, PipelineError> {
+    cfg.config
+        .world
+        .as_ref()
+        .map(|w| cfg.resolve(&w.path))
+        .ok_or_else(|| PipelineError::Config("a world dataset needs a [world] table".into()))
+}
+
+fn resolve_one(cfg: &LoadedConfig, d: &DatasetEntry, store_root: &Path) -> Result<ResolvedDataset, PipelineError> {
+    let name = d.name.get_ref().clone();
+    let source = source_for(cfg, d)?;
+    let data = list_cached(&source, store_root)?;
+    for e in &data.errors {
+        tracing::warn!(dataset = %name, item = %e.id, reason = %e.reason, "item not listed");
+    }
+    let mut index = ItemIndex::default();
+    for it in &data.items {
+        index.ids.push(it.id.clone());
+        index.hashes.push(it.hash_hex());
+        index.labels.push(it.label.unwrap_or(-1));
+    }
+    let keys: std::collections::BTreeSet<&String> = data.items.iter().flat_map(|i| i.meta.keys()).collect();
+    for k in keys {
+        let col = data.items.iter().map(|i| i.meta.get(k).cloned().unwrap_or_default()).collect();
+        index.meta.insert(k.clone(), col);
+    }
+    let items_key = index.content_key();
+
+    let class_subset = match &d.class_subset {
+        None => None,
+        Some(s) => {
+            let which = match s.get_ref().as_str() {
+                "imagenet-a" => SubsetName::ImagenetA,
+                "imagenet-r" => SubsetName::ImagenetR,
+                _ => SubsetName::ImagenetO,
+            };
+            Some((s.get_ref().clone(), Subset200::builtin(which)?.indices))
+        }
+    };
+    let classnames = if let Some(p) = &d.classnames {
+        ClassList::from_file(&cfg.resolve(p))?.into_names()
+    } else if class_subset.is_some() {
+        ClassList::imagenet_classnames().into_names()
+    } else if let Some(c) = &data.classnames {
+        c.clone()
+    } else {
+        ClassList::imagenet_classnames().into_names()
+    };
+    let (prompt_set, templates) = prompts_for(cfg, d, &data)?;
+    Ok(ResolvedDataset {
+        name,
+        role: d.role,
+        data,
+        index,
+        items_key,
+        classnames,
+        templates,
+        prompt_set,
+        class_subset,
+    })
+}
+
+/// The dataset's prompt set: the one it names, else its own templates, else the first
+/// `[[prompts]]`, else ImageNet's 7 simple templates.
+fn prompts_for(cfg: &LoadedConfig, d: &DatasetEntry, data: &Dataset) -> Result<(String, Vec<String>), PipelineError> {
+    let sets = &cfg.config.prompt_sets;
+    let chosen = match &d.prompts {
+        Some(p) => sets.iter().find(|s| s.name.get_ref() == p.get_ref()),
+        None if data.templates.is_some() => None,
+        None => sets.first(),
+    };
+    if let Some(set) = chosen {
+        let mut t = set.templates.clone();
+        if let Some(f) = &set.file {
+            t.extend(TemplateSet::from_file(&cfg.resolve(f))?.templates().iter().cloned());
+        }
+        return Ok((set.name.get_ref().clone(), t));
+    }
+    if let Some(t) = &data.templates {
+        return Ok(("dataset".into(), t.clone()));
+    }
+    Ok(("imagenet-simple-7".into(), TemplateSet::simple_7().templates().to_vec()))
+}
+
+/// List a dataset, reusing the listing stored under its fingerprint.
+fn list_cached(source: &DatasetSource, store_root: &Path) -> Result<Dataset, PipelineError> {
+    let fp = source.fingerprint()?;
+    let path = store_root.join("listings").join(format!("{}.json", fp.to_hex()));
+    if let Ok(bytes) = std::fs::read(&path) {
+        match serde_json::from_slice::<Dataset>(&bytes) {
+            Ok(d) => return Ok(d),
+            Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring unreadable listing cache"),
+        }
+    }
+    let data = source.load(None)?;
+    let json = serde_json::to_vec(&data).map_err(|e| PipelineError::Config(format!("serialising a listing: {e}")))?;
+    write_bytes_atomic(&path, &json)?;
+    Ok(data)
+}
