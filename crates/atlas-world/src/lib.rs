@@ -7,7 +7,7 @@
 //! demo data and the training data of the small-CLIP zoo.
 //!
 //! * Deterministic: [`sample_spec`] is a pure function of `(config, split, index)` (blake3-keyed
-//!   xoshiro256**, platform-stable), [`render`] a pure function of the spec, and PNG encoding is
+//!   xoshiro256**, platform-stable), [`render()`] a pure function of the spec, and PNG encoding is
 //!   fixed, so the same config gives byte-identical files. (Rasterisation is tiny-skia's f32
 //!   pipeline: byte identity is guaranteed for the same build on the same target; it is
 //!   expected, not promised, across CPU architectures.)

@@ -95,7 +95,7 @@ impl OodKind {
     }
 }
 
-/// Everything needed to render one image; [`crate::render`] is a pure function of it.
+/// Everything needed to render one image; [`crate::render()`] is a pure function of it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ImageSpec {
     pub split: Split,
