@@ -1,1 +1,315 @@
-//! atlas-pipeline (to be written)
+//! The orchestrator: `pipeline.toml` -> plan (stage x model x dataset, each artifact with its
+//! blake3 key and cache status) -> run what is missing -> `results/`.
+//!
+//! This crate is the only one that sequences stages; each stage crate reads and writes artifacts
+//! and knows nothing of the others.
+
+pub mod config;
+mod datasets;
+mod execute;
+mod models;
+mod plan;
+mod results;
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use atlas_metrics::bootstrap::BootstrapConfig;
+use atlas_report::Table;
+use atlas_store::{GcOptions, Status, Store};
+
+pub use config::{ConfigError, LoadedConfig, PipelineConfig};
+pub use execute::EmbedCount;
+pub use plan::{Job, JobKind, Plan};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    ConfigFile(#[from] ConfigError),
+    #[error("{0}")]
+    Config(String),
+    #[error("{}: {1}", .0.display())]
+    Io(PathBuf, std::io::Error),
+    #[error(transparent)]
+    Store(#[from] atlas_store::StoreError),
+    #[error(transparent)]
+    Data(#[from] atlas_data::DataError),
+    #[error(transparent)]
+    Model(#[from] atlas_models::ModelError),
+    #[error(transparent)]
+    Tokenizer(#[from] atlas_tokenizer::TokenizerError),
+    #[error(transparent)]
+    Embed(#[from] atlas_embed::EmbedError),
+    #[error(transparent)]
+    ZeroShot(#[from] atlas_zeroshot::ZeroShotError),
+    #[error(transparent)]
+    Artifact(#[from] atlas_artifacts::ArtifactError),
+    #[error(transparent)]
+    World(#[from] atlas_world::WorldError),
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+/// Command-line choices on top of the config.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub config: PathBuf,
+    pub models: Vec<String>,
+    pub only: Option<String>,
+    pub device: Option<String>,
+    pub precision: Option<String>,
+    pub dry_run: bool,
+    pub progress: bool,
+}
+
+/// What a run did, for the terminal and for tests.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    pub jobs: usize,
+    pub cached: usize,
+    pub to_run: usize,
+    pub dry_run: bool,
+    pub plan_lines: Vec<String>,
+    pub images: Vec<EmbedCount>,
+    pub prompts_embedded: usize,
+    pub stages_run: usize,
+    pub table: Option<Table>,
+    pub fixtures: Vec<String>,
+    pub results_dir: PathBuf,
+    pub seconds: f64,
+}
+
+impl RunReport {
+    /// Images embedded by this run, over every model and dataset.
+    pub fn images_embedded(&self) -> usize {
+        self.images.iter().map(|c| c.report.embedded).sum()
+    }
+
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "plan: {} artifacts, {} cached, {} to compute", self.jobs, self.cached, self.to_run);
+        if self.dry_run {
+            for l in &self.plan_lines {
+                let _ = writeln!(s, "  {l}");
+            }
+            return s;
+        }
+        for c in &self.images {
+            let r = &c.report;
+            let _ = writeln!(
+                s,
+                "embedded {} / {}: {} new, {} cached, {} failed",
+                c.model, c.dataset, r.embedded, r.cached, r.failed
+            );
+        }
+        if self.to_run == 0 {
+            let _ = writeln!(s, "everything was cached: no image embedded, no stage recomputed");
+        } else {
+            let _ = writeln!(
+                s,
+                "computed: {} images embedded, {} prompts embedded, {} stage results",
+                self.images_embedded(),
+                self.prompts_embedded,
+                self.stages_run
+            );
+        }
+        if let Some(t) = &self.table {
+            let _ = writeln!(s);
+            s.push_str(&t.render());
+        }
+        for f in &self.fixtures {
+            let _ = writeln!(
+                s,
+                "NOTE: `{f}` is a random-weight fixture model: its numbers test the machinery and say nothing about CLIP."
+            );
+        }
+        let _ = writeln!(s, "\nresults in {} ({:.1} s)", self.results_dir.display(), self.seconds);
+        s
+    }
+}
+
+struct Session {
+    cfg: LoadedConfig,
+    store: Store,
+    models: Vec<models::ResolvedModel>,
+    datasets: Vec<datasets::ResolvedDataset>,
+    plan: Plan,
+}
+
+fn open(opts: &RunOptions) -> Result<Session, PipelineError> {
+    let cfg = LoadedConfig::read(&opts.config)?;
+    let run = &cfg.config.run;
+    let store_root = cfg.resolve(&run.store);
+    let store = Store::open(&store_root)?;
+    ensure_world(&cfg)?;
+    let datasets = datasets::resolve_datasets(&cfg, &store_root)?;
+    let device = opts.device.clone().unwrap_or_else(|| run.device.clone());
+    let precision = opts.precision.clone().unwrap_or_else(|| run.precision.clone());
+    let models = models::resolve_models(&cfg, &opts.models, &device, &precision, &store_root)?;
+    let plan = Plan::build(&cfg, &models, &datasets, &store, opts.only.as_deref())?;
+    Ok(Session { cfg, store, models, datasets, plan })
+}
+
+/// Generate the demo world's splits that the config reads (idempotent: an existing world with the
+/// same config is left alone).
+fn ensure_world(cfg: &LoadedConfig) -> Result<(), PipelineError> {
+    let Some(w) = &cfg.config.world else { return Ok(()) };
+    let table = toml::Value::Table(w.config.clone().into_iter().collect());
+    let world_cfg: atlas_world::WorldConfig = table
+        .try_into()
+        .map_err(|e| PipelineError::Config(format!("{}: [world]: {e}", cfg.path.display())))?;
+    let mut splits = Vec::new();
+    for d in cfg.config.datasets.iter().filter(|d| d.kind == config::DatasetKind::World) {
+        let split: atlas_world::Split = d.path.to_string_lossy().parse()?;
+        if !splits.contains(&split) {
+            splits.push(split);
+        }
+    }
+    atlas_world::generate(&world_cfg, &cfg.resolve(&w.path), &splits)?;
+    Ok(())
+}
+
+fn plan_lines(s: &Session) -> Vec<String> {
+    s.plan
+        .jobs
+        .iter()
+        .map(|j| {
+            let state = match &j.status {
+                Status::Cached => "cached".to_string(),
+                Status::Missing => "to run".to_string(),
+                Status::Corrupt(why) => format!("stale ({why})"),
+            };
+            format!(
+                "{:<14} {:<20} {:<20} {}",
+                j.kind.name(),
+                s.models[j.model].name,
+                s.datasets[j.dataset].name,
+                state
+            )
+        })
+        .collect()
+}
+
+/// Plan and run. With `dry_run`, only plan.
+pub fn run(opts: &RunOptions) -> Result<RunReport, PipelineError> {
+    let t0 = Instant::now();
+    let s = open(opts)?;
+    let results_dir = s.cfg.resolve(&s.cfg.config.run.results);
+    let mut report = RunReport {
+        jobs: s.plan.jobs.len(),
+        cached: s.plan.cached(),
+        to_run: s.plan.to_run(),
+        dry_run: opts.dry_run,
+        plan_lines: plan_lines(&s),
+        results_dir: results_dir.clone(),
+        fixtures: s.models.iter().filter(|m| m.entry.fixture).map(|m| m.name.clone()).collect(),
+        ..RunReport::default()
+    };
+    if opts.dry_run {
+        return Ok(report);
+    }
+    let exec = execute::Executor {
+        store: &s.store,
+        models: &s.models,
+        datasets: &s.datasets,
+        batch_size: s.cfg.config.run.batch_size,
+        logit_scale: s.cfg.config.run.logit_scale,
+        progress: opts.progress,
+    };
+    let done = exec.run(&s.plan)?;
+    report.images = done.images;
+    report.prompts_embedded = done.prompts_embedded;
+    report.stages_run = done.stages_run.len();
+
+    let bootstrap = BootstrapConfig {
+        n_resamples: s.cfg.config.run.bootstrap,
+        seed: s.cfg.config.run.seed,
+        ..BootstrapConfig::default()
+    };
+    let zs = execute::read_zeroshot(&s.store, &s.plan)?;
+    if !zs.is_empty() {
+        report.table = Some(results::write_zeroshot(&results_dir, &s.models, &s.datasets, &zs, &bootstrap)?);
+    }
+    results::write_errors(&results_dir, &collect_errors(&s)?)?;
+    report.seconds = t0.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Listing errors and decode errors recorded in the embedding shards, per dataset item.
+fn collect_errors(s: &Session) -> Result<Vec<(String, String, String, String)>, PipelineError> {
+    let mut out = Vec::new();
+    for d in &s.datasets {
+        for e in &d.data.errors {
+            out.push((d.name.clone(), e.id.clone(), e.reason.clone(), "list".into()));
+        }
+    }
+    let mut seen = HashSet::new();
+    for m in &s.models {
+        let rows = atlas_embed::load_image_rows(&s.store, &m.image_ns)?;
+        let failed: std::collections::HashMap<&str, &str> = rows
+            .hashes
+            .iter()
+            .zip(&rows.errors)
+            .filter_map(|(h, e)| e.as_deref().map(|e| (h.as_str(), e)))
+            .collect();
+        if failed.is_empty() {
+            continue;
+        }
+        for d in &s.datasets {
+            for (id, h) in d.index.ids.iter().zip(&d.index.hashes) {
+                if let Some(reason) = failed.get(h.as_str()) {
+                    if seen.insert((d.name.clone(), id.clone())) {
+                        out.push((d.name.clone(), id.clone(), reason.to_string(), "decode".into()));
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Per artifact of the plan: cached, stale (corrupt) or missing.
+pub struct StatusReport {
+    pub lines: Vec<String>,
+    pub cached: usize,
+    pub total: usize,
+}
+
+impl StatusReport {
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        for l in &self.lines {
+            let _ = writeln!(s, "{l}");
+        }
+        let _ = writeln!(s, "{} of {} artifacts cached", self.cached, self.total);
+        s
+    }
+}
+
+pub fn status(opts: &RunOptions) -> Result<StatusReport, PipelineError> {
+    let s = open(opts)?;
+    Ok(StatusReport {
+        lines: plan_lines(&s),
+        cached: s.plan.cached(),
+        total: s.plan.jobs.len(),
+    })
+}
+
+/// Remove every store artifact the current plan does not reference.
+pub fn gc(opts: &RunOptions) -> Result<String, PipelineError> {
+    let s = open(opts)?;
+    let keep: HashSet<(String, atlas_store::ArtifactKey)> =
+        s.plan.jobs.iter().map(|j| (j.kind.store_kind().to_string(), j.key)).collect();
+    let mut namespaces: Vec<String> = s.models.iter().flat_map(|m| [m.image_ns.clone(), m.text_ns.clone()]).collect();
+    namespaces.sort();
+    namespaces.dedup();
+    let gc_opts = GcOptions {
+        dry_run: opts.dry_run,
+        keep_namespaces: namespaces.into_iter().collect(),
+        ..GcOptions::default()
+    };
+    let r = s.store.gc(&keep, &gc_opts)?;
+    Ok(format!("{r:#?}\n"))
+}

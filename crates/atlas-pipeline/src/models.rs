@@ -123,7 +123,7 @@ fn tokenizer_for(
         .map(|p| cfg.resolve(p))
         .or_else(|| beside.filter(|p| p.is_file()));
     match json {
-        Some(path) => Ok(Arc::new(atlas_models::tokenizer_json_for(&path, &described.config)?)),
+        Some(path) => Ok(Arc::new(hf_tokenizer(&path, described.config.text.context_length)?)),
         None => Ok(Arc::new(ClipBpeTokenizer::bundled(ctx)?)),
     }
 }
@@ -193,4 +193,33 @@ impl HashCache {
         }
         Ok(())
     }
+}
+
+/// A `tokenizer.json` with its layout options: from `tokenizer_options.json` beside it when
+/// present (the demo zoo writes one), else CLIP-like defaults (pad 0, EOT = the `<eot>` /
+/// `<|endoftext|>` / `</s>` token, EOT kept last on truncation).
+fn hf_tokenizer(path: &Path, context_length: usize) -> Result<atlas_tokenizer::HfJsonTokenizer, PipelineError> {
+    let opts_path = path.with_file_name("tokenizer_options.json");
+    let opts = if opts_path.is_file() {
+        let bytes = std::fs::read(&opts_path).map_err(|e| PipelineError::Io(opts_path.clone(), e))?;
+        serde_json::from_slice::<atlas_tokenizer::HfJsonOptions>(&bytes)
+            .map_err(|e| PipelineError::Config(format!("{}: {e}", opts_path.display())))?
+    } else {
+        let probe = atlas_tokenizer::HfJsonTokenizer::from_file(path, atlas_tokenizer::HfJsonOptions::default())?;
+        let eot = ["<eot>", "<|endoftext|>", "<end_of_text>", "</s>"]
+            .iter()
+            .find_map(|t| probe.inner().token_to_id(t))
+            .ok_or_else(|| {
+                PipelineError::Config(format!(
+                    "{}: no end-of-text token found; write a tokenizer_options.json beside it",
+                    path.display()
+                ))
+            })?;
+        atlas_tokenizer::HfJsonOptions {
+            context_length,
+            eot_id: eot,
+            ..atlas_tokenizer::HfJsonOptions::default()
+        }
+    };
+    Ok(atlas_tokenizer::HfJsonTokenizer::from_file(path, opts)?)
 }

@@ -8,7 +8,8 @@ use crate::{TextTokenizer, TokenizerError, layout};
 
 /// Text cleaning applied before a `tokenizer.json` sees the text (open_clip `HFTokenizer`'s
 /// `clean` option).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum HfClean {
     /// Pass the text through unchanged.
     #[default]
@@ -23,7 +24,10 @@ pub enum HfClean {
 }
 
 /// How a `tokenizer.json` is laid out into fixed-width rows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serializable, so a model can ship its layout in a `tokenizer_options.json` beside its
+/// `tokenizer.json` (missing fields take the defaults).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct HfJsonOptions {
     /// Row width.
     pub context_length: usize,

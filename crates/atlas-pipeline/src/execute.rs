@@ -1,0 +1,243 @@
+//! Running a plan: load a model only when something it must compute is missing, embed what is
+//! missing, build heads, run the zero-shot stage, and store every artifact.
+
+use std::collections::HashMap;
+
+use atlas_artifacts::{kinds, EmbeddingRows, ZeroShotHead};
+use atlas_embed::{EmbedOptions, EmbedReport, ImageEncoder, ImageItems, TextEncoder};
+use atlas_models::LoadedClip;
+use atlas_store::{ManifestMeta, Status, Store};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+
+use crate::config::LogitScaleSetting;
+use crate::datasets::ResolvedDataset;
+use crate::models::ResolvedModel;
+use crate::plan::{JobKind, Plan};
+use crate::PipelineError;
+
+/// What one embed job did.
+#[derive(Debug, Clone)]
+pub struct EmbedCount {
+    pub model: String,
+    pub dataset: String,
+    pub report: EmbedReport,
+}
+
+#[derive(Debug, Default)]
+pub struct ExecutionReport {
+    pub images: Vec<EmbedCount>,
+    pub prompts_embedded: usize,
+    pub stages_run: Vec<(String, String, String)>,
+}
+
+struct Encoders<'a>(&'a LoadedClip);
+
+impl ImageEncoder for Encoders<'_> {
+    fn embed_dim(&self) -> usize {
+        self.0.embed_dim()
+    }
+    fn encode_images(&self, px: &[f32], batch: usize) -> Result<Vec<f32>, String> {
+        self.0.encode_images(px, batch).map_err(|e| e.to_string())
+    }
+}
+
+impl TextEncoder for Encoders<'_> {
+    fn embed_dim(&self) -> usize {
+        self.0.embed_dim()
+    }
+    fn encode_texts(&self, ids: &[Vec<u32>]) -> Result<Vec<f32>, String> {
+        self.0.encode_texts(ids).map_err(|e| e.to_string())
+    }
+}
+
+pub struct Executor<'a> {
+    pub store: &'a Store,
+    pub models: &'a [ResolvedModel],
+    pub datasets: &'a [ResolvedDataset],
+    pub batch_size: usize,
+    pub logit_scale: LogitScaleSetting,
+    pub progress: bool,
+}
+
+impl Executor<'_> {
+    pub fn run(&self, plan: &Plan) -> Result<ExecutionReport, PipelineError> {
+        let mut report = ExecutionReport::default();
+        let bars = MultiProgress::with_draw_target(if self.progress {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
+        for (mi, model) in self.models.iter().enumerate() {
+            let jobs: Vec<_> = plan.jobs.iter().filter(|j| j.model == mi && j.status != Status::Cached).collect();
+            if jobs.is_empty() {
+                continue;
+            }
+            let net = if plan.needs_network(mi) {
+                tracing::info!(model = %model.name, "loading model");
+                Some(model.load()?)
+            } else {
+                None
+            };
+            let mut image_rows: Option<EmbeddingRows> = None;
+            for job in jobs {
+                let d = &self.datasets[job.dataset];
+                match job.kind {
+                    JobKind::EmbedImages => {
+                        let net = net.as_ref().ok_or_else(|| missing_net(model))?;
+                        let pb = bars.add(bar(&format!("{} / {}", model.name, d.name)));
+                        let r = self.embed_images(model, net, d, pb.clone())?;
+                        pb.finish_and_clear();
+                        tracing::info!(model = %model.name, dataset = %d.name, embedded = r.embedded, cached = r.cached, failed = r.failed, "images");
+                        let meta = ManifestMeta::new("embed-coverage", atlas_embed::STAGE_VERSION)
+                            .with_inputs(json!({ "model": model.name, "dataset": d.name, "items": d.index.len() }));
+                        self.store.put(kinds::EMBED_COVERAGE, &job.key, meta, &[])?;
+                        report.images.push(EmbedCount { model: model.name.clone(), dataset: d.name.clone(), report: r });
+                        image_rows = None; // new shards: reload on next use
+                    }
+                    JobKind::Head => {
+                        let net = net.as_ref().ok_or_else(|| missing_net(model))?;
+                        let prompts: Vec<String> = atlas_embed::prompts_for(&d.classnames, &d.templates).concat();
+                        let opts = EmbedOptions { batch_size: self.batch_size, ..EmbedOptions::default() };
+                        let r = atlas_embed::embed_texts(self.store, &model.text_ns, &Encoders(net), model.tokenizer.as_ref(), &prompts, &opts)?;
+                        report.prompts_embedded += r.embedded;
+                        let head = atlas_embed::build_head(self.store, &model.text_ns, &d.classnames, &d.templates)?;
+                        let meta = ManifestMeta::new("zeroshot-head", atlas_embed::STAGE_VERSION).with_inputs(json!({
+                            "model": model.name, "prompt_set": d.prompt_set, "classes": d.classnames.len(), "templates": d.templates.len()
+                        }));
+                        self.store.put(kinds::ZEROSHOT_HEAD, &job.key, meta, &[head.to_batch()?])?;
+                    }
+                    JobKind::ZeroShot => {
+                        if image_rows.is_none() {
+                            image_rows = Some(atlas_embed::load_image_rows(self.store, &model.image_ns)?);
+                        }
+                        let rows = image_rows.as_ref().ok_or_else(|| missing_net(model))?;
+                        self.zeroshot(plan, job.key, mi, job.dataset, rows)?;
+                        report.stages_run.push(("zeroshot".into(), model.name.clone(), d.name.clone()));
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    fn embed_images(
+        &self,
+        model: &ResolvedModel,
+        net: &LoadedClip,
+        d: &ResolvedDataset,
+        pb: ProgressBar,
+    ) -> Result<EmbedReport, PipelineError> {
+        let items = &d.data.items;
+        let read = |i: usize| d.data.read_bytes(&items[i]).map_err(|e| e.to_string());
+        let src = ImageItems { ids: &d.index.ids, hashes: &d.index.hashes, read: &read };
+        let opts = EmbedOptions { batch_size: self.batch_size, progress: Some(pb), ..EmbedOptions::default() };
+        Ok(atlas_embed::embed_images(self.store, &model.image_ns, &Encoders(net), &model.preprocess, &src, &opts)?)
+    }
+
+    fn zeroshot(
+        &self,
+        plan: &Plan,
+        key: atlas_store::ArtifactKey,
+        mi: usize,
+        di: usize,
+        rows: &EmbeddingRows,
+    ) -> Result<(), PipelineError> {
+        let model = &self.models[mi];
+        let d = &self.datasets[di];
+        let head_job = plan
+            .jobs
+            .iter()
+            .find(|j| j.kind == JobKind::Head && j.model == mi && j.dataset == di)
+            .map(|j| j.key)
+            .unwrap_or_else(|| crate::plan::head_key(model, d));
+        let head_art = self.store.get(kinds::ZEROSHOT_HEAD, &head_job)?.ok_or_else(|| {
+            PipelineError::Config(format!(
+                "the zero-shot head of `{}` on `{}` is not in the store: run without --only",
+                model.name, d.name
+            ))
+        })?;
+        let head = ZeroShotHead::from_batches(&head_art.read()?)?;
+        let hashes: Vec<&str> = d.index.hashes.iter().map(String::as_str).collect();
+        let (emb, failures) = rows.gather(&hashes);
+        if let Some(missing) = failures.iter().position(|f| f.as_deref() == Some("not embedded")) {
+            return Err(PipelineError::Config(format!(
+                "item `{}` of `{}` has no embedding for model `{}`: run without --only, or `cargo xtask gc` removed shards",
+                d.index.ids[missing], d.name, model.name
+            )));
+        }
+        let (scale, bias) = match self.logit_scale {
+            LogitScaleSetting::Fixed(v) => (v, None),
+            LogitScaleSetting::Checkpoint => checkpoint_scale(model)?,
+        };
+        let preds = atlas_zeroshot::evaluate(&atlas_zeroshot::ZeroShotInput {
+            dataset: &d.name,
+            item_ids: &d.index.ids,
+            labels: &d.index.labels,
+            embeddings: &emb,
+            failures: &failures,
+            head: &head,
+            class_subset: d.class_subset.as_ref().map(|s| s.1.as_slice()),
+            scale,
+            bias,
+        })?;
+        let meta = ManifestMeta::new("zeroshot", atlas_zeroshot::STAGE_VERSION)
+            .with_inputs(json!({ "model": model.name, "dataset": d.name, "prompt_set": d.prompt_set }))
+            .with_parameters(json!({
+                "logit_scale": scale, "logit_bias": bias, "logit_scale_source": crate::plan::scale_label(self.logit_scale),
+                "num_classes": preds.num_classes, "failed": preds.failed,
+                "class_subset": d.class_subset.as_ref().map(|s| s.0.clone()),
+            }));
+        self.store.put(kinds::ZEROSHOT, &key, meta, &[preds.to_batch()?])?;
+        Ok(())
+    }
+}
+
+fn missing_net(model: &ResolvedModel) -> PipelineError {
+    PipelineError::Config(format!("internal: model `{}` was needed but not loaded", model.name))
+}
+
+/// `exp(logit_scale)` and `logit_bias` as stored in the checkpoint, read without loading the network.
+pub fn checkpoint_scale(model: &ResolvedModel) -> Result<(f32, Option<f32>), PipelineError> {
+    let file = atlas_models::checkpoint::SafetensorsFile::open(&model.weights_path)?;
+    let read = |name: &str| -> Option<f32> {
+        ["", "module.", "state_dict."]
+            .iter()
+            .find_map(|p| file.read_f32(&format!("{p}{name}")).ok())
+            .and_then(|(_, v)| v.first().copied())
+    };
+    let scale = read("logit_scale").ok_or_else(|| {
+        PipelineError::Config(format!(
+            "model `{}`: no logit_scale tensor in {}; set [run] logit_scale = 100 to use a fixed scale",
+            model.name,
+            model.weights_path.display()
+        ))
+    })?;
+    Ok((scale.exp(), read("logit_bias")))
+}
+
+fn bar(prefix: &str) -> ProgressBar {
+    let pb = ProgressBar::new(0);
+    if let Ok(style) = ProgressStyle::with_template("{prefix:30} [{bar:30}] {pos}/{len} images {per_sec} eta {eta}") {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_prefix(prefix.to_string());
+    pb
+}
+
+/// Zero-shot predictions of every (model, dataset) in the plan, read from the store.
+pub fn read_zeroshot(
+    store: &Store,
+    plan: &Plan,
+) -> Result<HashMap<(usize, usize), (atlas_zeroshot::Predictions, serde_json::Value)>, PipelineError> {
+    let mut out = HashMap::new();
+    for j in plan.jobs.iter().filter(|j| j.kind == JobKind::ZeroShot) {
+        let Some(a) = store.get(kinds::ZEROSHOT, &j.key)? else { continue };
+        let p = &a.record.parameters;
+        let classes = p["num_classes"].as_u64().unwrap_or(0) as usize;
+        let failed = p["failed"].as_u64().unwrap_or(0) as usize;
+        let preds = atlas_zeroshot::Predictions::from_batches(&a.read()?, classes, failed)?;
+        out.insert((j.model, j.dataset), (preds, p.clone()));
+    }
+    Ok(out)
+}

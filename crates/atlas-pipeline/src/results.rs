@@ -1,0 +1,161 @@
+//! `results/`: Parquet files assembled from the store's artifacts, one row per (model, dataset),
+//! every row tagged with the model's six factors. DuckDB, Polars and pandas read them directly.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use atlas_metrics::bootstrap::BootstrapConfig;
+use atlas_report::{pct, Table};
+use atlas_store::write_parquet_atomic;
+use atlas_zeroshot::{Predictions, Summary};
+
+use crate::datasets::ResolvedDataset;
+use crate::models::ResolvedModel;
+use crate::PipelineError;
+
+type ZeroShotResults = HashMap<(usize, usize), (Predictions, serde_json::Value)>;
+
+/// Columns that every result row carries: who, on what, with which prompts, and the six factors.
+pub struct RowTags {
+    names: Vec<(&'static str, Vec<String>)>,
+    flags: Vec<(&'static str, Vec<bool>)>,
+}
+
+impl RowTags {
+    fn new() -> Self {
+        let s = |n| (n, Vec::new());
+        Self {
+            names: vec![
+                s("model"), s("dataset"), s("role"), s("prompts"),
+                s("architecture"), s("training_data"), s("data_size"), s("fine_tuning"), s("loss"),
+            ],
+            flags: vec![("baseline", Vec::new()), ("fixture", Vec::new())],
+        }
+    }
+
+    fn push(&mut self, m: &ResolvedModel, d: &ResolvedDataset) {
+        let t = &m.entry.tags;
+        let role = serde_json::to_value(d.role).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        let vals = [&m.name, &d.name, &role, &d.prompt_set, &t.architecture, &t.training_data, &t.data_size, &t.fine_tuning, &t.loss];
+        for ((_, col), v) in self.names.iter_mut().zip(vals) {
+            col.push(v.clone());
+        }
+        self.flags[0].1.push(m.entry.baseline);
+        self.flags[1].1.push(m.entry.fixture);
+    }
+
+    fn columns(self) -> (Vec<Field>, Vec<ArrayRef>) {
+        let mut fields = Vec::new();
+        let mut cols: Vec<ArrayRef> = Vec::new();
+        for (n, v) in self.names {
+            fields.push(Field::new(n, DataType::Utf8, false));
+            cols.push(Arc::new(StringArray::from(v)));
+        }
+        for (n, v) in self.flags {
+            fields.push(Field::new(n, DataType::Boolean, false));
+            cols.push(Arc::new(BooleanArray::from(v)));
+        }
+        (fields, cols)
+    }
+}
+
+/// Write `zeroshot.parquet` (summary) and `zeroshot_predictions.parquet` (per item); return the
+/// summary table for the terminal.
+pub fn write_zeroshot(
+    dir: &Path,
+    models: &[ResolvedModel],
+    datasets: &[ResolvedDataset],
+    results: &ZeroShotResults,
+    bootstrap: &BootstrapConfig,
+) -> Result<Table, PipelineError> {
+    let mut keys: Vec<&(usize, usize)> = results.keys().collect();
+    keys.sort();
+    let mut tags = RowTags::new();
+    let mut nums: Vec<(&'static str, Vec<f64>)> = ["top1", "top1_lower", "top1_upper", "top5", "mean_per_class", "logit_scale"]
+        .into_iter()
+        .map(|n| (n, Vec::new()))
+        .collect();
+    let (mut n_items, mut n_failed) = (Vec::new(), Vec::new());
+    let mut summaries: HashMap<(usize, usize), Summary> = HashMap::new();
+    let mut pred_batches = Vec::new();
+    for &&(mi, di) in &keys {
+        let (preds, params) = &results[&(mi, di)];
+        let s = preds.summary(bootstrap)?;
+        tags.push(&models[mi], &datasets[di]);
+        let vals = [s.top1, s.top1_lower, s.top1_upper, s.top5, s.mean_per_class, params["logit_scale"].as_f64().unwrap_or(f64::NAN)];
+        for ((_, col), v) in nums.iter_mut().zip(vals) {
+            col.push(v);
+        }
+        n_items.push(s.n as i64);
+        n_failed.push(s.failed as i64);
+        summaries.insert((mi, di), s);
+        pred_batches.push(tag_predictions(preds.to_batch()?, &models[mi].name, &datasets[di].name)?);
+    }
+    let (mut fields, mut cols) = tags.columns();
+    fields.push(Field::new("n", DataType::Int64, false));
+    cols.push(Arc::new(Int64Array::from(n_items)));
+    fields.push(Field::new("failed", DataType::Int64, false));
+    cols.push(Arc::new(Int64Array::from(n_failed)));
+    for (n, v) in nums {
+        fields.push(Field::new(n, DataType::Float64, false));
+        cols.push(Arc::new(Float64Array::from(v)));
+    }
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?;
+    write_parquet_atomic(&dir.join("zeroshot.parquet"), &[batch])?;
+    if !pred_batches.is_empty() {
+        write_parquet_atomic(&dir.join("zeroshot_predictions.parquet"), &pred_batches)?;
+    }
+    Ok(accuracy_table(models, datasets, &summaries))
+}
+
+fn tag_predictions(b: RecordBatch, model: &str, dataset: &str) -> Result<RecordBatch, PipelineError> {
+    let n = b.num_rows();
+    let mut fields = vec![Field::new("model", DataType::Utf8, false), Field::new("dataset", DataType::Utf8, false)];
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(vec![model; n])),
+        Arc::new(StringArray::from(vec![dataset; n])),
+    ];
+    fields.extend(b.schema().fields().iter().map(|f| f.as_ref().clone()));
+    cols.extend(b.columns().iter().cloned());
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
+}
+
+/// Models as rows, datasets as columns, zero-shot top-1 in percent.
+fn accuracy_table(models: &[ResolvedModel], datasets: &[ResolvedDataset], s: &HashMap<(usize, usize), Summary>) -> Table {
+    let ds: Vec<usize> = (0..datasets.len()).filter(|&di| s.keys().any(|k| k.1 == di)).collect();
+    let mut headers = vec!["model".to_string()];
+    headers.extend(ds.iter().map(|&di| datasets[di].name.clone()));
+    let mut t = Table {
+        title: "zero-shot top-1 accuracy (%)".into(),
+        headers,
+        rows: Vec::new(),
+    };
+    for (mi, m) in models.iter().enumerate() {
+        if !s.keys().any(|k| k.0 == mi) {
+            continue;
+        }
+        let mut row = vec![if m.entry.fixture { format!("{} (fixture)", m.name) } else { m.name.clone() }];
+        row.extend(ds.iter().map(|&di| s.get(&(mi, di)).map_or("-".into(), |x| pct(x.top1))));
+        t.push(row);
+    }
+    t
+}
+
+/// Items that could not be read or decoded: `errors.parquet` (dataset, item_id, reason, stage).
+pub fn write_errors(dir: &Path, rows: &[(String, String, String, String)]) -> Result<(), PipelineError> {
+    let col = |f: fn(&(String, String, String, String)) -> &String| -> ArrayRef {
+        Arc::new(StringArray::from(rows.iter().map(|r| f(r).clone()).collect::<Vec<_>>()))
+    };
+    let schema = Schema::new(vec![
+        Field::new("dataset", DataType::Utf8, false),
+        Field::new("item_id", DataType::Utf8, false),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("stage", DataType::Utf8, false),
+    ]);
+    let batch = RecordBatch::try_new(Arc::new(schema), vec![col(|r| &r.0), col(|r| &r.1), col(|r| &r.2), col(|r| &r.3)])?;
+    write_parquet_atomic(&dir.join("errors.parquet"), &[batch])?;
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! `cargo xtask bench ...`: our numbers next to the PyTorch/open_clip reference, measured in the
+//! same command on the same machine, and the ratio.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use serde_json::Value;
+
+#[derive(Subcommand)]
+pub enum Which {
+    /// Image tower images/s and text tower prompts/s (ViT-B/32, random init, batch 32, f32), and
+    /// decode + preprocess images/s on the shared ImageNet photos, vs PyTorch/open_clip and PIL.
+    Towers {
+        #[arg(long, default_value = "ViT-B-32")]
+        arch: String,
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        #[arg(long, default_value_t = 3)]
+        iters: usize,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Skip the PyTorch side (when torch is not installed).
+        #[arg(long)]
+        no_reference: bool,
+    },
+}
+
+pub fn run(which: Which) -> Result<()> {
+    match which {
+        Which::Towers { arch, batch, iters, device, no_reference } => towers(&arch, batch, iters, &device, no_reference),
+    }
+}
+
+fn towers(arch: &str, batch: usize, iters: usize, device: &str, no_reference: bool) -> Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("machine: {} CPU threads; device {device}; {arch}, batch {batch}, f32", threads);
+    let opts = atlas_models::BenchOptions {
+        device: device.parse()?,
+        arch: arch.to_string(),
+        batch,
+        iters,
+        ..atlas_models::BenchOptions::default()
+    };
+    let ours = atlas_models::bench_towers(&opts)?;
+    let reference = if no_reference {
+        None
+    } else {
+        let out = python(&[
+            "tools/parity/bench_towers.py", "--arch", arch, "--batch", &batch.to_string(), "--iters", &iters.to_string(),
+            "--device", if device == "cuda" { "cuda" } else { "cpu" },
+        ])?;
+        Some(out)
+    };
+    let r = |key: &str| reference.as_ref().and_then(|v| v[key].as_f64());
+    println!("{:<28} {:>12} {:>14} {:>8}", "", "clip-atlas", "open_clip", "ratio");
+    row("image tower (images/s)", ours.images_per_s, r("images_per_s"));
+    row("text tower (prompts/s)", ours.prompts_per_s, r("prompts_per_s"));
+
+    let shared = shared_dir();
+    let samples = shared.join("data/imagenet/samples");
+    let files = jpegs(&samples)?;
+    let cfg = atlas_preprocess::PreprocessConfig::default();
+    let ours_pre = atlas_preprocess::bench_files(&files, &cfg, 2).context("decode + preprocess benchmark")?;
+    let ref_pre = if no_reference {
+        None
+    } else {
+        Some(python(&["tools/parity/bench_preprocess.py", &samples.display().to_string()])?)
+    };
+    row(
+        "decode+preprocess (img/s/core)",
+        ours_pre.single_thread_images_per_s,
+        ref_pre.as_ref().and_then(|v| v["images_per_s"].as_f64()),
+    );
+    Ok(())
+}
+
+fn row(name: &str, ours: f64, reference: Option<f64>) {
+    match reference {
+        Some(r) if r > 0.0 => println!("{name:<28} {ours:>12.1} {r:>14.1} {:>7.2}x", ours / r),
+        _ => println!("{name:<28} {ours:>12.1} {:>14} {:>8}", "-", "-"),
+    }
+}
+
+fn python(args: &[&str]) -> Result<Value> {
+    let out = Command::new("python3").args(args).output().context("running python3")?;
+    if !out.status.success() {
+        bail!(
+            "{} failed: {}\n(the reference needs `pip install -r tools/parity/requirements.txt`; or pass --no-reference)",
+            args[0],
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or("{}");
+    Ok(serde_json::from_str(last)?)
+}
+
+pub fn shared_dir() -> PathBuf {
+    std::env::var_os("CLIP_ATLAS_SHARED").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../shared"))
+}
+
+fn jpegs(dir: &std::path::Path) -> Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {} (set CLIP_ATLAS_SHARED)", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("jpeg")))
+        .collect();
+    v.sort();
+    Ok(v)
+}
