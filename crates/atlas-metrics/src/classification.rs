@@ -35,7 +35,7 @@ impl<'a> Matrix<'a> {
                 reason: "a matrix needs at least one column".into(),
             });
         }
-        if data.len() % cols != 0 {
+        if !data.len().is_multiple_of(cols) {
             return Err(MetricsError::Shape {
                 what: "matrix",
                 len: data.len(),
@@ -295,6 +295,7 @@ pub fn top_k_correct(m: Matrix<'_>, labels: &[u32], k: usize) -> Result<Vec<bool
 
 /// Top-k accuracy = `#{i : rank(label_i) < k} / n` (k >= cols gives 1.0). Empty input is an error.
 pub fn top_k_accuracy(m: Matrix<'_>, labels: &[u32], k: usize) -> Result<f64> {
+    check_len("labels vs logit rows", m.rows(), labels.len())?;
     check_nonempty("labels", labels.len())?;
     let c = top_k_correct(m, labels, k)?;
     Ok(mean_bool(&c))

@@ -54,7 +54,7 @@ impl FactorAnnotations {
     /// `flags.len()` must be `n_images * names.len()`; at least one factor.
     pub fn new(names: Vec<String>, flags: Vec<bool>) -> Result<Self> {
         crate::error::check_nonempty("factor names", names.len())?;
-        if flags.len() % names.len() != 0 {
+        if !flags.len().is_multiple_of(names.len()) {
             return Err(MetricsError::Shape {
                 what: "factor flags",
                 len: flags.len(),
@@ -200,7 +200,7 @@ pub fn factor_effective_robustness(
         }
     }
     let factor_acc = |m: &FactorAccuracies, f: usize| {
-        m.per_factor[f].ok_or_else(|| MetricsError::Empty {
+        m.per_factor[f].ok_or(MetricsError::Empty {
             what: "images with this factor",
         })
     };

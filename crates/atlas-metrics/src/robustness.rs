@@ -13,8 +13,9 @@
 //!
 //! Degenerate inputs: fewer than 2 models, or all baseline x equal (scipy raises
 //! `ValueError`) -> [`MetricsError::Undefined`]; an accuracy of exactly 0 or 1 in logit/probit
-//! space (infinite transform) -> [`MetricsError::Undefined`]. All y equal: scipy's `r` is NaN;
-//! here `rvalue = None` and `stderr = 0` (its limit, since `s_yy = 0`).
+//! space (infinite transform) -> [`MetricsError::Undefined`]. All y exactly equal: scipy's `r`
+//! is NaN (or rounding noise when the mean is inexact); here `rvalue = None` and `stderr = 0`
+//! (its limit, since `s_yy = 0`).
 
 use serde::{Deserialize, Serialize};
 
@@ -183,7 +184,8 @@ pub fn linregress(x: &[f64], y: &[f64]) -> Result<LinearFit> {
     sxx /= nf;
     sxy /= nf;
     syy /= nf;
-    let rvalue = if syy == 0.0 {
+    let all_y_equal = y.iter().all(|&v| v == y[0]);
+    let rvalue = if syy == 0.0 || all_y_equal {
         None
     } else {
         Some((sxy / (sxx * syy).sqrt()).clamp(-1.0, 1.0))
@@ -194,6 +196,7 @@ pub fn linregress(x: &[f64], y: &[f64]) -> Result<LinearFit> {
         (0.0, 0.0)
     } else {
         let r = rvalue.unwrap_or(0.0);
+        let syy = if all_y_equal { 0.0 } else { syy };
         let se = ((1.0 - r * r) * syy / sxx / (nf - 2.0)).sqrt();
         (se, se * (sxx + xmean * xmean).sqrt())
     };

@@ -122,8 +122,8 @@ fn classification_matches_numpy_scipy() {
         log_softmax_into(m.row(i), &mut out).unwrap();
         close_all(&out, &lsm[i * c..(i + 1) * c], "log_softmax");
     }
-    for i in 0..m.rows() {
-        close(logsumexp(m.row(i)), lse[i], "logsumexp");
+    for (row, &want) in m.row_iter().zip(&lse) {
+        close(logsumexp(row), want, "logsumexp");
     }
     let subset = ClassSubset::new(usizes(&f["subset"]), c).unwrap();
     assert_eq!(
