@@ -6,11 +6,13 @@
 
 mod columns;
 pub mod embeddings;
+pub mod eval;
 pub mod head;
 pub mod items;
 
 pub use columns::ArtifactError;
 pub use embeddings::EmbeddingRows;
+pub use eval::EvalSet;
 pub use head::ZeroShotHead;
 pub use items::ItemIndex;
 

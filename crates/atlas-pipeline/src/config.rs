@@ -37,6 +37,8 @@ pub struct RunConfig {
     /// `f32`, `f16` or `bf16`.
     pub precision: String,
     pub batch_size: usize,
+    /// Rows per embedding shard: a killed run loses at most one shard of work.
+    pub shard_rows: usize,
     /// How to turn cosines into logits: `"checkpoint"` (the model's `logit_scale.exp()`) or a number.
     pub logit_scale: LogitScaleSetting,
     /// Bootstrap resamples for the 95% intervals.
@@ -52,6 +54,7 @@ impl Default for RunConfig {
             device: "cpu".into(),
             precision: "f32".into(),
             batch_size: 64,
+            shard_rows: 4096,
             logit_scale: LogitScaleSetting::Checkpoint,
             bootstrap: 1000,
             seed: 0,

@@ -56,6 +56,7 @@ pub struct Executor<'a> {
     pub models: &'a [ResolvedModel],
     pub datasets: &'a [ResolvedDataset],
     pub batch_size: usize,
+    pub shard_rows: usize,
     pub logit_scale: LogitScaleSetting,
     pub progress: bool,
 }
@@ -131,7 +132,7 @@ impl Executor<'_> {
         let items = &d.data.items;
         let read = |i: usize| d.data.read_bytes(&items[i]).map_err(|e| e.to_string());
         let src = ImageItems { ids: &d.index.ids, hashes: &d.index.hashes, read: &read };
-        let opts = EmbedOptions { batch_size: self.batch_size, progress: Some(pb), ..EmbedOptions::default() };
+        let opts = EmbedOptions { batch_size: self.batch_size, shard_rows: self.shard_rows, progress: Some(pb) };
         Ok(atlas_embed::embed_images(self.store, &model.image_ns, &Encoders(net), &model.preprocess, &src, &opts)?)
     }
 

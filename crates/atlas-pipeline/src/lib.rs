@@ -215,6 +215,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, PipelineError> {
         models: &s.models,
         datasets: &s.datasets,
         batch_size: s.cfg.config.run.batch_size,
+        shard_rows: s.cfg.config.run.shard_rows,
         logit_scale: s.cfg.config.run.logit_scale,
         progress: opts.progress,
     };

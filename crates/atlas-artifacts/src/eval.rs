@@ -1,0 +1,47 @@
+//! What every metric stage reads: one model's cached embeddings on one dataset, aligned with the
+//! dataset's items, plus the zero-shot head and the logit scale. Built by the pipeline from store
+//! artifacts; stages compute from it and never touch the model.
+
+use crate::{ItemIndex, ZeroShotHead};
+
+/// One (model, dataset) pair, ready for metric computation.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalSet<'a> {
+    pub model: &'a str,
+    pub dataset: &'a str,
+    /// `id`, `shift`, `ood`, `factors`, `cue-conflict` or `retrieval`.
+    pub role: &'a str,
+    /// Items in dataset order: ids, byte hashes, labels (-1 = unlabelled) and metadata columns
+    /// (factor annotations, texture labels, captions, ...).
+    pub index: &'a ItemIndex,
+    /// Row-major `[items, dim]`, L2-normalised, aligned with `index`; zeros for failed items.
+    pub embeddings: &'a [f32],
+    /// `Some(reason)` for items without an embedding (undecodable image): skip and count them.
+    pub failures: &'a [Option<String>],
+    /// The zero-shot head over the dataset's class names (1000 ImageNet classes for subsets).
+    pub head: &'a ZeroShotHead,
+    /// Head rows forming the label space of a class-subset dataset (ImageNet-A/R/O).
+    pub class_subset: Option<&'a [usize]>,
+    /// Logit scale (the checkpoint's `exp(logit_scale)` or a fixed value) and bias.
+    pub scale: f32,
+    pub bias: Option<f32>,
+}
+
+impl EvalSet<'_> {
+    pub fn dim(&self) -> usize {
+        self.head.dim
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Indices of items with an embedding.
+    pub fn usable(&self) -> Vec<usize> {
+        (0..self.len()).filter(|&i| self.failures[i].is_none()).collect()
+    }
+}

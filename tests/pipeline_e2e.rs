@@ -1,0 +1,295 @@
+//! End-to-end: `cargo xtask pipeline` as a user runs it, on a small generated world with
+//! random-weight fixture models made here (no network, no ../shared needed).
+//!
+//! Covers: the accuracy table; a no-op rerun; adding a model embeds only that model; SIGKILL
+//! during embedding then rerun gives byte-identical results; a corrupt image is recorded and the
+//! run completes; a truncated artifact is detected and recomputed; results open in DuckDB and
+//! Polars.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use atlas_models::{Activation, Clip, ClipConfig, SaveDtype, TextConfig, VisionConfig};
+use atlas_preprocess::PreprocessConfig;
+
+fn xtask() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    c.env("ATLAS_LOG", "warn");
+    c
+}
+
+/// A random-init ViT CLIP small enough to embed thousands of 32 px images in seconds.
+fn make_fixture_model(dir: &Path) {
+    let config = ClipConfig {
+        embed_dim: 32,
+        vision: VisionConfig { image_size: 32, patch_size: 8, width: 32, layers: 1, head_width: 16, mlp_ratio: 2.0 },
+        text: TextConfig { context_length: 16, vocab_size: 49408, width: 16, heads: 2, layers: 1, mlp_ratio: 2.0, eot_token_id: 49407 },
+        quick_gelu: false,
+        init_logit_bias: None,
+    };
+    let device = atlas_models::select_device(atlas_models::DeviceKind::Cpu, atlas_models::Precision::F32).unwrap();
+    let model = Clip::init(&config, Activation::Gelu, &device);
+    let pre = PreprocessConfig { size: 32, ..PreprocessConfig::default() };
+    atlas_models::save_open_clip(&model, &config, &pre, dir, SaveDtype::F32).unwrap();
+}
+
+const WORLD: &str = r#"
+[world]
+path = "world"
+seed = 5
+resolution = 32
+sizes = { id-test = 240, shift-sketch = 64 }
+"#;
+
+fn config(models: &[&str], extra_datasets: &str) -> String {
+    let mut s = String::from("[run]\nstore = \"store\"\nresults = \"results\"\nbatch_size = 8\nshard_rows = 16\nbootstrap = 50\n");
+    s.push_str(WORLD);
+    for m in models {
+        s.push_str(&format!(
+            "\n[[model]]\nname = \"{m}\"\nsource = \"local-dir:{m}\"\nfixture = true\ntags = {{ architecture = \"ViT-tiny/8\", training_data = \"none\" }}\n"
+        ));
+    }
+    s.push_str("\n[[dataset]]\nname = \"id-test\"\nkind = \"world\"\npath = \"id-test\"\n");
+    s.push_str("\n[[dataset]]\nname = \"sketch\"\nkind = \"world\"\npath = \"shift-sketch\"\nrole = \"shift\"\n");
+    s.push_str(extra_datasets);
+    s.push_str("\n[stages.zeroshot]\n");
+    s
+}
+
+struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    fn new(models: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        for m in models {
+            make_fixture_model(&dir.path().join(m));
+        }
+        Self { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn write_config(&self, text: &str) {
+        std::fs::write(self.path().join("pipeline.toml"), text).unwrap();
+    }
+
+    fn run(&self, extra: &[&str]) -> Output {
+        let out = xtask()
+            .args(["pipeline", "--no-progress", "--config"])
+            .arg(self.path().join("pipeline.toml"))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pipeline failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `(new, cached, failed)` from the line `embedded MODEL / DATASET: N new, M cached, F failed`.
+fn embedded(out: &str, model: &str, dataset: &str) -> Option<(usize, usize, usize)> {
+    let prefix = format!("embedded {model} / {dataset}: ");
+    let line = out.lines().find(|l| l.starts_with(&prefix))?;
+    let nums: Vec<usize> = line[prefix.len()..]
+        .split(',')
+        .filter_map(|p| p.split_whitespace().next()?.parse().ok())
+        .collect();
+    Some((nums[0], nums[1], nums[2]))
+}
+
+fn results_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.join("results"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn run_rerun_add_model_and_query_results() {
+    let ws = Workspace::new(&["fixture-a", "fixture-b"]);
+    ws.write_config(&config(&["fixture-a"], ""));
+
+    let first = stdout(&ws.run(&[]));
+    assert_eq!(embedded(&first, "fixture-a", "id-test"), Some((240, 0, 0)), "{first}");
+    assert_eq!(embedded(&first, "fixture-a", "sketch"), Some((64, 0, 0)), "{first}");
+    assert!(first.contains("zero-shot top-1 accuracy"), "{first}");
+    assert!(first.contains("fixture-a (fixture)"), "{first}");
+    assert!(first.contains("random-weight fixture"), "{first}");
+
+    let again = stdout(&ws.run(&[]));
+    assert!(again.contains("everything was cached"), "{again}");
+    assert!(!again.contains("embedded "), "{again}");
+
+    ws.write_config(&config(&["fixture-a", "fixture-b"], ""));
+    let added = stdout(&ws.run(&[]));
+    assert_eq!(embedded(&added, "fixture-b", "id-test"), Some((240, 0, 0)), "{added}");
+    assert_eq!(embedded(&added, "fixture-b", "sketch"), Some((64, 0, 0)), "{added}");
+    assert_eq!(embedded(&added, "fixture-a", "id-test"), None, "model a was re-embedded:\n{added}");
+
+    // The results open in DuckDB and Polars (the README's query).
+    let script = r#"
+import sys, duckdb, polars as pl
+d = sys.argv[1]
+rows = duckdb.sql(f"select model, dataset, top1 from '{d}/zeroshot.parquet' order by dataset, top1 desc").fetchall()
+assert len(rows) == 4, rows
+df = pl.read_parquet(f"{d}/zeroshot_predictions.parquet")
+assert df.height == 2 * (240 + 64), df.height
+assert set(df["model"].unique()) == {"fixture-a", "fixture-b"}
+print("ok", len(rows), df.height)
+"#;
+    let py = Command::new("python3")
+        .args(["-c", script])
+        .arg(ws.path().join("results"))
+        .output()
+        .expect("python3 is needed: run `cargo xtask test`, which installs duckdb and polars");
+    assert!(
+        py.status.success(),
+        "DuckDB/Polars query failed (pip install duckdb polars):\n{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+}
+
+#[test]
+fn killed_run_resumes_to_identical_results() {
+    // Reference: an uninterrupted run.
+    let reference = Workspace::new(&["fixture-a"]);
+    reference.write_config(&config(&["fixture-a"], ""));
+    reference.run(&[]);
+
+    // Same model files, same config: killed during embedding, then rerun.
+    let killed = Workspace { dir: tempfile::tempdir().unwrap() };
+    copy_dir(&reference.path().join("fixture-a"), &killed.path().join("fixture-a"));
+    killed.write_config(&config(&["fixture-a"], ""));
+    let mut child = xtask()
+        .args(["pipeline", "--no-progress", "--config"])
+        .arg(killed.path().join("pipeline.toml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let shards = killed.path().join("store/image-embeddings");
+    let t0 = Instant::now();
+    let mut saw_shard = false;
+    while t0.elapsed() < Duration::from_secs(120) {
+        if count_manifests(&shards) >= 1 {
+            saw_shard = true;
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(saw_shard, "the run ended before any shard was written: the kill did not land mid-embedding");
+    assert!(!killed.path().join("results/zeroshot.parquet").exists(), "killed before results");
+
+    let resumed = stdout(&killed.run(&[]));
+    let (new, cached, _) = embedded(&resumed, "fixture-a", "id-test").unwrap_or((0, 240, 0));
+    assert_eq!(new + cached, 240, "{resumed}");
+    assert_eq!(results_bytes(killed.path()), results_bytes(reference.path()));
+}
+
+#[test]
+fn corrupt_image_and_truncated_artifact() {
+    let ws = Workspace::new(&["fixture-a"]);
+    // A manifest dataset of three good world images and one corrupt JPEG.
+    ws.write_config(&config(&["fixture-a"], ""));
+    ws.run(&["--only", "embed"]);
+    let img_dir = ws.path().join("mixed");
+    std::fs::create_dir_all(&img_dir).unwrap();
+    for i in 0..3 {
+        std::fs::copy(ws.path().join(format!("world/id-test/images/{i:06}.png")), img_dir.join(format!("{i}.png"))).unwrap();
+    }
+    let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10];
+    jpeg.extend_from_slice(b"JFIF truncated here");
+    std::fs::write(img_dir.join("broken.jpg"), jpeg).unwrap();
+    std::fs::write(img_dir.join("manifest.csv"), "path,label\n0.png,0\n1.png,1\n2.png,2\nbroken.jpg,3\n").unwrap();
+    let mixed = "\n[[dataset]]\nname = \"mixed\"\nkind = \"manifest\"\npath = \"mixed/manifest.csv\"\nclassnames = \"world/classnames.txt\"\n";
+    ws.write_config(&config(&["fixture-a"], mixed));
+    let out = stdout(&ws.run(&[]));
+    assert_eq!(embedded(&out, "fixture-a", "mixed"), Some((3, 0, 1)), "{out}");
+    let errors = atlas_store::read_parquet_file(&ws.path().join("results/errors.parquet")).unwrap();
+    let text = format!("{:?}", errors);
+    assert!(text.contains("broken.jpg"), "{text}");
+
+    // Truncate one zero-shot artifact: the next run notices and recomputes it.
+    let before = results_bytes(ws.path());
+    let victim = first_parquet(&ws.path().join("store/zeroshot"));
+    let len = std::fs::metadata(&victim).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(&victim).unwrap();
+    f.set_len(len / 2).unwrap();
+    let status = String::from_utf8_lossy(
+        &xtask().args(["status", "--config"]).arg(ws.path().join("pipeline.toml")).output().unwrap().stdout,
+    )
+    .into_owned();
+    assert!(status.contains("stale"), "{status}");
+    let out = stdout(&ws.run(&[]));
+    assert!(out.contains("1 to compute"), "{out}");
+    assert_eq!(results_bytes(ws.path()), before);
+}
+
+#[test]
+fn malformed_config_names_line_and_column() {
+    let ws = Workspace { dir: tempfile::tempdir().unwrap() };
+    ws.write_config("[run]\nbatch_size = 8\n\n[[model]]\nname = \"a\"\nsorce = \"x\"\n");
+    let out = xtask()
+        .args(["pipeline", "--config"])
+        .arg(ws.path().join("pipeline.toml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("pipeline.toml:6:1"), "{err}");
+    assert!(err.contains("sorce"), "{err}");
+}
+
+fn count_manifests(dir: &Path) -> usize {
+    walk(dir).into_iter().filter(|p| p.to_string_lossy().ends_with(".manifest.json")).count()
+}
+
+fn first_parquet(dir: &Path) -> PathBuf {
+    walk(dir)
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .expect("a parquet artifact")
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else { return out };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
