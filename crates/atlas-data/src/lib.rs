@@ -1,1 +1,115 @@
-//! atlas-data (to be written)
+//! # atlas-data: dataset adapters
+//!
+//! Every adapter returns a [`Dataset`]: a uniform list of [`Item`]s (id, blake3 of the image
+//! bytes, optional label, metadata, [`Location`] of the bytes), the entries that could not be
+//! listed ([`ItemError`]s, never a panic), and optional class names and prompt templates.
+//!
+//! | adapter | layout |
+//! |---|---|
+//! | [`ImageFolder`] | `<root>/<class>/**/<image>`, labels from sorted folder names or a [`ClassList`] (ImageNet WNIDs) |
+//! | [`ManifestDataset`] | CSV/TSV/JSONL `path,label[,extra]`, paths relative to the manifest |
+//! | [`WebDataset`] | CLIP_benchmark `wds_*`: `<split>/N.tar` + `classnames.txt` + `zeroshot_classification_templates.txt` |
+//! | [`HubDataset`] | `hf://datasets/<owner>/<name>` of the same layout, through the Hugging Face cache |
+//!
+//! [`DatasetSource::parse`] picks one from a string.
+//!
+//! Only unreadable entries count as errors here: a file that is readable but not a valid image is
+//! listed, and the embed stage records the decoding failure.
+//!
+//! ## Speed and caching
+//! Files are hashed in parallel (rayon, blake3). A listing is serializable (serde): the caller
+//! caches it under the source's cheap [`Fingerprint`] (paths + sizes + mtimes, see
+//! [`fingerprint`]) and, when the fingerprint changed, relists with a [`HashCache`] built from the
+//! previous listing so only new or modified files are read.
+//!
+//! ## Class metadata
+//! [`ClassList`], [`TemplateSet`] and [`Subset200`] load the ImageNet files shipped in
+//! `data/imagenet/` (compiled in) or any file of the same format.
+
+mod dataset;
+mod error;
+pub mod fingerprint;
+mod folder;
+mod hub;
+mod manifest;
+mod meta;
+mod wds;
+
+use std::path::{Path, PathBuf};
+
+pub use dataset::{
+    Dataset, FileStat, HashCache, IMAGE_EXTENSIONS, Item, ItemError, Location, read_location,
+};
+pub use error::{DataError, Result};
+pub use fingerprint::Fingerprint;
+pub use folder::{ClassSource, ImageFolder};
+pub use hub::{HubDataset, HubUri};
+pub use manifest::{LABEL_COLUMNS, ManifestDataset, ManifestFormat, PATH_COLUMNS};
+pub use meta::{ClassList, Subset200, SubsetName, TemplateSet};
+pub use wds::{CLASSNAMES_FILE, TEMPLATES_FILE, WDS_IMAGE_EXTENSIONS, WebDataset};
+
+/// Any adapter, for configuration-driven code.
+#[derive(Clone, Debug)]
+pub enum DatasetSource {
+    Folder(ImageFolder),
+    Manifest(ManifestDataset),
+    WebDataset(WebDataset),
+    Hub(HubDataset),
+}
+
+impl DatasetSource {
+    /// From a string:
+    /// - `hf://datasets/<owner>/<name>[@rev]` → [`HubDataset`] (split `split`, default `test`);
+    /// - a `.csv`/`.tsv`/`.jsonl` file → [`ManifestDataset`];
+    /// - a folder with `classnames.txt` and a `<split>/` sub-folder of `.tar` files →
+    ///   [`WebDataset`];
+    /// - any other folder → [`ImageFolder`] with sorted folder names.
+    pub fn parse(spec: &str, split: Option<&str>) -> Result<Self> {
+        let split = split.unwrap_or("test");
+        if spec.starts_with("hf://") {
+            return Ok(DatasetSource::Hub(HubDataset::new(spec, split)?));
+        }
+        let path = PathBuf::from(spec);
+        if path.is_file() {
+            return Ok(DatasetSource::Manifest(ManifestDataset::new(path)));
+        }
+        if path.join(split).is_dir() && has_tar(&path.join(split)) {
+            return Ok(DatasetSource::WebDataset(WebDataset::new(path, split)));
+        }
+        if path.is_dir() {
+            return Ok(DatasetSource::Folder(ImageFolder::new(path)));
+        }
+        Err(DataError::Invalid {
+            what: "dataset",
+            path,
+            reason: "neither an hf:// URI, a manifest file nor a folder".into(),
+        })
+    }
+
+    /// Lists the dataset (`cache` is used by the file-based adapters).
+    pub fn load(&self, cache: Option<&HashCache>) -> Result<Dataset> {
+        match self {
+            DatasetSource::Folder(f) => f.load(cache),
+            DatasetSource::Manifest(m) => m.load(cache),
+            DatasetSource::WebDataset(w) => w.load(),
+            DatasetSource::Hub(h) => h.load(),
+        }
+    }
+
+    /// See [`fingerprint`].
+    pub fn fingerprint(&self) -> Result<Fingerprint> {
+        match self {
+            DatasetSource::Folder(f) => f.fingerprint(),
+            DatasetSource::Manifest(m) => m.fingerprint(),
+            DatasetSource::WebDataset(w) => w.fingerprint(),
+            DatasetSource::Hub(h) => h.fingerprint(),
+        }
+    }
+}
+
+fn has_tar(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|rd| {
+        rd.filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().ends_with(".tar"))
+    })
+}
