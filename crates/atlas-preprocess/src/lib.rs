@@ -249,3 +249,45 @@ pub fn preprocess_u8_batch(
 ) -> Vec<Result<RgbImageU8, PreprocessError>> {
     items.par_iter().map(|b| preprocess_u8(b, cfg)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crop_offsets_round_half_to_even() {
+        let c = PreprocessConfig::default();
+        // (H - 224) = 7 -> 3.5 -> 4 (floor would give 3); 5 -> 2.5 -> 2 (half-up would give 3).
+        assert_eq!(geometry(224, 231, &c).1.y0, 4);
+        assert_eq!(geometry(231, 224, &c).1.x0, 4);
+        assert_eq!(geometry(224, 229, &c).1.y0, 2);
+        // 455x300 -> int(224 * 455 / 300) = 339 wide, (339 - 224) / 2 = 57.5 -> 58.
+        let ((w, h), win) = geometry(455, 300, &c);
+        assert_eq!((w, h, win.x0, win.y0), (339, 224, 58, 0));
+        // 320x685 -> 224 x int(479.5) = 479, (479 - 224) / 2 = 127.5 -> 128.
+        let ((w, h), win) = geometry(320, 685, &c);
+        assert_eq!((w, h, win.x0, win.y0), (224, 479, 0, 128));
+    }
+
+    #[test]
+    fn squash_geometry() {
+        let c = PreprocessConfig {
+            resize_mode: ResizeMode::Squash,
+            ..PreprocessConfig::default()
+        };
+        let ((w, h), win) = geometry(500, 375, &c);
+        assert_eq!(
+            (w, h, win.x0, win.y0, win.w, win.h),
+            (224, 224, 0, 0, 224, 224)
+        );
+    }
+
+    #[test]
+    fn premultiply_roundtrip_matches_libimaging_formulas() {
+        // Spot values, derived from MULDIV255 and rgba2rgbA's truncating division.
+        assert_eq!(premultiply::<2>(&[200, 128]), vec![100, 128]);
+        let mut px = vec![100, 128];
+        unpremultiply::<2>(&mut px);
+        assert_eq!(px, vec![199, 128]);
+    }
+}

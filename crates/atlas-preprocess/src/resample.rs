@@ -309,11 +309,21 @@ fn resize_generic<T: Copy>(
         // Vertical first (only when the height shrinks): just the input columns the window needs.
         (Some(vc), false) => {
             let cols = sub(src, w, (0, h), (c0, c1));
-            let p = Plane { data: &cols, w: c1 - c0, row0: 0, col0: c0 };
+            let p = Plane {
+                data: &cols,
+                w: c1 - c0,
+                row0: 0,
+                col0: c0,
+            };
             let tmp = pass(&p, vc, false, win.h);
             match &hc {
                 Some(hc) => {
-                    let p = Plane { data: &tmp, w: c1 - c0, row0: 0, col0: c0 };
+                    let p = Plane {
+                        data: &tmp,
+                        w: c1 - c0,
+                        row0: 0,
+                        col0: c0,
+                    };
                     pass(&p, hc, true, win.h)
                 }
                 None => tmp,
@@ -324,14 +334,24 @@ fn resize_generic<T: Copy>(
             let tmp = match &hc {
                 Some(hc) => {
                     let rows = &src[r0 * w * ch..r1 * w * ch];
-                    let p = Plane { data: rows, w, row0: r0, col0: 0 };
+                    let p = Plane {
+                        data: rows,
+                        w,
+                        row0: r0,
+                        col0: 0,
+                    };
                     pass(&p, hc, true, r1 - r0)
                 }
                 None => sub(src, w, (r0, r1), (win.x0, win.x0 + win.w)),
             };
             match &vc {
                 Some(vc) => {
-                    let p = Plane { data: &tmp, w: win.w, row0: r0, col0: 0 };
+                    let p = Plane {
+                        data: &tmp,
+                        w: win.w,
+                        row0: r0,
+                        col0: 0,
+                    };
                     pass(&p, vc, false, win.h)
                 }
                 None => tmp,

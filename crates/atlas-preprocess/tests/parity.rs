@@ -35,7 +35,12 @@ fn sample_photos() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|x| x == "JPEG"))
         .collect();
     v.sort();
-    assert_eq!(v.len(), 300, "expected 300 sample photos in {}", dir.display());
+    assert_eq!(
+        v.len(),
+        300,
+        "expected 300 sample photos in {}",
+        dir.display()
+    );
     v
 }
 
@@ -135,13 +140,20 @@ impl Stats {
             100.0 * self.exact as f64 / self.values.max(1) as f64
         );
         // The bar: every value within 1/255 of Pillow after normalisation to [0,1].
-        assert!(self.max_err <= 1, "{what}: max error {}/255 > 1/255", self.max_err);
+        assert!(
+            self.max_err <= 1,
+            "{what}: max error {}/255 > 1/255",
+            self.max_err
+        );
     }
 }
 
 fn check_files(files: &[PathBuf], cfg: &PreprocessConfig, what: &str) -> Stats {
     let reference = pillow_reference(files, cfg);
-    let bytes: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).expect("read")).collect();
+    let bytes: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| std::fs::read(f).expect("read"))
+        .collect();
     let mut stats = Stats::default();
     for ((f, b), (rpx, rmode)) in files.iter().zip(&bytes).zip(&reference) {
         let img = decode(b).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
@@ -162,7 +174,11 @@ fn check_files(files: &[PathBuf], cfg: &PreprocessConfig, what: &str) -> Stats {
 #[test]
 fn photos_bicubic_shortest_224_match_pillow() {
     let files = sample_photos();
-    let s = check_files(&files, &PreprocessConfig::default(), "300 photos, bicubic/shortest/224");
+    let s = check_files(
+        &files,
+        &PreprocessConfig::default(),
+        "300 photos, bicubic/shortest/224",
+    );
     // libjpeg-turbo decode + ported resampler: expected bit-exact.
     assert_eq!(s.exact, s.values, "not bit-exact");
 }
@@ -171,11 +187,26 @@ fn photos_bicubic_shortest_224_match_pillow() {
 fn photos_other_configs_match_pillow() {
     let files: Vec<PathBuf> = sample_photos().into_iter().step_by(5).collect();
     for (c, what) in [
-        (cfg(224, Interpolation::Bicubic, ResizeMode::Squash), "60 photos, bicubic/squash/224"),
-        (cfg(224, Interpolation::Bilinear, ResizeMode::Squash), "60 photos, bilinear/squash/224"),
-        (cfg(224, Interpolation::Bilinear, ResizeMode::Shortest), "60 photos, bilinear/shortest/224"),
-        (cfg(384, Interpolation::Bicubic, ResizeMode::Shortest), "60 photos, bicubic/shortest/384 (upscale)"),
-        (cfg(256, Interpolation::Bicubic, ResizeMode::Squash), "60 photos, bicubic/squash/256"),
+        (
+            cfg(224, Interpolation::Bicubic, ResizeMode::Squash),
+            "60 photos, bicubic/squash/224",
+        ),
+        (
+            cfg(224, Interpolation::Bilinear, ResizeMode::Squash),
+            "60 photos, bilinear/squash/224",
+        ),
+        (
+            cfg(224, Interpolation::Bilinear, ResizeMode::Shortest),
+            "60 photos, bilinear/shortest/224",
+        ),
+        (
+            cfg(384, Interpolation::Bicubic, ResizeMode::Shortest),
+            "60 photos, bicubic/shortest/384 (upscale)",
+        ),
+        (
+            cfg(256, Interpolation::Bicubic, ResizeMode::Squash),
+            "60 photos, bicubic/squash/256",
+        ),
     ] {
         let s = check_files(&files, &c, what);
         assert_eq!(s.exact, s.values, "{what}: not bit-exact");
@@ -209,8 +240,14 @@ fn every_mode_matches_pillow() {
     assert!(files.len() > 100);
     for (c, what) in [
         (PreprocessConfig::default(), "modes, bicubic/shortest/224"),
-        (cfg(224, Interpolation::Bilinear, ResizeMode::Squash), "modes, bilinear/squash/224"),
-        (cfg(224, Interpolation::Bicubic, ResizeMode::Squash), "modes, bicubic/squash/224"),
+        (
+            cfg(224, Interpolation::Bilinear, ResizeMode::Squash),
+            "modes, bilinear/squash/224",
+        ),
+        (
+            cfg(224, Interpolation::Bicubic, ResizeMode::Squash),
+            "modes, bicubic/squash/224",
+        ),
     ] {
         let s = check_files(&files, &c, what);
         assert_eq!(s.exact, s.values, "{what}: not bit-exact");
@@ -231,7 +268,11 @@ fn every_mode_matches_pillow() {
         PilMode::Rgba,
         PilMode::Cmyk,
     ] {
-        assert!(seen.contains(m.pil_name()), "mode {} not covered", m.pil_name());
+        assert!(
+            seen.contains(m.pil_name()),
+            "mode {} not covered",
+            m.pil_name()
+        );
     }
 }
 
@@ -240,20 +281,34 @@ fn broken_inputs_give_errors_not_panics() {
     let tmp = tempfile::tempdir().expect("temp dir");
     mode_images(tmp.path());
     let c = PreprocessConfig::default();
-    for name in ["broken_truncated.jpg", "broken_truncated.png", "broken_garbage.bin"] {
+    for name in [
+        "broken_truncated.jpg",
+        "broken_truncated.png",
+        "broken_garbage.bin",
+    ] {
         let b = std::fs::read(tmp.path().join(name)).expect("read");
         let e = preprocess(&b, &c).expect_err(name);
         println!("{name}: {e}");
-        assert!(e.to_string().starts_with("not a decodable image"), "{name}: {e}");
+        assert!(
+            e.to_string().starts_with("not a decodable image"),
+            "{name}: {e}"
+        );
     }
-    assert!(matches!(decode(&[]), Err(PreprocessError::UnknownFormat(_))));
+    assert!(matches!(
+        decode(&[]),
+        Err(PreprocessError::UnknownFormat(_))
+    ));
     // Every prefix length of a real JPEG and PNG: Ok or Err, never a panic; short ones are Err.
     let jpg = std::fs::read(&sample_photos()[0]).expect("read");
     let png = std::fs::read(tmp.path().join("rgba8_157x93.png")).expect("read");
     for b in [&jpg, &png] {
         let step = (b.len() / 97).max(1);
         for n in (0..b.len() - 16).step_by(step) {
-            assert!(preprocess(&b[..n], &c).is_err(), "prefix {n} of {} decoded", b.len());
+            assert!(
+                preprocess(&b[..n], &c).is_err(),
+                "prefix {n} of {} decoded",
+                b.len()
+            );
         }
     }
     // Corrupted bytes in the middle: no panic (libjpeg may recover, as in Pillow).
@@ -265,7 +320,13 @@ fn broken_inputs_give_errors_not_panics() {
     let r = preprocess_batch(&[&jpg, &jpg[..100], b"nope"], &c);
     assert!(r[0].is_ok() && r[1].is_err() && r[2].is_err());
     assert!(matches!(
-        preprocess(&jpg, &PreprocessConfig { size: 0, ..c.clone() }),
+        preprocess(
+            &jpg,
+            &PreprocessConfig {
+                size: 0,
+                ..c.clone()
+            }
+        ),
         Err(PreprocessError::Config(_))
     ));
 }
@@ -307,7 +368,11 @@ fn openclip_fixture_without_python() {
         let lut = atlas_preprocess::normalize_lut(&c);
         for ch in 0..3 {
             for v in 0..256 {
-                assert_eq!(lut[ch][v].to_bits(), table[ch * 256 + v].to_bits(), "{norm} c{ch} v{v}");
+                assert_eq!(
+                    lut[ch][v].to_bits(),
+                    table[ch * 256 + v].to_bits(),
+                    "{norm} c{ch} v{v}"
+                );
             }
         }
         let expected = read_png_rgb(&dir.join(png_name));
@@ -322,7 +387,10 @@ fn openclip_fixture_without_python() {
                 exact += usize::from(ours[ch * s * s + i].to_bits() == want.to_bits());
             }
         }
-        println!("{source} ({interp}/{mode}/{size}): {exact} of {} f32 values bit-exact with open_clip", 3 * s * s);
+        println!(
+            "{source} ({interp}/{mode}/{size}): {exact} of {} f32 values bit-exact with open_clip",
+            3 * s * s
+        );
         assert_eq!(exact, 3 * s * s, "{source}");
         n += 1;
     }
@@ -331,7 +399,9 @@ fn openclip_fixture_without_python() {
 
 fn read_png_rgb(path: &Path) -> Vec<u8> {
     let f = std::fs::File::open(path).expect("fixture png");
-    let mut r = png::Decoder::new(std::io::BufReader::new(f)).read_info().expect("png");
+    let mut r = png::Decoder::new(std::io::BufReader::new(f))
+        .read_info()
+        .expect("png");
     let mut buf = vec![0u8; r.output_buffer_size().expect("size")];
     let info = r.next_frame(&mut buf).expect("frame");
     assert_eq!(info.color_type, png::ColorType::Rgb);
@@ -352,7 +422,9 @@ fn fast_image_resize_is_not_pillow_exact() {
         if img.mode != PilMode::Rgb {
             continue;
         }
-        let atlas_preprocess::PixelData::U8(px) = &img.data else { continue };
+        let atlas_preprocess::PixelData::U8(px) = &img.data else {
+            continue;
+        };
         let (w, h) = (img.width, img.height);
         let (nw, nh) = if w <= h {
             (224.0, (224 * h as u64) as f64 / w as f64)
@@ -360,16 +432,20 @@ fn fast_image_resize_is_not_pillow_exact() {
             ((224 * w as u64) as f64 / h as f64, 224.0)
         };
         let (nw, nh) = (nw as u32, nh as u32);
-        let src = fir::images::Image::from_vec_u8(w, h, px.clone(), fir::PixelType::U8x3).expect("src");
+        let src =
+            fir::images::Image::from_vec_u8(w, h, px.clone(), fir::PixelType::U8x3).expect("src");
         let mut dst = fir::images::Image::new(nw, nh, fir::PixelType::U8x3);
         let opts = fir::ResizeOptions::new()
             .resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::CatmullRom));
-        fir::Resizer::new().resize(&src, &mut dst, &opts).expect("resize");
+        fir::Resizer::new()
+            .resize(&src, &mut dst, &opts)
+            .expect("resize");
         let top = ((nh - 224) as f64 / 2.0).round_ties_even() as usize;
         let left = ((nw - 224) as f64 / 2.0).round_ties_even() as usize;
         let mut crop = Vec::new();
         for y in top..top + 224 {
-            let row = &dst.buffer()[(y * nw as usize + left) * 3..(y * nw as usize + left + 224) * 3];
+            let row =
+                &dst.buffer()[(y * nw as usize + left) * 3..(y * nw as usize + left + 224) * 3];
             crop.extend_from_slice(row);
         }
         let ours = preprocess_u8(&b, &c).expect("ours");
@@ -382,5 +458,8 @@ fn fast_image_resize_is_not_pillow_exact() {
         stats.values,
         100.0 * stats.exact as f64 / stats.values as f64
     );
-    assert!(stats.exact < stats.values, "fast_image_resize became Pillow-exact: use it");
+    assert!(
+        stats.exact < stats.values,
+        "fast_image_resize became Pillow-exact: use it"
+    );
 }
