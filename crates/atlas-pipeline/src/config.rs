@@ -86,8 +86,8 @@ impl<'de> Deserialize<'de> for LogitScaleSetting {
     }
 }
 
+/// (No `deny_unknown_fields` here: the flattened generator keys are checked by the generator.)
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct WorldEntry {
     /// Output directory of the generated world (relative to the config file).
     pub path: PathBuf,
@@ -223,6 +223,10 @@ pub struct StagesConfig {
 pub struct StageEntry {
     #[serde(default)]
     pub datasets: Vec<Spanned<String>>,
+    /// Evaluate every dataset under each of these prompt sets (the test-time-prompts factor);
+    /// empty: each dataset's own prompt set.
+    #[serde(default)]
+    pub prompts: Vec<Spanned<String>>,
 }
 
 /// A config error with the place it comes from.
@@ -349,6 +353,14 @@ impl LoadedConfig {
             }
         }
         if let Some(z) = &c.stages.zeroshot {
+            for p in &z.prompts {
+                if !c.prompt_sets.iter().any(|s| s.name.get_ref() == p.get_ref()) {
+                    return Err(self.error_at(
+                        p,
+                        format!("unknown prompt set `{}`: define it in a [[prompts]] table", p.get_ref()),
+                    ));
+                }
+            }
             for d in &z.datasets {
                 if !c.datasets.iter().any(|x| x.name.get_ref() == d.get_ref()) {
                     return Err(self.error_at(

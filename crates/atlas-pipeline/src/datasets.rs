@@ -28,8 +28,53 @@ pub struct ResolvedDataset {
     pub class_subset: Option<(String, Vec<usize>)>,
 }
 
+/// Every dataset, once per prompt set when `[stages.zeroshot] prompts = [..]` asks for several
+/// (the listing is shared; only the templates differ).
 pub fn resolve_datasets(cfg: &LoadedConfig, store_root: &Path) -> Result<Vec<ResolvedDataset>, PipelineError> {
-    cfg.config.datasets.iter().map(|d| resolve_one(cfg, d, store_root)).collect()
+    let prompt_sets: Vec<String> = cfg
+        .config
+        .stages
+        .zeroshot
+        .as_ref()
+        .map(|z| z.prompts.iter().map(|p| p.get_ref().clone()).collect())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for d in &cfg.config.datasets {
+        let base = resolve_one(cfg, d, store_root)?;
+        if prompt_sets.is_empty() {
+            out.push(base);
+            continue;
+        }
+        for name in &prompt_sets {
+            let (prompt_set, templates) = named_prompts(cfg, name)?;
+            out.push(ResolvedDataset {
+                name: base.name.clone(),
+                role: base.role,
+                data: base.data.clone(),
+                index: base.index.clone(),
+                items_key: base.items_key,
+                classnames: base.classnames.clone(),
+                templates,
+                prompt_set,
+                class_subset: base.class_subset.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn named_prompts(cfg: &LoadedConfig, name: &str) -> Result<(String, Vec<String>), PipelineError> {
+    let set = cfg
+        .config
+        .prompt_sets
+        .iter()
+        .find(|s| s.name.get_ref() == name)
+        .ok_or_else(|| PipelineError::Config(format!("unknown prompt set `{name}`")))?;
+    let mut t = set.templates.clone();
+    if let Some(f) = &set.file {
+        t.extend(TemplateSet::from_file(&cfg.resolve(f))?.templates().iter().cloned());
+    }
+    Ok((name.to_string(), t))
 }
 
 fn source_for(cfg: &LoadedConfig, d: &DatasetEntry) -> Result<DatasetSource, PipelineError> {
@@ -124,11 +169,7 @@ fn prompts_for(cfg: &LoadedConfig, d: &DatasetEntry, data: &Dataset) -> Result<(
         None => sets.first(),
     };
     if let Some(set) = chosen {
-        let mut t = set.templates.clone();
-        if let Some(f) = &set.file {
-            t.extend(TemplateSet::from_file(&cfg.resolve(f))?.templates().iter().cloned());
-        }
-        return Ok((set.name.get_ref().clone(), t));
+        return named_prompts(cfg, set.name.get_ref());
     }
     if let Some(t) = &data.templates {
         return Ok(("dataset".into(), t.clone()));

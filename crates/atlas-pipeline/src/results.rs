@@ -127,7 +127,14 @@ fn tag_predictions(b: RecordBatch, model: &str, dataset: &str) -> Result<RecordB
 fn accuracy_table(models: &[ResolvedModel], datasets: &[ResolvedDataset], s: &HashMap<(usize, usize), Summary>) -> Table {
     let ds: Vec<usize> = (0..datasets.len()).filter(|&di| s.keys().any(|k| k.1 == di)).collect();
     let mut headers = vec!["model".to_string()];
-    headers.extend(ds.iter().map(|&di| datasets[di].name.clone()));
+    let shared_name = |di: usize| datasets.iter().filter(|d| d.name == datasets[di].name).count() > 1;
+    headers.extend(ds.iter().map(|&di| {
+        if shared_name(di) {
+            format!("{} [{}]", datasets[di].name, datasets[di].prompt_set)
+        } else {
+            datasets[di].name.clone()
+        }
+    }));
     let mut t = Table {
         title: "zero-shot top-1 accuracy (%)".into(),
         headers,
