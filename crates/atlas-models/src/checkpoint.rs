@@ -43,7 +43,7 @@ impl SafetensorsFile {
             source,
         })?;
         let (header_len, metadata) =
-            safetensors::SafeTensors::read_metadata(&mmap).map_err(|e| ModelError::Safetensors {
+            safetensors::SafeTensors::read_metadata(&mmap[..]).map_err(|e| ModelError::Safetensors {
                 path: path.to_path_buf(),
                 message: format!("{e:?} (file size {} bytes)", mmap.len()),
             })?;

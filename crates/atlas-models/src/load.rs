@@ -84,6 +84,21 @@ pub fn check_activation(
 
 /// Load a CLIP checkpoint onto the device chosen in `opts`.
 pub fn load(source: &CheckpointSource, opts: &LoadOptions) -> Result<LoadedClip> {
+    let d = describe(source, opts)?;
+    load_files(d.files.weights(), d.config, d.preprocess, d.activation, opts)
+}
+
+/// What a source holds, without reading the weights: its files, architecture config,
+/// preprocessing and activation (checked against the pretrained tag). Cheap: planning uses it.
+#[derive(Debug, Clone)]
+pub struct Described {
+    pub files: ResolvedFiles,
+    pub config: ClipConfig,
+    pub preprocess: PreprocessConfig,
+    pub activation: Activation,
+}
+
+pub fn describe(source: &CheckpointSource, opts: &LoadOptions) -> Result<Described> {
     let files = source.resolve()?;
     let (config, preprocess, activation) = match &files {
         ResolvedFiles::OpenClip { config, .. } => {
@@ -142,7 +157,12 @@ pub fn load(source: &CheckpointSource, opts: &LoadOptions) -> Result<LoadedClip>
         .clone()
         .or_else(|| infer_arch(&config).map(str::to_string));
     check_activation(arch.as_deref(), opts.pretrained_tag.as_deref(), activation)?;
-    load_files(files.weights(), config, preprocess, activation, opts)
+    Ok(Described {
+        files,
+        config,
+        preprocess,
+        activation,
+    })
 }
 
 /// Load a weights file with an explicit config and activation (no source resolution, no tag

@@ -234,14 +234,14 @@ impl Clip {
     /// Text embeddings, pooling at the first `eot_token_id` of each row (computed on device;
     /// a row without EOT pools at its last position).
     pub fn encode_text(&self, ids: Tensor<2, Int>) -> Tensor<2> {
-        let [_, l] = ids.dims();
+        let [b, l] = ids.dims();
         let device = ids.device();
         // score = (id == eot) * (l - pos): the first EOT has the unique maximum.
         let is_eot = ids.clone().equal_elem(self.eot_token_id as i64).int();
         let rev = Tensor::<1, Int>::arange(0..l as i64, &device).neg() + (l as i64);
         let score = is_eot * rev.unsqueeze::<2>();
-        let first = score.clone().argmax(1).reshape([-1]);
-        let any: Tensor<1, Int> = score.max_dim(1).reshape([-1]).clamp(0, 1);
+        let first: Tensor<1, Int> = score.clone().argmax(1).reshape([b]);
+        let any: Tensor<1, Int> = score.max_dim(1).reshape([b]).clamp(0, 1);
         // Rows without EOT: pool at l - 1.
         let fallback = any.clone().neg() + 1;
         let pos = first * any + fallback * (l as i64 - 1);

@@ -386,3 +386,17 @@ fn bad_inputs_to_encoders() {
     assert!(cos > 0.999999 && err < 1e-5, "{cos} {err}");
     let _: Option<ModelError> = None;
 }
+
+#[test]
+fn fused_attention_impl_also_matches() {
+    for name in ["qg_p8", "gelu_p16"] {
+        let src = CheckpointSource::LocalDir(fixtures().join(name).join("open_clip"));
+        let opts = LoadOptions {
+            attention: Some(atlas_models::AttentionImpl::Fused),
+            ..LoadOptions::default()
+        };
+        let m = load(&src, &opts).unwrap_or_else(|e| panic!("{e}"));
+        let (cos, _) = check_parity(&m, &reference(name), &format!("{name} (fused attention)"));
+        assert!(cos >= MIN_COS, "{name}: fused attention min cos {cos}");
+    }
+}
