@@ -17,7 +17,7 @@ use hf_hub::{Cache, Repo, RepoType};
 use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
 use crate::fingerprint::{Fingerprint, FingerprintBuilder};
-use crate::wds::{CLASSNAMES_FILE, TEMPLATES_FILE, WebDataset};
+use crate::wds::WebDataset;
 
 /// A parsed `hf://datasets/<owner>/<name>[@revision]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -178,6 +178,7 @@ impl HubDataset {
 
     #[cfg(feature = "hub-download")]
     fn download(&self) -> Result<PathBuf> {
+        use crate::wds::{CLASSNAMES_FILE, TEMPLATES_FILE};
         use hf_hub::api::sync::ApiBuilder;
         let mut builder = ApiBuilder::from_env().with_progress(false);
         if let Some(d) = &self.cache_dir {

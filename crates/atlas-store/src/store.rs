@@ -541,7 +541,7 @@ impl Store {
                 }
             }
         }
-        out.sort_by(|a, b| a.1.cmp(&b.1));
+        out.sort_by_key(|a| a.1);
         Ok(out)
     }
 
@@ -767,15 +767,14 @@ impl Store {
                             report.removed_other.push(path.clone());
                         }
                         changed = true;
-                    } else if let Some(hex) = name.strip_suffix(PARQUET_EXT) {
-                        if hex.parse::<ArtifactKey>().is_ok()
-                            && !manifests.contains(hex)
-                            && file_age(meta) >= opts.min_age
-                        {
-                            remove(path, &mut report.bytes_freed)?;
-                            report.removed_other.push(path.clone());
-                            changed = true;
-                        }
+                    } else if let Some(hex) = name.strip_suffix(PARQUET_EXT)
+                        && hex.parse::<ArtifactKey>().is_ok()
+                        && !manifests.contains(hex)
+                        && file_age(meta) >= opts.min_age
+                    {
+                        remove(path, &mut report.bytes_freed)?;
+                        report.removed_other.push(path.clone());
+                        changed = true;
                     }
                 }
                 if changed && !opts.dry_run {
