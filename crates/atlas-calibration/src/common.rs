@@ -1,0 +1,246 @@
+//! Input handling and table building shared by the metric stages.
+//!
+//! Each metric stage crate carries its own copy of this module on purpose: stage crates never
+//! depend on one another. Keep the copies identical.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::error::ArrowError;
+use atlas_artifacts::{EvalSet, ZeroShotHead};
+use atlas_metrics::bootstrap::{BootstrapCi, BootstrapConfig};
+use atlas_metrics::MetricsError;
+use serde::{Deserialize, Serialize};
+
+/// Problems with an [`EvalSet`] itself (shapes, labels, class subset, no usable item).
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("model `{model}` on `{dataset}`: {values} embedding values for {items} items of dimension {dim} (expected items x dim); re-run the embed stage")]
+    Shape {
+        model: String,
+        dataset: String,
+        values: usize,
+        items: usize,
+        dim: usize,
+    },
+    #[error("model `{model}` on `{dataset}`: {flags} failure flags / {labels} labels for {items} items; the item index and the embeddings are out of step")]
+    Misaligned {
+        model: String,
+        dataset: String,
+        flags: usize,
+        labels: usize,
+        items: usize,
+    },
+    #[error("dataset `{dataset}`: label {label} of item `{item}` is outside the {classes} classes of the head (do the dataset's classes match the prompts' class names?)")]
+    LabelOutOfRange {
+        dataset: String,
+        item: String,
+        label: i64,
+        classes: usize,
+    },
+    #[error("dataset `{dataset}`: class subset index {index} is outside the head's {classes} classes")]
+    BadSubset {
+        dataset: String,
+        index: usize,
+        classes: usize,
+    },
+    #[error("dataset `{dataset}` (model `{model}`) has no usable item: {failed} failed to embed, {unlabelled} unlabelled, of {items}")]
+    NoItems {
+        model: String,
+        dataset: String,
+        failed: usize,
+        unlabelled: usize,
+        items: usize,
+    },
+}
+
+/// Validate shapes of an evaluation set.
+pub fn check_set(set: &EvalSet<'_>) -> Result<(), InputError> {
+    let (items, dim) = (set.len(), set.dim());
+    if dim == 0 || set.embeddings.len() != items * dim || set.head.weights.len() != set.head.num_classes() * dim {
+        return Err(InputError::Shape {
+            model: set.model.into(),
+            dataset: set.dataset.into(),
+            values: set.embeddings.len(),
+            items,
+            dim,
+        });
+    }
+    if set.failures.len() != items || set.index.labels.len() != items || set.index.ids.len() != items {
+        return Err(InputError::Misaligned {
+            model: set.model.into(),
+            dataset: set.dataset.into(),
+            flags: set.failures.len(),
+            labels: set.index.labels.len(),
+            items,
+        });
+    }
+    Ok(())
+}
+
+/// The head restricted to the set's class subset (dataset label `k` is head row `subset[k]`).
+pub fn label_head(set: &EvalSet<'_>) -> Result<ZeroShotHead, InputError> {
+    let head = set.head;
+    if let Some(subset) = set.class_subset {
+        if let Some(&index) = subset.iter().find(|&&c| c >= head.num_classes()) {
+            return Err(InputError::BadSubset {
+                dataset: set.dataset.into(),
+                index,
+                classes: head.num_classes(),
+            });
+        }
+    }
+    atlas_zeroshot::restrict_head(head, set.class_subset).map_err(|_| InputError::BadSubset {
+        dataset: set.dataset.into(),
+        index: usize::MAX,
+        classes: head.num_classes(),
+    })
+}
+
+/// Items with an embedding (all labels), and the number that failed.
+pub fn usable(set: &EvalSet<'_>) -> (Vec<usize>, usize) {
+    let rows = set.usable();
+    let failed = set.len() - rows.len();
+    (rows, failed)
+}
+
+/// Items with an embedding and a label, their labels (validated `< classes`), and the number of
+/// failed items. Error when none is left.
+pub fn labelled(set: &EvalSet<'_>, classes: usize) -> Result<(Vec<usize>, Vec<u32>, usize), InputError> {
+    let mut rows = Vec::new();
+    let mut labels = Vec::new();
+    let (mut failed, mut unlabelled) = (0, 0);
+    for i in 0..set.len() {
+        let l = set.index.labels[i];
+        if l >= classes as i64 {
+            return Err(InputError::LabelOutOfRange {
+                dataset: set.dataset.into(),
+                item: set.index.ids[i].clone(),
+                label: l,
+                classes,
+            });
+        }
+        if set.failures[i].is_some() {
+            failed += 1;
+        } else if l < 0 {
+            unlabelled += 1;
+        } else {
+            rows.push(i);
+            labels.push(l as u32);
+        }
+    }
+    if rows.is_empty() {
+        return Err(no_items(set, failed, unlabelled));
+    }
+    Ok((rows, labels, failed))
+}
+
+pub fn no_items(set: &EvalSet<'_>, failed: usize, unlabelled: usize) -> InputError {
+    InputError::NoItems {
+        model: set.model.into(),
+        dataset: set.dataset.into(),
+        failed,
+        unlabelled,
+        items: set.len(),
+    }
+}
+
+/// Cosines `[rows, classes]` of the given items against `head`.
+pub fn cosines_of(set: &EvalSet<'_>, rows: &[usize], head: &ZeroShotHead) -> Vec<f32> {
+    let dim = head.dim;
+    let mut emb = Vec::with_capacity(rows.len() * dim);
+    for &i in rows {
+        emb.extend_from_slice(&set.embeddings[i * dim..(i + 1) * dim]);
+    }
+    atlas_zeroshot::cosines(&emb, &head.weights, dim)
+}
+
+/// Logits `scale * cos + bias`.
+pub fn logits_of(cos: &[f32], scale: f32, bias: Option<f32>) -> Result<Vec<f32>, MetricsError> {
+    let mut out = vec![0f32; cos.len()];
+    atlas_metrics::classification::logits_from_cosines(cos, scale, bias, &mut out)?;
+    Ok(out)
+}
+
+/// The bootstrap settings of a stage.
+pub fn bootstrap_config(n_resamples: usize, seed: u64) -> BootstrapConfig {
+    BootstrapConfig {
+        n_resamples,
+        seed,
+        level: 0.95,
+    }
+}
+
+/// One number of the terminal summary, with its 95 % bootstrap interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeadlineNumber {
+    pub model: String,
+    pub dataset: String,
+    /// What the number is (`top1`, `effective_robustness`, `shape_bias`, `ece`, ...).
+    pub metric: String,
+    pub estimate: f64,
+    pub lower: f64,
+    pub upper: f64,
+}
+
+impl HeadlineNumber {
+    pub fn new(model: &str, dataset: &str, metric: impl Into<String>, ci: &BootstrapCi) -> Self {
+        Self {
+            model: model.into(),
+            dataset: dataset.into(),
+            metric: metric.into(),
+            estimate: ci.estimate,
+            lower: ci.lower,
+            upper: ci.upper,
+        }
+    }
+}
+
+/// Column-by-column builder of a plain Arrow table (Utf8, Int64, Float64, Boolean).
+#[derive(Default)]
+pub struct Table {
+    fields: Vec<Field>,
+    cols: Vec<ArrayRef>,
+}
+
+impl Table {
+    pub fn utf8<S: Into<String>>(mut self, name: &str, v: impl IntoIterator<Item = S>) -> Self {
+        let v: Vec<String> = v.into_iter().map(Into::into).collect();
+        self.fields.push(Field::new(name, DataType::Utf8, false));
+        self.cols.push(Arc::new(StringArray::from(v)));
+        self
+    }
+    pub fn utf8_opt(mut self, name: &str, v: Vec<Option<String>>) -> Self {
+        self.fields.push(Field::new(name, DataType::Utf8, true));
+        self.cols.push(Arc::new(StringArray::from(v)));
+        self
+    }
+    pub fn i64(mut self, name: &str, v: impl IntoIterator<Item = i64>) -> Self {
+        self.fields.push(Field::new(name, DataType::Int64, false));
+        self.cols.push(Arc::new(Int64Array::from_iter_values(v)));
+        self
+    }
+    pub fn f64(mut self, name: &str, v: impl IntoIterator<Item = f64>) -> Self {
+        self.fields.push(Field::new(name, DataType::Float64, false));
+        self.cols.push(Arc::new(Float64Array::from_iter_values(v)));
+        self
+    }
+    /// Nullable: `None` is a documented "undefined" value, never NaN.
+    pub fn f64_opt(mut self, name: &str, v: impl IntoIterator<Item = Option<f64>>) -> Self {
+        self.fields.push(Field::new(name, DataType::Float64, true));
+        self.cols.push(Arc::new(Float64Array::from_iter(v)));
+        self
+    }
+    pub fn bool(mut self, name: &str, v: impl IntoIterator<Item = bool>) -> Self {
+        let v: Vec<bool> = v.into_iter().collect();
+        self.fields.push(Field::new(name, DataType::Boolean, false));
+        self.cols.push(Arc::new(BooleanArray::from(v)));
+        self
+    }
+    pub fn finish(self) -> Result<RecordBatch, ArrowError> {
+        RecordBatch::try_new(Arc::new(Schema::new(self.fields)), self.cols)
+    }
+}

@@ -1,0 +1,372 @@
+//! # atlas-calibration
+//!
+//! Metric stage: calibration of zero-shot predictions before and after temperature scaling
+//! (authors' `VLM_calibrate/temperature_scaling.py`; notes in `docs/study-protocols.md` §2.4).
+//!
+//! Protocol
+//! - **Logits**: `scale·cos + bias` over the set's label space (class subsets honoured), on items
+//!   with an embedding and a label. The logit scale is recorded.
+//! - **Metrics** (atlas-metrics `calibration`): ECE with [`Params::n_bins`] (default 15) equal-width
+//!   bins, `lower < conf ≤ upper`; NLL; multi-class Brier; accuracy. Each at `T = 1` (`raw`) and at
+//!   the fitted `T` (`scaled`). ECE and NLL carry bootstrap CIs over items; the reliability-diagram
+//!   bins are stored as a table.
+//! - **Temperature**: one scalar `T` minimising the NLL of `logits / T` on an ID calibration split
+//!   (the authors' bisection on the sign of dCE/dT in `[0.5, 10]`, tol 1e-4). The split
+//!   ([`CalibrationSplit`]):
+//!   - `held_out` (default, fraction 0.2): the labelled, embedded ID items are ordered by a seeded
+//!     hash of their item id ([`held_out_split`]); the first `round(fraction·n)` (at least one, at
+//!     most `n − 1`) fit `T` and **only the rest** is evaluated as the ID set. Deterministic for a
+//!     seed, independent of item order, and disjoint by construction.
+//!   - `dataset`: a separate, named calibration set fits `T`; the whole ID set is evaluated.
+//!   `T` is applied unchanged to every shifted set.
+
+mod common;
+
+use arrow::array::RecordBatch;
+use atlas_artifacts::EvalSet;
+use atlas_metrics::bootstrap::{BootstrapCi, Rng, bootstrap_ci, bootstrap_mean_ci};
+use atlas_metrics::calibration::{
+    DEFAULT_ECE_BINS, ReliabilityBin, TemperatureFit, TemperatureSearch, brier,
+    confidences_and_correct, ece, reliability_bins, tune_temperature,
+};
+use atlas_metrics::classification::{Matrix, logsumexp_scaled};
+use serde::{Deserialize, Serialize};
+
+pub use common::{HeadlineNumber, InputError};
+use common::{Table, bootstrap_config, check_set, cosines_of, label_head, labelled, logits_of};
+
+/// Bump when the same inputs would give different outputs.
+pub const STAGE_VERSION: &str = "1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CalibrationError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("calibration split: {0}")]
+    Split(String),
+    #[error(transparent)]
+    Metrics(#[from] atlas_metrics::MetricsError),
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+/// Where `T` is fitted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CalibrationSplit {
+    /// A seeded fraction of the ID items fits `T`; the rest is evaluated.
+    HeldOut { fraction: f64 },
+    /// A separate dataset (by name) fits `T`.
+    Dataset { name: String },
+}
+
+/// Stage parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Params {
+    /// ECE / reliability bins; default 15.
+    pub n_bins: usize,
+    /// Default `held_out` with fraction 0.2.
+    pub split: CalibrationSplit,
+    /// Bisection bracket; default `[0.5, 10]`, tol 1e-4 (the authors' defaults).
+    pub search: TemperatureSearch,
+    /// Bootstrap resamples; default 1000.
+    pub bootstrap: usize,
+    /// Seed of the bootstrap and of the held-out split; default 0.
+    pub seed: u64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Self {
+            n_bins: DEFAULT_ECE_BINS,
+            split: CalibrationSplit::HeldOut { fraction: 0.2 },
+            search: TemperatureSearch::default(),
+            bootstrap: 1000,
+            seed: 0,
+        }
+    }
+}
+
+/// 64-bit FNV-1a of a string (the split key's input).
+fn fnv1a(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Split positions `0..ids.len()` into `(fit, eval)`: order by `xoshiro(seed ^ fnv1a(id))`
+/// (ties by position) and take the first `round(fraction·n)`, clamped to `1..=n-1`, for fitting.
+/// Both parts are returned in ascending position order.
+pub fn held_out_split(ids: &[&str], fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usize>), CalibrationError> {
+    if !(fraction > 0.0 && fraction < 1.0) {
+        return Err(CalibrationError::Split(format!("fraction {fraction} must be in (0, 1)")));
+    }
+    let n = ids.len();
+    if n < 2 {
+        return Err(CalibrationError::Split(format!("{n} labelled ID items; need at least 2 to hold some out")));
+    }
+    let k = ((fraction * n as f64).round() as usize).clamp(1, n - 1);
+    let mut keyed: Vec<(u64, usize)> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (Rng::seed_from_u64(seed ^ fnv1a(id)).next_u64(), i))
+        .collect();
+    keyed.sort_unstable();
+    let mut fit: Vec<usize> = keyed[..k].iter().map(|&(_, i)| i).collect();
+    let mut eval: Vec<usize> = keyed[k..].iter().map(|&(_, i)| i).collect();
+    fit.sort_unstable();
+    eval.sort_unstable();
+    Ok((fit, eval))
+}
+
+/// Logits and labels of a set's labelled, embedded items.
+struct Scored {
+    ids: Vec<String>,
+    logits: Vec<f32>,
+    labels: Vec<u32>,
+    classes: usize,
+    failed: usize,
+}
+
+fn score(set: &EvalSet<'_>) -> Result<Scored, CalibrationError> {
+    check_set(set)?;
+    let head = label_head(set)?;
+    let classes = head.num_classes();
+    let (rows, labels, failed) = labelled(set, classes)?;
+    let logits = logits_of(&cosines_of(set, &rows, &head), set.scale, set.bias)?;
+    Ok(Scored {
+        ids: rows.iter().map(|&i| set.index.ids[i].clone()).collect(),
+        logits,
+        labels,
+        classes,
+        failed,
+    })
+}
+
+impl Scored {
+    fn take(&self, pos: &[usize]) -> Scored {
+        let c = self.classes;
+        Scored {
+            ids: pos.iter().map(|&p| self.ids[p].clone()).collect(),
+            logits: pos.iter().flat_map(|&p| self.logits[p * c..(p + 1) * c].iter().copied()).collect(),
+            labels: pos.iter().map(|&p| self.labels[p]).collect(),
+            classes: c,
+            failed: self.failed,
+        }
+    }
+    fn matrix(&self) -> Result<Matrix<'_>, CalibrationError> {
+        Ok(Matrix::new(&self.logits, self.classes)?)
+    }
+}
+
+/// Calibration numbers at one temperature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scores {
+    pub temperature: f64,
+    pub ece: BootstrapCi,
+    pub nll: BootstrapCi,
+    pub brier: f64,
+    pub bins: Vec<ReliabilityBin>,
+}
+
+/// One evaluated dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetCalibration {
+    pub dataset: String,
+    /// `id` (the evaluated part of the ID set) or the set's role (`shift`, ...).
+    pub role: String,
+    pub n: usize,
+    pub failed: usize,
+    pub accuracy: BootstrapCi,
+    pub raw: Scores,
+    pub scaled: Scores,
+}
+
+/// Output for one model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationOutput {
+    pub model: String,
+    pub id_dataset: String,
+    /// Human-readable split (`held-out 0.2 of imagenet-val, seed 0` or the dataset name).
+    pub split: String,
+    pub calibration_dataset: String,
+    pub n_calibration: usize,
+    pub temperature: TemperatureFit,
+    pub logit_scale: f32,
+    pub logit_bias: Option<f32>,
+    pub datasets: Vec<DatasetCalibration>,
+}
+
+fn scores(s: &Scored, t: f64, p: &Params) -> Result<(Scores, Vec<bool>), CalibrationError> {
+    let m = s.matrix()?;
+    let cfg = bootstrap_config(p.bootstrap, p.seed);
+    let (conf, correct) = confidences_and_correct(m, &s.labels, t)?;
+    let n_bins = p.n_bins;
+    let ece_ci = bootstrap_ci(conf.len(), &cfg, |idx| {
+        let c: Vec<f64> = idx.iter().map(|&i| conf[i]).collect();
+        let k: Vec<bool> = idx.iter().map(|&i| correct[i]).collect();
+        ece(&c, &k, n_bins)
+    })?;
+    let per_item_nll: Vec<f64> = m
+        .row_iter()
+        .zip(&s.labels)
+        .map(|(r, &y)| logsumexp_scaled(r, 1.0 / t) - r[y as usize] as f64 / t)
+        .collect();
+    Ok((
+        Scores {
+            temperature: t,
+            ece: ece_ci,
+            nll: bootstrap_mean_ci(&per_item_nll, &cfg)?,
+            brier: brier(m, &s.labels, t)?,
+            bins: reliability_bins(&conf, &correct, n_bins)?,
+        },
+        correct,
+    ))
+}
+
+fn evaluate(s: &Scored, dataset: &str, role: &str, t: f64, p: &Params) -> Result<DatasetCalibration, CalibrationError> {
+    let (raw, correct) = scores(s, 1.0, p)?;
+    let (scaled, _) = scores(s, t, p)?;
+    let c: Vec<f64> = correct.iter().map(|&b| b as u8 as f64).collect();
+    Ok(DatasetCalibration {
+        dataset: dataset.into(),
+        role: role.into(),
+        n: s.labels.len(),
+        failed: s.failed,
+        accuracy: bootstrap_mean_ci(&c, &bootstrap_config(p.bootstrap, p.seed))?,
+        raw,
+        scaled,
+    })
+}
+
+/// Fit `T` on the calibration split, evaluate the ID evaluation part and every shifted set.
+/// `calibration` is required (and must be named as in the params) for
+/// [`CalibrationSplit::Dataset`] and ignored for `held_out`.
+pub fn compute(id: &EvalSet<'_>, calibration: Option<&EvalSet<'_>>, shifted: &[EvalSet<'_>], params: &Params) -> Result<CalibrationOutput, CalibrationError> {
+    if params.n_bins == 0 {
+        return Err(CalibrationError::Split("n_bins must be at least 1".into()));
+    }
+    let id_scored = score(id)?;
+    let (fit_set, eval_set, split, calib_name) = match &params.split {
+        CalibrationSplit::HeldOut { fraction } => {
+            let ids: Vec<&str> = id_scored.ids.iter().map(String::as_str).collect();
+            let (fit, eval) = held_out_split(&ids, *fraction, params.seed)?;
+            (
+                id_scored.take(&fit),
+                id_scored.take(&eval),
+                format!("held-out {fraction} of {}, seed {}", id.dataset, params.seed),
+                id.dataset.to_string(),
+            )
+        }
+        CalibrationSplit::Dataset { name } => {
+            let c = calibration.ok_or_else(|| CalibrationError::Split(format!("calibration dataset `{name}` was not given")))?;
+            if c.dataset != name {
+                return Err(CalibrationError::Split(format!("expected calibration dataset `{name}`, got `{}`", c.dataset)));
+            }
+            if c.model != id.model {
+                return Err(CalibrationError::Split(format!("calibration set is model `{}`, ID set is `{}`", c.model, id.model)));
+            }
+            (score(c)?, id_scored, format!("dataset {name}"), name.clone())
+        }
+    };
+    let temperature = tune_temperature(fit_set.matrix()?, &fit_set.labels, params.search)?;
+    let t = temperature.temperature;
+    let mut datasets = vec![evaluate(&eval_set, id.dataset, "id", t, params)?];
+    for s in shifted {
+        datasets.push(evaluate(&score(s)?, s.dataset, s.role, t, params)?);
+    }
+    Ok(CalibrationOutput {
+        model: id.model.into(),
+        id_dataset: id.dataset.into(),
+        split,
+        calibration_dataset: calib_name,
+        n_calibration: fit_set.labels.len(),
+        temperature,
+        logit_scale: id.scale,
+        logit_bias: id.bias,
+        datasets,
+    })
+}
+
+fn ci_cols(t: Table, name: &str, v: Vec<BootstrapCi>) -> Table {
+    t.f64(name, v.iter().map(|c| c.estimate))
+        .f64(&format!("{name}_lower"), v.iter().map(|c| c.lower))
+        .f64(&format!("{name}_upper"), v.iter().map(|c| c.upper))
+}
+
+impl CalibrationOutput {
+    /// `calibration` (one row per evaluated dataset) and `reliability` (bins x {raw, scaled}).
+    pub fn to_batches(&self) -> Result<Vec<(&'static str, RecordBatch)>, CalibrationError> {
+        let d = &self.datasets;
+        let n = d.len();
+        let rep = |v: String| (0..n).map(move |_| v.clone());
+        let t = Table::default()
+            .utf8("model", rep(self.model.clone()))
+            .utf8("dataset", d.iter().map(|x| x.dataset.clone()))
+            .utf8("role", d.iter().map(|x| x.role.clone()))
+            .utf8("split", rep(self.split.clone()))
+            .utf8("calibration_dataset", rep(self.calibration_dataset.clone()))
+            .i64("n_calibration", (0..n).map(|_| self.n_calibration as i64))
+            .f64("temperature", (0..n).map(|_| self.temperature.temperature))
+            .f64("logit_scale", (0..n).map(|_| self.logit_scale as f64))
+            .f64_opt("logit_bias", (0..n).map(|_| self.logit_bias.map(f64::from)))
+            .i64("n", d.iter().map(|x| x.n as i64))
+            .i64("failed", d.iter().map(|x| x.failed as i64));
+        let t = ci_cols(t, "accuracy", d.iter().map(|x| x.accuracy).collect());
+        let t = ci_cols(t, "ece_raw", d.iter().map(|x| x.raw.ece).collect());
+        let t = ci_cols(t, "nll_raw", d.iter().map(|x| x.raw.nll).collect()).f64("brier_raw", d.iter().map(|x| x.raw.brier));
+        let t = ci_cols(t, "ece_scaled", d.iter().map(|x| x.scaled.ece).collect());
+        let t = ci_cols(t, "nll_scaled", d.iter().map(|x| x.scaled.nll).collect()).f64("brier_scaled", d.iter().map(|x| x.scaled.brier));
+        let summary = t.finish()?;
+
+        let (mut ds, mut kind, mut temp, mut bin, mut lo, mut up, mut cnt, mut mc, mut acc) =
+            (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+        for x in d {
+            for (k, s) in [("raw", &x.raw), ("scaled", &x.scaled)] {
+                for (j, b) in s.bins.iter().enumerate() {
+                    ds.push(x.dataset.clone());
+                    kind.push(k);
+                    temp.push(s.temperature);
+                    bin.push(j as i64);
+                    lo.push(b.lower);
+                    up.push(b.upper);
+                    cnt.push(b.count as i64);
+                    mc.push(b.mean_confidence);
+                    acc.push(b.accuracy);
+                }
+            }
+        }
+        let rows = ds.len();
+        let rel = Table::default()
+            .utf8("model", (0..rows).map(|_| self.model.clone()))
+            .utf8("dataset", ds)
+            .utf8("temperature_kind", kind)
+            .f64("temperature", temp)
+            .i64("bin", bin)
+            .f64("lower", lo)
+            .f64("upper", up)
+            .i64("count", cnt)
+            .f64_opt("mean_confidence", mc)
+            .f64_opt("accuracy", acc)
+            .finish()?;
+        Ok(vec![("calibration", summary), ("reliability", rel)])
+    }
+
+    /// ECE and NLL, raw and scaled, per evaluated dataset (CIs over items).
+    pub fn headline(&self) -> Vec<HeadlineNumber> {
+        let mut out = Vec::new();
+        for d in &self.datasets {
+            for (name, ci) in [("ece", &d.raw.ece), ("ece_ts", &d.scaled.ece), ("nll", &d.raw.nll), ("nll_ts", &d.scaled.nll)] {
+                out.push(HeadlineNumber::new(&self.model, &d.dataset, name, ci));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

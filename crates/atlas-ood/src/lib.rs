@@ -1,0 +1,338 @@
+//! # atlas-ood
+//!
+//! Metric stage: zero-shot OOD detection, ID set vs each OOD set (MCM, Ming et al. 2022; notes in
+//! `docs/study-protocols.md` §2.3 and `docs/openclip-parity.md` §5.10).
+//!
+//! Protocol
+//! - **Label space**: the ID set's head (class subset honoured) scores every image, ID and OOD;
+//!   the OOD sets' own heads and labels are not used. All items with an embedding count.
+//! - **Scores** (higher = more in-distribution), [`ScoreKind`]:
+//!   - `mcm`: max softmax of **raw cosines** / T (T = [`Params::mcm_temperature`], default 1), not
+//!     of the scaled logits;
+//!   - `msp`, `max_logit`, `energy` (`T·logsumexp(z/T)`, T = [`Params::energy_temperature`]): on
+//!     the scaled logits `scale·cos + bias` of the ID set.
+//! - **Metrics**, ID = positive (MCM / ODIN `get_measures`): AUROC, AUPR-In, AUPR-Out, FPR@95 =
+//!   FPR on OOD at 95 % ID recall ([`Params::recall_level`]). The **OpenOOD convention** (OOD
+//!   positive, FPR on ID at 95 % OOD TPR, trapezoidal AUPRs) is reported alongside in `openood_*`
+//!   columns.
+//! - **Aggregation**: a `mean` row per score averages each metric over the OOD sets.
+//! - **Intervals**: bootstrap over items, resampling the pooled ID+OOD items (replicates without
+//!   ID or OOD items are skipped and counted by atlas-metrics); for the mean, the pooled items of
+//!   the ID set and all OOD sets.
+//! - An OOD set with zero usable images is an error naming the dataset.
+
+mod common;
+
+use arrow::array::RecordBatch;
+use atlas_artifacts::EvalSet;
+use atlas_metrics::bootstrap::{BootstrapCi, bootstrap_ci};
+use atlas_metrics::classification::Matrix;
+use atlas_metrics::ood::{BinaryRanking, OodMetrics, OodScore, OpenOodMetrics, ood_metrics, ood_scores, openood_metrics};
+use serde::{Deserialize, Serialize};
+
+pub use common::{HeadlineNumber, InputError};
+use common::{Table, bootstrap_config, check_set, cosines_of, label_head, logits_of, no_items};
+
+/// Bump when the same inputs would give different outputs.
+pub const STAGE_VERSION: &str = "1";
+
+/// Value of the `dataset` column of the mean-over-OOD-sets rows.
+pub const MEAN_DATASET: &str = "mean";
+
+#[derive(Debug, thiserror::Error)]
+pub enum OodError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("OOD dataset `{dataset}` (model `{model}`) has no usable image ({failed} of {items} failed to embed); OOD metrics are undefined without OOD samples")]
+    EmptyOod {
+        model: String,
+        dataset: String,
+        failed: usize,
+        items: usize,
+    },
+    #[error("OOD dataset `{dataset}`: {reason}")]
+    Protocol { dataset: String, reason: String },
+    #[error(transparent)]
+    Metrics(#[from] atlas_metrics::MetricsError),
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+/// An OOD score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScoreKind {
+    Mcm,
+    Msp,
+    MaxLogit,
+    Energy,
+}
+
+impl ScoreKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ScoreKind::Mcm => "mcm",
+            ScoreKind::Msp => "msp",
+            ScoreKind::MaxLogit => "max_logit",
+            ScoreKind::Energy => "energy",
+        }
+    }
+}
+
+/// Stage parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Params {
+    /// Default all four: mcm, msp, max_logit, energy.
+    pub scores: Vec<ScoreKind>,
+    /// MCM softmax temperature on raw cosines; default 1 (MCM's code default).
+    pub mcm_temperature: f64,
+    /// Energy temperature on the scaled logits; default 1.
+    pub energy_temperature: f64,
+    /// ID recall (and OpenOOD OOD TPR) for FPR; default 0.95.
+    pub recall_level: f64,
+    /// Bootstrap resamples; default 1000.
+    pub bootstrap: usize,
+    /// Bootstrap seed; default 0.
+    pub seed: u64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Self {
+            scores: vec![ScoreKind::Mcm, ScoreKind::Msp, ScoreKind::MaxLogit, ScoreKind::Energy],
+            mcm_temperature: 1.0,
+            energy_temperature: 1.0,
+            recall_level: 0.95,
+            bootstrap: 1000,
+            seed: 0,
+        }
+    }
+}
+
+/// One (score, OOD set) or the mean over OOD sets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OodRow {
+    pub dataset: String,
+    pub score: ScoreKind,
+    pub n_id: usize,
+    pub n_ood: usize,
+    pub failed_ood: usize,
+    pub auroc: BootstrapCi,
+    pub fpr_at_95: BootstrapCi,
+    pub metrics: OodMetrics,
+    pub openood: OpenOodMetrics,
+}
+
+/// Output for one model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OodOutput {
+    pub model: String,
+    pub id_dataset: String,
+    pub logit_scale: f32,
+    pub params: Params,
+    /// Per score: one row per OOD set, then the `mean` row.
+    pub rows: Vec<OodRow>,
+}
+
+/// Per-image scores of every usable item of `set` against the ID label space.
+fn set_scores(set: &EvalSet<'_>, head: &atlas_artifacts::ZeroShotHead, scale: f32, bias: Option<f32>, p: &Params) -> Result<(Vec<Vec<f64>>, usize), OodError> {
+    let rows = set.usable();
+    let failed = set.len() - rows.len();
+    if rows.is_empty() {
+        return Ok((p.scores.iter().map(|_| Vec::new()).collect(), failed));
+    }
+    let c = head.num_classes();
+    let cos = cosines_of(set, &rows, head);
+    let logits = logits_of(&cos, scale, bias)?;
+    let out = p
+        .scores
+        .iter()
+        .map(|k| {
+            let (data, score) = match k {
+                ScoreKind::Mcm => (&cos, OodScore::Mcm { temperature: p.mcm_temperature }),
+                ScoreKind::Msp => (&logits, OodScore::Msp),
+                ScoreKind::MaxLogit => (&logits, OodScore::MaxLogit),
+                ScoreKind::Energy => (&logits, OodScore::Energy { temperature: p.energy_temperature }),
+            };
+            ood_scores(Matrix::new(data, c)?, score)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((out, failed))
+}
+
+fn split(all: &[f64], n_id: usize, idx: &[usize]) -> (Vec<f64>, Vec<f64>) {
+    let (mut a, mut b) = (Vec::with_capacity(idx.len()), Vec::with_capacity(idx.len()));
+    for &i in idx {
+        if i < n_id { a.push(all[i]) } else { b.push(all[i]) }
+    }
+    (a, b)
+}
+
+/// ID vs each OOD set, every configured score.
+pub fn compute(id: &EvalSet<'_>, ood: &[EvalSet<'_>], params: &Params) -> Result<OodOutput, OodError> {
+    check_set(id)?;
+    let head = label_head(id)?;
+    let (id_scores, id_failed) = set_scores(id, &head, id.scale, id.bias, params)?;
+    if id_scores.first().is_some_and(|s| s.is_empty()) {
+        return Err(no_items(id, id_failed, 0).into());
+    }
+    let mut per_set = Vec::with_capacity(ood.len());
+    for o in ood {
+        check_set(o)?;
+        if o.dim() != id.dim() {
+            return Err(OodError::Protocol {
+                dataset: o.dataset.into(),
+                reason: format!("embedding dimension {} differs from the ID set's {}", o.dim(), id.dim()),
+            });
+        }
+        let (s, failed) = set_scores(o, &head, id.scale, id.bias, params)?;
+        if o.is_empty() || s.first().is_some_and(|s| s.is_empty()) {
+            return Err(OodError::EmptyOod {
+                model: o.model.into(),
+                dataset: o.dataset.into(),
+                failed,
+                items: o.len(),
+            });
+        }
+        per_set.push((o.dataset.to_string(), s, failed));
+    }
+    let cfg = bootstrap_config(params.bootstrap, params.seed);
+    let lvl = params.recall_level;
+    let mut rows = Vec::new();
+    for (k, &kind) in params.scores.iter().enumerate() {
+        let ids = &id_scores[k];
+        let n_id = ids.len();
+        for (name, s, failed) in &per_set {
+            let oods = &s[k];
+            let pooled: Vec<f64> = ids.iter().chain(oods).copied().collect();
+            let stat = |f: fn(&BinaryRanking, f64) -> f64| {
+                bootstrap_ci(pooled.len(), &cfg, |idx| {
+                    let (a, b) = split(&pooled, n_id, idx);
+                    Ok(f(&BinaryRanking::new(&a, &b)?, lvl))
+                })
+            };
+            rows.push(OodRow {
+                dataset: name.clone(),
+                score: kind,
+                n_id,
+                n_ood: oods.len(),
+                failed_ood: *failed,
+                auroc: stat(|r, _| r.roc_auc())?,
+                fpr_at_95: stat(|r, l| r.fpr_at_recall(l))?,
+                metrics: ood_metrics(ids, oods, lvl)?,
+                openood: openood_metrics(ids, oods, lvl)?,
+            });
+        }
+        if per_set.is_empty() {
+            continue;
+        }
+        // Mean over OOD sets.
+        let mut pooled: Vec<f64> = ids.clone();
+        let mut bounds = vec![n_id];
+        for (_, s, _) in &per_set {
+            pooled.extend(&s[k]);
+            bounds.push(pooled.len());
+        }
+        let mean_stat = |f: fn(&BinaryRanking, f64) -> f64| {
+            bootstrap_ci(pooled.len(), &cfg, |idx| {
+                let mut a = Vec::new();
+                let mut parts: Vec<Vec<f64>> = vec![Vec::new(); per_set.len()];
+                for &i in idx {
+                    match bounds.iter().position(|&b| i < b) {
+                        Some(0) => a.push(pooled[i]),
+                        Some(j) => parts[j - 1].push(pooled[i]),
+                        None => {}
+                    }
+                }
+                let mut total = 0.0;
+                for p in &parts {
+                    total += f(&BinaryRanking::new(&a, p)?, lvl);
+                }
+                Ok(total / parts.len() as f64)
+            })
+        };
+        let these: Vec<&OodRow> = rows.iter().filter(|r| r.score == kind).collect();
+        let m = these.len() as f64;
+        let avg = |g: fn(&OodRow) -> f64| these.iter().map(|r| g(r)).sum::<f64>() / m;
+        let row = OodRow {
+            dataset: MEAN_DATASET.into(),
+            score: kind,
+            n_id,
+            n_ood: these.iter().map(|r| r.n_ood).sum(),
+            failed_ood: these.iter().map(|r| r.failed_ood).sum(),
+            auroc: mean_stat(|r, _| r.roc_auc())?,
+            fpr_at_95: mean_stat(|r, l| r.fpr_at_recall(l))?,
+            metrics: OodMetrics {
+                auroc: avg(|r| r.metrics.auroc),
+                aupr_in: avg(|r| r.metrics.aupr_in),
+                aupr_out: avg(|r| r.metrics.aupr_out),
+                fpr_at_95: avg(|r| r.metrics.fpr_at_95),
+            },
+            openood: OpenOodMetrics {
+                auroc: avg(|r| r.openood.auroc),
+                aupr_in: avg(|r| r.openood.aupr_in),
+                aupr_out: avg(|r| r.openood.aupr_out),
+                fpr_at_95: avg(|r| r.openood.fpr_at_95),
+            },
+        };
+        rows.push(row);
+    }
+    Ok(OodOutput {
+        model: id.model.into(),
+        id_dataset: id.dataset.into(),
+        logit_scale: id.scale,
+        params: params.clone(),
+        rows,
+    })
+}
+
+impl OodOutput {
+    /// `ood`: one row per (score, OOD set) plus a `mean` row per score.
+    pub fn to_batches(&self) -> Result<Vec<(&'static str, RecordBatch)>, OodError> {
+        let r = &self.rows;
+        let n = r.len();
+        let t = Table::default()
+            .utf8("model", (0..n).map(|_| self.model.clone()))
+            .utf8("dataset", r.iter().map(|x| x.dataset.clone()))
+            .utf8("id_dataset", (0..n).map(|_| self.id_dataset.clone()))
+            .utf8("score", r.iter().map(|x| x.score.name()))
+            .f64("score_temperature", r.iter().map(|x| match x.score {
+                ScoreKind::Mcm => self.params.mcm_temperature,
+                ScoreKind::Energy => self.params.energy_temperature,
+                _ => 1.0,
+            }))
+            .f64("logit_scale", (0..n).map(|_| self.logit_scale as f64))
+            .i64("n_id", r.iter().map(|x| x.n_id as i64))
+            .i64("n_ood", r.iter().map(|x| x.n_ood as i64))
+            .i64("failed_ood", r.iter().map(|x| x.failed_ood as i64))
+            .f64("recall_level", (0..n).map(|_| self.params.recall_level))
+            .f64("auroc", r.iter().map(|x| x.auroc.estimate))
+            .f64("auroc_lower", r.iter().map(|x| x.auroc.lower))
+            .f64("auroc_upper", r.iter().map(|x| x.auroc.upper))
+            .f64("aupr_in", r.iter().map(|x| x.metrics.aupr_in))
+            .f64("aupr_out", r.iter().map(|x| x.metrics.aupr_out))
+            .f64("fpr95", r.iter().map(|x| x.fpr_at_95.estimate))
+            .f64("fpr95_lower", r.iter().map(|x| x.fpr_at_95.lower))
+            .f64("fpr95_upper", r.iter().map(|x| x.fpr_at_95.upper))
+            .f64("openood_auroc", r.iter().map(|x| x.openood.auroc))
+            .f64("openood_aupr_in", r.iter().map(|x| x.openood.aupr_in))
+            .f64("openood_aupr_out", r.iter().map(|x| x.openood.aupr_out))
+            .f64("openood_fpr95", r.iter().map(|x| x.openood.fpr_at_95))
+            .finish()?;
+        Ok(vec![("ood", t)])
+    }
+
+    /// AUROC and FPR@95 (ID positive) of every row (CIs over pooled items).
+    pub fn headline(&self) -> Vec<HeadlineNumber> {
+        let mut out = Vec::new();
+        for r in &self.rows {
+            out.push(HeadlineNumber::new(&self.model, &r.dataset, format!("auroc {}", r.score.name()), &r.auroc));
+            out.push(HeadlineNumber::new(&self.model, &r.dataset, format!("fpr95 {}", r.score.name()), &r.fpr_at_95));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,433 @@
+//! # atlas-shapebias
+//!
+//! Metric stage: shape vs texture bias on cue-conflict stimuli (Geirhos et al. 2019;
+//! model-vs-human `ShapeBias`; notes in `docs/study-protocols.md` §2.2 and
+//! `docs/openclip-parity.md` §5.10).
+//!
+//! Protocol
+//! - **Labels** per item, as category indices of the decision space: from the metadata columns
+//!   [`Params::shape_column`] / [`Params::texture_column`] (default `shape_label`,
+//!   `texture_label`; a cell is a category index or name), else parsed from the item id
+//!   `<shape>/<shape>N-<texture>M.png` (shape = folder, texture = file-name part after the last
+//!   `-` without its digits and extension), as the real stimuli are laid out.
+//! - **Decisions** ([`DecisionMode`]):
+//!   - `imagenet16` (default, model-vs-human): softmax of the **1000-way** logits `scale·cos + bias`,
+//!     the mean probability over each category's member ImageNet classes
+//!     ([`CategoryMapping`], parsed from `16class_imagenet_mapping.json`), argmax. The logit scale
+//!     matters here (mean of probabilities) and is recorded.
+//!   - `direct`: the head's classes are the categories (the world's 12 shapes, or the 16 names
+//!     prompted directly); argmax of the logits.
+//! - **Shape bias** over conflict items (shape ≠ texture; the real set drops 80 of 1,280):
+//!   `shape_hits / (shape_hits + texture_hits)`; decisions matching neither are ignored.
+//!   `shape_accuracy` / `texture_accuracy` are hits / conflict items; `fraction_correct_*` divide
+//!   by all items as model-vs-human does. Bootstrap CIs resample conflict items.
+//! - **Per category**: one row per category of the decision space, counting conflict items whose
+//!   shape is that category.
+//! - **Shape-only sets** (edges, filled silhouettes): plain accuracy of the same decision rule
+//!   against the shape category (metadata, folder name, or, in `direct` mode, the item label).
+//! - **Human reference**: [`human_shape_bias`] applies the same rule to model-vs-human's raw
+//!   responses (pooled over subjects; the shared README gives 0.959).
+//! - Documented values: shape bias is null when no decision matched shape or texture.
+
+mod common;
+mod human;
+
+use std::path::Path;
+
+use arrow::array::RecordBatch;
+use atlas_artifacts::EvalSet;
+use atlas_metrics::bootstrap::{BootstrapCi, bootstrap_ci, bootstrap_mean_ci};
+use atlas_metrics::classification::{ClassGroups, Matrix, predictions};
+use atlas_metrics::shape_bias::{ShapeBiasResult, decisions_from_imagenet_logits, shape_bias};
+use serde::{Deserialize, Serialize};
+
+pub use common::{HeadlineNumber, InputError};
+pub use human::{HumanShapeBias, human_shape_bias, load_human_responses};
+use common::{Table, bootstrap_config, check_set, cosines_of, label_head, logits_of, no_items};
+
+/// Bump when the same inputs would give different outputs.
+pub const STAGE_VERSION: &str = "1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShapeBiasError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("dataset `{dataset}`, item `{item}`: {reason}")]
+    Label {
+        dataset: String,
+        item: String,
+        reason: String,
+    },
+    #[error("category mapping: {0}")]
+    Mapping(String),
+    #[error("human responses: {0}")]
+    Human(String),
+    #[error("{0}")]
+    Protocol(String),
+    #[error(transparent)]
+    Metrics(#[from] atlas_metrics::MetricsError),
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+/// How a category decision is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionMode {
+    /// 1000-way softmax, mean over member classes, argmax (model-vs-human). Needs a mapping.
+    #[default]
+    Imagenet16,
+    /// The head's classes are the categories; argmax.
+    Direct,
+}
+
+impl DecisionMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            DecisionMode::Imagenet16 => "imagenet16-mean",
+            DecisionMode::Direct => "direct",
+        }
+    }
+}
+
+/// Stage parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Params {
+    /// Default `imagenet16`.
+    pub decision: DecisionMode,
+    /// Metadata column with the shape category; default `shape_label`.
+    pub shape_column: String,
+    /// Metadata column with the texture category; default `texture_label`.
+    pub texture_column: String,
+    /// Bootstrap resamples; default 1000.
+    pub bootstrap: usize,
+    /// Bootstrap seed; default 0.
+    pub seed: u64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Self {
+            decision: DecisionMode::Imagenet16,
+            shape_column: "shape_label".into(),
+            texture_column: "texture_label".into(),
+            bootstrap: 1000,
+            seed: 0,
+        }
+    }
+}
+
+/// Categories and their member ImageNet-1k classes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoryMapping {
+    pub categories: Vec<String>,
+    pub imagenet_indices: Vec<Vec<usize>>,
+}
+
+impl CategoryMapping {
+    /// Parse `16class_imagenet_mapping.json`: `{"categories": [...], "mapping": {cat:
+    /// {"imagenet_indices": [...]}}}`.
+    pub fn from_json(text: &str) -> Result<Self, ShapeBiasError> {
+        let bad = |s: String| ShapeBiasError::Mapping(s);
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let cats = v
+            .get("categories")
+            .and_then(|c| c.as_array())
+            .ok_or_else(|| bad("no `categories` array".into()))?;
+        let mut categories = Vec::new();
+        let mut imagenet_indices = Vec::new();
+        for c in cats {
+            let name = c.as_str().ok_or_else(|| bad(format!("category {c} is not a string")))?;
+            let idx = v
+                .get("mapping")
+                .and_then(|m| m.get(name))
+                .and_then(|m| m.get("imagenet_indices"))
+                .and_then(|i| i.as_array())
+                .ok_or_else(|| bad(format!("no `mapping.{name}.imagenet_indices`")))?;
+            let idx = idx
+                .iter()
+                .map(|i| i.as_u64().map(|i| i as usize).ok_or_else(|| bad(format!("index {i} of `{name}` is not a non-negative integer"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            if idx.is_empty() {
+                return Err(bad(format!("`{name}` has no ImageNet classes")));
+            }
+            categories.push(name.to_string());
+            imagenet_indices.push(idx);
+        }
+        if categories.is_empty() {
+            return Err(bad("no categories".into()));
+        }
+        Ok(Self {
+            categories,
+            imagenet_indices,
+        })
+    }
+
+    /// Read and parse a mapping file.
+    pub fn load(path: &Path) -> Result<Self, ShapeBiasError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ShapeBiasError::Mapping(format!("{}: {e}", path.display())))?;
+        Self::from_json(&text)
+    }
+}
+
+/// Split a cue-conflict file name `<shape>N-<texture>M.png` (with or without folders) into
+/// `(shape, Some(texture))`, or `(name, None)` for a shape-only name such as `boat3.png`.
+pub fn parse_stimulus_name(id: &str) -> (String, Option<String>) {
+    let file = id.rsplit(['/', '\\']).next().unwrap_or(id);
+    let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
+    let strip = |s: &str| s.trim_end_matches(|c: char| c.is_ascii_digit()).to_string();
+    match stem.rsplit_once('-') {
+        Some((a, b)) => (strip(a.rsplit('_').next().unwrap_or(a)), Some(strip(b))),
+        None => (strip(stem), None),
+    }
+}
+
+fn folder_of(id: &str) -> Option<&str> {
+    let mut parts = id.rsplit(['/', '\\']);
+    parts.next()?;
+    parts.next()
+}
+
+/// Resolve a category cell: an index `< n` or a category name.
+fn category(cell: &str, cats: &[String]) -> Option<u32> {
+    let cell = cell.trim();
+    if let Ok(i) = cell.parse::<usize>() {
+        return (i < cats.len()).then_some(i as u32);
+    }
+    cats.iter().position(|c| c == cell).map(|i| i as u32)
+}
+
+/// Shape (and texture when `with_texture`) category of item `i`.
+fn labels_of(set: &EvalSet<'_>, i: usize, cats: &[String], p: &Params, with_texture: bool) -> Result<(u32, Option<u32>), ShapeBiasError> {
+    let id = &set.index.ids[i];
+    let err = |reason: String| ShapeBiasError::Label {
+        dataset: set.dataset.into(),
+        item: id.clone(),
+        reason,
+    };
+    let meta = |col: &str| set.index.meta.get(col).and_then(|c| c.get(i)).map(String::as_str);
+    let resolve = |name: &str, what: &str| category(name, cats).ok_or_else(|| err(format!("{what} `{name}` is not one of the categories [{}]", cats.join(", "))));
+    let (parsed_shape, parsed_tex) = parse_stimulus_name(id);
+    let shape = if let Some(v) = meta(&p.shape_column) {
+        resolve(v, "shape")?
+    } else if let Some(f) = folder_of(id).filter(|f| category(f, cats).is_some()) {
+        resolve(f, "shape folder")?
+    } else if category(&parsed_shape, cats).is_some() {
+        resolve(&parsed_shape, "shape")?
+    } else if p.decision == DecisionMode::Direct && set.index.labels[i] >= 0 && (set.index.labels[i] as usize) < cats.len() {
+        set.index.labels[i] as u32
+    } else {
+        return Err(err(format!("no shape category: no `{}` column, and neither the folder nor `{parsed_shape}` is a category", p.shape_column)));
+    };
+    if !with_texture {
+        return Ok((shape, None));
+    }
+    let texture = if let Some(v) = meta(&p.texture_column) {
+        resolve(v, "texture")?
+    } else if let Some(t) = parsed_tex {
+        resolve(&t, "texture")?
+    } else {
+        return Err(err(format!("no texture category: no `{}` column and the name has no `-<texture>` part", p.texture_column)));
+    };
+    Ok((shape, Some(texture)))
+}
+
+/// Category decisions for the usable items of a set; returns `(rows, decisions, categories)`.
+fn decide(set: &EvalSet<'_>, mapping: Option<&CategoryMapping>, p: &Params) -> Result<(Vec<usize>, Vec<u32>, Vec<String>), ShapeBiasError> {
+    check_set(set)?;
+    let rows = set.usable();
+    if rows.is_empty() {
+        return Err(no_items(set, set.len(), 0).into());
+    }
+    match p.decision {
+        DecisionMode::Direct => {
+            let head = label_head(set)?;
+            let logits = logits_of(&cosines_of(set, &rows, &head), set.scale, set.bias)?;
+            let d = predictions(Matrix::new(&logits, head.num_classes())?);
+            Ok((rows, d, head.classnames.clone()))
+        }
+        DecisionMode::Imagenet16 => {
+            let m = mapping.ok_or_else(|| ShapeBiasError::Protocol("decision `imagenet16` needs the 16-class mapping (16class_imagenet_mapping.json)".into()))?;
+            if set.class_subset.is_some() {
+                return Err(ShapeBiasError::Protocol(format!("dataset `{}`: the 16-class mapping needs the full 1000-way head, not a class subset", set.dataset)));
+            }
+            let head = set.head;
+            let groups = ClassGroups::new(m.imagenet_indices.clone(), head.num_classes())
+                .map_err(|e| ShapeBiasError::Mapping(format!("{e} (the head has {} classes; the mapping indexes ImageNet-1k)", head.num_classes())))?;
+            let logits = logits_of(&cosines_of(set, &rows, head), set.scale, set.bias)?;
+            let d = decisions_from_imagenet_logits(Matrix::new(&logits, head.num_classes())?, &groups)?;
+            Ok((rows, d, m.categories.clone()))
+        }
+    }
+}
+
+/// Accuracy of one shape-only set (edges, silhouettes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShapeOnlyAccuracy {
+    pub dataset: String,
+    pub n: usize,
+    pub failed: usize,
+    pub accuracy: BootstrapCi,
+}
+
+/// Output for one model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShapeBiasOutput {
+    pub model: String,
+    pub dataset: String,
+    pub decision_mode: DecisionMode,
+    pub scale: f32,
+    pub categories: Vec<String>,
+    pub failed: usize,
+    /// Items with shape == texture (excluded).
+    pub n_excluded: usize,
+    pub result: ShapeBiasResult,
+    pub shape_bias: Option<BootstrapCi>,
+    pub shape_accuracy: Option<BootstrapCi>,
+    pub texture_accuracy: Option<BootstrapCi>,
+    pub shape_only: Vec<ShapeOnlyAccuracy>,
+    pub human_shape_bias: Option<f64>,
+}
+
+/// Shape bias of one model on a cue-conflict set, plus plain accuracy on shape-only sets.
+/// `mapping` is required for [`DecisionMode::Imagenet16`]; `human` is recorded as the reference.
+pub fn compute(
+    cue: &EvalSet<'_>,
+    mapping: Option<&CategoryMapping>,
+    shape_only: &[EvalSet<'_>],
+    human: Option<&HumanShapeBias>,
+    params: &Params,
+) -> Result<ShapeBiasOutput, ShapeBiasError> {
+    let (rows, decisions, cats) = decide(cue, mapping, params)?;
+    let mut shape = Vec::with_capacity(rows.len());
+    let mut texture = Vec::with_capacity(rows.len());
+    for &i in &rows {
+        let (s, t) = labels_of(cue, i, &cats, params, true)?;
+        shape.push(s);
+        texture.push(t.unwrap_or(s));
+    }
+    let result = shape_bias(&decisions, &shape, &texture, cats.len())?;
+    let cfg = bootstrap_config(params.bootstrap, params.seed);
+    let conflict: Vec<usize> = (0..rows.len()).filter(|&r| shape[r] != texture[r]).collect();
+    let sh: Vec<f64> = conflict.iter().map(|&r| (decisions[r] == shape[r]) as u8 as f64).collect();
+    let tx: Vec<f64> = conflict.iter().map(|&r| (decisions[r] == texture[r]) as u8 as f64).collect();
+    let (shape_bias_ci, shape_acc, tex_acc) = if conflict.is_empty() || result.shape_bias.is_none() {
+        (None, (!conflict.is_empty()).then(|| bootstrap_mean_ci(&sh, &cfg)).transpose()?, (!conflict.is_empty()).then(|| bootstrap_mean_ci(&tx, &cfg)).transpose()?)
+    } else {
+        let sb = bootstrap_ci(conflict.len(), &cfg, |idx| {
+            let s: f64 = idx.iter().map(|&j| sh[j]).sum();
+            let t: f64 = idx.iter().map(|&j| tx[j]).sum();
+            if s + t == 0.0 {
+                return Err(atlas_metrics::MetricsError::Undefined {
+                    what: "shape bias",
+                    reason: "no shape or texture decision in the resample".into(),
+                });
+            }
+            Ok(s / (s + t))
+        })?;
+        (Some(sb), Some(bootstrap_mean_ci(&sh, &cfg)?), Some(bootstrap_mean_ci(&tx, &cfg)?))
+    };
+    let mut so = Vec::new();
+    for set in shape_only {
+        let (r, d, c) = decide(set, mapping, params)?;
+        let mut hits = Vec::with_capacity(r.len());
+        for (&i, &dec) in r.iter().zip(&d) {
+            let (s, _) = labels_of(set, i, &c, params, false)?;
+            hits.push((dec == s) as u8 as f64);
+        }
+        so.push(ShapeOnlyAccuracy {
+            dataset: set.dataset.into(),
+            n: r.len(),
+            failed: set.len() - r.len(),
+            accuracy: bootstrap_mean_ci(&hits, &cfg)?,
+        });
+    }
+    Ok(ShapeBiasOutput {
+        model: cue.model.into(),
+        dataset: cue.dataset.into(),
+        decision_mode: params.decision,
+        scale: cue.scale,
+        categories: cats,
+        failed: cue.len() - rows.len(),
+        n_excluded: rows.len() - conflict.len(),
+        result,
+        shape_bias: shape_bias_ci,
+        shape_accuracy: shape_acc,
+        texture_accuracy: tex_acc,
+        shape_only: so,
+        human_shape_bias: human.and_then(|h| h.shape_bias),
+    })
+}
+
+fn ci3(t: Table, name: &str, v: Option<BootstrapCi>) -> Table {
+    t.f64_opt(name, [v.map(|c| c.estimate)])
+        .f64_opt(&format!("{name}_lower"), [v.map(|c| c.lower)])
+        .f64_opt(&format!("{name}_upper"), [v.map(|c| c.upper)])
+}
+
+impl ShapeBiasOutput {
+    /// `shape_bias` (one row), `shape_bias_categories` (one row per category), `shape_only`
+    /// (one row per shape-only dataset).
+    pub fn to_batches(&self) -> Result<Vec<(&'static str, RecordBatch)>, ShapeBiasError> {
+        let r = &self.result;
+        let t = Table::default()
+            .utf8("model", [self.model.clone()])
+            .utf8("dataset", [self.dataset.clone()])
+            .utf8("decision_mode", [self.decision_mode.name()])
+            .f64("logit_scale", [self.scale as f64])
+            .i64("n_total", [r.n_total as i64])
+            .i64("failed", [self.failed as i64])
+            .i64("n_excluded", [self.n_excluded as i64])
+            .i64("n_conflict", [r.n_conflict as i64])
+            .i64("shape_hits", [r.shape_hits as i64])
+            .i64("texture_hits", [r.texture_hits as i64]);
+        let t = ci3(t, "shape_bias", self.shape_bias);
+        let t = ci3(t, "shape_accuracy", self.shape_accuracy);
+        let t = ci3(t, "texture_accuracy", self.texture_accuracy)
+            .f64("fraction_correct_shape", [r.fraction_correct_shape])
+            .f64("fraction_correct_texture", [r.fraction_correct_texture])
+            .f64_opt("human_shape_bias", [self.human_shape_bias]);
+        let summary = t.finish()?;
+        let pc = &r.per_category;
+        let n = pc.len();
+        let cats = Table::default()
+            .utf8("model", (0..n).map(|_| self.model.clone()))
+            .utf8("dataset", (0..n).map(|_| self.dataset.clone()))
+            .utf8("category", self.categories.iter().cloned())
+            .i64("n_conflict", pc.iter().map(|c| c.n_conflict as i64))
+            .i64("shape_hits", pc.iter().map(|c| c.shape_hits as i64))
+            .i64("texture_hits", pc.iter().map(|c| c.texture_hits as i64))
+            .f64_opt("shape_bias", pc.iter().map(|c| c.shape_bias))
+            .finish()?;
+        let s = &self.shape_only;
+        let so = Table::default()
+            .utf8("model", s.iter().map(|_| self.model.clone()))
+            .utf8("dataset", s.iter().map(|x| x.dataset.clone()))
+            .utf8("decision_mode", s.iter().map(|_| self.decision_mode.name()))
+            .i64("n", s.iter().map(|x| x.n as i64))
+            .i64("failed", s.iter().map(|x| x.failed as i64))
+            .f64("accuracy", s.iter().map(|x| x.accuracy.estimate))
+            .f64("accuracy_lower", s.iter().map(|x| x.accuracy.lower))
+            .f64("accuracy_upper", s.iter().map(|x| x.accuracy.upper))
+            .finish()?;
+        Ok(vec![("shape_bias", summary), ("shape_bias_categories", cats), ("shape_only", so)])
+    }
+
+    /// Shape bias, shape and texture accuracy, shape-only accuracies (CIs over items).
+    pub fn headline(&self) -> Vec<HeadlineNumber> {
+        let mut out = Vec::new();
+        for (name, v) in [("shape_bias", &self.shape_bias), ("shape_accuracy", &self.shape_accuracy), ("texture_accuracy", &self.texture_accuracy)] {
+            if let Some(ci) = v {
+                out.push(HeadlineNumber::new(&self.model, &self.dataset, name, ci));
+            }
+        }
+        for s in &self.shape_only {
+            out.push(HeadlineNumber::new(&self.model, &s.dataset, "top1", &s.accuracy));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,509 @@
+//! # atlas-shift
+//!
+//! Metric stage: zero-shot accuracy under distribution shift and **effective robustness**
+//! (Taori et al. 2020; imagenet-testbed `plotter.py`; protocol notes in
+//! `docs/openclip-parity.md` §5.10).
+//!
+//! Protocol
+//! - **Accuracy**: top-1 of `scale·cos + bias` over labelled items with an embedding. A shift set
+//!   with a class subset (ImageNet-A/R: 200 classes) predicts over its subset only (masking the
+//!   1000-way logits; dataset label `k` is head row `subset[k]`).
+//! - **x-axis**: for a full-label-space shift the x value is the model's ID accuracy
+//!   (`x_axis = <id dataset>`). For a class-subset shift it is `val-on-<shift>-classes`: the ID
+//!   items whose label is in the subset, predicted over the subset. For a grouped shift (ObjectNet:
+//!   ImageNet classes mapped to ObjectNet classes, prediction = group with the **max** member
+//!   logit) it is the ID items whose label belongs to some group, predicted by the same max rule,
+//!   correct when the predicted group contains the label.
+//! - **Fit**: per shift, `f(acc_ood) = a·f(x) + b` by least squares (`scipy.stats.linregress`) over
+//!   the baseline points, `f` = logit (default), probit or identity ([`Params::space`]). Baseline
+//!   points = evaluated models flagged `baseline` plus published rows ([`parse_published_csv`]).
+//!   A published model needs a value for the shift and for the x-axis; for subset / grouped shifts
+//!   that is a `val-on-<shift>-classes` row (long format only) unless
+//!   [`Params::published_full_id_x`] allows its full ID accuracy (recorded in `x_axis`).
+//!   An evaluated model with the same name as a published one replaces it.
+//! - **Per model**: `predicted = f⁻¹(a·f(x) + b)`, `effective_robustness = acc_ood − predicted`,
+//!   `residual = f(acc_ood) − (a·f(x) + b)`; the ER interval is a bootstrap over **baseline models**
+//!   (refit per resample); the accuracy intervals are bootstraps over **items**.
+//! - Degenerate: fewer than two baseline points, identical x, or an accuracy of exactly 0 / 1 in
+//!   logit/probit space make the fit (or that model's ER) undefined: the values are null and the
+//!   `note` / `error` column names the cause. No NaN is ever written.
+//! - ObjectNet's 2-px border crop is a preprocessing option applied by the pipeline; the protocol
+//!   string passed with the shift set is recorded as `objectnet_protocol`.
+
+mod common;
+mod published;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use arrow::array::RecordBatch;
+use atlas_artifacts::EvalSet;
+use atlas_metrics::bootstrap::{BootstrapCi, bootstrap_mean_ci};
+use atlas_metrics::classification::{
+    ClassGroups, ClassSubset, GroupAggregation, Matrix, argmax, predictions,
+};
+use atlas_metrics::robustness::{FitSpace, RobustnessFit, bootstrap_effective_robustness};
+use serde::{Deserialize, Serialize};
+
+pub use common::{HeadlineNumber, InputError};
+pub use published::{PublishedAccuracy, default_published_names, parse_published_csv};
+
+use common::{Table, bootstrap_config, check_set, cosines_of, label_head, labelled, logits_of};
+
+/// Bump when the same inputs would give different outputs.
+pub const STAGE_VERSION: &str = "1";
+
+/// Value of the `model` column in the fits table (a fit belongs to no single model).
+pub const FIT_MODEL: &str = "(baseline)";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShiftError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("shift `{dataset}`: {reason}")]
+    Protocol { dataset: String, reason: String },
+    #[error("published results, line {line}: {reason}")]
+    Published { line: usize, reason: String },
+    #[error(transparent)]
+    Metrics(#[from] atlas_metrics::MetricsError),
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+/// Stage parameters (all fields default as documented).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Params {
+    /// Axis transform of the baseline fit; default `Logit` (imagenet-testbed).
+    pub space: FitSpace,
+    /// Bootstrap resamples for every interval; default 1000.
+    pub bootstrap: usize,
+    /// Bootstrap seed; default 0.
+    pub seed: u64,
+    /// Our dataset name -> the dataset name / column used in the published CSV. Default:
+    /// [`default_published_names`] (common ImageNet names -> open_clip's column names).
+    pub published_names: BTreeMap<String, String>,
+    /// Use a published model's full ID accuracy as x on class-subset / grouped shifts when it has
+    /// no `val-on-<shift>-classes` value; default false (such models are left out of that fit).
+    pub published_full_id_x: bool,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Self {
+            space: FitSpace::Logit,
+            bootstrap: 1000,
+            seed: 0,
+            published_names: default_published_names(),
+            published_full_id_x: false,
+        }
+    }
+}
+
+/// One shifted dataset of one model.
+#[derive(Debug, Clone, Copy)]
+pub struct ShiftSet<'a> {
+    pub set: EvalSet<'a>,
+    /// ObjectNet-style class groups: group `g` (the dataset's label `g`) = head rows
+    /// `groups[g]`; predictions take the max member logit. `None` = plain argmax.
+    pub groups: Option<&'a ClassGroups>,
+    /// Recorded as `objectnet_protocol` (e.g. `"border-crop-2px,max-over-mapped-classes"`).
+    pub objectnet_protocol: Option<&'a str>,
+}
+
+/// One model's ID set and shifted sets.
+#[derive(Debug, Clone)]
+pub struct ModelInput<'a> {
+    pub model: &'a str,
+    /// Part of the baseline set the line is fitted on.
+    pub baseline: bool,
+    pub id: EvalSet<'a>,
+    pub shifts: Vec<ShiftSet<'a>>,
+}
+
+/// An accuracy with its item-bootstrap interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Accuracy {
+    pub n: usize,
+    pub failed: usize,
+    pub top1: BootstrapCi,
+}
+
+/// A model's accuracies on one shift and on its x-axis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShiftAccuracy {
+    pub dataset: String,
+    /// `<id dataset>` or `val-on-<shift>-classes`.
+    pub x_axis: String,
+    /// True when the x-axis is a class-restricted ID accuracy.
+    pub restricted: bool,
+    pub id: Accuracy,
+    pub ood: Accuracy,
+    pub objectnet_protocol: Option<String>,
+}
+
+/// Everything the cross-model fit needs from one model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelAccuracies {
+    pub model: String,
+    pub baseline: bool,
+    pub id_dataset: String,
+    pub id: Accuracy,
+    pub shifts: Vec<ShiftAccuracy>,
+}
+
+fn accuracy(correct: &[bool], failed: usize, params: &Params) -> Result<Accuracy, ShiftError> {
+    let v: Vec<f64> = correct.iter().map(|&c| c as u8 as f64).collect();
+    Ok(Accuracy {
+        n: correct.len(),
+        failed,
+        top1: bootstrap_mean_ci(&v, &bootstrap_config(params.bootstrap, params.seed))?,
+    })
+}
+
+fn protocol_err(dataset: &str, reason: impl Into<String>) -> ShiftError {
+    ShiftError::Protocol {
+        dataset: dataset.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Per-model step: ID accuracy, each shift's accuracy and its x-axis accuracy.
+pub fn model_accuracies(input: &ModelInput<'_>, params: &Params) -> Result<ModelAccuracies, ShiftError> {
+    let id = &input.id;
+    check_set(id)?;
+    let id_head = label_head(id)?;
+    let classes = id_head.num_classes();
+    let (rows, labels, failed) = labelled(id, classes)?;
+    let id_logits = logits_of(&cosines_of(id, &rows, &id_head), id.scale, id.bias)?;
+    let m = Matrix::new(&id_logits, classes)?;
+    let preds = predictions(m);
+    let correct: Vec<bool> = preds.iter().zip(&labels).map(|(p, l)| p == l).collect();
+    let id_acc = accuracy(&correct, failed, params)?;
+
+    let mut shifts = Vec::with_capacity(input.shifts.len());
+    for s in &input.shifts {
+        let set = &s.set;
+        check_set(set)?;
+        if set.dim() != id.dim() {
+            return Err(protocol_err(set.dataset, format!("embedding dimension {} differs from the ID set's {}", set.dim(), id.dim())));
+        }
+        // x-axis first.
+        let (x_axis, restricted, x_acc) = match (set.class_subset, s.groups) {
+            (Some(_), Some(_)) => {
+                return Err(protocol_err(set.dataset, "give either a class subset or class groups, not both"));
+            }
+            (None, None) => (id.dataset.to_string(), false, id_acc),
+            (subset, groups) => {
+                if id.class_subset.is_some() {
+                    return Err(protocol_err(set.dataset, "the ID set must use the full head when the shift restricts classes"));
+                }
+                let mut keep_correct = Vec::new();
+                if let Some(subset) = subset {
+                    let cs = ClassSubset::new(subset.to_vec(), classes)?;
+                    for (r, &l) in labels.iter().enumerate() {
+                        if let Some(pos) = subset.iter().position(|&c| c == l as usize) {
+                            keep_correct.push(cs.argmax(m.row(r)) == pos);
+                        }
+                    }
+                } else if let Some(g) = groups {
+                    if g.num_classes() != classes {
+                        return Err(protocol_err(set.dataset, format!("class groups index a {}-class head, the ID head has {classes}", g.num_classes())));
+                    }
+                    let mut agg = vec![0f64; g.len()];
+                    for (r, &l) in labels.iter().enumerate() {
+                        if g.groups().iter().any(|members| members.contains(&(l as usize))) {
+                            g.aggregate_into(m.row(r), GroupAggregation::Max, &mut agg)?;
+                            let pred = atlas_metrics::classification::argmax_f64(&agg);
+                            keep_correct.push(g.groups()[pred].contains(&(l as usize)));
+                        }
+                    }
+                }
+                if keep_correct.is_empty() {
+                    return Err(protocol_err(set.dataset, format!("no ID item of `{}` has a label in the shift's classes, so `val-on-{}-classes` is undefined", id.dataset, set.dataset)));
+                }
+                (format!("val-on-{}-classes", set.dataset), true, accuracy(&keep_correct, failed, params)?)
+            }
+        };
+        // Shift accuracy.
+        let ood_correct = if let Some(g) = s.groups {
+            let head = label_head(set)?;
+            if g.num_classes() != head.num_classes() {
+                return Err(protocol_err(set.dataset, format!("class groups index a {}-class head, the set's head has {}", g.num_classes(), head.num_classes())));
+            }
+            let (rows, labels, _) = labelled(set, g.len())?;
+            let logits = logits_of(&cosines_of(set, &rows, &head), set.scale, set.bias)?;
+            let p = g.predictions(Matrix::new(&logits, head.num_classes())?, GroupAggregation::Max, false)?;
+            (p.iter().zip(&labels).map(|(p, l)| p == l).collect::<Vec<_>>(), set.len() - set.usable().len())
+        } else {
+            let head = label_head(set)?;
+            let c = head.num_classes();
+            let (rows, labels, _) = labelled(set, c)?;
+            let logits = logits_of(&cosines_of(set, &rows, &head), set.scale, set.bias)?;
+            let correct = logits
+                .chunks_exact(c)
+                .zip(&labels)
+                .map(|(r, &l)| argmax(r) == l as usize)
+                .collect();
+            (correct, set.len() - set.usable().len())
+        };
+        shifts.push(ShiftAccuracy {
+            dataset: set.dataset.to_string(),
+            x_axis,
+            restricted,
+            id: x_acc,
+            ood: accuracy(&ood_correct.0, ood_correct.1, params)?,
+            objectnet_protocol: s.objectnet_protocol.map(str::to_string),
+        });
+    }
+    Ok(ModelAccuracies {
+        model: input.model.to_string(),
+        baseline: input.baseline,
+        id_dataset: id.dataset.to_string(),
+        id: id_acc,
+        shifts,
+    })
+}
+
+/// The baseline line of one shift.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShiftFit {
+    pub dataset: String,
+    pub id_dataset: String,
+    pub x_axis: String,
+    pub space: FitSpace,
+    /// `None` when the fit is undefined (`error` says why).
+    pub fit: Option<RobustnessFit>,
+    pub n_baseline_models: usize,
+    pub n_baseline_published: usize,
+    pub error: Option<String>,
+}
+
+/// One model on one shift.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShiftRow {
+    pub model: String,
+    pub dataset: String,
+    pub id_dataset: String,
+    pub x_axis: String,
+    pub baseline: bool,
+    pub acc_id: Accuracy,
+    pub acc_ood: Accuracy,
+    pub predicted: Option<f64>,
+    pub effective_robustness: Option<BootstrapCi>,
+    pub residual: Option<f64>,
+    pub objectnet_protocol: Option<String>,
+    pub note: Option<String>,
+}
+
+/// Output of the stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShiftOutput {
+    pub params: Params,
+    pub fits: Vec<ShiftFit>,
+    pub rows: Vec<ShiftRow>,
+}
+
+/// Whole stage: per-model accuracies, then the fits over baseline models and published rows.
+pub fn compute(models: &[ModelInput<'_>], published: &[PublishedAccuracy], params: &Params) -> Result<ShiftOutput, ShiftError> {
+    let accs = models
+        .iter()
+        .map(|m| model_accuracies(m, params))
+        .collect::<Result<Vec<_>, _>>()?;
+    compute_from_accuracies(&accs, published, params)
+}
+
+/// Cross-model step over already computed [`ModelAccuracies`].
+pub fn compute_from_accuracies(
+    models: &[ModelAccuracies],
+    published: &[PublishedAccuracy],
+    params: &Params,
+) -> Result<ShiftOutput, ShiftError> {
+    let cfg = bootstrap_config(params.bootstrap, params.seed);
+    let alias = |d: &str| params.published_names.get(d).cloned().unwrap_or_else(|| d.to_string());
+    let mut pub_map: BTreeMap<(&str, String), f64> = BTreeMap::new();
+    for p in published {
+        pub_map.insert((p.model.as_str(), p.dataset.clone()), p.top1);
+    }
+    let evaluated: BTreeSet<&str> = models.iter().map(|m| m.model.as_str()).collect();
+    let pub_models: BTreeSet<&str> = published
+        .iter()
+        .map(|p| p.model.as_str())
+        .filter(|m| !evaluated.contains(m))
+        .collect();
+
+    let mut order: Vec<&str> = Vec::new();
+    for m in models {
+        for s in &m.shifts {
+            if !order.contains(&s.dataset.as_str()) {
+                order.push(&s.dataset);
+            }
+        }
+    }
+    let mut fits = Vec::new();
+    let mut rows = Vec::new();
+    for shift in order {
+        let members: Vec<(&ModelAccuracies, &ShiftAccuracy)> = models
+            .iter()
+            .filter_map(|m| m.shifts.iter().find(|s| s.dataset == shift).map(|s| (m, s)))
+            .collect();
+        let Some(&(first_model, first_shift)) = members.first() else { continue };
+        let (mut bx, mut by) = (Vec::new(), Vec::new());
+        let mut n_models = 0;
+        for (m, s) in &members {
+            if m.baseline {
+                bx.push(s.id.top1.estimate);
+                by.push(s.ood.top1.estimate);
+                n_models += 1;
+            }
+        }
+        let mut n_pub = 0;
+        let mut x_axis = first_shift.x_axis.clone();
+        for pm in &pub_models {
+            let Some(&y) = pub_map.get(&(*pm, alias(shift))) else { continue };
+            let x = if first_shift.restricted {
+                match pub_map.get(&(*pm, alias(&first_shift.x_axis))) {
+                    Some(&x) => Some(x),
+                    None if params.published_full_id_x => {
+                        x_axis = format!("{} (published baselines: {})", first_shift.x_axis, first_model.id_dataset);
+                        pub_map.get(&(*pm, alias(&first_model.id_dataset))).copied()
+                    }
+                    None => None,
+                }
+            } else {
+                pub_map.get(&(*pm, alias(&first_model.id_dataset))).copied()
+            };
+            if let Some(x) = x {
+                bx.push(x);
+                by.push(y);
+                n_pub += 1;
+            }
+        }
+        let fit = RobustnessFit::fit(&bx, &by, params.space);
+        fits.push(ShiftFit {
+            dataset: shift.to_string(),
+            id_dataset: first_model.id_dataset.clone(),
+            x_axis,
+            space: params.space,
+            fit: fit.as_ref().ok().copied(),
+            n_baseline_models: n_models,
+            n_baseline_published: n_pub,
+            error: fit.as_ref().err().map(|e| format!("{e} ({} baseline points)", bx.len())),
+        });
+        for (m, s) in &members {
+            let (x, y) = (s.id.top1.estimate, s.ood.top1.estimate);
+            let mut note = None;
+            let (mut predicted, mut er, mut residual) = (None, None, None);
+            match &fit {
+                Ok(f) => {
+                    match f.predict(x).and_then(|p| Ok((p, f.residuals(&[x], &[y])?[0]))) {
+                        Ok((p, r)) => {
+                            predicted = Some(p);
+                            residual = Some(r);
+                            match bootstrap_effective_robustness(&bx, &by, params.space, x, y, &cfg) {
+                                Ok(ci) => er = Some(ci),
+                                Err(e) => note = Some(format!("effective robustness interval: {e}")),
+                            }
+                        }
+                        Err(e) => note = Some(format!("no prediction: {e}")),
+                    }
+                }
+                Err(e) => note = Some(format!("no baseline fit: {e}")),
+            }
+            rows.push(ShiftRow {
+                model: m.model.clone(),
+                dataset: shift.to_string(),
+                id_dataset: m.id_dataset.clone(),
+                x_axis: s.x_axis.clone(),
+                baseline: m.baseline,
+                acc_id: s.id,
+                acc_ood: s.ood,
+                predicted,
+                effective_robustness: er,
+                residual,
+                objectnet_protocol: s.objectnet_protocol.clone(),
+                note,
+            });
+        }
+    }
+    Ok(ShiftOutput {
+        params: params.clone(),
+        fits,
+        rows,
+    })
+}
+
+fn space_name(s: FitSpace) -> &'static str {
+    match s {
+        FitSpace::Logit => "logit",
+        FitSpace::Probit => "probit",
+        FitSpace::Linear => "linear",
+    }
+}
+
+impl ShiftOutput {
+    /// `shift_fits` (one row per shift) and `shift` (one row per model x shift).
+    pub fn to_batches(&self) -> Result<Vec<(&'static str, RecordBatch)>, ShiftError> {
+        let f = &self.fits;
+        let fit_col = |g: fn(&RobustnessFit) -> f64| f.iter().map(move |x| x.fit.as_ref().map(g));
+        let fits = Table::default()
+            .utf8("model", f.iter().map(|_| FIT_MODEL))
+            .utf8("dataset", f.iter().map(|x| x.dataset.clone()))
+            .utf8("id_dataset", f.iter().map(|x| x.id_dataset.clone()))
+            .utf8("x_axis", f.iter().map(|x| x.x_axis.clone()))
+            .utf8("space", f.iter().map(|x| space_name(x.space)))
+            .f64_opt("slope", fit_col(|r| r.fit.slope))
+            .f64_opt("intercept", fit_col(|r| r.fit.intercept))
+            .f64_opt("rvalue", f.iter().map(|x| x.fit.as_ref().and_then(|r| r.fit.rvalue)))
+            .f64_opt("stderr", fit_col(|r| r.fit.stderr))
+            .f64_opt("intercept_stderr", fit_col(|r| r.fit.intercept_stderr))
+            .i64("n_baseline", f.iter().map(|x| (x.n_baseline_models + x.n_baseline_published) as i64))
+            .i64("n_baseline_models", f.iter().map(|x| x.n_baseline_models as i64))
+            .i64("n_baseline_published", f.iter().map(|x| x.n_baseline_published as i64))
+            .utf8_opt("error", f.iter().map(|x| x.error.clone()).collect())
+            .finish()?;
+        let r = &self.rows;
+        let er = |g: fn(&BootstrapCi) -> f64| r.iter().map(move |x| x.effective_robustness.as_ref().map(g));
+        let rows = Table::default()
+            .utf8("model", r.iter().map(|x| x.model.clone()))
+            .utf8("dataset", r.iter().map(|x| x.dataset.clone()))
+            .utf8("id_dataset", r.iter().map(|x| x.id_dataset.clone()))
+            .utf8("x_axis", r.iter().map(|x| x.x_axis.clone()))
+            .utf8("space", r.iter().map(|_| space_name(self.params.space)))
+            .bool("baseline", r.iter().map(|x| x.baseline))
+            .i64("n_id", r.iter().map(|x| x.acc_id.n as i64))
+            .i64("n_ood", r.iter().map(|x| x.acc_ood.n as i64))
+            .i64("failed_ood", r.iter().map(|x| x.acc_ood.failed as i64))
+            .f64("acc_id", r.iter().map(|x| x.acc_id.top1.estimate))
+            .f64("acc_id_lower", r.iter().map(|x| x.acc_id.top1.lower))
+            .f64("acc_id_upper", r.iter().map(|x| x.acc_id.top1.upper))
+            .f64("acc_ood", r.iter().map(|x| x.acc_ood.top1.estimate))
+            .f64("acc_ood_lower", r.iter().map(|x| x.acc_ood.top1.lower))
+            .f64("acc_ood_upper", r.iter().map(|x| x.acc_ood.top1.upper))
+            .f64_opt("predicted", r.iter().map(|x| x.predicted))
+            .f64_opt("effective_robustness", er(|c| c.estimate))
+            .f64_opt("er_lower", er(|c| c.lower))
+            .f64_opt("er_upper", er(|c| c.upper))
+            .f64_opt("residual", r.iter().map(|x| x.residual))
+            .utf8_opt("objectnet_protocol", r.iter().map(|x| x.objectnet_protocol.clone()).collect())
+            .utf8_opt("note", r.iter().map(|x| x.note.clone()).collect())
+            .finish()?;
+        Ok(vec![("shift_fits", fits), ("shift", rows)])
+    }
+
+    /// Per model x shift: OOD accuracy (items), x-axis accuracy (items), effective robustness
+    /// (baseline models) where defined.
+    pub fn headline(&self) -> Vec<HeadlineNumber> {
+        let mut out = Vec::new();
+        for r in &self.rows {
+            out.push(HeadlineNumber::new(&r.model, &r.dataset, "top1", &r.acc_ood.top1));
+            out.push(HeadlineNumber::new(&r.model, &r.dataset, format!("top1 {}", r.x_axis), &r.acc_id.top1));
+            if let Some(er) = &r.effective_robustness {
+                out.push(HeadlineNumber::new(&r.model, &r.dataset, "effective_robustness", er));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;
