@@ -101,13 +101,21 @@ fn fnv1a(s: &str) -> u64 {
 /// Split positions `0..ids.len()` into `(fit, eval)`: order by `xoshiro(seed ^ fnv1a(id))`
 /// (ties by position) and take the first `round(fraction·n)`, clamped to `1..=n-1`, for fitting.
 /// Both parts are returned in ascending position order.
-pub fn held_out_split(ids: &[&str], fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usize>), CalibrationError> {
+pub fn held_out_split(
+    ids: &[&str],
+    fraction: f64,
+    seed: u64,
+) -> Result<(Vec<usize>, Vec<usize>), CalibrationError> {
     if !(fraction > 0.0 && fraction < 1.0) {
-        return Err(CalibrationError::Split(format!("fraction {fraction} must be in (0, 1)")));
+        return Err(CalibrationError::Split(format!(
+            "fraction {fraction} must be in (0, 1)"
+        )));
     }
     let n = ids.len();
     if n < 2 {
-        return Err(CalibrationError::Split(format!("{n} labelled ID items; need at least 2 to hold some out")));
+        return Err(CalibrationError::Split(format!(
+            "{n} labelled ID items; need at least 2 to hold some out"
+        )));
     }
     let k = ((fraction * n as f64).round() as usize).clamp(1, n - 1);
     let mut keyed: Vec<(u64, usize)> = ids
@@ -152,7 +160,10 @@ impl Scored {
         let c = self.classes;
         Scored {
             ids: pos.iter().map(|&p| self.ids[p].clone()).collect(),
-            logits: pos.iter().flat_map(|&p| self.logits[p * c..(p + 1) * c].iter().copied()).collect(),
+            logits: pos
+                .iter()
+                .flat_map(|&p| self.logits[p * c..(p + 1) * c].iter().copied())
+                .collect(),
             labels: pos.iter().map(|&p| self.labels[p]).collect(),
             classes: c,
             failed: self.failed,
@@ -228,7 +239,13 @@ fn scores(s: &Scored, t: f64, p: &Params) -> Result<(Scores, Vec<bool>), Calibra
     ))
 }
 
-fn evaluate(s: &Scored, dataset: &str, role: &str, t: f64, p: &Params) -> Result<DatasetCalibration, CalibrationError> {
+fn evaluate(
+    s: &Scored,
+    dataset: &str,
+    role: &str,
+    t: f64,
+    p: &Params,
+) -> Result<DatasetCalibration, CalibrationError> {
     let (raw, correct) = scores(s, 1.0, p)?;
     let (scaled, _) = scores(s, t, p)?;
     let c: Vec<f64> = correct.iter().map(|&b| b as u8 as f64).collect();
@@ -246,7 +263,12 @@ fn evaluate(s: &Scored, dataset: &str, role: &str, t: f64, p: &Params) -> Result
 /// Fit `T` on the calibration split, evaluate the ID evaluation part and every shifted set.
 /// `calibration` is required (and must be named as in the params) for
 /// [`CalibrationSplit::Dataset`] and ignored for `held_out`.
-pub fn compute(id: &EvalSet<'_>, calibration: Option<&EvalSet<'_>>, shifted: &[EvalSet<'_>], params: &Params) -> Result<CalibrationOutput, CalibrationError> {
+pub fn compute(
+    id: &EvalSet<'_>,
+    calibration: Option<&EvalSet<'_>>,
+    shifted: &[EvalSet<'_>],
+    params: &Params,
+) -> Result<CalibrationOutput, CalibrationError> {
     if params.n_bins == 0 {
         return Err(CalibrationError::Split("n_bins must be at least 1".into()));
     }
@@ -258,19 +280,35 @@ pub fn compute(id: &EvalSet<'_>, calibration: Option<&EvalSet<'_>>, shifted: &[E
             (
                 id_scored.take(&fit),
                 id_scored.take(&eval),
-                format!("held-out {fraction} of {}, seed {}", id.dataset, params.seed),
+                format!(
+                    "held-out {fraction} of {}, seed {}",
+                    id.dataset, params.seed
+                ),
                 id.dataset.to_string(),
             )
         }
         CalibrationSplit::Dataset { name } => {
-            let c = calibration.ok_or_else(|| CalibrationError::Split(format!("calibration dataset `{name}` was not given")))?;
+            let c = calibration.ok_or_else(|| {
+                CalibrationError::Split(format!("calibration dataset `{name}` was not given"))
+            })?;
             if c.dataset != name {
-                return Err(CalibrationError::Split(format!("expected calibration dataset `{name}`, got `{}`", c.dataset)));
+                return Err(CalibrationError::Split(format!(
+                    "expected calibration dataset `{name}`, got `{}`",
+                    c.dataset
+                )));
             }
             if c.model != id.model {
-                return Err(CalibrationError::Split(format!("calibration set is model `{}`, ID set is `{}`", c.model, id.model)));
+                return Err(CalibrationError::Split(format!(
+                    "calibration set is model `{}`, ID set is `{}`",
+                    c.model, id.model
+                )));
             }
-            (score(c)?, id_scored, format!("dataset {name}"), name.clone())
+            (
+                score(c)?,
+                id_scored,
+                format!("dataset {name}"),
+                name.clone(),
+            )
         }
     };
     let temperature = tune_temperature(fit_set.matrix()?, &fit_set.labels, params.search)?;
@@ -318,13 +356,24 @@ impl CalibrationOutput {
             .i64("failed", d.iter().map(|x| x.failed as i64));
         let t = ci_cols(t, "accuracy", d.iter().map(|x| x.accuracy).collect());
         let t = ci_cols(t, "ece_raw", d.iter().map(|x| x.raw.ece).collect());
-        let t = ci_cols(t, "nll_raw", d.iter().map(|x| x.raw.nll).collect()).f64("brier_raw", d.iter().map(|x| x.raw.brier));
+        let t = ci_cols(t, "nll_raw", d.iter().map(|x| x.raw.nll).collect())
+            .f64("brier_raw", d.iter().map(|x| x.raw.brier));
         let t = ci_cols(t, "ece_scaled", d.iter().map(|x| x.scaled.ece).collect());
-        let t = ci_cols(t, "nll_scaled", d.iter().map(|x| x.scaled.nll).collect()).f64("brier_scaled", d.iter().map(|x| x.scaled.brier));
+        let t = ci_cols(t, "nll_scaled", d.iter().map(|x| x.scaled.nll).collect())
+            .f64("brier_scaled", d.iter().map(|x| x.scaled.brier));
         let summary = t.finish()?;
 
-        let (mut ds, mut kind, mut temp, mut bin, mut lo, mut up, mut cnt, mut mc, mut acc) =
-            (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+        let (mut ds, mut kind, mut temp, mut bin, mut lo, mut up, mut cnt, mut mc, mut acc) = (
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+        );
         for x in d {
             for (k, s) in [("raw", &x.raw), ("scaled", &x.scaled)] {
                 for (j, b) in s.bins.iter().enumerate() {
@@ -360,7 +409,12 @@ impl CalibrationOutput {
     pub fn headline(&self) -> Vec<HeadlineNumber> {
         let mut out = Vec::new();
         for d in &self.datasets {
-            for (name, ci) in [("ece", &d.raw.ece), ("ece_ts", &d.scaled.ece), ("nll", &d.raw.nll), ("nll_ts", &d.scaled.nll)] {
+            for (name, ci) in [
+                ("ece", &d.raw.ece),
+                ("ece_ts", &d.scaled.ece),
+                ("nll", &d.raw.nll),
+                ("nll_ts", &d.scaled.nll),
+            ] {
                 out.push(HeadlineNumber::new(&self.model, &d.dataset, name, ci));
             }
         }

@@ -11,14 +11,16 @@ use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::error::ArrowError;
 use atlas_artifacts::{EvalSet, ZeroShotHead};
-use atlas_metrics::bootstrap::{BootstrapCi, BootstrapConfig};
 use atlas_metrics::MetricsError;
+use atlas_metrics::bootstrap::{BootstrapCi, BootstrapConfig};
 use serde::{Deserialize, Serialize};
 
 /// Problems with an [`EvalSet`] itself (shapes, labels, class subset, no usable item).
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("model `{model}` on `{dataset}`: {values} embedding values for {items} items of dimension {dim} (expected items x dim); re-run the embed stage")]
+    #[error(
+        "model `{model}` on `{dataset}`: {values} embedding values for {items} items of dimension {dim} (expected items x dim); re-run the embed stage"
+    )]
     Shape {
         model: String,
         dataset: String,
@@ -26,7 +28,9 @@ pub enum InputError {
         items: usize,
         dim: usize,
     },
-    #[error("model `{model}` on `{dataset}`: {flags} failure flags / {labels} labels for {items} items; the item index and the embeddings are out of step")]
+    #[error(
+        "model `{model}` on `{dataset}`: {flags} failure flags / {labels} labels for {items} items; the item index and the embeddings are out of step"
+    )]
     Misaligned {
         model: String,
         dataset: String,
@@ -34,20 +38,26 @@ pub enum InputError {
         labels: usize,
         items: usize,
     },
-    #[error("dataset `{dataset}`: label {label} of item `{item}` is outside the {classes} classes of the head (do the dataset's classes match the prompts' class names?)")]
+    #[error(
+        "dataset `{dataset}`: label {label} of item `{item}` is outside the {classes} classes of the head (do the dataset's classes match the prompts' class names?)"
+    )]
     LabelOutOfRange {
         dataset: String,
         item: String,
         label: i64,
         classes: usize,
     },
-    #[error("dataset `{dataset}`: class subset index {index} is outside the head's {classes} classes")]
+    #[error(
+        "dataset `{dataset}`: class subset index {index} is outside the head's {classes} classes"
+    )]
     BadSubset {
         dataset: String,
         index: usize,
         classes: usize,
     },
-    #[error("dataset `{dataset}` (model `{model}`) has no usable item: {failed} failed to embed, {unlabelled} unlabelled, of {items}")]
+    #[error(
+        "dataset `{dataset}` (model `{model}`) has no usable item: {failed} failed to embed, {unlabelled} unlabelled, of {items}"
+    )]
     NoItems {
         model: String,
         dataset: String,
@@ -60,7 +70,10 @@ pub enum InputError {
 /// Validate shapes of an evaluation set.
 pub fn check_set(set: &EvalSet<'_>) -> Result<(), InputError> {
     let (items, dim) = (set.len(), set.dim());
-    if dim == 0 || set.embeddings.len() != items * dim || set.head.weights.len() != set.head.num_classes() * dim {
+    if dim == 0
+        || set.embeddings.len() != items * dim
+        || set.head.weights.len() != set.head.num_classes() * dim
+    {
         return Err(InputError::Shape {
             model: set.model.into(),
             dataset: set.dataset.into(),
@@ -69,7 +82,10 @@ pub fn check_set(set: &EvalSet<'_>) -> Result<(), InputError> {
             dim,
         });
     }
-    if set.failures.len() != items || set.index.labels.len() != items || set.index.ids.len() != items {
+    if set.failures.len() != items
+        || set.index.labels.len() != items
+        || set.index.ids.len() != items
+    {
         return Err(InputError::Misaligned {
             model: set.model.into(),
             dataset: set.dataset.into(),
@@ -109,7 +125,10 @@ pub fn usable(set: &EvalSet<'_>) -> (Vec<usize>, usize) {
 
 /// Items with an embedding and a label, their labels (validated `< classes`), and the number of
 /// failed items. Error when none is left.
-pub fn labelled(set: &EvalSet<'_>, classes: usize) -> Result<(Vec<usize>, Vec<u32>, usize), InputError> {
+pub fn labelled(
+    set: &EvalSet<'_>,
+    classes: usize,
+) -> Result<(Vec<usize>, Vec<u32>, usize), InputError> {
     let mut rows = Vec::new();
     let mut labels = Vec::new();
     let (mut failed, mut unlabelled) = (0, 0);

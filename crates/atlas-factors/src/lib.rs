@@ -54,7 +54,9 @@ pub const FIT_MODEL: &str = "(baseline)";
 pub enum FactorError {
     #[error(transparent)]
     Input(#[from] InputError),
-    #[error("dataset `{dataset}`: metadata column `{column}` is missing (columns: {available}); set `factor_column` / `factor_columns` to the annotation columns")]
+    #[error(
+        "dataset `{dataset}`: metadata column `{column}` is missing (columns: {available}); set `factor_column` / `factor_columns` to the annotation columns"
+    )]
     MissingColumn {
         dataset: String,
         column: String,
@@ -162,15 +164,32 @@ fn column<'s>(set: &'s EvalSet<'_>, name: &str) -> Result<&'s [String], FactorEr
         .ok_or_else(|| FactorError::MissingColumn {
             dataset: set.dataset.into(),
             column: name.into(),
-            available: set.index.meta.keys().cloned().collect::<Vec<_>>().join(", "),
+            available: set
+                .index
+                .meta
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
         })
 }
 
 /// `(factor names, per-item multi-hot flags over names, per-item prototype flag)` for the given rows.
-fn annotations(set: &EvalSet<'_>, rows: &[usize], p: &Params) -> Result<(Vec<String>, Vec<bool>, Vec<bool>), FactorError> {
+fn annotations(
+    set: &EvalSet<'_>,
+    rows: &[usize],
+    p: &Params,
+) -> Result<(Vec<String>, Vec<bool>, Vec<bool>), FactorError> {
     if let Some(cols) = &p.factor_columns {
-        let data = cols.iter().map(|c| column(set, c)).collect::<Result<Vec<_>, _>>()?;
-        let proto = p.prototype_column.as_deref().map(|c| column(set, c)).transpose()?;
+        let data = cols
+            .iter()
+            .map(|c| column(set, c))
+            .collect::<Result<Vec<_>, _>>()?;
+        let proto = p
+            .prototype_column
+            .as_deref()
+            .map(|c| column(set, c))
+            .transpose()?;
         let mut flags = Vec::with_capacity(rows.len() * cols.len());
         let mut is_proto = Vec::with_capacity(rows.len());
         for &i in rows {
@@ -185,7 +204,10 @@ fn annotations(set: &EvalSet<'_>, rows: &[usize], p: &Params) -> Result<(Vec<Str
         return Ok((cols.clone(), flags, is_proto));
     }
     let col = column(set, &p.factor_column)?;
-    let is_proto: Vec<bool> = rows.iter().map(|&i| col[i].trim() == p.prototype_value).collect();
+    let is_proto: Vec<bool> = rows
+        .iter()
+        .map(|&i| col[i].trim() == p.prototype_value)
+        .collect();
     let mut names: Vec<String> = Vec::new();
     for (&i, &proto) in rows.iter().zip(&is_proto) {
         let v = col[i].trim();
@@ -201,7 +223,11 @@ fn annotations(set: &EvalSet<'_>, rows: &[usize], p: &Params) -> Result<(Vec<Str
         IMAGENET_X_FACTORS
             .iter()
             .position(|f| *f == n)
-            .unwrap_or(if n == p.prototype_value { usize::MAX } else { IMAGENET_X_FACTORS.len() })
+            .unwrap_or(if n == p.prototype_value {
+                usize::MAX
+            } else {
+                IMAGENET_X_FACTORS.len()
+            })
     };
     names.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.cmp(b)));
     let mut flags = Vec::with_capacity(rows.len() * names.len());
@@ -227,7 +253,10 @@ pub fn compute(set: &EvalSet<'_>, params: &Params) -> Result<FactorOutput, Facto
     let logits = logits_of(&cosines_of(set, &rows, &head), set.scale, set.bias)?;
     let preds = predictions(Matrix::new(&logits, classes)?);
     let correct: Vec<bool> = preds.iter().zip(&labels).map(|(p, l)| p == l).collect();
-    let keep: Vec<bool> = is_proto.iter().map(|&p| !(p && params.exclude_prototypes)).collect();
+    let keep: Vec<bool> = is_proto
+        .iter()
+        .map(|&p| !(p && params.exclude_prototypes))
+        .collect();
     let n_prototypes_excluded = keep.iter().filter(|&&k| !k).count();
     let nf = names.len();
     let ann = FactorAnnotations::new(names.clone(), flags.clone())?;
@@ -245,8 +274,16 @@ pub fn compute(set: &EvalSet<'_>, params: &Params) -> Result<FactorOutput, Facto
     let mut out_rows = Vec::with_capacity(nf);
     for f in 0..nf {
         let has = |r: usize| flags[r * nf + f];
-        let fv: Vec<f64> = kept.iter().filter(|&&r| has(r)).map(|&r| correct[r] as u8 as f64).collect();
-        let accuracy = if fv.is_empty() { None } else { Some(bootstrap_mean_ci(&fv, &cfg)?) };
+        let fv: Vec<f64> = kept
+            .iter()
+            .filter(|&&r| has(r))
+            .map(|&r| correct[r] as u8 as f64)
+            .collect();
+        let accuracy = if fv.is_empty() {
+            None
+        } else {
+            Some(bootstrap_mean_ci(&fv, &cfg)?)
+        };
         let error_ratio = match ratios[f] {
             None => None,
             Some(_) => Some(bootstrap_ci(kept.len(), &cfg, |idx| {
@@ -294,8 +331,14 @@ pub fn compute(set: &EvalSet<'_>, params: &Params) -> Result<FactorOutput, Facto
 
 fn ci_cols(t: Table, name: &str, v: &[Option<BootstrapCi>]) -> Table {
     t.f64_opt(name, v.iter().map(|c| c.map(|c| c.estimate)))
-        .f64_opt(&format!("{name}_lower"), v.iter().map(|c| c.map(|c| c.lower)))
-        .f64_opt(&format!("{name}_upper"), v.iter().map(|c| c.map(|c| c.upper)))
+        .f64_opt(
+            &format!("{name}_lower"),
+            v.iter().map(|c| c.map(|c| c.lower)),
+        )
+        .f64_opt(
+            &format!("{name}_upper"),
+            v.iter().map(|c| c.map(|c| c.upper)),
+        )
 }
 
 impl FactorOutput {
@@ -320,18 +363,34 @@ impl FactorOutput {
             .i64("correct", correct);
         let t = ci_cols(t, "accuracy", &acc);
         let t = ci_cols(t, "error_ratio", &er)
-            .i64("n_prototypes_excluded", (0..n).map(|_| self.n_prototypes_excluded as i64))
+            .i64(
+                "n_prototypes_excluded",
+                (0..n).map(|_| self.n_prototypes_excluded as i64),
+            )
             .i64("failed", (0..n).map(|_| self.failed as i64))
-            .utf8_opt("note", (0..n).map(|_| self.error_ratio_note.clone()).collect());
+            .utf8_opt(
+                "note",
+                (0..n).map(|_| self.error_ratio_note.clone()).collect(),
+            );
         Ok(vec![("factors", t.finish()?)])
     }
 
     /// Overall accuracy and every defined factor accuracy (CIs over items).
     pub fn headline(&self) -> Vec<HeadlineNumber> {
-        let mut out = vec![HeadlineNumber::new(&self.model, &self.dataset, "top1", &self.average)];
+        let mut out = vec![HeadlineNumber::new(
+            &self.model,
+            &self.dataset,
+            "top1",
+            &self.average,
+        )];
         for r in &self.rows {
             if let Some(a) = &r.accuracy {
-                out.push(HeadlineNumber::new(&self.model, &self.dataset, format!("top1 factor={}", r.factor), a));
+                out.push(HeadlineNumber::new(
+                    &self.model,
+                    &self.dataset,
+                    format!("top1 factor={}", r.factor),
+                    a,
+                ));
             }
         }
         out
@@ -390,7 +449,9 @@ pub fn factor_robustness(
         return Err(FactorError::Robustness("no models".into()));
     };
     for m in models {
-        if m.output.accuracies.names != first.output.accuracies.names || m.output.dataset != first.output.dataset {
+        if m.output.accuracies.names != first.output.accuracies.names
+            || m.output.dataset != first.output.dataset
+        {
             return Err(FactorError::Robustness(format!(
                 "model `{}` on `{}` was scored on a different factor table than `{}` on `{}`",
                 m.output.model, m.output.dataset, first.output.model, first.output.dataset
@@ -398,17 +459,26 @@ pub fn factor_robustness(
         }
     }
     let cfg = bootstrap_config(bootstrap, seed);
-    let base: Vec<FactorAccuracies> = models.iter().filter(|m| m.baseline).map(|m| m.output.accuracies.clone()).collect();
-    let targets: Vec<FactorAccuracies> = models.iter().map(|m| m.output.accuracies.clone()).collect();
+    let base: Vec<FactorAccuracies> = models
+        .iter()
+        .filter(|m| m.baseline)
+        .map(|m| m.output.accuracies.clone())
+        .collect();
+    let targets: Vec<FactorAccuracies> =
+        models.iter().map(|m| m.output.accuracies.clone()).collect();
     let names = first.output.accuracies.names.clone();
-    let per_factor: Vec<Result<atlas_metrics::factors::FactorRobustness, String>> = if base.is_empty() {
-        names.iter().map(|_| Err("no baseline model".to_string())).collect()
-    } else {
-        factor_effective_robustness(&base, &targets, space)?
-            .into_iter()
-            .map(|r| r.map_err(|e| e.to_string()))
-            .collect()
-    };
+    let per_factor: Vec<Result<atlas_metrics::factors::FactorRobustness, String>> =
+        if base.is_empty() {
+            names
+                .iter()
+                .map(|_| Err("no baseline model".to_string()))
+                .collect()
+        } else {
+            factor_effective_robustness(&base, &targets, space)?
+                .into_iter()
+                .map(|r| r.map_err(|e| e.to_string()))
+                .collect()
+        };
     let dataset = first.output.dataset.clone();
     let mut fits = Vec::new();
     let mut rows = Vec::new();
@@ -443,7 +513,14 @@ pub fn factor_robustness(
                     Err(e) => note = Some(e.to_string()),
                 },
                 (_, _, None) => note = Some("no images with this factor".into()),
-                _ => note = Some(res.as_ref().err().cloned().unwrap_or_else(|| "no baseline fit".into())),
+                _ => {
+                    note = Some(
+                        res.as_ref()
+                            .err()
+                            .cloned()
+                            .unwrap_or_else(|| "no baseline fit".into()),
+                    )
+                }
             }
             // Cross-check against atlas-metrics' own ER.
             debug_assert!(match (res, &er) {
@@ -477,7 +554,10 @@ impl FactorRobustnessOutput {
             .utf8("factor", f.iter().map(|x| x.factor.clone()))
             .utf8("space", f.iter().map(|_| space.clone()))
             .f64_opt("slope", f.iter().map(|x| x.fit.map(|r| r.fit.slope)))
-            .f64_opt("intercept", f.iter().map(|x| x.fit.map(|r| r.fit.intercept)))
+            .f64_opt(
+                "intercept",
+                f.iter().map(|x| x.fit.map(|r| r.fit.intercept)),
+            )
             .f64_opt("rvalue", f.iter().map(|x| x.fit.and_then(|r| r.fit.rvalue)))
             .f64_opt("stderr", f.iter().map(|x| x.fit.map(|r| r.fit.stderr)))
             .i64("n_baseline", f.iter().map(|x| x.n_baseline as i64))
@@ -494,8 +574,12 @@ impl FactorRobustnessOutput {
             .f64("acc_average", r.iter().map(|x| x.acc_average))
             .f64_opt("acc_factor", r.iter().map(|x| x.acc_factor))
             .f64_opt("predicted", r.iter().map(|x| x.predicted));
-        let t = ci_cols(t, "effective_robustness", &er).utf8_opt("note", r.iter().map(|x| x.note.clone()).collect());
-        Ok(vec![("factor_fits", fits), ("factor_robustness", t.finish()?)])
+        let t = ci_cols(t, "effective_robustness", &er)
+            .utf8_opt("note", r.iter().map(|x| x.note.clone()).collect());
+        Ok(vec![
+            ("factor_fits", fits),
+            ("factor_robustness", t.finish()?),
+        ])
     }
 
     /// Every defined factor-level ER (CI over baseline models).
@@ -503,9 +587,14 @@ impl FactorRobustnessOutput {
         self.rows
             .iter()
             .filter_map(|r| {
-                r.effective_robustness
-                    .as_ref()
-                    .map(|ci| HeadlineNumber::new(&r.model, &r.dataset, format!("effective_robustness factor={}", r.factor), ci))
+                r.effective_robustness.as_ref().map(|ci| {
+                    HeadlineNumber::new(
+                        &r.model,
+                        &r.dataset,
+                        format!("effective_robustness factor={}", r.factor),
+                        ci,
+                    )
+                })
             })
             .collect()
     }

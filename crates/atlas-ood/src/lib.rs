@@ -27,7 +27,9 @@ use arrow::array::RecordBatch;
 use atlas_artifacts::EvalSet;
 use atlas_metrics::bootstrap::{BootstrapCi, bootstrap_ci};
 use atlas_metrics::classification::Matrix;
-use atlas_metrics::ood::{BinaryRanking, OodMetrics, OodScore, OpenOodMetrics, ood_metrics, ood_scores, openood_metrics};
+use atlas_metrics::ood::{
+    BinaryRanking, OodMetrics, OodScore, OpenOodMetrics, ood_metrics, ood_scores, openood_metrics,
+};
 use serde::{Deserialize, Serialize};
 
 pub use common::{HeadlineNumber, InputError};
@@ -43,7 +45,9 @@ pub const MEAN_DATASET: &str = "mean";
 pub enum OodError {
     #[error(transparent)]
     Input(#[from] InputError),
-    #[error("OOD dataset `{dataset}` (model `{model}`) has no usable image ({failed} of {items} failed to embed); OOD metrics are undefined without OOD samples")]
+    #[error(
+        "OOD dataset `{dataset}` (model `{model}`) has no usable image ({failed} of {items} failed to embed); OOD metrics are undefined without OOD samples"
+    )]
     EmptyOod {
         model: String,
         dataset: String,
@@ -100,7 +104,12 @@ pub struct Params {
 impl Default for Params {
     fn default() -> Self {
         Self {
-            scores: vec![ScoreKind::Mcm, ScoreKind::Msp, ScoreKind::MaxLogit, ScoreKind::Energy],
+            scores: vec![
+                ScoreKind::Mcm,
+                ScoreKind::Msp,
+                ScoreKind::MaxLogit,
+                ScoreKind::Energy,
+            ],
             mcm_temperature: 1.0,
             energy_temperature: 1.0,
             recall_level: 0.95,
@@ -136,7 +145,13 @@ pub struct OodOutput {
 }
 
 /// Per-image scores of every usable item of `set` against the ID label space.
-fn set_scores(set: &EvalSet<'_>, head: &atlas_artifacts::ZeroShotHead, scale: f32, bias: Option<f32>, p: &Params) -> Result<(Vec<Vec<f64>>, usize), OodError> {
+fn set_scores(
+    set: &EvalSet<'_>,
+    head: &atlas_artifacts::ZeroShotHead,
+    scale: f32,
+    bias: Option<f32>,
+    p: &Params,
+) -> Result<(Vec<Vec<f64>>, usize), OodError> {
     let rows = set.usable();
     let failed = set.len() - rows.len();
     if rows.is_empty() {
@@ -150,10 +165,20 @@ fn set_scores(set: &EvalSet<'_>, head: &atlas_artifacts::ZeroShotHead, scale: f3
         .iter()
         .map(|k| {
             let (data, score) = match k {
-                ScoreKind::Mcm => (&cos, OodScore::Mcm { temperature: p.mcm_temperature }),
+                ScoreKind::Mcm => (
+                    &cos,
+                    OodScore::Mcm {
+                        temperature: p.mcm_temperature,
+                    },
+                ),
                 ScoreKind::Msp => (&logits, OodScore::Msp),
                 ScoreKind::MaxLogit => (&logits, OodScore::MaxLogit),
-                ScoreKind::Energy => (&logits, OodScore::Energy { temperature: p.energy_temperature }),
+                ScoreKind::Energy => (
+                    &logits,
+                    OodScore::Energy {
+                        temperature: p.energy_temperature,
+                    },
+                ),
             };
             ood_scores(Matrix::new(data, c)?, score)
         })
@@ -164,13 +189,21 @@ fn set_scores(set: &EvalSet<'_>, head: &atlas_artifacts::ZeroShotHead, scale: f3
 fn split(all: &[f64], n_id: usize, idx: &[usize]) -> (Vec<f64>, Vec<f64>) {
     let (mut a, mut b) = (Vec::with_capacity(idx.len()), Vec::with_capacity(idx.len()));
     for &i in idx {
-        if i < n_id { a.push(all[i]) } else { b.push(all[i]) }
+        if i < n_id {
+            a.push(all[i])
+        } else {
+            b.push(all[i])
+        }
     }
     (a, b)
 }
 
 /// ID vs each OOD set, every configured score.
-pub fn compute(id: &EvalSet<'_>, ood: &[EvalSet<'_>], params: &Params) -> Result<OodOutput, OodError> {
+pub fn compute(
+    id: &EvalSet<'_>,
+    ood: &[EvalSet<'_>],
+    params: &Params,
+) -> Result<OodOutput, OodError> {
     check_set(id)?;
     let head = label_head(id)?;
     let (id_scores, id_failed) = set_scores(id, &head, id.scale, id.bias, params)?;
@@ -183,7 +216,11 @@ pub fn compute(id: &EvalSet<'_>, ood: &[EvalSet<'_>], params: &Params) -> Result
         if o.dim() != id.dim() {
             return Err(OodError::Protocol {
                 dataset: o.dataset.into(),
-                reason: format!("embedding dimension {} differs from the ID set's {}", o.dim(), id.dim()),
+                reason: format!(
+                    "embedding dimension {} differs from the ID set's {}",
+                    o.dim(),
+                    id.dim()
+                ),
             });
         }
         let (s, failed) = set_scores(o, &head, id.scale, id.bias, params)?;
@@ -297,11 +334,14 @@ impl OodOutput {
             .utf8("dataset", r.iter().map(|x| x.dataset.clone()))
             .utf8("id_dataset", (0..n).map(|_| self.id_dataset.clone()))
             .utf8("score", r.iter().map(|x| x.score.name()))
-            .f64("score_temperature", r.iter().map(|x| match x.score {
-                ScoreKind::Mcm => self.params.mcm_temperature,
-                ScoreKind::Energy => self.params.energy_temperature,
-                _ => 1.0,
-            }))
+            .f64(
+                "score_temperature",
+                r.iter().map(|x| match x.score {
+                    ScoreKind::Mcm => self.params.mcm_temperature,
+                    ScoreKind::Energy => self.params.energy_temperature,
+                    _ => 1.0,
+                }),
+            )
             .f64("logit_scale", (0..n).map(|_| self.logit_scale as f64))
             .i64("n_id", r.iter().map(|x| x.n_id as i64))
             .i64("n_ood", r.iter().map(|x| x.n_ood as i64))
@@ -327,8 +367,18 @@ impl OodOutput {
     pub fn headline(&self) -> Vec<HeadlineNumber> {
         let mut out = Vec::new();
         for r in &self.rows {
-            out.push(HeadlineNumber::new(&self.model, &r.dataset, format!("auroc {}", r.score.name()), &r.auroc));
-            out.push(HeadlineNumber::new(&self.model, &r.dataset, format!("fpr95 {}", r.score.name()), &r.fpr_at_95));
+            out.push(HeadlineNumber::new(
+                &self.model,
+                &r.dataset,
+                format!("auroc {}", r.score.name()),
+                &r.auroc,
+            ));
+            out.push(HeadlineNumber::new(
+                &self.model,
+                &r.dataset,
+                format!("fpr95 {}", r.score.name()),
+                &r.fpr_at_95,
+            ));
         }
         out
     }

@@ -85,19 +85,33 @@ pub struct Captions<'a> {
 
 /// Caption texts and their image item indices from a metadata column: a cell is one caption, or
 /// a JSON array of captions when it starts with `[`. Empty cells give no caption.
-pub fn captions_from_meta(index: &ItemIndex, column: &str) -> Result<(Vec<String>, Vec<usize>), RetrievalError> {
-    let col = index.meta.get(column).filter(|c| c.len() == index.len()).ok_or_else(|| RetrievalError::Captions {
-        dataset: String::new(),
-        reason: format!("no caption column `{column}` (columns: {})", index.meta.keys().cloned().collect::<Vec<_>>().join(", ")),
-    })?;
+pub fn captions_from_meta(
+    index: &ItemIndex,
+    column: &str,
+) -> Result<(Vec<String>, Vec<usize>), RetrievalError> {
+    let col = index
+        .meta
+        .get(column)
+        .filter(|c| c.len() == index.len())
+        .ok_or_else(|| RetrievalError::Captions {
+            dataset: String::new(),
+            reason: format!(
+                "no caption column `{column}` (columns: {})",
+                index.meta.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        })?;
     let (mut texts, mut image) = (Vec::new(), Vec::new());
     for (i, cell) in col.iter().enumerate() {
         let cell = cell.trim();
         if cell.starts_with('[') {
-            let list: Vec<String> = serde_json::from_str(cell).map_err(|e| RetrievalError::Captions {
-                dataset: String::new(),
-                reason: format!("item `{}`: caption list is not a JSON array of strings: {e}", index.ids[i]),
-            })?;
+            let list: Vec<String> =
+                serde_json::from_str(cell).map_err(|e| RetrievalError::Captions {
+                    dataset: String::new(),
+                    reason: format!(
+                        "item `{}`: caption list is not a JSON array of strings: {e}",
+                        index.ids[i]
+                    ),
+                })?;
             for t in list {
                 texts.push(t);
                 image.push(i);
@@ -151,7 +165,11 @@ pub struct RetrievalOutput {
 }
 
 /// Recall@K in both directions.
-pub fn compute(images: &EvalSet<'_>, captions: &Captions<'_>, params: &Params) -> Result<RetrievalOutput, RetrievalError> {
+pub fn compute(
+    images: &EvalSet<'_>,
+    captions: &Captions<'_>,
+    params: &Params,
+) -> Result<RetrievalOutput, RetrievalError> {
     check_set(images)?;
     let dim = images.dim();
     let bad = |reason: String| RetrievalError::Captions {
@@ -167,13 +185,21 @@ pub fn compute(images: &EvalSet<'_>, captions: &Captions<'_>, params: &Params) -
         )));
     }
     if let Some(position) = captions.embeddings.iter().position(|v| !v.is_finite()) {
-        return Err(bad(format!("caption embedding value {position} is not finite")));
+        return Err(bad(format!(
+            "caption embedding value {position} is not finite"
+        )));
     }
     if let Some(&i) = captions.image.iter().find(|&&i| i >= images.len()) {
-        return Err(bad(format!("a caption points at image {i}, but the set has {} items", images.len())));
+        return Err(bad(format!(
+            "a caption points at image {i}, but the set has {} items",
+            images.len()
+        )));
     }
     if params.ks.is_empty() || params.ks.contains(&0) {
-        return Err(bad(format!("recall cut-offs {:?} must be non-empty and >= 1", params.ks)));
+        return Err(bad(format!(
+            "recall cut-offs {:?} must be non-empty and >= 1",
+            params.ks
+        )));
     }
     let rows = images.usable();
     let failed_images = images.len() - rows.len();
@@ -184,7 +210,9 @@ pub fn compute(images: &EvalSet<'_>, captions: &Captions<'_>, params: &Params) -
     for (p, &i) in rows.iter().enumerate() {
         position[i] = p;
     }
-    let kept: Vec<usize> = (0..nc).filter(|&t| position[captions.image[t]] != usize::MAX).collect();
+    let kept: Vec<usize> = (0..nc)
+        .filter(|&t| position[captions.image[t]] != usize::MAX)
+        .collect();
     if kept.is_empty() {
         return Err(bad("no caption belongs to an embedded image".into()));
     }
@@ -192,21 +220,43 @@ pub fn compute(images: &EvalSet<'_>, captions: &Captions<'_>, params: &Params) -
     for &t in &kept {
         cap_emb.extend_from_slice(&captions.embeddings[t * dim..(t + 1) * dim]);
     }
-    let text_image: Vec<u32> = kept.iter().map(|&t| position[captions.image[t]] as u32).collect();
+    let text_image: Vec<u32> = kept
+        .iter()
+        .map(|&t| position[captions.image[t]] as u32)
+        .collect();
     // scores[t, i] = <caption t, image i>.
-    let img: Vec<f32> = rows.iter().flat_map(|&i| images.embeddings[i * dim..(i + 1) * dim].iter().copied()).collect();
+    let img: Vec<f32> = rows
+        .iter()
+        .flat_map(|&i| images.embeddings[i * dim..(i + 1) * dim].iter().copied())
+        .collect();
     let scores = atlas_zeroshot::cosines(&cap_emb, &img, dim);
     let (t2i, i2t) = retrieval_ranks(Matrix::new(&scores, rows.len())?, &text_image)?;
     let cfg = bootstrap_config(params.bootstrap, params.seed);
     let mut out = Vec::new();
     for dir in [Direction::ImageToText, Direction::TextToImage] {
-        let (hits_at, candidates, n_queries): (Box<dyn Fn(usize) -> Vec<f64>>, usize, usize) = match dir {
-            Direction::TextToImage => (Box::new(|k| t2i.iter().map(|&r| (r < k) as u8 as f64).collect()), rows.len(), t2i.len()),
-            Direction::ImageToText => (Box::new(|k| i2t.iter().map(|r| r.is_some_and(|r| r < k) as u8 as f64).collect()), kept.len(), i2t.len()),
-        };
+        let (hits_at, candidates, n_queries): (Box<dyn Fn(usize) -> Vec<f64>>, usize, usize) =
+            match dir {
+                Direction::TextToImage => (
+                    Box::new(|k| t2i.iter().map(|&r| (r < k) as u8 as f64).collect()),
+                    rows.len(),
+                    t2i.len(),
+                ),
+                Direction::ImageToText => (
+                    Box::new(|k| {
+                        i2t.iter()
+                            .map(|r| r.is_some_and(|r| r < k) as u8 as f64)
+                            .collect()
+                    }),
+                    kept.len(),
+                    i2t.len(),
+                ),
+            };
         for &k in &params.ks {
             let (recall, note) = if k > candidates {
-                (None, Some(format!("k = {k} exceeds the {candidates} candidates")))
+                (
+                    None,
+                    Some(format!("k = {k} exceeds the {candidates} candidates")),
+                )
             } else {
                 (Some(bootstrap_mean_ci(&hits_at(k), &cfg)?), None)
             };
@@ -244,7 +294,10 @@ impl RetrievalOutput {
             .i64("n_images", (0..n).map(|_| self.n_images as i64))
             .i64("n_captions", (0..n).map(|_| self.n_captions as i64))
             .i64("failed_images", (0..n).map(|_| self.failed_images as i64))
-            .i64("dropped_captions", (0..n).map(|_| self.dropped_captions as i64))
+            .i64(
+                "dropped_captions",
+                (0..n).map(|_| self.dropped_captions as i64),
+            )
             .f64_opt("recall", r.iter().map(|x| x.recall.map(|c| c.estimate)))
             .f64_opt("recall_lower", r.iter().map(|x| x.recall.map(|c| c.lower)))
             .f64_opt("recall_upper", r.iter().map(|x| x.recall.map(|c| c.upper)))
@@ -257,7 +310,16 @@ impl RetrievalOutput {
     pub fn headline(&self) -> Vec<HeadlineNumber> {
         self.rows
             .iter()
-            .filter_map(|r| r.recall.as_ref().map(|ci| HeadlineNumber::new(&self.model, &self.dataset, format!("{} R@{}", r.direction.name(), r.k), ci)))
+            .filter_map(|r| {
+                r.recall.as_ref().map(|ci| {
+                    HeadlineNumber::new(
+                        &self.model,
+                        &self.dataset,
+                        format!("{} R@{}", r.direction.name(), r.k),
+                        ci,
+                    )
+                })
+            })
             .collect()
     }
 }

@@ -39,16 +39,33 @@ pub fn human_shape_bias(files: &[(&str, &str)]) -> Result<HumanShapeBias, ShapeB
     let (mut n_trials, mut n_conflict) = (0, 0);
     for (name, text) in files {
         let mut rd = csv::Reader::from_reader(text.as_bytes());
-        let header = rd.headers().map_err(|e| err(format!("{name}: {e}")))?.clone();
-        let col = |c: &str| header.iter().position(|h| h.trim() == c).ok_or_else(|| err(format!("{name}: no `{c}` column")));
-        let (cs, cr, cc, ci) = (col("subj")?, col("object_response")?, col("category")?, col("imagename")?);
+        let header = rd
+            .headers()
+            .map_err(|e| err(format!("{name}: {e}")))?
+            .clone();
+        let col = |c: &str| {
+            header
+                .iter()
+                .position(|h| h.trim() == c)
+                .ok_or_else(|| err(format!("{name}: no `{c}` column")))
+        };
+        let (cs, cr, cc, ci) = (
+            col("subj")?,
+            col("object_response")?,
+            col("category")?,
+            col("imagename")?,
+        );
         for (i, rec) in rd.records().enumerate() {
             let rec = rec.map_err(|e| err(format!("{name} line {}: {e}", i + 2)))?;
             let get = |c: usize| rec.get(c).unwrap_or("").trim();
             n_trials += 1;
             let shape = get(cc);
             let Some(texture) = parse_stimulus_name(get(ci)).1 else {
-                return Err(err(format!("{name} line {}: image name `{}` has no `-<texture>` part", i + 2, get(ci))));
+                return Err(err(format!(
+                    "{name} line {}: image name `{}` has no `-<texture>` part",
+                    i + 2,
+                    get(ci)
+                )));
             };
             if shape == texture {
                 continue;
@@ -70,7 +87,10 @@ pub fn human_shape_bias(files: &[(&str, &str)]) -> Result<HumanShapeBias, ShapeB
         shape_hits,
         texture_hits,
         shape_bias: ratio(shape_hits, texture_hits),
-        per_subject: per.iter().map(|(k, e)| (k.clone(), ratio(e.0, e.1))).collect(),
+        per_subject: per
+            .iter()
+            .map(|(k, e)| (k.clone(), ratio(e.0, e.1)))
+            .collect(),
     })
 }
 
@@ -84,8 +104,14 @@ pub fn load_human_responses(dir: &Path) -> Result<HumanShapeBias, ShapeBiasError
     paths.sort();
     let mut texts = Vec::new();
     for p in &paths {
-        texts.push((p.display().to_string(), std::fs::read_to_string(p).map_err(|e| err(format!("{}: {e}", p.display())))?));
+        texts.push((
+            p.display().to_string(),
+            std::fs::read_to_string(p).map_err(|e| err(format!("{}: {e}", p.display())))?,
+        ));
     }
-    let refs: Vec<(&str, &str)> = texts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let refs: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     human_shape_bias(&refs)
 }

@@ -42,8 +42,8 @@ use atlas_metrics::shape_bias::{ShapeBiasResult, decisions_from_imagenet_logits,
 use serde::{Deserialize, Serialize};
 
 pub use common::{HeadlineNumber, InputError};
-pub use human::{HumanShapeBias, human_shape_bias, load_human_responses};
 use common::{Table, bootstrap_config, check_set, cosines_of, label_head, logits_of, no_items};
+pub use human::{HumanShapeBias, human_shape_bias, load_human_responses};
 
 /// Bump when the same inputs would give different outputs.
 pub const STAGE_VERSION: &str = "1";
@@ -138,7 +138,9 @@ impl CategoryMapping {
         let mut categories = Vec::new();
         let mut imagenet_indices = Vec::new();
         for c in cats {
-            let name = c.as_str().ok_or_else(|| bad(format!("category {c} is not a string")))?;
+            let name = c
+                .as_str()
+                .ok_or_else(|| bad(format!("category {c} is not a string")))?;
             let idx = v
                 .get("mapping")
                 .and_then(|m| m.get(name))
@@ -147,7 +149,13 @@ impl CategoryMapping {
                 .ok_or_else(|| bad(format!("no `mapping.{name}.imagenet_indices`")))?;
             let idx = idx
                 .iter()
-                .map(|i| i.as_u64().map(|i| i as usize).ok_or_else(|| bad(format!("index {i} of `{name}` is not a non-negative integer"))))
+                .map(|i| {
+                    i.as_u64().map(|i| i as usize).ok_or_else(|| {
+                        bad(format!(
+                            "index {i} of `{name}` is not a non-negative integer"
+                        ))
+                    })
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             if idx.is_empty() {
                 return Err(bad(format!("`{name}` has no ImageNet classes")));
@@ -166,7 +174,8 @@ impl CategoryMapping {
 
     /// Read and parse a mapping file.
     pub fn load(path: &Path) -> Result<Self, ShapeBiasError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ShapeBiasError::Mapping(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ShapeBiasError::Mapping(format!("{}: {e}", path.display())))?;
         Self::from_json(&text)
     }
 }
@@ -199,15 +208,34 @@ fn category(cell: &str, cats: &[String]) -> Option<u32> {
 }
 
 /// Shape (and texture when `with_texture`) category of item `i`.
-fn labels_of(set: &EvalSet<'_>, i: usize, cats: &[String], p: &Params, with_texture: bool) -> Result<(u32, Option<u32>), ShapeBiasError> {
+fn labels_of(
+    set: &EvalSet<'_>,
+    i: usize,
+    cats: &[String],
+    p: &Params,
+    with_texture: bool,
+) -> Result<(u32, Option<u32>), ShapeBiasError> {
     let id = &set.index.ids[i];
     let err = |reason: String| ShapeBiasError::Label {
         dataset: set.dataset.into(),
         item: id.clone(),
         reason,
     };
-    let meta = |col: &str| set.index.meta.get(col).and_then(|c| c.get(i)).map(String::as_str);
-    let resolve = |name: &str, what: &str| category(name, cats).ok_or_else(|| err(format!("{what} `{name}` is not one of the categories [{}]", cats.join(", "))));
+    let meta = |col: &str| {
+        set.index
+            .meta
+            .get(col)
+            .and_then(|c| c.get(i))
+            .map(String::as_str)
+    };
+    let resolve = |name: &str, what: &str| {
+        category(name, cats).ok_or_else(|| {
+            err(format!(
+                "{what} `{name}` is not one of the categories [{}]",
+                cats.join(", ")
+            ))
+        })
+    };
     let (parsed_shape, parsed_tex) = parse_stimulus_name(id);
     let shape = if let Some(v) = meta(&p.shape_column) {
         resolve(v, "shape")?
@@ -215,10 +243,16 @@ fn labels_of(set: &EvalSet<'_>, i: usize, cats: &[String], p: &Params, with_text
         resolve(f, "shape folder")?
     } else if category(&parsed_shape, cats).is_some() {
         resolve(&parsed_shape, "shape")?
-    } else if p.decision == DecisionMode::Direct && set.index.labels[i] >= 0 && (set.index.labels[i] as usize) < cats.len() {
+    } else if p.decision == DecisionMode::Direct
+        && set.index.labels[i] >= 0
+        && (set.index.labels[i] as usize) < cats.len()
+    {
         set.index.labels[i] as u32
     } else {
-        return Err(err(format!("no shape category: no `{}` column, and neither the folder nor `{parsed_shape}` is a category", p.shape_column)));
+        return Err(err(format!(
+            "no shape category: no `{}` column, and neither the folder nor `{parsed_shape}` is a category",
+            p.shape_column
+        )));
     };
     if !with_texture {
         return Ok((shape, None));
@@ -228,13 +262,20 @@ fn labels_of(set: &EvalSet<'_>, i: usize, cats: &[String], p: &Params, with_text
     } else if let Some(t) = parsed_tex {
         resolve(&t, "texture")?
     } else {
-        return Err(err(format!("no texture category: no `{}` column and the name has no `-<texture>` part", p.texture_column)));
+        return Err(err(format!(
+            "no texture category: no `{}` column and the name has no `-<texture>` part",
+            p.texture_column
+        )));
     };
     Ok((shape, Some(texture)))
 }
 
 /// Category decisions for the usable items of a set; returns `(rows, decisions, categories)`.
-fn decide(set: &EvalSet<'_>, mapping: Option<&CategoryMapping>, p: &Params) -> Result<(Vec<usize>, Vec<u32>, Vec<String>), ShapeBiasError> {
+fn decide(
+    set: &EvalSet<'_>,
+    mapping: Option<&CategoryMapping>,
+    p: &Params,
+) -> Result<(Vec<usize>, Vec<u32>, Vec<String>), ShapeBiasError> {
     check_set(set)?;
     let rows = set.usable();
     if rows.is_empty() {
@@ -250,13 +291,22 @@ fn decide(set: &EvalSet<'_>, mapping: Option<&CategoryMapping>, p: &Params) -> R
         DecisionMode::Imagenet16 => {
             let m = mapping.ok_or_else(|| ShapeBiasError::Protocol("decision `imagenet16` needs the 16-class mapping (16class_imagenet_mapping.json)".into()))?;
             if set.class_subset.is_some() {
-                return Err(ShapeBiasError::Protocol(format!("dataset `{}`: the 16-class mapping needs the full 1000-way head, not a class subset", set.dataset)));
+                return Err(ShapeBiasError::Protocol(format!(
+                    "dataset `{}`: the 16-class mapping needs the full 1000-way head, not a class subset",
+                    set.dataset
+                )));
             }
             let head = set.head;
-            let groups = ClassGroups::new(m.imagenet_indices.clone(), head.num_classes())
-                .map_err(|e| ShapeBiasError::Mapping(format!("{e} (the head has {} classes; the mapping indexes ImageNet-1k)", head.num_classes())))?;
+            let groups =
+                ClassGroups::new(m.imagenet_indices.clone(), head.num_classes()).map_err(|e| {
+                    ShapeBiasError::Mapping(format!(
+                        "{e} (the head has {} classes; the mapping indexes ImageNet-1k)",
+                        head.num_classes()
+                    ))
+                })?;
             let logits = logits_of(&cosines_of(set, &rows, head), set.scale, set.bias)?;
-            let d = decisions_from_imagenet_logits(Matrix::new(&logits, head.num_classes())?, &groups)?;
+            let d =
+                decisions_from_imagenet_logits(Matrix::new(&logits, head.num_classes())?, &groups)?;
             Ok((rows, d, m.categories.clone()))
         }
     }
@@ -309,11 +359,28 @@ pub fn compute(
     }
     let result = shape_bias(&decisions, &shape, &texture, cats.len())?;
     let cfg = bootstrap_config(params.bootstrap, params.seed);
-    let conflict: Vec<usize> = (0..rows.len()).filter(|&r| shape[r] != texture[r]).collect();
-    let sh: Vec<f64> = conflict.iter().map(|&r| (decisions[r] == shape[r]) as u8 as f64).collect();
-    let tx: Vec<f64> = conflict.iter().map(|&r| (decisions[r] == texture[r]) as u8 as f64).collect();
-    let (shape_bias_ci, shape_acc, tex_acc) = if conflict.is_empty() || result.shape_bias.is_none() {
-        (None, (!conflict.is_empty()).then(|| bootstrap_mean_ci(&sh, &cfg)).transpose()?, (!conflict.is_empty()).then(|| bootstrap_mean_ci(&tx, &cfg)).transpose()?)
+    let conflict: Vec<usize> = (0..rows.len())
+        .filter(|&r| shape[r] != texture[r])
+        .collect();
+    let sh: Vec<f64> = conflict
+        .iter()
+        .map(|&r| (decisions[r] == shape[r]) as u8 as f64)
+        .collect();
+    let tx: Vec<f64> = conflict
+        .iter()
+        .map(|&r| (decisions[r] == texture[r]) as u8 as f64)
+        .collect();
+    let (shape_bias_ci, shape_acc, tex_acc) = if conflict.is_empty() || result.shape_bias.is_none()
+    {
+        (
+            None,
+            (!conflict.is_empty())
+                .then(|| bootstrap_mean_ci(&sh, &cfg))
+                .transpose()?,
+            (!conflict.is_empty())
+                .then(|| bootstrap_mean_ci(&tx, &cfg))
+                .transpose()?,
+        )
     } else {
         let sb = bootstrap_ci(conflict.len(), &cfg, |idx| {
             let s: f64 = idx.iter().map(|&j| sh[j]).sum();
@@ -326,7 +393,11 @@ pub fn compute(
             }
             Ok(s / (s + t))
         })?;
-        (Some(sb), Some(bootstrap_mean_ci(&sh, &cfg)?), Some(bootstrap_mean_ci(&tx, &cfg)?))
+        (
+            Some(sb),
+            Some(bootstrap_mean_ci(&sh, &cfg)?),
+            Some(bootstrap_mean_ci(&tx, &cfg)?),
+        )
     };
     let mut so = Vec::new();
     for set in shape_only {
@@ -411,19 +482,32 @@ impl ShapeBiasOutput {
             .f64("accuracy_lower", s.iter().map(|x| x.accuracy.lower))
             .f64("accuracy_upper", s.iter().map(|x| x.accuracy.upper))
             .finish()?;
-        Ok(vec![("shape_bias", summary), ("shape_bias_categories", cats), ("shape_only", so)])
+        Ok(vec![
+            ("shape_bias", summary),
+            ("shape_bias_categories", cats),
+            ("shape_only", so),
+        ])
     }
 
     /// Shape bias, shape and texture accuracy, shape-only accuracies (CIs over items).
     pub fn headline(&self) -> Vec<HeadlineNumber> {
         let mut out = Vec::new();
-        for (name, v) in [("shape_bias", &self.shape_bias), ("shape_accuracy", &self.shape_accuracy), ("texture_accuracy", &self.texture_accuracy)] {
+        for (name, v) in [
+            ("shape_bias", &self.shape_bias),
+            ("shape_accuracy", &self.shape_accuracy),
+            ("texture_accuracy", &self.texture_accuracy),
+        ] {
             if let Some(ci) = v {
                 out.push(HeadlineNumber::new(&self.model, &self.dataset, name, ci));
             }
         }
         for s in &self.shape_only {
-            out.push(HeadlineNumber::new(&self.model, &s.dataset, "top1", &s.accuracy));
+            out.push(HeadlineNumber::new(
+                &self.model,
+                &s.dataset,
+                "top1",
+                &s.accuracy,
+            ));
         }
         out
     }

@@ -168,7 +168,10 @@ fn protocol_err(dataset: &str, reason: impl Into<String>) -> ShiftError {
 }
 
 /// Per-model step: ID accuracy, each shift's accuracy and its x-axis accuracy.
-pub fn model_accuracies(input: &ModelInput<'_>, params: &Params) -> Result<ModelAccuracies, ShiftError> {
+pub fn model_accuracies(
+    input: &ModelInput<'_>,
+    params: &Params,
+) -> Result<ModelAccuracies, ShiftError> {
     let id = &input.id;
     check_set(id)?;
     let id_head = label_head(id)?;
@@ -185,17 +188,30 @@ pub fn model_accuracies(input: &ModelInput<'_>, params: &Params) -> Result<Model
         let set = &s.set;
         check_set(set)?;
         if set.dim() != id.dim() {
-            return Err(protocol_err(set.dataset, format!("embedding dimension {} differs from the ID set's {}", set.dim(), id.dim())));
+            return Err(protocol_err(
+                set.dataset,
+                format!(
+                    "embedding dimension {} differs from the ID set's {}",
+                    set.dim(),
+                    id.dim()
+                ),
+            ));
         }
         // x-axis first.
         let (x_axis, restricted, x_acc) = match (set.class_subset, s.groups) {
             (Some(_), Some(_)) => {
-                return Err(protocol_err(set.dataset, "give either a class subset or class groups, not both"));
+                return Err(protocol_err(
+                    set.dataset,
+                    "give either a class subset or class groups, not both",
+                ));
             }
             (None, None) => (id.dataset.to_string(), false, id_acc),
             (subset, groups) => {
                 if id.class_subset.is_some() {
-                    return Err(protocol_err(set.dataset, "the ID set must use the full head when the shift restricts classes"));
+                    return Err(protocol_err(
+                        set.dataset,
+                        "the ID set must use the full head when the shift restricts classes",
+                    ));
                 }
                 let mut keep_correct = Vec::new();
                 if let Some(subset) = subset {
@@ -207,11 +223,20 @@ pub fn model_accuracies(input: &ModelInput<'_>, params: &Params) -> Result<Model
                     }
                 } else if let Some(g) = groups {
                     if g.num_classes() != classes {
-                        return Err(protocol_err(set.dataset, format!("class groups index a {}-class head, the ID head has {classes}", g.num_classes())));
+                        return Err(protocol_err(
+                            set.dataset,
+                            format!(
+                                "class groups index a {}-class head, the ID head has {classes}",
+                                g.num_classes()
+                            ),
+                        ));
                     }
                     let mut agg = vec![0f64; g.len()];
                     for (r, &l) in labels.iter().enumerate() {
-                        if g.groups().iter().any(|members| members.contains(&(l as usize))) {
+                        if g.groups()
+                            .iter()
+                            .any(|members| members.contains(&(l as usize)))
+                        {
                             g.aggregate_into(m.row(r), GroupAggregation::Max, &mut agg)?;
                             let pred = atlas_metrics::classification::argmax_f64(&agg);
                             keep_correct.push(g.groups()[pred].contains(&(l as usize)));
@@ -219,21 +244,48 @@ pub fn model_accuracies(input: &ModelInput<'_>, params: &Params) -> Result<Model
                     }
                 }
                 if keep_correct.is_empty() {
-                    return Err(protocol_err(set.dataset, format!("no ID item of `{}` has a label in the shift's classes, so `val-on-{}-classes` is undefined", id.dataset, set.dataset)));
+                    return Err(protocol_err(
+                        set.dataset,
+                        format!(
+                            "no ID item of `{}` has a label in the shift's classes, so `val-on-{}-classes` is undefined",
+                            id.dataset, set.dataset
+                        ),
+                    ));
                 }
-                (format!("val-on-{}-classes", set.dataset), true, accuracy(&keep_correct, failed, params)?)
+                (
+                    format!("val-on-{}-classes", set.dataset),
+                    true,
+                    accuracy(&keep_correct, failed, params)?,
+                )
             }
         };
         // Shift accuracy.
         let ood_correct = if let Some(g) = s.groups {
             let head = label_head(set)?;
             if g.num_classes() != head.num_classes() {
-                return Err(protocol_err(set.dataset, format!("class groups index a {}-class head, the set's head has {}", g.num_classes(), head.num_classes())));
+                return Err(protocol_err(
+                    set.dataset,
+                    format!(
+                        "class groups index a {}-class head, the set's head has {}",
+                        g.num_classes(),
+                        head.num_classes()
+                    ),
+                ));
             }
             let (rows, labels, _) = labelled(set, g.len())?;
             let logits = logits_of(&cosines_of(set, &rows, &head), set.scale, set.bias)?;
-            let p = g.predictions(Matrix::new(&logits, head.num_classes())?, GroupAggregation::Max, false)?;
-            (p.iter().zip(&labels).map(|(p, l)| p == l).collect::<Vec<_>>(), set.len() - set.usable().len())
+            let p = g.predictions(
+                Matrix::new(&logits, head.num_classes())?,
+                GroupAggregation::Max,
+                false,
+            )?;
+            (
+                p.iter()
+                    .zip(&labels)
+                    .map(|(p, l)| p == l)
+                    .collect::<Vec<_>>(),
+                set.len() - set.usable().len(),
+            )
         } else {
             let head = label_head(set)?;
             let c = head.num_classes();
@@ -304,7 +356,11 @@ pub struct ShiftOutput {
 }
 
 /// Whole stage: per-model accuracies, then the fits over baseline models and published rows.
-pub fn compute(models: &[ModelInput<'_>], published: &[PublishedAccuracy], params: &Params) -> Result<ShiftOutput, ShiftError> {
+pub fn compute(
+    models: &[ModelInput<'_>],
+    published: &[PublishedAccuracy],
+    params: &Params,
+) -> Result<ShiftOutput, ShiftError> {
     let accs = models
         .iter()
         .map(|m| model_accuracies(m, params))
@@ -319,7 +375,13 @@ pub fn compute_from_accuracies(
     params: &Params,
 ) -> Result<ShiftOutput, ShiftError> {
     let cfg = bootstrap_config(params.bootstrap, params.seed);
-    let alias = |d: &str| params.published_names.get(d).cloned().unwrap_or_else(|| d.to_string());
+    let alias = |d: &str| {
+        params
+            .published_names
+            .get(d)
+            .cloned()
+            .unwrap_or_else(|| d.to_string())
+    };
     let mut pub_map: BTreeMap<(&str, String), f64> = BTreeMap::new();
     for p in published {
         pub_map.insert((p.model.as_str(), p.dataset.clone()), p.top1);
@@ -346,7 +408,9 @@ pub fn compute_from_accuracies(
             .iter()
             .filter_map(|m| m.shifts.iter().find(|s| s.dataset == shift).map(|s| (m, s)))
             .collect();
-        let Some(&(first_model, first_shift)) = members.first() else { continue };
+        let Some(&(first_model, first_shift)) = members.first() else {
+            continue;
+        };
         let (mut bx, mut by) = (Vec::new(), Vec::new());
         let mut n_models = 0;
         for (m, s) in &members {
@@ -359,12 +423,17 @@ pub fn compute_from_accuracies(
         let mut n_pub = 0;
         let mut x_axis = first_shift.x_axis.clone();
         for pm in &pub_models {
-            let Some(&y) = pub_map.get(&(*pm, alias(shift))) else { continue };
+            let Some(&y) = pub_map.get(&(*pm, alias(shift))) else {
+                continue;
+            };
             let x = if first_shift.restricted {
                 match pub_map.get(&(*pm, alias(&first_shift.x_axis))) {
                     Some(&x) => Some(x),
                     None if params.published_full_id_x => {
-                        x_axis = format!("{} (published baselines: {})", first_shift.x_axis, first_model.id_dataset);
+                        x_axis = format!(
+                            "{} (published baselines: {})",
+                            first_shift.x_axis, first_model.id_dataset
+                        );
                         pub_map.get(&(*pm, alias(&first_model.id_dataset))).copied()
                     }
                     None => None,
@@ -387,7 +456,10 @@ pub fn compute_from_accuracies(
             fit: fit.as_ref().ok().copied(),
             n_baseline_models: n_models,
             n_baseline_published: n_pub,
-            error: fit.as_ref().err().map(|e| format!("{e} ({} baseline points)", bx.len())),
+            error: fit
+                .as_ref()
+                .err()
+                .map(|e| format!("{e} ({} baseline points)", bx.len())),
         });
         for (m, s) in &members {
             let (x, y) = (s.id.top1.estimate, s.ood.top1.estimate);
@@ -395,13 +467,19 @@ pub fn compute_from_accuracies(
             let (mut predicted, mut er, mut residual) = (None, None, None);
             match &fit {
                 Ok(f) => {
-                    match f.predict(x).and_then(|p| Ok((p, f.residuals(&[x], &[y])?[0]))) {
+                    match f
+                        .predict(x)
+                        .and_then(|p| Ok((p, f.residuals(&[x], &[y])?[0])))
+                    {
                         Ok((p, r)) => {
                             predicted = Some(p);
                             residual = Some(r);
-                            match bootstrap_effective_robustness(&bx, &by, params.space, x, y, &cfg) {
+                            match bootstrap_effective_robustness(&bx, &by, params.space, x, y, &cfg)
+                            {
                                 Ok(ci) => er = Some(ci),
-                                Err(e) => note = Some(format!("effective robustness interval: {e}")),
+                                Err(e) => {
+                                    note = Some(format!("effective robustness interval: {e}"))
+                                }
                             }
                         }
                         Err(e) => note = Some(format!("no prediction: {e}")),
@@ -453,16 +531,32 @@ impl ShiftOutput {
             .utf8("space", f.iter().map(|x| space_name(x.space)))
             .f64_opt("slope", fit_col(|r| r.fit.slope))
             .f64_opt("intercept", fit_col(|r| r.fit.intercept))
-            .f64_opt("rvalue", f.iter().map(|x| x.fit.as_ref().and_then(|r| r.fit.rvalue)))
+            .f64_opt(
+                "rvalue",
+                f.iter().map(|x| x.fit.as_ref().and_then(|r| r.fit.rvalue)),
+            )
             .f64_opt("stderr", fit_col(|r| r.fit.stderr))
             .f64_opt("intercept_stderr", fit_col(|r| r.fit.intercept_stderr))
-            .i64("n_baseline", f.iter().map(|x| (x.n_baseline_models + x.n_baseline_published) as i64))
-            .i64("n_baseline_models", f.iter().map(|x| x.n_baseline_models as i64))
-            .i64("n_baseline_published", f.iter().map(|x| x.n_baseline_published as i64))
+            .i64(
+                "n_baseline",
+                f.iter()
+                    .map(|x| (x.n_baseline_models + x.n_baseline_published) as i64),
+            )
+            .i64(
+                "n_baseline_models",
+                f.iter().map(|x| x.n_baseline_models as i64),
+            )
+            .i64(
+                "n_baseline_published",
+                f.iter().map(|x| x.n_baseline_published as i64),
+            )
             .utf8_opt("error", f.iter().map(|x| x.error.clone()).collect())
             .finish()?;
         let r = &self.rows;
-        let er = |g: fn(&BootstrapCi) -> f64| r.iter().map(move |x| x.effective_robustness.as_ref().map(g));
+        let er = |g: fn(&BootstrapCi) -> f64| {
+            r.iter()
+                .map(move |x| x.effective_robustness.as_ref().map(g))
+        };
         let rows = Table::default()
             .utf8("model", r.iter().map(|x| x.model.clone()))
             .utf8("dataset", r.iter().map(|x| x.dataset.clone()))
@@ -484,7 +578,10 @@ impl ShiftOutput {
             .f64_opt("er_lower", er(|c| c.lower))
             .f64_opt("er_upper", er(|c| c.upper))
             .f64_opt("residual", r.iter().map(|x| x.residual))
-            .utf8_opt("objectnet_protocol", r.iter().map(|x| x.objectnet_protocol.clone()).collect())
+            .utf8_opt(
+                "objectnet_protocol",
+                r.iter().map(|x| x.objectnet_protocol.clone()).collect(),
+            )
             .utf8_opt("note", r.iter().map(|x| x.note.clone()).collect())
             .finish()?;
         Ok(vec![("shift_fits", fits), ("shift", rows)])
@@ -495,10 +592,25 @@ impl ShiftOutput {
     pub fn headline(&self) -> Vec<HeadlineNumber> {
         let mut out = Vec::new();
         for r in &self.rows {
-            out.push(HeadlineNumber::new(&r.model, &r.dataset, "top1", &r.acc_ood.top1));
-            out.push(HeadlineNumber::new(&r.model, &r.dataset, format!("top1 {}", r.x_axis), &r.acc_id.top1));
+            out.push(HeadlineNumber::new(
+                &r.model,
+                &r.dataset,
+                "top1",
+                &r.acc_ood.top1,
+            ));
+            out.push(HeadlineNumber::new(
+                &r.model,
+                &r.dataset,
+                format!("top1 {}", r.x_axis),
+                &r.acc_id.top1,
+            ));
             if let Some(er) = &r.effective_robustness {
-                out.push(HeadlineNumber::new(&r.model, &r.dataset, "effective_robustness", er));
+                out.push(HeadlineNumber::new(
+                    &r.model,
+                    &r.dataset,
+                    "effective_robustness",
+                    er,
+                ));
             }
         }
         out

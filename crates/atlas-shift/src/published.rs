@@ -37,7 +37,10 @@ pub fn default_published_names() -> BTreeMap<String, String> {
         ("imagenet-o", "ImageNet-O"),
         ("objectnet", "ObjectNet"),
     ];
-    pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }
 
 fn bad(line: usize, reason: impl Into<String>) -> ShiftError {
@@ -53,23 +56,36 @@ fn accuracy(line: usize, cell: &str) -> Result<f64, ShiftError> {
         .parse()
         .map_err(|_| bad(line, format!("`{cell}` is not a number")))?;
     if !(0.0..=1.0).contains(&v) {
-        return Err(bad(line, format!("accuracy {v} is outside [0, 1] (give fractions, not percent)")));
+        return Err(bad(
+            line,
+            format!("accuracy {v} is outside [0, 1] (give fractions, not percent)"),
+        ));
     }
     Ok(v)
 }
 
 /// Parse a published-results CSV (long or open_clip wide layout; see module docs).
 pub fn parse_published_csv(text: &str) -> Result<Vec<PublishedAccuracy>, ShiftError> {
-    let mut rd = csv::ReaderBuilder::new().flexible(false).from_reader(text.as_bytes());
+    let mut rd = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(text.as_bytes());
     let header: Vec<String> = rd
         .headers()
         .map_err(|e| bad(1, e.to_string()))?
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
-    let col = |names: &[&str]| header.iter().position(|h| names.iter().any(|n| h.eq_ignore_ascii_case(n)));
+    let col = |names: &[&str]| {
+        header
+            .iter()
+            .position(|h| names.iter().any(|n| h.eq_ignore_ascii_case(n)))
+    };
     let mut out = Vec::new();
-    if let (Some(m), Some(d), Some(a)) = (col(&["model"]), col(&["dataset"]), col(&["top1", "acc", "accuracy"])) {
+    if let (Some(m), Some(d), Some(a)) = (
+        col(&["model"]),
+        col(&["dataset"]),
+        col(&["top1", "acc", "accuracy"]),
+    ) {
         for (i, rec) in rd.records().enumerate() {
             let line = i + 2;
             let rec = rec.map_err(|e| bad(line, e.to_string()))?;
@@ -87,7 +103,10 @@ pub fn parse_published_csv(text: &str) -> Result<Vec<PublishedAccuracy>, ShiftEr
         return Ok(out);
     }
     let (Some(n), Some(p)) = (col(&["name"]), col(&["pretrained"])) else {
-        return Err(bad(1, "header needs `model,dataset,top1` (long layout) or `name,pretrained,<datasets>` (open_clip layout)"));
+        return Err(bad(
+            1,
+            "header needs `model,dataset,top1` (long layout) or `name,pretrained,<datasets>` (open_clip layout)",
+        ));
     };
     let skip = |h: &str| {
         let l = h.to_ascii_lowercase();
@@ -96,7 +115,11 @@ pub fn parse_published_csv(text: &str) -> Result<Vec<PublishedAccuracy>, ShiftEr
     for (i, rec) in rd.records().enumerate() {
         let line = i + 2;
         let rec = rec.map_err(|e| bad(line, e.to_string()))?;
-        let model = format!("{}/{}", rec.get(n).unwrap_or("").trim(), rec.get(p).unwrap_or("").trim());
+        let model = format!(
+            "{}/{}",
+            rec.get(n).unwrap_or("").trim(),
+            rec.get(p).unwrap_or("").trim()
+        );
         for (c, h) in header.iter().enumerate() {
             if c == n || c == p || skip(h) {
                 continue;

@@ -21,7 +21,11 @@ fn overconfident(n: usize) -> Owned {
         .map(|(i, &l)| {
             let l = l as usize;
             let other = (l + 1) % 4;
-            if i % 3 == 0 { mixed(4, &[(other, 0.8), (l, 0.6)]) } else { mixed(4, &[(l, 0.8), (other, 0.6)]) }
+            if i % 3 == 0 {
+                mixed(4, &[(other, 0.8), (l, 0.6)])
+            } else {
+                mixed(4, &[(l, 0.8), (other, 0.6)])
+            }
         })
         .collect();
     Owned::new(one_hot_head(4), labels, rows)
@@ -37,7 +41,11 @@ fn held_out_split_is_disjoint_deterministic_and_order_free() {
     let mut all: Vec<usize> = fit.iter().chain(&eval).copied().collect();
     all.sort_unstable();
     assert_eq!(all, (0..100).collect::<Vec<_>>(), "disjoint and complete");
-    assert_eq!(held_out_split(&refs, 0.2, 7).unwrap(), (fit.clone(), eval), "deterministic");
+    assert_eq!(
+        held_out_split(&refs, 0.2, 7).unwrap(),
+        (fit.clone(), eval),
+        "deterministic"
+    );
     // Reversing the item order selects the same ids.
     let rev: Vec<&str> = refs.iter().rev().copied().collect();
     let (fit_rev, _) = held_out_split(&rev, 0.2, 7).unwrap();
@@ -56,17 +64,36 @@ fn held_out_split_is_disjoint_deterministic_and_order_free() {
 fn temperature_scaling_reduces_ece_on_an_overconfident_model() {
     let id = overconfident(120);
     let shift = overconfident(60);
-    let out = compute(&id.set("m", "val", "id", None), None, &[shift.set("m", "v2", "shift", None)], &params()).unwrap();
+    let out = compute(
+        &id.set("m", "val", "id", None),
+        None,
+        &[shift.set("m", "v2", "shift", None)],
+        &params(),
+    )
+    .unwrap();
     assert_eq!(out.n_calibration, 24);
     assert_eq!(out.datasets[0].n, 96, "only the held-out rest is evaluated");
-    assert!(out.temperature.temperature > 1.0, "T = {}", out.temperature.temperature);
+    assert!(
+        out.temperature.temperature > 1.0,
+        "T = {}",
+        out.temperature.temperature
+    );
     for d in &out.datasets {
-        assert!(d.scaled.ece.estimate < d.raw.ece.estimate, "{}: {} vs {}", d.dataset, d.scaled.ece.estimate, d.raw.ece.estimate);
+        assert!(
+            d.scaled.ece.estimate < d.raw.ece.estimate,
+            "{}: {} vs {}",
+            d.dataset,
+            d.scaled.ece.estimate,
+            d.raw.ece.estimate
+        );
         assert!(d.scaled.nll.estimate < d.raw.nll.estimate);
-        assert_eq!(d.scaled.temperature, out.temperature.temperature, "T applied unchanged");
+        assert_eq!(
+            d.scaled.temperature, out.temperature.temperature,
+            "T applied unchanged"
+        );
         assert_eq!(d.raw.temperature, 1.0);
-        assert!((d.accuracy.estimate - 2.0 / 3.0).abs() < 0.02);
-        // NLL point estimate agrees with atlas-metrics' nll.
+        // One item in three is wrong (the held-out part is a random 80 % of the ID items).
+        assert!((d.accuracy.estimate - 2.0 / 3.0).abs() < 0.1);
         assert!(d.raw.ece.lower <= d.raw.ece.estimate && d.raw.ece.estimate <= d.raw.ece.upper);
     }
     assert_eq!(out.logit_scale, 100.0);
@@ -77,12 +104,20 @@ fn separate_calibration_dataset() {
     let id = overconfident(40);
     let cal = overconfident(30);
     let p = Params {
-        split: CalibrationSplit::Dataset { name: "val-calib".into() },
+        split: CalibrationSplit::Dataset {
+            name: "val-calib".into(),
+        },
         ..params()
     };
     let e = compute(&id.set("m", "val", "id", None), None, &[], &p).unwrap_err();
     assert!(e.to_string().contains("val-calib"), "{e}");
-    let out = compute(&id.set("m", "val", "id", None), Some(&cal.set("m", "val-calib", "id", None)), &[], &p).unwrap();
+    let out = compute(
+        &id.set("m", "val", "id", None),
+        Some(&cal.set("m", "val-calib", "id", None)),
+        &[],
+        &p,
+    )
+    .unwrap();
     assert_eq!(out.n_calibration, 30);
     assert_eq!(out.datasets[0].n, 40, "the whole ID set is evaluated");
     assert_eq!(out.calibration_dataset, "val-calib");
@@ -96,9 +131,20 @@ fn nll_matches_atlas_metrics() {
         ..params()
     };
     let cal = overconfident(20);
-    let out = compute(&id.set("m", "val", "id", None), Some(&cal.set("m", "c", "id", None)), &[], &p).unwrap();
+    let out = compute(
+        &id.set("m", "val", "id", None),
+        Some(&cal.set("m", "c", "id", None)),
+        &[],
+        &p,
+    )
+    .unwrap();
     let s = score(&id.set("m", "val", "id", None)).unwrap();
-    let expect = atlas_metrics::calibration::nll(s.matrix().unwrap(), &s.labels, out.temperature.temperature).unwrap();
+    let expect = atlas_metrics::calibration::nll(
+        s.matrix().unwrap(),
+        &s.labels,
+        out.temperature.temperature,
+    )
+    .unwrap();
     assert!((out.datasets[0].scaled.nll.estimate - expect).abs() < 1e-9);
 }
 
@@ -107,7 +153,10 @@ fn unlabelled_set_is_an_error() {
     let mut o = overconfident(10);
     o.index.labels = vec![-1; 10];
     let e = compute(&o.set("m", "val", "id", None), None, &[], &params()).unwrap_err();
-    assert!(matches!(e, CalibrationError::Input(InputError::NoItems { .. })), "{e}");
+    assert!(
+        matches!(e, CalibrationError::Input(InputError::NoItems { .. })),
+        "{e}"
+    );
 }
 
 #[test]
@@ -120,12 +169,28 @@ fn schema_and_bins() {
     assert_eq!(b[1].1.num_rows(), 2 * 15);
     for (_, batch) in &b {
         let s = batch.schema();
-        assert_eq!(s.field_with_name("model").unwrap().data_type(), &DataType::Utf8);
-        assert_eq!(s.field_with_name("dataset").unwrap().data_type(), &DataType::Utf8);
+        assert_eq!(
+            s.field_with_name("model").unwrap().data_type(),
+            &DataType::Utf8
+        );
+        assert_eq!(
+            s.field_with_name("dataset").unwrap().data_type(),
+            &DataType::Utf8
+        );
         for f in s.fields() {
-            assert!(matches!(f.data_type(), DataType::Utf8 | DataType::Int64 | DataType::Float64 | DataType::Boolean));
+            assert!(matches!(
+                f.data_type(),
+                DataType::Utf8 | DataType::Int64 | DataType::Float64 | DataType::Boolean
+            ));
         }
     }
-    assert_eq!(b[0].1.schema().field_with_name("temperature").unwrap().data_type(), &DataType::Float64);
+    assert_eq!(
+        b[0].1
+            .schema()
+            .field_with_name("temperature")
+            .unwrap()
+            .data_type(),
+        &DataType::Float64
+    );
     assert_eq!(out.headline().len(), 4);
 }

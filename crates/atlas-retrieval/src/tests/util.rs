@@ -58,7 +58,10 @@ impl Owned {
     /// Item `i` points at class `pred[i]` exactly.
     pub fn pointing(head: ZeroShotHead, labels: Vec<i64>, pred: &[usize]) -> Self {
         let dim = head.dim;
-        let rows = pred.iter().map(|&p| head.weights[p * dim..(p + 1) * dim].to_vec()).collect();
+        let rows = pred
+            .iter()
+            .map(|&p| head.weights[p * dim..(p + 1) * dim].to_vec())
+            .collect();
         Self::new(head, labels, rows)
     }
 
@@ -67,7 +70,13 @@ impl Owned {
         self
     }
 
-    pub fn set<'a>(&'a self, model: &'a str, dataset: &'a str, role: &'a str, subset: Option<&'a [usize]>) -> EvalSet<'a> {
+    pub fn set<'a>(
+        &'a self,
+        model: &'a str,
+        dataset: &'a str,
+        role: &'a str,
+        subset: Option<&'a [usize]>,
+    ) -> EvalSet<'a> {
         EvalSet {
             model,
             dataset,

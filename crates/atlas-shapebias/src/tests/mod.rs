@@ -10,9 +10,14 @@ use util::{Owned, one_hot_head};
 use super::*;
 
 fn shared() -> PathBuf {
-    let dir = std::env::var("CLIP_ATLAS_SHARED").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared").into());
+    let dir = std::env::var("CLIP_ATLAS_SHARED")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared").into());
     let p = PathBuf::from(dir);
-    assert!(p.join("data/cue-conflict").is_dir(), "shared data missing at {}: set CLIP_ATLAS_SHARED", p.display());
+    assert!(
+        p.join("data/cue-conflict").is_dir(),
+        "shared data missing at {}: set CLIP_ATLAS_SHARED",
+        p.display()
+    );
     p
 }
 
@@ -24,7 +29,11 @@ fn listing(root: &std::path::Path) -> Vec<String> {
         if d.is_dir() {
             for f in std::fs::read_dir(&d).unwrap() {
                 let f = f.unwrap().path();
-                ids.push(format!("{}/{}", d.file_name().unwrap().to_string_lossy(), f.file_name().unwrap().to_string_lossy()));
+                ids.push(format!(
+                    "{}/{}",
+                    d.file_name().unwrap().to_string_lossy(),
+                    f.file_name().unwrap().to_string_lossy()
+                ));
             }
         }
     }
@@ -56,8 +65,16 @@ fn over_ids(head: ZeroShotHead, ids: &[String], pred: impl Fn(&str) -> usize) ->
 
 #[test]
 fn parses_stimulus_names() {
-    assert_eq!(parse_stimulus_name("airplane/airplane1-bicycle2.png"), ("airplane".into(), Some("bicycle".into())));
-    assert_eq!(parse_stimulus_name("0002_s5n_s01_0_bird_00_bird2-clock3.png").1.as_deref(), Some("clock"));
+    assert_eq!(
+        parse_stimulus_name("airplane/airplane1-bicycle2.png"),
+        ("airplane".into(), Some("bicycle".into()))
+    );
+    assert_eq!(
+        parse_stimulus_name("0002_s5n_s01_0_bird_00_bird2-clock3.png")
+            .1
+            .as_deref(),
+        Some("clock")
+    );
     assert_eq!(parse_stimulus_name("boat/boat3.png"), ("boat".into(), None));
 }
 
@@ -66,10 +83,22 @@ fn real_listing_direct_head_counts_and_categories() {
     let ids = listing(&shared().join("data/cue-conflict/stimuli"));
     assert_eq!(ids.len(), 1280);
     let head = named_head(&CUE_CONFLICT_CATEGORIES);
-    let cat = |n: &str| CUE_CONFLICT_CATEGORIES.iter().position(|c| *c == n).unwrap();
+    let cat = |n: &str| {
+        CUE_CONFLICT_CATEGORIES
+            .iter()
+            .position(|c| *c == n)
+            .unwrap()
+    };
     // Every decision = the shape category -> shape bias 1.
     let o = over_ids(head, &ids, |id| cat(&parse_stimulus_name(id).0));
-    let out = compute(&o.set("m", "cue-conflict", "cue-conflict", None), None, &[], None, &params(DecisionMode::Direct)).unwrap();
+    let out = compute(
+        &o.set("m", "cue-conflict", "cue-conflict", None),
+        None,
+        &[],
+        None,
+        &params(DecisionMode::Direct),
+    )
+    .unwrap();
     assert_eq!(out.n_excluded, 80);
     assert_eq!(out.result.n_conflict, 1200);
     assert_eq!(out.result.per_category.len(), 16);
@@ -85,28 +114,56 @@ fn real_listing_direct_head_counts_and_categories() {
 fn real_listing_imagenet16_mean_mapping() {
     let sh = shared();
     let ids = listing(&sh.join("data/cue-conflict/stimuli"));
-    let mapping = CategoryMapping::load(&sh.join("data/cue-conflict/16class_imagenet_mapping.json")).unwrap();
+    let mapping =
+        CategoryMapping::load(&sh.join("data/cue-conflict/16class_imagenet_mapping.json")).unwrap();
     assert_eq!(mapping.categories, CUE_CONFLICT_CATEGORIES);
-    assert_eq!(mapping.imagenet_indices.iter().map(Vec::len).sum::<usize>(), 207);
+    assert_eq!(
+        mapping.imagenet_indices.iter().map(Vec::len).sum::<usize>(),
+        207
+    );
     let head = one_hot_head(1000);
     let cat = |n: &str| mapping.categories.iter().position(|c| c == n).unwrap();
     // Each item points at the first ImageNet class of its *texture* category -> shape bias 0.
-    let o = over_ids(head.clone(), &ids, |id| mapping.imagenet_indices[cat(&parse_stimulus_name(id).1.unwrap())][0]);
-    let out = compute(&o.set("m", "cue-conflict", "cue-conflict", None), Some(&mapping), &[], None, &params(DecisionMode::Imagenet16)).unwrap();
+    let o = over_ids(head.clone(), &ids, |id| {
+        mapping.imagenet_indices[cat(&parse_stimulus_name(id).1.unwrap())][0]
+    });
+    let out = compute(
+        &o.set("m", "cue-conflict", "cue-conflict", None),
+        Some(&mapping),
+        &[],
+        None,
+        &params(DecisionMode::Imagenet16),
+    )
+    .unwrap();
     assert_eq!(out.n_excluded, 80);
     assert_eq!(out.result.texture_hits, 1200);
     assert_eq!(out.shape_bias.unwrap().estimate, 0.0);
     assert_eq!(out.result.per_category.len(), 16);
     // Without a mapping, imagenet16 is a typed error.
     assert!(matches!(
-        compute(&o.set("m", "c", "cue-conflict", None), None, &[], None, &params(DecisionMode::Imagenet16)),
+        compute(
+            &o.set("m", "c", "cue-conflict", None),
+            None,
+            &[],
+            None,
+            &params(DecisionMode::Imagenet16)
+        ),
         Err(ShapeBiasError::Protocol(_))
     ));
     // Shape-only edges set: folder = shape; decisions at the shape's first class -> accuracy 1.
     let edges = listing(&sh.join("data/cue-conflict/edges"));
     assert_eq!(edges.len(), 160);
-    let e = over_ids(head, &edges, |id| mapping.imagenet_indices[cat(&parse_stimulus_name(id).0)][0]);
-    let out = compute(&o.set("m", "cue-conflict", "cue-conflict", None), Some(&mapping), &[e.set("m", "edges", "cue-conflict", None)], None, &params(DecisionMode::Imagenet16)).unwrap();
+    let e = over_ids(head, &edges, |id| {
+        mapping.imagenet_indices[cat(&parse_stimulus_name(id).0)][0]
+    });
+    let out = compute(
+        &o.set("m", "cue-conflict", "cue-conflict", None),
+        Some(&mapping),
+        &[e.set("m", "edges", "cue-conflict", None)],
+        None,
+        &params(DecisionMode::Imagenet16),
+    )
+    .unwrap();
     assert_eq!(out.shape_only[0].n, 160);
     assert_eq!(out.shape_only[0].accuracy.estimate, 1.0);
 }
@@ -120,12 +177,34 @@ fn world_style_meta_labels_known_split() {
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let head = named_head(&refs);
     let shape: Vec<usize> = (0..24).map(|i| i % 12).collect();
-    let texture: Vec<usize> = (0..24).map(|i| if i % 12 == 0 { i % 12 } else { (i + 1) % 12 }).collect();
-    let pred: Vec<usize> = (0..24).map(|i| if i < 12 { shape[i] } else if i < 18 { texture[i] } else { (shape[i] + 5) % 12 }).collect();
+    let texture: Vec<usize> = (0..24)
+        .map(|i| if i % 12 == 0 { i % 12 } else { (i + 1) % 12 })
+        .collect();
+    let pred: Vec<usize> = (0..24)
+        .map(|i| {
+            if i < 12 {
+                shape[i]
+            } else if i < 18 {
+                texture[i]
+            } else {
+                (shape[i] + 5) % 12
+            }
+        })
+        .collect();
     let o = Owned::pointing(head, shape.iter().map(|&s| s as i64).collect(), &pred)
         .with_meta("shape_label", shape.iter().map(|s| s.to_string()).collect())
-        .with_meta("texture_label", texture.iter().map(|s| s.to_string()).collect());
-    let out = compute(&o.set("m", "world-cue", "cue-conflict", None), None, &[], None, &params(DecisionMode::Direct)).unwrap();
+        .with_meta(
+            "texture_label",
+            texture.iter().map(|s| s.to_string()).collect(),
+        );
+    let out = compute(
+        &o.set("m", "world-cue", "cue-conflict", None),
+        None,
+        &[],
+        None,
+        &params(DecisionMode::Direct),
+    )
+    .unwrap();
     assert_eq!(out.n_excluded, 2);
     assert_eq!((out.result.shape_hits, out.result.texture_hits), (11, 5));
     let sb = out.shape_bias.unwrap();
@@ -142,8 +221,18 @@ fn unknown_category_names_the_item() {
     let head = named_head(&["cat", "dog"]);
     let ids = vec!["cat/cat1-zebra2.png".to_string()];
     let o = over_ids(head, &ids, |_| 0);
-    let e = compute(&o.set("m", "c", "cue-conflict", None), None, &[], None, &params(DecisionMode::Direct)).unwrap_err();
-    assert!(e.to_string().contains("cat/cat1-zebra2.png") && e.to_string().contains("zebra"), "{e}");
+    let e = compute(
+        &o.set("m", "c", "cue-conflict", None),
+        None,
+        &[],
+        None,
+        &params(DecisionMode::Direct),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("cat/cat1-zebra2.png") && e.to_string().contains("zebra"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -152,13 +241,20 @@ fn human_reference_is_the_readme_value() {
     assert_eq!(h.n_subjects, 10);
     assert_eq!(h.n_trials, 12800);
     // shared/README.md: pooled human shape bias = 0.959.
-    assert!((h.shape_bias.unwrap() - 0.959).abs() < 5e-4, "{:?}", h.shape_bias);
+    assert!(
+        (h.shape_bias.unwrap() - 0.959).abs() < 5e-4,
+        "{:?}",
+        h.shape_bias
+    );
 }
 
 #[test]
 fn schema() {
     let head = named_head(&["cat", "dog"]);
-    let ids = vec!["cat/cat1-dog2.png".to_string(), "dog/dog1-cat1.png".to_string()];
+    let ids = vec![
+        "cat/cat1-dog2.png".to_string(),
+        "dog/dog1-cat1.png".to_string(),
+    ];
     let o = over_ids(head, &ids, |id| if id.starts_with("cat") { 0 } else { 0 });
     let human = HumanShapeBias {
         n_subjects: 1,
@@ -169,16 +265,39 @@ fn schema() {
         shape_bias: Some(1.0),
         per_subject: vec![],
     };
-    let out = compute(&o.set("m", "c", "cue-conflict", None), None, &[], Some(&human), &params(DecisionMode::Direct)).unwrap();
+    let out = compute(
+        &o.set("m", "c", "cue-conflict", None),
+        None,
+        &[],
+        Some(&human),
+        &params(DecisionMode::Direct),
+    )
+    .unwrap();
     let b = out.to_batches().unwrap();
     for (_, batch) in &b {
         let s = batch.schema();
-        assert_eq!(s.field_with_name("model").unwrap().data_type(), &DataType::Utf8);
-        assert_eq!(s.field_with_name("dataset").unwrap().data_type(), &DataType::Utf8);
+        assert_eq!(
+            s.field_with_name("model").unwrap().data_type(),
+            &DataType::Utf8
+        );
+        assert_eq!(
+            s.field_with_name("dataset").unwrap().data_type(),
+            &DataType::Utf8
+        );
         for f in s.fields() {
-            assert!(matches!(f.data_type(), DataType::Utf8 | DataType::Int64 | DataType::Float64 | DataType::Boolean));
+            assert!(matches!(
+                f.data_type(),
+                DataType::Utf8 | DataType::Int64 | DataType::Float64 | DataType::Boolean
+            ));
         }
     }
     assert_eq!(out.human_shape_bias, Some(1.0));
-    assert_eq!(b[0].1.schema().field_with_name("shape_bias").unwrap().data_type(), &DataType::Float64);
+    assert_eq!(
+        b[0].1
+            .schema()
+            .field_with_name("shape_bias")
+            .unwrap()
+            .data_type(),
+        &DataType::Float64
+    );
 }
