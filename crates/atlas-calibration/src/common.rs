@@ -100,14 +100,14 @@ pub fn check_set(set: &EvalSet<'_>) -> Result<(), InputError> {
 /// The head restricted to the set's class subset (dataset label `k` is head row `subset[k]`).
 pub fn label_head(set: &EvalSet<'_>) -> Result<ZeroShotHead, InputError> {
     let head = set.head;
-    if let Some(subset) = set.class_subset {
-        if let Some(&index) = subset.iter().find(|&&c| c >= head.num_classes()) {
-            return Err(InputError::BadSubset {
-                dataset: set.dataset.into(),
-                index,
-                classes: head.num_classes(),
-            });
-        }
+    if let Some(subset) = set.class_subset
+        && let Some(&index) = subset.iter().find(|&&c| c >= head.num_classes())
+    {
+        return Err(InputError::BadSubset {
+            dataset: set.dataset.into(),
+            index,
+            classes: head.num_classes(),
+        });
     }
     atlas_zeroshot::restrict_head(head, set.class_subset).map_err(|_| InputError::BadSubset {
         dataset: set.dataset.into(),

@@ -18,7 +18,7 @@
 //!     most `n − 1`) fit `T` and **only the rest** is evaluated as the ID set. Deterministic for a
 //!     seed, independent of item order, and disjoint by construction.
 //!   - `dataset`: a separate, named calibration set fits `T`; the whole ID set is evaluated.
-//!   `T` is applied unchanged to every shifted set.
+//! - **Shifted sets**: `T` is applied unchanged.
 
 mod common;
 

@@ -174,12 +174,15 @@ fn column<'s>(set: &'s EvalSet<'_>, name: &str) -> Result<&'s [String], FactorEr
         })
 }
 
-/// `(factor names, per-item multi-hot flags over names, per-item prototype flag)` for the given rows.
+/// `(factor names, per-item multi-hot flags over names, per-item prototype flag)`.
+type Annotations = (Vec<String>, Vec<bool>, Vec<bool>);
+
+/// [`Annotations`] of the given rows.
 fn annotations(
     set: &EvalSet<'_>,
     rows: &[usize],
     p: &Params,
-) -> Result<(Vec<String>, Vec<bool>, Vec<bool>), FactorError> {
+) -> Result<Annotations, FactorError> {
     if let Some(cols) = &p.factor_columns {
         let data = cols
             .iter()

@@ -234,23 +234,18 @@ pub fn compute(
     let cfg = bootstrap_config(params.bootstrap, params.seed);
     let mut out = Vec::new();
     for dir in [Direction::ImageToText, Direction::TextToImage] {
-        let (hits_at, candidates, n_queries): (Box<dyn Fn(usize) -> Vec<f64>>, usize, usize) =
-            match dir {
-                Direction::TextToImage => (
-                    Box::new(|k| t2i.iter().map(|&r| (r < k) as u8 as f64).collect()),
-                    rows.len(),
-                    t2i.len(),
-                ),
-                Direction::ImageToText => (
-                    Box::new(|k| {
-                        i2t.iter()
-                            .map(|r| r.is_some_and(|r| r < k) as u8 as f64)
-                            .collect()
-                    }),
-                    kept.len(),
-                    i2t.len(),
-                ),
-            };
+        // Best rank of each query in this direction (`None` = image without captions: a miss).
+        let (ranks, candidates): (Vec<Option<usize>>, usize) = match dir {
+            Direction::TextToImage => (t2i.iter().map(|&r| Some(r)).collect(), rows.len()),
+            Direction::ImageToText => (i2t.clone(), kept.len()),
+        };
+        let n_queries = ranks.len();
+        let hits_at = |k: usize| -> Vec<f64> {
+            ranks
+                .iter()
+                .map(|r| r.is_some_and(|r| r < k) as u8 as f64)
+                .collect()
+        };
         for &k in &params.ks {
             let (recall, note) = if k > candidates {
                 (

@@ -270,12 +270,15 @@ fn labels_of(
     Ok((shape, Some(texture)))
 }
 
-/// Category decisions for the usable items of a set; returns `(rows, decisions, categories)`.
+/// `(usable rows, category decisions, category names)`.
+type Decisions = (Vec<usize>, Vec<u32>, Vec<String>);
+
+/// Category decisions for the usable items of a set.
 fn decide(
     set: &EvalSet<'_>,
     mapping: Option<&CategoryMapping>,
     p: &Params,
-) -> Result<(Vec<usize>, Vec<u32>, Vec<String>), ShapeBiasError> {
+) -> Result<Decisions, ShapeBiasError> {
     check_set(set)?;
     let rows = set.usable();
     if rows.is_empty() {

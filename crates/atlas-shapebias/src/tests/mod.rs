@@ -255,7 +255,7 @@ fn schema() {
         "cat/cat1-dog2.png".to_string(),
         "dog/dog1-cat1.png".to_string(),
     ];
-    let o = over_ids(head, &ids, |id| if id.starts_with("cat") { 0 } else { 0 });
+    let o = over_ids(head, &ids, |_| 0);
     let human = HumanShapeBias {
         n_subjects: 1,
         n_trials: 1,
