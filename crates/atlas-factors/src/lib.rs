@@ -178,11 +178,7 @@ fn column<'s>(set: &'s EvalSet<'_>, name: &str) -> Result<&'s [String], FactorEr
 type Annotations = (Vec<String>, Vec<bool>, Vec<bool>);
 
 /// [`Annotations`] of the given rows.
-fn annotations(
-    set: &EvalSet<'_>,
-    rows: &[usize],
-    p: &Params,
-) -> Result<Annotations, FactorError> {
+fn annotations(set: &EvalSet<'_>, rows: &[usize], p: &Params) -> Result<Annotations, FactorError> {
     if let Some(cols) = &p.factor_columns {
         let data = cols
             .iter()
