@@ -119,8 +119,7 @@ fn parity_all_configs_both_layouts() {
                     .visual
                     .positional_embedding
                     .val()
-                    .into_data()
-                    .to_vec::<f32>()
+                    .try_into_vec_as::<f32>()
                     .unwrap_or_default();
                 let (c, a) = compare(&pos, &r.pos_embed, pos.len());
                 println!("{label}: resized pos embed cos {c:.9} max abs err {a:.3e}");
