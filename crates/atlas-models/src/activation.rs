@@ -51,7 +51,11 @@ impl Activation {
     }
 
     pub fn from_quick_gelu_flag(quick_gelu: bool) -> Self {
-        if quick_gelu { Self::QuickGelu } else { Self::Gelu }
+        if quick_gelu {
+            Self::QuickGelu
+        } else {
+            Self::Gelu
+        }
     }
 }
 
@@ -161,18 +165,30 @@ mod tests {
 
     #[test]
     fn registry() {
-        assert_eq!(activation_for("ViT-B-32", Some("openai")), Activation::QuickGelu);
+        assert_eq!(
+            activation_for("ViT-B-32", Some("openai")),
+            Activation::QuickGelu
+        );
         assert_eq!(
             activation_for("ViT-B-32", Some("laion2b_s34b_b79k")),
             Activation::Gelu
         );
-        assert_eq!(activation_for("ViT-H-14", Some("dfn5b")), Activation::QuickGelu);
+        assert_eq!(
+            activation_for("ViT-H-14", Some("dfn5b")),
+            Activation::QuickGelu
+        );
         assert_eq!(
             activation_for("ViT-L-14-quickgelu", Some("dfn2b")),
             Activation::QuickGelu
         );
-        assert_eq!(activation_for("ViT-L-14", Some("dfn2b_s39b")), Activation::Gelu);
-        assert_eq!(activation_for("ViT-B-32-quickgelu", None), Activation::QuickGelu);
+        assert_eq!(
+            activation_for("ViT-L-14", Some("dfn2b_s39b")),
+            Activation::Gelu
+        );
+        assert_eq!(
+            activation_for("ViT-B-32-quickgelu", None),
+            Activation::QuickGelu
+        );
         assert_eq!(activation_for("ViT-B-32", None), Activation::Gelu);
         assert_eq!(known_activation("ViT-B-32", "my_own_run"), None);
     }

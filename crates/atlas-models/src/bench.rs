@@ -60,10 +60,14 @@ pub fn bench_towers(opts: &BenchOptions) -> Result<BenchReport> {
         message: "not a built-in architecture".into(),
     })?;
     if opts.batch == 0 || opts.iters == 0 {
-        return Err(ModelError::Input("bench: batch and iters must be > 0".into()));
+        return Err(ModelError::Input(
+            "bench: batch and iters must be > 0".into(),
+        ));
     }
     let (device, kind) = select_device_resolved(opts.device, opts.precision)?;
-    let attention = opts.attention.unwrap_or_else(|| AttentionImpl::default_for(kind));
+    let attention = opts
+        .attention
+        .unwrap_or_else(|| AttentionImpl::default_for(kind));
     let mut model = Clip::init(&config, config.activation(), &device);
     model.set_attention(attention);
     let s = config.vision.image_size as usize;

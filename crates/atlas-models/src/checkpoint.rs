@@ -43,9 +43,11 @@ impl SafetensorsFile {
             source,
         })?;
         let (header_len, metadata) =
-            safetensors::SafeTensors::read_metadata(&mmap[..]).map_err(|e| ModelError::Safetensors {
-                path: path.to_path_buf(),
-                message: format!("{e:?} (file size {} bytes)", mmap.len()),
+            safetensors::SafeTensors::read_metadata(&mmap[..]).map_err(|e| {
+                ModelError::Safetensors {
+                    path: path.to_path_buf(),
+                    message: format!("{e:?} (file size {} bytes)", mmap.len()),
+                }
             })?;
         let tensors = metadata
             .tensors()
@@ -96,11 +98,14 @@ impl SafetensorsFile {
 
     /// A tensor as f32 with its shape.
     pub fn read_f32(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
-        let info = self.tensors.get(name).ok_or_else(|| ModelError::MissingKey {
-            path: self.path.clone(),
-            key: name.to_string(),
-            expected: vec![],
-        })?;
+        let info = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| ModelError::MissingKey {
+                path: self.path.clone(),
+                key: name.to_string(),
+                expected: vec![],
+            })?;
         let b = self.bytes(info);
         let data: Vec<f32> = match info.dtype {
             Dtype::F32 => b
@@ -177,7 +182,9 @@ fn hf_recipe(key: &str) -> Recipe {
         "visual.proj" => return Recipe::Transposed("visual_projection.weight".into()),
         "text_projection" => return Recipe::Transposed("text_projection.weight".into()),
         "token_embedding.weight" => return d("text_model.embeddings.token_embedding.weight".into()),
-        "positional_embedding" => return d("text_model.embeddings.position_embedding.weight".into()),
+        "positional_embedding" => {
+            return d("text_model.embeddings.position_embedding.weight".into());
+        }
         "visual.conv1.weight" => return d("vision_model.embeddings.patch_embedding.weight".into()),
         "visual.class_embedding" => return d("vision_model.embeddings.class_embedding".into()),
         "visual.positional_embedding" => {
@@ -205,7 +212,11 @@ fn hf_recipe(key: &str) -> Recipe {
     let p = format!("{tower}.encoder.layers.{idx}");
     match rest {
         "attn.in_proj_weight" | "attn.in_proj_bias" => {
-            let wb = if rest.ends_with("weight") { "weight" } else { "bias" };
+            let wb = if rest.ends_with("weight") {
+                "weight"
+            } else {
+                "bias"
+            };
             Recipe::Concat3(["q", "k", "v"].map(|x| format!("{p}.self_attn.{x}_proj.{wb}")))
         }
         _ => {
@@ -379,7 +390,10 @@ mod tests {
             Recipe::Direct(s) | Recipe::Transposed(s) => s,
             Recipe::Concat3(v) => v.join(","),
         };
-        assert_eq!(name("visual.ln_pre.weight"), "vision_model.pre_layrnorm.weight");
+        assert_eq!(
+            name("visual.ln_pre.weight"),
+            "vision_model.pre_layrnorm.weight"
+        );
         assert_eq!(
             name("transformer.resblocks.3.mlp.c_fc.bias"),
             "text_model.encoder.layers.3.mlp.fc1.bias"

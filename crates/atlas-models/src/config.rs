@@ -84,19 +84,19 @@ impl ClipConfig {
         };
         let v = &self.vision;
         let t = &self.text;
-        if v.patch_size == 0 || v.image_size == 0 || v.image_size % v.patch_size != 0 {
+        if v.patch_size == 0 || v.image_size == 0 || !v.image_size.is_multiple_of(v.patch_size) {
             return Err(err(format!(
                 "vision image_size {} must be a positive multiple of patch_size {}",
                 v.image_size, v.patch_size
             )));
         }
-        if v.head_width == 0 || v.width == 0 || v.width % v.head_width != 0 {
+        if v.head_width == 0 || v.width == 0 || !v.width.is_multiple_of(v.head_width) {
             return Err(err(format!(
                 "vision width {} must be a positive multiple of head_width {}",
                 v.width, v.head_width
             )));
         }
-        if t.heads == 0 || t.width == 0 || t.width % t.heads != 0 {
+        if t.heads == 0 || t.width == 0 || !t.width.is_multiple_of(t.heads) {
             return Err(err(format!(
                 "text width {} must be a positive multiple of heads {}",
                 t.width, t.heads
@@ -147,7 +147,10 @@ impl ClipConfig {
                 });
             }
         };
-        let image_size = raw.vision_cfg.image_size.square(origin, "vision_cfg.image_size")?;
+        let image_size = raw
+            .vision_cfg
+            .image_size
+            .square(origin, "vision_cfg.image_size")?;
         let cfg = ClipConfig {
             embed_dim: raw.embed_dim,
             vision: VisionConfig {
@@ -252,7 +255,10 @@ impl ClipConfig {
                 value: format!("{text_act} / {vision_act} (towers must share one activation)"),
             });
         }
-        for (name, eps) in [("text_config", t.layer_norm_eps), ("vision_config", v.layer_norm_eps)] {
+        for (name, eps) in [
+            ("text_config", t.layer_norm_eps),
+            ("vision_config", v.layer_norm_eps),
+        ] {
             if (eps - 1e-5).abs() > 1e-9 {
                 return Err(ModelError::UnsupportedConfig {
                     origin: origin.to_string(),
@@ -297,7 +303,8 @@ impl ClipConfig {
             init_logit_bias: None,
         };
         cfg.validate(origin)?;
-        if cfg.vision.mlp_width() != v.intermediate_size || cfg.text.mlp_width() != t.intermediate_size
+        if cfg.vision.mlp_width() != v.intermediate_size
+            || cfg.text.mlp_width() != t.intermediate_size
         {
             return Err(ModelError::Config {
                 origin: origin.to_string(),
@@ -329,7 +336,11 @@ pub fn parse_open_clip_config_json(path: &Path) -> Result<(ClipConfig, Preproces
 
 /// open_clip `preprocess_cfg` (mean/std/interpolation/resize_mode/size); missing keys take
 /// open_clip's defaults, `size` defaults to the model's image size.
-pub fn parse_preprocess_cfg(value: &Value, image_size: u32, origin: &str) -> Result<PreprocessConfig> {
+pub fn parse_preprocess_cfg(
+    value: &Value,
+    image_size: u32,
+    origin: &str,
+) -> Result<PreprocessConfig> {
     let bad = |field: &str, v: &Value| ModelError::UnsupportedConfig {
         origin: origin.to_string(),
         field: format!("preprocess_cfg.{field}"),
@@ -350,7 +361,11 @@ pub fn parse_preprocess_cfg(value: &Value, image_size: u32, origin: &str) -> Res
             None | Some(Value::Null) => Ok(default),
             Some(v) => {
                 let nums: Vec<f32> = match v {
-                    Value::Array(a) => a.iter().filter_map(Value::as_f64).map(|x| x as f32).collect(),
+                    Value::Array(a) => a
+                        .iter()
+                        .filter_map(Value::as_f64)
+                        .map(|x| x as f32)
+                        .collect(),
                     Value::Number(n) => n.as_f64().map(|x| vec![x as f32; 3]).unwrap_or_default(),
                     _ => vec![],
                 };
@@ -384,7 +399,11 @@ pub fn parse_preprocess_cfg(value: &Value, image_size: u32, origin: &str) -> Res
 
 /// HF `preprocessor_config.json` (CLIPImageProcessor): mean/std/size. `resample` 3 = bicubic,
 /// 2 = bilinear.
-pub fn parse_hf_preprocessor(value: &Value, image_size: u32, origin: &str) -> Result<PreprocessConfig> {
+pub fn parse_hf_preprocessor(
+    value: &Value,
+    image_size: u32,
+    origin: &str,
+) -> Result<PreprocessConfig> {
     let mut pcfg = serde_json::Map::new();
     if let Some(m) = value.get("image_mean") {
         pcfg.insert("mean".into(), m.clone());
@@ -756,13 +775,34 @@ pub fn builtin_config_names() -> Vec<&'static str> {
 }
 
 const BUILTIN_CONFIGS: &[(&str, &str)] = &[
-    ("ViT-B-32", include_str!("../../../data/model_configs/ViT-B-32.json")),
-    ("ViT-B-16", include_str!("../../../data/model_configs/ViT-B-16.json")),
-    ("ViT-L-14", include_str!("../../../data/model_configs/ViT-L-14.json")),
-    ("ViT-L-14-336", include_str!("../../../data/model_configs/ViT-L-14-336.json")),
-    ("ViT-H-14", include_str!("../../../data/model_configs/ViT-H-14.json")),
-    ("ViT-g-14", include_str!("../../../data/model_configs/ViT-g-14.json")),
-    ("ViT-bigG-14", include_str!("../../../data/model_configs/ViT-bigG-14.json")),
+    (
+        "ViT-B-32",
+        include_str!("../../../data/model_configs/ViT-B-32.json"),
+    ),
+    (
+        "ViT-B-16",
+        include_str!("../../../data/model_configs/ViT-B-16.json"),
+    ),
+    (
+        "ViT-L-14",
+        include_str!("../../../data/model_configs/ViT-L-14.json"),
+    ),
+    (
+        "ViT-L-14-336",
+        include_str!("../../../data/model_configs/ViT-L-14-336.json"),
+    ),
+    (
+        "ViT-H-14",
+        include_str!("../../../data/model_configs/ViT-H-14.json"),
+    ),
+    (
+        "ViT-g-14",
+        include_str!("../../../data/model_configs/ViT-g-14.json"),
+    ),
+    (
+        "ViT-bigG-14",
+        include_str!("../../../data/model_configs/ViT-bigG-14.json"),
+    ),
 ];
 
 #[cfg(test)]
@@ -788,7 +828,9 @@ mod tests {
     #[test]
     fn unsupported_options_are_refused() {
         let v = json!({"embed_dim": 512, "vision_cfg": {"no_ln_pre": true}, "text_cfg": {}});
-        let err = ClipConfig::from_open_clip_value(&v, "x.json").err().map(|e| e.to_string());
+        let err = ClipConfig::from_open_clip_value(&v, "x.json")
+            .err()
+            .map(|e| e.to_string());
         let err = err.unwrap_or_default();
         assert!(err.contains("vision_cfg.no_ln_pre"), "{err}");
         let v = json!({"embed_dim": 512, "vision_cfg": {"timm_model_name": "convnext"}, "text_cfg": {}});

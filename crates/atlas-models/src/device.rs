@@ -239,7 +239,10 @@ mod tests {
         assert_eq!("bf16".parse::<Precision>().ok(), Some(Precision::Bf16));
         assert_eq!("fp16".parse::<Precision>().ok(), Some(Precision::F16));
         assert!("f8".parse::<Precision>().is_err());
-        assert_eq!("fused".parse::<AttentionImpl>().ok(), Some(AttentionImpl::Fused));
+        assert_eq!(
+            "fused".parse::<AttentionImpl>().ok(),
+            Some(AttentionImpl::Fused)
+        );
     }
 
     #[cfg(not(feature = "cuda"))]

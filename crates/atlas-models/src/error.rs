@@ -98,7 +98,9 @@ pub enum ModelError {
         expected: String,
     },
 
-    #[error("backend `{backend}` is not compiled in; rebuild atlas-models with `--features {feature}`")]
+    #[error(
+        "backend `{backend}` is not compiled in; rebuild atlas-models with `--features {feature}`"
+    )]
     BackendNotCompiled {
         backend: &'static str,
         feature: &'static str,

@@ -26,8 +26,8 @@ pub use config::{ClipConfig, DEFAULT_EOT_TOKEN_ID, TextConfig, VisionConfig, bui
 pub use device::{AttentionImpl, DeviceKind, Precision, select_device};
 pub use error::{ModelError, Result};
 pub use load::{
-    Described, LoadOptions, LoadedClip, describe, SaveDtype, check_activation, infer_arch, load, load_files,
-    save_open_clip, state_dict,
+    Described, LoadOptions, LoadedClip, SaveDtype, check_activation, describe, infer_arch, load,
+    load_files, save_open_clip, state_dict,
 };
 pub use model::Clip;
 pub use source::{CheckpointSource, ResolvedFiles};

@@ -85,7 +85,13 @@ pub fn check_activation(
 /// Load a CLIP checkpoint onto the device chosen in `opts`.
 pub fn load(source: &CheckpointSource, opts: &LoadOptions) -> Result<LoadedClip> {
     let d = describe(source, opts)?;
-    load_files(d.files.weights(), d.config, d.preprocess, d.activation, opts)
+    load_files(
+        d.files.weights(),
+        d.config,
+        d.preprocess,
+        d.activation,
+        opts,
+    )
 }
 
 /// What a source holds, without reading the weights: its files, architecture config,
@@ -100,34 +106,35 @@ pub struct Described {
 
 pub fn describe(source: &CheckpointSource, opts: &LoadOptions) -> Result<Described> {
     let files = source.resolve()?;
-    let (config, preprocess, activation) = match &files {
-        ResolvedFiles::OpenClip { config, .. } => {
-            let (cfg, pre) = parse_open_clip_config_json(config)?;
-            let act = cfg.activation();
-            (cfg, pre, act)
-        }
-        ResolvedFiles::Hf {
-            config,
-            preprocessor,
-            ..
-        } => {
-            let origin = config.display().to_string();
-            let (cfg, act) = ClipConfig::from_hf_value(&read_json(config)?, &origin)?;
-            let pre = match preprocessor {
-                Some(p) => parse_hf_preprocessor(
-                    &read_json(p)?,
-                    cfg.vision.image_size,
-                    &p.display().to_string(),
-                )?,
-                None => PreprocessConfig {
-                    size: cfg.vision.image_size,
-                    ..PreprocessConfig::default()
-                },
-            };
-            (cfg, pre, act)
-        }
-        ResolvedFiles::Bare { weights } => {
-            let arch = opts.arch_name.as_deref().ok_or_else(|| ModelError::Source {
+    let (config, preprocess, activation) =
+        match &files {
+            ResolvedFiles::OpenClip { config, .. } => {
+                let (cfg, pre) = parse_open_clip_config_json(config)?;
+                let act = cfg.activation();
+                (cfg, pre, act)
+            }
+            ResolvedFiles::Hf {
+                config,
+                preprocessor,
+                ..
+            } => {
+                let origin = config.display().to_string();
+                let (cfg, act) = ClipConfig::from_hf_value(&read_json(config)?, &origin)?;
+                let pre = match preprocessor {
+                    Some(p) => parse_hf_preprocessor(
+                        &read_json(p)?,
+                        cfg.vision.image_size,
+                        &p.display().to_string(),
+                    )?,
+                    None => PreprocessConfig {
+                        size: cfg.vision.image_size,
+                        ..PreprocessConfig::default()
+                    },
+                };
+                (cfg, pre, act)
+            }
+            ResolvedFiles::Bare { weights } => {
+                let arch = opts.arch_name.as_deref().ok_or_else(|| ModelError::Source {
                 spec: source.to_string(),
                 message: format!(
                     "no {OPEN_CLIP_CONFIG} or config.json beside {}; pass an architecture name \
@@ -136,22 +143,22 @@ pub fn describe(source: &CheckpointSource, opts: &LoadOptions) -> Result<Describ
                     builtin_config_names()
                 ),
             })?;
-            let mut cfg = builtin_config(arch).ok_or_else(|| ModelError::Source {
-                spec: source.to_string(),
-                message: format!(
-                    "unknown architecture `{arch}`; built-in: {:?}",
-                    builtin_config_names()
-                ),
-            })?;
-            let act = crate::activation::activation_for(arch, opts.pretrained_tag.as_deref());
-            cfg.quick_gelu = act == Activation::QuickGelu;
-            let pre = PreprocessConfig {
-                size: cfg.vision.image_size,
-                ..PreprocessConfig::default()
-            };
-            (cfg, pre, act)
-        }
-    };
+                let mut cfg = builtin_config(arch).ok_or_else(|| ModelError::Source {
+                    spec: source.to_string(),
+                    message: format!(
+                        "unknown architecture `{arch}`; built-in: {:?}",
+                        builtin_config_names()
+                    ),
+                })?;
+                let act = crate::activation::activation_for(arch, opts.pretrained_tag.as_deref());
+                cfg.quick_gelu = act == Activation::QuickGelu;
+                let pre = PreprocessConfig {
+                    size: cfg.vision.image_size,
+                    ..PreprocessConfig::default()
+                };
+                (cfg, pre, act)
+            }
+        };
     let arch = opts
         .arch_name
         .clone()
@@ -306,11 +313,14 @@ pub enum SaveDtype {
     F16,
 }
 
-/// The model's parameters in open_clip state-dict layout: (key, shape, f32 data).
-pub fn state_dict(model: &Clip) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+/// One named parameter in open_clip layout: (key, shape, f32 data).
+pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
+/// The model's parameters in open_clip state-dict layout.
+pub fn state_dict(model: &Clip) -> Result<Vec<NamedTensor>> {
     let mut out = Vec::new();
     fn push<const D: usize>(
-        out: &mut Vec<(String, Vec<usize>, Vec<f32>)>,
+        out: &mut Vec<NamedTensor>,
         key: String,
         t: Tensor<D>,
         transpose: bool,
@@ -324,22 +334,14 @@ pub fn state_dict(model: &Clip) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
         out.push((key, shape, to_host(t)?));
         Ok(())
     }
-    fn ln(
-        out: &mut Vec<(String, Vec<usize>, Vec<f32>)>,
-        key: &str,
-        ln: &burn::nn::LayerNorm,
-    ) -> Result<()> {
+    fn ln(out: &mut Vec<NamedTensor>, key: &str, ln: &burn::nn::LayerNorm) -> Result<()> {
         push(out, format!("{key}.weight"), ln.gamma.val(), false)?;
         if let Some(b) = &ln.beta {
             push(out, format!("{key}.bias"), b.val(), false)?;
         }
         Ok(())
     }
-    fn lin(
-        out: &mut Vec<(String, Vec<usize>, Vec<f32>)>,
-        key: &str,
-        l: &burn::nn::Linear,
-    ) -> Result<()> {
+    fn lin(out: &mut Vec<NamedTensor>, key: &str, l: &burn::nn::Linear) -> Result<()> {
         push(out, format!("{key}.weight"), l.weight.val(), true)?;
         if let Some(b) = &l.bias {
             push(out, format!("{key}.bias"), b.val(), false)?;
@@ -347,15 +349,25 @@ pub fn state_dict(model: &Clip) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
         Ok(())
     }
     fn tower(
-        out: &mut Vec<(String, Vec<usize>, Vec<f32>)>,
+        out: &mut Vec<NamedTensor>,
         prefix: &str,
         t: &crate::model::Transformer,
     ) -> Result<()> {
         for (i, b) in t.resblocks.iter().enumerate() {
             let p = format!("{prefix}transformer.resblocks.{i}");
             ln(out, &format!("{p}.ln_1"), &b.ln_1)?;
-            push(out, format!("{p}.attn.in_proj_weight"), b.attn.in_proj_weight.val(), true)?;
-            push(out, format!("{p}.attn.in_proj_bias"), b.attn.in_proj_bias.val(), false)?;
+            push(
+                out,
+                format!("{p}.attn.in_proj_weight"),
+                b.attn.in_proj_weight.val(),
+                true,
+            )?;
+            push(
+                out,
+                format!("{p}.attn.in_proj_bias"),
+                b.attn.in_proj_bias.val(),
+                false,
+            )?;
             lin(out, &format!("{p}.attn.out_proj"), &b.attn.out_proj)?;
             ln(out, &format!("{p}.ln_2"), &b.ln_2)?;
             lin(out, &format!("{p}.mlp.c_fc"), &b.mlp.c_fc)?;
@@ -365,17 +377,42 @@ pub fn state_dict(model: &Clip) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
     }
     let v = &model.visual;
     push(&mut out, "visual.conv1.weight".into(), v.conv1.val(), false)?;
-    push(&mut out, "visual.class_embedding".into(), v.class_embedding.val(), false)?;
-    push(&mut out, "visual.positional_embedding".into(), v.positional_embedding.val(), false)?;
+    push(
+        &mut out,
+        "visual.class_embedding".into(),
+        v.class_embedding.val(),
+        false,
+    )?;
+    push(
+        &mut out,
+        "visual.positional_embedding".into(),
+        v.positional_embedding.val(),
+        false,
+    )?;
     ln(&mut out, "visual.ln_pre", &v.ln_pre)?;
     tower(&mut out, "visual.", &v.transformer)?;
     ln(&mut out, "visual.ln_post", &v.ln_post)?;
     push(&mut out, "visual.proj".into(), v.proj.val(), false)?;
-    push(&mut out, "token_embedding.weight".into(), model.token_embedding.weight.val(), false)?;
-    push(&mut out, "positional_embedding".into(), model.positional_embedding.val(), false)?;
+    push(
+        &mut out,
+        "token_embedding.weight".into(),
+        model.token_embedding.weight.val(),
+        false,
+    )?;
+    push(
+        &mut out,
+        "positional_embedding".into(),
+        model.positional_embedding.val(),
+        false,
+    )?;
     tower(&mut out, "", &model.transformer)?;
     ln(&mut out, "ln_final", &model.ln_final)?;
-    push(&mut out, "text_projection".into(), model.text_projection.val(), false)?;
+    push(
+        &mut out,
+        "text_projection".into(),
+        model.text_projection.val(),
+        false,
+    )?;
     // open_clip stores logit_scale / logit_bias as 0-d tensors.
     let scale = to_host(model.logit_scale.val())?;
     out.push(("logit_scale".into(), vec![], scale));
@@ -441,9 +478,8 @@ pub fn save_open_clip(
     let weights = dir.join(OPEN_CLIP_WEIGHTS);
     let mut views = Vec::with_capacity(tensors.len());
     for ((key, shape, _), b) in tensors.iter().zip(&bytes) {
-        let view = safetensors::tensor::TensorView::new(st_dtype, shape.clone(), b).map_err(|e| {
-            ModelError::Tensor(format!("cannot serialise `{key}`: {e:?}"))
-        })?;
+        let view = safetensors::tensor::TensorView::new(st_dtype, shape.clone(), b)
+            .map_err(|e| ModelError::Tensor(format!("cannot serialise `{key}`: {e:?}")))?;
         views.push((key.clone(), view));
     }
     let tmp = dir.join(format!("{OPEN_CLIP_WEIGHTS}.tmp"));

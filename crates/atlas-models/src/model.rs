@@ -302,9 +302,15 @@ impl ParamSource for RandomInit {
     }
 }
 
-fn layer_norm<S: ParamSource>(src: &mut S, key: &str, d: usize, device: &Device) -> Result<LayerNorm> {
+fn layer_norm<S: ParamSource>(
+    src: &mut S,
+    key: &str,
+    d: usize,
+    device: &Device,
+) -> Result<LayerNorm> {
     let mut ln = LayerNormConfig::new(d).with_epsilon(1e-5).init(device);
-    ln.gamma = Param::from_tensor(src.take(&format!("{key}.weight"), [d], false, Init::Ones, device)?);
+    ln.gamma =
+        Param::from_tensor(src.take(&format!("{key}.weight"), [d], false, Init::Ones, device)?);
     ln.beta = Some(Param::from_tensor(src.take(
         &format!("{key}.bias"),
         [d],
@@ -324,7 +330,13 @@ fn linear_layer<S: ParamSource>(
     bias_init: Init,
     device: &Device,
 ) -> Result<Linear> {
-    let weight = src.take(&format!("{key}.weight"), [d_out, d_in], true, weight_init, device)?;
+    let weight = src.take(
+        &format!("{key}.weight"),
+        [d_out, d_in],
+        true,
+        weight_init,
+        device,
+    )?;
     let bias = src.take(&format!("{key}.bias"), [d_out], false, bias_init, device)?;
     Ok(Linear {
         weight: Param::from_tensor(weight),
@@ -363,7 +375,13 @@ fn transformer<S: ParamSource>(
             Init::Normal(attn_std),
             device,
         )?;
-        let in_b = src.take(&format!("{p}.attn.in_proj_bias"), [3 * w], false, Init::Zeros, device)?;
+        let in_b = src.take(
+            &format!("{p}.attn.in_proj_bias"),
+            [3 * w],
+            false,
+            Init::Zeros,
+            device,
+        )?;
         let out_proj = linear_layer(
             src,
             &format!("{p}.attn.out_proj"),
@@ -424,8 +442,20 @@ fn vision<S: ParamSource>(
     let p = cfg.patch_size as usize;
     let scale = (w as f64).powf(-0.5);
     let fan_in = (3 * p * p) as f64;
-    let conv1 = src.take("visual.conv1.weight", [w, 3, p, p], false, Init::Uniform(fan_in.powf(-0.5)), device)?;
-    let class_embedding = src.take("visual.class_embedding", [w], false, Init::Normal(scale), device)?;
+    let conv1 = src.take(
+        "visual.conv1.weight",
+        [w, 3, p, p],
+        false,
+        Init::Uniform(fan_in.powf(-0.5)),
+        device,
+    )?;
+    let class_embedding = src.take(
+        "visual.class_embedding",
+        [w],
+        false,
+        Init::Normal(scale),
+        device,
+    )?;
     let positional_embedding = src.take(
         "visual.positional_embedding",
         [cfg.num_positions(), w],
@@ -442,7 +472,13 @@ fn vision<S: ParamSource>(
     };
     let transformer = transformer(src, "visual.", &dims, activation, attention, device)?;
     let ln_post = layer_norm(src, "visual.ln_post", w, device)?;
-    let proj = src.take("visual.proj", [w, embed_dim], false, Init::Normal(scale), device)?;
+    let proj = src.take(
+        "visual.proj",
+        [w, embed_dim],
+        false,
+        Init::Normal(scale),
+        device,
+    )?;
     Ok(VisionTransformer {
         conv1: Param::from_tensor(conv1),
         class_embedding: Param::from_tensor(class_embedding),
@@ -464,7 +500,13 @@ fn text_parts<S: ParamSource>(
     device: &Device,
 ) -> Result<(Embedding, Tensor<2>, Transformer, LayerNorm, Tensor<2>)> {
     let w = cfg.width;
-    let tok = src.take("token_embedding.weight", [cfg.vocab_size, w], false, Init::Normal(0.02), device)?;
+    let tok = src.take(
+        "token_embedding.weight",
+        [cfg.vocab_size, w],
+        false,
+        Init::Normal(0.02),
+        device,
+    )?;
     let pos = src.take(
         "positional_embedding",
         [cfg.context_length, w],
@@ -506,9 +548,22 @@ pub(crate) fn build<S: ParamSource>(
     device: &Device,
     src: &mut S,
 ) -> Result<Clip> {
-    let visual = vision(src, &config.vision, config.embed_dim, activation, attention, device)?;
-    let (token_embedding, pos, transformer, ln_final, text_projection) =
-        text_parts(src, &config.text, config.embed_dim, activation, attention, device)?;
+    let visual = vision(
+        src,
+        &config.vision,
+        config.embed_dim,
+        activation,
+        attention,
+        device,
+    )?;
+    let (token_embedding, pos, transformer, ln_final, text_projection) = text_parts(
+        src,
+        &config.text,
+        config.embed_dim,
+        activation,
+        attention,
+        device,
+    )?;
     let logit_scale = src.take(
         "logit_scale",
         [1],
@@ -517,7 +572,13 @@ pub(crate) fn build<S: ParamSource>(
         device,
     )?;
     let logit_bias = match config.init_logit_bias {
-        Some(b) => Some(Param::from_tensor(src.take("logit_bias", [1], false, Init::Const(b), device)?)),
+        Some(b) => Some(Param::from_tensor(src.take(
+            "logit_bias",
+            [1],
+            false,
+            Init::Const(b),
+            device,
+        )?)),
         None => None,
     };
     Ok(Clip {
@@ -534,6 +595,10 @@ pub(crate) fn build<S: ParamSource>(
 }
 
 /// Host data -> device tensor of the device's float dtype.
-pub(crate) fn tensor_from_host<const D: usize>(data: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
+pub(crate) fn tensor_from_host<const D: usize>(
+    data: Vec<f32>,
+    shape: [usize; D],
+    device: &Device,
+) -> Tensor<D> {
     Tensor::from_data(TensorData::new(data, shape), device)
 }

@@ -100,7 +100,9 @@ pub enum ResolvedFiles {
     },
     /// A bare weights file with no config beside it; the architecture must come from
     /// `LoadOptions::arch_name`.
-    Bare { weights: PathBuf },
+    Bare {
+        weights: PathBuf,
+    },
 }
 
 impl ResolvedFiles {
@@ -200,7 +202,9 @@ impl CheckpointSource {
 
 fn hub_repo(repo: &str, revision: Option<&str>) -> hf_hub::Repo {
     match revision {
-        Some(rev) => hf_hub::Repo::with_revision(repo.to_string(), hf_hub::RepoType::Model, rev.to_string()),
+        Some(rev) => {
+            hf_hub::Repo::with_revision(repo.to_string(), hf_hub::RepoType::Model, rev.to_string())
+        }
         None => hf_hub::Repo::model(repo.to_string()),
     }
 }
@@ -213,7 +217,9 @@ fn hub_cache() -> hf_hub::Cache {
 fn resolve_hub(repo: &str, revision: Option<&str>) -> Result<ResolvedFiles> {
     // 1. The local hub cache, no network.
     let cache = hub_cache().repo(hub_repo(repo, revision));
-    if let (Some(weights), Some(config)) = (cache.get(OPEN_CLIP_WEIGHTS), cache.get(OPEN_CLIP_CONFIG)) {
+    if let (Some(weights), Some(config)) =
+        (cache.get(OPEN_CLIP_WEIGHTS), cache.get(OPEN_CLIP_CONFIG))
+    {
         return Ok(ResolvedFiles::OpenClip { weights, config });
     }
     if let (Some(weights), Some(config)) = (cache.get(HF_WEIGHTS), cache.get(HF_CONFIG)) {
@@ -224,7 +230,9 @@ fn resolve_hub(repo: &str, revision: Option<&str>) -> Result<ResolvedFiles> {
         });
     }
     // A revision given as a commit hash has no `refs/` entry: look in its snapshot directly.
-    if let Some(rev) = revision.filter(|r| r.len() == 40 && r.chars().all(|c| c.is_ascii_hexdigit())) {
+    if let Some(rev) =
+        revision.filter(|r| r.len() == 40 && r.chars().all(|c| c.is_ascii_hexdigit()))
+    {
         let snap = hub_cache()
             .path()
             .join(format!("models--{}", repo.replace('/', "--")))
@@ -260,7 +268,12 @@ fn download_hub(repo: &str, revision: Option<&str>) -> Result<ResolvedFiles> {
     let api = hf_hub::api::sync::ApiBuilder::from_env()
         .with_progress(false)
         .build()
-        .map_err(|e| not_cached(OPEN_CLIP_WEIGHTS, format!("cannot start the hub client: {e}")))?;
+        .map_err(|e| {
+            not_cached(
+                OPEN_CLIP_WEIGHTS,
+                format!("cannot start the hub client: {e}"),
+            )
+        })?;
     let r = api.repo(hub_repo(repo, revision));
     match (r.get(OPEN_CLIP_WEIGHTS), r.get(OPEN_CLIP_CONFIG)) {
         (Ok(weights), Ok(config)) => Ok(ResolvedFiles::OpenClip { weights, config }),

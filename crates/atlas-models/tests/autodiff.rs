@@ -24,7 +24,10 @@ fn clip_loss_backprop_reaches_both_towers() {
     let b = 2;
     let pixels: Tensor<4> = Tensor::random([b, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
     let ids: Tensor<2, Int> = Tensor::from_data(
-        TensorData::new(vec![49406i64, 320, 49407, 0, 49406, 1125, 539, 49407], [b, 4]),
+        TensorData::new(
+            vec![49406i64, 320, 49407, 0, 49406, 1125, 539, 49407],
+            [b, 4],
+        ),
         &device,
     );
     let img = model.encode_image(pixels);

@@ -13,8 +13,13 @@ fn lay_out(hub: &Path, repo: &str, fixture: &str) {
     std::fs::create_dir_all(&snap).unwrap_or_else(|e| panic!("{e}"));
     std::fs::create_dir_all(repo_dir.join("refs")).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(repo_dir.join("refs/main"), REV).unwrap_or_else(|e| panic!("{e}"));
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(fixture);
-    for entry in std::fs::read_dir(&src).unwrap_or_else(|e| panic!("{e}")).flatten() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(fixture);
+    for entry in std::fs::read_dir(&src)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten()
+    {
         std::fs::copy(entry.path(), snap.join(entry.file_name())).unwrap_or_else(|e| panic!("{e}"));
     }
 }
@@ -45,8 +50,16 @@ fn hf_hub_resolves_from_local_cache() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(load(&src, &opts).is_ok());
     // A repo that is not cached: a clear error naming the repo, no network (offline).
-    let src: CheckpointSource = "hf-hub:atlas-test/absent".parse().unwrap_or_else(|e| panic!("{e}"));
-    let msg = load(&src, &opts).err().map(|e| e.to_string()).unwrap_or_default();
+    let src: CheckpointSource = "hf-hub:atlas-test/absent"
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let msg = load(&src, &opts)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     println!("{msg}");
-    assert!(msg.contains("atlas-test/absent") && msg.contains("cache"), "{msg}");
+    assert!(
+        msg.contains("atlas-test/absent") && msg.contains("cache"),
+        "{msg}"
+    );
 }

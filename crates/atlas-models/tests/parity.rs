@@ -123,7 +123,10 @@ fn parity_all_configs_both_layouts() {
                     .unwrap_or_default();
                 let (c, a) = compare(&pos, &r.pos_embed, pos.len());
                 println!("{label}: resized pos embed cos {c:.9} max abs err {a:.3e}");
-                assert!(a < 1e-5, "{label}: resized position embedding differs by {a}");
+                assert!(
+                    a < 1e-5,
+                    "{label}: resized position embedding differs by {a}"
+                );
             } else {
                 assert_eq!(m.resized_pos_embed, None);
             }
@@ -140,7 +143,10 @@ fn both_layouts_give_same_model() {
     assert_eq!(b.activation, Activation::QuickGelu);
     assert!((a.logit_scale - 50.0).abs() < 0.05, "{}", a.logit_scale);
     assert!((a.logit_scale - b.logit_scale).abs() < 1e-6);
-    assert_ne!(a.weights_hash, b.weights_hash, "different files, different identity");
+    assert_ne!(
+        a.weights_hash, b.weights_hash,
+        "different files, different identity"
+    );
     let again = load_dir(&fixtures().join("qg_p8/open_clip"));
     assert_eq!(a.weights_hash, again.weights_hash);
     assert_eq!(a.preprocess.size, 32);
@@ -185,7 +191,10 @@ fn contradicting_tag_is_refused() {
     };
     let msg = load_err(&src, &opts);
     println!("{msg}");
-    assert!(msg.contains("laion2b_s34b_b79k") && msg.contains("quick_gelu=true"), "{msg}");
+    assert!(
+        msg.contains("laion2b_s34b_b79k") && msg.contains("quick_gelu=true"),
+        "{msg}"
+    );
     // GELU config (HF layout) + a QuickGELU tag.
     let src = CheckpointSource::LocalDir(fixtures().join("gelu_p16/hf"));
     let opts = LoadOptions {
@@ -194,14 +203,23 @@ fn contradicting_tag_is_refused() {
         ..LoadOptions::default()
     };
     let msg = load_err(&src, &opts);
-    assert!(msg.contains("openai") && msg.contains("quick_gelu"), "{msg}");
+    assert!(
+        msg.contains("openai") && msg.contains("quick_gelu"),
+        "{msg}"
+    );
     // An agreeing known tag and an unknown tag load.
     let ok = LoadOptions {
         arch_name: Some("ViT-B-32".into()),
         pretrained_tag: Some("openai".into()),
         ..LoadOptions::default()
     };
-    assert!(load(&CheckpointSource::LocalDir(fixtures().join("qg_p8/open_clip")), &ok).is_ok());
+    assert!(
+        load(
+            &CheckpointSource::LocalDir(fixtures().join("qg_p8/open_clip")),
+            &ok
+        )
+        .is_ok()
+    );
 }
 
 /// Copy a fixture dir and rewrite its safetensors with `edit` applied to the tensor list.
@@ -212,7 +230,10 @@ fn edited_copy(
 ) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let src = fixtures().join(sub);
-    for entry in std::fs::read_dir(&src).unwrap_or_else(|e| panic!("{e}")).flatten() {
+    for entry in std::fs::read_dir(&src)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten()
+    {
         std::fs::copy(entry.path(), tmp.path().join(entry.file_name()))
             .unwrap_or_else(|e| panic!("{e}"));
     }
@@ -240,41 +261,75 @@ fn edited_copy(
 fn truncated_file_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let src = fixtures().join("gelu_p16/open_clip");
-    std::fs::copy(src.join("open_clip_config.json"), tmp.path().join("open_clip_config.json"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let bytes = std::fs::read(src.join("open_clip_model.safetensors")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(
+        src.join("open_clip_config.json"),
+        tmp.path().join("open_clip_config.json"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let bytes =
+        std::fs::read(src.join("open_clip_model.safetensors")).unwrap_or_else(|e| panic!("{e}"));
     let weights = tmp.path().join("open_clip_model.safetensors");
     std::fs::write(&weights, &bytes[..bytes.len() - 1000]).unwrap_or_else(|e| panic!("{e}"));
-    let msg = load_err(&CheckpointSource::LocalDir(tmp.path().to_path_buf()), &LoadOptions::default());
+    let msg = load_err(
+        &CheckpointSource::LocalDir(tmp.path().to_path_buf()),
+        &LoadOptions::default(),
+    );
     println!("{msg}");
-    assert!(msg.contains("open_clip_model.safetensors") && msg.contains("truncated or corrupt"), "{msg}");
+    assert!(
+        msg.contains("open_clip_model.safetensors") && msg.contains("truncated or corrupt"),
+        "{msg}"
+    );
     // Garbage header.
     std::fs::write(&weights, b"not a safetensors file at all").unwrap_or_else(|e| panic!("{e}"));
-    let msg = load_err(&CheckpointSource::LocalDir(tmp.path().to_path_buf()), &LoadOptions::default());
+    let msg = load_err(
+        &CheckpointSource::LocalDir(tmp.path().to_path_buf()),
+        &LoadOptions::default(),
+    );
     assert!(msg.contains("truncated or corrupt"), "{msg}");
 }
 
 #[test]
 fn renamed_key_is_a_clear_error() {
-    let tmp = edited_copy("gelu_p16/open_clip", "open_clip_model.safetensors", |list| {
-        for e in list.iter_mut() {
-            if e.0 == "visual.ln_post.weight" {
-                e.0 = "visual.ln_post.gamma".into();
+    let tmp = edited_copy(
+        "gelu_p16/open_clip",
+        "open_clip_model.safetensors",
+        |list| {
+            for e in list.iter_mut() {
+                if e.0 == "visual.ln_post.weight" {
+                    e.0 = "visual.ln_post.gamma".into();
+                }
             }
-        }
-    });
-    let msg = load_err(&CheckpointSource::LocalDir(tmp.path().to_path_buf()), &LoadOptions::default());
+        },
+    );
+    let msg = load_err(
+        &CheckpointSource::LocalDir(tmp.path().to_path_buf()),
+        &LoadOptions::default(),
+    );
     println!("{msg}");
-    assert!(msg.contains("missing tensor `visual.ln_post.weight`") && msg.contains("[48]"), "{msg}");
+    assert!(
+        msg.contains("missing tensor `visual.ln_post.weight`") && msg.contains("[48]"),
+        "{msg}"
+    );
 
     // An extra tensor is also refused, by name.
     let tmp = edited_copy("gelu_p16/hf", "model.safetensors", |list| {
         let extra = list[0].clone();
-        list.push(("vision_model.extra_head.weight".into(), extra.1, extra.2, extra.3));
+        list.push((
+            "vision_model.extra_head.weight".into(),
+            extra.1,
+            extra.2,
+            extra.3,
+        ));
     });
-    let msg = load_err(&CheckpointSource::LocalDir(tmp.path().to_path_buf()), &LoadOptions::default());
+    let msg = load_err(
+        &CheckpointSource::LocalDir(tmp.path().to_path_buf()),
+        &LoadOptions::default(),
+    );
     println!("{msg}");
-    assert!(msg.contains("unexpected") && msg.contains("vision_model.extra_head.weight"), "{msg}");
+    assert!(
+        msg.contains("unexpected") && msg.contains("vision_model.extra_head.weight"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -287,7 +342,10 @@ fn wrong_shape_is_a_clear_error() {
             }
         }
     });
-    let msg = load_err(&CheckpointSource::LocalDir(tmp.path().to_path_buf()), &LoadOptions::default());
+    let msg = load_err(
+        &CheckpointSource::LocalDir(tmp.path().to_path_buf()),
+        &LoadOptions::default(),
+    );
     println!("{msg}");
     assert!(
         msg.contains("text_model.encoder.layers.1.mlp.fc1.weight")
@@ -313,38 +371,60 @@ fn module_prefix_is_stripped() {
 fn save_open_clip_roundtrip() {
     let m = load_dir(&fixtures().join("gelu_resize/hf"));
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    save_open_clip(&m.model, &m.config, &m.preprocess, tmp.path(), SaveDtype::F32)
-        .unwrap_or_else(|e| panic!("{e}"));
+    save_open_clip(
+        &m.model,
+        &m.config,
+        &m.preprocess,
+        tmp.path(),
+        SaveDtype::F32,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let back = load_dir(tmp.path());
     assert_eq!(back.layout, Layout::OpenClip);
     assert_eq!(back.config, m.config);
     assert_eq!(back.preprocess, m.preprocess);
-    assert_eq!(back.resized_pos_embed, None, "saved at the model's own grid");
-    let (cos, _) = check_parity(&back, &reference("gelu_resize"), "gelu_resize saved+reloaded");
+    assert_eq!(
+        back.resized_pos_embed, None,
+        "saved at the model's own grid"
+    );
+    let (cos, _) = check_parity(
+        &back,
+        &reference("gelu_resize"),
+        "gelu_resize saved+reloaded",
+    );
     assert!(cos >= MIN_COS);
 }
 
 #[test]
 fn random_init_runs_and_saves() {
-    let cfg: ClipConfig =
-        atlas_models::config::parse_open_clip_config_json(&fixtures().join("gelu_p16/open_clip/open_clip_config.json"))
-            .unwrap_or_else(|e| panic!("{e}"))
-            .0;
-    let device = atlas_models::select_device(atlas_models::DeviceKind::Cpu, atlas_models::Precision::F32)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let cfg: ClipConfig = atlas_models::config::parse_open_clip_config_json(
+        &fixtures().join("gelu_p16/open_clip/open_clip_config.json"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .0;
+    let device =
+        atlas_models::select_device(atlas_models::DeviceKind::Cpu, atlas_models::Precision::F32)
+            .unwrap_or_else(|e| panic!("{e}"));
     let model = atlas_models::Clip::init(&cfg, Activation::Gelu, &device);
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let pre = atlas_preprocess::PreprocessConfig {
         size: cfg.vision.image_size,
         ..Default::default()
     };
-    save_open_clip(&model, &cfg, &pre, tmp.path(), SaveDtype::F16).unwrap_or_else(|e| panic!("{e}"));
+    save_open_clip(&model, &cfg, &pre, tmp.path(), SaveDtype::F16)
+        .unwrap_or_else(|e| panic!("{e}"));
     let m = load_dir(tmp.path());
     let r = reference("gelu_p16");
-    let e = m.encode_images(&r.pixels, r.n_images).unwrap_or_else(|e| panic!("{e}"));
+    let e = m
+        .encode_images(&r.pixels, r.n_images)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(e.len(), r.n_images * cfg.embed_dim);
     assert!(e.iter().all(|x| x.is_finite()));
-    assert!((m.logit_scale - 1.0 / 0.07).abs() < 0.05, "{}", m.logit_scale);
+    assert!(
+        (m.logit_scale - 1.0 / 0.07).abs() < 0.05,
+        "{}",
+        m.logit_scale
+    );
 }
 
 #[test]
@@ -352,7 +432,9 @@ fn resize_pos_embed_matches_torch() {
     let t = read_tensors(&fixtures().join("resize_pos_embed.safetensors"));
     let mut n = 0;
     for (k, (shape, data, _)) in &t {
-        let Some(rest) = k.strip_prefix("in_") else { continue };
+        let Some(rest) = k.strip_prefix("in_") else {
+            continue;
+        };
         let parts: Vec<usize> = rest.split('_').filter_map(|x| x.parse().ok()).collect();
         let (new, width) = (parts[1], parts[2]);
         assert_eq!(shape[1], width);
@@ -370,14 +452,28 @@ fn resize_pos_embed_matches_torch() {
 #[test]
 fn bad_inputs_to_encoders() {
     let m = load_dir(&fixtures().join("qg_p8/open_clip"));
-    let e = m.encode_images(&[0.0; 10], 1).err().map(|e| e.to_string()).unwrap_or_default();
+    let e = m
+        .encode_images(&[0.0; 10], 1)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(e.contains("3 x 32 x 32"), "{e}");
-    let e = m.encode_texts(&[vec![49406, 320, 1125]]).err().map(|e| e.to_string()).unwrap_or_default();
+    let e = m
+        .encode_texts(&[vec![49406, 320, 1125]])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(e.contains("no end-of-text id 49407"), "{e}");
-    let e = m.encode_texts(&[vec![49407; 78]]).err().map(|e| e.to_string()).unwrap_or_default();
+    let e = m
+        .encode_texts(&[vec![49407; 78]])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(e.contains("context length is 77"), "{e}");
     // Unpadded and padded rows give the same embedding.
-    let a = m.encode_texts(&[vec![49406, 320, 1125, 49407]]).unwrap_or_else(|e| panic!("{e}"));
+    let a = m
+        .encode_texts(&[vec![49406, 320, 1125, 49407]])
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut padded = vec![49406, 320, 1125, 49407];
     padded.resize(77, 0);
     let b = m.encode_texts(&[padded]).unwrap_or_else(|e| panic!("{e}"));
