@@ -12,7 +12,7 @@ mod texts;
 
 pub use images::{embed_images, ImageItems};
 pub use keys::{coverage_key, image_namespace, text_namespace, STAGE_VERSION};
-pub use texts::{build_head, embed_texts, prompts_for};
+pub use texts::{build_head, embed_texts, prompts_for, text_embeddings};
 
 use atlas_artifacts::{kinds, EmbeddingRows};
 use atlas_store::Store;

@@ -108,3 +108,18 @@ pub fn build_head(
     }
     Ok(ZeroShotHead::from_template_embeddings(classnames.to_vec(), rows.dim, &groups)?)
 }
+
+/// The stored (L2-normalised) embeddings of `texts`, in order, `[texts, dim]`. Every text must be
+/// embedded already.
+pub fn text_embeddings(store: &Store, namespace: &str, texts: &[String]) -> Result<(usize, Vec<f32>), EmbedError> {
+    let rows = load_rows(store, kinds::TEXT_EMBEDDINGS, namespace)?;
+    let index = rows.index();
+    let mut out = Vec::with_capacity(texts.len() * rows.dim);
+    for t in texts {
+        let i = index
+            .get(text_hash(t).as_str())
+            .ok_or_else(|| EmbedError::Invalid(format!("text {t:?} is not embedded: run embed_texts first")))?;
+        out.extend_from_slice(rows.row(*i));
+    }
+    Ok((rows.dim, out))
+}

@@ -215,6 +215,35 @@ pub struct PromptSet {
 pub struct StagesConfig {
     #[serde(default)]
     pub zeroshot: Option<StageEntry>,
+    /// Metric stages: present = on; the table holds the stage's parameters (see each stage
+    /// crate's `Params`).
+    #[serde(default)]
+    pub shift: Option<toml::Table>,
+    #[serde(default)]
+    pub factors: Option<toml::Table>,
+    #[serde(default)]
+    pub shapebias: Option<toml::Table>,
+    #[serde(default)]
+    pub calibration: Option<toml::Table>,
+    #[serde(default)]
+    pub ood: Option<toml::Table>,
+    #[serde(default)]
+    pub retrieval: Option<toml::Table>,
+}
+
+impl StagesConfig {
+    /// The parameter table of a metric stage, if the stage is on.
+    pub fn metric(&self, stage: &str) -> Option<&toml::Table> {
+        match stage {
+            "shift" => self.shift.as_ref(),
+            "factors" => self.factors.as_ref(),
+            "shapebias" => self.shapebias.as_ref(),
+            "calibration" => self.calibration.as_ref(),
+            "ood" => self.ood.as_ref(),
+            "retrieval" => self.retrieval.as_ref(),
+            _ => None,
+        }
+    }
 }
 
 /// A stage switched on; `datasets` empty means every dataset whose role the stage reads.

@@ -16,6 +16,9 @@ use crate::models::ResolvedModel;
 use crate::plan::{JobKind, Plan};
 use crate::PipelineError;
 
+/// Caption texts, their embeddings `[captions, dim]` and each caption's image index.
+type Captions = (Vec<String>, Vec<f32>, Vec<usize>);
+
 /// What one embed job did.
 #[derive(Debug, Clone)]
 pub struct EmbedCount {
@@ -52,6 +55,7 @@ impl TextEncoder for Encoders<'_> {
 }
 
 pub struct Executor<'a> {
+    pub cfg: &'a crate::config::LoadedConfig,
     pub store: &'a Store,
     pub models: &'a [ResolvedModel],
     pub datasets: &'a [ResolvedDataset],
@@ -64,6 +68,7 @@ pub struct Executor<'a> {
 impl Executor<'_> {
     pub fn run(&self, plan: &Plan) -> Result<ExecutionReport, PipelineError> {
         let mut report = ExecutionReport::default();
+        let mut captions: HashMap<(usize, usize), Captions> = HashMap::new();
         let bars = MultiProgress::with_draw_target(if self.progress {
             ProgressDrawTarget::stderr()
         } else {
@@ -80,6 +85,9 @@ impl Executor<'_> {
             } else {
                 None
             };
+            if let Some(net) = net.as_ref() {
+                self.embed_captions(plan, mi, net, &mut captions)?;
+            }
             let mut image_rows: Option<EmbeddingRows> = None;
             for job in jobs {
                 let d = &self.datasets[job.dataset];
@@ -119,7 +127,102 @@ impl Executor<'_> {
                 }
             }
         }
+        self.run_metric_stages(plan, &captions, &mut report)?;
         Ok(report)
+    }
+
+    /// Caption embeddings of the retrieval datasets of model `mi` whose retrieval job is missing.
+    fn embed_captions(
+        &self,
+        plan: &Plan,
+        mi: usize,
+        net: &LoadedClip,
+        out: &mut HashMap<(usize, usize), Captions>,
+    ) -> Result<(), PipelineError> {
+        let model = &self.models[mi];
+        for (job, st) in &plan.metric_jobs {
+            if job.stage != "retrieval" || job.model != Some(mi) || *st == Status::Cached {
+                continue;
+            }
+            let column = crate::stages::stage_table(self.cfg, "retrieval")
+                .and_then(|t| t.get("caption_column"))
+                .and_then(|v| v.as_str())
+                .unwrap_or("caption")
+                .to_string();
+            for &di in &job.datasets {
+                let d = &self.datasets[di];
+                let (texts, image) = atlas_retrieval::captions_from_meta(&d.index, &column)
+                    .map_err(|e| PipelineError::Config(format!("retrieval on `{}`: {e}", d.name)))?;
+                let opts = EmbedOptions { batch_size: self.batch_size, ..EmbedOptions::default() };
+                atlas_embed::embed_texts(self.store, &model.text_ns, &Encoders(net), model.tokenizer.as_ref(), &texts, &opts)?;
+                let (_, emb) = atlas_embed::text_embeddings(self.store, &model.text_ns, &texts)?;
+                out.insert((mi, di), (texts, emb, image));
+            }
+        }
+        Ok(())
+    }
+
+    fn run_metric_stages(
+        &self,
+        plan: &Plan,
+        captions: &HashMap<(usize, usize), Captions>,
+        report: &mut ExecutionReport,
+    ) -> Result<(), PipelineError> {
+        let missing: Vec<&crate::stages::MetricJob> =
+            plan.metric_jobs.iter().filter(|(_, s)| *s != Status::Cached).map(|(j, _)| j).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let mut need: std::collections::BTreeMap<usize, (Vec<usize>, Vec<usize>)> = Default::default();
+        for j in &missing {
+            let ms: Vec<usize> = match j.model {
+                Some(m) => vec![m],
+                None => (0..self.models.len()).collect(),
+            };
+            for m in ms {
+                let e = need.entry(m).or_default();
+                e.0.extend(&j.datasets);
+                if crate::stages::needs_head(j.stage) {
+                    e.1.extend(&j.datasets);
+                }
+            }
+        }
+        let mut inputs = std::collections::BTreeMap::new();
+        for (mi, (mut wanted, mut heads)) in need {
+            wanted.sort();
+            wanted.dedup();
+            heads.sort();
+            heads.dedup();
+            let scale = match self.logit_scale {
+                LogitScaleSetting::Fixed(v) => (v, None),
+                LogitScaleSetting::Checkpoint => checkpoint_scale(&self.models[mi])?,
+            };
+            let inp = crate::stages::ModelInputs::load(self.store, &self.models[mi], self.datasets, &wanted, &heads, scale)?;
+            inputs.insert(mi, inp);
+        }
+        for j in missing {
+            let (tables, who) = match j.model {
+                None => {
+                    let all: Vec<crate::stages::ModelInputs> = (0..self.models.len())
+                        .map(|mi| inputs.remove(&mi).ok_or_else(|| missing_net(&self.models[mi])))
+                        .collect::<Result<_, _>>()?;
+                    let t = crate::stages::run_shift(self.cfg, j, self.models, self.datasets, &all)?;
+                    for (mi, inp) in all.into_iter().enumerate() {
+                        inputs.insert(mi, inp);
+                    }
+                    (t, "(all models)".to_string())
+                }
+                Some(mi) => {
+                    let inp = inputs.get(&mi).ok_or_else(|| missing_net(&self.models[mi]))?;
+                    let caps = j.datasets.first().and_then(|di| captions.get(&(mi, *di)));
+                    let t = crate::stages::run_model_stage(self.cfg, j, &self.models[mi], self.datasets, inp, caps)?;
+                    (t, self.models[mi].name.clone())
+                }
+            };
+            crate::stages::store_tables(self.store, j, &tables, &who)?;
+            report.stages_run.push((j.stage.to_string(), who, String::new()));
+        }
+        Ok(())
     }
 
     fn embed_images(

@@ -10,6 +10,7 @@ mod execute;
 mod models;
 mod plan;
 mod results;
+mod stages;
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -76,6 +77,8 @@ pub struct RunReport {
     pub prompts_embedded: usize,
     pub stages_run: usize,
     pub table: Option<Table>,
+    /// Metric tables written (name, rows).
+    pub metric_tables: Vec<(String, usize)>,
     pub fixtures: Vec<String>,
     pub results_dir: PathBuf,
     pub seconds: f64,
@@ -118,6 +121,12 @@ impl RunReport {
         if let Some(t) = &self.table {
             let _ = writeln!(s);
             s.push_str(&t.render());
+        }
+        if !self.metric_tables.is_empty() {
+            let _ = writeln!(s);
+            for (name, rows) in &self.metric_tables {
+                let _ = writeln!(s, "results/{name}.parquet: {rows} rows");
+            }
         }
         for f in &self.fixtures {
             let _ = writeln!(
@@ -172,24 +181,31 @@ fn ensure_world(cfg: &LoadedConfig) -> Result<(), PipelineError> {
 }
 
 fn plan_lines(s: &Session) -> Vec<String> {
-    s.plan
+    let state = |st: &Status| match st {
+        Status::Cached => "cached".to_string(),
+        Status::Missing => "to run".to_string(),
+        Status::Corrupt(why) => format!("stale ({why})"),
+    };
+    let mut lines: Vec<String> = s
+        .plan
         .jobs
         .iter()
         .map(|j| {
-            let state = match &j.status {
-                Status::Cached => "cached".to_string(),
-                Status::Missing => "to run".to_string(),
-                Status::Corrupt(why) => format!("stale ({why})"),
-            };
             format!(
-                "{:<14} {:<20} {:<20} {}",
+                "{:<14} {:<20} {:<28} {}",
                 j.kind.name(),
                 s.models[j.model].name,
-                s.datasets[j.dataset].name,
-                state
+                format!("{} [{}]", s.datasets[j.dataset].name, s.datasets[j.dataset].prompt_set),
+                state(&j.status)
             )
         })
-        .collect()
+        .collect();
+    for (j, st) in &s.plan.metric_jobs {
+        let who = j.model.map_or("(all models)".to_string(), |m| s.models[m].name.clone());
+        let ds: Vec<&str> = j.datasets.iter().map(|&d| s.datasets[d].name.as_str()).collect();
+        lines.push(format!("{:<14} {:<20} {:<28} {}", j.stage, who, ds.join(","), state(st)));
+    }
+    lines
 }
 
 /// Plan and run. With `dry_run`, only plan.
@@ -198,7 +214,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, PipelineError> {
     let s = open(opts)?;
     let results_dir = s.cfg.resolve(&s.cfg.config.run.results);
     let mut report = RunReport {
-        jobs: s.plan.jobs.len(),
+        jobs: s.plan.total(),
         cached: s.plan.cached(),
         to_run: s.plan.to_run(),
         dry_run: opts.dry_run,
@@ -211,6 +227,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, PipelineError> {
         return Ok(report);
     }
     let exec = execute::Executor {
+        cfg: &s.cfg,
         store: &s.store,
         models: &s.models,
         datasets: &s.datasets,
@@ -234,6 +251,9 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, PipelineError> {
         report.table = Some(results::write_zeroshot(&results_dir, &s.models, &s.datasets, &zs, &bootstrap)?);
     }
     results::write_errors(&results_dir, &collect_errors(&s)?)?;
+    let jobs: Vec<stages::MetricJob> = s.plan.metric_jobs.iter().map(|(j, _)| j.clone()).collect();
+    let tables = stages::read_tables(&s.store, &jobs)?;
+    report.metric_tables = results::write_metric_tables(&results_dir, &s.models, &tables)?;
     report.seconds = t0.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -294,15 +314,25 @@ pub fn status(opts: &RunOptions) -> Result<StatusReport, PipelineError> {
     Ok(StatusReport {
         lines: plan_lines(&s),
         cached: s.plan.cached(),
-        total: s.plan.jobs.len(),
+        total: s.plan.total(),
     })
 }
 
 /// Remove every store artifact the current plan does not reference.
 pub fn gc(opts: &RunOptions) -> Result<String, PipelineError> {
     let s = open(opts)?;
-    let keep: HashSet<(String, atlas_store::ArtifactKey)> =
+    let mut keep: HashSet<(String, atlas_store::ArtifactKey)> =
         s.plan.jobs.iter().map(|j| (j.kind.store_kind().to_string(), j.key)).collect();
+    for (j, _) in &s.plan.metric_jobs {
+        keep.insert((stages::marker_kind(j.stage), j.key));
+        if let Some(m) = s.store.get(&stages::marker_kind(j.stage), &j.key)? {
+            for t in m.record.parameters["tables"].as_array().into_iter().flatten() {
+                if let Some(t) = t.as_str() {
+                    keep.insert((stages::table_kind(t), j.key));
+                }
+            }
+        }
+    }
     let mut namespaces: Vec<String> = s.models.iter().flat_map(|m| [m.image_ns.clone(), m.text_ns.clone()]).collect();
     namespaces.sort();
     namespaces.dedup();

@@ -55,6 +55,8 @@ pub struct Job {
 
 pub struct Plan {
     pub jobs: Vec<Job>,
+    /// Metric stage jobs with their status (the stage marker's).
+    pub metric_jobs: Vec<(crate::stages::MetricJob, Status)>,
 }
 
 /// Datasets the zero-shot stage reads: those listed, else every labelled one.
@@ -110,28 +112,50 @@ impl Plan {
     ) -> Result<Self, PipelineError> {
         let want = |stage: &str| only.is_none_or(|o| o == stage);
         if let Some(o) = only {
-            if !["embed", "zeroshot"].contains(&o) {
-                return Err(PipelineError::Config(format!("--only {o}: unknown stage; stages are embed, zeroshot")));
+            if !["embed", "zeroshot"].contains(&o) && !crate::stages::METRIC_STAGES.contains(&o) {
+                return Err(PipelineError::Config(format!(
+                    "--only {o}: unknown stage; stages are embed, zeroshot, {}",
+                    crate::stages::METRIC_STAGES.join(", ")
+                )));
             }
         }
         let scale = scale_label(cfg.config.run.logit_scale);
+        let zs: Vec<usize> = if want("zeroshot") || want("embed") { zeroshot_datasets(cfg, datasets) } else { Vec::new() };
+        let metric_jobs: Vec<_> = crate::stages::plan_metric_jobs(cfg, models, datasets, &scale)
+            .into_iter()
+            .filter(|j| only.is_none_or(|o| o == j.stage))
+            .collect();
+        // Datasets to embed, and those that need a zero-shot head.
+        let mut embed: Vec<usize> = zs.clone();
+        let mut heads: Vec<usize> = zs.clone();
+        for j in &metric_jobs {
+            embed.extend(&j.datasets);
+            if crate::stages::needs_head(j.stage) {
+                heads.extend(&j.datasets);
+            }
+        }
+        embed.sort();
+        embed.dedup();
+        heads.sort();
+        heads.dedup();
         let mut jobs = Vec::new();
         for (mi, m) in models.iter().enumerate() {
-            for di in zeroshot_datasets(cfg, datasets) {
+            for &di in &embed {
                 let d = &datasets[di];
-                let cover = atlas_embed::coverage_key(&m.image_ns, &d.items_key);
-                let head = head_key(m, d);
-                if want("embed") {
+                if want("embed") || !metric_jobs.is_empty() {
+                    let cover = atlas_embed::coverage_key(&m.image_ns, &d.items_key);
                     jobs.push(Job { kind: JobKind::EmbedImages, model: mi, dataset: di, key: cover, status: Status::Missing });
-                    jobs.push(Job { kind: JobKind::Head, model: mi, dataset: di, key: head, status: Status::Missing });
+                    if heads.contains(&di) {
+                        jobs.push(Job { kind: JobKind::Head, model: mi, dataset: di, key: head_key(m, d), status: Status::Missing });
+                    }
                 }
-                if want("zeroshot") {
+                if want("zeroshot") && zs.contains(&di) {
                     let key = KeyBuilder::new()
                         .field("stage", "zeroshot")
                         .field("stage_version", atlas_zeroshot::STAGE_VERSION)
                         .field("image_namespace", &m.image_ns)
                         .field_bytes("items", &d.items_key)
-                        .field_key("head", &head)
+                        .field_key("head", &head_key(m, d))
                         .field("logit_scale", &scale)
                         .field("class_subset", d.class_subset.as_ref().map_or("", |s| s.0.as_str()))
                         .finish();
@@ -142,21 +166,36 @@ impl Plan {
         for j in &mut jobs {
             j.status = store.status(j.kind.store_kind(), &j.key)?;
         }
-        Ok(Self { jobs })
+        let metric_jobs = metric_jobs
+            .into_iter()
+            .map(|j| {
+                let st = store.status(&crate::stages::marker_kind(j.stage), &j.key)?;
+                Ok((j, st))
+            })
+            .collect::<Result<Vec<_>, PipelineError>>()?;
+        Ok(Self { jobs, metric_jobs })
+    }
+
+    pub fn total(&self) -> usize {
+        self.jobs.len() + self.metric_jobs.len()
     }
 
     pub fn cached(&self) -> usize {
         self.jobs.iter().filter(|j| j.status == Status::Cached).count()
+            + self.metric_jobs.iter().filter(|(_, s)| *s == Status::Cached).count()
     }
 
     pub fn to_run(&self) -> usize {
-        self.jobs.len() - self.cached()
+        self.total() - self.cached()
     }
 
     /// Does model `mi` need its network (some embedding or head missing that a later job needs)?
     pub fn needs_network(&self, mi: usize) -> bool {
         self.jobs.iter().any(|j| {
             j.model == mi && matches!(j.kind, JobKind::EmbedImages | JobKind::Head) && j.status != Status::Cached
-        })
+        }) || self
+            .metric_jobs
+            .iter()
+            .any(|(j, st)| j.stage == "retrieval" && j.model == Some(mi) && *st != Status::Cached)
     }
 }

@@ -166,3 +166,49 @@ pub fn write_errors(dir: &Path, rows: &[(String, String, String, String)]) -> Re
     write_parquet_atomic(&dir.join("errors.parquet"), &[batch])?;
     Ok(())
 }
+
+/// Concatenate each metric table over jobs, add the six-factor tags by model, write
+/// `results/<table>.parquet`. Returns (table, rows).
+pub fn write_metric_tables(
+    dir: &Path,
+    models: &[ResolvedModel],
+    tables: &std::collections::BTreeMap<String, Vec<RecordBatch>>,
+) -> Result<Vec<(String, usize)>, PipelineError> {
+    let mut out = Vec::new();
+    for (name, batches) in tables {
+        let tagged: Vec<RecordBatch> = batches.iter().map(|b| add_tags(b, models)).collect::<Result<_, _>>()?;
+        let rows = tagged.iter().map(|b| b.num_rows()).sum();
+        write_parquet_atomic(&dir.join(format!("{name}.parquet")), &tagged)?;
+        out.push((name.clone(), rows));
+    }
+    Ok(out)
+}
+
+/// Append the six-factor tag columns of each row's `model` (rows of "(baseline)" or published
+/// models get empty tags).
+fn add_tags(b: &RecordBatch, models: &[ResolvedModel]) -> Result<RecordBatch, PipelineError> {
+    let model_col = b
+        .column_by_name("model")
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .ok_or_else(|| PipelineError::Config("a metric table has no `model` column".into()))?;
+    let tags: Vec<Option<&crate::config::FactorTags>> = (0..b.num_rows())
+        .map(|i| models.iter().find(|m| m.name == model_col.value(i)).map(|m| &m.entry.tags))
+        .collect();
+    let mut fields: Vec<Field> = b.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut cols: Vec<ArrayRef> = b.columns().to_vec();
+    let getters: [(&str, fn(&crate::config::FactorTags) -> &String); 5] = [
+        ("architecture", |t| &t.architecture),
+        ("training_data", |t| &t.training_data),
+        ("data_size", |t| &t.data_size),
+        ("fine_tuning", |t| &t.fine_tuning),
+        ("loss", |t| &t.loss),
+    ];
+    for (name, get) in getters {
+        if fields.iter().any(|f| f.name() == name) {
+            continue;
+        }
+        fields.push(Field::new(name, DataType::Utf8, true));
+        cols.push(Arc::new(StringArray::from(tags.iter().map(|t| t.map(|t| get(t).clone())).collect::<Vec<_>>())));
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
+}
