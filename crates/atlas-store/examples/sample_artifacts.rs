@@ -57,7 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "image-embeddings",
         &key,
         ManifestMeta::new("example", "1").with_namespace("ns"),
-        &[batch.clone()],
+        std::slice::from_ref(&batch),
     )?;
     let w = write_parquet_atomic(&out.join("results/sample.parquet"), &[batch])?;
     println!("{}", r.parquet_path.display());
