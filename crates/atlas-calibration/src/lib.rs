@@ -20,7 +20,7 @@
 //!   - `dataset`: a separate, named calibration set fits `T`; the whole ID set is evaluated.
 //! - **Shifted sets**: `T` is applied unchanged.
 
-mod common;
+use atlas_stagekit as common;
 
 use arrow::array::RecordBatch;
 use atlas_artifacts::EvalSet;

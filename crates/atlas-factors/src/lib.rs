@@ -28,7 +28,7 @@
 //!   fit `f(acc_f) = a·f(acc_all) + b` on the baseline models (logit by default) and report every
 //!   model's `acc_f − f⁻¹(a·f(acc_all) + b)`, with a bootstrap CI over baseline models.
 
-mod common;
+use atlas_stagekit as common;
 
 use arrow::array::RecordBatch;
 use atlas_artifacts::EvalSet;

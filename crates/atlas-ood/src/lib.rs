@@ -21,7 +21,7 @@
 //!   the ID set and all OOD sets.
 //! - An OOD set with zero usable images is an error naming the dataset.
 
-mod common;
+use atlas_stagekit as common;
 
 use arrow::array::RecordBatch;
 use atlas_artifacts::EvalSet;

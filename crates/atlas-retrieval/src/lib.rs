@@ -21,7 +21,7 @@
 //!   with a note (CLIP_benchmark's `topk` raises).
 //! - **Intervals**: bootstrap over queries (captions for text→image, images for image→text).
 
-mod common;
+use atlas_stagekit as common;
 
 use arrow::array::RecordBatch;
 use atlas_artifacts::{EvalSet, ItemIndex};

@@ -29,7 +29,7 @@
 //!   responses (pooled over subjects; the shared README gives 0.959).
 //! - Documented values: shape bias is null when no decision matched shape or texture.
 
-mod common;
+use atlas_stagekit as common;
 mod human;
 
 use std::path::Path;

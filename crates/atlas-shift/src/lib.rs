@@ -30,7 +30,7 @@
 //! - ObjectNet's 2-px border crop is a preprocessing option applied by the pipeline; the protocol
 //!   string passed with the shift set is recorded as `objectnet_protocol`.
 
-mod common;
+use atlas_stagekit as common;
 mod published;
 
 use std::collections::{BTreeMap, BTreeSet};

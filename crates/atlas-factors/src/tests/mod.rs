@@ -1,4 +1,4 @@
-mod util;
+use atlas_stagekit::testing as util;
 
 use arrow::datatypes::DataType;
 use util::{Owned, one_hot_head};

@@ -1,4 +1,4 @@
-mod util;
+use atlas_stagekit::testing as util;
 
 use std::path::PathBuf;
 

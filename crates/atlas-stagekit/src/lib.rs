@@ -1,9 +1,9 @@
-//! Input handling and table building shared by the metric stages.
-//!
-//! Each metric stage crate carries its own copy of this module on purpose: stage crates never
-//! depend on one another. Keep the copies identical.
+//! Input handling and table building shared by the metric stage crates (shift, factors, shape
+//! bias, calibration, OOD, retrieval): checks on an [`EvalSet`], logits of a set, bootstrap
+//! settings, [`HeadlineNumber`] and a small Arrow [`Table`] builder. Stages depend on this kit,
+//! never on one another. `testing` holds synthetic evaluation sets for their tests.
 
-#![allow(dead_code)]
+pub mod testing;
 
 use std::sync::Arc;
 

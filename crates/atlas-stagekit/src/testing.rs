@@ -1,6 +1,4 @@
-//! Synthetic evaluation sets for tests (copied into each stage crate's tests).
-
-#![allow(dead_code)]
+//! Synthetic evaluation sets for the stage crates' tests.
 
 use std::collections::BTreeMap;
 
