@@ -25,12 +25,41 @@ pub enum Which {
         #[arg(long)]
         no_reference: bool,
     },
+    /// End-to-end images/s (read -> decode -> preprocess -> image tower -> stored) on the 300
+    /// shared ImageNet photos, vs open_clip + a torch DataLoader doing the same.
+    Pipeline {
+        #[arg(long, default_value = "ViT-B-32")]
+        arch: String,
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        #[arg(long)]
+        no_reference: bool,
+    },
 }
 
 pub fn run(which: Which) -> Result<()> {
     match which {
         Which::Towers { arch, batch, iters, device, no_reference } => towers(&arch, batch, iters, &device, no_reference),
+        Which::Pipeline { arch, batch, device, no_reference } => pipeline(&arch, batch, &device, no_reference),
     }
+}
+
+fn pipeline(arch: &str, batch: usize, device: &str, no_reference: bool) -> Result<()> {
+    let samples = shared_dir().join("data/imagenet/samples");
+    let files = jpegs(&samples)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("machine: {threads} CPU threads; device {device}; {arch}, batch {batch}, f32, {} photos", files.len());
+    let ours = atlas_pipeline::bench::bench_pipeline(&files, arch, device.parse()?, batch)?;
+    let reference = if no_reference {
+        None
+    } else {
+        Some(python(&["tools/parity/bench_pipeline.py", &samples.display().to_string(), "--arch", arch, "--batch", &batch.to_string()])?)
+    };
+    println!("{:<28} {:>12} {:>14} {:>8}", "", "clip-atlas", "open_clip", "ratio");
+    row("end-to-end (images/s)", ours.images_per_s, reference.as_ref().and_then(|v| v["images_per_s"].as_f64()));
+    Ok(())
 }
 
 fn towers(arch: &str, batch: usize, iters: usize, device: &str, no_reference: bool) -> Result<()> {

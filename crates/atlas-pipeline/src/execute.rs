@@ -34,7 +34,8 @@ pub struct ExecutionReport {
     pub stages_run: Vec<(String, String, String)>,
 }
 
-struct Encoders<'a>(&'a LoadedClip);
+/// The burn model seen through the embed stage's encoder traits.
+pub struct Encoders<'a>(pub &'a LoadedClip);
 
 impl ImageEncoder for Encoders<'_> {
     fn embed_dim(&self) -> usize {

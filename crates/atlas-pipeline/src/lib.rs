@@ -4,6 +4,7 @@
 //! This crate is the only one that sequences stages; each stage crate reads and writes artifacts
 //! and knows nothing of the others.
 
+pub mod bench;
 pub mod config;
 mod datasets;
 mod execute;
@@ -333,12 +334,14 @@ pub fn gc(opts: &RunOptions) -> Result<String, PipelineError> {
             }
         }
     }
-    let mut namespaces: Vec<String> = s.models.iter().flat_map(|m| [m.image_ns.clone(), m.text_ns.clone()]).collect();
-    namespaces.sort();
-    namespaces.dedup();
+    let mut keep_namespaces = HashSet::new();
+    for m in &s.models {
+        keep_namespaces.insert((atlas_artifacts::kinds::IMAGE_EMBEDDINGS.to_string(), m.image_ns.clone()));
+        keep_namespaces.insert((atlas_artifacts::kinds::TEXT_EMBEDDINGS.to_string(), m.text_ns.clone()));
+    }
     let gc_opts = GcOptions {
         dry_run: opts.dry_run,
-        keep_namespaces: namespaces.into_iter().collect(),
+        keep_namespaces,
         ..GcOptions::default()
     };
     let r = s.store.gc(&keep, &gc_opts)?;

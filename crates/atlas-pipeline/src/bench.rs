@@ -1,0 +1,71 @@
+//! `cargo xtask bench pipeline`: end-to-end images/s (read file -> decode -> preprocess ->
+//! image tower -> normalised rows stored as a Parquet shard) for a random-init open_clip
+//! architecture, through the same embed stage the pipeline runs.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use atlas_embed::{EmbedOptions, ImageItems};
+use atlas_models::{Clip, DeviceKind, LoadedClip, Precision};
+use atlas_preprocess::PreprocessConfig;
+use atlas_store::{Store, hex32};
+
+use crate::PipelineError;
+use crate::execute::Encoders;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PipelineBench {
+    pub arch: String,
+    pub images: usize,
+    pub failed: usize,
+    pub batch: usize,
+    pub seconds: f64,
+    pub images_per_s: f64,
+}
+
+pub fn bench_pipeline(files: &[PathBuf], arch: &str, device: DeviceKind, batch: usize) -> Result<PipelineBench, PipelineError> {
+    let config = atlas_models::builtin_config(arch)
+        .ok_or_else(|| PipelineError::Config(format!("unknown architecture `{arch}`")))?;
+    let dev = atlas_models::select_device(device, Precision::F32)?;
+    let activation = config.activation();
+    let model = Clip::init(&config, activation, &dev);
+    let net = LoadedClip {
+        preprocess: PreprocessConfig { size: config.vision.image_size, ..PreprocessConfig::default() },
+        model,
+        config,
+        weights_hash: [0; 32],
+        logit_scale: 100.0,
+        logit_bias: None,
+        device: dev,
+        activation,
+        precision: Precision::F32,
+        layout: atlas_models::Layout::OpenClip,
+        resized_pos_embed: None,
+    };
+    let ids: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    let mut hashes = Vec::with_capacity(files.len());
+    for p in files {
+        let bytes = std::fs::read(p).map_err(|e| PipelineError::Io(p.clone(), e))?;
+        hashes.push(hex32(blake3::hash(&bytes).as_bytes()));
+    }
+    let read = |i: usize| std::fs::read(&files[i]).map_err(|e| e.to_string());
+    let items = ImageItems { ids: &ids, hashes: &hashes, read: &read };
+    let tmp = std::env::temp_dir().join(format!("atlas-bench-{}", std::process::id()));
+    let store = Store::open(&tmp)?;
+    // Warm-up: one batch through the tower (first-call allocation), not timed.
+    let warm = vec![0f32; 3 * (net.image_size() as usize).pow(2)];
+    net.encode_images(&warm, 1)?;
+    let opts = EmbedOptions { batch_size: batch, shard_rows: 4096, progress: None };
+    let t = Instant::now();
+    let r = atlas_embed::embed_images(&store, "bench", &Encoders(&net), &net.preprocess, &items, &opts)?;
+    let seconds = t.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(PipelineBench {
+        arch: arch.to_string(),
+        images: r.embedded,
+        failed: r.failed,
+        batch,
+        seconds,
+        images_per_s: (r.embedded + r.failed) as f64 / seconds,
+    })
+}
