@@ -23,14 +23,34 @@ fn xtask() -> Command {
 fn make_fixture_model(dir: &Path) {
     let config = ClipConfig {
         embed_dim: 32,
-        vision: VisionConfig { image_size: 32, patch_size: 8, width: 32, layers: 1, head_width: 16, mlp_ratio: 2.0 },
-        text: TextConfig { context_length: 16, vocab_size: 49408, width: 16, heads: 2, layers: 1, mlp_ratio: 2.0, eot_token_id: 49407 },
+        vision: VisionConfig {
+            image_size: 32,
+            patch_size: 8,
+            width: 32,
+            layers: 1,
+            head_width: 16,
+            mlp_ratio: 2.0,
+        },
+        text: TextConfig {
+            context_length: 16,
+            vocab_size: 49408,
+            width: 16,
+            heads: 2,
+            layers: 1,
+            mlp_ratio: 2.0,
+            eot_token_id: 49407,
+        },
         quick_gelu: false,
         init_logit_bias: None,
     };
-    let device = atlas_models::select_device(atlas_models::DeviceKind::Cpu, atlas_models::Precision::F32).unwrap();
+    let device =
+        atlas_models::select_device(atlas_models::DeviceKind::Cpu, atlas_models::Precision::F32)
+            .unwrap();
     let model = Clip::init(&config, Activation::Gelu, &device);
-    let pre = PreprocessConfig { size: 32, ..PreprocessConfig::default() };
+    let pre = PreprocessConfig {
+        size: 32,
+        ..PreprocessConfig::default()
+    };
     atlas_models::save_open_clip(&model, &config, &pre, dir, SaveDtype::F32).unwrap();
 }
 
@@ -43,7 +63,9 @@ sizes = { id-test = 240, shift-sketch = 64 }
 "#;
 
 fn config(models: &[&str], extra_datasets: &str) -> String {
-    let mut s = String::from("[run]\nstore = \"store\"\nresults = \"results\"\nbatch_size = 8\nshard_rows = 16\nbootstrap = 50\n");
+    let mut s = String::from(
+        "[run]\nstore = \"store\"\nresults = \"results\"\nbatch_size = 8\nshard_rows = 16\nbootstrap = 50\n",
+    );
     s.push_str(WORLD);
     for m in models {
         s.push_str(&format!(
@@ -115,7 +137,12 @@ fn results_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
         .collect();
     v.sort();
     v
@@ -127,8 +154,16 @@ fn run_rerun_add_model_and_query_results() {
     ws.write_config(&config(&["fixture-a"], ""));
 
     let first = stdout(&ws.run(&[]));
-    assert_eq!(embedded(&first, "fixture-a", "id-test"), Some((240, 0, 0)), "{first}");
-    assert_eq!(embedded(&first, "fixture-a", "sketch"), Some((64, 0, 0)), "{first}");
+    assert_eq!(
+        embedded(&first, "fixture-a", "id-test"),
+        Some((240, 0, 0)),
+        "{first}"
+    );
+    assert_eq!(
+        embedded(&first, "fixture-a", "sketch"),
+        Some((64, 0, 0)),
+        "{first}"
+    );
     assert!(first.contains("zero-shot top-1 accuracy"), "{first}");
     assert!(first.contains("fixture-a (fixture)"), "{first}");
     assert!(first.contains("random-weight fixture"), "{first}");
@@ -139,9 +174,21 @@ fn run_rerun_add_model_and_query_results() {
 
     ws.write_config(&config(&["fixture-a", "fixture-b"], ""));
     let added = stdout(&ws.run(&[]));
-    assert_eq!(embedded(&added, "fixture-b", "id-test"), Some((240, 0, 0)), "{added}");
-    assert_eq!(embedded(&added, "fixture-b", "sketch"), Some((64, 0, 0)), "{added}");
-    assert_eq!(embedded(&added, "fixture-a", "id-test"), None, "model a was re-embedded:\n{added}");
+    assert_eq!(
+        embedded(&added, "fixture-b", "id-test"),
+        Some((240, 0, 0)),
+        "{added}"
+    );
+    assert_eq!(
+        embedded(&added, "fixture-b", "sketch"),
+        Some((64, 0, 0)),
+        "{added}"
+    );
+    assert_eq!(
+        embedded(&added, "fixture-a", "id-test"),
+        None,
+        "model a was re-embedded:\n{added}"
+    );
 
     // The results open in DuckDB and Polars (the README's query).
     let script = r#"
@@ -174,8 +221,13 @@ fn killed_run_resumes_to_identical_results() {
     reference.run(&[]);
 
     // Same model files, same config: killed during embedding, then rerun.
-    let killed = Workspace { dir: tempfile::tempdir().unwrap() };
-    copy_dir(&reference.path().join("fixture-a"), &killed.path().join("fixture-a"));
+    let killed = Workspace {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    copy_dir(
+        &reference.path().join("fixture-a"),
+        &killed.path().join("fixture-a"),
+    );
     killed.write_config(&config(&["fixture-a"], ""));
     let mut child = xtask()
         .args(["pipeline", "--no-progress", "--config"])
@@ -199,13 +251,22 @@ fn killed_run_resumes_to_identical_results() {
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    assert!(saw_shard, "the run ended before any shard was written: the kill did not land mid-embedding");
-    assert!(!killed.path().join("results/zeroshot.parquet").exists(), "killed before results");
+    assert!(
+        saw_shard,
+        "the run ended before any shard was written: the kill did not land mid-embedding"
+    );
+    assert!(
+        !killed.path().join("results/zeroshot.parquet").exists(),
+        "killed before results"
+    );
 
     let resumed = stdout(&killed.run(&[]));
     let (new, cached, _) = embedded(&resumed, "fixture-a", "id-test").unwrap_or((0, 240, 0));
     assert_eq!(new + cached, 240, "{resumed}");
-    assert_eq!(results_bytes(killed.path()), results_bytes(reference.path()));
+    assert_eq!(
+        results_bytes(killed.path()),
+        results_bytes(reference.path())
+    );
 }
 
 #[test]
@@ -217,16 +278,28 @@ fn corrupt_image_and_truncated_artifact() {
     let img_dir = ws.path().join("mixed");
     std::fs::create_dir_all(&img_dir).unwrap();
     for i in 0..3 {
-        std::fs::copy(ws.path().join(format!("world/id-test/images/{i:06}.png")), img_dir.join(format!("{i}.png"))).unwrap();
+        std::fs::copy(
+            ws.path().join(format!("world/id-test/images/{i:06}.png")),
+            img_dir.join(format!("{i}.png")),
+        )
+        .unwrap();
     }
     let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10];
     jpeg.extend_from_slice(b"JFIF truncated here");
     std::fs::write(img_dir.join("broken.jpg"), jpeg).unwrap();
-    std::fs::write(img_dir.join("manifest.csv"), "path,label\n0.png,0\n1.png,1\n2.png,2\nbroken.jpg,3\n").unwrap();
+    std::fs::write(
+        img_dir.join("manifest.csv"),
+        "path,label\n0.png,0\n1.png,1\n2.png,2\nbroken.jpg,3\n",
+    )
+    .unwrap();
     let mixed = "\n[[dataset]]\nname = \"mixed\"\nkind = \"manifest\"\npath = \"mixed/manifest.csv\"\nclassnames = \"world/classnames.txt\"\n";
     ws.write_config(&config(&["fixture-a"], mixed));
     let out = stdout(&ws.run(&[]));
-    assert_eq!(embedded(&out, "fixture-a", "mixed"), Some((3, 0, 1)), "{out}");
+    assert_eq!(
+        embedded(&out, "fixture-a", "mixed"),
+        Some((3, 0, 1)),
+        "{out}"
+    );
     let errors = atlas_store::read_parquet_file(&ws.path().join("results/errors.parquet")).unwrap();
     let text = format!("{:?}", errors);
     assert!(text.contains("broken.jpg"), "{text}");
@@ -235,10 +308,18 @@ fn corrupt_image_and_truncated_artifact() {
     let before = results_bytes(ws.path());
     let victim = first_parquet(&ws.path().join("store/zeroshot"));
     let len = std::fs::metadata(&victim).unwrap().len();
-    let f = std::fs::OpenOptions::new().write(true).open(&victim).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&victim)
+        .unwrap();
     f.set_len(len / 2).unwrap();
     let status = String::from_utf8_lossy(
-        &xtask().args(["status", "--config"]).arg(ws.path().join("pipeline.toml")).output().unwrap().stdout,
+        &xtask()
+            .args(["status", "--config"])
+            .arg(ws.path().join("pipeline.toml"))
+            .output()
+            .unwrap()
+            .stdout,
     )
     .into_owned();
     assert!(status.contains("stale"), "{status}");
@@ -249,7 +330,9 @@ fn corrupt_image_and_truncated_artifact() {
 
 #[test]
 fn malformed_config_names_line_and_column() {
-    let ws = Workspace { dir: tempfile::tempdir().unwrap() };
+    let ws = Workspace {
+        dir: tempfile::tempdir().unwrap(),
+    };
     ws.write_config("[run]\nbatch_size = 8\n\n[[model]]\nname = \"a\"\nsorce = \"x\"\n");
     let out = xtask()
         .args(["pipeline", "--config"])
@@ -263,7 +346,10 @@ fn malformed_config_names_line_and_column() {
 }
 
 fn count_manifests(dir: &Path) -> usize {
-    walk(dir).into_iter().filter(|p| p.to_string_lossy().ends_with(".manifest.json")).count()
+    walk(dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".manifest.json"))
+        .count()
 }
 
 fn first_parquet(dir: &Path) -> PathBuf {
@@ -275,7 +361,9 @@ fn first_parquet(dir: &Path) -> PathBuf {
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else { return out };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {

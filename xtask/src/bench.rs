@@ -41,8 +41,19 @@ pub enum Which {
 
 pub fn run(which: Which) -> Result<()> {
     match which {
-        Which::Towers { arch, batch, iters, device, no_reference } => towers(&arch, batch, iters, &device, no_reference),
-        Which::Pipeline { arch, batch, device, no_reference } => pipeline(&arch, batch, &device, no_reference),
+        Which::Towers {
+            arch,
+            batch,
+            iters,
+            device,
+            no_reference,
+        } => towers(&arch, batch, iters, &device, no_reference),
+        Which::Pipeline {
+            arch,
+            batch,
+            device,
+            no_reference,
+        } => pipeline(&arch, batch, &device, no_reference),
     }
 }
 
@@ -50,21 +61,41 @@ fn pipeline(arch: &str, batch: usize, device: &str, no_reference: bool) -> Resul
     let samples = shared_dir().join("data/imagenet/samples");
     let files = jpegs(&samples)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("machine: {threads} CPU threads; device {device}; {arch}, batch {batch}, f32, {} photos", files.len());
+    println!(
+        "machine: {threads} CPU threads; device {device}; {arch}, batch {batch}, f32, {} photos",
+        files.len()
+    );
     let ours = atlas_pipeline::bench::bench_pipeline(&files, arch, device.parse()?, batch)?;
     let reference = if no_reference {
         None
     } else {
-        Some(python(&["tools/parity/bench_pipeline.py", &samples.display().to_string(), "--arch", arch, "--batch", &batch.to_string()])?)
+        Some(python(&[
+            "tools/parity/bench_pipeline.py",
+            &samples.display().to_string(),
+            "--arch",
+            arch,
+            "--batch",
+            &batch.to_string(),
+        ])?)
     };
-    println!("{:<28} {:>12} {:>14} {:>8}", "", "clip-atlas", "open_clip", "ratio");
-    row("end-to-end (images/s)", ours.images_per_s, reference.as_ref().and_then(|v| v["images_per_s"].as_f64()));
+    println!(
+        "{:<28} {:>12} {:>14} {:>8}",
+        "", "clip-atlas", "open_clip", "ratio"
+    );
+    row(
+        "end-to-end (images/s)",
+        ours.images_per_s,
+        reference.as_ref().and_then(|v| v["images_per_s"].as_f64()),
+    );
     Ok(())
 }
 
 fn towers(arch: &str, batch: usize, iters: usize, device: &str, no_reference: bool) -> Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("machine: {} CPU threads; device {device}; {arch}, batch {batch}, f32", threads);
+    println!(
+        "machine: {} CPU threads; device {device}; {arch}, batch {batch}, f32",
+        threads
+    );
     let opts = atlas_models::BenchOptions {
         device: device.parse()?,
         arch: arch.to_string(),
@@ -77,25 +108,47 @@ fn towers(arch: &str, batch: usize, iters: usize, device: &str, no_reference: bo
         None
     } else {
         let out = python(&[
-            "tools/parity/bench_towers.py", "--arch", arch, "--batch", &batch.to_string(), "--iters", &iters.to_string(),
-            "--device", if device == "cuda" { "cuda" } else { "cpu" },
+            "tools/parity/bench_towers.py",
+            "--arch",
+            arch,
+            "--batch",
+            &batch.to_string(),
+            "--iters",
+            &iters.to_string(),
+            "--device",
+            if device == "cuda" { "cuda" } else { "cpu" },
         ])?;
         Some(out)
     };
     let r = |key: &str| reference.as_ref().and_then(|v| v[key].as_f64());
-    println!("{:<28} {:>12} {:>14} {:>8}", "", "clip-atlas", "open_clip", "ratio");
-    row("image tower (images/s)", ours.images_per_s, r("images_per_s"));
-    row("text tower (prompts/s)", ours.prompts_per_s, r("prompts_per_s"));
+    println!(
+        "{:<28} {:>12} {:>14} {:>8}",
+        "", "clip-atlas", "open_clip", "ratio"
+    );
+    row(
+        "image tower (images/s)",
+        ours.images_per_s,
+        r("images_per_s"),
+    );
+    row(
+        "text tower (prompts/s)",
+        ours.prompts_per_s,
+        r("prompts_per_s"),
+    );
 
     let shared = shared_dir();
     let samples = shared.join("data/imagenet/samples");
     let files = jpegs(&samples)?;
     let cfg = atlas_preprocess::PreprocessConfig::default();
-    let ours_pre = atlas_preprocess::bench_files(&files, &cfg, 2).context("decode + preprocess benchmark")?;
+    let ours_pre =
+        atlas_preprocess::bench_files(&files, &cfg, 2).context("decode + preprocess benchmark")?;
     let ref_pre = if no_reference {
         None
     } else {
-        Some(python(&["tools/parity/bench_preprocess.py", &samples.display().to_string()])?)
+        Some(python(&[
+            "tools/parity/bench_preprocess.py",
+            &samples.display().to_string(),
+        ])?)
     };
     row(
         "decode+preprocess (img/s/core)",
@@ -113,7 +166,10 @@ fn row(name: &str, ours: f64, reference: Option<f64>) {
 }
 
 fn python(args: &[&str]) -> Result<Value> {
-    let out = Command::new("python3").args(args).output().context("running python3")?;
+    let out = Command::new("python3")
+        .args(args)
+        .output()
+        .context("running python3")?;
     if !out.status.success() {
         bail!(
             "{} failed: {}\n(the reference needs `pip install -r tools/parity/requirements.txt`; or pass --no-reference)",
@@ -122,19 +178,28 @@ fn python(args: &[&str]) -> Result<Value> {
         );
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let last = text.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or("{}");
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .unwrap_or("{}");
     Ok(serde_json::from_str(last)?)
 }
 
 pub fn shared_dir() -> PathBuf {
-    std::env::var_os("CLIP_ATLAS_SHARED").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../shared"))
+    std::env::var_os("CLIP_ATLAS_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("../shared"))
 }
 
 fn jpegs(dir: &std::path::Path) -> Result<Vec<PathBuf>> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {} (set CLIP_ATLAS_SHARED)", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("jpeg")))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("jpeg"))
+        })
         .collect();
     v.sort();
     Ok(v)

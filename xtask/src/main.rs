@@ -126,7 +126,12 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Bench { which } => bench::run(which),
-        Command::TrainDemoZoo { out, only, step_scale, device } => {
+        Command::TrainDemoZoo {
+            out,
+            only,
+            step_scale,
+            device,
+        } => {
             let opts = atlas_train::ZooOptions {
                 device: device.parse()?,
                 only,

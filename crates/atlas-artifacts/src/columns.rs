@@ -40,7 +40,10 @@ pub(crate) fn column<'a, T: 'static>(
         })
 }
 
-pub(crate) fn strings<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a StringArray, ArtifactError> {
+pub(crate) fn strings<'a>(
+    b: &'a RecordBatch,
+    name: &str,
+) -> Result<&'a StringArray, ArtifactError> {
     column::<StringArray>(b, name, "Utf8")
 }
 
@@ -48,12 +51,18 @@ pub(crate) fn int64s<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Int64Arra
     column::<Int64Array>(b, name, "Int64")
 }
 
-pub(crate) fn float32s<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Float32Array, ArtifactError> {
+pub(crate) fn float32s<'a>(
+    b: &'a RecordBatch,
+    name: &str,
+) -> Result<&'a Float32Array, ArtifactError> {
     column::<Float32Array>(b, name, "Float32")
 }
 
 /// A `FixedSizeList<Float32>` column as (dimension, flat values with nulls as zeros, validity).
-pub(crate) fn vectors(b: &RecordBatch, name: &str) -> Result<(usize, Vec<f32>, Vec<bool>), ArtifactError> {
+pub(crate) fn vectors(
+    b: &RecordBatch,
+    name: &str,
+) -> Result<(usize, Vec<f32>, Vec<bool>), ArtifactError> {
     let list = column::<FixedSizeListArray>(b, name, "FixedSizeList<Float32>")?;
     let dim = list.value_length() as usize;
     let values = list
@@ -78,17 +87,26 @@ pub(crate) fn vectors(b: &RecordBatch, name: &str) -> Result<(usize, Vec<f32>, V
 }
 
 /// Build a nullable `FixedSizeList<Float32>` column.
-pub(crate) fn vector_array(dim: usize, flat: Vec<f32>, valid: Option<Vec<bool>>) -> Result<ArrayRef, ArtifactError> {
+pub(crate) fn vector_array(
+    dim: usize,
+    flat: Vec<f32>,
+    valid: Option<Vec<bool>>,
+) -> Result<ArrayRef, ArtifactError> {
     let item = Arc::new(Field::new("item", DataType::Float32, false));
     let values = Arc::new(Float32Array::from(flat));
     let nulls = valid.map(arrow::buffer::NullBuffer::from);
-    Ok(Arc::new(FixedSizeListArray::try_new(item, dim as i32, values, nulls)?))
+    Ok(Arc::new(FixedSizeListArray::try_new(
+        item, dim as i32, values, nulls,
+    )?))
 }
 
 pub(crate) fn vector_field(name: &str, dim: usize, nullable: bool) -> Field {
     Field::new(
         name,
-        DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, false)), dim as i32),
+        DataType::FixedSizeList(
+            Arc::new(Field::new("item", DataType::Float32, false)),
+            dim as i32,
+        ),
         nullable,
     )
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use arrow::array::{Array, Float32Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 
-use crate::columns::{float32s, strings, vector_array, vector_field, vectors, ArtifactError};
+use crate::columns::{ArtifactError, float32s, strings, vector_array, vector_field, vectors};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EmbeddingRows {
@@ -115,8 +115,10 @@ impl EmbeddingRows {
         for i in 0..b.num_rows() {
             self.hashes.push(hashes.value(i).to_string());
             self.ids.push(ids.value(i).to_string());
-            self.vectors.extend_from_slice(&flat[i * dim..(i + 1) * dim]);
-            self.norms.push(if valid[i] { norms.value(i) } else { f32::NAN });
+            self.vectors
+                .extend_from_slice(&flat[i * dim..(i + 1) * dim]);
+            self.norms
+                .push(if valid[i] { norms.value(i) } else { f32::NAN });
             let error = if errors.is_valid(i) {
                 Some(errors.value(i).to_string())
             } else if !valid[i] {

@@ -42,6 +42,8 @@ impl EvalSet<'_> {
 
     /// Indices of items with an embedding.
     pub fn usable(&self) -> Vec<usize> {
-        (0..self.len()).filter(|&i| self.failures[i].is_none()).collect()
+        (0..self.len())
+            .filter(|&i| self.failures[i].is_none())
+            .collect()
     }
 }

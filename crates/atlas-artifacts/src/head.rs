@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arrow::array::{Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 
-use crate::columns::{int64s, strings, vector_array, vector_field, vectors, ArtifactError};
+use crate::columns::{ArtifactError, int64s, strings, vector_array, vector_field, vectors};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ZeroShotHead {
@@ -76,7 +76,9 @@ impl ZeroShotHead {
         Ok(RecordBatch::try_new(
             Arc::new(schema),
             vec![
-                Arc::new(Int64Array::from_iter_values(0..self.classnames.len() as i64)),
+                Arc::new(Int64Array::from_iter_values(
+                    0..self.classnames.len() as i64,
+                )),
                 Arc::new(StringArray::from(self.classnames.clone())),
                 vector_array(self.dim, self.weights.clone(), None)?,
             ],
@@ -94,7 +96,9 @@ impl ZeroShotHead {
             dim = d;
             for i in 0..b.num_rows() {
                 if idx.value(i) != classnames.len() as i64 {
-                    return Err(ArtifactError::Invalid("head rows out of class order".into()));
+                    return Err(ArtifactError::Invalid(
+                        "head rows out of class order".into(),
+                    ));
                 }
                 classnames.push(names.value(i).to_string());
             }
@@ -115,7 +119,12 @@ mod tests {
     #[test]
     fn mean_of_normalised_templates_renormalised() {
         // Two templates for one class: [2,0] and [0,1] -> normalised [1,0],[0,1] -> mean [.5,.5].
-        let h = ZeroShotHead::from_template_embeddings(vec!["a".into()], 2, &[vec![2.0, 0.0, 0.0, 1.0]]).unwrap();
+        let h = ZeroShotHead::from_template_embeddings(
+            vec!["a".into()],
+            2,
+            &[vec![2.0, 0.0, 0.0, 1.0]],
+        )
+        .unwrap();
         let s = std::f32::consts::FRAC_1_SQRT_2;
         assert!((h.weights[0] - s).abs() < 1e-6 && (h.weights[1] - s).abs() < 1e-6);
         let back = ZeroShotHead::from_batches(&[h.to_batch().unwrap()]).unwrap();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 
-use crate::columns::{int64s, strings, ArtifactError};
+use crate::columns::{ArtifactError, int64s, strings};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ItemIndex {

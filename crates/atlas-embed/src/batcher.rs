@@ -62,7 +62,13 @@ mod tests {
             &items,
             10,
             2,
-            |&x| if x % 17 == 5 { Err(format!("bad {x}")) } else { Ok(x * 2) },
+            |&x| {
+                if x % 17 == 5 {
+                    Err(format!("bad {x}"))
+                } else {
+                    Ok(x * 2)
+                }
+            },
             |b| -> Result<(), ()> {
                 for (k, r) in b.items.into_iter().enumerate() {
                     seen.push((b.start + k, r));
@@ -85,10 +91,16 @@ mod tests {
     fn consumer_error_stops_the_run() {
         let items: Vec<i32> = (0..1000).collect();
         let mut batches = 0;
-        let r = run_overlapped(&items, 10, 1, |&x| Ok::<_, String>(x), |_| {
-            batches += 1;
-            if batches == 3 { Err("stop") } else { Ok(()) }
-        });
+        let r = run_overlapped(
+            &items,
+            10,
+            1,
+            |&x| Ok::<_, String>(x),
+            |_| {
+                batches += 1;
+                if batches == 3 { Err("stop") } else { Ok(()) }
+            },
+        );
         assert_eq!(r, Err("stop"));
         assert_eq!(batches, 3);
     }

@@ -2,9 +2,9 @@
 
 use std::collections::HashSet;
 
-use atlas_artifacts::{kinds, EmbeddingRows};
+use atlas_artifacts::{EmbeddingRows, kinds};
 use atlas_preprocess::PreprocessConfig;
-use atlas_store::{parse_hex32, ManifestMeta, Store};
+use atlas_store::{ManifestMeta, Store, parse_hex32};
 use serde_json::json;
 
 use crate::batcher::run_overlapped;
@@ -29,13 +29,16 @@ pub fn embed_images(
     opts: &EmbedOptions,
 ) -> Result<EmbedReport, EmbedError> {
     if items.ids.len() != items.hashes.len() {
-        return Err(EmbedError::Invalid("ids and hashes differ in length".into()));
+        return Err(EmbedError::Invalid(
+            "ids and hashes differ in length".into(),
+        ));
     }
     let done = store.shard_items(kinds::IMAGE_EMBEDDINGS, namespace, "item_hash")?;
     let mut seen = HashSet::new();
     let mut todo = Vec::new();
     for (i, h) in items.hashes.iter().enumerate() {
-        let bytes = parse_hex32(h).map_err(|e| EmbedError::Invalid(format!("item {}: {e}", items.ids[i])))?;
+        let bytes = parse_hex32(h)
+            .map_err(|e| EmbedError::Invalid(format!("item {}: {e}", items.ids[i])))?;
         if !done.contains(&bytes) && seen.insert(bytes) {
             todo.push(i);
         }
@@ -58,7 +61,13 @@ pub fn embed_images(
         }
         let meta = ManifestMeta::new("embed-image", STAGE_VERSION)
             .with_parameters(json!({ "rows": rows.len(), "dim": rows.dim }));
-        store.put_shard(kinds::IMAGE_EMBEDDINGS, namespace, "item_hash", meta, &[rows.to_batch()?])?;
+        store.put_shard(
+            kinds::IMAGE_EMBEDDINGS,
+            namespace,
+            "item_hash",
+            meta,
+            &[rows.to_batch()?],
+        )?;
         *rows = EmbeddingRows::new(dim);
         Ok(())
     };
@@ -96,7 +105,11 @@ pub fn embed_images(
                 )));
             }
             for (j, &i) in ok.iter().enumerate() {
-                pending.push_raw(items.hashes[i].clone(), items.ids[i].clone(), &out[j * dim..(j + 1) * dim]);
+                pending.push_raw(
+                    items.hashes[i].clone(),
+                    items.ids[i].clone(),
+                    &out[j * dim..(j + 1) * dim],
+                );
             }
             report.embedded += ok.len();
         }

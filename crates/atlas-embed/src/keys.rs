@@ -8,7 +8,11 @@ pub const STAGE_VERSION: &str = "1";
 
 /// The embedding space of images: model weights, preprocessing and precision. Shards of per-item
 /// rows live in this namespace, keyed by image-bytes hash.
-pub fn image_namespace(weights_hash: &[u8; 32], preprocess: &PreprocessConfig, precision: &str) -> String {
+pub fn image_namespace(
+    weights_hash: &[u8; 32],
+    preprocess: &PreprocessConfig,
+    precision: &str,
+) -> String {
     KeyBuilder::new()
         .field("stage", "embed-image")
         .field("stage_version", STAGE_VERSION)

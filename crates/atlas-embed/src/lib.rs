@@ -10,11 +10,11 @@ mod images;
 mod keys;
 mod texts;
 
-pub use images::{embed_images, ImageItems};
-pub use keys::{coverage_key, image_namespace, text_namespace, STAGE_VERSION};
+pub use images::{ImageItems, embed_images};
+pub use keys::{STAGE_VERSION, coverage_key, image_namespace, text_namespace};
 pub use texts::{build_head, embed_texts, prompts_for, text_embeddings};
 
-use atlas_artifacts::{kinds, EmbeddingRows};
+use atlas_artifacts::{EmbeddingRows, kinds};
 use atlas_store::Store;
 
 /// Something that turns preprocessed pixels into (unnormalised) embeddings.

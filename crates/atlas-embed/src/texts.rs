@@ -2,12 +2,12 @@
 
 use std::collections::HashSet;
 
-use atlas_artifacts::{kinds, ZeroShotHead};
-use atlas_store::{hex32, Store};
+use atlas_artifacts::{ZeroShotHead, kinds};
+use atlas_store::{Store, hex32};
 use atlas_tokenizer::TextTokenizer;
 use serde_json::json;
 
-use crate::{load_rows, EmbedError, EmbedOptions, EmbedReport, TextEncoder, STAGE_VERSION};
+use crate::{EmbedError, EmbedOptions, EmbedReport, STAGE_VERSION, TextEncoder, load_rows};
 
 /// The prompts of each class: every template with the class name in place of `{c}` (or `{}`).
 pub fn prompts_for(classnames: &[String], templates: &[String]) -> Vec<Vec<String>> {
@@ -75,7 +75,13 @@ pub fn embed_texts(
         }
         let meta = atlas_store::ManifestMeta::new("embed-text", STAGE_VERSION)
             .with_parameters(json!({ "rows": rows.len(), "dim": dim }));
-        store.put_shard(kinds::TEXT_EMBEDDINGS, namespace, "item_hash", meta, &[rows.to_batch()?])?;
+        store.put_shard(
+            kinds::TEXT_EMBEDDINGS,
+            namespace,
+            "item_hash",
+            meta,
+            &[rows.to_batch()?],
+        )?;
     }
     Ok(report)
 }
@@ -100,25 +106,35 @@ pub fn build_head(
         let mut g = Vec::with_capacity(prompts.len() * rows.dim);
         for p in &prompts {
             let i = index.get(text_hash(p).as_str()).ok_or_else(|| {
-                EmbedError::Invalid(format!("prompt {p:?} is not embedded: run embed_texts first"))
+                EmbedError::Invalid(format!(
+                    "prompt {p:?} is not embedded: run embed_texts first"
+                ))
             })?;
             g.extend_from_slice(rows.row(*i));
         }
         groups.push(g);
     }
-    Ok(ZeroShotHead::from_template_embeddings(classnames.to_vec(), rows.dim, &groups)?)
+    Ok(ZeroShotHead::from_template_embeddings(
+        classnames.to_vec(),
+        rows.dim,
+        &groups,
+    )?)
 }
 
 /// The stored (L2-normalised) embeddings of `texts`, in order, `[texts, dim]`. Every text must be
 /// embedded already.
-pub fn text_embeddings(store: &Store, namespace: &str, texts: &[String]) -> Result<(usize, Vec<f32>), EmbedError> {
+pub fn text_embeddings(
+    store: &Store,
+    namespace: &str,
+    texts: &[String],
+) -> Result<(usize, Vec<f32>), EmbedError> {
     let rows = load_rows(store, kinds::TEXT_EMBEDDINGS, namespace)?;
     let index = rows.index();
     let mut out = Vec::with_capacity(texts.len() * rows.dim);
     for t in texts {
-        let i = index
-            .get(text_hash(t).as_str())
-            .ok_or_else(|| EmbedError::Invalid(format!("text {t:?} is not embedded: run embed_texts first")))?;
+        let i = index.get(text_hash(t).as_str()).ok_or_else(|| {
+            EmbedError::Invalid(format!("text {t:?} is not embedded: run embed_texts first"))
+        })?;
         out.extend_from_slice(rows.row(*i));
     }
     Ok((rows.dim, out))

@@ -2,11 +2,11 @@
 //! open_clip does — with small fake encoders, so no burn here.
 
 use atlas_embed::{
-    build_head, embed_images, embed_texts, image_namespace, load_image_rows, prompts_for, EmbedOptions,
-    ImageEncoder, ImageItems, TextEncoder,
+    EmbedOptions, ImageEncoder, ImageItems, TextEncoder, build_head, embed_images, embed_texts,
+    image_namespace, load_image_rows, prompts_for,
 };
 use atlas_preprocess::PreprocessConfig;
-use atlas_store::{hex32, Store};
+use atlas_store::{Store, hex32};
 use atlas_tokenizer::{ClipBpeTokenizer, TextTokenizer};
 
 struct MeanColour;
@@ -19,7 +19,11 @@ impl ImageEncoder for MeanColour {
         let plane = per / 3;
         Ok(px
             .chunks(per)
-            .flat_map(|img| (0..3).map(move |c| img[c * plane..(c + 1) * plane].iter().sum::<f32>() / plane as f32 + 3.0))
+            .flat_map(|img| {
+                (0..3).map(move |c| {
+                    img[c * plane..(c + 1) * plane].iter().sum::<f32>() / plane as f32 + 3.0
+                })
+            })
             .collect())
     }
 }
@@ -49,11 +53,33 @@ fn png(rgb: [u8; 3]) -> Vec<u8> {
 
 fn run(store: &Store, ns: &str, files: &[Vec<u8>]) -> atlas_embed::EmbedReport {
     let ids: Vec<String> = (0..files.len()).map(|i| format!("img{i}.png")).collect();
-    let hashes: Vec<String> = files.iter().map(|b| hex32(blake3::hash(b).as_bytes())).collect();
+    let hashes: Vec<String> = files
+        .iter()
+        .map(|b| hex32(blake3::hash(b).as_bytes()))
+        .collect();
     let read = |i: usize| Ok(files[i].clone());
-    let items = ImageItems { ids: &ids, hashes: &hashes, read: &read };
-    let opts = EmbedOptions { batch_size: 2, shard_rows: 3, progress: None };
-    embed_images(store, ns, &MeanColour, &PreprocessConfig { size: 16, ..Default::default() }, &items, &opts).unwrap()
+    let items = ImageItems {
+        ids: &ids,
+        hashes: &hashes,
+        read: &read,
+    };
+    let opts = EmbedOptions {
+        batch_size: 2,
+        shard_rows: 3,
+        progress: None,
+    };
+    embed_images(
+        store,
+        ns,
+        &MeanColour,
+        &PreprocessConfig {
+            size: 16,
+            ..Default::default()
+        },
+        &items,
+        &opts,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -99,7 +125,12 @@ fn heads_average_normalised_prompt_embeddings() {
     let opts = EmbedOptions::default();
     let r = embed_texts(&store, &ns, &TokenCount, &tok, &prompts, &opts).unwrap();
     assert_eq!(r.embedded, 4);
-    assert_eq!(embed_texts(&store, &ns, &TokenCount, &tok, &prompts, &opts).unwrap().cached, 4);
+    assert_eq!(
+        embed_texts(&store, &ns, &TokenCount, &tok, &prompts, &opts)
+            .unwrap()
+            .cached,
+        4
+    );
     let head = build_head(&store, &ns, &classes, &templates).unwrap();
     // By hand: token counts with SOT/EOT: "a photo of a cat." = 2+5 -> [7,1]; "cat" -> [3,1].
     let ids = tok.tokenize(&["a photo of a cat.", "cat"]).unwrap();

@@ -23,14 +23,22 @@ pub struct PipelineBench {
     pub images_per_s: f64,
 }
 
-pub fn bench_pipeline(files: &[PathBuf], arch: &str, device: DeviceKind, batch: usize) -> Result<PipelineBench, PipelineError> {
+pub fn bench_pipeline(
+    files: &[PathBuf],
+    arch: &str,
+    device: DeviceKind,
+    batch: usize,
+) -> Result<PipelineBench, PipelineError> {
     let config = atlas_models::builtin_config(arch)
         .ok_or_else(|| PipelineError::Config(format!("unknown architecture `{arch}`")))?;
     let dev = atlas_models::select_device(device, Precision::F32)?;
     let activation = config.activation();
     let model = Clip::init(&config, activation, &dev);
     let net = LoadedClip {
-        preprocess: PreprocessConfig { size: config.vision.image_size, ..PreprocessConfig::default() },
+        preprocess: PreprocessConfig {
+            size: config.vision.image_size,
+            ..PreprocessConfig::default()
+        },
         model,
         config,
         weights_hash: [0; 32],
@@ -49,15 +57,30 @@ pub fn bench_pipeline(files: &[PathBuf], arch: &str, device: DeviceKind, batch: 
         hashes.push(hex32(blake3::hash(&bytes).as_bytes()));
     }
     let read = |i: usize| std::fs::read(&files[i]).map_err(|e| e.to_string());
-    let items = ImageItems { ids: &ids, hashes: &hashes, read: &read };
+    let items = ImageItems {
+        ids: &ids,
+        hashes: &hashes,
+        read: &read,
+    };
     let tmp = std::env::temp_dir().join(format!("atlas-bench-{}", std::process::id()));
     let store = Store::open(&tmp)?;
     // Warm-up: one batch through the tower (first-call allocation), not timed.
     let warm = vec![0f32; 3 * (net.image_size() as usize).pow(2)];
     net.encode_images(&warm, 1)?;
-    let opts = EmbedOptions { batch_size: batch, shard_rows: 4096, progress: None };
+    let opts = EmbedOptions {
+        batch_size: batch,
+        shard_rows: 4096,
+        progress: None,
+    };
     let t = Instant::now();
-    let r = atlas_embed::embed_images(&store, "bench", &Encoders(&net), &net.preprocess, &items, &opts)?;
+    let r = atlas_embed::embed_images(
+        &store,
+        "bench",
+        &Encoders(&net),
+        &net.preprocess,
+        &items,
+        &opts,
+    )?;
     let seconds = t.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(PipelineBench {

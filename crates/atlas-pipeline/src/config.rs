@@ -368,25 +368,42 @@ impl LoadedConfig {
                 if !["imagenet-a", "imagenet-r", "imagenet-o"].contains(&s.get_ref().as_str()) {
                     return Err(self.error_at(
                         s,
-                        format!("unknown class_subset `{}`: use imagenet-a, imagenet-r or imagenet-o", s.get_ref()),
+                        format!(
+                            "unknown class_subset `{}`: use imagenet-a, imagenet-r or imagenet-o",
+                            s.get_ref()
+                        ),
                     ));
                 }
             }
             if let Some(p) = &d.prompts {
-                if !c.prompt_sets.iter().any(|s| s.name.get_ref() == p.get_ref()) {
+                if !c
+                    .prompt_sets
+                    .iter()
+                    .any(|s| s.name.get_ref() == p.get_ref())
+                {
                     return Err(self.error_at(
                         p,
-                        format!("unknown prompt set `{}`: define it in a [[prompts]] table", p.get_ref()),
+                        format!(
+                            "unknown prompt set `{}`: define it in a [[prompts]] table",
+                            p.get_ref()
+                        ),
                     ));
                 }
             }
         }
         if let Some(z) = &c.stages.zeroshot {
             for p in &z.prompts {
-                if !c.prompt_sets.iter().any(|s| s.name.get_ref() == p.get_ref()) {
+                if !c
+                    .prompt_sets
+                    .iter()
+                    .any(|s| s.name.get_ref() == p.get_ref())
+                {
                     return Err(self.error_at(
                         p,
-                        format!("unknown prompt set `{}`: define it in a [[prompts]] table", p.get_ref()),
+                        format!(
+                            "unknown prompt set `{}`: define it in a [[prompts]] table",
+                            p.get_ref()
+                        ),
                     ));
                 }
             }
@@ -394,7 +411,10 @@ impl LoadedConfig {
                 if !c.datasets.iter().any(|x| x.name.get_ref() == d.get_ref()) {
                     return Err(self.error_at(
                         d,
-                        format!("unknown dataset `{}`: define it in a [[dataset]] table", d.get_ref()),
+                        format!(
+                            "unknown dataset `{}`: define it in a [[dataset]] table",
+                            d.get_ref()
+                        ),
                     ));
                 }
             }
@@ -411,7 +431,13 @@ fn check_unique<'a>(
     let mut seen = std::collections::HashSet::new();
     for n in names {
         if n.get_ref().is_empty() || n.get_ref().contains(['/', '\\', ',']) {
-            return Err(cfg.error_at(n, format!("{what} name `{}` must be non-empty and free of / \\ ,", n.get_ref())));
+            return Err(cfg.error_at(
+                n,
+                format!(
+                    "{what} name `{}` must be non-empty and free of / \\ ,",
+                    n.get_ref()
+                ),
+            ));
         }
         if !seen.insert(n.get_ref().clone()) {
             return Err(cfg.error_at(n, format!("duplicate {what} name `{}`", n.get_ref())));
@@ -462,7 +488,8 @@ mod tests {
 
     #[test]
     fn duplicate_model_names_rejected() {
-        let src = "[[model]]\nname = \"a\"\nsource = \"x\"\n[[model]]\nname = \"a\"\nsource = \"y\"\n";
+        let src =
+            "[[model]]\nname = \"a\"\nsource = \"x\"\n[[model]]\nname = \"a\"\nsource = \"y\"\n";
         let msg = parse(src).unwrap_err().to_string();
         assert!(msg.contains(":5:"), "{msg}");
     }

@@ -6,11 +6,13 @@
 use std::path::{Path, PathBuf};
 
 use atlas_artifacts::ItemIndex;
-use atlas_data::{ClassList, Dataset, DatasetSource, ManifestDataset, Subset200, SubsetName, TemplateSet};
+use atlas_data::{
+    ClassList, Dataset, DatasetSource, ManifestDataset, Subset200, SubsetName, TemplateSet,
+};
 use atlas_store::write_bytes_atomic;
 
-use crate::config::{DatasetEntry, DatasetKind, DatasetRole, LoadedConfig};
 use crate::PipelineError;
+use crate::config::{DatasetEntry, DatasetKind, DatasetRole, LoadedConfig};
 
 /// A dataset ready for planning.
 pub struct ResolvedDataset {
@@ -30,7 +32,10 @@ pub struct ResolvedDataset {
 
 /// Every dataset, once per prompt set when `[stages.zeroshot] prompts = [..]` asks for several
 /// (the listing is shared; only the templates differ).
-pub fn resolve_datasets(cfg: &LoadedConfig, store_root: &Path) -> Result<Vec<ResolvedDataset>, PipelineError> {
+pub fn resolve_datasets(
+    cfg: &LoadedConfig,
+    store_root: &Path,
+) -> Result<Vec<ResolvedDataset>, PipelineError> {
     let prompt_sets: Vec<String> = cfg
         .config
         .stages
@@ -72,7 +77,12 @@ fn named_prompts(cfg: &LoadedConfig, name: &str) -> Result<(String, Vec<String>)
         .ok_or_else(|| PipelineError::Config(format!("unknown prompt set `{name}`")))?;
     let mut t = set.templates.clone();
     if let Some(f) = &set.file {
-        t.extend(TemplateSet::from_file(&cfg.resolve(f))?.templates().iter().cloned());
+        t.extend(
+            TemplateSet::from_file(&cfg.resolve(f))?
+                .templates()
+                .iter()
+                .cloned(),
+        );
     }
     Ok((name.to_string(), t))
 }
@@ -91,8 +101,12 @@ fn source_for(cfg: &LoadedConfig, d: &DatasetEntry) -> Result<DatasetSource, Pip
                     .with_templates(TemplateSet::from_file(&world.join("templates.txt"))?),
             )
         }
-        DatasetKind::Manifest => DatasetSource::Manifest(ManifestDataset::new(path).with_name(name.clone())),
-        DatasetKind::Folder => DatasetSource::Folder(atlas_data::ImageFolder::new(path).with_name(name.clone())),
+        DatasetKind::Manifest => {
+            DatasetSource::Manifest(ManifestDataset::new(path).with_name(name.clone()))
+        }
+        DatasetKind::Folder => {
+            DatasetSource::Folder(atlas_data::ImageFolder::new(path).with_name(name.clone()))
+        }
         DatasetKind::Wds => DatasetSource::parse(&path.to_string_lossy(), d.split.as_deref())?,
     })
 }
@@ -105,7 +119,11 @@ pub fn world_dir(cfg: &LoadedConfig) -> Result<PathBuf, PipelineError> {
         .ok_or_else(|| PipelineError::Config("a world dataset needs a [world] table".into()))
 }
 
-fn resolve_one(cfg: &LoadedConfig, d: &DatasetEntry, store_root: &Path) -> Result<ResolvedDataset, PipelineError> {
+fn resolve_one(
+    cfg: &LoadedConfig,
+    d: &DatasetEntry,
+    store_root: &Path,
+) -> Result<ResolvedDataset, PipelineError> {
     let name = d.name.get_ref().clone();
     let source = source_for(cfg, d)?;
     let data = list_cached(&source, store_root)?;
@@ -118,9 +136,14 @@ fn resolve_one(cfg: &LoadedConfig, d: &DatasetEntry, store_root: &Path) -> Resul
         index.hashes.push(it.hash_hex());
         index.labels.push(it.label.unwrap_or(-1));
     }
-    let keys: std::collections::BTreeSet<&String> = data.items.iter().flat_map(|i| i.meta.keys()).collect();
+    let keys: std::collections::BTreeSet<&String> =
+        data.items.iter().flat_map(|i| i.meta.keys()).collect();
     for k in keys {
-        let col = data.items.iter().map(|i| i.meta.get(k).cloned().unwrap_or_default()).collect();
+        let col = data
+            .items
+            .iter()
+            .map(|i| i.meta.get(k).cloned().unwrap_or_default())
+            .collect();
         index.meta.insert(k.clone(), col);
     }
     let items_key = index.content_key();
@@ -161,7 +184,11 @@ fn resolve_one(cfg: &LoadedConfig, d: &DatasetEntry, store_root: &Path) -> Resul
 
 /// The dataset's prompt set: the one it names, else its own templates, else the first
 /// `[[prompts]]`, else ImageNet's 7 simple templates.
-fn prompts_for(cfg: &LoadedConfig, d: &DatasetEntry, data: &Dataset) -> Result<(String, Vec<String>), PipelineError> {
+fn prompts_for(
+    cfg: &LoadedConfig,
+    d: &DatasetEntry,
+    data: &Dataset,
+) -> Result<(String, Vec<String>), PipelineError> {
     let sets = &cfg.config.prompt_sets;
     let chosen = match &d.prompts {
         Some(p) => sets.iter().find(|s| s.name.get_ref() == p.get_ref()),
@@ -174,21 +201,29 @@ fn prompts_for(cfg: &LoadedConfig, d: &DatasetEntry, data: &Dataset) -> Result<(
     if let Some(t) = &data.templates {
         return Ok(("dataset".into(), t.clone()));
     }
-    Ok(("imagenet-simple-7".into(), TemplateSet::simple_7().templates().to_vec()))
+    Ok((
+        "imagenet-simple-7".into(),
+        TemplateSet::simple_7().templates().to_vec(),
+    ))
 }
 
 /// List a dataset, reusing the listing stored under its fingerprint.
 fn list_cached(source: &DatasetSource, store_root: &Path) -> Result<Dataset, PipelineError> {
     let fp = source.fingerprint()?;
-    let path = store_root.join("listings").join(format!("{}.json", fp.to_hex()));
+    let path = store_root
+        .join("listings")
+        .join(format!("{}.json", fp.to_hex()));
     if let Ok(bytes) = std::fs::read(&path) {
         match serde_json::from_slice::<Dataset>(&bytes) {
             Ok(d) => return Ok(d),
-            Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring unreadable listing cache"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "ignoring unreadable listing cache")
+            }
         }
     }
     let data = source.load(None)?;
-    let json = serde_json::to_vec(&data).map_err(|e| PipelineError::Config(format!("serialising a listing: {e}")))?;
+    let json = serde_json::to_vec(&data)
+        .map_err(|e| PipelineError::Config(format!("serialising a listing: {e}")))?;
     write_bytes_atomic(&path, &json)?;
     Ok(data)
 }

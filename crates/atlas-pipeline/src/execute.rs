@@ -3,18 +3,18 @@
 
 use std::collections::HashMap;
 
-use atlas_artifacts::{kinds, EmbeddingRows, ZeroShotHead};
+use atlas_artifacts::{EmbeddingRows, ZeroShotHead, kinds};
 use atlas_embed::{EmbedOptions, EmbedReport, ImageEncoder, ImageItems, TextEncoder};
 use atlas_models::LoadedClip;
 use atlas_store::{ManifestMeta, Status, Store};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
+use crate::PipelineError;
 use crate::config::LogitScaleSetting;
 use crate::datasets::ResolvedDataset;
 use crate::models::ResolvedModel;
 use crate::plan::{JobKind, Plan};
-use crate::PipelineError;
 
 /// Caption texts, their embeddings `[captions, dim]` and each caption's image index.
 type Captions = (Vec<String>, Vec<f32>, Vec<usize>);
@@ -76,7 +76,11 @@ impl Executor<'_> {
             ProgressDrawTarget::hidden()
         });
         for (mi, model) in self.models.iter().enumerate() {
-            let jobs: Vec<_> = plan.jobs.iter().filter(|j| j.model == mi && j.status != Status::Cached).collect();
+            let jobs: Vec<_> = plan
+                .jobs
+                .iter()
+                .filter(|j| j.model == mi && j.status != Status::Cached)
+                .collect();
             if jobs.is_empty() {
                 continue;
             }
@@ -102,28 +106,58 @@ impl Executor<'_> {
                         let meta = ManifestMeta::new("embed-coverage", atlas_embed::STAGE_VERSION)
                             .with_inputs(json!({ "model": model.name, "dataset": d.name, "items": d.index.len() }));
                         self.store.put(kinds::EMBED_COVERAGE, &job.key, meta, &[])?;
-                        report.images.push(EmbedCount { model: model.name.clone(), dataset: d.name.clone(), report: r });
+                        report.images.push(EmbedCount {
+                            model: model.name.clone(),
+                            dataset: d.name.clone(),
+                            report: r,
+                        });
                         image_rows = None; // new shards: reload on next use
                     }
                     JobKind::Head => {
                         let net = net.as_ref().ok_or_else(|| missing_net(model))?;
-                        let prompts: Vec<String> = atlas_embed::prompts_for(&d.classnames, &d.templates).concat();
-                        let opts = EmbedOptions { batch_size: self.batch_size, ..EmbedOptions::default() };
-                        let r = atlas_embed::embed_texts(self.store, &model.text_ns, &Encoders(net), model.tokenizer.as_ref(), &prompts, &opts)?;
+                        let prompts: Vec<String> =
+                            atlas_embed::prompts_for(&d.classnames, &d.templates).concat();
+                        let opts = EmbedOptions {
+                            batch_size: self.batch_size,
+                            ..EmbedOptions::default()
+                        };
+                        let r = atlas_embed::embed_texts(
+                            self.store,
+                            &model.text_ns,
+                            &Encoders(net),
+                            model.tokenizer.as_ref(),
+                            &prompts,
+                            &opts,
+                        )?;
                         report.prompts_embedded += r.embedded;
-                        let head = atlas_embed::build_head(self.store, &model.text_ns, &d.classnames, &d.templates)?;
+                        let head = atlas_embed::build_head(
+                            self.store,
+                            &model.text_ns,
+                            &d.classnames,
+                            &d.templates,
+                        )?;
                         let meta = ManifestMeta::new("zeroshot-head", atlas_embed::STAGE_VERSION).with_inputs(json!({
                             "model": model.name, "prompt_set": d.prompt_set, "classes": d.classnames.len(), "templates": d.templates.len()
                         }));
-                        self.store.put(kinds::ZEROSHOT_HEAD, &job.key, meta, &[head.to_batch()?])?;
+                        self.store.put(
+                            kinds::ZEROSHOT_HEAD,
+                            &job.key,
+                            meta,
+                            &[head.to_batch()?],
+                        )?;
                     }
                     JobKind::ZeroShot => {
                         if image_rows.is_none() {
-                            image_rows = Some(atlas_embed::load_image_rows(self.store, &model.image_ns)?);
+                            image_rows =
+                                Some(atlas_embed::load_image_rows(self.store, &model.image_ns)?);
                         }
                         let rows = image_rows.as_ref().ok_or_else(|| missing_net(model))?;
                         self.zeroshot(plan, job.key, mi, job.dataset, rows)?;
-                        report.stages_run.push(("zeroshot".into(), model.name.clone(), d.name.clone()));
+                        report.stages_run.push((
+                            "zeroshot".into(),
+                            model.name.clone(),
+                            d.name.clone(),
+                        ));
                     }
                 }
             }
@@ -153,9 +187,21 @@ impl Executor<'_> {
             for &di in &job.datasets {
                 let d = &self.datasets[di];
                 let (texts, image) = atlas_retrieval::captions_from_meta(&d.index, &column)
-                    .map_err(|e| PipelineError::Config(format!("retrieval on `{}`: {e}", d.name)))?;
-                let opts = EmbedOptions { batch_size: self.batch_size, ..EmbedOptions::default() };
-                atlas_embed::embed_texts(self.store, &model.text_ns, &Encoders(net), model.tokenizer.as_ref(), &texts, &opts)?;
+                    .map_err(|e| {
+                        PipelineError::Config(format!("retrieval on `{}`: {e}", d.name))
+                    })?;
+                let opts = EmbedOptions {
+                    batch_size: self.batch_size,
+                    ..EmbedOptions::default()
+                };
+                atlas_embed::embed_texts(
+                    self.store,
+                    &model.text_ns,
+                    &Encoders(net),
+                    model.tokenizer.as_ref(),
+                    &texts,
+                    &opts,
+                )?;
                 let (_, emb) = atlas_embed::text_embeddings(self.store, &model.text_ns, &texts)?;
                 out.insert((mi, di), (texts, emb, image));
             }
@@ -169,12 +215,17 @@ impl Executor<'_> {
         captions: &HashMap<(usize, usize), Captions>,
         report: &mut ExecutionReport,
     ) -> Result<(), PipelineError> {
-        let missing: Vec<&crate::stages::MetricJob> =
-            plan.metric_jobs.iter().filter(|(_, s)| *s != Status::Cached).map(|(j, _)| j).collect();
+        let missing: Vec<&crate::stages::MetricJob> = plan
+            .metric_jobs
+            .iter()
+            .filter(|(_, s)| *s != Status::Cached)
+            .map(|(j, _)| j)
+            .collect();
         if missing.is_empty() {
             return Ok(());
         }
-        let mut need: std::collections::BTreeMap<usize, (Vec<usize>, Vec<usize>)> = Default::default();
+        let mut need: std::collections::BTreeMap<usize, (Vec<usize>, Vec<usize>)> =
+            Default::default();
         for j in &missing {
             let ms: Vec<usize> = match j.model {
                 Some(m) => vec![m],
@@ -198,30 +249,53 @@ impl Executor<'_> {
                 LogitScaleSetting::Fixed(v) => (v, None),
                 LogitScaleSetting::Checkpoint => checkpoint_scale(&self.models[mi])?,
             };
-            let inp = crate::stages::ModelInputs::load(self.store, &self.models[mi], self.datasets, &wanted, &heads, scale)?;
+            let inp = crate::stages::ModelInputs::load(
+                self.store,
+                &self.models[mi],
+                self.datasets,
+                &wanted,
+                &heads,
+                scale,
+            )?;
             inputs.insert(mi, inp);
         }
         for j in missing {
             let (tables, who) = match j.model {
                 None => {
                     let all: Vec<crate::stages::ModelInputs> = (0..self.models.len())
-                        .map(|mi| inputs.remove(&mi).ok_or_else(|| missing_net(&self.models[mi])))
+                        .map(|mi| {
+                            inputs
+                                .remove(&mi)
+                                .ok_or_else(|| missing_net(&self.models[mi]))
+                        })
                         .collect::<Result<_, _>>()?;
-                    let t = crate::stages::run_shift(self.cfg, j, self.models, self.datasets, &all)?;
+                    let t =
+                        crate::stages::run_shift(self.cfg, j, self.models, self.datasets, &all)?;
                     for (mi, inp) in all.into_iter().enumerate() {
                         inputs.insert(mi, inp);
                     }
                     (t, "(all models)".to_string())
                 }
                 Some(mi) => {
-                    let inp = inputs.get(&mi).ok_or_else(|| missing_net(&self.models[mi]))?;
+                    let inp = inputs
+                        .get(&mi)
+                        .ok_or_else(|| missing_net(&self.models[mi]))?;
                     let caps = j.datasets.first().and_then(|di| captions.get(&(mi, *di)));
-                    let t = crate::stages::run_model_stage(self.cfg, j, &self.models[mi], self.datasets, inp, caps)?;
+                    let t = crate::stages::run_model_stage(
+                        self.cfg,
+                        j,
+                        &self.models[mi],
+                        self.datasets,
+                        inp,
+                        caps,
+                    )?;
                     (t, self.models[mi].name.clone())
                 }
             };
             crate::stages::store_tables(self.store, j, &tables, &who)?;
-            report.stages_run.push((j.stage.to_string(), who, String::new()));
+            report
+                .stages_run
+                .push((j.stage.to_string(), who, String::new()));
         }
         Ok(())
     }
@@ -235,9 +309,24 @@ impl Executor<'_> {
     ) -> Result<EmbedReport, PipelineError> {
         let items = &d.data.items;
         let read = |i: usize| d.data.read_bytes(&items[i]).map_err(|e| e.to_string());
-        let src = ImageItems { ids: &d.index.ids, hashes: &d.index.hashes, read: &read };
-        let opts = EmbedOptions { batch_size: self.batch_size, shard_rows: self.shard_rows, progress: Some(pb) };
-        Ok(atlas_embed::embed_images(self.store, &model.image_ns, &Encoders(net), &model.preprocess, &src, &opts)?)
+        let src = ImageItems {
+            ids: &d.index.ids,
+            hashes: &d.index.hashes,
+            read: &read,
+        };
+        let opts = EmbedOptions {
+            batch_size: self.batch_size,
+            shard_rows: self.shard_rows,
+            progress: Some(pb),
+        };
+        Ok(atlas_embed::embed_images(
+            self.store,
+            &model.image_ns,
+            &Encoders(net),
+            &model.preprocess,
+            &src,
+            &opts,
+        )?)
     }
 
     fn zeroshot(
@@ -256,16 +345,22 @@ impl Executor<'_> {
             .find(|j| j.kind == JobKind::Head && j.model == mi && j.dataset == di)
             .map(|j| j.key)
             .unwrap_or_else(|| crate::plan::head_key(model, d));
-        let head_art = self.store.get(kinds::ZEROSHOT_HEAD, &head_job)?.ok_or_else(|| {
-            PipelineError::Config(format!(
-                "the zero-shot head of `{}` on `{}` is not in the store: run without --only",
-                model.name, d.name
-            ))
-        })?;
+        let head_art = self
+            .store
+            .get(kinds::ZEROSHOT_HEAD, &head_job)?
+            .ok_or_else(|| {
+                PipelineError::Config(format!(
+                    "the zero-shot head of `{}` on `{}` is not in the store: run without --only",
+                    model.name, d.name
+                ))
+            })?;
         let head = ZeroShotHead::from_batches(&head_art.read()?)?;
         let hashes: Vec<&str> = d.index.hashes.iter().map(String::as_str).collect();
         let (emb, failures) = rows.gather(&hashes);
-        if let Some(missing) = failures.iter().position(|f| f.as_deref() == Some("not embedded")) {
+        if let Some(missing) = failures
+            .iter()
+            .position(|f| f.as_deref() == Some("not embedded"))
+        {
             return Err(PipelineError::Config(format!(
                 "item `{}` of `{}` has no embedding for model `{}`: run without --only, or `cargo xtask gc` removed shards",
                 d.index.ids[missing], d.name, model.name
@@ -293,13 +388,17 @@ impl Executor<'_> {
                 "num_classes": preds.num_classes, "failed": preds.failed,
                 "class_subset": d.class_subset.as_ref().map(|s| s.0.clone()),
             }));
-        self.store.put(kinds::ZEROSHOT, &key, meta, &[preds.to_batch()?])?;
+        self.store
+            .put(kinds::ZEROSHOT, &key, meta, &[preds.to_batch()?])?;
         Ok(())
     }
 }
 
 fn missing_net(model: &ResolvedModel) -> PipelineError {
-    PipelineError::Config(format!("internal: model `{}` was needed but not loaded", model.name))
+    PipelineError::Config(format!(
+        "internal: model `{}` was needed but not loaded",
+        model.name
+    ))
 }
 
 /// `exp(logit_scale)` and `logit_bias` as stored in the checkpoint, read without loading the network.
@@ -323,7 +422,9 @@ pub fn checkpoint_scale(model: &ResolvedModel) -> Result<(f32, Option<f32>), Pip
 
 fn bar(prefix: &str) -> ProgressBar {
     let pb = ProgressBar::new(0);
-    if let Ok(style) = ProgressStyle::with_template("{prefix:30} [{bar:30}] {pos}/{len} images {per_sec} eta {eta}") {
+    if let Ok(style) = ProgressStyle::with_template(
+        "{prefix:30} [{bar:30}] {pos}/{len} images {per_sec} eta {eta}",
+    ) {
         pb.set_style(style.progress_chars("=> "));
     }
     pb.set_prefix(prefix.to_string());
@@ -334,10 +435,13 @@ fn bar(prefix: &str) -> ProgressBar {
 pub fn read_zeroshot(
     store: &Store,
     plan: &Plan,
-) -> Result<HashMap<(usize, usize), (atlas_zeroshot::Predictions, serde_json::Value)>, PipelineError> {
+) -> Result<HashMap<(usize, usize), (atlas_zeroshot::Predictions, serde_json::Value)>, PipelineError>
+{
     let mut out = HashMap::new();
     for j in plan.jobs.iter().filter(|j| j.kind == JobKind::ZeroShot) {
-        let Some(a) = store.get(kinds::ZEROSHOT, &j.key)? else { continue };
+        let Some(a) = store.get(kinds::ZEROSHOT, &j.key)? else {
+            continue;
+        };
         let p = &a.record.parameters;
         let classes = p["num_classes"].as_u64().unwrap_or(0) as usize;
         let failed = p["failed"].as_u64().unwrap_or(0) as usize;

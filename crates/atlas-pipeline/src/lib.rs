@@ -93,7 +93,11 @@ impl RunReport {
 
     pub fn render(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "plan: {} artifacts, {} cached, {} to compute", self.jobs, self.cached, self.to_run);
+        let _ = writeln!(
+            s,
+            "plan: {} artifacts, {} cached, {} to compute",
+            self.jobs, self.cached, self.to_run
+        );
         if self.dry_run {
             for l in &self.plan_lines {
                 let _ = writeln!(s, "  {l}");
@@ -109,7 +113,10 @@ impl RunReport {
             );
         }
         if self.to_run == 0 {
-            let _ = writeln!(s, "everything was cached: no image embedded, no stage recomputed");
+            let _ = writeln!(
+                s,
+                "everything was cached: no image embedded, no stage recomputed"
+            );
         } else {
             let _ = writeln!(
                 s,
@@ -135,7 +142,12 @@ impl RunReport {
                 "NOTE: `{f}` is a random-weight fixture model: its numbers test the machinery and say nothing about CLIP."
             );
         }
-        let _ = writeln!(s, "\nresults in {} ({:.1} s)", self.results_dir.display(), self.seconds);
+        let _ = writeln!(
+            s,
+            "\nresults in {} ({:.1} s)",
+            self.results_dir.display(),
+            self.seconds
+        );
         s
     }
 }
@@ -156,22 +168,38 @@ fn open(opts: &RunOptions) -> Result<Session, PipelineError> {
     ensure_world(&cfg)?;
     let datasets = datasets::resolve_datasets(&cfg, &store_root)?;
     let device = opts.device.clone().unwrap_or_else(|| run.device.clone());
-    let precision = opts.precision.clone().unwrap_or_else(|| run.precision.clone());
+    let precision = opts
+        .precision
+        .clone()
+        .unwrap_or_else(|| run.precision.clone());
     let models = models::resolve_models(&cfg, &opts.models, &device, &precision, &store_root)?;
     let plan = Plan::build(&cfg, &models, &datasets, &store, opts.only.as_deref())?;
-    Ok(Session { cfg, store, models, datasets, plan })
+    Ok(Session {
+        cfg,
+        store,
+        models,
+        datasets,
+        plan,
+    })
 }
 
 /// Generate the demo world's splits that the config reads (idempotent: an existing world with the
 /// same config is left alone).
 fn ensure_world(cfg: &LoadedConfig) -> Result<(), PipelineError> {
-    let Some(w) = &cfg.config.world else { return Ok(()) };
+    let Some(w) = &cfg.config.world else {
+        return Ok(());
+    };
     let table = toml::Value::Table(w.config.clone().into_iter().collect());
     let world_cfg: atlas_world::WorldConfig = table
         .try_into()
         .map_err(|e| PipelineError::Config(format!("{}: [world]: {e}", cfg.path.display())))?;
     let mut splits = Vec::new();
-    for d in cfg.config.datasets.iter().filter(|d| d.kind == config::DatasetKind::World) {
+    for d in cfg
+        .config
+        .datasets
+        .iter()
+        .filter(|d| d.kind == config::DatasetKind::World)
+    {
         let split: atlas_world::Split = d.path.to_string_lossy().parse()?;
         if !splits.contains(&split) {
             splits.push(split);
@@ -196,15 +224,30 @@ fn plan_lines(s: &Session) -> Vec<String> {
                 "{:<14} {:<20} {:<28} {}",
                 j.kind.name(),
                 s.models[j.model].name,
-                format!("{} [{}]", s.datasets[j.dataset].name, s.datasets[j.dataset].prompt_set),
+                format!(
+                    "{} [{}]",
+                    s.datasets[j.dataset].name, s.datasets[j.dataset].prompt_set
+                ),
                 state(&j.status)
             )
         })
         .collect();
     for (j, st) in &s.plan.metric_jobs {
-        let who = j.model.map_or("(all models)".to_string(), |m| s.models[m].name.clone());
-        let ds: Vec<&str> = j.datasets.iter().map(|&d| s.datasets[d].name.as_str()).collect();
-        lines.push(format!("{:<14} {:<20} {:<28} {}", j.stage, who, ds.join(","), state(st)));
+        let who = j
+            .model
+            .map_or("(all models)".to_string(), |m| s.models[m].name.clone());
+        let ds: Vec<&str> = j
+            .datasets
+            .iter()
+            .map(|&d| s.datasets[d].name.as_str())
+            .collect();
+        lines.push(format!(
+            "{:<14} {:<20} {:<28} {}",
+            j.stage,
+            who,
+            ds.join(","),
+            state(st)
+        ));
     }
     lines
 }
@@ -221,7 +264,12 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, PipelineError> {
         dry_run: opts.dry_run,
         plan_lines: plan_lines(&s),
         results_dir: results_dir.clone(),
-        fixtures: s.models.iter().filter(|m| m.entry.fixture).map(|m| m.name.clone()).collect(),
+        fixtures: s
+            .models
+            .iter()
+            .filter(|m| m.entry.fixture)
+            .map(|m| m.name.clone())
+            .collect(),
         ..RunReport::default()
     };
     if opts.dry_run {
@@ -249,7 +297,13 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, PipelineError> {
     };
     let zs = execute::read_zeroshot(&s.store, &s.plan)?;
     if !zs.is_empty() {
-        report.table = Some(results::write_zeroshot(&results_dir, &s.models, &s.datasets, &zs, &bootstrap)?);
+        report.table = Some(results::write_zeroshot(
+            &results_dir,
+            &s.models,
+            &s.datasets,
+            &zs,
+            &bootstrap,
+        )?);
     }
     results::write_errors(&results_dir, &collect_errors(&s)?)?;
     let jobs: Vec<stages::MetricJob> = s.plan.metric_jobs.iter().map(|(j, _)| j.clone()).collect();
@@ -264,7 +318,12 @@ fn collect_errors(s: &Session) -> Result<Vec<(String, String, String, String)>, 
     let mut out = Vec::new();
     for d in &s.datasets {
         for e in &d.data.errors {
-            out.push((d.name.clone(), e.id.clone(), e.reason.clone(), "list".into()));
+            out.push((
+                d.name.clone(),
+                e.id.clone(),
+                e.reason.clone(),
+                "list".into(),
+            ));
         }
     }
     let mut seen = HashSet::new();
@@ -283,7 +342,12 @@ fn collect_errors(s: &Session) -> Result<Vec<(String, String, String, String)>, 
             for (id, h) in d.index.ids.iter().zip(&d.index.hashes) {
                 if let Some(reason) = failed.get(h.as_str()) {
                     if seen.insert((d.name.clone(), id.clone())) {
-                        out.push((d.name.clone(), id.clone(), reason.to_string(), "decode".into()));
+                        out.push((
+                            d.name.clone(),
+                            id.clone(),
+                            reason.to_string(),
+                            "decode".into(),
+                        ));
                     }
                 }
             }
@@ -322,12 +386,20 @@ pub fn status(opts: &RunOptions) -> Result<StatusReport, PipelineError> {
 /// Remove every store artifact the current plan does not reference.
 pub fn gc(opts: &RunOptions) -> Result<String, PipelineError> {
     let s = open(opts)?;
-    let mut keep: HashSet<(String, atlas_store::ArtifactKey)> =
-        s.plan.jobs.iter().map(|j| (j.kind.store_kind().to_string(), j.key)).collect();
+    let mut keep: HashSet<(String, atlas_store::ArtifactKey)> = s
+        .plan
+        .jobs
+        .iter()
+        .map(|j| (j.kind.store_kind().to_string(), j.key))
+        .collect();
     for (j, _) in &s.plan.metric_jobs {
         keep.insert((stages::marker_kind(j.stage), j.key));
         if let Some(m) = s.store.get(&stages::marker_kind(j.stage), &j.key)? {
-            for t in m.record.parameters["tables"].as_array().into_iter().flatten() {
+            for t in m.record.parameters["tables"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
                 if let Some(t) = t.as_str() {
                     keep.insert((stages::table_kind(t), j.key));
                 }
@@ -336,8 +408,14 @@ pub fn gc(opts: &RunOptions) -> Result<String, PipelineError> {
     }
     let mut keep_namespaces = HashSet::new();
     for m in &s.models {
-        keep_namespaces.insert((atlas_artifacts::kinds::IMAGE_EMBEDDINGS.to_string(), m.image_ns.clone()));
-        keep_namespaces.insert((atlas_artifacts::kinds::TEXT_EMBEDDINGS.to_string(), m.text_ns.clone()));
+        keep_namespaces.insert((
+            atlas_artifacts::kinds::IMAGE_EMBEDDINGS.to_string(),
+            m.image_ns.clone(),
+        ));
+        keep_namespaces.insert((
+            atlas_artifacts::kinds::TEXT_EMBEDDINGS.to_string(),
+            m.text_ns.clone(),
+        ));
     }
     let gc_opts = GcOptions {
         dry_run: opts.dry_run,

@@ -12,8 +12,8 @@ use atlas_store::{hex32, parse_hex32, write_bytes_atomic};
 use atlas_tokenizer::{ClipBpeTokenizer, TextTokenizer};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{LoadedConfig, ModelEntry};
 use crate::PipelineError;
+use crate::config::{LoadedConfig, ModelEntry};
 
 pub struct ResolvedModel {
     pub entry: ModelEntry,
@@ -77,7 +77,8 @@ pub fn resolve_models(
         let weights_path = described.files.weights().to_path_buf();
         let weights_hash = hashes.get(&weights_path)?;
         let tokenizer = tokenizer_for(cfg, entry, &described)?;
-        let image_ns = atlas_embed::image_namespace(&weights_hash, &described.preprocess, precision);
+        let image_ns =
+            atlas_embed::image_namespace(&weights_hash, &described.preprocess, precision);
         let text_ns = atlas_embed::text_namespace(&weights_hash, &tokenizer.identity(), precision);
         out.push(ResolvedModel {
             entry: entry.clone(),
@@ -116,14 +117,21 @@ fn tokenizer_for(
     described: &atlas_models::Described,
 ) -> Result<Arc<dyn TextTokenizer>, PipelineError> {
     let ctx = described.config.text.context_length;
-    let beside = described.files.weights().parent().map(|d| d.join("tokenizer.json"));
+    let beside = described
+        .files
+        .weights()
+        .parent()
+        .map(|d| d.join("tokenizer.json"));
     let json = entry
         .tokenizer
         .as_ref()
         .map(|p| cfg.resolve(p))
         .or_else(|| beside.filter(|p| p.is_file()));
     match json {
-        Some(path) => Ok(Arc::new(hf_tokenizer(&path, described.config.text.context_length)?)),
+        Some(path) => Ok(Arc::new(hf_tokenizer(
+            &path,
+            described.config.text.context_length,
+        )?)),
         None => Ok(Arc::new(ClipBpeTokenizer::bundled(ctx)?)),
     }
 }
@@ -158,13 +166,18 @@ impl HashCache {
     }
 
     fn get(&mut self, weights: &Path) -> Result<[u8; 32], PipelineError> {
-        let meta = std::fs::metadata(weights).map_err(|e| PipelineError::Io(weights.to_path_buf(), e))?;
+        let meta =
+            std::fs::metadata(weights).map_err(|e| PipelineError::Io(weights.to_path_buf(), e))?;
         let mtime_ns = meta
             .modified()
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos());
-        let key = weights.canonicalize().unwrap_or_else(|_| weights.to_path_buf()).display().to_string();
+        let key = weights
+            .canonicalize()
+            .unwrap_or_else(|_| weights.to_path_buf())
+            .display()
+            .to_string();
         if let Some(e) = self.entries.get(&key) {
             if e.size == meta.len() && e.mtime_ns == mtime_ns {
                 if let Ok(h) = parse_hex32(&e.hash) {
@@ -198,14 +211,21 @@ impl HashCache {
 /// A `tokenizer.json` with its layout options: from `tokenizer_options.json` beside it when
 /// present (the demo zoo writes one), else CLIP-like defaults (pad 0, EOT = the `<eot>` /
 /// `<|endoftext|>` / `</s>` token, EOT kept last on truncation).
-fn hf_tokenizer(path: &Path, context_length: usize) -> Result<atlas_tokenizer::HfJsonTokenizer, PipelineError> {
+fn hf_tokenizer(
+    path: &Path,
+    context_length: usize,
+) -> Result<atlas_tokenizer::HfJsonTokenizer, PipelineError> {
     let opts_path = path.with_file_name("tokenizer_options.json");
     let opts = if opts_path.is_file() {
-        let bytes = std::fs::read(&opts_path).map_err(|e| PipelineError::Io(opts_path.clone(), e))?;
+        let bytes =
+            std::fs::read(&opts_path).map_err(|e| PipelineError::Io(opts_path.clone(), e))?;
         serde_json::from_slice::<atlas_tokenizer::HfJsonOptions>(&bytes)
             .map_err(|e| PipelineError::Config(format!("{}: {e}", opts_path.display())))?
     } else {
-        let probe = atlas_tokenizer::HfJsonTokenizer::from_file(path, atlas_tokenizer::HfJsonOptions::default())?;
+        let probe = atlas_tokenizer::HfJsonTokenizer::from_file(
+            path,
+            atlas_tokenizer::HfJsonOptions::default(),
+        )?;
         let eot = ["<eot>", "<|endoftext|>", "<end_of_text>", "</s>"]
             .iter()
             .find_map(|t| probe.inner().token_to_id(t))

@@ -4,10 +4,10 @@
 use atlas_artifacts::kinds;
 use atlas_store::{ArtifactKey, KeyBuilder, Status, Store};
 
+use crate::PipelineError;
 use crate::config::{DatasetRole, LoadedConfig, LogitScaleSetting};
 use crate::datasets::ResolvedDataset;
 use crate::models::ResolvedModel;
-use crate::PipelineError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobKind {
@@ -75,7 +75,15 @@ pub fn zeroshot_datasets(cfg: &LoadedConfig, datasets: &[ResolvedDataset]) -> Ve
     datasets
         .iter()
         .enumerate()
-        .filter(|(_, d)| matches!(d.role, DatasetRole::Id | DatasetRole::Shift | DatasetRole::Factors | DatasetRole::CueConflict))
+        .filter(|(_, d)| {
+            matches!(
+                d.role,
+                DatasetRole::Id
+                    | DatasetRole::Shift
+                    | DatasetRole::Factors
+                    | DatasetRole::CueConflict
+            )
+        })
         .map(|(i, _)| i)
         .collect()
 }
@@ -120,7 +128,11 @@ impl Plan {
             }
         }
         let scale = scale_label(cfg.config.run.logit_scale);
-        let zs: Vec<usize> = if want("zeroshot") || want("embed") { zeroshot_datasets(cfg, datasets) } else { Vec::new() };
+        let zs: Vec<usize> = if want("zeroshot") || want("embed") {
+            zeroshot_datasets(cfg, datasets)
+        } else {
+            Vec::new()
+        };
         let metric_jobs: Vec<_> = crate::stages::plan_metric_jobs(cfg, models, datasets, &scale)
             .into_iter()
             .filter(|j| only.is_none_or(|o| o == j.stage))
@@ -144,9 +156,21 @@ impl Plan {
                 let d = &datasets[di];
                 if want("embed") || !metric_jobs.is_empty() {
                     let cover = atlas_embed::coverage_key(&m.image_ns, &d.items_key);
-                    jobs.push(Job { kind: JobKind::EmbedImages, model: mi, dataset: di, key: cover, status: Status::Missing });
+                    jobs.push(Job {
+                        kind: JobKind::EmbedImages,
+                        model: mi,
+                        dataset: di,
+                        key: cover,
+                        status: Status::Missing,
+                    });
                     if heads.contains(&di) {
-                        jobs.push(Job { kind: JobKind::Head, model: mi, dataset: di, key: head_key(m, d), status: Status::Missing });
+                        jobs.push(Job {
+                            kind: JobKind::Head,
+                            model: mi,
+                            dataset: di,
+                            key: head_key(m, d),
+                            status: Status::Missing,
+                        });
                     }
                 }
                 if want("zeroshot") && zs.contains(&di) {
@@ -157,9 +181,18 @@ impl Plan {
                         .field_bytes("items", &d.items_key)
                         .field_key("head", &head_key(m, d))
                         .field("logit_scale", &scale)
-                        .field("class_subset", d.class_subset.as_ref().map_or("", |s| s.0.as_str()))
+                        .field(
+                            "class_subset",
+                            d.class_subset.as_ref().map_or("", |s| s.0.as_str()),
+                        )
                         .finish();
-                    jobs.push(Job { kind: JobKind::ZeroShot, model: mi, dataset: di, key, status: Status::Missing });
+                    jobs.push(Job {
+                        kind: JobKind::ZeroShot,
+                        model: mi,
+                        dataset: di,
+                        key,
+                        status: Status::Missing,
+                    });
                 }
             }
         }
@@ -181,8 +214,15 @@ impl Plan {
     }
 
     pub fn cached(&self) -> usize {
-        self.jobs.iter().filter(|j| j.status == Status::Cached).count()
-            + self.metric_jobs.iter().filter(|(_, s)| *s == Status::Cached).count()
+        self.jobs
+            .iter()
+            .filter(|j| j.status == Status::Cached)
+            .count()
+            + self
+                .metric_jobs
+                .iter()
+                .filter(|(_, s)| *s == Status::Cached)
+                .count()
     }
 
     pub fn to_run(&self) -> usize {
@@ -192,7 +232,9 @@ impl Plan {
     /// Does model `mi` need its network (some embedding or head missing that a later job needs)?
     pub fn needs_network(&self, mi: usize) -> bool {
         self.jobs.iter().any(|j| {
-            j.model == mi && matches!(j.kind, JobKind::EmbedImages | JobKind::Head) && j.status != Status::Cached
+            j.model == mi
+                && matches!(j.kind, JobKind::EmbedImages | JobKind::Head)
+                && j.status != Status::Cached
         }) || self
             .metric_jobs
             .iter()

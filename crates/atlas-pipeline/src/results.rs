@@ -8,13 +8,13 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use atlas_metrics::bootstrap::BootstrapConfig;
-use atlas_report::{pct, Table};
+use atlas_report::{Table, pct};
 use atlas_store::write_parquet_atomic;
 use atlas_zeroshot::{Predictions, Summary};
 
+use crate::PipelineError;
 use crate::datasets::ResolvedDataset;
 use crate::models::ResolvedModel;
-use crate::PipelineError;
 
 type ZeroShotResults = HashMap<(usize, usize), (Predictions, serde_json::Value)>;
 
@@ -29,8 +29,15 @@ impl RowTags {
         let s = |n| (n, Vec::new());
         Self {
             names: vec![
-                s("model"), s("dataset"), s("role"), s("prompts"),
-                s("architecture"), s("training_data"), s("data_size"), s("fine_tuning"), s("loss"),
+                s("model"),
+                s("dataset"),
+                s("role"),
+                s("prompts"),
+                s("architecture"),
+                s("training_data"),
+                s("data_size"),
+                s("fine_tuning"),
+                s("loss"),
             ],
             flags: vec![("baseline", Vec::new()), ("fixture", Vec::new())],
         }
@@ -38,8 +45,21 @@ impl RowTags {
 
     fn push(&mut self, m: &ResolvedModel, d: &ResolvedDataset) {
         let t = &m.entry.tags;
-        let role = serde_json::to_value(d.role).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-        let vals = [&m.name, &d.name, &role, &d.prompt_set, &t.architecture, &t.training_data, &t.data_size, &t.fine_tuning, &t.loss];
+        let role = serde_json::to_value(d.role)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        let vals = [
+            &m.name,
+            &d.name,
+            &role,
+            &d.prompt_set,
+            &t.architecture,
+            &t.training_data,
+            &t.data_size,
+            &t.fine_tuning,
+            &t.loss,
+        ];
         for ((_, col), v) in self.names.iter_mut().zip(vals) {
             col.push(v.clone());
         }
@@ -74,10 +94,17 @@ pub fn write_zeroshot(
     let mut keys: Vec<&(usize, usize)> = results.keys().collect();
     keys.sort();
     let mut tags = RowTags::new();
-    let mut nums: Vec<(&'static str, Vec<f64>)> = ["top1", "top1_lower", "top1_upper", "top5", "mean_per_class", "logit_scale"]
-        .into_iter()
-        .map(|n| (n, Vec::new()))
-        .collect();
+    let mut nums: Vec<(&'static str, Vec<f64>)> = [
+        "top1",
+        "top1_lower",
+        "top1_upper",
+        "top5",
+        "mean_per_class",
+        "logit_scale",
+    ]
+    .into_iter()
+    .map(|n| (n, Vec::new()))
+    .collect();
     let (mut n_items, mut n_failed) = (Vec::new(), Vec::new());
     let mut summaries: HashMap<(usize, usize), Summary> = HashMap::new();
     let mut pred_batches = Vec::new();
@@ -85,14 +112,25 @@ pub fn write_zeroshot(
         let (preds, params) = &results[&(mi, di)];
         let s = preds.summary(bootstrap)?;
         tags.push(&models[mi], &datasets[di]);
-        let vals = [s.top1, s.top1_lower, s.top1_upper, s.top5, s.mean_per_class, params["logit_scale"].as_f64().unwrap_or(f64::NAN)];
+        let vals = [
+            s.top1,
+            s.top1_lower,
+            s.top1_upper,
+            s.top5,
+            s.mean_per_class,
+            params["logit_scale"].as_f64().unwrap_or(f64::NAN),
+        ];
         for ((_, col), v) in nums.iter_mut().zip(vals) {
             col.push(v);
         }
         n_items.push(s.n as i64);
         n_failed.push(s.failed as i64);
         summaries.insert((mi, di), s);
-        pred_batches.push(tag_predictions(preds.to_batch()?, &models[mi].name, &datasets[di].name)?);
+        pred_batches.push(tag_predictions(
+            preds.to_batch()?,
+            &models[mi].name,
+            &datasets[di].name,
+        )?);
     }
     let (mut fields, mut cols) = tags.columns();
     fields.push(Field::new("n", DataType::Int64, false));
@@ -111,9 +149,16 @@ pub fn write_zeroshot(
     Ok(accuracy_table(models, datasets, &summaries))
 }
 
-fn tag_predictions(b: RecordBatch, model: &str, dataset: &str) -> Result<RecordBatch, PipelineError> {
+fn tag_predictions(
+    b: RecordBatch,
+    model: &str,
+    dataset: &str,
+) -> Result<RecordBatch, PipelineError> {
     let n = b.num_rows();
-    let mut fields = vec![Field::new("model", DataType::Utf8, false), Field::new("dataset", DataType::Utf8, false)];
+    let mut fields = vec![
+        Field::new("model", DataType::Utf8, false),
+        Field::new("dataset", DataType::Utf8, false),
+    ];
     let mut cols: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from(vec![model; n])),
         Arc::new(StringArray::from(vec![dataset; n])),
@@ -124,10 +169,22 @@ fn tag_predictions(b: RecordBatch, model: &str, dataset: &str) -> Result<RecordB
 }
 
 /// Models as rows, datasets as columns, zero-shot top-1 in percent.
-fn accuracy_table(models: &[ResolvedModel], datasets: &[ResolvedDataset], s: &HashMap<(usize, usize), Summary>) -> Table {
-    let ds: Vec<usize> = (0..datasets.len()).filter(|&di| s.keys().any(|k| k.1 == di)).collect();
+fn accuracy_table(
+    models: &[ResolvedModel],
+    datasets: &[ResolvedDataset],
+    s: &HashMap<(usize, usize), Summary>,
+) -> Table {
+    let ds: Vec<usize> = (0..datasets.len())
+        .filter(|&di| s.keys().any(|k| k.1 == di))
+        .collect();
     let mut headers = vec!["model".to_string()];
-    let shared_name = |di: usize| datasets.iter().filter(|d| d.name == datasets[di].name).count() > 1;
+    let shared_name = |di: usize| {
+        datasets
+            .iter()
+            .filter(|d| d.name == datasets[di].name)
+            .count()
+            > 1
+    };
     headers.extend(ds.iter().map(|&di| {
         if shared_name(di) {
             format!("{} [{}]", datasets[di].name, datasets[di].prompt_set)
@@ -144,17 +201,29 @@ fn accuracy_table(models: &[ResolvedModel], datasets: &[ResolvedDataset], s: &Ha
         if !s.keys().any(|k| k.0 == mi) {
             continue;
         }
-        let mut row = vec![if m.entry.fixture { format!("{} (fixture)", m.name) } else { m.name.clone() }];
-        row.extend(ds.iter().map(|&di| s.get(&(mi, di)).map_or("-".into(), |x| pct(x.top1))));
+        let mut row = vec![if m.entry.fixture {
+            format!("{} (fixture)", m.name)
+        } else {
+            m.name.clone()
+        }];
+        row.extend(
+            ds.iter()
+                .map(|&di| s.get(&(mi, di)).map_or("-".into(), |x| pct(x.top1))),
+        );
         t.push(row);
     }
     t
 }
 
 /// Items that could not be read or decoded: `errors.parquet` (dataset, item_id, reason, stage).
-pub fn write_errors(dir: &Path, rows: &[(String, String, String, String)]) -> Result<(), PipelineError> {
+pub fn write_errors(
+    dir: &Path,
+    rows: &[(String, String, String, String)],
+) -> Result<(), PipelineError> {
     let col = |f: fn(&(String, String, String, String)) -> &String| -> ArrayRef {
-        Arc::new(StringArray::from(rows.iter().map(|r| f(r).clone()).collect::<Vec<_>>()))
+        Arc::new(StringArray::from(
+            rows.iter().map(|r| f(r).clone()).collect::<Vec<_>>(),
+        ))
     };
     let schema = Schema::new(vec![
         Field::new("dataset", DataType::Utf8, false),
@@ -162,7 +231,10 @@ pub fn write_errors(dir: &Path, rows: &[(String, String, String, String)]) -> Re
         Field::new("reason", DataType::Utf8, false),
         Field::new("stage", DataType::Utf8, false),
     ]);
-    let batch = RecordBatch::try_new(Arc::new(schema), vec![col(|r| &r.0), col(|r| &r.1), col(|r| &r.2), col(|r| &r.3)])?;
+    let batch = RecordBatch::try_new(
+        Arc::new(schema),
+        vec![col(|r| &r.0), col(|r| &r.1), col(|r| &r.2), col(|r| &r.3)],
+    )?;
     write_parquet_atomic(&dir.join("errors.parquet"), &[batch])?;
     Ok(())
 }
@@ -176,7 +248,10 @@ pub fn write_metric_tables(
 ) -> Result<Vec<(String, usize)>, PipelineError> {
     let mut out = Vec::new();
     for (name, batches) in tables {
-        let tagged: Vec<RecordBatch> = batches.iter().map(|b| add_tags(b, models)).collect::<Result<_, _>>()?;
+        let tagged: Vec<RecordBatch> = batches
+            .iter()
+            .map(|b| add_tags(b, models))
+            .collect::<Result<_, _>>()?;
         let rows = tagged.iter().map(|b| b.num_rows()).sum();
         write_parquet_atomic(&dir.join(format!("{name}.parquet")), &tagged)?;
         out.push((name.clone(), rows));
@@ -192,9 +267,19 @@ fn add_tags(b: &RecordBatch, models: &[ResolvedModel]) -> Result<RecordBatch, Pi
         .and_then(|c| c.as_any().downcast_ref::<StringArray>())
         .ok_or_else(|| PipelineError::Config("a metric table has no `model` column".into()))?;
     let tags: Vec<Option<&crate::config::FactorTags>> = (0..b.num_rows())
-        .map(|i| models.iter().find(|m| m.name == model_col.value(i)).map(|m| &m.entry.tags))
+        .map(|i| {
+            models
+                .iter()
+                .find(|m| m.name == model_col.value(i))
+                .map(|m| &m.entry.tags)
+        })
         .collect();
-    let mut fields: Vec<Field> = b.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
     let mut cols: Vec<ArrayRef> = b.columns().to_vec();
     let getters: [(&str, fn(&crate::config::FactorTags) -> &String); 5] = [
         ("architecture", |t| &t.architecture),
@@ -208,7 +293,11 @@ fn add_tags(b: &RecordBatch, models: &[ResolvedModel]) -> Result<RecordBatch, Pi
             continue;
         }
         fields.push(Field::new(name, DataType::Utf8, true));
-        cols.push(Arc::new(StringArray::from(tags.iter().map(|t| t.map(|t| get(t).clone())).collect::<Vec<_>>())));
+        cols.push(Arc::new(StringArray::from(
+            tags.iter()
+                .map(|t| t.map(|t| get(t).clone()))
+                .collect::<Vec<_>>(),
+        )));
     }
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
 }

@@ -12,14 +12,21 @@ use atlas_artifacts::{EmbeddingRows, EvalSet, ZeroShotHead, kinds};
 use atlas_store::{ArtifactKey, KeyBuilder, ManifestMeta, Store};
 use serde_json::json;
 
+use crate::PipelineError;
 use crate::config::{DatasetRole, LoadedConfig};
 use crate::datasets::ResolvedDataset;
 use crate::models::ResolvedModel;
 use crate::plan::head_key;
-use crate::PipelineError;
 
 /// The metric stages, in run order.
-pub const METRIC_STAGES: [&str; 6] = ["shift", "factors", "shapebias", "calibration", "ood", "retrieval"];
+pub const METRIC_STAGES: [&str; 6] = [
+    "shift",
+    "factors",
+    "shapebias",
+    "calibration",
+    "ood",
+    "retrieval",
+];
 
 /// Store kind of a stage's marker (written after its tables).
 pub fn marker_kind(stage: &str) -> String {
@@ -51,8 +58,16 @@ fn by_role(datasets: &[ResolvedDataset], role: DatasetRole) -> Vec<usize> {
 
 /// The datasets a stage reads, ID first where it has one.
 pub fn stage_datasets(stage: &str, datasets: &[ResolvedDataset]) -> Vec<usize> {
-    let id: Vec<usize> = by_role(datasets, DatasetRole::Id).into_iter().take(1).collect();
-    let with = |role| id.iter().copied().chain(by_role(datasets, role)).collect::<Vec<_>>();
+    let id: Vec<usize> = by_role(datasets, DatasetRole::Id)
+        .into_iter()
+        .take(1)
+        .collect();
+    let with = |role| {
+        id.iter()
+            .copied()
+            .chain(by_role(datasets, role))
+            .collect::<Vec<_>>()
+    };
     match stage {
         "shift" | "calibration" => with(DatasetRole::Shift),
         "ood" => with(DatasetRole::Ood),
@@ -76,7 +91,9 @@ pub fn plan_metric_jobs(
 ) -> Vec<MetricJob> {
     let mut jobs = Vec::new();
     for stage in METRIC_STAGES {
-        let Some(table) = stage_table(cfg, stage) else { continue };
+        let Some(table) = stage_table(cfg, stage) else {
+            continue;
+        };
         let ds = stage_datasets(stage, datasets);
         if ds.is_empty() {
             continue;
@@ -90,9 +107,14 @@ pub fn plan_metric_jobs(
             .field_u64("bootstrap", cfg.config.run.bootstrap as u64)
             .field_u64("seed", cfg.config.run.seed);
         let add_model = |k: KeyBuilder, m: &ResolvedModel| {
-            let mut k = k.field("image_namespace", &m.image_ns).field("text_namespace", &m.text_ns).field_bool("baseline", m.entry.baseline);
+            let mut k = k
+                .field("image_namespace", &m.image_ns)
+                .field("text_namespace", &m.text_ns)
+                .field_bool("baseline", m.entry.baseline);
             for &di in &ds {
-                k = k.field_bytes("items", &datasets[di].items_key).field_key("head", &head_key(m, &datasets[di]));
+                k = k
+                    .field_bytes("items", &datasets[di].items_key)
+                    .field_key("head", &head_key(m, &datasets[di]));
             }
             k
         };
@@ -101,11 +123,21 @@ pub fn plan_metric_jobs(
             for m in models {
                 k = add_model(k.field("model", &m.name), m);
             }
-            jobs.push(MetricJob { stage, model: None, datasets: ds.clone(), key: k.finish() });
+            jobs.push(MetricJob {
+                stage,
+                model: None,
+                datasets: ds.clone(),
+                key: k.finish(),
+            });
         } else {
             for (mi, m) in models.iter().enumerate() {
                 let key = add_model(base.clone().field("model", &m.name), m).finish();
-                jobs.push(MetricJob { stage, model: Some(mi), datasets: ds.clone(), key });
+                jobs.push(MetricJob {
+                    stage,
+                    model: Some(mi),
+                    datasets: ds.clone(),
+                    key,
+                });
             }
         }
     }
@@ -145,20 +177,42 @@ impl ModelInputs {
         let rows = atlas_embed::load_image_rows(store, &model.image_ns)?;
         let mut heads = BTreeMap::new();
         for &di in heads_for {
-            let a = store.get(kinds::ZEROSHOT_HEAD, &head_key(model, &datasets[di]))?.ok_or_else(|| {
-                PipelineError::Config(format!("head of `{}` on `{}` missing from the store", model.name, datasets[di].name))
-            })?;
+            let a = store
+                .get(kinds::ZEROSHOT_HEAD, &head_key(model, &datasets[di]))?
+                .ok_or_else(|| {
+                    PipelineError::Config(format!(
+                        "head of `{}` on `{}` missing from the store",
+                        model.name, datasets[di].name
+                    ))
+                })?;
             heads.insert(di, ZeroShotHead::from_batches(&a.read()?)?);
         }
         let mut gathered = BTreeMap::new();
         for &di in wanted {
-            let hashes: Vec<&str> = datasets[di].index.hashes.iter().map(String::as_str).collect();
+            let hashes: Vec<&str> = datasets[di]
+                .index
+                .hashes
+                .iter()
+                .map(String::as_str)
+                .collect();
             gathered.insert(di, rows.gather(&hashes));
         }
-        Ok(Self { rows, heads, scale: scale.0, bias: scale.1, gathered })
+        Ok(Self {
+            rows,
+            heads,
+            scale: scale.0,
+            bias: scale.1,
+            gathered,
+        })
     }
 
-    pub fn set<'a>(&'a self, model: &'a str, d: &'a ResolvedDataset, di: usize, empty: &'a ZeroShotHead) -> EvalSet<'a> {
+    pub fn set<'a>(
+        &'a self,
+        model: &'a str,
+        d: &'a ResolvedDataset,
+        di: usize,
+        empty: &'a ZeroShotHead,
+    ) -> EvalSet<'a> {
         let (emb, fail) = &self.gathered[&di];
         EvalSet {
             model,
@@ -186,16 +240,26 @@ pub fn role_name(r: DatasetRole) -> &'static str {
     }
 }
 
-fn params<T: serde::de::DeserializeOwned>(cfg: &LoadedConfig, stage: &str, skip: &[&str]) -> Result<T, PipelineError> {
+fn params<T: serde::de::DeserializeOwned>(
+    cfg: &LoadedConfig,
+    stage: &str,
+    skip: &[&str],
+) -> Result<T, PipelineError> {
     let mut t = stage_table(cfg, stage).cloned().unwrap_or_default();
     for k in skip {
         t.remove(*k);
     }
-    t.insert("bootstrap".into(), toml::Value::Integer(cfg.config.run.bootstrap as i64));
-    t.insert("seed".into(), toml::Value::Integer(cfg.config.run.seed as i64));
-    toml::Value::Table(t)
-        .try_into()
-        .map_err(|e| PipelineError::Config(format!("{}: [stages.{stage}]: {e}", cfg.path.display())))
+    t.insert(
+        "bootstrap".into(),
+        toml::Value::Integer(cfg.config.run.bootstrap as i64),
+    );
+    t.insert(
+        "seed".into(),
+        toml::Value::Integer(cfg.config.run.seed as i64),
+    );
+    toml::Value::Table(t).try_into().map_err(|e| {
+        PipelineError::Config(format!("{}: [stages.{stage}]: {e}", cfg.path.display()))
+    })
 }
 
 fn err(stage: &str, e: impl std::fmt::Display) -> PipelineError {
@@ -211,39 +275,59 @@ pub fn run_model_stage(
     inputs: &ModelInputs,
     captions: Option<&(Vec<String>, Vec<f32>, Vec<usize>)>,
 ) -> Result<Vec<(&'static str, RecordBatch)>, PipelineError> {
-    let empty = ZeroShotHead { classnames: Vec::new(), dim: 0, weights: Vec::new() };
-    let sets: Vec<EvalSet<'_>> = job.datasets.iter().map(|&di| inputs.set(&model.name, &datasets[di], di, &empty)).collect();
+    let empty = ZeroShotHead {
+        classnames: Vec::new(),
+        dim: 0,
+        weights: Vec::new(),
+    };
+    let sets: Vec<EvalSet<'_>> = job
+        .datasets
+        .iter()
+        .map(|&di| inputs.set(&model.name, &datasets[di], di, &empty))
+        .collect();
     let stage = job.stage;
     match stage {
         "factors" => {
             let p: atlas_factors::Params = params(cfg, stage, &[])?;
             let mut out = Vec::new();
             for s in &sets {
-                out.extend(atlas_factors::compute(s, &p).and_then(|o| o.to_batches()).map_err(|e| err(stage, e))?);
+                out.extend(
+                    atlas_factors::compute(s, &p)
+                        .and_then(|o| o.to_batches())
+                        .map_err(|e| err(stage, e))?,
+                );
             }
             Ok(out)
         }
         "shapebias" => {
             let table = stage_table(cfg, stage).cloned().unwrap_or_default();
             let mapping = match table.get("mapping").and_then(|v| v.as_str()) {
-                Some(p) => Some(atlas_shapebias::CategoryMapping::load(&cfg.resolve(std::path::Path::new(p))).map_err(|e| err(stage, e))?),
+                Some(p) => Some(
+                    atlas_shapebias::CategoryMapping::load(&cfg.resolve(std::path::Path::new(p)))
+                        .map_err(|e| err(stage, e))?,
+                ),
                 None => None,
             };
             let human = match table.get("human_responses").and_then(|v| v.as_str()) {
-                Some(p) => Some(atlas_shapebias::load_human_responses(&cfg.resolve(std::path::Path::new(p))).map_err(|e| err(stage, e))?),
+                Some(p) => Some(
+                    atlas_shapebias::load_human_responses(&cfg.resolve(std::path::Path::new(p)))
+                        .map_err(|e| err(stage, e))?,
+                ),
                 None => None,
             };
             let p: atlas_shapebias::Params = params(cfg, stage, &["mapping", "human_responses"])?;
             let mut out = Vec::new();
             for s in &sets {
-                let o = atlas_shapebias::compute(s, mapping.as_ref(), &[], human.as_ref(), &p).map_err(|e| err(stage, e))?;
+                let o = atlas_shapebias::compute(s, mapping.as_ref(), &[], human.as_ref(), &p)
+                    .map_err(|e| err(stage, e))?;
                 out.extend(o.to_batches().map_err(|e| err(stage, e))?);
             }
             Ok(out)
         }
         "calibration" => {
             let p: atlas_calibration::Params = params(cfg, stage, &[])?;
-            let o = atlas_calibration::compute(&sets[0], None, &sets[1..], &p).map_err(|e| err(stage, e))?;
+            let o = atlas_calibration::compute(&sets[0], None, &sets[1..], &p)
+                .map_err(|e| err(stage, e))?;
             o.to_batches().map_err(|e| err(stage, e))
         }
         "ood" => {
@@ -253,8 +337,13 @@ pub fn run_model_stage(
         }
         "retrieval" => {
             let p: atlas_retrieval::Params = params(cfg, stage, &[])?;
-            let (texts, emb, image) = captions.ok_or_else(|| err(stage, "caption embeddings missing"))?;
-            let caps = atlas_retrieval::Captions { texts, embeddings: emb, image };
+            let (texts, emb, image) =
+                captions.ok_or_else(|| err(stage, "caption embeddings missing"))?;
+            let caps = atlas_retrieval::Captions {
+                texts,
+                embeddings: emb,
+                image,
+            };
             let o = atlas_retrieval::compute(&sets[0], &caps, &p).map_err(|e| err(stage, e))?;
             o.to_batches().map_err(|e| err(stage, e))
         }
@@ -275,23 +364,35 @@ pub fn run_shift(
     let published = match table.get("published").and_then(|v| v.as_str()) {
         Some(p) => {
             let path = cfg.resolve(std::path::Path::new(p));
-            let text = std::fs::read_to_string(&path).map_err(|e| PipelineError::Io(path.clone(), e))?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| PipelineError::Io(path.clone(), e))?;
             atlas_shift::parse_published_csv(&text).map_err(|e| err(stage, e))?
         }
         None => Vec::new(),
     };
     let p: atlas_shift::Params = params(cfg, stage, &["published"])?;
-    let empty = ZeroShotHead { classnames: Vec::new(), dim: 0, weights: Vec::new() };
+    let empty = ZeroShotHead {
+        classnames: Vec::new(),
+        dim: 0,
+        weights: Vec::new(),
+    };
     let mut model_inputs = Vec::new();
     for (m, inp) in models.iter().zip(inputs) {
-        let (&id_di, shift_dis) = job.datasets.split_first().ok_or_else(|| err(stage, "no ID dataset"))?;
+        let (&id_di, shift_dis) = job
+            .datasets
+            .split_first()
+            .ok_or_else(|| err(stage, "no ID dataset"))?;
         model_inputs.push(atlas_shift::ModelInput {
             model: &m.name,
             baseline: m.entry.baseline,
             id: inp.set(&m.name, &datasets[id_di], id_di, &empty),
             shifts: shift_dis
                 .iter()
-                .map(|&di| atlas_shift::ShiftSet { set: inp.set(&m.name, &datasets[di], di, &empty), groups: None, objectnet_protocol: None })
+                .map(|&di| atlas_shift::ShiftSet {
+                    set: inp.set(&m.name, &datasets[di], di, &empty),
+                    groups: None,
+                    objectnet_protocol: None,
+                })
                 .collect(),
         });
     }
@@ -300,18 +401,30 @@ pub fn run_shift(
 }
 
 /// Store a job's tables, then its marker (the commit point).
-pub fn store_tables(store: &Store, job: &MetricJob, tables: &[(&'static str, RecordBatch)], model: &str) -> Result<(), PipelineError> {
+pub fn store_tables(
+    store: &Store,
+    job: &MetricJob,
+    tables: &[(&'static str, RecordBatch)],
+    model: &str,
+) -> Result<(), PipelineError> {
     let mut by_name: BTreeMap<&str, Vec<RecordBatch>> = BTreeMap::new();
     for (name, b) in tables {
         by_name.entry(name).or_default().push(b.clone());
     }
     let names: Vec<&str> = by_name.keys().copied().collect();
     for (name, batches) in &by_name {
-        let meta = ManifestMeta::new(job.stage, stage_version(job.stage)).with_inputs(json!({ "model": model }));
+        let meta = ManifestMeta::new(job.stage, stage_version(job.stage))
+            .with_inputs(json!({ "model": model }));
         store.put(&table_kind(name), &job.key, meta, batches)?;
     }
-    let meta = ManifestMeta::new(job.stage, stage_version(job.stage)).with_parameters(json!({ "tables": names }));
-    store.put(&marker_kind(job.stage), &job.key, meta, &[marker_batch(&names)?])?;
+    let meta = ManifestMeta::new(job.stage, stage_version(job.stage))
+        .with_parameters(json!({ "tables": names }));
+    store.put(
+        &marker_kind(job.stage),
+        &job.key,
+        meta,
+        &[marker_batch(&names)?],
+    )?;
     Ok(())
 }
 
@@ -320,21 +433,36 @@ pub fn table_kind(name: &str) -> String {
 }
 
 fn marker_batch(names: &[&str]) -> Result<RecordBatch, PipelineError> {
-    let schema = arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new("table", arrow::datatypes::DataType::Utf8, false)]);
+    let schema = arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
+        "table",
+        arrow::datatypes::DataType::Utf8,
+        false,
+    )]);
     Ok(RecordBatch::try_new(
         std::sync::Arc::new(schema),
-        vec![std::sync::Arc::new(arrow::array::StringArray::from(names.to_vec()))],
+        vec![std::sync::Arc::new(arrow::array::StringArray::from(
+            names.to_vec(),
+        ))],
     )?)
 }
 
 /// Every table of the plan's metric jobs, concatenated per table name.
-pub fn read_tables(store: &Store, jobs: &[MetricJob]) -> Result<BTreeMap<String, Vec<RecordBatch>>, PipelineError> {
+pub fn read_tables(
+    store: &Store,
+    jobs: &[MetricJob],
+) -> Result<BTreeMap<String, Vec<RecordBatch>>, PipelineError> {
     let mut out: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
     for j in jobs {
-        let Some(marker) = store.get(&marker_kind(j.stage), &j.key)? else { continue };
+        let Some(marker) = store.get(&marker_kind(j.stage), &j.key)? else {
+            continue;
+        };
         let names: Vec<String> = marker.record.parameters["tables"]
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
         for n in names {
             if let Some(a) = store.get(&table_kind(&n), &j.key)? {

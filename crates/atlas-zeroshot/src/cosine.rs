@@ -45,7 +45,9 @@ mod tests {
         let out = super::cosines(&a, &b, 19);
         for i in 0..3 {
             for j in 0..5 {
-                let naive: f64 = (0..19).map(|k| a[i * 19 + k] as f64 * b[j * 19 + k] as f64).sum();
+                let naive: f64 = (0..19)
+                    .map(|k| a[i * 19 + k] as f64 * b[j * 19 + k] as f64)
+                    .sum();
                 assert!((out[i * 5 + j] as f64 - naive).abs() < 1e-5);
             }
         }

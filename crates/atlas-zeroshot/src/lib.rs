@@ -19,14 +19,18 @@ pub const STAGE_VERSION: &str = "1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ZeroShotError {
-    #[error("dataset `{dataset}`: label {label} of item `{item}` is outside the head's {classes} classes (do the dataset's classes match the prompts' class names?)")]
+    #[error(
+        "dataset `{dataset}`: label {label} of item `{item}` is outside the head's {classes} classes (do the dataset's classes match the prompts' class names?)"
+    )]
     LabelOutOfRange {
         dataset: String,
         item: String,
         label: i64,
         classes: usize,
     },
-    #[error("dataset `{dataset}` has no usable item (all {failed} failed to embed or none is labelled)")]
+    #[error(
+        "dataset `{dataset}` has no usable item (all {failed} failed to embed or none is labelled)"
+    )]
     NoItems { dataset: String, failed: usize },
     #[error("class subset index {0} is outside the head")]
     BadSubset(usize),
@@ -56,7 +60,10 @@ pub struct ZeroShotInput<'a> {
 }
 
 /// The head restricted to a class subset (the dataset's label space).
-pub fn restrict_head(head: &ZeroShotHead, subset: Option<&[usize]>) -> Result<ZeroShotHead, ZeroShotError> {
+pub fn restrict_head(
+    head: &ZeroShotHead,
+    subset: Option<&[usize]>,
+) -> Result<ZeroShotHead, ZeroShotError> {
     let Some(subset) = subset else {
         return Ok(head.clone());
     };

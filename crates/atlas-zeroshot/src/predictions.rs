@@ -6,7 +6,7 @@ use arrow::array::{
     Array, BooleanArray, FixedSizeListArray, Float32Array, Int64Array, RecordBatch, StringArray,
 };
 use arrow::datatypes::{DataType, Field, Schema};
-use atlas_metrics::bootstrap::{bootstrap_mean_ci, BootstrapConfig};
+use atlas_metrics::bootstrap::{BootstrapConfig, bootstrap_mean_ci};
 use atlas_metrics::classification::{per_class_accuracy, softmax_into};
 use rayon::prelude::*;
 
@@ -90,7 +90,9 @@ impl Predictions {
     }
 
     pub fn predicted(&self) -> Vec<u32> {
-        (0..self.len()).map(|i| self.top_classes[i * self.k]).collect()
+        (0..self.len())
+            .map(|i| self.top_classes[i * self.k])
+            .collect()
     }
 
     pub fn correct_top(&self, k: usize) -> Vec<bool> {
@@ -101,7 +103,11 @@ impl Predictions {
     }
 
     pub fn summary(&self, bootstrap: &BootstrapConfig) -> Result<Summary, ZeroShotError> {
-        let c1: Vec<f64> = self.correct_top(1).iter().map(|&b| b as u8 as f64).collect();
+        let c1: Vec<f64> = self
+            .correct_top(1)
+            .iter()
+            .map(|&b| b as u8 as f64)
+            .collect();
         let c5 = self.correct_top(5);
         let ci = bootstrap_mean_ci(&c1, bootstrap)?;
         let per_class = per_class_accuracy(&self.predicted(), &self.labels, self.num_classes)?;
@@ -124,11 +130,16 @@ impl Predictions {
         for &l in &self.labels {
             n[l as usize] += 1;
         }
-        Ok(acc.into_iter().enumerate().map(|(c, a)| (c, n[c], a)).collect())
+        Ok(acc
+            .into_iter()
+            .enumerate()
+            .map(|(c, a)| (c, n[c], a))
+            .collect())
     }
 
     pub fn schema(k: usize) -> Schema {
-        let list = |t: DataType| DataType::FixedSizeList(Arc::new(Field::new("item", t, false)), k as i32);
+        let list =
+            |t: DataType| DataType::FixedSizeList(Arc::new(Field::new("item", t, false)), k as i32);
         Schema::new(vec![
             Field::new("item_id", DataType::Utf8, false),
             Field::new("label", DataType::Int64, false),
@@ -144,20 +155,36 @@ impl Predictions {
     pub fn to_batch(&self) -> Result<RecordBatch, ZeroShotError> {
         let k = self.k;
         let fixed = |values: Arc<dyn Array>, t: DataType| {
-            FixedSizeListArray::try_new(Arc::new(Field::new("item", t, false)), k as i32, values, None)
+            FixedSizeListArray::try_new(
+                Arc::new(Field::new("item", t, false)),
+                k as i32,
+                values,
+                None,
+            )
         };
         let top_classes = fixed(
-            Arc::new(Int64Array::from_iter_values(self.top_classes.iter().map(|&c| c as i64))),
+            Arc::new(Int64Array::from_iter_values(
+                self.top_classes.iter().map(|&c| c as i64),
+            )),
             DataType::Int64,
         )?;
-        let top_probs = fixed(Arc::new(Float32Array::from(self.top_probs.clone())), DataType::Float32)?;
+        let top_probs = fixed(
+            Arc::new(Float32Array::from(self.top_probs.clone())),
+            DataType::Float32,
+        )?;
         Ok(RecordBatch::try_new(
             Arc::new(Self::schema(k)),
             vec![
                 Arc::new(StringArray::from(self.item_ids.clone())),
-                Arc::new(Int64Array::from_iter_values(self.labels.iter().map(|&l| l as i64))),
-                Arc::new(Int64Array::from_iter_values(self.predicted().iter().map(|&c| c as i64))),
-                Arc::new(Float32Array::from_iter_values((0..self.len()).map(|i| self.top_probs[i * k]))),
+                Arc::new(Int64Array::from_iter_values(
+                    self.labels.iter().map(|&l| l as i64),
+                )),
+                Arc::new(Int64Array::from_iter_values(
+                    self.predicted().iter().map(|&c| c as i64),
+                )),
+                Arc::new(Float32Array::from_iter_values(
+                    (0..self.len()).map(|i| self.top_probs[i * k]),
+                )),
                 Arc::new(BooleanArray::from(self.correct_top(1))),
                 Arc::new(BooleanArray::from(self.correct_top(5))),
                 Arc::new(top_classes),
@@ -167,7 +194,11 @@ impl Predictions {
     }
 
     /// Read back a stored predictions artifact (`num_classes` and `failed` come from its manifest).
-    pub fn from_batches(batches: &[RecordBatch], num_classes: usize, failed: usize) -> Result<Self, ZeroShotError> {
+    pub fn from_batches(
+        batches: &[RecordBatch],
+        num_classes: usize,
+        failed: usize,
+    ) -> Result<Self, ZeroShotError> {
         let mut out = Self {
             item_ids: Vec::new(),
             labels: Vec::new(),
@@ -177,19 +208,44 @@ impl Predictions {
             k: TOP_K.min(num_classes),
             failed,
         };
-        let bad = |what: &str| arrow::error::ArrowError::SchemaError(format!("predictions: column {what} missing or mistyped"));
+        let bad = |what: &str| {
+            arrow::error::ArrowError::SchemaError(format!(
+                "predictions: column {what} missing or mistyped"
+            ))
+        };
         for b in batches {
-            let ids = b.column_by_name("item_id").and_then(|c| c.as_any().downcast_ref::<StringArray>()).ok_or_else(|| bad("item_id"))?;
-            let labels = b.column_by_name("label").and_then(|c| c.as_any().downcast_ref::<Int64Array>()).ok_or_else(|| bad("label"))?;
-            let tc = b.column_by_name("top_classes").and_then(|c| c.as_any().downcast_ref::<FixedSizeListArray>()).ok_or_else(|| bad("top_classes"))?;
-            let tp = b.column_by_name("top_probs").and_then(|c| c.as_any().downcast_ref::<FixedSizeListArray>()).ok_or_else(|| bad("top_probs"))?;
-            let tcv = tc.values().as_any().downcast_ref::<Int64Array>().ok_or_else(|| bad("top_classes values"))?;
-            let tpv = tp.values().as_any().downcast_ref::<Float32Array>().ok_or_else(|| bad("top_probs values"))?;
+            let ids = b
+                .column_by_name("item_id")
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+                .ok_or_else(|| bad("item_id"))?;
+            let labels = b
+                .column_by_name("label")
+                .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+                .ok_or_else(|| bad("label"))?;
+            let tc = b
+                .column_by_name("top_classes")
+                .and_then(|c| c.as_any().downcast_ref::<FixedSizeListArray>())
+                .ok_or_else(|| bad("top_classes"))?;
+            let tp = b
+                .column_by_name("top_probs")
+                .and_then(|c| c.as_any().downcast_ref::<FixedSizeListArray>())
+                .ok_or_else(|| bad("top_probs"))?;
+            let tcv = tc
+                .values()
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(|| bad("top_classes values"))?;
+            let tpv = tp
+                .values()
+                .as_any()
+                .downcast_ref::<Float32Array>()
+                .ok_or_else(|| bad("top_probs values"))?;
             for i in 0..b.num_rows() {
                 out.item_ids.push(ids.value(i).to_string());
                 out.labels.push(labels.value(i) as u32);
             }
-            out.top_classes.extend(tcv.values().iter().map(|&c| c as u32));
+            out.top_classes
+                .extend(tcv.values().iter().map(|&c| c as u32));
             out.top_probs.extend(tpv.values().iter().copied());
         }
         Ok(out)
@@ -208,7 +264,14 @@ mod tests {
             3.0, 3.0, 0.0, 0.0, 0.0, 0.0, // tie: pred 0
             0.0, 0.0, 0.0, 0.0, 0.0, 9.0, // pred 5
         ];
-        let p = Predictions::from_logits(vec!["a".into(), "b".into(), "c".into()], vec![1, 1, 2], &logits, 6, 1).unwrap();
+        let p = Predictions::from_logits(
+            vec!["a".into(), "b".into(), "c".into()],
+            vec![1, 1, 2],
+            &logits,
+            6,
+            1,
+        )
+        .unwrap();
         assert_eq!(p.predicted(), vec![1, 0, 5]);
         assert_eq!(p.correct_top(1), vec![true, false, false]);
         assert_eq!(p.correct_top(5), vec![true, true, true]);
