@@ -225,7 +225,7 @@ impl Clip {
         let x = self.transformer.forward(x, true);
         let device = x.device();
         let offsets = Tensor::<1, Int>::arange(0..b as i64, &device) * (l as i64);
-        let rows = offsets + eot_positions;
+        let rows = offsets.clone() + eot_positions.cast(offsets.dtype());
         let pooled = x.reshape([b * l, width]).select(0, rows);
         let pooled = self.ln_final.forward(pooled);
         pooled.matmul(self.text_projection.val())
@@ -237,11 +237,13 @@ impl Clip {
         let [b, l] = ids.dims();
         let device = ids.device();
         // score = (id == eot) * (l - pos): the first EOT has the unique maximum.
+        // Ops may return different int dtypes (argmax vs arange vs bool.int()): unify them.
         let is_eot = ids.clone().equal_elem(self.eot_token_id as i64).int();
-        let rev = Tensor::<1, Int>::arange(0..l as i64, &device).neg() + (l as i64);
+        let dt = is_eot.dtype();
+        let rev = (Tensor::<1, Int>::arange(0..l as i64, &device).neg() + (l as i64)).cast(dt);
         let score = is_eot * rev.unsqueeze::<2>();
-        let first: Tensor<1, Int> = score.clone().argmax(1).reshape([b]);
-        let any: Tensor<1, Int> = score.max_dim(1).reshape([b]).clamp(0, 1);
+        let first: Tensor<1, Int> = score.clone().argmax(1).reshape([b]).cast(dt);
+        let any: Tensor<1, Int> = score.max_dim(1).reshape([b]).clamp(0, 1).cast(dt);
         // Rows without EOT: pool at l - 1.
         let fallback = any.clone().neg() + 1;
         let pos = first * any + fallback * (l as i64 - 1);

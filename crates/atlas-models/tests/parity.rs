@@ -479,6 +479,21 @@ fn bad_inputs_to_encoders() {
     let b = m.encode_texts(&[padded]).unwrap_or_else(|e| panic!("{e}"));
     let (cos, err) = compare(&a, &b, m.embed_dim());
     assert!(cos > 0.999999 && err < 1e-5, "{cos} {err}");
+    // The on-device pooling (first EOT via argmax, for training) equals the host one.
+    let ids = &reference("qg_p8").text_ids[..8];
+    let host = m.encode_texts(ids).unwrap_or_else(|e| panic!("{e}"));
+    let flat: Vec<i64> = ids.iter().flatten().map(|&t| t as i64).collect();
+    let t: burn::tensor::Tensor<2, burn::tensor::Int> = burn::tensor::Tensor::from_data(
+        burn::tensor::TensorData::new(flat, [ids.len(), ids[0].len()]),
+        &m.device,
+    );
+    let dev = m
+        .model
+        .encode_text(t)
+        .try_into_vec_as::<f32>()
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let (cos, err) = compare(&dev, &host, m.embed_dim());
+    assert!(cos > 0.999999 && err < 1e-5, "{cos} {err}");
     let _: Option<ModelError> = None;
 }
 
