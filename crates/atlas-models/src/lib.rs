@@ -7,6 +7,11 @@
 //!   [`save_open_clip`] writes it in open_clip layout.
 //! - The activation of a (model, pretrained tag) pair comes from [`activation_for`]; a config
 //!   that contradicts a known tag is refused.
+//!
+//! Tests: `tests/parity.rs` compares against open_clip on committed fixtures made by
+//! `tools/parity/make_model_fixtures.py` (no Python needed to run them); `tests/autodiff.rs` needs
+//! `--features autodiff`; `tests/bench.rs` is `#[ignore]`d (tower throughput, see
+//! `tools/parity/bench_towers.py` for the PyTorch side).
 
 pub mod activation;
 pub mod bench;
