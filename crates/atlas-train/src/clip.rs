@@ -1,0 +1,69 @@
+//! [`ClipLike`] for the project's model, `atlas_models::Clip` (the model trained is the same code
+//! that the evaluation pipeline loads).
+
+use atlas_models::Clip;
+use burn::tensor::{Int, Tensor, TensorData};
+
+use crate::model::ClipLike;
+
+fn set_param(p: burn::module::Param<Tensor<1>>, value: f32) -> burn::module::Param<Tensor<1>> {
+    p.map(|t| {
+        let rg = t.is_require_grad();
+        let device = t.device();
+        let fresh = Tensor::<1>::full([1], value, &device);
+        if rg { fresh.require_grad() } else { fresh }
+    })
+}
+
+impl ClipLike for Clip {
+    fn encode_image(&self, images: Tensor<4>) -> Tensor<2> {
+        Clip::encode_image(self, images)
+    }
+    /// Pools at the first end-of-text id (positions found on the host). `Clip::encode_text`
+    /// finds them on the device, but mixes i64 (`bool.int()`) and i32 (`arange`) tensors there,
+    /// which burn-flex rejects; `encode_text_at` with host positions avoids that path.
+    fn encode_text(&self, tokens: Tensor<2, Int>) -> Tensor<2> {
+        let [b, l] = tokens.dims();
+        let device = tokens.device();
+        let ids: Vec<i64> = tokens
+            .clone()
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .unwrap_or_default();
+        let eot = self.eot_token_id as i64;
+        let pos: Vec<i64> = (0..b)
+            .map(|r| {
+                let row = ids.get(r * l..(r + 1) * l).unwrap_or(&[]);
+                row.iter()
+                    .position(|&t| t == eot)
+                    .unwrap_or(l.saturating_sub(1)) as i64
+            })
+            .collect();
+        let dtype = Tensor::<1, Int>::arange(0..1, &device).dtype();
+        let pos =
+            Tensor::<1, Int>::from_data(TensorData::new(pos, [b]).convert_dtype(dtype), &device);
+        self.encode_text_at(tokens, pos)
+    }
+    fn logit_scale(&self) -> Tensor<1> {
+        self.logit_scale.val()
+    }
+    fn logit_bias(&self) -> Option<Tensor<1>> {
+        self.logit_bias.as_ref().map(|b| b.val())
+    }
+    fn clamp_logit_scale(mut self, max: f32) -> Self {
+        self.logit_scale = self.logit_scale.map(|t| {
+            let rg = t.is_require_grad();
+            let c = Tensor::from_inner(t.inner().clamp(0.0, max));
+            if rg { c.require_grad() } else { c }
+        });
+        self
+    }
+    fn set_logit_params(mut self, scale: f32, bias: Option<f32>) -> Self {
+        self.logit_scale = set_param(self.logit_scale, scale);
+        if let Some(b) = bias {
+            self.logit_bias = self.logit_bias.map(|p| set_param(p, b));
+        }
+        self
+    }
+}

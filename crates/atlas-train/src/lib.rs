@@ -1,0 +1,30 @@
+//! Trains the small CLIP models of the demo zoo on the generated world.
+//!
+//! - [`train_contrastive`]: CLIP (softmax, learnable temperature clamped at ln 100) or SigLIP
+//!   (sigmoid, learnable temperature and bias) image-text training with AdamW and a cosine
+//!   schedule with warmup, seeded and deterministic.
+//! - [`train_finetune`]: supervised fine-tuning of the image tower against the fixed zero-shot
+//!   head (the CLIP-FT analogue); [`interpolate`] gives WiSE-FT.
+//! - [`train_demo_zoo`] builds the whole demo zoo ([`zoo_specs`]) into `data/zoo/<name>/`.
+//!
+//! The model trained is `atlas_models::Clip`, built on an autodiff device.
+
+pub mod clip;
+pub mod data;
+pub mod error;
+pub mod eval;
+pub mod loss;
+pub mod model;
+pub mod schedule;
+pub mod tokenizer;
+pub mod train;
+pub mod zoo;
+
+pub use data::Split;
+pub use error::{Result, TrainError};
+pub use eval::{SplitAccuracy, evaluate, zero_shot_head};
+pub use loss::LossKind;
+pub use model::{ClipLike, interpolate};
+pub use tokenizer::WordTokenizer;
+pub use train::{TrainConfig, TrainLog, train_contrastive, train_finetune};
+pub use zoo::{ModelReport, ZooOptions, ZooReport, ZooSpec, train_demo_zoo, zoo_specs};
