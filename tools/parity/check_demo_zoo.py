@@ -61,8 +61,8 @@ def main() -> int:
         rimg = np.asarray(r["image_embeddings"], dtype=np.float32)
         rtxt = np.asarray(r["text_embeddings"], dtype=np.float32)
         ci, ct = cosines(img, rimg), cosines(txt, rtxt)
-        scale = float(model.logit_scale.exp())
-        bias = float(model.logit_bias) if getattr(model, "logit_bias", None) is not None else None
+        scale = float(model.logit_scale.detach().exp())
+        bias = float(model.logit_bias.detach()) if getattr(model, "logit_bias", None) is not None else None
         scale_ok = abs(scale - r["logit_scale"]) <= 1e-4 * scale
         bias_ok = (bias is None and r["logit_bias"] is None) or (
             bias is not None and r["logit_bias"] is not None and abs(bias - r["logit_bias"]) < 1e-4

@@ -99,6 +99,16 @@ pub fn evaluate<M: ClipLike>(
     split: &str,
 ) -> SplitAccuracy {
     let emb = image_embeddings(model, data, pre, 256, device);
+    evaluate_embeddings(emb, data, head, split)
+}
+
+/// Zero-shot accuracy from precomputed L2-normalised image embeddings of `data`.
+pub fn evaluate_embeddings(
+    emb: Tensor<2>,
+    data: &Split,
+    head: Tensor<2>,
+    split: &str,
+) -> SplitAccuracy {
     let pred = predict(emb, head);
     let correct = pred
         .iter()
@@ -117,13 +127,21 @@ pub fn evaluate<M: ClipLike>(
 /// class (a manifest column naming a class, `texture_class` or `texture_label`), the fraction
 /// that are the shape. `None` when there is no such column.
 fn shape_bias(data: &Split, pred: &[usize]) -> Option<f64> {
-    let (_, col) = data
-        .factors
+    // Prefer the class-name column; fall back to an integer texture label.
+    let col = ["texture_class", "texture_label"]
         .iter()
-        .find(|(k, _)| k == "texture_class" || k == "texture_label" || k == "texture_cue")?;
+        .find_map(|name| data.factors.iter().find(|(k, _)| k == name))
+        .map(|(_, v)| v)?;
     let (mut shape, mut texture) = (0usize, 0usize);
     for (i, p) in pred.iter().enumerate() {
-        let tex = data.classnames.iter().position(|c| c == &col[i])?;
+        let value = col.get(i)?;
+        let tex = match data.classnames.iter().position(|c| c == value) {
+            Some(t) => t,
+            None => match value.parse::<usize>() {
+                Ok(t) if t < data.classnames.len() => t,
+                _ => continue,
+            },
+        };
         if tex == data.labels[i] {
             continue;
         }

@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::data::{Rng, Split, read_lines_near};
 use crate::error::{Result, TrainError, io_err};
-use crate::eval::{SplitAccuracy, evaluate, zero_shot_head};
+use crate::eval::{SplitAccuracy, evaluate_embeddings, image_embeddings, zero_shot_head};
 use crate::loss::LossKind;
 use crate::model::{ClipLike, INIT_LOCK, interpolate, materialize};
 use crate::tokenizer::WordTokenizer;
@@ -760,38 +760,35 @@ fn finish_model(a: FinishArgs<'_>) -> Result<ModelReport> {
     let head_ens = zero_shot_head(a.model, a.tok, a.classnames, a.templates, a.device);
     let mut simple_prompt = Vec::new();
     let mut ensemble = Vec::new();
+    let mut per_template = BTreeMap::new();
     for (name, data) in a.evals {
-        simple_prompt.push(evaluate(
-            a.model,
+        let emb = image_embeddings(a.model, data, a.pre, 256, a.device);
+        simple_prompt.push(evaluate_embeddings(
+            emb.clone(),
             data,
             head_simple.clone(),
-            a.pre,
-            a.device,
             name,
         ));
-        ensemble.push(evaluate(
-            a.model,
+        ensemble.push(evaluate_embeddings(
+            emb.clone(),
             data,
             head_ens.clone(),
-            a.pre,
-            a.device,
             name,
         ));
-    }
-    let mut per_template = BTreeMap::new();
-    if let Some((_, id_test)) = a.evals.iter().find(|(n, _)| n == "id-test") {
-        for t in a.templates {
-            let h = zero_shot_head(
-                a.model,
-                a.tok,
-                a.classnames,
-                std::slice::from_ref(t),
-                a.device,
-            );
-            per_template.insert(
-                t.clone(),
-                evaluate(a.model, id_test, h, a.pre, a.device, "id-test").top1,
-            );
+        if name == "id-test" {
+            for t in a.templates {
+                let h = zero_shot_head(
+                    a.model,
+                    a.tok,
+                    a.classnames,
+                    std::slice::from_ref(t),
+                    a.device,
+                );
+                per_template.insert(
+                    t.clone(),
+                    evaluate_embeddings(emb.clone(), data, h, name).top1,
+                );
+            }
         }
     }
     let dir = a.out_dir.join(&a.spec.name);
