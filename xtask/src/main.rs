@@ -1,7 +1,6 @@
 //! `cargo xtask`: the thin command-line front end. All logic lives in library crates.
 
 mod bench;
-mod test_cmd;
 
 use std::path::PathBuf;
 
@@ -90,12 +89,6 @@ enum Command {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
-    /// Run the test suite (installs the Python test helpers it needs first).
-    Test {
-        /// Extra arguments for `cargo test`.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
 }
 
 fn main() -> Result<()> {
@@ -143,7 +136,6 @@ fn main() -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
-        Command::Test { args } => test_cmd::run(&args),
     }
 }
 

@@ -105,7 +105,12 @@ impl Executor<'_> {
                         tracing::info!(model = %model.name, dataset = %d.name, embedded = r.embedded, cached = r.cached, failed = r.failed, "images");
                         let meta = ManifestMeta::new("embed-coverage", atlas_embed::STAGE_VERSION)
                             .with_inputs(json!({ "model": model.name, "dataset": d.name, "items": d.index.len() }));
-                        self.store.put(kinds::EMBED_COVERAGE, &job.key, meta, &[])?;
+                        self.store.put(
+                            kinds::EMBED_COVERAGE,
+                            &job.key,
+                            meta,
+                            &[coverage_batch(&d.name, d.index.len())?],
+                        )?;
                         report.images.push(EmbedCount {
                             model: model.name.clone(),
                             dataset: d.name.clone(),
@@ -449,4 +454,20 @@ pub fn read_zeroshot(
         out.insert((j.model, j.dataset), (preds, p.clone()));
     }
     Ok(out)
+}
+
+/// The coverage marker's one row: which dataset, how many items.
+fn coverage_batch(dataset: &str, items: usize) -> Result<arrow::array::RecordBatch, PipelineError> {
+    use std::sync::Arc;
+    let schema = arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("dataset", arrow::datatypes::DataType::Utf8, false),
+        arrow::datatypes::Field::new("items", arrow::datatypes::DataType::Int64, false),
+    ]);
+    Ok(arrow::array::RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(arrow::array::StringArray::from(vec![dataset])),
+            Arc::new(arrow::array::Int64Array::from(vec![items as i64])),
+        ],
+    )?)
 }

@@ -32,7 +32,7 @@ pub enum PipelineError {
     ConfigFile(#[from] ConfigError),
     #[error("{0}")]
     Config(String),
-    #[error("{}: {1}", .0.display())]
+    #[error("{path}: {source}", path = .0.display(), source = .1)]
     Io(PathBuf, std::io::Error),
     #[error(transparent)]
     Store(#[from] atlas_store::StoreError),

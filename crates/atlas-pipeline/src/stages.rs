@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use arrow::array::RecordBatch;
-use atlas_artifacts::{EmbeddingRows, EvalSet, ZeroShotHead, kinds};
+use atlas_artifacts::{EvalSet, ZeroShotHead, kinds};
 use atlas_store::{ArtifactKey, KeyBuilder, ManifestMeta, Store};
 use serde_json::json;
 
@@ -157,7 +157,6 @@ fn stage_version(stage: &str) -> &'static str {
 
 /// Cached inputs of one model: its image rows and the heads of the datasets it needs.
 pub struct ModelInputs {
-    pub rows: EmbeddingRows,
     pub heads: BTreeMap<usize, ZeroShotHead>,
     pub scale: f32,
     pub bias: Option<f32>,
@@ -198,7 +197,6 @@ impl ModelInputs {
             gathered.insert(di, rows.gather(&hashes));
         }
         Ok(Self {
-            rows,
             heads,
             scale: scale.0,
             bias: scale.1,
