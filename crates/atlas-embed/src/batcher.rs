@@ -43,10 +43,18 @@ where
                 }
             }
         });
+        // Own the receiver here and drop it on the way out: a producer blocked on a full queue
+        // then sees the disconnect and stops, so the scope can join it.
+        let rx = rx;
+        let mut result = Ok(());
         for batch in rx.iter() {
-            consume(batch)?;
+            if let Err(e) = consume(batch) {
+                result = Err(e);
+                break;
+            }
         }
-        Ok(())
+        drop(rx);
+        result
     })
 }
 
