@@ -253,6 +253,9 @@ pub fn write_metric_tables(
             .map(|b| add_tags(b, models))
             .collect::<Result<_, _>>()?;
         let rows = tagged.iter().map(|b| b.num_rows()).sum();
+        if tagged.is_empty() {
+            continue; // a table no job produced rows for (e.g. shape_only without shape-only sets)
+        }
         write_parquet_atomic(&dir.join(format!("{name}.parquet")), &tagged)?;
         out.push((name.clone(), rows));
     }

@@ -157,6 +157,8 @@ fn stage_version(stage: &str) -> &'static str {
 
 /// Cached inputs of one model: its image rows and the heads of the datasets it needs.
 pub struct ModelInputs {
+    /// Embedding dimension of the model's image rows.
+    pub dim: usize,
     pub heads: BTreeMap<usize, ZeroShotHead>,
     pub scale: f32,
     pub bias: Option<f32>,
@@ -197,6 +199,7 @@ impl ModelInputs {
             gathered.insert(di, rows.gather(&hashes));
         }
         Ok(Self {
+            dim: rows.dim,
             heads,
             scale: scale.0,
             bias: scale.1,
@@ -273,9 +276,10 @@ pub fn run_model_stage(
     inputs: &ModelInputs,
     captions: Option<&(Vec<String>, Vec<f32>, Vec<usize>)>,
 ) -> Result<Vec<(&'static str, RecordBatch)>, PipelineError> {
+    // Retrieval reads no head; its sets still need the embedding dimension.
     let empty = ZeroShotHead {
         classnames: Vec::new(),
-        dim: 0,
+        dim: inputs.dim,
         weights: Vec::new(),
     };
     let sets: Vec<EvalSet<'_>> = job
