@@ -156,13 +156,19 @@ impl Plan {
                 let d = &datasets[di];
                 if want("embed") || !metric_jobs.is_empty() {
                     let cover = atlas_embed::coverage_key(&m.image_ns, &d.items_key);
-                    jobs.push(Job {
-                        kind: JobKind::EmbedImages,
-                        model: mi,
-                        dataset: di,
-                        key: cover,
-                        status: Status::Missing,
-                    });
+                    // Prompt-set views of one dataset share their images: embed them once.
+                    let dup = jobs
+                        .iter()
+                        .any(|j: &Job| j.kind == JobKind::EmbedImages && j.key == cover);
+                    if !dup {
+                        jobs.push(Job {
+                            kind: JobKind::EmbedImages,
+                            model: mi,
+                            dataset: di,
+                            key: cover,
+                            status: Status::Missing,
+                        });
+                    }
                     if heads.contains(&di) {
                         jobs.push(Job {
                             kind: JobKind::Head,
