@@ -295,9 +295,11 @@ fn corrupt_image_and_truncated_artifact() {
     let mixed = "\n[[dataset]]\nname = \"mixed\"\nkind = \"manifest\"\npath = \"mixed/manifest.csv\"\nclassnames = \"world/classnames.txt\"\n";
     ws.write_config(&config(&["fixture-a"], mixed));
     let out = stdout(&ws.run(&[]));
+    // The three good images are byte-identical to id-test images already embedded: content
+    // addressing finds them cached; only the broken file is new, and it is recorded as failed.
     assert_eq!(
         embedded(&out, "fixture-a", "mixed"),
-        Some((3, 0, 1)),
+        Some((0, 3, 1)),
         "{out}"
     );
     let errors = atlas_store::read_parquet_file(&ws.path().join("results/errors.parquet")).unwrap();
@@ -326,6 +328,28 @@ fn corrupt_image_and_truncated_artifact() {
     let out = stdout(&ws.run(&[]));
     assert!(out.contains("1 to compute"), "{out}");
     assert_eq!(results_bytes(ws.path()), before);
+}
+
+#[test]
+fn adding_a_metric_stage_embeds_nothing() {
+    let ws = Workspace::new(&["fixture-a"]);
+    ws.write_config(&config(&["fixture-a"], ""));
+    ws.run(&[]);
+    // Calibration reads the ID and shifted sets, whose embeddings and heads are cached.
+    ws.write_config(&format!(
+        "{}\n[stages.calibration]\n",
+        config(&["fixture-a"], "")
+    ));
+    let out = stdout(&ws.run(&[]));
+    assert!(
+        !out.contains("embedded "),
+        "a new stage re-embedded images:\n{out}"
+    );
+    assert!(
+        out.contains("0 images embedded, 0 prompts embedded, 1 stage results"),
+        "{out}"
+    );
+    assert!(out.contains("results/calibration.parquet"), "{out}");
 }
 
 #[test]
