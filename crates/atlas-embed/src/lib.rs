@@ -83,7 +83,7 @@ pub fn load_rows(store: &Store, kind: &str, namespace: &str) -> Result<Embedding
     let mut rows = EmbeddingRows::default();
     let mut shards = store.shards(kind, namespace)?;
     // Deterministic order whatever the directory listing says.
-    shards.sort_by(|a, b| a.record.key.to_hex().cmp(&b.record.key.to_hex()));
+    shards.sort_by_key(|a| a.record.key);
     for shard in shards {
         for b in shard.read()? {
             rows.extend_from_batch(&b)?;

@@ -364,31 +364,30 @@ impl LoadedConfig {
                     ),
                 ));
             }
-            if let Some(s) = &d.class_subset {
-                if !["imagenet-a", "imagenet-r", "imagenet-o"].contains(&s.get_ref().as_str()) {
-                    return Err(self.error_at(
-                        s,
-                        format!(
-                            "unknown class_subset `{}`: use imagenet-a, imagenet-r or imagenet-o",
-                            s.get_ref()
-                        ),
-                    ));
-                }
+            if let Some(s) = &d.class_subset
+                && !["imagenet-a", "imagenet-r", "imagenet-o"].contains(&s.get_ref().as_str())
+            {
+                return Err(self.error_at(
+                    s,
+                    format!(
+                        "unknown class_subset `{}`: use imagenet-a, imagenet-r or imagenet-o",
+                        s.get_ref()
+                    ),
+                ));
             }
-            if let Some(p) = &d.prompts {
-                if !c
+            if let Some(p) = &d.prompts
+                && !c
                     .prompt_sets
                     .iter()
                     .any(|s| s.name.get_ref() == p.get_ref())
-                {
-                    return Err(self.error_at(
-                        p,
-                        format!(
-                            "unknown prompt set `{}`: define it in a [[prompts]] table",
-                            p.get_ref()
-                        ),
-                    ));
-                }
+            {
+                return Err(self.error_at(
+                    p,
+                    format!(
+                        "unknown prompt set `{}`: define it in a [[prompts]] table",
+                        p.get_ref()
+                    ),
+                ));
             }
         }
         if let Some(z) = &c.stages.zeroshot {

@@ -436,12 +436,12 @@ fn bar(prefix: &str) -> ProgressBar {
     pb
 }
 
+/// Per (model, dataset): the stored predictions and the parameters they were computed with.
+pub type ZeroShotResults =
+    HashMap<(usize, usize), (atlas_zeroshot::Predictions, serde_json::Value)>;
+
 /// Zero-shot predictions of every (model, dataset) in the plan, read from the store.
-pub fn read_zeroshot(
-    store: &Store,
-    plan: &Plan,
-) -> Result<HashMap<(usize, usize), (atlas_zeroshot::Predictions, serde_json::Value)>, PipelineError>
-{
+pub fn read_zeroshot(store: &Store, plan: &Plan) -> Result<ZeroShotResults, PipelineError> {
     let mut out = HashMap::new();
     for j in plan.jobs.iter().filter(|j| j.kind == JobKind::ZeroShot) {
         let Some(a) = store.get(kinds::ZEROSHOT, &j.key)? else {

@@ -340,15 +340,15 @@ fn collect_errors(s: &Session) -> Result<Vec<(String, String, String, String)>, 
         }
         for d in &s.datasets {
             for (id, h) in d.index.ids.iter().zip(&d.index.hashes) {
-                if let Some(reason) = failed.get(h.as_str()) {
-                    if seen.insert((d.name.clone(), id.clone())) {
-                        out.push((
-                            d.name.clone(),
-                            id.clone(),
-                            reason.to_string(),
-                            "decode".into(),
-                        ));
-                    }
+                if let Some(reason) = failed.get(h.as_str())
+                    && seen.insert((d.name.clone(), id.clone()))
+                {
+                    out.push((
+                        d.name.clone(),
+                        id.clone(),
+                        reason.to_string(),
+                        "decode".into(),
+                    ));
                 }
             }
         }

@@ -178,12 +178,12 @@ impl HashCache {
             .unwrap_or_else(|_| weights.to_path_buf())
             .display()
             .to_string();
-        if let Some(e) = self.entries.get(&key) {
-            if e.size == meta.len() && e.mtime_ns == mtime_ns {
-                if let Ok(h) = parse_hex32(&e.hash) {
-                    return Ok(h);
-                }
-            }
+        if let Some(e) = self.entries.get(&key)
+            && e.size == meta.len()
+            && e.mtime_ns == mtime_ns
+            && let Ok(h) = parse_hex32(&e.hash)
+        {
+            return Ok(h);
         }
         let hash = atlas_models::checkpoint::SafetensorsFile::open(weights)?.weights_hash();
         self.entries.insert(

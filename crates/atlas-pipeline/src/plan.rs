@@ -119,13 +119,14 @@ impl Plan {
         only: Option<&str>,
     ) -> Result<Self, PipelineError> {
         let want = |stage: &str| only.is_none_or(|o| o == stage);
-        if let Some(o) = only {
-            if !["embed", "zeroshot"].contains(&o) && !crate::stages::METRIC_STAGES.contains(&o) {
-                return Err(PipelineError::Config(format!(
-                    "--only {o}: unknown stage; stages are embed, zeroshot, {}",
-                    crate::stages::METRIC_STAGES.join(", ")
-                )));
-            }
+        if let Some(o) = only
+            && !["embed", "zeroshot"].contains(&o)
+            && !crate::stages::METRIC_STAGES.contains(&o)
+        {
+            return Err(PipelineError::Config(format!(
+                "--only {o}: unknown stage; stages are embed, zeroshot, {}",
+                crate::stages::METRIC_STAGES.join(", ")
+            )));
         }
         let scale = scale_label(cfg.config.run.logit_scale);
         let zs: Vec<usize> = if want("zeroshot") || want("embed") {

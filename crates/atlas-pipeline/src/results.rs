@@ -10,13 +10,16 @@ use arrow::datatypes::{DataType, Field, Schema};
 use atlas_metrics::bootstrap::BootstrapConfig;
 use atlas_report::{Table, pct};
 use atlas_store::write_parquet_atomic;
-use atlas_zeroshot::{Predictions, Summary};
+use atlas_zeroshot::Summary;
 
 use crate::PipelineError;
 use crate::datasets::ResolvedDataset;
 use crate::models::ResolvedModel;
 
-type ZeroShotResults = HashMap<(usize, usize), (Predictions, serde_json::Value)>;
+use crate::execute::ZeroShotResults;
+
+/// Reads one of the six-factor tags.
+type TagGetter = fn(&crate::config::FactorTags) -> &String;
 
 /// Columns that every result row carries: who, on what, with which prompts, and the six factors.
 pub struct RowTags {
@@ -284,7 +287,7 @@ fn add_tags(b: &RecordBatch, models: &[ResolvedModel]) -> Result<RecordBatch, Pi
         .map(|f| f.as_ref().clone())
         .collect();
     let mut cols: Vec<ArrayRef> = b.columns().to_vec();
-    let getters: [(&str, fn(&crate::config::FactorTags) -> &String); 5] = [
+    let getters: [(&str, TagGetter); 5] = [
         ("architecture", |t| &t.architecture),
         ("training_data", |t| &t.training_data),
         ("data_size", |t| &t.data_size),
