@@ -25,6 +25,20 @@ pub enum Which {
         #[arg(long)]
         no_reference: bool,
     },
+    /// The six metric stages over synthetic cached embeddings the size of the study (84 models x
+    /// ImageNet val 50k x 1000 classes, 5 shifted sets, 6 OOD sets, ImageNet-X, cue-conflict,
+    /// COCO / Flickr30k retrieval), model by model as the pipeline runs them.
+    Stages {
+        #[arg(long, default_value_t = 84)]
+        models: usize,
+        #[arg(long, default_value_t = 512)]
+        dim: usize,
+        /// Multiply every dataset size (1.0 = the study's).
+        #[arg(long, default_value_t = 1.0)]
+        size_scale: f64,
+        #[arg(long, default_value_t = 1000)]
+        bootstrap: usize,
+    },
     /// End-to-end images/s (read -> decode -> preprocess -> image tower -> stored) on the 300
     /// shared ImageNet photos, vs open_clip + a torch DataLoader doing the same.
     Pipeline {
@@ -41,6 +55,25 @@ pub enum Which {
 
 pub fn run(which: Which) -> Result<()> {
     match which {
+        Which::Stages {
+            models,
+            dim,
+            size_scale,
+            bootstrap,
+        } => {
+            let cfg = atlas_pipeline::bench_stages::StageBenchConfig {
+                models,
+                dim,
+                size_scale,
+                bootstrap,
+                seed: 0,
+            };
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            println!("machine: {threads} CPU threads");
+            let report = atlas_pipeline::bench_stages::bench_stages(&cfg)?;
+            print!("{}", report.render());
+            Ok(())
+        }
         Which::Towers {
             arch,
             batch,

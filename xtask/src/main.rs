@@ -88,6 +88,9 @@ enum Command {
         step_scale: f64,
         #[arg(long, default_value = "cpu")]
         device: String,
+        /// Models trained at once (results do not depend on it).
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
     },
 }
 
@@ -124,11 +127,13 @@ fn main() -> Result<()> {
             only,
             step_scale,
             device,
+            jobs,
         } => {
             let opts = atlas_train::ZooOptions {
                 device: device.parse()?,
                 only,
                 step_scale,
+                jobs,
                 command: std::env::args().collect::<Vec<_>>().join(" "),
                 ..atlas_train::ZooOptions::default()
             };

@@ -112,6 +112,11 @@ pub struct Dataset {
     pub templates: Option<Vec<String>>,
     /// Human-readable description of where the data came from.
     pub source_description: String,
+    /// Dataset-level facts an adapter records beside the items, e.g. ObjectNet's
+    /// `border_crop_px` and its count of skipped images (keys are documented by each adapter;
+    /// empty for most). Older cached listings without it read as empty.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
 }
 
 impl Dataset {

@@ -65,6 +65,12 @@ pub enum DataError {
 
     #[error("Hugging Face dataset {repo}: {reason}")]
     Hub { repo: String, reason: String },
+
+    #[error("{path} is missing (expected {expected})")]
+    MissingFile { path: PathBuf, expected: String },
+
+    #[error("unknown benchmark {name:?}; known names: {known}")]
+    UnknownBenchmark { name: String, known: String },
 }
 
 pub type Result<T, E = DataError> = std::result::Result<T, E>;

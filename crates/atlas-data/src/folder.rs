@@ -1,16 +1,12 @@
 //! Image folder: `<root>/<class>/**/<image>`, one sub-folder per class.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use rayon::prelude::*;
-
-use crate::dataset::{
-    Candidate, Dataset, FileStat, HashCache, ItemError, hash_candidates, is_image_name,
-};
-use crate::error::{DataError, Result, io_err};
+use crate::dataset::{Candidate, Dataset, HashCache, ItemError, hash_candidates};
+use crate::error::Result;
 use crate::fingerprint::{Fingerprint, FingerprintBuilder};
+use crate::listing::{DirSpec, add_stats, list_dirs, subdirs};
 use crate::meta::{ClassList, TemplateSet};
 
 /// How class folders map to label ids.
@@ -82,43 +78,21 @@ impl ImageFolder {
 
     /// Class folders under the root, sorted.
     fn class_dirs(&self) -> Result<Vec<String>> {
-        if !self.root.is_dir() {
-            return Err(DataError::NotADirectory {
-                path: self.root.clone(),
-                expected: "an image folder with one sub-folder per class",
-            });
-        }
-        let mut dirs = Vec::new();
-        for e in fs::read_dir(&self.root).map_err(io_err("listing", &self.root))? {
-            let e = e.map_err(io_err("listing", &self.root))?;
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') {
-                continue;
-            }
-            if e.path().is_dir() {
-                dirs.push(name);
-            }
-        }
-        dirs.sort();
-        Ok(dirs)
+        subdirs(&self.root, "an image folder with one sub-folder per class")
     }
 
     /// Files to hash, and listing errors.
     fn candidates(&self) -> Result<(Vec<Candidate>, Vec<ItemError>, Vec<String>)> {
         let dirs = self.class_dirs()?;
         let mut errors = Vec::new();
-        let mut labelled: Vec<(String, i64)> = Vec::new();
-        match &self.classes {
-            ClassSource::SortedFolders => {
-                for (i, d) in dirs.iter().enumerate() {
-                    labelled.push((d.clone(), i as i64));
-                }
-            }
-            ClassSource::List(list) => {
-                for d in &dirs {
-                    match list.index_of(d) {
-                        Some(i) => labelled.push((d.clone(), i as i64)),
-                        None => errors.push(ItemError {
+        let mut specs: Vec<DirSpec> = Vec::new();
+        for (i, d) in dirs.iter().enumerate() {
+            let label = match &self.classes {
+                ClassSource::SortedFolders => i,
+                ClassSource::List(list) => match list.index_of(d) {
+                    Some(label) => label,
+                    None => {
+                        errors.push(ItemError {
                             id: d.clone(),
                             reason: format!(
                                 "folder {d:?} in {} is not in the class list {} ({} classes); \
@@ -127,41 +101,20 @@ impl ImageFolder {
                                 list.source(),
                                 list.len()
                             ),
-                        }),
-                    }
-                }
-            }
-        }
-        // Walk class folders in parallel (listing 1000 folders is I/O bound).
-        let walked: Vec<(Vec<Candidate>, Vec<ItemError>)> = labelled
-            .par_iter()
-            .map(|(dir, label)| {
-                let mut cands = Vec::new();
-                let mut errs = Vec::new();
-                walk(
-                    &self.root.join(dir),
-                    dir,
-                    &mut |rel, path| {
-                        let mut meta = BTreeMap::new();
-                        meta.insert("class_folder".to_string(), dir.clone());
-                        cands.push(Candidate {
-                            id: rel,
-                            path,
-                            label: Some(*label),
-                            meta,
                         });
-                    },
-                    &mut errs,
-                );
-                (cands, errs)
-            })
-            .collect();
-        let mut cands = Vec::new();
-        for (c, e) in walked {
-            cands.extend(c);
-            errors.extend(e);
+                        continue;
+                    }
+                },
+            };
+            specs.push(DirSpec {
+                dir: d.clone(),
+                label: Some(label as i64),
+                meta: BTreeMap::from([("class_folder".to_string(), d.clone())]),
+            });
         }
-        cands.sort_by(|a, b| a.id.cmp(&b.id));
+        // Class folders are walked in parallel (listing 1000 folders is I/O bound).
+        let (cands, walk_errors) = list_dirs(&self.root, &specs);
+        errors.extend(walk_errors);
         Ok((cands, errors, dirs))
     }
 
@@ -189,16 +142,13 @@ impl ImageFolder {
                     ClassSource::List(l) => format!("labels from {}", l.source()),
                 }
             ),
+            properties: BTreeMap::new(),
         })
     }
 
     /// Paths, sizes and mtimes of the images, and the options (see [`crate::fingerprint`]).
     pub fn fingerprint(&self) -> Result<Fingerprint> {
         let (cands, errors, dirs) = self.candidates()?;
-        let stats: Vec<Option<FileStat>> = cands
-            .par_iter()
-            .map(|c| FileStat::of_path(&c.path).ok())
-            .collect();
         let mut b = FingerprintBuilder::new("image-folder");
         b.str(&self.root.to_string_lossy());
         match &self.classes {
@@ -207,54 +157,10 @@ impl ImageFolder {
         };
         b.opt_list(self.classnames.as_ref().map(|c| c.names()));
         b.opt_list(self.templates.as_ref().map(|t| t.templates()));
-        for (c, s) in cands.iter().zip(stats) {
-            b.file(&c.id, s);
-        }
+        add_stats(&mut b, &cands);
         for e in &errors {
             b.str(&e.id);
         }
         Ok(b.finish())
-    }
-}
-
-/// Recursively lists image files under `dir`, ids relative to the dataset root with `/`.
-fn walk(
-    dir: &Path,
-    rel: &str,
-    found: &mut dyn FnMut(String, PathBuf),
-    errors: &mut Vec<ItemError>,
-) {
-    let rd = match fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) => {
-            errors.push(ItemError {
-                id: rel.to_string(),
-                reason: format!("cannot list {}: {e}", dir.display()),
-            });
-            return;
-        }
-    };
-    let mut entries: Vec<(String, PathBuf)> = Vec::new();
-    for e in rd {
-        match e {
-            Ok(e) => entries.push((e.file_name().to_string_lossy().into_owned(), e.path())),
-            Err(e) => errors.push(ItemError {
-                id: rel.to_string(),
-                reason: format!("cannot list {}: {e}", dir.display()),
-            }),
-        }
-    }
-    entries.sort();
-    for (name, path) in entries {
-        if name.starts_with('.') {
-            continue;
-        }
-        let id = format!("{rel}/{name}");
-        if path.is_dir() {
-            walk(&path, &id, found, errors);
-        } else if is_image_name(&name) {
-            // Broken symlinks and unreadable files are reported when hashed.
-            found(id, path);
-        }
     }
 }

@@ -10,8 +10,15 @@
 //! | [`ManifestDataset`] | CSV/TSV/JSONL `path,label[,extra]`, paths relative to the manifest |
 //! | [`WebDataset`] | CLIP_benchmark `wds_*`: `<split>/N.tar` + `classnames.txt` + `zeroshot_classification_templates.txt` |
 //! | [`HubDataset`] | `hf://datasets/<owner>/<name>` of the same layout, through the Hugging Face cache |
+//! | [`ImageFolder::imagenet_v2`] | ImageNet-V2 (any variant): `<root>/<k>/*.jpeg`, `k` = class index `0`..`999` (folder `10` is class 10) |
+//! | [`ImageFolder::imagenet_sketch`] | ImageNet-Sketch: `<root>/<wnid>/*.JPEG` or `<root>/sketch/<wnid>/*.JPEG`, label = WNID position in `wnids.txt` |
+//! | [`ImageFolder::imagenet_subset`] | ImageNet-R / -A / -O: `<root>/<wnid>/*`, 200 WNIDs, label = position in the [`Subset200`] (0..199) |
+//! | [`ObjectNet`] | ObjectNet 1.0: `<root>/images/<folder>/*.png` + `<root>/mappings/` (4 files); the 113 ImageNet-overlapping classes, [`ObjectNet::imagenet_groups`], metadata `objectnet_class`, properties `border_crop_px` = 2 and `skipped_images` |
+//! | [`UnlabelledFolder`] | OOD sets (iNaturalist / SUN / Places `images/*.jpg`, Textures `images/<class>/*`, NINCO, any folder): every image, no label, metadata `subfolder` |
+//! | [`KarpathyJson`] | COCO / Flickr30k retrieval: Karpathy's `dataset_*.json` (split `test` by default) or BLIP's `*_test.json`; no label, captions in metadata `caption` as a JSON array |
 //!
-//! [`DatasetSource::parse`] picks one from a string.
+//! [`DatasetSource::parse`] picks one of the first four from a string; [`Benchmark::from_name`]
+//! (`"imagenet-v2"`, `"objectnet"`, ...) picks the benchmark adapters, see [`benchmark`].
 //!
 //! Only unreadable entries count as errors here: a file that is readable but not a valid image is
 //! listed, and the embed stage records the decoding failure.
@@ -26,17 +33,25 @@
 //! [`ClassList`], [`TemplateSet`] and [`Subset200`] load the ImageNet files shipped in
 //! `data/imagenet/` (compiled in) or any file of the same format.
 
+pub mod benchmark;
 mod dataset;
 mod error;
 pub mod fingerprint;
 mod folder;
 mod hub;
+mod karpathy;
+mod listing;
 mod manifest;
 mod meta;
+mod unlabelled;
 mod wds;
 
 use std::path::{Path, PathBuf};
 
+pub use benchmark::{
+    Benchmark, BenchmarkAdapter, BenchmarkSource, ImageNetV2Variant, OBJECTNET_BORDER_CROP_PX,
+    ObjectNet, ObjectNetClass, ObjectNetMapping, OodSet, RetrievalSet,
+};
 pub use dataset::{
     Dataset, FileStat, HashCache, IMAGE_EXTENSIONS, Item, ItemError, Location, read_location,
 };
@@ -44,8 +59,10 @@ pub use error::{DataError, Result};
 pub use fingerprint::Fingerprint;
 pub use folder::{ClassSource, ImageFolder};
 pub use hub::{HubDataset, HubUri};
+pub use karpathy::{CAPTION_COLUMN, KarpathyFormat, KarpathyJson};
 pub use manifest::{LABEL_COLUMNS, ManifestDataset, ManifestFormat, PATH_COLUMNS};
 pub use meta::{ClassList, Subset200, SubsetName, TemplateSet};
+pub use unlabelled::UnlabelledFolder;
 pub use wds::{CLASSNAMES_FILE, TEMPLATES_FILE, WDS_IMAGE_EXTENSIONS, WebDataset};
 
 /// Any adapter, for configuration-driven code.
@@ -55,6 +72,8 @@ pub enum DatasetSource {
     Manifest(ManifestDataset),
     WebDataset(WebDataset),
     Hub(HubDataset),
+    /// A benchmark in its released layout (see [`benchmark`]).
+    Benchmark(BenchmarkSource),
 }
 
 impl DatasetSource {
@@ -86,6 +105,14 @@ impl DatasetSource {
         })
     }
 
+    /// A benchmark by name ([`Benchmark::from_name`]) in its released layout under `root`.
+    pub fn benchmark(name: &str, root: impl Into<PathBuf>) -> Result<Self> {
+        Ok(DatasetSource::Benchmark(BenchmarkSource::new(
+            Benchmark::from_name(name)?,
+            root,
+        )?))
+    }
+
     /// Lists the dataset (`cache` is used by the file-based adapters).
     pub fn load(&self, cache: Option<&HashCache>) -> Result<Dataset> {
         match self {
@@ -93,6 +120,7 @@ impl DatasetSource {
             DatasetSource::Manifest(m) => m.load(cache),
             DatasetSource::WebDataset(w) => w.load(),
             DatasetSource::Hub(h) => h.load(),
+            DatasetSource::Benchmark(b) => b.load(cache),
         }
     }
 
@@ -103,6 +131,7 @@ impl DatasetSource {
             DatasetSource::Manifest(m) => m.fingerprint(),
             DatasetSource::WebDataset(w) => w.fingerprint(),
             DatasetSource::Hub(h) => h.fingerprint(),
+            DatasetSource::Benchmark(b) => b.fingerprint(),
         }
     }
 }

@@ -375,6 +375,7 @@ impl ManifestDataset {
             classnames: self.classnames.as_ref().map(|c| c.names().to_vec()),
             templates: self.templates.as_ref().map(|t| t.templates().to_vec()),
             source_description: format!("manifest {}", self.manifest.display()),
+            properties: BTreeMap::new(),
         })
     }
 

@@ -129,6 +129,7 @@ impl WebDataset {
                 self.split,
                 shards.len()
             ),
+            properties: BTreeMap::new(),
         })
     }
 

@@ -16,6 +16,9 @@ pub struct ImageItems<'a> {
     pub ids: &'a [String],
     pub hashes: &'a [String],
     pub read: &'a (dyn Fn(usize) -> Result<Vec<u8>, String> + Sync),
+    /// Pixels cut from every side before preprocessing (ObjectNet's protocol: 2). The caller
+    /// keys such items by a hash that includes the crop.
+    pub border_crop: u32,
 }
 
 /// Embed every item whose hash is not yet in `namespace`. A decode failure is recorded as a row
@@ -73,7 +76,8 @@ pub fn embed_images(
     };
     let prepare = |&i: &usize| -> Result<Vec<f32>, String> {
         let bytes = (items.read)(i)?;
-        atlas_preprocess::preprocess(&bytes, preprocess).map_err(|e| e.to_string())
+        atlas_preprocess::preprocess_with_border_crop(&bytes, preprocess, items.border_crop)
+            .map_err(|e| e.to_string())
     };
     run_overlapped(&todo, opts.batch_size, 2, prepare, |batch| {
         let n_in_batch = batch.items.len() as u64;

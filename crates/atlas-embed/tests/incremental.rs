@@ -62,6 +62,7 @@ fn run(store: &Store, ns: &str, files: &[Vec<u8>]) -> atlas_embed::EmbedReport {
         ids: &ids,
         hashes: &hashes,
         read: &read,
+        border_crop: 0,
     };
     let opts = EmbedOptions {
         batch_size: 2,

@@ -158,37 +158,149 @@ fn check_config(cfg: &BootstrapConfig) -> Result<()> {
     Ok(())
 }
 
-/// Percentile bootstrap interval of `statistic` over `n_items` items. The statistic receives the
-/// item indices of one resample (length `n_items`, with repeats) and the full sample `0..n_items`
-/// for the point estimate. Deterministic for a given `cfg.seed` (see module docs).
-pub fn bootstrap_ci<F>(n_items: usize, cfg: &BootstrapConfig, statistic: F) -> Result<BootstrapCi>
+/// The item multiplicities of every replicate of a `(n_items, seed, n_resamples)` bootstrap: the
+/// same draws as [`Rng::resample_into`] for replicate `b`, counted. Many statistics (and, in a
+/// study, many models) resample the same number of items with the same seed, so plans are cached
+/// process-wide ([`plan`]) and each statistic costs one weighted pass per replicate instead of
+/// `n` random draws plus a pass.
+#[derive(Debug)]
+pub struct ResamplePlan {
+    pub n_items: usize,
+    pub n_resamples: usize,
+    counts: Vec<u16>,
+}
+
+impl ResamplePlan {
+    /// Draws every replicate (parallel over replicates). `None` if a multiplicity would not fit
+    /// in 16 bits (n > 65535 and one item drawn > 65535 times: practically never).
+    fn build(n_items: usize, cfg: &BootstrapConfig) -> Option<Self> {
+        let mut counts = vec![0u16; n_items * cfg.n_resamples];
+        let ok = counts
+            .par_chunks_mut(n_items.max(1))
+            .enumerate()
+            .all(|(b, c)| replicate_counts(n_items, cfg.seed, b as u64, c));
+        ok.then_some(Self {
+            n_items,
+            n_resamples: cfg.n_resamples,
+            counts,
+        })
+    }
+
+    /// Multiplicity of each item in replicate `b`.
+    pub fn counts(&self, b: usize) -> &[u16] {
+        &self.counts[b * self.n_items..(b + 1) * self.n_items]
+    }
+
+    fn bytes(&self) -> usize {
+        self.counts.len() * 2
+    }
+}
+
+/// Counts of replicate `b` into `out` (zeroed here); false on a 16-bit overflow.
+fn replicate_counts(n: usize, seed: u64, b: u64, out: &mut [u16]) -> bool {
+    out.iter_mut().for_each(|c| *c = 0);
+    let mut rng = Rng::for_replicate(seed, b);
+    for _ in 0..n {
+        let i = rng.below(n as u64) as usize;
+        match out[i].checked_add(1) {
+            Some(v) => out[i] = v,
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Process-wide cache budget of resample plans, in bytes.
+const PLAN_CACHE_BYTES: usize = 3 << 30;
+
+type PlanKey = (usize, u64, usize);
+static PLANS: std::sync::Mutex<Vec<(PlanKey, std::sync::Arc<ResamplePlan>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// The (cached) resample plan of `n_items` under `cfg`; `None` when it would not fit the cache
+/// budget (callers then draw each replicate as they go).
+pub fn plan(n_items: usize, cfg: &BootstrapConfig) -> Option<std::sync::Arc<ResamplePlan>> {
+    let bytes = n_items.checked_mul(cfg.n_resamples)?.checked_mul(2)?;
+    if bytes > PLAN_CACHE_BYTES / 4 {
+        return None;
+    }
+    let key = (n_items, cfg.seed, cfg.n_resamples);
+    let mut cache = PLANS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(pos) = cache.iter().position(|(k, _)| *k == key) {
+        let hit = cache.remove(pos);
+        let p = hit.1.clone();
+        cache.push(hit); // most recently used last
+        return Some(p);
+    }
+    let p = std::sync::Arc::new(ResamplePlan::build(n_items, cfg)?);
+    let mut total: usize = cache.iter().map(|(_, p)| p.bytes()).sum::<usize>() + p.bytes();
+    while total > PLAN_CACHE_BYTES && !cache.is_empty() {
+        total -= cache.remove(0).1.bytes();
+    }
+    cache.push((key, p.clone()));
+    Some(p)
+}
+
+/// Percentile intervals of `k` statistics evaluated on the same replicates. The statistic gets
+/// each item's multiplicity in a replicate (all ones for the point estimate) and writes its `k`
+/// values. A replicate whose statistic errors counts as failed for all `k`; a non-finite value
+/// counts as failed for that statistic. Same replicates as [`bootstrap_ci`] for the same config.
+pub fn bootstrap_counts_ci<F>(
+    n_items: usize,
+    cfg: &BootstrapConfig,
+    k: usize,
+    statistic: F,
+) -> Result<Vec<BootstrapCi>>
 where
-    F: Fn(&[usize]) -> Result<f64> + Sync,
+    F: Fn(&[u16], &mut [f64]) -> Result<()> + Sync,
 {
     check_nonempty("bootstrap items", n_items)?;
     check_config(cfg)?;
-    let all: Vec<usize> = (0..n_items).collect();
-    let estimate = statistic(&all)?;
-    if !estimate.is_finite() {
+    let mut estimate = vec![0.0; k];
+    statistic(&vec![1u16; n_items], &mut estimate)?;
+    if estimate.iter().any(|v| !v.is_finite()) {
         return Err(MetricsError::Undefined {
             what: "bootstrap point estimate",
             reason: "the statistic is not finite on the full sample".into(),
         });
     }
-    let mut values: Vec<f64> = (0..cfg.n_resamples as u64)
+    let cached = plan(n_items, cfg);
+    let reps: Vec<Option<Vec<f64>>> = (0..cfg.n_resamples)
         .into_par_iter()
         .map_init(
-            || vec![0usize; n_items],
-            |idx, b| {
-                let mut rng = Rng::for_replicate(cfg.seed, b);
-                rng.resample_into(n_items, idx);
-                statistic(idx).ok().filter(|v| v.is_finite())
+            || vec![0u16; if cached.is_some() { 0 } else { n_items }],
+            |buf, b| {
+                let counts = match &cached {
+                    Some(p) => p.counts(b),
+                    None => {
+                        if !replicate_counts(n_items, cfg.seed, b as u64, buf) {
+                            return None;
+                        }
+                        &buf[..]
+                    }
+                };
+                let mut out = vec![0.0; k];
+                statistic(counts, &mut out).ok().map(|_| out)
             },
         )
-        .collect::<Vec<Option<f64>>>()
-        .into_iter()
-        .flatten()
         .collect();
+    (0..k)
+        .map(|j| {
+            let values: Vec<f64> = reps
+                .iter()
+                .filter_map(|r| r.as_ref().map(|v| v[j]))
+                .filter(|v| v.is_finite())
+                .collect();
+            percentile_ci(estimate[j], values, cfg)
+        })
+        .collect()
+}
+
+fn percentile_ci(
+    estimate: f64,
+    mut values: Vec<f64>,
+    cfg: &BootstrapConfig,
+) -> Result<BootstrapCi> {
     let n_failed = cfg.n_resamples - values.len();
     if n_failed * 2 > cfg.n_resamples {
         return Err(MetricsError::Undefined {
@@ -207,10 +319,57 @@ where
     })
 }
 
+/// Percentile bootstrap interval of `statistic` over `n_items` items. The statistic receives the
+/// item indices of one resample (length `n_items`, with repeats, in ascending order) and the full
+/// sample `0..n_items` for the point estimate. Deterministic for a given `cfg.seed` (see module
+/// docs).
+pub fn bootstrap_ci<F>(n_items: usize, cfg: &BootstrapConfig, statistic: F) -> Result<BootstrapCi>
+where
+    F: Fn(&[usize]) -> Result<f64> + Sync,
+{
+    let mut cis = bootstrap_counts_ci(n_items, cfg, 1, |counts, out| {
+        let mut idx = Vec::with_capacity(n_items);
+        for (i, &c) in counts.iter().enumerate() {
+            for _ in 0..c {
+                idx.push(i);
+            }
+        }
+        out[0] = statistic(&idx)?;
+        Ok(())
+    })?;
+    cis.pop().ok_or(MetricsError::Undefined {
+        what: "bootstrap interval",
+        reason: "no statistic".into(),
+    })
+}
+
 /// Bootstrap interval of the mean of per-item values (e.g. 0/1 correctness -> accuracy CI).
 pub fn bootstrap_mean_ci(values: &[f64], cfg: &BootstrapConfig) -> Result<BootstrapCi> {
     crate::error::check_finite_f64("bootstrap values", values)?;
-    bootstrap_ci(values.len(), cfg, |idx| {
-        Ok(idx.iter().map(|&i| values[i]).sum::<f64>() / idx.len() as f64)
+    let n = values.len();
+    let mut cis = bootstrap_counts_ci(n, cfg, 1, |counts, out| {
+        out[0] = weighted_sum(counts, values) / n as f64;
+        Ok(())
+    })?;
+    cis.pop().ok_or(MetricsError::Undefined {
+        what: "bootstrap interval",
+        reason: "no statistic".into(),
     })
+}
+
+/// `sum(counts[i] * values[i])` with 4 accumulators (vectorises; fixed order).
+pub fn weighted_sum(counts: &[u16], values: &[f64]) -> f64 {
+    let mut acc = [0f64; 4];
+    let mut c4 = counts.chunks_exact(4);
+    let mut v4 = values.chunks_exact(4);
+    for (c, v) in (&mut c4).zip(&mut v4) {
+        for k in 0..4 {
+            acc[k] += c[k] as f64 * v[k];
+        }
+    }
+    let mut s = acc.iter().sum::<f64>();
+    for (c, v) in c4.remainder().iter().zip(v4.remainder()) {
+        s += *c as f64 * v;
+    }
+    s
 }

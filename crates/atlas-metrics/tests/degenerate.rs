@@ -260,3 +260,66 @@ fn arrow_entry_point_borrows_the_child_buffer() {
     let ms = Matrix::from_arrow(&sliced).unwrap();
     assert_eq!(ms.row(0), &[0.8, 0.2]);
 }
+
+/// The cached resample plans are the draws of `Rng::resample_into`, counted; the per-replicate
+/// ranking of `RankedPool` equals a fresh `BinaryRanking` of the resampled scores (ties included).
+#[test]
+fn counted_replicates_equal_index_replicates() {
+    use atlas_metrics::bootstrap::{Rng, bootstrap_counts_ci, plan};
+    use atlas_metrics::ood::{BinaryRanking, RankedPool};
+    let cfg = BootstrapConfig {
+        n_resamples: 50,
+        seed: 11,
+        level: 0.9,
+    };
+    let n = 300;
+    let p = plan(n, &cfg).unwrap();
+    // Scores with many ties (rounded), ID higher on average.
+    let pos: Vec<f64> = (0..120)
+        .map(|i| ((i * 7919 % 97) as f64 / 10.0).round())
+        .collect();
+    let neg: Vec<f64> = (0..180)
+        .map(|i| ((i * 104729 % 89) as f64 / 12.0).round())
+        .collect();
+    let pool = RankedPool::new(&pos, &neg).unwrap();
+    for b in 0..cfg.n_resamples {
+        let mut idx = vec![0usize; n];
+        Rng::for_replicate(cfg.seed, b as u64).resample_into(n, &mut idx);
+        let mut counts = vec![0u16; n];
+        for &i in &idx {
+            counts[i] += 1;
+        }
+        assert_eq!(p.counts(b), &counts[..], "replicate {b}");
+        let (a, o): (Vec<usize>, Vec<usize>) = idx.iter().partition(|&&i| i < 120);
+        let a: Vec<f64> = a.iter().map(|&i| pos[i]).collect();
+        let o: Vec<f64> = o.iter().map(|&i| neg[i - 120]).collect();
+        let fresh = BinaryRanking::new(&a, &o).unwrap();
+        let counted = pool.ranking(&counts[..120], &counts[120..]).unwrap();
+        assert_eq!(fresh, counted, "replicate {b}");
+        assert_eq!(fresh.roc_auc(), counted.roc_auc());
+        assert_eq!(fresh.fpr_at_recall(0.95), counted.fpr_at_recall(0.95));
+    }
+    // Several statistics from one pass equal separate calls.
+    let values: Vec<f64> = (0..n).map(|i| (i % 13) as f64).collect();
+    let both = bootstrap_counts_ci(n, &cfg, 2, |c, out| {
+        let s: f64 = c.iter().zip(&values).map(|(&c, v)| c as f64 * v).sum();
+        out[0] = s / n as f64;
+        out[1] = 2.0 * s / n as f64;
+        Ok(())
+    })
+    .unwrap();
+    let single = bootstrap_mean_ci(&values, &cfg).unwrap();
+    assert!(
+        (both[0].lower - single.lower).abs() < 1e-12
+            && (both[0].upper - single.upper).abs() < 1e-12
+    );
+    assert!((both[1].upper - 2.0 * single.upper).abs() < 1e-9);
+    let via_idx = bootstrap_ci(n, &cfg, |idx| {
+        Ok(idx.iter().map(|&i| values[i]).sum::<f64>() / n as f64)
+    })
+    .unwrap();
+    assert!(
+        (via_idx.lower - single.lower).abs() < 1e-12
+            && (via_idx.upper - single.upper).abs() < 1e-12
+    );
+}

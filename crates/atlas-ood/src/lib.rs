@@ -25,10 +25,10 @@ use atlas_stagekit as common;
 
 use arrow::array::RecordBatch;
 use atlas_artifacts::EvalSet;
-use atlas_metrics::bootstrap::{BootstrapCi, bootstrap_ci};
+use atlas_metrics::bootstrap::{BootstrapCi, bootstrap_counts_ci};
 use atlas_metrics::classification::Matrix;
 use atlas_metrics::ood::{
-    BinaryRanking, OodMetrics, OodScore, OpenOodMetrics, ood_metrics, ood_scores, openood_metrics,
+    OodMetrics, OodScore, OpenOodMetrics, RankedPool, ood_metrics, ood_scores, openood_metrics,
 };
 use serde::{Deserialize, Serialize};
 
@@ -186,18 +186,6 @@ fn set_scores(
     Ok((out, failed))
 }
 
-fn split(all: &[f64], n_id: usize, idx: &[usize]) -> (Vec<f64>, Vec<f64>) {
-    let (mut a, mut b) = (Vec::with_capacity(idx.len()), Vec::with_capacity(idx.len()));
-    for &i in idx {
-        if i < n_id {
-            a.push(all[i])
-        } else {
-            b.push(all[i])
-        }
-    }
-    (a, b)
-}
-
 /// ID vs each OOD set, every configured score.
 pub fn compute(
     id: &EvalSet<'_>,
@@ -236,27 +224,75 @@ pub fn compute(
     }
     let cfg = bootstrap_config(params.bootstrap, params.seed);
     let lvl = params.recall_level;
+    let n_scores = params.scores.len();
+    let n_id = id_scores.first().map_or(0, Vec::len);
+    // Intervals: per OOD set, one bootstrap over the pooled ID + OOD items gives AUROC and FPR for
+    // every score (the same replicates the per-statistic calls would draw), each replicate ranked
+    // in O(n) from scores sorted once.
+    let mut set_cis: Vec<Vec<BootstrapCi>> = Vec::with_capacity(per_set.len());
+    for (_, s, _) in &per_set {
+        let pools = (0..n_scores)
+            .map(|k| RankedPool::new(&id_scores[k], &s[k]))
+            .collect::<Result<Vec<_>, _>>()?;
+        set_cis.push(bootstrap_counts_ci(
+            n_id + s[0].len(),
+            &cfg,
+            2 * n_scores,
+            |c, out| {
+                let (a, b) = c.split_at(n_id);
+                for (k, pool) in pools.iter().enumerate() {
+                    let r = pool.ranking(a, b)?;
+                    out[2 * k] = r.roc_auc();
+                    out[2 * k + 1] = r.fpr_at_recall(lvl);
+                }
+                Ok(())
+            },
+        )?);
+    }
+    // Mean over OOD sets: resample the pooled ID + all OOD items, average the per-set metrics.
+    let mean_cis: Vec<BootstrapCi> = if per_set.is_empty() {
+        Vec::new()
+    } else {
+        let mut bounds = vec![n_id];
+        for (_, s, _) in &per_set {
+            bounds.push(bounds[bounds.len() - 1] + s[0].len());
+        }
+        let pools: Vec<Vec<RankedPool>> = per_set
+            .iter()
+            .map(|(_, s, _)| {
+                (0..n_scores)
+                    .map(|k| RankedPool::new(&id_scores[k], &s[k]))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<_, _>>()?;
+        let total = bounds[bounds.len() - 1];
+        bootstrap_counts_ci(total, &cfg, 2 * n_scores, |c, out| {
+            out.iter_mut().for_each(|v| *v = 0.0);
+            for (j, set_pools) in pools.iter().enumerate() {
+                let (a, b) = (&c[..n_id], &c[bounds[j]..bounds[j + 1]]);
+                for (k, pool) in set_pools.iter().enumerate() {
+                    let r = pool.ranking(a, b)?;
+                    out[2 * k] += r.roc_auc() / pools.len() as f64;
+                    out[2 * k + 1] += r.fpr_at_recall(lvl) / pools.len() as f64;
+                }
+            }
+            Ok(())
+        })?
+    };
     let mut rows = Vec::new();
     for (k, &kind) in params.scores.iter().enumerate() {
         let ids = &id_scores[k];
         let n_id = ids.len();
-        for (name, s, failed) in &per_set {
+        for ((name, s, failed), cis) in per_set.iter().zip(&set_cis) {
             let oods = &s[k];
-            let pooled: Vec<f64> = ids.iter().chain(oods).copied().collect();
-            let stat = |f: fn(&BinaryRanking, f64) -> f64| {
-                bootstrap_ci(pooled.len(), &cfg, |idx| {
-                    let (a, b) = split(&pooled, n_id, idx);
-                    Ok(f(&BinaryRanking::new(&a, &b)?, lvl))
-                })
-            };
             rows.push(OodRow {
                 dataset: name.clone(),
                 score: kind,
                 n_id,
                 n_ood: oods.len(),
                 failed_ood: *failed,
-                auroc: stat(|r, _| r.roc_auc())?,
-                fpr_at_95: stat(|r, l| r.fpr_at_recall(l))?,
+                auroc: cis[2 * k],
+                fpr_at_95: cis[2 * k + 1],
                 metrics: ood_metrics(ids, oods, lvl)?,
                 openood: openood_metrics(ids, oods, lvl)?,
             });
@@ -264,31 +300,6 @@ pub fn compute(
         if per_set.is_empty() {
             continue;
         }
-        // Mean over OOD sets.
-        let mut pooled: Vec<f64> = ids.clone();
-        let mut bounds = vec![n_id];
-        for (_, s, _) in &per_set {
-            pooled.extend(&s[k]);
-            bounds.push(pooled.len());
-        }
-        let mean_stat = |f: fn(&BinaryRanking, f64) -> f64| {
-            bootstrap_ci(pooled.len(), &cfg, |idx| {
-                let mut a = Vec::new();
-                let mut parts: Vec<Vec<f64>> = vec![Vec::new(); per_set.len()];
-                for &i in idx {
-                    match bounds.iter().position(|&b| i < b) {
-                        Some(0) => a.push(pooled[i]),
-                        Some(j) => parts[j - 1].push(pooled[i]),
-                        None => {}
-                    }
-                }
-                let mut total = 0.0;
-                for p in &parts {
-                    total += f(&BinaryRanking::new(&a, p)?, lvl);
-                }
-                Ok(total / parts.len() as f64)
-            })
-        };
         let these: Vec<&OodRow> = rows.iter().filter(|r| r.score == kind).collect();
         let m = these.len() as f64;
         let avg = |g: fn(&OodRow) -> f64| these.iter().map(|r| g(r)).sum::<f64>() / m;
@@ -298,8 +309,8 @@ pub fn compute(
             n_id,
             n_ood: these.iter().map(|r| r.n_ood).sum(),
             failed_ood: these.iter().map(|r| r.failed_ood).sum(),
-            auroc: mean_stat(|r, _| r.roc_auc())?,
-            fpr_at_95: mean_stat(|r, l| r.fpr_at_recall(l))?,
+            auroc: mean_cis[2 * k],
+            fpr_at_95: mean_cis[2 * k + 1],
             metrics: OodMetrics {
                 auroc: avg(|r| r.metrics.auroc),
                 aupr_in: avg(|r| r.metrics.aupr_in),

@@ -61,6 +61,7 @@ pub fn bench_pipeline(
         ids: &ids,
         hashes: &hashes,
         read: &read,
+        border_crop: 0,
     };
     let tmp = std::env::temp_dir().join(format!("atlas-bench-{}", std::process::id()));
     let store = Store::open(&tmp)?;

@@ -156,6 +156,10 @@ pub enum DatasetKind {
     Wds,
     /// A split of the generated demo world (`[world]`).
     World,
+    /// A benchmark in its released layout, named by `benchmark` (imagenet-v2, imagenet-sketch,
+    /// imagenet-r, imagenet-a, imagenet-o, objectnet, inaturalist, sun, places, textures,
+    /// ninco, coco, flickr30k; see `atlas_data::Benchmark`).
+    Benchmark,
 }
 
 /// What a dataset is used for; decides which stages read it by default.
@@ -192,6 +196,14 @@ pub struct DatasetEntry {
     /// `imagenet-a`, `imagenet-r` or `imagenet-o`. Labels are 0..199 in subset order.
     #[serde(default)]
     pub class_subset: Option<Spanned<String>>,
+    /// For `kind = "benchmark"`: which benchmark `path` holds.
+    #[serde(default)]
+    pub benchmark: Option<Spanned<String>>,
+    /// ObjectNet protocol: `"imagenet-groups"` (default: 2-pixel border crop, 113 classes
+    /// predicted by the max logit over their mapped ImageNet classes of the 1000-way head) or
+    /// `"clip-benchmark"` (no crop, a 113-way head over ObjectNet's own class names).
+    #[serde(default)]
+    pub objectnet_protocol: Option<Spanned<String>>,
 }
 
 fn default_role() -> DatasetRole {
@@ -361,6 +373,40 @@ impl LoadedConfig {
                     format!(
                         "dataset `{}` has kind = \"world\" but there is no [world] table",
                         d.name.get_ref()
+                    ),
+                ));
+            }
+            match (&d.benchmark, d.kind) {
+                (None, DatasetKind::Benchmark) => {
+                    return Err(self.error_at(
+                        &d.name,
+                        format!(
+                            "dataset `{}` has kind = \"benchmark\" but no `benchmark = \"..\"` (e.g. \"imagenet-r\", \"objectnet\", \"coco\")",
+                            d.name.get_ref()
+                        ),
+                    ));
+                }
+                (Some(b), DatasetKind::Benchmark) => {
+                    if let Err(e) = atlas_data::Benchmark::from_name(b.get_ref()) {
+                        return Err(self.error_at(b, e.to_string()));
+                    }
+                }
+                (Some(b), _) => {
+                    return Err(self.error_at(
+                        b,
+                        "`benchmark` is only read with kind = \"benchmark\"".to_string(),
+                    ));
+                }
+                (None, _) => {}
+            }
+            if let Some(p) = &d.objectnet_protocol
+                && !["imagenet-groups", "clip-benchmark"].contains(&p.get_ref().as_str())
+            {
+                return Err(self.error_at(
+                    p,
+                    format!(
+                        "unknown objectnet_protocol `{}`: use \"imagenet-groups\" or \"clip-benchmark\"",
+                        p.get_ref()
                     ),
                 ));
             }

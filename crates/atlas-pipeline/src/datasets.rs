@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 
 use atlas_artifacts::ItemIndex;
 use atlas_data::{
-    ClassList, Dataset, DatasetSource, ManifestDataset, Subset200, SubsetName, TemplateSet,
+    Benchmark, BenchmarkSource, ClassList, Dataset, DatasetSource, ManifestDataset, Subset200,
+    SubsetName, TemplateSet,
 };
+use atlas_metrics::classification::ClassGroups;
 use atlas_store::write_bytes_atomic;
 
 use crate::PipelineError;
@@ -28,6 +30,12 @@ pub struct ResolvedDataset {
     pub prompt_set: String,
     /// Head rows that form the dataset's label space (class-subset datasets).
     pub class_subset: Option<(String, Vec<usize>)>,
+    /// ObjectNet-style label groups over the head's classes (max logit over members).
+    pub groups: Option<ClassGroups>,
+    /// Protocol choices recorded with the results (e.g. ObjectNet's crop and grouping).
+    pub protocol: Option<String>,
+    /// Pixels cropped from every border of each image before preprocessing (ObjectNet: 2).
+    pub border_crop: u32,
 }
 
 /// Every dataset, once per prompt set when `[stages.zeroshot] prompts = [..]` asks for several
@@ -62,6 +70,9 @@ pub fn resolve_datasets(
                 templates,
                 prompt_set,
                 class_subset: base.class_subset.clone(),
+                groups: base.groups.clone(),
+                protocol: base.protocol.clone(),
+                border_crop: base.border_crop,
             });
         }
     }
@@ -108,6 +119,14 @@ fn source_for(cfg: &LoadedConfig, d: &DatasetEntry) -> Result<DatasetSource, Pip
             DatasetSource::Folder(atlas_data::ImageFolder::new(path).with_name(name.clone()))
         }
         DatasetKind::Wds => DatasetSource::parse(&path.to_string_lossy(), d.split.as_deref())?,
+        DatasetKind::Benchmark => {
+            let b = d
+                .benchmark
+                .as_ref()
+                .map(|b| b.get_ref().as_str())
+                .unwrap_or("");
+            DatasetSource::Benchmark(BenchmarkSource::new(Benchmark::from_name(b)?, path)?)
+        }
     })
 }
 
@@ -146,20 +165,38 @@ fn resolve_one(
             .collect();
         index.meta.insert(k.clone(), col);
     }
-    let items_key = index.content_key();
 
-    let class_subset = match &d.class_subset {
+    let benchmark = match &source {
+        DatasetSource::Benchmark(b) => Some(b),
+        _ => None,
+    };
+    let subset_name = match (&d.class_subset, benchmark.map(|b| b.benchmark)) {
+        (Some(s), _) => Some(match s.get_ref().as_str() {
+            "imagenet-a" => SubsetName::ImagenetA,
+            "imagenet-r" => SubsetName::ImagenetR,
+            _ => SubsetName::ImagenetO,
+        }),
+        (None, Some(Benchmark::ImageNet200(which))) => Some(which),
+        _ => None,
+    };
+    let class_subset = match subset_name {
         None => None,
-        Some(s) => {
-            let which = match s.get_ref().as_str() {
-                "imagenet-a" => SubsetName::ImagenetA,
-                "imagenet-r" => SubsetName::ImagenetR,
-                _ => SubsetName::ImagenetO,
-            };
-            Some((s.get_ref().clone(), Subset200::builtin(which)?.indices))
+        Some(which) => {
+            let name = Benchmark::ImageNet200(which).name().to_string();
+            Some((name, Subset200::builtin(which)?.indices))
         }
     };
-    let classnames = if let Some(p) = &d.classnames {
+    let objectnet = objectnet_protocol(d, benchmark)?;
+    if objectnet.border_crop > 0 {
+        // The embedding rows are keyed by content: a cropped image is other content.
+        for h in &mut index.hashes {
+            *h = cropped_hash(h, objectnet.border_crop);
+        }
+    }
+    let items_key = index.content_key();
+    let classnames = if objectnet.groups.is_some() {
+        ClassList::imagenet_classnames().into_names()
+    } else if let Some(p) = &d.classnames {
         ClassList::from_file(&cfg.resolve(p))?.into_names()
     } else if class_subset.is_some() {
         ClassList::imagenet_classnames().into_names()
@@ -179,6 +216,59 @@ fn resolve_one(
         templates,
         prompt_set,
         class_subset,
+        groups: objectnet.groups,
+        protocol: objectnet.protocol,
+        border_crop: objectnet.border_crop,
+    })
+}
+
+/// Row key of an image embedded after cropping `px` pixels from each border.
+pub fn cropped_hash(hash: &str, px: u32) -> String {
+    blake3::hash(format!("border-crop-{px}px:{hash}").as_bytes())
+        .to_hex()
+        .to_string()
+}
+
+/// ObjectNet's protocol choices (none for other datasets).
+struct ObjectNetProtocol {
+    groups: Option<ClassGroups>,
+    protocol: Option<String>,
+    border_crop: u32,
+}
+
+fn objectnet_protocol(
+    d: &DatasetEntry,
+    benchmark: Option<&BenchmarkSource>,
+) -> Result<ObjectNetProtocol, PipelineError> {
+    let none = ObjectNetProtocol {
+        groups: None,
+        protocol: None,
+        border_crop: 0,
+    };
+    let Some(b) = benchmark.filter(|b| b.benchmark == Benchmark::ObjectNet) else {
+        return Ok(none);
+    };
+    let which = d.objectnet_protocol.as_ref().map(|p| p.get_ref().as_str());
+    if which == Some("clip-benchmark") {
+        return Ok(ObjectNetProtocol {
+            protocol: Some("clip-benchmark: objectnet class names, no crop".into()),
+            ..none
+        });
+    }
+    let groups = b.imagenet_groups()?.unwrap_or_default();
+    let groups = ClassGroups::new(groups, 1000).map_err(|e| {
+        PipelineError::Config(format!(
+            "dataset `{}`: ObjectNet groups: {e}",
+            d.name.get_ref()
+        ))
+    })?;
+    Ok(ObjectNetProtocol {
+        groups: Some(groups),
+        protocol: Some(format!(
+            "border-crop-{}px,max-over-mapped-imagenet-classes",
+            atlas_data::OBJECTNET_BORDER_CROP_PX
+        )),
+        border_crop: atlas_data::OBJECTNET_BORDER_CROP_PX,
     })
 }
 

@@ -229,23 +229,35 @@ impl Executor<'_> {
         if missing.is_empty() {
             return Ok(());
         }
-        let mut need: std::collections::BTreeMap<usize, (Vec<usize>, Vec<usize>)> =
-            Default::default();
-        for j in &missing {
-            let ms: Vec<usize> = match j.model {
-                Some(m) => vec![m],
-                None => (0..self.models.len()).collect(),
-            };
-            for m in ms {
-                let e = need.entry(m).or_default();
-                e.0.extend(&j.datasets);
+        // Models are loaded one at a time (a study has ~100 models x ~200k images): each model's
+        // own jobs run on its inputs, the shift jobs keep only its accuracies, then it is dropped.
+        let shift_jobs: Vec<&crate::stages::MetricJob> = missing
+            .iter()
+            .copied()
+            .filter(|j| j.model.is_none())
+            .collect();
+        let settings = match shift_jobs.is_empty() {
+            true => None,
+            false => Some(crate::stages::shift_settings(self.cfg)?),
+        };
+        let mut shift_accs: Vec<Vec<atlas_shift::ModelAccuracies>> =
+            vec![Vec::new(); shift_jobs.len()];
+        for mi in 0..self.models.len() {
+            let own: Vec<&crate::stages::MetricJob> = missing
+                .iter()
+                .copied()
+                .filter(|j| j.model == Some(mi))
+                .collect();
+            if own.is_empty() && shift_jobs.is_empty() {
+                continue;
+            }
+            let (mut wanted, mut heads) = (Vec::new(), Vec::new());
+            for j in own.iter().chain(&shift_jobs) {
+                wanted.extend(&j.datasets);
                 if crate::stages::needs_head(j.stage) {
-                    e.1.extend(&j.datasets);
+                    heads.extend(&j.datasets);
                 }
             }
-        }
-        let mut inputs = std::collections::BTreeMap::new();
-        for (mi, (mut wanted, mut heads)) in need {
             wanted.sort();
             wanted.dedup();
             heads.sort();
@@ -254,53 +266,44 @@ impl Executor<'_> {
                 LogitScaleSetting::Fixed(v) => (v, None),
                 LogitScaleSetting::Checkpoint => checkpoint_scale(&self.models[mi])?,
             };
+            let model = &self.models[mi];
             let inp = crate::stages::ModelInputs::load(
                 self.store,
-                &self.models[mi],
+                model,
                 self.datasets,
                 &wanted,
                 &heads,
                 scale,
             )?;
-            inputs.insert(mi, inp);
-        }
-        for j in missing {
-            let (tables, who) = match j.model {
-                None => {
-                    let all: Vec<crate::stages::ModelInputs> = (0..self.models.len())
-                        .map(|mi| {
-                            inputs
-                                .remove(&mi)
-                                .ok_or_else(|| missing_net(&self.models[mi]))
-                        })
-                        .collect::<Result<_, _>>()?;
-                    let t =
-                        crate::stages::run_shift(self.cfg, j, self.models, self.datasets, &all)?;
-                    for (mi, inp) in all.into_iter().enumerate() {
-                        inputs.insert(mi, inp);
-                    }
-                    (t, "(all models)".to_string())
-                }
-                Some(mi) => {
-                    let inp = inputs
-                        .get(&mi)
-                        .ok_or_else(|| missing_net(&self.models[mi]))?;
-                    let caps = j.datasets.first().and_then(|di| captions.get(&(mi, *di)));
-                    let t = crate::stages::run_model_stage(
-                        self.cfg,
+            for j in own {
+                let caps = j.datasets.first().and_then(|di| captions.get(&(mi, *di)));
+                let tables =
+                    crate::stages::run_model_stage(self.cfg, j, model, self.datasets, &inp, caps)?;
+                crate::stages::store_tables(self.store, j, &tables, &model.name)?;
+                report
+                    .stages_run
+                    .push((j.stage.to_string(), model.name.clone(), prompts_of(j)));
+            }
+            if let Some(settings) = &settings {
+                for (k, j) in shift_jobs.iter().enumerate() {
+                    shift_accs[k].push(crate::stages::shift_accuracies(
+                        settings,
                         j,
-                        &self.models[mi],
+                        model,
                         self.datasets,
-                        inp,
-                        caps,
-                    )?;
-                    (t, self.models[mi].name.clone())
+                        &inp,
+                    )?);
                 }
-            };
-            crate::stages::store_tables(self.store, j, &tables, &who)?;
-            report
-                .stages_run
-                .push((j.stage.to_string(), who, String::new()));
+            }
+        }
+        if let Some(settings) = &settings {
+            for (j, accs) in shift_jobs.iter().zip(&shift_accs) {
+                let tables = crate::stages::shift_fit(settings, accs)?;
+                crate::stages::store_tables(self.store, j, &tables, "(all models)")?;
+                report
+                    .stages_run
+                    .push((j.stage.to_string(), "(all models)".into(), prompts_of(j)));
+            }
         }
         Ok(())
     }
@@ -318,6 +321,7 @@ impl Executor<'_> {
             ids: &d.index.ids,
             hashes: &d.index.hashes,
             read: &read,
+            border_crop: d.border_crop,
         };
         let opts = EmbedOptions {
             batch_size: self.batch_size,
@@ -383,6 +387,7 @@ impl Executor<'_> {
             failures: &failures,
             head: &head,
             class_subset: d.class_subset.as_ref().map(|s| s.1.as_slice()),
+            groups: d.groups.as_ref(),
             scale,
             bias,
         })?;
@@ -404,6 +409,12 @@ fn missing_net(model: &ResolvedModel) -> PipelineError {
         "internal: model `{}` was needed but not loaded",
         model.name
     ))
+}
+
+fn prompts_of(j: &crate::stages::MetricJob) -> String {
+    j.prompt_set
+        .as_ref()
+        .map_or(String::new(), |p| format!("[{p}]"))
 }
 
 /// `exp(logit_scale)` and `logit_bias` as stored in the checkpoint, read without loading the network.

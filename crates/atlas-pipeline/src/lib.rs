@@ -5,6 +5,7 @@
 //! and knows nothing of the others.
 
 pub mod bench;
+pub mod bench_stages;
 pub mod config;
 mod datasets;
 mod execute;
@@ -241,11 +242,15 @@ fn plan_lines(s: &Session) -> Vec<String> {
             .iter()
             .map(|&d| s.datasets[d].name.as_str())
             .collect();
+        let prompts = j
+            .prompt_set
+            .as_ref()
+            .map_or(String::new(), |p| format!(" [{p}]"));
         lines.push(format!(
             "{:<14} {:<20} {:<28} {}",
             j.stage,
             who,
-            ds.join(","),
+            format!("{}{prompts}", ds.join(",")),
             state(st)
         ));
     }

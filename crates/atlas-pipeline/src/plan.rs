@@ -191,8 +191,14 @@ impl Plan {
                         .field(
                             "class_subset",
                             d.class_subset.as_ref().map_or("", |s| s.0.as_str()),
-                        )
-                        .finish();
+                        );
+                    // Only datasets with a protocol (ObjectNet) carry the field, so other keys
+                    // stay as they were.
+                    let key = match &d.protocol {
+                        Some(p) => key.field("protocol", p),
+                        None => key,
+                    }
+                    .finish();
                     jobs.push(Job {
                         kind: JobKind::ZeroShot,
                         model: mi,

@@ -38,6 +38,8 @@ pub fn marker_kind(stage: &str) -> String {
 pub struct MetricJob {
     pub stage: &'static str,
     pub model: Option<usize>,
+    /// The prompt set of the heads the job reads (`None` for retrieval, which reads no head).
+    pub prompt_set: Option<String>,
     /// Datasets the job reads (indices into the resolved datasets).
     pub datasets: Vec<usize>,
     pub key: ArtifactKey,
@@ -48,34 +50,48 @@ pub fn stage_table<'a>(cfg: &'a LoadedConfig, stage: &str) -> Option<&'a toml::T
     cfg.config.stages.metric(stage)
 }
 
-/// First view of each dataset name with the role (metric stages use one prompt set).
-fn by_role(datasets: &[ResolvedDataset], role: DatasetRole) -> Vec<usize> {
+/// Datasets of a role under one prompt set (`None`: the first view of each dataset name).
+fn by_role(datasets: &[ResolvedDataset], role: DatasetRole, prompts: Option<&str>) -> Vec<usize> {
     let mut seen = std::collections::HashSet::new();
     (0..datasets.len())
-        .filter(|&i| datasets[i].role == role && seen.insert(datasets[i].name.clone()))
+        .filter(|&i| {
+            datasets[i].role == role
+                && prompts.is_none_or(|p| datasets[i].prompt_set == p)
+                && seen.insert(datasets[i].name.clone())
+        })
         .collect()
 }
 
-/// The datasets a stage reads, ID first where it has one.
-pub fn stage_datasets(stage: &str, datasets: &[ResolvedDataset]) -> Vec<usize> {
-    let id: Vec<usize> = by_role(datasets, DatasetRole::Id)
-        .into_iter()
-        .take(1)
-        .collect();
-    let with = |role| {
-        id.iter()
-            .copied()
-            .chain(by_role(datasets, role))
-            .collect::<Vec<_>>()
-    };
+/// The datasets a stage reads under a prompt set, ID first where it has one. Retrieval reads
+/// no head, so it ignores `prompts`.
+pub fn stage_datasets(
+    stage: &str,
+    datasets: &[ResolvedDataset],
+    prompts: Option<&str>,
+) -> Vec<usize> {
+    let prompts = if needs_head(stage) { prompts } else { None };
+    let role = |r| by_role(datasets, r, prompts);
+    let id: Vec<usize> = role(DatasetRole::Id).into_iter().take(1).collect();
+    let with = |r| id.iter().copied().chain(role(r)).collect::<Vec<_>>();
     match stage {
         "shift" | "calibration" => with(DatasetRole::Shift),
         "ood" => with(DatasetRole::Ood),
-        "factors" => by_role(datasets, DatasetRole::Factors),
-        "shapebias" => by_role(datasets, DatasetRole::CueConflict),
-        "retrieval" => by_role(datasets, DatasetRole::Retrieval),
+        "factors" => role(DatasetRole::Factors),
+        "shapebias" => role(DatasetRole::CueConflict),
+        "retrieval" => role(DatasetRole::Retrieval),
         _ => Vec::new(),
     }
+}
+
+/// The prompt sets of the run, in first-use order (each dataset is resolved once per set).
+pub fn prompt_sets(datasets: &[ResolvedDataset]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for d in datasets {
+        if !out.contains(&d.prompt_set) {
+            out.push(d.prompt_set.clone());
+        }
+    }
+    out
 }
 
 /// Datasets that need a zero-shot head (all but retrieval's).
@@ -90,54 +106,70 @@ pub fn plan_metric_jobs(
     scale: &str,
 ) -> Vec<MetricJob> {
     let mut jobs = Vec::new();
+    let sets = prompt_sets(datasets);
     for stage in METRIC_STAGES {
         let Some(table) = stage_table(cfg, stage) else {
             continue;
         };
-        let ds = stage_datasets(stage, datasets);
-        if ds.is_empty() {
-            continue;
-        }
-        let params = toml::to_string(table).unwrap_or_default();
-        let base = KeyBuilder::new()
-            .field("stage", stage)
-            .field("stage_version", stage_version(stage))
-            .field("params", &params)
-            .field("logit_scale", scale)
-            .field_u64("bootstrap", cfg.config.run.bootstrap as u64)
-            .field_u64("seed", cfg.config.run.seed);
-        let add_model = |k: KeyBuilder, m: &ResolvedModel| {
-            let mut k = k
-                .field("image_namespace", &m.image_ns)
-                .field("text_namespace", &m.text_ns)
-                .field_bool("baseline", m.entry.baseline);
-            for &di in &ds {
-                k = k
-                    .field_bytes("items", &datasets[di].items_key)
-                    .field_key("head", &head_key(m, &datasets[di]));
-            }
-            k
-        };
-        if stage == "shift" {
-            let mut k = base.clone();
-            for m in models {
-                k = add_model(k.field("model", &m.name), m);
-            }
-            jobs.push(MetricJob {
-                stage,
-                model: None,
-                datasets: ds.clone(),
-                key: k.finish(),
-            });
+        // Every prompt set is evaluated (the test-time-prompts factor); retrieval reads no head.
+        let views: Vec<Option<&String>> = if needs_head(stage) {
+            sets.iter().map(Some).collect()
         } else {
-            for (mi, m) in models.iter().enumerate() {
-                let key = add_model(base.clone().field("model", &m.name), m).finish();
+            vec![None]
+        };
+        for view in views {
+            let ds = stage_datasets(stage, datasets, view.map(String::as_str));
+            if ds.is_empty() {
+                continue;
+            }
+            let params = toml::to_string(table).unwrap_or_default();
+            let mut base = KeyBuilder::new()
+                .field("stage", stage)
+                .field("stage_version", stage_version(stage))
+                .field("table_columns", "prompts/1")
+                .field("params", &params)
+                .field("logit_scale", scale)
+                .field_u64("bootstrap", cfg.config.run.bootstrap as u64)
+                .field_u64("seed", cfg.config.run.seed);
+            if let Some(p) = view {
+                base = base.field("prompt_set", p);
+            }
+            let add_model = |k: KeyBuilder, m: &ResolvedModel| {
+                let mut k = k
+                    .field("image_namespace", &m.image_ns)
+                    .field("text_namespace", &m.text_ns)
+                    .field_bool("baseline", m.entry.baseline);
+                for &di in &ds {
+                    k = k
+                        .field_bytes("items", &datasets[di].items_key)
+                        .field_key("head", &head_key(m, &datasets[di]));
+                }
+                k
+            };
+            let prompt_set = view.cloned();
+            if stage == "shift" {
+                let mut k = base.clone();
+                for m in models {
+                    k = add_model(k.field("model", &m.name), m);
+                }
                 jobs.push(MetricJob {
                     stage,
-                    model: Some(mi),
+                    model: None,
+                    prompt_set,
                     datasets: ds.clone(),
-                    key,
+                    key: k.finish(),
                 });
+            } else {
+                for (mi, m) in models.iter().enumerate() {
+                    let key = add_model(base.clone().field("model", &m.name), m).finish();
+                    jobs.push(MetricJob {
+                        stage,
+                        model: Some(mi),
+                        prompt_set: prompt_set.clone(),
+                        datasets: ds.clone(),
+                        key,
+                    });
+                }
             }
         }
     }
@@ -353,14 +385,13 @@ pub fn run_model_stage(
     }
 }
 
-/// The cross-model shift stage.
-pub fn run_shift(
-    cfg: &LoadedConfig,
-    job: &MetricJob,
-    models: &[ResolvedModel],
-    datasets: &[ResolvedDataset],
-    inputs: &[ModelInputs],
-) -> Result<Vec<(&'static str, RecordBatch)>, PipelineError> {
+/// The shift stage's parameters and the published accuracies it reads.
+pub struct ShiftSettings {
+    pub params: atlas_shift::Params,
+    pub published: Vec<atlas_shift::PublishedAccuracy>,
+}
+
+pub fn shift_settings(cfg: &LoadedConfig) -> Result<ShiftSettings, PipelineError> {
     let stage = "shift";
     let table = stage_table(cfg, stage).cloned().unwrap_or_default();
     let published = match table.get("published").and_then(|v| v.as_str()) {
@@ -372,34 +403,56 @@ pub fn run_shift(
         }
         None => Vec::new(),
     };
-    let p: atlas_shift::Params = params(cfg, stage, &["published"])?;
+    Ok(ShiftSettings {
+        params: params(cfg, stage, &["published"])?,
+        published,
+    })
+}
+
+/// The shift stage's per-model step (ID and shifted accuracies), so that models can be loaded
+/// one at a time: only these small summaries are kept for the cross-model fit.
+pub fn shift_accuracies(
+    settings: &ShiftSettings,
+    job: &MetricJob,
+    model: &ResolvedModel,
+    datasets: &[ResolvedDataset],
+    inputs: &ModelInputs,
+) -> Result<atlas_shift::ModelAccuracies, PipelineError> {
+    let stage = "shift";
     let empty = ZeroShotHead {
         classnames: Vec::new(),
         dim: 0,
         weights: Vec::new(),
     };
-    let mut model_inputs = Vec::new();
-    for (m, inp) in models.iter().zip(inputs) {
-        let (&id_di, shift_dis) = job
-            .datasets
-            .split_first()
-            .ok_or_else(|| err(stage, "no ID dataset"))?;
-        model_inputs.push(atlas_shift::ModelInput {
-            model: &m.name,
-            baseline: m.entry.baseline,
-            id: inp.set(&m.name, &datasets[id_di], id_di, &empty),
-            shifts: shift_dis
-                .iter()
-                .map(|&di| atlas_shift::ShiftSet {
-                    set: inp.set(&m.name, &datasets[di], di, &empty),
-                    groups: None,
-                    objectnet_protocol: None,
-                })
-                .collect(),
-        });
-    }
-    let o = atlas_shift::compute(&model_inputs, &published, &p).map_err(|e| err(stage, e))?;
-    o.to_batches().map_err(|e| err(stage, e))
+    let (&id_di, shift_dis) = job
+        .datasets
+        .split_first()
+        .ok_or_else(|| err(stage, "no ID dataset"))?;
+    let input = atlas_shift::ModelInput {
+        model: &model.name,
+        baseline: model.entry.baseline,
+        id: inputs.set(&model.name, &datasets[id_di], id_di, &empty),
+        shifts: shift_dis
+            .iter()
+            .map(|&di| atlas_shift::ShiftSet {
+                set: inputs.set(&model.name, &datasets[di], di, &empty),
+                groups: datasets[di].groups.as_ref(),
+                objectnet_protocol: datasets[di].protocol.as_deref(),
+            })
+            .collect(),
+    };
+    atlas_shift::model_accuracies(&input, &settings.params).map_err(|e| err(stage, e))
+}
+
+/// The shift stage's cross-model step: effective-robustness fits over the baseline models (and
+/// published rows) from every model's accuracies.
+pub fn shift_fit(
+    settings: &ShiftSettings,
+    accuracies: &[atlas_shift::ModelAccuracies],
+) -> Result<Vec<(&'static str, RecordBatch)>, PipelineError> {
+    let o = atlas_shift::compute_from_accuracies(accuracies, &settings.published, &settings.params)
+        .map_err(|e| err("shift", e))?;
+    o.to_batches().map_err(|e| err("shift", e))
 }
 
 /// Store a job's tables, then its marker (the commit point).
@@ -411,7 +464,8 @@ pub fn store_tables(
 ) -> Result<(), PipelineError> {
     let mut by_name: BTreeMap<&str, Vec<RecordBatch>> = BTreeMap::new();
     for (name, b) in tables {
-        by_name.entry(name).or_default().push(b.clone());
+        let b = with_prompt_column(b, job.prompt_set.as_deref())?;
+        by_name.entry(name).or_default().push(b);
     }
     let names: Vec<&str> = by_name.keys().copied().collect();
     for (name, batches) in &by_name {
@@ -428,6 +482,34 @@ pub fn store_tables(
         &[marker_batch(&names)?],
     )?;
     Ok(())
+}
+
+/// Adds the `prompts` column (the sixth factor: which test-time prompt set made the heads) to a
+/// table that has none; null for retrieval.
+fn with_prompt_column(
+    b: &RecordBatch,
+    prompts: Option<&str>,
+) -> Result<RecordBatch, PipelineError> {
+    use arrow::datatypes::{DataType, Field, Schema};
+    if b.schema().column_with_name("prompts").is_some() {
+        return Ok(b.clone());
+    }
+    let mut fields: Vec<Field> = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new("prompts", DataType::Utf8, true));
+    let mut cols = b.columns().to_vec();
+    cols.push(std::sync::Arc::new(arrow::array::StringArray::from(vec![
+        prompts;
+        b.num_rows()
+    ])));
+    Ok(RecordBatch::try_new(
+        std::sync::Arc::new(Schema::new(fields)),
+        cols,
+    )?)
 }
 
 pub fn table_kind(name: &str) -> String {

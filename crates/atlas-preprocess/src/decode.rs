@@ -88,6 +88,44 @@ pub struct DecodedImage {
     pub data: PixelData,
 }
 
+impl DecodedImage {
+    /// The image without `border` pixels on each side (Pillow `crop((b, b, w - b, h - b))`).
+    pub fn crop_border(&self, border: u32) -> Result<DecodedImage, PreprocessError> {
+        let b = border as usize;
+        let (w, h) = (self.width as usize, self.height as usize);
+        if 2 * b >= w || 2 * b >= h {
+            return Err(PreprocessError::Unsupported(format!(
+                "a {border}-pixel border crop leaves nothing of a {w}x{h} image"
+            )));
+        }
+        let c = self.mode.channels();
+        let (nw, nh) = (w - 2 * b, h - 2 * b);
+        fn rows<T: Copy>(d: &[T], w: usize, c: usize, b: usize, nw: usize, nh: usize) -> Vec<T> {
+            let mut out = Vec::with_capacity(nw * nh * c);
+            for y in b..b + nh {
+                out.extend_from_slice(&d[(y * w + b) * c..(y * w + b + nw) * c]);
+            }
+            out
+        }
+        let data = match &self.data {
+            PixelData::U8(d) if d.len() == w * h * c => PixelData::U8(rows(d, w, c, b, nw, nh)),
+            PixelData::U16(d) if d.len() == w * h * c => PixelData::U16(rows(d, w, c, b, nw, nh)),
+            _ => {
+                return Err(PreprocessError::Unsupported(format!(
+                    "decoded {} pixel buffer does not match {w}x{h}",
+                    self.mode.pil_name()
+                )));
+            }
+        };
+        Ok(DecodedImage {
+            width: nw as u32,
+            height: nh as u32,
+            mode: self.mode,
+            data,
+        })
+    }
+}
+
 /// Decode a JPEG or PNG (detected by signature). No EXIF orientation is applied (neither
 /// `PIL.Image.open` nor open_clip applies it).
 pub fn decode(bytes: &[u8]) -> Result<DecodedImage, PreprocessError> {

@@ -234,6 +234,20 @@ pub fn preprocess(bytes: &[u8], cfg: &PreprocessConfig) -> Result<Vec<f32>, Prep
     Ok(normalize(&preprocess_u8(bytes, cfg)?, cfg))
 }
 
+/// [`preprocess`] after cutting `border` pixels from every side of the decoded image (Pillow's
+/// `img.crop((b, b, w - b, h - b))` before the transform: ObjectNet's protocol uses 2).
+pub fn preprocess_with_border_crop(
+    bytes: &[u8],
+    cfg: &PreprocessConfig,
+    border: u32,
+) -> Result<Vec<f32>, PreprocessError> {
+    if border == 0 {
+        return preprocess(bytes, cfg);
+    }
+    let img = decode(bytes)?.crop_border(border)?;
+    Ok(normalize(&preprocess_decoded(&img, cfg)?, cfg))
+}
+
 /// [`preprocess`] over many images in parallel (rayon), results in input order.
 pub fn preprocess_batch(
     items: &[&[u8]],

@@ -9,6 +9,7 @@
 //!
 //! The model trained is `atlas_models::Clip`, built on an autodiff device.
 
+pub mod captions;
 pub mod clip;
 pub mod data;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod tokenizer;
 pub mod train;
 pub mod zoo;
 
+pub use captions::CaptionViews;
 pub use data::Split;
 pub use error::{Result, TrainError};
 pub use eval::{SplitAccuracy, evaluate, zero_shot_head};

@@ -36,14 +36,45 @@ pub fn eye(n: usize, device: &Device) -> Tensor<2> {
 /// `logit_scale` is the log temperature, shape `[1]`.
 pub fn clip_loss(img: Tensor<2>, txt: Tensor<2>, logit_scale: Tensor<1>) -> Tensor<1> {
     let [n, _] = img.dims();
-    let device = img.device();
+    let positives = eye(n, &img.device());
+    clip_loss_with_positives(img, txt, logit_scale, positives)
+}
+
+/// [`clip_loss`] with several positives per row: `positives` is a symmetric 0/1 `[n, n]` matrix
+/// with a unit diagonal (e.g. [`same_caption_matrix`]); each row's target distribution is its
+/// positives, uniformly. With the identity this is exactly [`clip_loss`].
+pub fn clip_loss_with_positives(
+    img: Tensor<2>,
+    txt: Tensor<2>,
+    logit_scale: Tensor<1>,
+    positives: Tensor<2>,
+) -> Tensor<1> {
+    let [n, _] = img.dims();
     let scale = logit_scale.exp().reshape([1, 1]);
     let logits = img.matmul(txt.transpose()) * scale;
-    let diag = eye(n, &device);
-    let per_image = log_softmax(logits.clone(), 1) * diag.clone();
-    let per_text = log_softmax(logits, 0) * diag;
+    let targets = positives.clone() / positives.sum_dim(1);
+    let per_image = log_softmax(logits.clone(), 1) * targets.clone();
+    // Symmetric positives: column sums equal row sums, so the transpose of `targets` is the
+    // per-text target distribution.
+    let per_text = log_softmax(logits, 0) * targets.transpose();
     let total = per_image.sum() + per_text.sum();
     total.mul_scalar(-0.5 / n as f64)
+}
+
+/// `[n, n]` 0/1 matrix: 1 where captions `i` and `j` have the same token ids (always on the
+/// diagonal). Identical captions in a batch describe their images equally well, so they are
+/// positives of each other, not negatives.
+pub fn same_caption_matrix(ids: &[Vec<u32>], device: &Device) -> Tensor<2> {
+    let n = ids.len();
+    let mut v = vec![0f32; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            if i == j || ids[i] == ids[j] {
+                v[i * n + j] = 1.0;
+            }
+        }
+    }
+    Tensor::from_data(TensorData::new(v, [n, n]), device)
 }
 
 /// SigLIP loss (open_clip `SigLipLoss`, one device): `logits = exp(logit_scale) * img @ txt^T +
@@ -56,10 +87,22 @@ pub fn siglip_loss(
     logit_bias: Tensor<1>,
 ) -> Tensor<1> {
     let [n, _] = img.dims();
-    let device = img.device();
+    let positives = eye(n, &img.device());
+    siglip_loss_with_positives(img, txt, logit_scale, logit_bias, positives)
+}
+
+/// [`siglip_loss`] with label `+1` wherever `positives` is 1.
+pub fn siglip_loss_with_positives(
+    img: Tensor<2>,
+    txt: Tensor<2>,
+    logit_scale: Tensor<1>,
+    logit_bias: Tensor<1>,
+    positives: Tensor<2>,
+) -> Tensor<1> {
+    let [n, _] = img.dims();
     let scale = logit_scale.exp().reshape([1, 1]);
     let logits = img.matmul(txt.transpose()) * scale + logit_bias.reshape([1, 1]);
-    let labels = eye(n, &device).mul_scalar(2.0).sub_scalar(1.0);
+    let labels = positives.mul_scalar(2.0).sub_scalar(1.0);
     log_sigmoid(logits * labels)
         .sum()
         .mul_scalar(-1.0 / n as f64)
@@ -139,6 +182,39 @@ mod tests {
             (got_sig as f64 - want_sig).abs() < 1e-4,
             "{got_sig} vs {want_sig}"
         );
+    }
+
+    /// Two identical captions: each image's target is split over both texts.
+    #[test]
+    fn duplicate_captions_are_positives() {
+        let ids = vec![vec![1, 2], vec![1, 2], vec![3]];
+        let pos = same_caption_matrix(&ids, &Device::flex());
+        let p = pos.clone().into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(p, vec![1., 1., 0., 1., 1., 0., 0., 0., 1.]);
+        let img = [0.6f32, 0.8, 1.0, 0.0, 0.0, 1.0];
+        let txt = [0.8f32, 0.6, 0.0, 1.0, 1.0, 0.0];
+        let scale = 1.5f64;
+        let s = |i: usize, j: usize| {
+            (img[2 * i] * txt[2 * j] + img[2 * i + 1] * txt[2 * j + 1]) as f64 * scale.exp()
+        };
+        let (mut ce_i, mut ce_t) = (0.0, 0.0);
+        for i in 0..3 {
+            let lse_i = (0..3).map(|j| s(i, j).exp()).sum::<f64>().ln();
+            let lse_t = (0..3).map(|j| s(j, i).exp()).sum::<f64>().ln();
+            let m = (0..3).filter(|&j| p[i * 3 + j] > 0.0).count() as f64;
+            for j in (0..3).filter(|&j| p[i * 3 + j] > 0.0) {
+                ce_i += (lse_i - s(i, j)) / m;
+                ce_t += (lse_t - s(j, i)) / m;
+            }
+        }
+        let want = (ce_i + ce_t) / 6.0;
+        let got = scalar(clip_loss_with_positives(
+            t2(&img, [3, 2]),
+            t2(&txt, [3, 2]),
+            t1(scale as f32),
+            pos,
+        ));
+        assert!((got as f64 - want).abs() < 1e-4, "{got} vs {want}");
     }
 
     #[test]

@@ -8,9 +8,13 @@ use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use crate::captions::CaptionViews;
 use crate::data::{Rng, Split};
 use crate::error::{Result, TrainError};
-use crate::loss::{LossKind, clip_loss, cross_entropy, siglip_loss};
+use crate::loss::{
+    LossKind, clip_loss_with_positives, cross_entropy, eye, same_caption_matrix,
+    siglip_loss_with_positives,
+};
 use crate::model::{ClipLike, l2_normalize, no_decay_group};
 use crate::schedule::cosine_lr;
 use crate::tokenizer::WordTokenizer;
@@ -31,6 +35,13 @@ pub struct TrainConfig {
     pub loss: LossKind,
     /// Print a progress line every this many steps (0 = never).
     pub log_every: usize,
+    /// How captions are varied each time they are drawn (contrastive training only).
+    #[serde(default)]
+    pub captions: CaptionViews,
+    /// Treat identical captions in a batch as positives of each other (multi-positive CLIP /
+    /// SigLIP targets) instead of negatives.
+    #[serde(default)]
+    pub duplicate_captions_positive: bool,
 }
 
 impl Default for TrainConfig {
@@ -45,6 +56,8 @@ impl Default for TrainConfig {
             seed: 0,
             loss: LossKind::Clip,
             log_every: 100,
+            captions: CaptionViews::none(),
+            duplicate_captions_positive: false,
         }
     }
 }
@@ -189,7 +202,12 @@ pub fn train_contrastive<M: ClipLike>(
     device: &Device,
 ) -> Result<(M, TrainLog)> {
     check(cfg, data.len())?;
-    let tokens: Vec<Vec<u32>> = data.captions.iter().map(|c| tok.encode(c)).collect();
+    let fixed_tokens: Vec<Vec<u32>> = if cfg.captions.is_identity() {
+        data.captions.iter().map(|c| tok.encode(c)).collect()
+    } else {
+        Vec::new()
+    };
+    let mut caption_rng = Rng::new(cfg.seed ^ 0xCA97_1075);
     let mut optim = optimizer(cfg, &model);
     let mut batches = Batches::new(data.len(), cfg.batch_size, cfg.seed);
     let mut log = TrainLog::default();
@@ -197,13 +215,27 @@ pub fn train_contrastive<M: ClipLike>(
     for step in 0..cfg.steps {
         let idx = batches.next_batch();
         let images = data.batch(&idx, pre, device);
-        let ids: Vec<Vec<u32>> = idx.iter().map(|&i| tokens[i].clone()).collect();
+        let ids: Vec<Vec<u32>> = idx
+            .iter()
+            .map(|&i| match fixed_tokens.get(i) {
+                Some(t) => t.clone(),
+                None => tok.encode(&cfg.captions.view(&data.captions[i], &mut caption_rng)),
+            })
+            .collect();
+        let positives = match cfg.duplicate_captions_positive {
+            true => same_caption_matrix(&ids, device),
+            false => eye(ids.len(), device),
+        };
         let text = trimmed_token_tensor(&ids, tok.eot_id(), tok.context_length, device);
         let img = l2_normalize(model.encode_image(images));
         let txt = l2_normalize(model.encode_text(text));
         let loss = match (cfg.loss, model.logit_bias()) {
-            (LossKind::Clip, _) => clip_loss(img, txt, model.logit_scale()),
-            (LossKind::Siglip, Some(bias)) => siglip_loss(img, txt, model.logit_scale(), bias),
+            (LossKind::Clip, _) => {
+                clip_loss_with_positives(img, txt, model.logit_scale(), positives)
+            }
+            (LossKind::Siglip, Some(bias)) => {
+                siglip_loss_with_positives(img, txt, model.logit_scale(), bias, positives)
+            }
             (LossKind::Siglip, None) => {
                 return Err(TrainError::Config(
                     "the SigLIP loss needs a model with a logit_bias (init_logit_bias in the config)"

@@ -16,6 +16,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::captions::CaptionViews;
 use crate::data::{Rng, Split, read_lines_near};
 use crate::error::{Result, TrainError, io_err};
 use crate::eval::{SplitAccuracy, evaluate_embeddings, image_embeddings, zero_shot_head};
@@ -25,7 +26,7 @@ use crate::tokenizer::WordTokenizer;
 use crate::train::{TrainConfig, TrainLog, train_contrastive, train_finetune};
 
 /// Version of the zoo recipe; bump when a spec changes.
-pub const ZOO_VERSION: &str = "demo-zoo/v1";
+pub const ZOO_VERSION: &str = "demo-zoo/v2";
 
 /// Image side of every zoo model (the world is rendered at this resolution).
 pub const RESOLUTION: u32 = 32;
@@ -81,8 +82,8 @@ pub struct ArchSpec {
 impl ArchSpec {
     pub fn reference() -> Self {
         Self {
-            patch_size: 8,
-            vision_width: 96,
+            patch_size: 4,
+            vision_width: 64,
             vision_layers: 3,
             vision_head_width: 32,
             text_width: 64,
@@ -156,15 +157,22 @@ fn tags(arch: &str, data: &str, size: &str, ft: &str, loss: &str) -> FactorTags 
 /// Pretraining schedule of the reference model.
 pub fn reference_train() -> TrainConfig {
     TrainConfig {
-        steps: 800,
-        batch_size: 128,
+        steps: 1600,
+        batch_size: 64,
         lr: 2e-3,
-        warmup: 80,
+        warmup: 160,
         weight_decay: 0.1,
         beta2: 0.98,
         seed: 0,
         loss: LossKind::Clip,
         log_every: 100,
+        captions: CaptionViews {
+            drop_color: 0.5,
+            drop_pattern: 0.5,
+            object_only: 0.5,
+            wrap: 0.25,
+        },
+        duplicate_captions_positive: true,
     }
 }
 
@@ -184,7 +192,7 @@ pub fn zoo_specs() -> Vec<ZooSpec> {
         train,
     };
     let mut arch = r.clone();
-    arch.patch_size = 16;
+    arch.patch_size = 8;
     arch.vision_layers = 4;
     let siglip_train = TrainConfig {
         loss: LossKind::Siglip,
@@ -200,6 +208,8 @@ pub fn zoo_specs() -> Vec<ZooSpec> {
         seed: 1,
         loss: LossKind::Clip,
         log_every: 100,
+        captions: CaptionViews::none(),
+        duplicate_captions_positive: false,
     };
     vec![
         ZooSpec {
@@ -215,7 +225,7 @@ pub fn zoo_specs() -> Vec<ZooSpec> {
         ZooSpec {
             name: "arch".into(),
             differs_in: "architecture".into(),
-            description: "Architecture: patch 16 (4 patches per image instead of 16) and 4 \
+            description: "Architecture: patch 8 (16 patches per image instead of 64) and 4 \
                           layers instead of 3; everything else as ref."
                 .into(),
             arch: arch.clone(),
@@ -312,6 +322,8 @@ pub struct ZooOptions {
     pub only: Vec<String>,
     /// Multiplies every step count (e.g. 0.1 for a smoke run). 1.0 for the real zoo.
     pub step_scale: f64,
+    /// Models trained at once (default 2: one training keeps ~1.2 of 2 cores busy).
+    pub jobs: usize,
     /// Training-set size of the world (20000 in the real zoo).
     pub train_size: u64,
     /// World seed.
@@ -328,6 +340,7 @@ impl Default for ZooOptions {
             device: DeviceKind::Cpu,
             only: Vec::new(),
             step_scale: 1.0,
+            jobs: 2,
             train_size: 20_000,
             world_seed: 0,
             save_dtype: SaveDtype::F32,
@@ -428,6 +441,7 @@ pub fn ensure_world(
 }
 
 /// A trained model in memory, with its config.
+#[derive(Clone)]
 struct Trained {
     model: Clip,
     config: ClipConfig,
@@ -521,100 +535,25 @@ pub fn train_demo_zoo(out_dir: &Path, opts: &ZooOptions) -> Result<ZooReport> {
         let path = out_dir.join(file);
         std::fs::write(&path, lines.join("\n") + "\n").map_err(io_err(&path))?;
     }
-    let mut trained: BTreeMap<String, Trained> = BTreeMap::new();
-    let mut reports = Vec::new();
-    for spec in specs.iter().filter(|s| wanted.contains(&s.name)) {
-        eprintln!("[atlas-train] building {}", spec.name);
-        let t0 = Instant::now();
-        let (model, config, log, train_cfg) = match &spec.recipe {
-            Recipe::Pretrain {
-                world,
-                data_fraction,
-                train,
-            } => {
-                let data = match world {
-                    WorldKind::TextureCorrelated => &train_ref,
-                    WorldKind::Balanced => train_bal
-                        .as_ref()
-                        .ok_or_else(|| TrainError::Config("balanced world not generated".into()))?,
-                };
-                let subset;
-                let data = if *data_fraction < 1.0 {
-                    let n = ((data.len() as f64) * data_fraction).round().max(2.0) as usize;
-                    let mut idx: Vec<usize> = (0..data.len()).collect();
-                    Rng::new(opts.world_seed ^ 0x5eed).shuffle(&mut idx);
-                    idx.truncate(n);
-                    idx.sort_unstable();
-                    subset = data.subset(&idx);
-                    &subset
-                } else {
-                    data
-                };
-                let cfg = scaled(train, opts.step_scale);
-                let siglip = cfg.loss == LossKind::Siglip;
-                let config = spec
-                    .arch
-                    .clip_config(tok.vocab_size(), tok.eot_id(), siglip);
-                let model = build_model(&config, cfg.seed, &ad, siglip);
-                let (model, log) = train_contrastive(model, data, &tok, &pre, &cfg, &ad)?;
-                (model.valid(), config, Some(log), Some(cfg))
-            }
-            Recipe::Finetune { from, train } => {
-                let src = trained.get(from).ok_or_else(|| {
-                    TrainError::Config(format!("{} needs {from} first", spec.name))
-                })?;
-                let cfg = scaled(train, opts.step_scale);
-                let scale = src.model.logit_scale().exp().into_scalar::<f32>();
-                let head = zero_shot_head(&src.model, &tok, &classnames, &templates, &device)
-                    .mul_scalar(scale)
-                    .to_device(&ad);
-                let model = src.model.clone().to_device(&ad).train();
-                let (model, log) = train_finetune(model, &train_ref, head, &pre, &cfg, &ad)?;
-                (model.valid(), src.config.clone(), Some(log), Some(cfg))
-            }
-            Recipe::WiseFt {
-                zero_shot,
-                fine_tuned,
-                alpha,
-            } => {
-                let zs = trained.get(zero_shot).ok_or_else(|| {
-                    TrainError::Config(format!("{} needs {zero_shot} first", spec.name))
-                })?;
-                let ft = trained.get(fine_tuned).ok_or_else(|| {
-                    TrainError::Config(format!("{} needs {fine_tuned} first", spec.name))
-                })?;
-                let model = interpolate(&zs.model, ft.model.clone(), *alpha);
-                (model, zs.config.clone(), None, None)
-            }
-        };
-        let train_seconds = t0.elapsed().as_secs_f64();
-        let report = finish_model(FinishArgs {
-            spec,
-            model: &model,
-            config: &config,
-            log: log.as_ref(),
-            train_cfg: train_cfg.as_ref(),
-            train_seconds,
-            tok: &tok,
-            classnames: &classnames,
-            templates: &templates,
-            evals: &evals,
-            pre: &pre,
-            device: &device,
-            out_dir,
-            opts,
-            world: &ref_world,
-        })?;
-        eprintln!(
-            "[atlas-train] {} done in {:.0}s: id-test top-1 {:.3} (simple prompt), {:.3} (ensemble)",
-            spec.name,
-            report.train_seconds,
-            report.simple_prompt.first().map_or(f64::NAN, |a| a.top1),
-            report.ensemble.first().map_or(f64::NAN, |a| a.top1)
-        );
-        reports.push(report);
-        trained.insert(spec.name.clone(), Trained { model, config });
-    }
+    let ctx = BuildCtx {
+        train_ref: &train_ref,
+        train_bal: train_bal.as_ref(),
+        tok: &tok,
+        pre: &pre,
+        device: &device,
+        ad: &ad,
+        classnames: &classnames,
+        templates: &templates,
+        evals: &evals,
+        out_dir,
+        opts,
+        world: &ref_world,
+    };
+    let todo: Vec<&ZooSpec> = specs.iter().filter(|s| wanted.contains(&s.name)).collect();
+    let (trained, mut reports) = schedule(&todo, opts.jobs.max(1), &ctx)?;
+    drop(trained);
+    // Reports in spec order, whatever order the workers finished in.
+    reports.sort_by_key(|r| specs.iter().position(|s| s.name == r.name));
     let total_weights_bytes = reports.iter().map(|r| r.weights_bytes).sum();
     let report = ZooReport {
         models: reports,
@@ -629,6 +568,190 @@ pub fn train_demo_zoo(out_dir: &Path, opts: &ZooOptions) -> Result<ZooReport> {
         std::fs::write(&readme, zoo_readme(&report, opts)).map_err(io_err(&readme))?;
     }
     Ok(report)
+}
+
+/// Everything a model build reads (shared by the worker threads).
+struct BuildCtx<'a> {
+    train_ref: &'a Split,
+    train_bal: Option<&'a Split>,
+    tok: &'a WordTokenizer,
+    pre: &'a PreprocessConfig,
+    device: &'a Device,
+    ad: &'a Device,
+    classnames: &'a [String],
+    templates: &'a [String],
+    evals: &'a [(String, Split)],
+    out_dir: &'a Path,
+    opts: &'a ZooOptions,
+    world: &'a WorldConfig,
+}
+
+/// The models a recipe needs first.
+fn deps(recipe: &Recipe) -> Vec<&str> {
+    match recipe {
+        Recipe::Pretrain { .. } => Vec::new(),
+        Recipe::Finetune { from, .. } => vec![from.as_str()],
+        Recipe::WiseFt {
+            zero_shot,
+            fine_tuned,
+            ..
+        } => vec![zero_shot.as_str(), fine_tuned.as_str()],
+    }
+}
+
+/// Builds `todo` with up to `jobs` models training at once (a model starts when the models it
+/// needs are done). Each build is deterministic on its own, so the result does not depend on
+/// `jobs`; on 2 cores one training uses ~1.2 of them, so 2 jobs nearly double throughput.
+fn schedule(
+    todo: &[&ZooSpec],
+    jobs: usize,
+    ctx: &BuildCtx<'_>,
+) -> Result<(BTreeMap<String, Trained>, Vec<ModelReport>)> {
+    let mut trained: BTreeMap<String, Trained> = BTreeMap::new();
+    let mut reports = Vec::new();
+    let mut pending: Vec<&ZooSpec> = todo.to_vec();
+    std::thread::scope(|scope| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::channel::<(String, Result<(Trained, ModelReport)>)>();
+        let mut running = 0usize;
+        loop {
+            while running < jobs {
+                let Some(pos) = pending
+                    .iter()
+                    .position(|s| deps(&s.recipe).iter().all(|d| trained.contains_key(*d)))
+                else {
+                    break;
+                };
+                let spec = pending.remove(pos);
+                let sources: BTreeMap<String, Trained> = deps(&spec.recipe)
+                    .into_iter()
+                    .filter_map(|d| trained.get(d).map(|t| (d.to_string(), t.clone())))
+                    .collect();
+                let tx = tx.clone();
+                eprintln!("[atlas-train] building {}", spec.name);
+                scope.spawn(move || {
+                    let out = build_one(spec, &sources, ctx);
+                    let _ = tx.send((spec.name.clone(), out));
+                });
+                running += 1;
+            }
+            if running == 0 {
+                break;
+            }
+            let (name, out) = rx
+                .recv()
+                .map_err(|_| TrainError::Config("a zoo worker thread stopped".into()))?;
+            running -= 1;
+            let (t, report) = out?;
+            eprintln!(
+                "[atlas-train] {name} done in {:.0}s: id-test top-1 {:.3} (simple prompt), {:.3} (ensemble)",
+                report.train_seconds,
+                report.simple_prompt.first().map_or(f64::NAN, |a| a.top1),
+                report.ensemble.first().map_or(f64::NAN, |a| a.top1)
+            );
+            reports.push(report);
+            trained.insert(name, t);
+        }
+        if let Some(s) = pending.first() {
+            return Err(TrainError::Config(format!(
+                "{} needs {:?}, which is not built",
+                s.name,
+                deps(&s.recipe)
+            )));
+        }
+        Ok(())
+    })?;
+    Ok((trained, reports))
+}
+
+/// Trains (or interpolates) one model, evaluates it and writes its checkpoint and card.
+fn build_one(
+    spec: &ZooSpec,
+    trained: &BTreeMap<String, Trained>,
+    ctx: &BuildCtx<'_>,
+) -> Result<(Trained, ModelReport)> {
+    let (opts, tok, pre, device, ad) = (ctx.opts, ctx.tok, ctx.pre, ctx.device, ctx.ad);
+    let (train_ref, classnames, templates) = (ctx.train_ref, ctx.classnames, ctx.templates);
+    let t0 = Instant::now();
+    let (model, config, log, train_cfg) = match &spec.recipe {
+        Recipe::Pretrain {
+            world,
+            data_fraction,
+            train,
+        } => {
+            let data = match world {
+                WorldKind::TextureCorrelated => train_ref,
+                WorldKind::Balanced => ctx
+                    .train_bal
+                    .ok_or_else(|| TrainError::Config("balanced world not generated".into()))?,
+            };
+            let subset;
+            let data = if *data_fraction < 1.0 {
+                let n = ((data.len() as f64) * data_fraction).round().max(2.0) as usize;
+                let mut idx: Vec<usize> = (0..data.len()).collect();
+                Rng::new(opts.world_seed ^ 0x5eed).shuffle(&mut idx);
+                idx.truncate(n);
+                idx.sort_unstable();
+                subset = data.subset(&idx);
+                &subset
+            } else {
+                data
+            };
+            let cfg = scaled(train, opts.step_scale);
+            let siglip = cfg.loss == LossKind::Siglip;
+            let config = spec
+                .arch
+                .clip_config(tok.vocab_size(), tok.eot_id(), siglip);
+            let model = build_model(&config, cfg.seed, &ad, siglip);
+            let (model, log) = train_contrastive(model, data, &tok, &pre, &cfg, &ad)?;
+            (model.valid(), config, Some(log), Some(cfg))
+        }
+        Recipe::Finetune { from, train } => {
+            let src = trained
+                .get(from)
+                .ok_or_else(|| TrainError::Config(format!("{} needs {from} first", spec.name)))?;
+            let cfg = scaled(train, opts.step_scale);
+            let scale = src.model.logit_scale().exp().into_scalar::<f32>();
+            let head = zero_shot_head(&src.model, &tok, &classnames, &templates, &device)
+                .mul_scalar(scale)
+                .to_device(&ad);
+            let model = src.model.clone().to_device(&ad).train();
+            let (model, log) = train_finetune(model, &train_ref, head, &pre, &cfg, &ad)?;
+            (model.valid(), src.config.clone(), Some(log), Some(cfg))
+        }
+        Recipe::WiseFt {
+            zero_shot,
+            fine_tuned,
+            alpha,
+        } => {
+            let zs = trained.get(zero_shot).ok_or_else(|| {
+                TrainError::Config(format!("{} needs {zero_shot} first", spec.name))
+            })?;
+            let ft = trained.get(fine_tuned).ok_or_else(|| {
+                TrainError::Config(format!("{} needs {fine_tuned} first", spec.name))
+            })?;
+            let model = interpolate(&zs.model, ft.model.clone(), *alpha);
+            (model, zs.config.clone(), None, None)
+        }
+    };
+    let train_seconds = t0.elapsed().as_secs_f64();
+    let report = finish_model(FinishArgs {
+        spec,
+        model: &model,
+        config: &config,
+        log: log.as_ref(),
+        train_cfg: train_cfg.as_ref(),
+        train_seconds,
+        tok,
+        classnames,
+        templates,
+        evals: ctx.evals,
+        pre,
+        device,
+        out_dir: ctx.out_dir,
+        opts,
+        world: ctx.world,
+    })?;
+    Ok((Trained { model, config }, report))
 }
 
 /// `data/zoo/README.md`: the zoo at a glance (generated).

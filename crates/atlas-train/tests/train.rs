@@ -12,7 +12,9 @@ use atlas_train::train::token_tensor;
 use atlas_train::zoo::{
     ArchSpec, RESOLUTION, WorldKind, world_config, zoo_preprocess, zoo_tokenizer,
 };
-use atlas_train::{ClipLike, LossKind, TrainConfig, WordTokenizer, train_contrastive};
+use atlas_train::{
+    CaptionViews, ClipLike, LossKind, TrainConfig, WordTokenizer, train_contrastive,
+};
 use burn::module::Module;
 use burn::tensor::Device;
 
@@ -65,6 +67,13 @@ fn short(loss: LossKind, steps: usize) -> TrainConfig {
         seed: 3,
         loss,
         log_every: 0,
+        captions: CaptionViews {
+            drop_color: 0.5,
+            drop_pattern: 0.5,
+            object_only: 0.25,
+            wrap: 0.25,
+        },
+        duplicate_captions_positive: true,
     }
 }
 

@@ -55,6 +55,9 @@ pub struct ZeroShotInput<'a> {
     pub head: &'a ZeroShotHead,
     /// Head rows to keep (dataset label `k` is head row `subset[k]`); `None` = all classes.
     pub class_subset: Option<&'a [usize]>,
+    /// ObjectNet-style groups: dataset label `g` = head rows `groups[g]`, predicted by the max
+    /// logit over its members (applied after `class_subset`); `None` = one head row per label.
+    pub groups: Option<&'a atlas_metrics::classification::ClassGroups>,
     pub scale: f32,
     pub bias: Option<f32>,
 }
@@ -83,6 +86,25 @@ pub fn restrict_head(
     })
 }
 
+/// Per row, the max logit of each group's member classes.
+fn group_max(
+    logits: &[f32],
+    head_classes: usize,
+    groups: &atlas_metrics::classification::ClassGroups,
+) -> Result<Vec<f32>, ZeroShotError> {
+    let mut out = Vec::with_capacity(logits.len() / head_classes.max(1) * groups.len());
+    let mut agg = vec![0f64; groups.len()];
+    for row in logits.chunks_exact(head_classes.max(1)) {
+        groups.aggregate_into(
+            row,
+            atlas_metrics::classification::GroupAggregation::Max,
+            &mut agg,
+        )?;
+        out.extend(agg.iter().map(|&v| v as f32));
+    }
+    Ok(out)
+}
+
 /// Evaluate: predictions for every labelled, embedded item.
 pub fn evaluate(input: &ZeroShotInput<'_>) -> Result<Predictions, ZeroShotError> {
     let head = restrict_head(input.head, input.class_subset)?;
@@ -93,7 +115,8 @@ pub fn evaluate(input: &ZeroShotInput<'_>) -> Result<Predictions, ZeroShotError>
             head: dim,
         });
     }
-    let classes = head.num_classes();
+    let head_classes = head.num_classes();
+    let classes = input.groups.map_or(head_classes, |g| g.len());
     let mut keep = Vec::new();
     let mut failed = 0;
     for (i, (&l, f)) in input.labels.iter().zip(input.failures).enumerate() {
@@ -124,6 +147,9 @@ pub fn evaluate(input: &ZeroShotInput<'_>) -> Result<Predictions, ZeroShotError>
     let cos = cosines(&emb, &head.weights, dim);
     let mut logits = vec![0f32; cos.len()];
     atlas_metrics::classification::logits_from_cosines(&cos, input.scale, input.bias, &mut logits)?;
+    if let Some(groups) = input.groups {
+        logits = group_max(&logits, head_classes, groups)?;
+    }
     let ids: Vec<String> = keep.iter().map(|&i| input.item_ids[i].clone()).collect();
     let labels: Vec<u32> = keep.iter().map(|&i| input.labels[i] as u32).collect();
     Predictions::from_logits(ids, labels, &logits, classes, failed)

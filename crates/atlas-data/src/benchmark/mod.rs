@@ -1,0 +1,299 @@
+//! Robustness, OOD and retrieval benchmarks in their released on-disk layouts, behind one
+//! name-driven entry point: `Benchmark::from_name("imagenet-r")?.load(root, cache)`.
+//!
+//! | [`Benchmark`] (canonical name; aliases) | adapter | layout |
+//! |---|---|---|
+//! | `imagenet-v2-matched-frequency` (`imagenet-v2`), `-threshold0.7`, `-top-images` | [`ImageFolder::imagenet_v2`] | `<root>/<k>/*.jpeg`, `k` = class index 0..999 |
+//! | `imagenet-sketch` (`sketch`) | [`ImageFolder::imagenet_sketch`] | `<root>[/sketch]/<wnid>/*.JPEG` |
+//! | `imagenet-r`, `imagenet-a`, `imagenet-o` | [`ImageFolder::imagenet_subset`] | `<root>/<wnid>/*`, 200 WNIDs, labels 0..199 |
+//! | `objectnet` | [`ObjectNet`] | `<root>/images/<folder>/*.png` + `<root>/mappings/*` |
+//! | `inaturalist`, `sun`, `places`, `textures` (`dtd`), `ninco`, `ood-folder` (`folder`) | [`UnlabelledFolder`] | any images under `<root>`, no labels |
+//! | `coco-karpathy` (`coco`, `mscoco`), `flickr30k-karpathy` (`flickr30k`) | [`KarpathyJson`] | Karpathy or BLIP JSON + images |
+//!
+//! Names are matched case-insensitively, with `_` and spaces read as `-`.
+
+mod imagenet;
+mod objectnet;
+mod objectnet_map;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+pub use imagenet::ImageNetV2Variant;
+pub use objectnet::{OBJECTNET_BORDER_CROP_PX, ObjectNet};
+pub use objectnet_map::{
+    OBJECTNET_FOLDER_MAP, OBJECTNET_IMAGENET_LABELS, OBJECTNET_PYTORCH_MAP, OBJECTNET_TO_IMAGENET,
+    ObjectNetClass, ObjectNetMapping,
+};
+
+use crate::dataset::{Dataset, HashCache};
+use crate::error::{DataError, Result};
+use crate::fingerprint::{Fingerprint, FingerprintBuilder};
+use crate::folder::ImageFolder;
+use crate::karpathy::KarpathyJson;
+use crate::meta::SubsetName;
+use crate::unlabelled::UnlabelledFolder;
+
+/// Out-of-distribution image sets (all unlabelled).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OodSet {
+    INaturalist,
+    Sun,
+    Places,
+    Textures,
+    Ninco,
+    /// Any other folder of images.
+    Folder,
+}
+
+/// Retrieval sets in Karpathy's splits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetrievalSet {
+    Coco,
+    Flickr30k,
+}
+
+impl RetrievalSet {
+    /// Annotation files looked for, in order: Karpathy's original, then BLIP's test split.
+    pub fn json_names(self) -> &'static [&'static str] {
+        match self {
+            RetrievalSet::Coco => &["dataset_coco.json", "coco_karpathy_test.json"],
+            RetrievalSet::Flickr30k => &["dataset_flickr30k.json", "flickr30k_test.json"],
+        }
+    }
+}
+
+/// A benchmark with a known released layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Benchmark {
+    ImageNetV2(ImageNetV2Variant),
+    ImageNetSketch,
+    /// ImageNet-R / -A / -O (200-class subsets).
+    ImageNet200(SubsetName),
+    ObjectNet,
+    Ood(OodSet),
+    Retrieval(RetrievalSet),
+}
+
+/// Alternative names, after normalisation (lowercase, `-`).
+const ALIASES: &[(&str, Benchmark)] = &[
+    (
+        "imagenet-v2",
+        Benchmark::ImageNetV2(ImageNetV2Variant::MatchedFrequency),
+    ),
+    (
+        "imagenetv2",
+        Benchmark::ImageNetV2(ImageNetV2Variant::MatchedFrequency),
+    ),
+    (
+        "imagenetv2-matched-frequency",
+        Benchmark::ImageNetV2(ImageNetV2Variant::MatchedFrequency),
+    ),
+    (
+        "imagenetv2-threshold0.7",
+        Benchmark::ImageNetV2(ImageNetV2Variant::Threshold07),
+    ),
+    (
+        "imagenetv2-top-images",
+        Benchmark::ImageNetV2(ImageNetV2Variant::TopImages),
+    ),
+    ("sketch", Benchmark::ImageNetSketch),
+    (
+        "imagenet-rendition",
+        Benchmark::ImageNet200(SubsetName::ImagenetR),
+    ),
+    ("objectnet-1.0", Benchmark::ObjectNet),
+    ("inat", Benchmark::Ood(OodSet::INaturalist)),
+    ("places365", Benchmark::Ood(OodSet::Places)),
+    ("dtd", Benchmark::Ood(OodSet::Textures)),
+    ("folder", Benchmark::Ood(OodSet::Folder)),
+    ("unlabelled", Benchmark::Ood(OodSet::Folder)),
+    ("coco", Benchmark::Retrieval(RetrievalSet::Coco)),
+    ("mscoco", Benchmark::Retrieval(RetrievalSet::Coco)),
+    ("mscoco-captions", Benchmark::Retrieval(RetrievalSet::Coco)),
+    ("flickr30k", Benchmark::Retrieval(RetrievalSet::Flickr30k)),
+];
+
+impl Benchmark {
+    /// Every benchmark, in documentation order.
+    pub const ALL: [Benchmark; 16] = [
+        Benchmark::ImageNetV2(ImageNetV2Variant::MatchedFrequency),
+        Benchmark::ImageNetV2(ImageNetV2Variant::Threshold07),
+        Benchmark::ImageNetV2(ImageNetV2Variant::TopImages),
+        Benchmark::ImageNetSketch,
+        Benchmark::ImageNet200(SubsetName::ImagenetR),
+        Benchmark::ImageNet200(SubsetName::ImagenetA),
+        Benchmark::ImageNet200(SubsetName::ImagenetO),
+        Benchmark::ObjectNet,
+        Benchmark::Ood(OodSet::INaturalist),
+        Benchmark::Ood(OodSet::Sun),
+        Benchmark::Ood(OodSet::Places),
+        Benchmark::Ood(OodSet::Textures),
+        Benchmark::Ood(OodSet::Ninco),
+        Benchmark::Ood(OodSet::Folder),
+        Benchmark::Retrieval(RetrievalSet::Coco),
+        Benchmark::Retrieval(RetrievalSet::Flickr30k),
+    ];
+
+    /// From a canonical name or an alias (case-insensitive, `_` or space = `-`).
+    pub fn from_name(name: &str) -> Result<Self> {
+        let norm: String = name
+            .trim()
+            .chars()
+            .map(|c| match c {
+                '_' | ' ' => '-',
+                c => c.to_ascii_lowercase(),
+            })
+            .collect();
+        Self::ALL
+            .iter()
+            .map(|b| (b.name(), *b))
+            .chain(ALIASES.iter().copied())
+            .find(|(n, _)| *n == norm)
+            .map(|(_, b)| b)
+            .ok_or_else(|| DataError::UnknownBenchmark {
+                name: name.to_string(),
+                known: Self::ALL.map(Benchmark::name).join(", "),
+            })
+    }
+
+    /// The canonical name (also the dataset name).
+    pub fn name(self) -> &'static str {
+        match self {
+            Benchmark::ImageNetV2(ImageNetV2Variant::MatchedFrequency) => {
+                "imagenet-v2-matched-frequency"
+            }
+            Benchmark::ImageNetV2(ImageNetV2Variant::Threshold07) => "imagenet-v2-threshold0.7",
+            Benchmark::ImageNetV2(ImageNetV2Variant::TopImages) => "imagenet-v2-top-images",
+            Benchmark::ImageNetSketch => "imagenet-sketch",
+            Benchmark::ImageNet200(SubsetName::ImagenetR) => "imagenet-r",
+            Benchmark::ImageNet200(SubsetName::ImagenetA) => "imagenet-a",
+            Benchmark::ImageNet200(SubsetName::ImagenetO) => "imagenet-o",
+            Benchmark::ObjectNet => "objectnet",
+            Benchmark::Ood(OodSet::INaturalist) => "inaturalist",
+            Benchmark::Ood(OodSet::Sun) => "sun",
+            Benchmark::Ood(OodSet::Places) => "places",
+            Benchmark::Ood(OodSet::Textures) => "textures",
+            Benchmark::Ood(OodSet::Ninco) => "ninco",
+            Benchmark::Ood(OodSet::Folder) => "ood-folder",
+            Benchmark::Retrieval(RetrievalSet::Coco) => "coco-karpathy",
+            Benchmark::Retrieval(RetrievalSet::Flickr30k) => "flickr30k-karpathy",
+        }
+    }
+
+    /// The adapter for the benchmark's layout under `root`, with default options.
+    pub fn adapter(self, root: &Path) -> Result<BenchmarkAdapter> {
+        let name = self.name();
+        Ok(match self {
+            Benchmark::ImageNetV2(v) => {
+                BenchmarkAdapter::Folder(ImageFolder::imagenet_v2(root, v).with_name(name))
+            }
+            Benchmark::ImageNetSketch => {
+                BenchmarkAdapter::Folder(ImageFolder::imagenet_sketch(root).with_name(name))
+            }
+            Benchmark::ImageNet200(which) => {
+                BenchmarkAdapter::Folder(ImageFolder::imagenet_subset(root, which)?.with_name(name))
+            }
+            Benchmark::ObjectNet => {
+                BenchmarkAdapter::ObjectNet(ObjectNet::new(root).with_name(name))
+            }
+            Benchmark::Ood(_) => {
+                BenchmarkAdapter::Unlabelled(UnlabelledFolder::new(root).with_name(name))
+            }
+            Benchmark::Retrieval(r) => BenchmarkAdapter::Karpathy(
+                KarpathyJson::locate(root, r.json_names())?.with_name(name),
+            ),
+        })
+    }
+
+    /// Lists the benchmark under `root` (`cache` skips re-hashing unchanged files).
+    pub fn load(self, root: &Path, cache: Option<&HashCache>) -> Result<Dataset> {
+        BenchmarkSource::new(self, root)?.load(cache)
+    }
+
+    /// See [`crate::fingerprint`].
+    pub fn fingerprint(self, root: &Path) -> Result<Fingerprint> {
+        BenchmarkSource::new(self, root)?.fingerprint()
+    }
+}
+
+impl FromStr for Benchmark {
+    type Err = DataError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Self::from_name(s)
+    }
+}
+
+impl fmt::Display for Benchmark {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The adapter a benchmark uses (customisable before loading, e.g. a Karpathy split).
+#[derive(Clone, Debug)]
+pub enum BenchmarkAdapter {
+    Folder(ImageFolder),
+    ObjectNet(ObjectNet),
+    Unlabelled(UnlabelledFolder),
+    Karpathy(KarpathyJson),
+}
+
+impl BenchmarkAdapter {
+    pub fn load(&self, cache: Option<&HashCache>) -> Result<Dataset> {
+        match self {
+            BenchmarkAdapter::Folder(a) => a.load(cache),
+            BenchmarkAdapter::ObjectNet(a) => a.load(cache),
+            BenchmarkAdapter::Unlabelled(a) => a.load(cache),
+            BenchmarkAdapter::Karpathy(a) => a.load(cache),
+        }
+    }
+
+    pub fn fingerprint(&self) -> Result<Fingerprint> {
+        match self {
+            BenchmarkAdapter::Folder(a) => a.fingerprint(),
+            BenchmarkAdapter::ObjectNet(a) => a.fingerprint(),
+            BenchmarkAdapter::Unlabelled(a) => a.fingerprint(),
+            BenchmarkAdapter::Karpathy(a) => a.fingerprint(),
+        }
+    }
+}
+
+/// A benchmark and its adapter: what [`crate::DatasetSource::Benchmark`] holds.
+#[derive(Clone, Debug)]
+pub struct BenchmarkSource {
+    pub benchmark: Benchmark,
+    pub adapter: BenchmarkAdapter,
+}
+
+impl BenchmarkSource {
+    pub fn new(benchmark: Benchmark, root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        Ok(BenchmarkSource {
+            benchmark,
+            adapter: benchmark.adapter(&root)?,
+        })
+    }
+
+    pub fn load(&self, cache: Option<&HashCache>) -> Result<Dataset> {
+        self.adapter.load(cache)
+    }
+
+    /// The adapter's fingerprint, under the benchmark's name.
+    pub fn fingerprint(&self) -> Result<Fingerprint> {
+        let inner = self.adapter.fingerprint()?;
+        let mut b = FingerprintBuilder::new("benchmark");
+        b.str(self.benchmark.name()).bytes(&inner.0);
+        Ok(b.finish())
+    }
+
+    /// ObjectNet's class groups ([`ObjectNet::imagenet_groups`]); `None` for other benchmarks.
+    pub fn imagenet_groups(&self) -> Result<Option<Vec<Vec<usize>>>> {
+        match &self.adapter {
+            BenchmarkAdapter::ObjectNet(o) => o.imagenet_groups().map(Some),
+            _ => Ok(None),
+        }
+    }
+}
