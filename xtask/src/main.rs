@@ -91,6 +91,13 @@ enum Command {
         /// Models trained at once (results do not depend on it).
         #[arg(long, default_value_t = 2)]
         jobs: usize,
+        /// Reproducibility check: rebuild into `--out` (default target/zoo-check) and compare each
+        /// rebuilt model's zero-shot top-1 with its committed card in data/zoo (tolerance
+        /// `--tolerance`), and its weights byte for byte. Exit status 1 on a mismatch.
+        #[arg(long)]
+        check: bool,
+        #[arg(long, default_value_t = 0.01)]
+        tolerance: f64,
     },
 }
 
@@ -128,17 +135,53 @@ fn main() -> Result<()> {
             step_scale,
             device,
             jobs,
+            check,
+            tolerance,
         } => {
+            let out = match (check, out == std::path::Path::new("data/zoo")) {
+                (true, true) => PathBuf::from("target/zoo-check"),
+                _ => out,
+            };
             let opts = atlas_train::ZooOptions {
                 device: device.parse()?,
                 only,
                 step_scale,
                 jobs,
-                command: std::env::args().collect::<Vec<_>>().join(" "),
+                // Recorded in the model cards: how a user reruns it (the binary path is not that).
+                command: std::iter::once("cargo xtask".to_string())
+                    .chain(std::env::args().skip(1))
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 ..atlas_train::ZooOptions::default()
             };
             let report = atlas_train::train_demo_zoo(&out, &opts)?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !check {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                return Ok(());
+            }
+            let names: Vec<String> = report.models.iter().map(|m| m.name.clone()).collect();
+            let checks = atlas_train::check_cards(std::path::Path::new("data/zoo"), &out, &names)?;
+            let mut ok = true;
+            for c in &checks {
+                println!(
+                    "{:<11} max |top-1 difference| {:.4} (tolerance {tolerance})  weights {}",
+                    c.name,
+                    c.max_abs_diff,
+                    if c.weights_identical {
+                        "byte-identical"
+                    } else {
+                        "differ"
+                    }
+                );
+                for (split, prompts, a, b) in &c.top1 {
+                    println!("    {split:<16} {prompts:<9} card {a:.4}  rebuilt {b:.4}");
+                }
+                ok &= c.within(tolerance);
+            }
+            if !ok {
+                anyhow::bail!("a rebuilt model differs from its card by more than {tolerance}");
+            }
+            println!("all rebuilt models match their cards within {tolerance}");
             Ok(())
         }
     }

@@ -24,10 +24,10 @@ use atlas_stagekit as common;
 
 use arrow::array::RecordBatch;
 use atlas_artifacts::EvalSet;
-use atlas_metrics::bootstrap::{BootstrapCi, Rng, bootstrap_ci, bootstrap_mean_ci};
+use atlas_metrics::bootstrap::{BootstrapCi, Rng, bootstrap_counts_ci, bootstrap_mean_ci};
 use atlas_metrics::calibration::{
-    DEFAULT_ECE_BINS, ReliabilityBin, TemperatureFit, TemperatureSearch, brier,
-    confidences_and_correct, ece, reliability_bins, tune_temperature,
+    DEFAULT_ECE_BINS, ReliabilityBin, TemperatureFit, TemperatureSearch, bin_indices, brier,
+    confidences_and_correct, ece_counted, reliability_bins, tune_temperature,
 };
 use atlas_metrics::classification::{Matrix, logsumexp_scaled};
 use serde::{Deserialize, Serialize};
@@ -217,11 +217,12 @@ fn scores(s: &Scored, t: f64, p: &Params) -> Result<(Scores, Vec<bool>), Calibra
     let cfg = bootstrap_config(p.bootstrap, p.seed);
     let (conf, correct) = confidences_and_correct(m, &s.labels, t)?;
     let n_bins = p.n_bins;
-    let ece_ci = bootstrap_ci(conf.len(), &cfg, |idx| {
-        let c: Vec<f64> = idx.iter().map(|&i| conf[i]).collect();
-        let k: Vec<bool> = idx.iter().map(|&i| correct[i]).collect();
-        ece(&c, &k, n_bins)
-    })?;
+    let bins = bin_indices(&conf, n_bins)?;
+    let ece_ci = bootstrap_counts_ci(conf.len(), &cfg, 1, |c, out| {
+        out[0] = ece_counted(&bins, &conf, &correct, c, n_bins);
+        Ok(())
+    })?
+    .remove(0);
     let per_item_nll: Vec<f64> = m
         .row_iter()
         .zip(&s.labels)

@@ -32,7 +32,7 @@ use atlas_stagekit as common;
 
 use arrow::array::RecordBatch;
 use atlas_artifacts::EvalSet;
-use atlas_metrics::bootstrap::{BootstrapCi, bootstrap_ci, bootstrap_mean_ci};
+use atlas_metrics::bootstrap::{BootstrapCi, bootstrap_counts_ci, bootstrap_mean_ci};
 use atlas_metrics::classification::{Matrix, predictions};
 use atlas_metrics::factors::{
     FactorAccuracies, FactorAnnotations, IMAGENET_X_FACTORS, error_ratios, factor_accuracies,
@@ -270,6 +270,47 @@ pub fn compute(set: &EvalSet<'_>, params: &Params) -> Result<FactorOutput, Facto
         Ok(r) => (r, None),
         Err(e) => (vec![None; nf], Some(e.to_string())),
     };
+    // Error-ratio intervals of every factor from one pass over the same replicates; a replicate
+    // without the factor (or without errors) gives no value for that factor.
+    let kept_flags: Vec<bool> = kept
+        .iter()
+        .flat_map(|&r| flags[r * nf..(r + 1) * nf].iter().copied())
+        .collect();
+    let kept_correct: Vec<bool> = kept.iter().map(|&r| correct[r]).collect();
+    let live: Vec<usize> = (0..nf).filter(|&f| ratios[f].is_some()).collect();
+    let mut ratio_cis: Vec<Option<BootstrapCi>> = vec![None; nf];
+    if !live.is_empty() {
+        let cis = bootstrap_counts_ci(kept.len(), &cfg, live.len(), |c, out| {
+            let (mut n, mut hit) = (0u64, 0u64);
+            let (mut nf_, mut hf) = (vec![0u64; nf], vec![0u64; nf]);
+            for (j, &w) in c.iter().enumerate() {
+                if w == 0 {
+                    continue;
+                }
+                let (w, ok) = (w as u64, kept_correct[j] as u64);
+                n += w;
+                hit += w * ok;
+                for f in 0..nf {
+                    if kept_flags[j * nf + f] {
+                        nf_[f] += w;
+                        hf[f] += w * ok;
+                    }
+                }
+            }
+            let denom = 1.0 - hit as f64 / n as f64;
+            for (o, &f) in out.iter_mut().zip(&live) {
+                *o = if nf_[f] == 0 || denom == 0.0 {
+                    f64::NAN
+                } else {
+                    (1.0 - hf[f] as f64 / nf_[f] as f64) / denom
+                };
+            }
+            Ok(())
+        })?;
+        for (ci, &f) in cis.into_iter().zip(&live) {
+            ratio_cis[f] = Some(ci);
+        }
+    }
     let mut out_rows = Vec::with_capacity(nf);
     for f in 0..nf {
         let has = |r: usize| flags[r * nf + f];
@@ -283,29 +324,7 @@ pub fn compute(set: &EvalSet<'_>, params: &Params) -> Result<FactorOutput, Facto
         } else {
             Some(bootstrap_mean_ci(&fv, &cfg)?)
         };
-        let error_ratio = match ratios[f] {
-            None => None,
-            Some(_) => Some(bootstrap_ci(kept.len(), &cfg, |idx| {
-                let (mut n, mut hit, mut nf_, mut hf) = (0usize, 0usize, 0usize, 0usize);
-                for &j in idx {
-                    let r = kept[j];
-                    n += 1;
-                    hit += correct[r] as usize;
-                    if has(r) {
-                        nf_ += 1;
-                        hf += correct[r] as usize;
-                    }
-                }
-                let denom = 1.0 - hit as f64 / n as f64;
-                if nf_ == 0 || denom == 0.0 {
-                    return Err(atlas_metrics::MetricsError::Undefined {
-                        what: "error ratio",
-                        reason: "resample without the factor or without errors".into(),
-                    });
-                }
-                Ok((1.0 - hf as f64 / nf_ as f64) / denom)
-            })?),
-        };
+        let error_ratio = ratio_cis[f];
         out_rows.push(FactorRow {
             factor: names[f].clone(),
             count: acc.counts[f],

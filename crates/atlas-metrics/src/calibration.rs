@@ -111,6 +111,47 @@ pub fn reliability_bins(
         .collect())
 }
 
+/// The [`reliability_bins`] bin of each confidence (`None`: in no bin, e.g. a confidence of 0).
+pub fn bin_indices(confidences: &[f64], n_bins: usize) -> Result<Vec<Option<u16>>> {
+    crate::error::check_finite_f64("confidences", confidences)?;
+    if n_bins == 0 || n_bins > u16::MAX as usize {
+        return Err(MetricsError::InvalidParameter {
+            what: "n_bins",
+            reason: format!("{n_bins} is outside 1..=65535"),
+        });
+    }
+    let b = bin_boundaries(n_bins);
+    Ok(confidences
+        .iter()
+        .map(|&c| {
+            let j = b[1..].partition_point(|&u| u < c);
+            (j < n_bins && c > b[j]).then_some(j as u16)
+        })
+        .collect())
+}
+
+/// [`ece`] of a bootstrap replicate given as item multiplicities (`counts[i]` copies of item
+/// `i`), from precomputed [`bin_indices`]: `Σ_bins |Σ_i∈bin w_i (correct_i − conf_i)| / Σ w`.
+pub fn ece_counted(
+    bins: &[Option<u16>],
+    confidences: &[f64],
+    correct: &[bool],
+    counts: &[u16],
+    n_bins: usize,
+) -> f64 {
+    let mut gap = vec![0.0f64; n_bins];
+    let mut n = 0u64;
+    for (((b, &c), &ok), &w) in bins.iter().zip(confidences).zip(correct).zip(counts) {
+        n += w as u64;
+        if let Some(j) = b
+            && w > 0
+        {
+            gap[*j as usize] += w as f64 * (ok as u8 as f64 - c);
+        }
+    }
+    gap.iter().map(|g| g.abs()).sum::<f64>() / n as f64
+}
+
 /// Expected calibration error over `n_bins` equal-width bins (see module docs).
 pub fn ece(confidences: &[f64], correct: &[bool], n_bins: usize) -> Result<f64> {
     check_nonempty("confidences", confidences.len())?;

@@ -323,3 +323,24 @@ fn counted_replicates_equal_index_replicates() {
             && (via_idx.upper - single.upper).abs() < 1e-12
     );
 }
+
+/// The counted ECE of a replicate equals `ece` on the expanded items.
+#[test]
+fn counted_ece_equals_ece_on_expanded_items() {
+    use atlas_metrics::calibration::{bin_indices, ece, ece_counted};
+    let conf: Vec<f64> = (0..200).map(|i| ((i * 37) % 101) as f64 / 100.0).collect();
+    let ok: Vec<bool> = (0..200).map(|i| (i * 13) % 3 != 0).collect();
+    let bins = bin_indices(&conf, 15).unwrap();
+    let counts: Vec<u16> = (0..200).map(|i| ((i * 7) % 4) as u16).collect();
+    let (mut c, mut k) = (Vec::new(), Vec::new());
+    for i in 0..200 {
+        for _ in 0..counts[i] {
+            c.push(conf[i]);
+            k.push(ok[i]);
+        }
+    }
+    let want = ece(&c, &k, 15).unwrap();
+    let got = ece_counted(&bins, &conf, &ok, &counts, 15);
+    assert!((want - got).abs() < 1e-12, "{want} vs {got}");
+    assert!(want > 0.0);
+}

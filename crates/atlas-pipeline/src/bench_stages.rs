@@ -360,6 +360,7 @@ fn set<'a>(
     head: &'a ZeroShotHead,
     failures: &'a [Option<String>],
     model: &'a str,
+    cosines: Option<&'a [f32]>,
 ) -> EvalSet<'a> {
     EvalSet {
         model,
@@ -372,6 +373,7 @@ fn set<'a>(
         class_subset: d.subset.as_deref(),
         scale: 100.0,
         bias: None,
+        cosines,
     }
 }
 
@@ -453,13 +455,32 @@ pub fn bench_stages(cfg: &StageBenchConfig) -> Result<StageBenchReport, Pipeline
         let t = Instant::now();
         let md = model_data(&sets, cfg.dim, m, seed);
         synth_seconds += t.elapsed().as_secs_f64();
-        let mk = |k: usize| {
-            let head = if sets[k].role == "cue-conflict" {
+        let head_of = |k: usize| {
+            if sets[k].role == "cue-conflict" {
                 &md.cue_head
             } else {
                 &md.head
-            };
-            set(&sets[k], &md.emb[k], head, &failures[sets[k].name], name)
+            }
+        };
+        // As the executor: every item's cosines against its head, once, shared by the stages.
+        let t = Instant::now();
+        let cos: Vec<Vec<f32>> = (0..sets.len())
+            .map(|k| match sets[k].role {
+                "retrieval" => Vec::new(),
+                _ => atlas_zeroshot::cosines(&md.emb[k], &head_of(k).weights, cfg.dim),
+            })
+            .collect();
+        time("cosines (shared)", t);
+        let mk = |k: usize| {
+            let c = (!cos[k].is_empty()).then(|| cos[k].as_slice());
+            set(
+                &sets[k],
+                &md.emb[k],
+                head_of(k),
+                &failures[sets[k].name],
+                name,
+                c,
+            )
         };
 
         let t = Instant::now();

@@ -196,6 +196,8 @@ pub struct ModelInputs {
     pub bias: Option<f32>,
     /// Per dataset: (embeddings, failures) gathered in dataset order.
     pub gathered: BTreeMap<usize, (Vec<f32>, Vec<Option<String>>)>,
+    /// Per dataset with a head: cosines of every item against it, computed once for all stages.
+    pub cosines: BTreeMap<usize, Vec<f32>>,
 }
 
 impl ModelInputs {
@@ -230,12 +232,20 @@ impl ModelInputs {
                 .collect();
             gathered.insert(di, rows.gather(&hashes));
         }
+        let cosines = gathered
+            .iter()
+            .filter_map(|(di, (emb, _))| {
+                let h = heads.get(di)?;
+                (h.dim == rows.dim).then(|| (*di, atlas_zeroshot::cosines(emb, &h.weights, h.dim)))
+            })
+            .collect();
         Ok(Self {
             dim: rows.dim,
             heads,
             scale: scale.0,
             bias: scale.1,
             gathered,
+            cosines,
         })
     }
 
@@ -258,6 +268,7 @@ impl ModelInputs {
             class_subset: d.class_subset.as_ref().map(|s| s.1.as_slice()),
             scale: self.scale,
             bias: self.bias,
+            cosines: self.cosines.get(&di).map(Vec::as_slice),
         }
     }
 }

@@ -167,14 +167,80 @@ pub fn no_items(set: &EvalSet<'_>, failed: usize, unlabelled: usize) -> InputErr
     }
 }
 
-/// Cosines `[rows, classes]` of the given items against `head`.
+/// Cosines `[rows, classes]` of the given items against `head`: sliced from the set's
+/// precomputed cosines when `head` is the set's head or its class-subset restriction, else
+/// computed.
 pub fn cosines_of(set: &EvalSet<'_>, rows: &[usize], head: &ZeroShotHead) -> Vec<f32> {
+    if let Some(cached) = cached_cosines(set, rows, head) {
+        return cached;
+    }
     let dim = head.dim;
     let mut emb = Vec::with_capacity(rows.len() * dim);
     for &i in rows {
         emb.extend_from_slice(&set.embeddings[i * dim..(i + 1) * dim]);
     }
     atlas_zeroshot::cosines(&emb, &head.weights, dim)
+}
+
+fn cached_cosines(set: &EvalSet<'_>, rows: &[usize], head: &ZeroShotHead) -> Option<Vec<f32>> {
+    let cached = set.cosines?;
+    let full = set.head;
+    let c = full.num_classes();
+    if head.dim != full.dim || c == 0 || cached.len() != set.len() * c {
+        return None;
+    }
+    let cols: Vec<usize> = if head.weights == full.weights {
+        (0..c).collect()
+    } else {
+        let subset = set.class_subset?;
+        let d = head.dim;
+        let same = subset.len() == head.num_classes()
+            && subset.iter().enumerate().all(|(k, &j)| {
+                j < c && head.weights[k * d..(k + 1) * d] == full.weights[j * d..(j + 1) * d]
+            });
+        if !same {
+            return None;
+        }
+        subset.to_vec()
+    };
+    let mut out = Vec::with_capacity(rows.len() * cols.len());
+    for &i in rows {
+        let row = &cached[i * c..(i + 1) * c];
+        if cols.len() == c {
+            out.extend_from_slice(row);
+        } else {
+            out.extend(cols.iter().map(|&j| row[j]));
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod cached_cosine_tests {
+    use super::*;
+
+    #[test]
+    fn cached_cosines_equal_computed_ones_full_and_subset() {
+        let head = testing::one_hot_head(6);
+        let rows: Vec<Vec<f32>> = (0..5)
+            .map(|i| testing::mixed(6, &[(i % 6, 0.8), ((i + 2) % 6, 0.3)]))
+            .collect();
+        let owned = testing::Owned::new(head, vec![0, 1, 2, 3, 4], rows);
+        let subset = [1usize, 3, 4];
+        for sub in [None, Some(&subset[..])] {
+            let plain = owned.set("m", "d", "id", sub);
+            let all: Vec<usize> = (0..5).collect();
+            let full = cosines_of(&plain, &all, plain.head);
+            let cached = EvalSet {
+                cosines: Some(&full),
+                ..plain
+            };
+            let h = label_head(&plain).unwrap();
+            let want = cosines_of(&plain, &[4, 0, 2], &h);
+            let got = cached_cosines(&cached, &[4, 0, 2], &h);
+            assert_eq!(got.as_deref(), Some(&want[..]));
+        }
+    }
 }
 
 /// Logits `scale * cos + bias`.

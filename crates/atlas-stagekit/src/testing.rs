@@ -86,6 +86,7 @@ impl Owned {
             class_subset: subset,
             scale: 100.0,
             bias: None,
+            cosines: None,
         }
     }
 }

@@ -29,4 +29,6 @@ pub use loss::LossKind;
 pub use model::{ClipLike, interpolate};
 pub use tokenizer::WordTokenizer;
 pub use train::{TrainConfig, TrainLog, train_contrastive, train_finetune};
-pub use zoo::{ModelReport, ZooOptions, ZooReport, ZooSpec, train_demo_zoo, zoo_specs};
+pub use zoo::{
+    CardCheck, ModelReport, ZooOptions, ZooReport, ZooSpec, check_cards, train_demo_zoo, zoo_specs,
+};

@@ -157,10 +157,10 @@ fn tags(arch: &str, data: &str, size: &str, ft: &str, loss: &str) -> FactorTags 
 /// Pretraining schedule of the reference model.
 pub fn reference_train() -> TrainConfig {
     TrainConfig {
-        steps: 1600,
+        steps: 600,
         batch_size: 64,
         lr: 2e-3,
-        warmup: 160,
+        warmup: 60,
         weight_decay: 0.1,
         beta2: 0.98,
         seed: 0,
@@ -1058,4 +1058,76 @@ fn model_card_md(a: &FinishArgs<'_>, r: &ModelReport) -> String {
          pooling token).\n- `card.json`: everything above, machine-readable.\n",
     );
     s
+}
+
+/// One model's rebuilt metrics against its committed card.
+#[derive(Debug, Clone, Serialize)]
+pub struct CardCheck {
+    pub name: String,
+    /// (split, prompts, committed top-1, rebuilt top-1).
+    pub top1: Vec<(String, String, f64, f64)>,
+    pub max_abs_diff: f64,
+    /// The rebuilt checkpoint is byte-identical to the committed one.
+    pub weights_identical: bool,
+}
+
+impl CardCheck {
+    pub fn within(&self, tolerance: f64) -> bool {
+        self.max_abs_diff <= tolerance
+    }
+}
+
+fn card_top1(card: &serde_json::Value) -> Vec<(String, String, f64)> {
+    let m = &card["training_time_metrics"];
+    let mut out = Vec::new();
+    for (key, prompts) in [
+        ("zero_shot_top1_simple_prompt", "simple"),
+        ("zero_shot_top1_template_ensemble", "ensemble"),
+    ] {
+        for a in m[key].as_array().into_iter().flatten() {
+            if let (Some(s), Some(t)) = (a["split"].as_str(), a["top1"].as_f64()) {
+                out.push((s.to_string(), prompts.to_string(), t));
+            }
+        }
+    }
+    out
+}
+
+/// Compares the cards (and weights) of `rebuilt/<name>` with `committed/<name>` for each name:
+/// the reproducibility claim of the model cards (same command and seed, same metrics).
+pub fn check_cards(committed: &Path, rebuilt: &Path, names: &[String]) -> Result<Vec<CardCheck>> {
+    let read = |p: PathBuf| -> Result<serde_json::Value> {
+        let text = std::fs::read_to_string(&p).map_err(io_err(&p))?;
+        serde_json::from_str(&text).map_err(|source| TrainError::Json { path: p, source })
+    };
+    let mut out = Vec::new();
+    for name in names {
+        let a = read(committed.join(name).join("card.json"))?;
+        let b = read(rebuilt.join(name).join("card.json"))?;
+        let (ta, tb) = (card_top1(&a), card_top1(&b));
+        let mut top1 = Vec::new();
+        let mut max_abs_diff: f64 = 0.0;
+        for (s, p, x) in &ta {
+            let y = tb
+                .iter()
+                .find(|(s2, p2, _)| s2 == s && p2 == p)
+                .map_or(f64::NAN, |t| t.2);
+            max_abs_diff = if y.is_nan() {
+                f64::INFINITY
+            } else {
+                max_abs_diff.max((x - y).abs())
+            };
+            top1.push((s.clone(), p.clone(), *x, y));
+        }
+        let w = "open_clip_model.safetensors";
+        let wa = std::fs::read(committed.join(name).join(w)).ok();
+        let wb = std::fs::read(rebuilt.join(name).join(w)).ok();
+        out.push(CardCheck {
+            name: name.clone(),
+            top1,
+            max_abs_diff,
+            weights_identical: wa.is_some() && wa == wb,
+        });
+    }
+    Ok(out)
 }
