@@ -26,10 +26,10 @@ use arrow::array::RecordBatch;
 use atlas_artifacts::EvalSet;
 use atlas_metrics::bootstrap::{BootstrapCi, Rng, bootstrap_counts_ci, bootstrap_mean_ci};
 use atlas_metrics::calibration::{
-    DEFAULT_ECE_BINS, ReliabilityBin, TemperatureFit, TemperatureSearch, bin_indices, brier,
-    confidences_and_correct, ece_counted, reliability_bins, tune_temperature,
+    DEFAULT_ECE_BINS, ReliabilityBin, TemperatureFit, TemperatureSearch, bin_indices, ece_counted,
+    reliability_bins, row_stats, tune_temperature,
 };
-use atlas_metrics::classification::{Matrix, logsumexp_scaled};
+use atlas_metrics::classification::Matrix;
 use serde::{Deserialize, Serialize};
 
 pub use common::{HeadlineNumber, InputError};
@@ -215,7 +215,10 @@ pub struct CalibrationOutput {
 fn scores(s: &Scored, t: f64, p: &Params) -> Result<(Scores, Vec<bool>), CalibrationError> {
     let m = s.matrix()?;
     let cfg = bootstrap_config(p.bootstrap, p.seed);
-    let (conf, correct) = confidences_and_correct(m, &s.labels, t)?;
+    // One pass per row for confidence, correctness, NLL and Brier.
+    let rows = row_stats(m, &s.labels, t)?;
+    let conf: Vec<f64> = rows.iter().map(|r| r.confidence).collect();
+    let correct: Vec<bool> = rows.iter().map(|r| r.correct).collect();
     let n_bins = p.n_bins;
     let bins = bin_indices(&conf, n_bins)?;
     let ece_ci = bootstrap_counts_ci(conf.len(), &cfg, 1, |c, out| {
@@ -223,17 +226,14 @@ fn scores(s: &Scored, t: f64, p: &Params) -> Result<(Scores, Vec<bool>), Calibra
         Ok(())
     })?
     .remove(0);
-    let per_item_nll: Vec<f64> = m
-        .row_iter()
-        .zip(&s.labels)
-        .map(|(r, &y)| logsumexp_scaled(r, 1.0 / t) - r[y as usize] as f64 / t)
-        .collect();
+    let per_item_nll: Vec<f64> = rows.iter().map(|r| r.nll).collect();
+    let brier_mean = rows.iter().map(|r| r.brier).sum::<f64>() / rows.len().max(1) as f64;
     Ok((
         Scores {
             temperature: t,
             ece: ece_ci,
             nll: bootstrap_mean_ci(&per_item_nll, &cfg)?,
-            brier: brier(m, &s.labels, t)?,
+            brier: brier_mean,
             bins: reliability_bins(&conf, &correct, n_bins)?,
         },
         correct,

@@ -296,6 +296,89 @@ where
         .collect()
 }
 
+/// Seed of stratum `s` of a stratified bootstrap: the config's seed for the first stratum (so one
+/// stratum is exactly [`bootstrap_counts_ci`]), a decorrelated one for the others.
+pub fn stratum_seed(seed: u64, s: usize) -> u64 {
+    if s == 0 {
+        seed
+    } else {
+        seed ^ (s as u64)
+            .wrapping_mul(0xD1B5_4A32_D192_ED03)
+            .rotate_left(17)
+    }
+}
+
+/// Stratified bootstrap: every replicate resamples each stratum (e.g. the ID set and each OOD
+/// set) within itself, with [`stratum_seed`]; the statistic gets one multiplicity slice per
+/// stratum and writes `k` values. Intervals as in [`bootstrap_counts_ci`].
+pub fn bootstrap_strata_ci<F>(
+    strata: &[usize],
+    cfg: &BootstrapConfig,
+    k: usize,
+    statistic: F,
+) -> Result<Vec<BootstrapCi>>
+where
+    F: Fn(&[&[u16]], &mut [f64]) -> Result<()> + Sync,
+{
+    check_config(cfg)?;
+    for &n in strata {
+        check_nonempty("bootstrap items", n)?;
+    }
+    let ones: Vec<Vec<u16>> = strata.iter().map(|&n| vec![1u16; n]).collect();
+    let all: Vec<&[u16]> = ones.iter().map(Vec::as_slice).collect();
+    let mut estimate = vec![0.0; k];
+    statistic(&all, &mut estimate)?;
+    if estimate.iter().any(|v| !v.is_finite()) {
+        return Err(MetricsError::Undefined {
+            what: "bootstrap point estimate",
+            reason: "the statistic is not finite on the full sample".into(),
+        });
+    }
+    let cfgs: Vec<BootstrapConfig> = (0..strata.len())
+        .map(|s| BootstrapConfig {
+            seed: stratum_seed(cfg.seed, s),
+            ..*cfg
+        })
+        .collect();
+    let plans: Vec<Option<std::sync::Arc<ResamplePlan>>> =
+        strata.iter().zip(&cfgs).map(|(&n, c)| plan(n, c)).collect();
+    let reps: Vec<Option<Vec<f64>>> = (0..cfg.n_resamples)
+        .into_par_iter()
+        .map(|b| {
+            let mut own: Vec<Vec<u16>> = Vec::new();
+            for (s, p) in plans.iter().enumerate() {
+                if p.is_none() {
+                    let mut buf = vec![0u16; strata[s]];
+                    if !replicate_counts(strata[s], cfgs[s].seed, b as u64, &mut buf) {
+                        return None;
+                    }
+                    own.push(buf);
+                }
+            }
+            let mut it = own.iter();
+            let counts: Vec<&[u16]> = plans
+                .iter()
+                .map(|p| match p {
+                    Some(p) => Some(p.counts(b)),
+                    None => it.next().map(Vec::as_slice),
+                })
+                .collect::<Option<_>>()?;
+            let mut out = vec![0.0; k];
+            statistic(&counts, &mut out).ok().map(|_| out)
+        })
+        .collect();
+    (0..k)
+        .map(|j| {
+            let values: Vec<f64> = reps
+                .iter()
+                .filter_map(|r| r.as_ref().map(|v| v[j]))
+                .filter(|v| v.is_finite())
+                .collect();
+            percentile_ci(estimate[j], values, cfg)
+        })
+        .collect()
+}
+
 fn percentile_ci(
     estimate: f64,
     mut values: Vec<f64>,

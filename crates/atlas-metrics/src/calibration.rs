@@ -217,6 +217,45 @@ pub fn nll(m: Matrix<'_>, labels: &[u32], temperature: f64) -> Result<f64> {
     Ok(sum / labels.len() as f64)
 }
 
+/// Per-row calibration quantities of `softmax(logits / T)` from one pass over each row (one `exp`
+/// per logit): what [`confidences_and_correct`], the per-item NLL and [`brier`] compute
+/// separately.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RowStats {
+    pub confidence: f64,
+    pub correct: bool,
+    pub nll: f64,
+    pub brier: f64,
+}
+
+/// [`RowStats`] of every row (parallel).
+pub fn row_stats(m: Matrix<'_>, labels: &[u32], temperature: f64) -> Result<Vec<RowStats>> {
+    check_inputs(m, labels)?;
+    check_temperature(temperature)?;
+    let s = 1.0 / temperature;
+    Ok(m.par_rows()
+        .zip(labels.par_iter())
+        .map(|(r, &y)| {
+            let raw_max = row_max(r);
+            let mx = raw_max * s;
+            let (mut se, mut se2) = (0.0f64, 0.0f64);
+            for &v in r {
+                let e = (v as f64 * s - mx).exp();
+                se += e;
+                se2 += e * e;
+            }
+            let zy = r[y as usize] as f64 * s;
+            let py = (zy - mx).exp() / se;
+            RowStats {
+                confidence: 1.0 / se,
+                correct: argmax(r) == y as usize,
+                nll: mx + se.ln() - zy,
+                brier: se2 / (se * se) - 2.0 * py + 1.0,
+            }
+        })
+        .collect())
+}
+
 /// Multi-class Brier score of `softmax(logits / T)`: `mean Σ_c (p_c − 1[c=y])²`.
 pub fn brier(m: Matrix<'_>, labels: &[u32], temperature: f64) -> Result<f64> {
     check_inputs(m, labels)?;

@@ -266,13 +266,14 @@ impl BinaryRanking {
 }
 
 /// Positive and negative scores sorted once, so that a bootstrap replicate given as item
-/// multiplicities becomes a [`BinaryRanking`] in one `O(n)` pass (no sort per replicate). The
-/// ranking equals `BinaryRanking::new` on the resampled scores exactly (same groups, same counts).
+/// multiplicities is ranked in one `O(n)` pass (no sort per replicate). [`RankedPool::ranking`]
+/// equals `BinaryRanking::new` on the resampled scores exactly (same groups, same counts);
+/// [`RankedPool::auroc_fpr`] computes `roc_auc` and `fpr_at_recall` of that ranking in the same
+/// pass without building it.
 #[derive(Debug, Clone)]
 pub struct RankedPool {
-    /// Item numbers (positives `0..n_pos`, then negatives) in descending score order.
-    order: Vec<u32>,
-    scores: Vec<f64>,
+    /// (score, item) in descending score order; items `0..n_pos` are positives, then negatives.
+    sorted: Vec<(f64, u32)>,
     n_pos: usize,
 }
 
@@ -280,65 +281,136 @@ impl RankedPool {
     pub fn new(pos_scores: &[f64], neg_scores: &[f64]) -> Result<Self> {
         check_finite_f64("positive (ID) scores", pos_scores)?;
         check_finite_f64("negative (OOD) scores", neg_scores)?;
-        let scores: Vec<f64> = pos_scores.iter().chain(neg_scores).copied().collect();
-        let mut order: Vec<u32> = (0..scores.len() as u32).collect();
-        order.par_sort_unstable_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]));
+        let mut sorted: Vec<(f64, u32)> = pos_scores
+            .iter()
+            .chain(neg_scores)
+            .enumerate()
+            .map(|(i, &s)| (s, i as u32))
+            .collect();
+        sorted.par_sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         Ok(Self {
-            order,
-            scores,
+            sorted,
             n_pos: pos_scores.len(),
         })
+    }
+
+    #[inline]
+    fn count(&self, item: usize, pos: &[u16], neg: &[u16]) -> (u64, bool) {
+        if item < self.n_pos {
+            (pos.get(item).copied().unwrap_or(0) as u64, true)
+        } else {
+            (
+                neg.get(item - self.n_pos).copied().unwrap_or(0) as u64,
+                false,
+            )
+        }
+    }
+
+    fn totals(pos: &[u16], neg: &[u16]) -> Result<(u64, u64)> {
+        let p: u64 = pos.iter().map(|&c| c as u64).sum();
+        let n: u64 = neg.iter().map(|&c| c as u64).sum();
+        if p == 0 {
+            return Err(MetricsError::NoPositives {
+                what: "OOD metrics (ID set)",
+            });
+        }
+        if n == 0 {
+            return Err(MetricsError::NoNegatives {
+                what: "OOD metrics (OOD set)",
+            });
+        }
+        Ok((p, n))
     }
 
     /// The ranking of a replicate: `pos_counts[i]` copies of positive `i`, `neg_counts[j]` of
     /// negative `j`.
     pub fn ranking(&self, pos_counts: &[u16], neg_counts: &[u16]) -> Result<BinaryRanking> {
+        let (n_pos, n_neg) = Self::totals(pos_counts, neg_counts)?;
         let mut groups: Vec<(u64, u64)> = Vec::new();
-        let (mut n_pos, mut n_neg) = (0u64, 0u64);
         let mut prev = f64::NAN;
-        for &item in &self.order {
-            let item = item as usize;
-            let (c, positive) = if item < self.n_pos {
-                (pos_counts.get(item).copied().unwrap_or(0), true)
-            } else {
-                (
-                    neg_counts.get(item - self.n_pos).copied().unwrap_or(0),
-                    false,
-                )
-            };
+        for &(s, item) in &self.sorted {
+            let (c, positive) = self.count(item as usize, pos_counts, neg_counts);
             if c == 0 {
                 continue;
             }
-            let s = self.scores[item];
             if !(s == prev) {
                 groups.push((0, 0));
                 prev = s;
             }
             if let Some(g) = groups.last_mut() {
                 if positive {
-                    g.0 += c as u64;
-                    n_pos += c as u64;
+                    g.0 += c;
                 } else {
-                    g.1 += c as u64;
-                    n_neg += c as u64;
+                    g.1 += c;
                 }
             }
-        }
-        if n_pos == 0 {
-            return Err(MetricsError::NoPositives {
-                what: "OOD metrics (ID set)",
-            });
-        }
-        if n_neg == 0 {
-            return Err(MetricsError::NoNegatives {
-                what: "OOD metrics (OOD set)",
-            });
         }
         Ok(BinaryRanking {
             groups,
             n_pos,
             n_neg,
         })
+    }
+
+    /// `(roc_auc, fpr_at_recall(recall_level))` of [`RankedPool::ranking`], in one pass and no
+    /// allocation (the bootstrap's inner loop).
+    pub fn auroc_fpr(
+        &self,
+        pos_counts: &[u16],
+        neg_counts: &[u16],
+        recall_level: f64,
+    ) -> Result<(f64, f64)> {
+        let (total_p, total_n) = Self::totals(pos_counts, neg_counts)?;
+        let (mut tps, mut fps, mut twice) = (0u64, 0u64, 0u128);
+        let (mut gp, mut gn) = (0u64, 0u64);
+        let (mut best_d, mut best_fps, mut fpr_done) = (f64::INFINITY, 0u64, false);
+        let mut close = |gp: u64, gn: u64, tps: &mut u64, fps: &mut u64| {
+            twice += gn as u128 * (2 * *tps as u128 + gp as u128);
+            *tps += gp;
+            *fps += gn;
+            // fpr_at_recall: candidates are the thresholds up to the first reaching all
+            // positives; the later one wins a tie (the reference scans them in reverse).
+            if !fpr_done {
+                let d = (*tps as f64 / total_p as f64 - recall_level).abs();
+                if d <= best_d {
+                    best_d = d;
+                    best_fps = *fps;
+                }
+                fpr_done = *tps >= total_p;
+            }
+        };
+        let mut prev = f64::NAN;
+        let mut open = false;
+        for &(s, item) in &self.sorted {
+            let (c, positive) = self.count(item as usize, pos_counts, neg_counts);
+            if c == 0 {
+                continue;
+            }
+            if !(s == prev) {
+                if open {
+                    close(gp, gn, &mut tps, &mut fps);
+                    (gp, gn) = (0, 0);
+                }
+                prev = s;
+                open = true;
+            }
+            if positive {
+                gp += c;
+            } else {
+                gn += c;
+            }
+        }
+        if open {
+            close(gp, gn, &mut tps, &mut fps);
+        }
+        // The final (recall 1, fps 0) candidate wins only when strictly closer.
+        if (1.0 - recall_level).abs() < best_d {
+            best_fps = 0;
+        }
+        Ok((
+            twice as f64 / 2.0 / (total_p as f64 * total_n as f64),
+            best_fps as f64 / total_n as f64,
+        ))
     }
 }
 

@@ -298,6 +298,17 @@ fn counted_replicates_equal_index_replicates() {
         assert_eq!(fresh, counted, "replicate {b}");
         assert_eq!(fresh.roc_auc(), counted.roc_auc());
         assert_eq!(fresh.fpr_at_recall(0.95), counted.fpr_at_recall(0.95));
+        for level in [0.95, 0.5, 0.3, 1.0] {
+            let (auc, fpr) = pool
+                .auroc_fpr(&counts[..120], &counts[120..], level)
+                .unwrap();
+            assert_eq!(auc, fresh.roc_auc(), "replicate {b}");
+            assert_eq!(
+                fpr,
+                fresh.fpr_at_recall(level),
+                "replicate {b} level {level}"
+            );
+        }
     }
     // Several statistics from one pass equal separate calls.
     let values: Vec<f64> = (0..n).map(|i| (i % 13) as f64).collect();
@@ -314,6 +325,26 @@ fn counted_replicates_equal_index_replicates() {
             && (both[0].upper - single.upper).abs() < 1e-12
     );
     assert!((both[1].upper - 2.0 * single.upper).abs() < 1e-9);
+    // One stratum is exactly the plain counted bootstrap; a second stratum is resampled apart.
+    use atlas_metrics::bootstrap::bootstrap_strata_ci;
+    let strat = bootstrap_strata_ci(&[n, 40], &cfg, 2, |c, out| {
+        assert_eq!((c[0].len(), c[1].len()), (n, 40));
+        assert_eq!(c[1].iter().map(|&x| x as usize).sum::<usize>(), 40);
+        out[0] = c[0]
+            .iter()
+            .zip(&values)
+            .map(|(&c, v)| c as f64 * v)
+            .sum::<f64>()
+            / n as f64;
+        out[1] = c[1].iter().map(|&x| x as f64).sum::<f64>();
+        Ok(())
+    })
+    .unwrap();
+    assert!(
+        (strat[0].lower - single.lower).abs() < 1e-12
+            && (strat[0].upper - single.upper).abs() < 1e-12
+    );
+    assert_eq!((strat[1].lower, strat[1].upper), (40.0, 40.0));
     let via_idx = bootstrap_ci(n, &cfg, |idx| {
         Ok(idx.iter().map(|&i| values[i]).sum::<f64>() / n as f64)
     })
@@ -343,4 +374,29 @@ fn counted_ece_equals_ece_on_expanded_items() {
     let got = ece_counted(&bins, &conf, &ok, &counts, 15);
     assert!((want - got).abs() < 1e-12, "{want} vs {got}");
     assert!(want > 0.0);
+}
+
+/// The fused per-row pass equals the separate confidence, NLL and Brier functions.
+#[test]
+fn row_stats_equal_separate_functions() {
+    use atlas_metrics::calibration::{brier, confidences_and_correct, nll, row_stats};
+    use atlas_metrics::classification::Matrix;
+    let logits: Vec<f32> = (0..40 * 7)
+        .map(|i| ((i * 29 % 53) as f32 / 9.0).sin() * 4.0)
+        .collect();
+    let labels: Vec<u32> = (0..40).map(|i| (i * 3 % 7) as u32).collect();
+    let m = Matrix::new(&logits, 7).unwrap();
+    for t in [1.0, 0.7, 2.5] {
+        let rows = row_stats(m, &labels, t).unwrap();
+        let (conf, ok) = confidences_and_correct(m, &labels, t).unwrap();
+        for (r, (c, k)) in rows.iter().zip(conf.iter().zip(&ok)) {
+            assert!((r.confidence - c).abs() < 1e-12);
+            assert_eq!(r.correct, *k);
+        }
+        let mean = |f: fn(&atlas_metrics::calibration::RowStats) -> f64| {
+            rows.iter().map(f).sum::<f64>() / rows.len() as f64
+        };
+        assert!((mean(|r| r.nll) - nll(m, &labels, t).unwrap()).abs() < 1e-10);
+        assert!((mean(|r| r.brier) - brier(m, &labels, t).unwrap()).abs() < 1e-10);
+    }
 }

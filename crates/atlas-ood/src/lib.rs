@@ -16,16 +16,17 @@
 //!   positive, FPR on ID at 95 % OOD TPR, trapezoidal AUPRs) is reported alongside in `openood_*`
 //!   columns.
 //! - **Aggregation**: a `mean` row per score averages each metric over the OOD sets.
-//! - **Intervals**: bootstrap over items, resampling the pooled ID+OOD items (replicates without
-//!   ID or OOD items are skipped and counted by atlas-metrics); for the mean, the pooled items of
-//!   the ID set and all OOD sets.
+//! - **Intervals**: stratified bootstrap over items: each replicate resamples the ID set and every
+//!   OOD set within itself (set sizes stay fixed, as each was sampled on its own), and the same
+//!   replicate gives every (set, score) value and the mean over the sets (`atlas_metrics::
+//!   bootstrap::bootstrap_strata_ci`; seeds per stratum from the run seed).
 //! - An OOD set with zero usable images is an error naming the dataset.
 
 use atlas_stagekit as common;
 
 use arrow::array::RecordBatch;
 use atlas_artifacts::EvalSet;
-use atlas_metrics::bootstrap::{BootstrapCi, bootstrap_counts_ci};
+use atlas_metrics::bootstrap::{BootstrapCi, bootstrap_strata_ci};
 use atlas_metrics::classification::Matrix;
 use atlas_metrics::ood::{
     OodMetrics, OodScore, OpenOodMetrics, RankedPool, ood_metrics, ood_scores, openood_metrics,
@@ -36,7 +37,7 @@ pub use common::{HeadlineNumber, InputError};
 use common::{Table, bootstrap_config, check_set, cosines_of, label_head, logits_of, no_items};
 
 /// Bump when the same inputs would give different outputs.
-pub const STAGE_VERSION: &str = "1";
+pub const STAGE_VERSION: &str = "2";
 
 /// Value of the `dataset` column of the mean-over-OOD-sets rows.
 pub const MEAN_DATASET: &str = "mean";
@@ -226,59 +227,46 @@ pub fn compute(
     let lvl = params.recall_level;
     let n_scores = params.scores.len();
     let n_id = id_scores.first().map_or(0, Vec::len);
-    // Intervals: per OOD set, one bootstrap over the pooled ID + OOD items gives AUROC and FPR for
-    // every score (the same replicates the per-statistic calls would draw), each replicate ranked
-    // in O(n) from scores sorted once.
-    let mut set_cis: Vec<Vec<BootstrapCi>> = Vec::with_capacity(per_set.len());
-    for (_, s, _) in &per_set {
-        let pools = (0..n_scores)
-            .map(|k| RankedPool::new(&id_scores[k], &s[k]))
-            .collect::<Result<Vec<_>, _>>()?;
-        set_cis.push(bootstrap_counts_ci(
-            n_id + s[0].len(),
-            &cfg,
-            2 * n_scores,
-            |c, out| {
-                let (a, b) = c.split_at(n_id);
-                for (k, pool) in pools.iter().enumerate() {
-                    let r = pool.ranking(a, b)?;
-                    out[2 * k] = r.roc_auc();
-                    out[2 * k + 1] = r.fpr_at_recall(lvl);
-                }
-                Ok(())
-            },
-        )?);
-    }
-    // Mean over OOD sets: resample the pooled ID + all OOD items, average the per-set metrics.
-    let mean_cis: Vec<BootstrapCi> = if per_set.is_empty() {
+    // Intervals: a stratified bootstrap (the ID set and each OOD set resampled within
+    // themselves, as they are sampled separately). One pass per replicate gives AUROC and FPR
+    // for every (set, score) and their means over the sets, each ranking in O(n) from scores
+    // sorted once.
+    let pools: Vec<Vec<RankedPool>> = per_set
+        .iter()
+        .map(|(_, s, _)| {
+            (0..n_scores)
+                .map(|k| RankedPool::new(&id_scores[k], &s[k]))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .collect::<Result<_, _>>()?;
+    let strata: Vec<usize> = std::iter::once(n_id)
+        .chain(per_set.iter().map(|(_, s, _)| s[0].len()))
+        .collect();
+    let n_sets = per_set.len();
+    // Layout: per set j and score k: [auroc, fpr] at 2 * (j * n_scores + k); then the means.
+    let mean_at = 2 * n_sets * n_scores;
+    let cis = if n_sets == 0 {
         Vec::new()
     } else {
-        let mut bounds = vec![n_id];
-        for (_, s, _) in &per_set {
-            bounds.push(bounds[bounds.len() - 1] + s[0].len());
-        }
-        let pools: Vec<Vec<RankedPool>> = per_set
-            .iter()
-            .map(|(_, s, _)| {
-                (0..n_scores)
-                    .map(|k| RankedPool::new(&id_scores[k], &s[k]))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .collect::<Result<_, _>>()?;
-        let total = bounds[bounds.len() - 1];
-        bootstrap_counts_ci(total, &cfg, 2 * n_scores, |c, out| {
-            out.iter_mut().for_each(|v| *v = 0.0);
+        bootstrap_strata_ci(&strata, &cfg, mean_at + 2 * n_scores, |c, out| {
+            out[mean_at..].iter_mut().for_each(|v| *v = 0.0);
             for (j, set_pools) in pools.iter().enumerate() {
-                let (a, b) = (&c[..n_id], &c[bounds[j]..bounds[j + 1]]);
                 for (k, pool) in set_pools.iter().enumerate() {
-                    let r = pool.ranking(a, b)?;
-                    out[2 * k] += r.roc_auc() / pools.len() as f64;
-                    out[2 * k + 1] += r.fpr_at_recall(lvl) / pools.len() as f64;
+                    let (auc, fpr) = pool.auroc_fpr(c[0], c[j + 1], lvl)?;
+                    let at = 2 * (j * n_scores + k);
+                    out[at] = auc;
+                    out[at + 1] = fpr;
+                    out[mean_at + 2 * k] += auc / n_sets as f64;
+                    out[mean_at + 2 * k + 1] += fpr / n_sets as f64;
                 }
             }
             Ok(())
         })?
     };
+    let set_cis: Vec<Vec<BootstrapCi>> = (0..n_sets)
+        .map(|j| cis[2 * j * n_scores..2 * (j + 1) * n_scores].to_vec())
+        .collect();
+    let mean_cis: Vec<BootstrapCi> = cis.get(mean_at..).map(<[_]>::to_vec).unwrap_or_default();
     let mut rows = Vec::new();
     for (k, &kind) in params.scores.iter().enumerate() {
         let ids = &id_scores[k];
@@ -374,7 +362,7 @@ impl OodOutput {
         Ok(vec![("ood", t)])
     }
 
-    /// AUROC and FPR@95 (ID positive) of every row (CIs over pooled items).
+    /// AUROC and FPR@95 (ID positive) of every row (CIs from the stratified bootstrap).
     pub fn headline(&self) -> Vec<HeadlineNumber> {
         let mut out = Vec::new();
         for r in &self.rows {
