@@ -277,13 +277,16 @@ fn embed(head: &[f32], dim: usize, labels: &[i64], signal: f32, rng_seed: u64) -
     out
 }
 
+/// Caption texts, their embeddings and each caption's image index.
+type CaptionSet = (Vec<String>, Vec<f32>, Vec<usize>);
+
 struct ModelData {
     head: ZeroShotHead,
     cue_head: ZeroShotHead,
     /// Per dataset (same order as `datasets`): embeddings.
     emb: Vec<Vec<f32>>,
     /// Retrieval: per retrieval dataset, caption texts, embeddings and image index.
-    captions: BTreeMap<&'static str, (Vec<String>, Vec<f32>, Vec<usize>)>,
+    captions: BTreeMap<&'static str, CaptionSet>,
 }
 
 fn unit_rows(n: usize, dim: usize, seed: u64) -> Vec<f32> {

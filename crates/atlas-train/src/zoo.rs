@@ -701,8 +701,8 @@ fn build_one(
             let config = spec
                 .arch
                 .clip_config(tok.vocab_size(), tok.eot_id(), siglip);
-            let model = build_model(&config, cfg.seed, &ad, siglip);
-            let (model, log) = train_contrastive(model, data, &tok, &pre, &cfg, &ad)?;
+            let model = build_model(&config, cfg.seed, ad, siglip);
+            let (model, log) = train_contrastive(model, data, tok, pre, &cfg, ad)?;
             (model.valid(), config, Some(log), Some(cfg))
         }
         Recipe::Finetune { from, train } => {
@@ -711,11 +711,11 @@ fn build_one(
                 .ok_or_else(|| TrainError::Config(format!("{} needs {from} first", spec.name)))?;
             let cfg = scaled(train, opts.step_scale);
             let scale = src.model.logit_scale().exp().into_scalar::<f32>();
-            let head = zero_shot_head(&src.model, &tok, &classnames, &templates, &device)
+            let head = zero_shot_head(&src.model, tok, classnames, templates, device)
                 .mul_scalar(scale)
-                .to_device(&ad);
-            let model = src.model.clone().to_device(&ad).train();
-            let (model, log) = train_finetune(model, &train_ref, head, &pre, &cfg, &ad)?;
+                .to_device(ad);
+            let model = src.model.clone().to_device(ad).train();
+            let (model, log) = train_finetune(model, train_ref, head, pre, &cfg, ad)?;
             (model.valid(), src.config.clone(), Some(log), Some(cfg))
         }
         Recipe::WiseFt {
