@@ -15,14 +15,14 @@ For every model it
   4. compares exp(logit_scale) / logit_bias.
 Exit status 1 on any mismatch.
 
-Recorded output on the committed zoo (demo-zoo/v1, open_clip_torch 3.3.0, torch 2.15 CPU):
-    arch        ids ==  image cos min 0.99999988 (max|d| 2.15e-06, n=8)  text cos min 0.99999988 (max|d| 2.26e-06, n=86)  scale 26.4054/26.4054 bias None/None  OK
-    balanced    ids ==  image cos min 0.99999994 (max|d| 1.43e-06, n=8)  text cos min 0.99999988 (max|d| 1.67e-06, n=86)  scale 27.6415/27.6415 bias None/None  OK
-    ft          ids ==  image cos min 0.99999988 (max|d| 1.19e-06, n=8)  text cos min 0.99999976 (max|d| 1.55e-06, n=86)  scale 27.1376/27.1376 bias None/None  OK
-    ref         ids ==  image cos min 0.99999994 (max|d| 1.43e-06, n=8)  text cos min 0.99999976 (max|d| 1.55e-06, n=86)  scale 27.1376/27.1376 bias None/None  OK
-    siglip      ids ==  image cos min 0.99999994 (max|d| 1.91e-06, n=8)  text cos min 0.99999988 (max|d| 1.73e-06, n=86)  scale 11.5643/11.5643 bias -10.240498542785645/-10.240498542785645  OK
-    small-data  ids ==  image cos min 0.99999994 (max|d| 1.95e-06, n=8)  text cos min 0.99999988 (max|d| 1.43e-06, n=86)  scale 28.8265/28.8265 bias None/None  OK
-    wiseft      ids ==  image cos min 0.99999994 (max|d| 1.19e-06, n=8)  text cos min 0.99999976 (max|d| 1.55e-06, n=86)  scale 27.1376/27.1376 bias None/None  OK
+Recorded output on the committed zoo (demo-zoo/v2, open_clip_torch 3.3.0, torch 2.15 CPU):
+    arch        ids ==  image cos min 0.99999988 (max|d| 1.91e-06, n=8)  text cos min 0.99999976 (max|d| 1.91e-06, n=86)  scale 13.6061/13.6061 bias None/None  OK
+    balanced    ids ==  image cos min 0.99999988 (max|d| 1.31e-06, n=8)  text cos min 0.99999988 (max|d| 1.43e-06, n=86)  scale 14.4544/14.4544 bias None/None  OK
+    ft          ids ==  image cos min 0.99999988 (max|d| 2.50e-06, n=8)  text cos min 0.99999988 (max|d| 1.43e-06, n=86)  scale 13.5225/13.5225 bias None/None  OK
+    ref         ids ==  image cos min 0.99999988 (max|d| 1.19e-06, n=8)  text cos min 0.99999988 (max|d| 1.43e-06, n=86)  scale 13.5225/13.5225 bias None/None  OK
+    siglip      ids ==  image cos min 0.99999988 (max|d| 1.91e-06, n=8)  text cos min 0.99999988 (max|d| 1.55e-06, n=86)  scale 10.2646/10.2646 bias -9.962849617004395/-9.962849617004395  OK
+    small-data  ids ==  image cos min 0.99999988 (max|d| 1.19e-06, n=8)  text cos min 0.99999988 (max|d| 1.43e-06, n=86)  scale 13.8533/13.8533 bias None/None  OK
+    wiseft      ids ==  image cos min 0.99999988 (max|d| 1.43e-06, n=8)  text cos min 0.99999988 (max|d| 1.43e-06, n=86)  scale 13.5225/13.5225 bias None/None  OK
     ALL OK
 """
 import argparse
