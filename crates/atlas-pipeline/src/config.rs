@@ -248,7 +248,8 @@ impl StagesConfig {
     pub fn metric(&self, stage: &str) -> Option<&toml::Table> {
         match stage {
             "shift" => self.shift.as_ref(),
-            "factors" => self.factors.as_ref(),
+            // Factor-level effective robustness runs whenever the factors stage does.
+            "factors" | "factor_er" => self.factors.as_ref(),
             "shapebias" => self.shapebias.as_ref(),
             "calibration" => self.calibration.as_ref(),
             "ood" => self.ood.as_ref(),

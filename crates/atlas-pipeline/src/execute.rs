@@ -234,8 +234,19 @@ impl Executor<'_> {
         let shift_jobs: Vec<&crate::stages::MetricJob> = missing
             .iter()
             .copied()
-            .filter(|j| j.model.is_none())
+            .filter(|j| j.model.is_none() && j.stage == "shift")
             .collect();
+        let er_jobs: Vec<&crate::stages::MetricJob> = missing
+            .iter()
+            .copied()
+            .filter(|j| j.model.is_none() && j.stage == "factor_er")
+            .collect();
+        let factor_params = match er_jobs.is_empty() {
+            true => None,
+            false => Some(crate::stages::factor_params(self.cfg)?),
+        };
+        type FactorOutputs = Vec<(Vec<atlas_factors::FactorOutput>, bool)>;
+        let mut er_outs: Vec<FactorOutputs> = vec![Vec::new(); er_jobs.len()];
         let settings = match shift_jobs.is_empty() {
             true => None,
             false => Some(crate::stages::shift_settings(self.cfg)?),
@@ -248,11 +259,11 @@ impl Executor<'_> {
                 .copied()
                 .filter(|j| j.model == Some(mi))
                 .collect();
-            if own.is_empty() && shift_jobs.is_empty() {
+            if own.is_empty() && shift_jobs.is_empty() && er_jobs.is_empty() {
                 continue;
             }
             let (mut wanted, mut heads) = (Vec::new(), Vec::new());
-            for j in own.iter().chain(&shift_jobs) {
+            for j in own.iter().chain(&shift_jobs).chain(&er_jobs) {
                 wanted.extend(&j.datasets);
                 if crate::stages::needs_head(j.stage) {
                     heads.extend(&j.datasets);
@@ -284,6 +295,12 @@ impl Executor<'_> {
                     .stages_run
                     .push((j.stage.to_string(), model.name.clone(), prompts_of(j)));
             }
+            if let Some(fp) = &factor_params {
+                for (k, j) in er_jobs.iter().enumerate() {
+                    let outs = crate::stages::factor_outputs(fp, j, model, self.datasets, &inp)?;
+                    er_outs[k].push((outs, model.entry.baseline));
+                }
+            }
             if let Some(settings) = &settings {
                 for (k, j) in shift_jobs.iter().enumerate() {
                     shift_accs[k].push(crate::stages::shift_accuracies(
@@ -294,6 +311,15 @@ impl Executor<'_> {
                         &inp,
                     )?);
                 }
+            }
+        }
+        if let Some(fp) = &factor_params {
+            for (j, outs) in er_jobs.iter().zip(&er_outs) {
+                let tables = crate::stages::factor_fit(fp, outs)?;
+                crate::stages::store_tables(self.store, j, &tables, "(all models)")?;
+                report
+                    .stages_run
+                    .push((j.stage.to_string(), "(all models)".into(), prompts_of(j)));
             }
         }
         if let Some(settings) = &settings {

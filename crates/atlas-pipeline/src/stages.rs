@@ -19,9 +19,10 @@ use crate::models::ResolvedModel;
 use crate::plan::head_key;
 
 /// The metric stages, in run order.
-pub const METRIC_STAGES: [&str; 6] = [
+pub const METRIC_STAGES: [&str; 7] = [
     "shift",
     "factors",
+    "factor_er",
     "shapebias",
     "calibration",
     "ood",
@@ -76,7 +77,7 @@ pub fn stage_datasets(
     match stage {
         "shift" | "calibration" => with(DatasetRole::Shift),
         "ood" => with(DatasetRole::Ood),
-        "factors" => role(DatasetRole::Factors),
+        "factors" | "factor_er" => role(DatasetRole::Factors),
         "shapebias" => role(DatasetRole::CueConflict),
         "retrieval" => role(DatasetRole::Retrieval),
         _ => Vec::new(),
@@ -147,7 +148,7 @@ pub fn plan_metric_jobs(
                 k
             };
             let prompt_set = view.cloned();
-            if stage == "shift" {
+            if stage == "shift" || stage == "factor_er" {
                 let mut k = base.clone();
                 for m in models {
                     k = add_model(k.field("model", &m.name), m);
@@ -179,7 +180,7 @@ pub fn plan_metric_jobs(
 fn stage_version(stage: &str) -> &'static str {
     match stage {
         "shift" => atlas_shift::STAGE_VERSION,
-        "factors" => atlas_factors::STAGE_VERSION,
+        "factors" | "factor_er" => atlas_factors::STAGE_VERSION,
         "shapebias" => atlas_shapebias::STAGE_VERSION,
         "calibration" => atlas_calibration::STAGE_VERSION,
         "ood" => atlas_ood::STAGE_VERSION,
@@ -394,6 +395,63 @@ pub fn run_model_stage(
         }
         other => Err(err(other, "not a per-model stage")),
     }
+}
+
+/// The factors stage's parameters (shared by the per-model `factors` jobs and the cross-model
+/// factor-level effective robustness job `factor_er`).
+pub fn factor_params(cfg: &LoadedConfig) -> Result<atlas_factors::Params, PipelineError> {
+    params(cfg, "factors", &[])
+}
+
+/// The factor-level effective-robustness job's per-model step: the model's factor accuracies on
+/// each of the job's datasets.
+pub fn factor_outputs(
+    params: &atlas_factors::Params,
+    job: &MetricJob,
+    model: &ResolvedModel,
+    datasets: &[ResolvedDataset],
+    inputs: &ModelInputs,
+) -> Result<Vec<atlas_factors::FactorOutput>, PipelineError> {
+    let empty = ZeroShotHead {
+        classnames: Vec::new(),
+        dim: inputs.dim,
+        weights: Vec::new(),
+    };
+    job.datasets
+        .iter()
+        .map(|&di| {
+            atlas_factors::compute(&inputs.set(&model.name, &datasets[di], di, &empty), params)
+                .map_err(|e| err("factor_er", e))
+        })
+        .collect()
+}
+
+/// Cross-model step: per dataset, fit each factor's accuracy against the average accuracy over
+/// the baseline models (logit space) and report every model's factor-level effective robustness.
+pub fn factor_fit(
+    params: &atlas_factors::Params,
+    outputs: &[(Vec<atlas_factors::FactorOutput>, bool)],
+) -> Result<Vec<(&'static str, RecordBatch)>, PipelineError> {
+    let n_sets = outputs.first().map_or(0, |o| o.0.len());
+    let mut tables = Vec::new();
+    for d in 0..n_sets {
+        let models: Vec<atlas_factors::FactorModel<'_>> = outputs
+            .iter()
+            .map(|(o, baseline)| atlas_factors::FactorModel {
+                output: &o[d],
+                baseline: *baseline,
+            })
+            .collect();
+        let out = atlas_factors::factor_robustness(
+            &models,
+            atlas_metrics::robustness::FitSpace::Logit,
+            params.bootstrap,
+            params.seed,
+        )
+        .map_err(|e| err("factor_er", e))?;
+        tables.extend(out.to_batches().map_err(|e| err("factor_er", e))?);
+    }
+    Ok(tables)
 }
 
 /// The shift stage's parameters and the published accuracies it reads.
