@@ -254,46 +254,8 @@ pub fn bootstrap_counts_ci<F>(
 where
     F: Fn(&[u16], &mut [f64]) -> Result<()> + Sync,
 {
-    check_nonempty("bootstrap items", n_items)?;
-    check_config(cfg)?;
-    let mut estimate = vec![0.0; k];
-    statistic(&vec![1u16; n_items], &mut estimate)?;
-    if estimate.iter().any(|v| !v.is_finite()) {
-        return Err(MetricsError::Undefined {
-            what: "bootstrap point estimate",
-            reason: "the statistic is not finite on the full sample".into(),
-        });
-    }
-    let cached = plan(n_items, cfg);
-    let reps: Vec<Option<Vec<f64>>> = (0..cfg.n_resamples)
-        .into_par_iter()
-        .map_init(
-            || vec![0u16; if cached.is_some() { 0 } else { n_items }],
-            |buf, b| {
-                let counts = match &cached {
-                    Some(p) => p.counts(b),
-                    None => {
-                        if !replicate_counts(n_items, cfg.seed, b as u64, buf) {
-                            return None;
-                        }
-                        &buf[..]
-                    }
-                };
-                let mut out = vec![0.0; k];
-                statistic(counts, &mut out).ok().map(|_| out)
-            },
-        )
-        .collect();
-    (0..k)
-        .map(|j| {
-            let values: Vec<f64> = reps
-                .iter()
-                .filter_map(|r| r.as_ref().map(|v| v[j]))
-                .filter(|v| v.is_finite())
-                .collect();
-            percentile_ci(estimate[j], values, cfg)
-        })
-        .collect()
+    // One stratum with the config's own seed (see `stratum_seed`).
+    bootstrap_strata_ci(&[n_items], cfg, k, |c, out| statistic(c[0], out))
 }
 
 /// Seed of stratum `s` of a stratified bootstrap: the config's seed for the first stratum (so one

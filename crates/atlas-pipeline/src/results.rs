@@ -280,13 +280,6 @@ fn add_tags(b: &RecordBatch, models: &[ResolvedModel]) -> Result<RecordBatch, Pi
                 .map(|m| &m.entry.tags)
         })
         .collect();
-    let mut fields: Vec<Field> = b
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
-    let mut cols: Vec<ArrayRef> = b.columns().to_vec();
     let getters: [(&str, TagGetter); 5] = [
         ("architecture", |t| &t.architecture),
         ("training_data", |t| &t.training_data),
@@ -294,16 +287,31 @@ fn add_tags(b: &RecordBatch, models: &[ResolvedModel]) -> Result<RecordBatch, Pi
         ("fine_tuning", |t| &t.fine_tuning),
         ("loss", |t| &t.loss),
     ];
+    let mut out = b.clone();
     for (name, get) in getters {
-        if fields.iter().any(|f| f.name() == name) {
-            continue;
-        }
-        fields.push(Field::new(name, DataType::Utf8, true));
-        cols.push(Arc::new(StringArray::from(
-            tags.iter()
-                .map(|t| t.map(|t| get(t).clone()))
-                .collect::<Vec<_>>(),
-        )));
+        let values = tags.iter().map(|t| t.map(|t| get(t).as_str())).collect();
+        out = with_utf8_column(&out, name, values)?;
     }
+    Ok(out)
+}
+
+/// `b` with a nullable Utf8 column `name` appended, unless it already has one (then unchanged).
+pub fn with_utf8_column(
+    b: &RecordBatch,
+    name: &str,
+    values: Vec<Option<&str>>,
+) -> Result<RecordBatch, PipelineError> {
+    if b.schema().column_with_name(name).is_some() {
+        return Ok(b.clone());
+    }
+    let mut fields: Vec<Field> = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new(name, DataType::Utf8, true));
+    let mut cols: Vec<ArrayRef> = b.columns().to_vec();
+    cols.push(Arc::new(StringArray::from(values)));
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
 }

@@ -559,26 +559,7 @@ fn with_prompt_column(
     b: &RecordBatch,
     prompts: Option<&str>,
 ) -> Result<RecordBatch, PipelineError> {
-    use arrow::datatypes::{DataType, Field, Schema};
-    if b.schema().column_with_name("prompts").is_some() {
-        return Ok(b.clone());
-    }
-    let mut fields: Vec<Field> = b
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
-    fields.push(Field::new("prompts", DataType::Utf8, true));
-    let mut cols = b.columns().to_vec();
-    cols.push(std::sync::Arc::new(arrow::array::StringArray::from(vec![
-        prompts;
-        b.num_rows()
-    ])));
-    Ok(RecordBatch::try_new(
-        std::sync::Arc::new(Schema::new(fields)),
-        cols,
-    )?)
+    crate::results::with_utf8_column(b, "prompts", vec![prompts; b.num_rows()])
 }
 
 pub fn table_kind(name: &str) -> String {
