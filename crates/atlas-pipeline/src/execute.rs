@@ -81,7 +81,8 @@ impl Executor<'_> {
                 .iter()
                 .filter(|j| j.model == mi && j.status != Status::Cached)
                 .collect();
-            if jobs.is_empty() {
+            // A missing retrieval job alone still needs the model (its caption embeddings).
+            if jobs.is_empty() && !plan.needs_network(mi) {
                 continue;
             }
             let net = if plan.needs_network(mi) {
