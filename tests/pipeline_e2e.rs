@@ -30,6 +30,7 @@ fn make_fixture_model(dir: &Path) {
             layers: 1,
             head_width: 16,
             mlp_ratio: 2.0,
+            resnet_layers: None,
         },
         text: TextConfig {
             context_length: 16,

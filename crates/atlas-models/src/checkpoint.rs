@@ -238,7 +238,7 @@ fn hf_recipe(key: &str) -> Recipe {
 
 /// Keys that loaders drop on purpose.
 fn ignored(norm_key: &str) -> bool {
-    norm_key.ends_with("position_ids")
+    norm_key.ends_with("position_ids") || norm_key.ends_with(crate::resnet::NUM_BATCHES_TRACKED)
 }
 
 /// Feeds checkpoint tensors to [`crate::model::build`], checking names and shapes, resizing the

@@ -14,6 +14,10 @@ use crate::error::{ModelError, Result};
 /// CLIP end-of-text token id (`<end_of_text>`).
 pub const DEFAULT_EOT_TOKEN_ID: u32 = 49407;
 
+/// The image tower. A ViT by default; when `resnet_layers` is set, open_clip's
+/// `ModifiedResNet` (what open_clip builds when `vision_cfg.layers` is a list), whose `width` is
+/// the stem width and whose attention pool has `width * 32 / head_width` heads; `patch_size`,
+/// `layers` and `mlp_ratio` are then unused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VisionConfig {
     pub image_size: u32,
@@ -22,9 +26,16 @@ pub struct VisionConfig {
     pub layers: usize,
     pub head_width: usize,
     pub mlp_ratio: f64,
+    /// Blocks per ResNet stage (RN50: `[3, 4, 6, 3]`); `None` for a ViT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resnet_layers: Option<Vec<usize>>,
 }
 
 impl VisionConfig {
+    /// Whether the tower is a `ModifiedResNet`.
+    pub fn is_resnet(&self) -> bool {
+        self.resnet_layers.is_some()
+    }
     pub fn grid(&self) -> usize {
         (self.image_size / self.patch_size) as usize
     }
@@ -32,8 +43,13 @@ impl VisionConfig {
     pub fn num_positions(&self) -> usize {
         self.grid() * self.grid() + 1
     }
+    /// Attention heads (ViT: `width / head_width`; ResNet attention pool:
+    /// `width * 32 / head_width`).
     pub fn heads(&self) -> usize {
-        self.width / self.head_width
+        match self.resnet_layers {
+            Some(_) => self.width * 32 / self.head_width,
+            None => self.width / self.head_width,
+        }
     }
     /// `int(width * mlp_ratio)` as open_clip computes it.
     pub fn mlp_width(&self) -> usize {
@@ -84,13 +100,43 @@ impl ClipConfig {
         };
         let v = &self.vision;
         let t = &self.text;
-        if v.patch_size == 0 || v.image_size == 0 || !v.image_size.is_multiple_of(v.patch_size) {
+        if let Some(layers) = &v.resnet_layers {
+            if layers.len() != 4 || layers.contains(&0) {
+                return Err(err(format!(
+                    "vision_cfg.layers {layers:?}: a ModifiedResNet needs 4 stages of at least 1 block"
+                )));
+            }
+            if v.width < 2 || !v.width.is_multiple_of(2) {
+                return Err(err(format!(
+                    "vision width {} must be even for a ModifiedResNet (the stem has width / 2)",
+                    v.width
+                )));
+            }
+            if v.image_size == 0 || !v.image_size.is_multiple_of(32) {
+                return Err(err(format!(
+                    "vision image_size {} must be a positive multiple of 32 for a ModifiedResNet",
+                    v.image_size
+                )));
+            }
+            if v.head_width == 0 || !(v.width * 32).is_multiple_of(v.head_width) {
+                return Err(err(format!(
+                    "vision width * 32 = {} must be a positive multiple of head_width {}",
+                    v.width * 32,
+                    v.head_width
+                )));
+            }
+        } else if v.patch_size == 0
+            || v.image_size == 0
+            || !v.image_size.is_multiple_of(v.patch_size)
+        {
             return Err(err(format!(
                 "vision image_size {} must be a positive multiple of patch_size {}",
                 v.image_size, v.patch_size
             )));
         }
-        if v.head_width == 0 || v.width == 0 || !v.width.is_multiple_of(v.head_width) {
+        if !v.is_resnet()
+            && (v.head_width == 0 || v.width == 0 || !v.width.is_multiple_of(v.head_width))
+        {
             return Err(err(format!(
                 "vision width {} must be a positive multiple of head_width {}",
                 v.width, v.head_width
@@ -107,7 +153,7 @@ impl ClipConfig {
                 "embed_dim, context_length and vocab_size must be positive".into(),
             ));
         }
-        if v.mlp_width() == 0 || t.mlp_width() == 0 {
+        if (!v.is_resnet() && v.mlp_width() == 0) || t.mlp_width() == 0 {
             return Err(err("mlp_ratio gives an empty MLP".into()));
         }
         Ok(())
@@ -151,15 +197,20 @@ impl ClipConfig {
             .vision_cfg
             .image_size
             .square(origin, "vision_cfg.image_size")?;
+        let (layers, resnet_layers) = match &raw.vision_cfg.layers {
+            LayersValue::One(n) => (*n, None),
+            LayersValue::PerStage(v) => (v.iter().sum(), Some(v.clone())),
+        };
         let cfg = ClipConfig {
             embed_dim: raw.embed_dim,
             vision: VisionConfig {
                 image_size,
                 patch_size: raw.vision_cfg.patch_size,
                 width: raw.vision_cfg.width,
-                layers: raw.vision_cfg.layers,
+                layers,
                 head_width: raw.vision_cfg.head_width,
                 mlp_ratio: raw.vision_cfg.mlp_ratio,
+                resnet_layers,
             },
             text: TextConfig {
                 context_length: tc.context_length,
@@ -198,17 +249,26 @@ impl ClipConfig {
             text["pool_type"] = json!("eos");
             text["eos_id"] = json!(self.text.eot_token_id);
         }
-        let mut v = json!({
-            "embed_dim": self.embed_dim,
-            "quick_gelu": self.quick_gelu,
-            "vision_cfg": {
+        let vision = match &self.vision.resnet_layers {
+            Some(layers) => json!({
+                "image_size": self.vision.image_size,
+                "layers": layers,
+                "width": self.vision.width,
+                "head_width": self.vision.head_width,
+            }),
+            None => json!({
                 "image_size": self.vision.image_size,
                 "layers": self.vision.layers,
                 "width": self.vision.width,
                 "head_width": self.vision.head_width,
                 "mlp_ratio": self.vision.mlp_ratio,
                 "patch_size": self.vision.patch_size,
-            },
+            }),
+        };
+        let mut v = json!({
+            "embed_dim": self.embed_dim,
+            "quick_gelu": self.quick_gelu,
+            "vision_cfg": vision,
             "text_cfg": text,
         });
         if let Some(b) = self.init_logit_bias {
@@ -289,6 +349,7 @@ impl ClipConfig {
                 layers: v.num_hidden_layers,
                 head_width: v.hidden_size / v.num_attention_heads,
                 mlp_ratio: ratio(v.intermediate_size, v.hidden_size),
+                resnet_layers: None,
             },
             text: TextConfig {
                 context_length: t.max_position_embeddings,
@@ -501,12 +562,24 @@ struct RawModelCfg {
     extra: BTreeMap<String, Value>,
 }
 
+/// `vision_cfg.layers`: a ViT depth, or blocks per stage of a ModifiedResNet.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum LayersValue {
+    One(usize),
+    PerStage(Vec<usize>),
+}
+
+fn d_vision_layers() -> LayersValue {
+    LayersValue::One(d_layers())
+}
+
 #[derive(Debug, Deserialize)]
 struct RawVisionCfg {
     #[serde(default = "d_image_size")]
     image_size: SizeValue,
-    #[serde(default = "d_layers")]
-    layers: usize,
+    #[serde(default = "d_vision_layers")]
+    layers: LayersValue,
     #[serde(default = "d_vwidth")]
     width: usize,
     #[serde(default = "d_head_width")]

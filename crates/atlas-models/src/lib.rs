@@ -22,6 +22,7 @@ pub mod error;
 pub mod interp;
 pub mod load;
 pub mod model;
+pub mod resnet;
 pub mod source;
 
 pub use activation::{Activation, activation_for, known_activation};
@@ -34,7 +35,7 @@ pub use load::{
     Described, LoadOptions, LoadedClip, SaveDtype, check_activation, describe, infer_arch, load,
     load_files, save_open_clip, state_dict,
 };
-pub use model::Clip;
+pub use model::{Clip, VisualTower};
 pub use source::{CheckpointSource, ResolvedFiles};
 
 /// The burn device type models run on.

@@ -15,7 +15,8 @@ use crate::config::{
 };
 use crate::device::{AttentionImpl, DeviceKind, Precision, select_device_resolved};
 use crate::error::{ModelError, Result};
-use crate::model::{Clip, build};
+use crate::model::{Clip, VisualTower, build};
+use crate::resnet::{NUM_BATCHES_TRACKED, resnet_state_dict};
 use crate::source::{CheckpointSource, OPEN_CLIP_CONFIG, OPEN_CLIP_WEIGHTS, ResolvedFiles};
 
 /// How to load a checkpoint.
@@ -375,24 +376,32 @@ pub fn state_dict(model: &Clip) -> Result<Vec<NamedTensor>> {
         }
         Ok(())
     }
-    let v = &model.visual;
-    push(&mut out, "visual.conv1.weight".into(), v.conv1.val(), false)?;
-    push(
-        &mut out,
-        "visual.class_embedding".into(),
-        v.class_embedding.val(),
-        false,
-    )?;
-    push(
-        &mut out,
-        "visual.positional_embedding".into(),
-        v.positional_embedding.val(),
-        false,
-    )?;
-    ln(&mut out, "visual.ln_pre", &v.ln_pre)?;
-    tower(&mut out, "visual.", &v.transformer)?;
-    ln(&mut out, "visual.ln_post", &v.ln_post)?;
-    push(&mut out, "visual.proj".into(), v.proj.val(), false)?;
+    match &model.visual {
+        VisualTower::Vit(v) => {
+            push(&mut out, "visual.conv1.weight".into(), v.conv1.val(), false)?;
+            push(
+                &mut out,
+                "visual.class_embedding".into(),
+                v.class_embedding.val(),
+                false,
+            )?;
+            push(
+                &mut out,
+                "visual.positional_embedding".into(),
+                v.positional_embedding.val(),
+                false,
+            )?;
+            ln(&mut out, "visual.ln_pre", &v.ln_pre)?;
+            tower(&mut out, "visual.", &v.transformer)?;
+            ln(&mut out, "visual.ln_post", &v.ln_post)?;
+            push(&mut out, "visual.proj".into(), v.proj.val(), false)?;
+        }
+        VisualTower::ResNet(r) => {
+            for (key, shape, t) in resnet_state_dict(r) {
+                out.push((key, shape, to_host(t)?));
+            }
+        }
+    }
     push(
         &mut out,
         "token_embedding.weight".into(),
@@ -455,30 +464,30 @@ pub fn save_open_clip(
         source,
     })?;
     let tensors = state_dict(model)?;
-    let (st_dtype, bytes): (safetensors::Dtype, Vec<Vec<u8>>) = match dtype {
-        SaveDtype::F32 => (
-            safetensors::Dtype::F32,
-            tensors
-                .iter()
-                .map(|(_, _, d)| d.iter().flat_map(|x| x.to_le_bytes()).collect())
-                .collect(),
-        ),
-        SaveDtype::F16 => (
-            safetensors::Dtype::F16,
-            tensors
-                .iter()
-                .map(|(_, _, d)| {
-                    d.iter()
-                        .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
-                        .collect()
-                })
-                .collect(),
-        ),
-    };
+    // BatchNorm step counters are int64 in PyTorch checkpoints; everything else is float.
+    let encoded: Vec<(safetensors::Dtype, Vec<u8>)> = tensors
+        .iter()
+        .map(|(key, _, d)| match dtype {
+            _ if key.ends_with(NUM_BATCHES_TRACKED) => (
+                safetensors::Dtype::I64,
+                d.iter().flat_map(|x| (*x as i64).to_le_bytes()).collect(),
+            ),
+            SaveDtype::F32 => (
+                safetensors::Dtype::F32,
+                d.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
+            SaveDtype::F16 => (
+                safetensors::Dtype::F16,
+                d.iter()
+                    .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
+                    .collect(),
+            ),
+        })
+        .collect();
     let weights = dir.join(OPEN_CLIP_WEIGHTS);
     let mut views = Vec::with_capacity(tensors.len());
-    for ((key, shape, _), b) in tensors.iter().zip(&bytes) {
-        let view = safetensors::tensor::TensorView::new(st_dtype, shape.clone(), b)
+    for ((key, shape, _), (st_dtype, b)) in tensors.iter().zip(&encoded) {
+        let view = safetensors::tensor::TensorView::new(*st_dtype, shape.clone(), b)
             .map_err(|e| ModelError::Tensor(format!("cannot serialise `{key}`: {e:?}")))?;
         views.push((key.clone(), view));
     }

@@ -19,6 +19,7 @@ use crate::activation::Activation;
 use crate::config::{ClipConfig, TextConfig, VisionConfig};
 use crate::device::AttentionImpl;
 use crate::error::Result;
+use crate::resnet::{ModifiedResNet, ResNetDims, build_resnet};
 
 /// open_clip's `nn.MultiheadAttention` with the fused `in_proj_weight` (rows q | k | v).
 #[derive(Module, Debug)]
@@ -175,10 +176,28 @@ impl VisionTransformer {
     }
 }
 
-/// OpenCLIP `CLIP` with a ViT image tower.
+/// The image tower: open_clip's `VisionTransformer` or `ModifiedResNet`.
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum VisualTower {
+    Vit(VisionTransformer),
+    ResNet(ModifiedResNet),
+}
+
+impl VisualTower {
+    /// `pixels`: `[batch, 3, size, size]`, normalised. Returns `[batch, embed_dim]`.
+    pub fn forward(&self, pixels: Tensor<4>) -> Tensor<2> {
+        match self {
+            VisualTower::Vit(v) => v.forward(pixels),
+            VisualTower::ResNet(r) => r.forward(pixels),
+        }
+    }
+}
+
+/// OpenCLIP `CLIP` (ViT or ModifiedResNet image tower, transformer text tower).
 #[derive(Module, Debug)]
 pub struct Clip {
-    pub visual: VisionTransformer,
+    pub visual: VisualTower,
     pub token_embedding: Embedding,
     /// `[context_length, width]`.
     pub positional_embedding: Param<Tensor<2>>,
@@ -251,7 +270,9 @@ impl Clip {
     }
 
     pub fn set_attention(&mut self, imp: AttentionImpl) {
-        self.visual.transformer.set_attention(imp);
+        if let VisualTower::Vit(v) = &mut self.visual {
+            v.transformer.set_attention(imp);
+        }
         self.transformer.set_attention(imp);
     }
 }
@@ -323,7 +344,7 @@ fn layer_norm<S: ParamSource>(
     Ok(ln)
 }
 
-fn linear_layer<S: ParamSource>(
+pub(crate) fn linear_layer<S: ParamSource>(
     src: &mut S,
     key: &str,
     d_in: usize,
@@ -433,6 +454,27 @@ fn transformer<S: ParamSource>(
 }
 
 fn vision<S: ParamSource>(
+    src: &mut S,
+    cfg: &VisionConfig,
+    embed_dim: usize,
+    activation: Activation,
+    attention: AttentionImpl,
+    device: &Device,
+) -> Result<VisualTower> {
+    if let Some(layers) = &cfg.resnet_layers {
+        let dims = ResNetDims {
+            layers,
+            width: cfg.width,
+            heads: cfg.heads(),
+            image_size: cfg.image_size as usize,
+            embed_dim,
+        };
+        return Ok(VisualTower::ResNet(build_resnet(src, &dims, device)?));
+    }
+    vit(src, cfg, embed_dim, activation, attention, device).map(VisualTower::Vit)
+}
+
+fn vit<S: ParamSource>(
     src: &mut S,
     cfg: &VisionConfig,
     embed_dim: usize,

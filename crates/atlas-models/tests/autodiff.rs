@@ -35,7 +35,10 @@ fn clip_loss_backprop_reaches_both_towers() {
     let logits = img.matmul(txt.transpose()) * model.logit_scale.val().exp().unsqueeze::<2>();
     let loss = log_softmax(logits, 1).neg().mean();
     let grads = loss.backward();
-    let g_conv = model.visual.conv1.grad(&grads);
+    let g_conv = match &model.visual {
+        atlas_models::VisualTower::Vit(v) => v.conv1.grad(&grads),
+        atlas_models::VisualTower::ResNet(r) => r.conv1.weight.grad(&grads),
+    };
     let g_tok = model.token_embedding.weight.grad(&grads);
     let g_scale = model.logit_scale.grad(&grads);
     assert!(g_conv.is_some() && g_tok.is_some() && g_scale.is_some());

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use atlas_models::{
     Activation, CheckpointSource, ClipConfig, Layout, LoadOptions, LoadedClip, ModelError,
-    SaveDtype, load, load_files, save_open_clip,
+    SaveDtype, VisualTower, load, load_files, save_open_clip,
 };
 
 const CONFIGS: &[&str] = &["qg_p8", "gelu_p16", "gelu_resize"];
@@ -114,13 +114,14 @@ fn parity_all_configs_both_layouts() {
             assert!(cos >= MIN_COS, "{label}: min cosine {cos} < {MIN_COS}");
             if *name == "gelu_resize" {
                 assert_eq!(m.resized_pos_embed, Some((4, 6)), "{label}");
-                let pos = m
-                    .model
-                    .visual
-                    .positional_embedding
-                    .val()
-                    .try_into_vec_as::<f32>()
-                    .unwrap_or_default();
+                let pos = match &m.model.visual {
+                    VisualTower::Vit(v) => v
+                        .positional_embedding
+                        .val()
+                        .try_into_vec_as::<f32>()
+                        .unwrap_or_default(),
+                    VisualTower::ResNet(_) => panic!("{label}: expected a ViT"),
+                };
                 let (c, a) = compare(&pos, &r.pos_embed, pos.len());
                 println!("{label}: resized pos embed cos {c:.9} max abs err {a:.3e}");
                 assert!(
@@ -509,4 +510,77 @@ fn fused_attention_impl_also_matches() {
         let (cos, _) = check_parity(&m, &reference(name), &format!("{name} (fused attention)"));
         assert!(cos >= MIN_COS, "{name}: fused attention min cos {cos}");
     }
+}
+
+/// open_clip's `ModifiedResNet` tower (RN50 family): parity with open_clip in eval mode (running
+/// BatchNorm statistics), a save/reload round trip that keeps PyTorch's int64
+/// `num_batches_tracked`, and errors that name a missing or misshapen BatchNorm tensor.
+#[test]
+fn modified_resnet_parity_and_roundtrip() {
+    let dir = fixtures().join("rn/open_clip");
+    let m = load_dir(&dir);
+    assert!(matches!(m.model.visual, VisualTower::ResNet(_)));
+    assert_eq!(m.config.vision.resnet_layers, Some(vec![1, 2, 1, 1]));
+    assert_eq!(m.config.vision.heads(), 8);
+    let r = reference("rn");
+    let (cos, _) = check_parity(&m, &r, "rn/open_clip");
+    assert!(cos >= MIN_COS, "rn: min cosine {cos} < {MIN_COS}");
+
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    save_open_clip(
+        &m.model,
+        &m.config,
+        &m.preprocess,
+        tmp.path(),
+        SaveDtype::F32,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let saved = read_tensors(&tmp.path().join("open_clip_model.safetensors"));
+    let original = read_tensors(&dir.join("open_clip_model.safetensors"));
+    let mut saved_keys: Vec<&String> = saved.keys().collect();
+    let mut original_keys: Vec<&String> = original.keys().collect();
+    saved_keys.sort();
+    original_keys.sort();
+    assert_eq!(
+        saved_keys, original_keys,
+        "the state-dict keys of open_clip"
+    );
+    let (shape, _, dtype) = &saved["visual.layer2.0.downsample.1.num_batches_tracked"];
+    assert_eq!(
+        (shape.as_slice(), *dtype),
+        (&[][..], safetensors::Dtype::I64)
+    );
+    let back = load_dir(tmp.path());
+    assert_eq!(back.config, m.config);
+    let (cos, _) = check_parity(&back, &r, "rn saved+reloaded");
+    assert!(cos >= MIN_COS);
+
+    let tmp = edited_copy("rn/open_clip", "open_clip_model.safetensors", |list| {
+        list.retain(|e| e.0 != "visual.layer2.1.bn2.running_var");
+    });
+    let msg = load_err(
+        &CheckpointSource::LocalDir(tmp.path().to_path_buf()),
+        &LoadOptions::default(),
+    );
+    println!("{msg}");
+    assert!(
+        msg.contains("visual.layer2.1.bn2.running_var") && msg.contains("[16]"),
+        "{msg}"
+    );
+    let tmp = edited_copy("rn/open_clip", "open_clip_model.safetensors", |list| {
+        for e in list.iter_mut() {
+            if e.0 == "visual.attnpool.positional_embedding" {
+                e.2 = vec![e.2[0] * e.2[1] / 8, 8];
+            }
+        }
+    });
+    let msg = load_err(
+        &CheckpointSource::LocalDir(tmp.path().to_path_buf()),
+        &LoadOptions::default(),
+    );
+    println!("{msg}");
+    assert!(
+        msg.contains("visual.attnpool.positional_embedding"),
+        "{msg}"
+    );
 }

@@ -77,6 +77,10 @@ pub struct ArchSpec {
     pub text_heads: usize,
     pub text_layers: usize,
     pub embed_dim: usize,
+    /// Blocks per stage of a ModifiedResNet image tower (`vision_width` is then the stem width
+    /// and `patch_size` / `vision_layers` are unused); `None`: a ViT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resnet_layers: Option<Vec<usize>>,
 }
 
 impl ArchSpec {
@@ -90,6 +94,7 @@ impl ArchSpec {
             text_heads: 2,
             text_layers: 2,
             embed_dim: 64,
+            resnet_layers: None,
         }
     }
 
@@ -104,6 +109,7 @@ impl ArchSpec {
                 layers: self.vision_layers,
                 head_width: self.vision_head_width,
                 mlp_ratio: 4.0,
+                resnet_layers: self.resnet_layers.clone(),
             },
             text: TextConfig {
                 context_length: CONTEXT_LENGTH,
