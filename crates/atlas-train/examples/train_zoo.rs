@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run -p atlas-train --example train_zoo -- [--out data/zoo] [--only ref,ft]
-//!     [--step-scale 1.0] [--train-size 20000] [--world-dir target/demo-zoo-world] [--f16]
+//!     [--step-scale 1.0] [--train-size 20000] [--world-dir target/demo-zoo-world] [--f32]
 //! ```
 
 use std::path::PathBuf;
@@ -45,9 +45,9 @@ fn main() {
                 cmd.push(format!("--train-size {v}"));
             }
             "--world-dir" => opts.world_dir = PathBuf::from(val("--world-dir")),
-            "--f16" => {
-                opts.save_dtype = SaveDtype::F16;
-                cmd.push("--f16".into());
+            "--f32" => {
+                opts.save_dtype = SaveDtype::F32;
+                cmd.push("--f32".into());
             }
             other => {
                 eprintln!("train_zoo: unknown argument {other}");

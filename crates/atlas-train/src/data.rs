@@ -157,22 +157,74 @@ impl Split {
 
     /// Normalised image batch `[b, 3, size, size]` for the given indices.
     pub fn batch(&self, idx: &[usize], pre: &PreprocessConfig, device: &Device) -> Tensor<4> {
+        self.batch_jittered(idx, &[], pre, device)
+    }
+
+    /// [`Split::batch`] with a [`Jitter`] per image (`jitter[k]` for `idx[k]`; missing = none).
+    pub fn batch_jittered(
+        &self,
+        idx: &[usize],
+        jitter: &[Jitter],
+        pre: &PreprocessConfig,
+        device: &Device,
+    ) -> Tensor<4> {
         let n = self.image_len();
-        let hw = (self.size as usize) * (self.size as usize);
+        let side = self.size as usize;
+        let hw = side * side;
         let mut out = vec![0f32; n * idx.len()];
         out.par_chunks_mut(n)
-            .zip(idx.par_iter())
-            .for_each(|(dst, &i)| {
+            .zip(idx.par_iter().enumerate())
+            .for_each(|(dst, (k, &i))| {
                 let src = &self.pixels[i * n..(i + 1) * n];
+                let map = jitter.get(k).copied().unwrap_or_default().source_map(side);
                 for c in 0..3 {
                     let (m, s) = (pre.mean[c], pre.std[c]);
-                    for k in 0..hw {
-                        dst[c * hw + k] = (src[c * hw + k] as f32 / 255.0 - m) / s;
+                    for (p, &q) in map.iter().enumerate() {
+                        dst[c * hw + p] = (src[c * hw + q] as f32 / 255.0 - m) / s;
                     }
                 }
             });
-        let s = self.size as usize;
-        Tensor::from_data(TensorData::new(out, [idx.len(), 3, s, s]), device)
+        Tensor::from_data(TensorData::new(out, [idx.len(), 3, side, side]), device)
+    }
+}
+
+/// Training-time augmentation of one image: a horizontal flip, then a shift by `(dx, dy)`
+/// pixels with the border pixels repeated. The world's captions name no left/right or
+/// position, so neither changes what a caption says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Jitter {
+    pub flip: bool,
+    pub dx: i32,
+    pub dy: i32,
+}
+
+impl Jitter {
+    /// A random jitter: flip with probability 1/2 when `flip`, shifts uniform in
+    /// `[-max_shift, max_shift]`.
+    pub fn draw(rng: &mut Rng, flip: bool, max_shift: u32) -> Self {
+        let span = 2 * max_shift as usize + 1;
+        Self {
+            flip: flip && rng.below(2) == 1,
+            dx: rng.below(span) as i32 - max_shift as i32,
+            dy: rng.below(span) as i32 - max_shift as i32,
+        }
+    }
+
+    /// For every output pixel (row-major), the source pixel index.
+    pub fn source_map(self, side: usize) -> Vec<usize> {
+        let last = side as i32 - 1;
+        let mut map = Vec::with_capacity(side * side);
+        for y in 0..side as i32 {
+            let sy = (y - self.dy).clamp(0, last);
+            for x in 0..side as i32 {
+                let mut sx = (x - self.dx).clamp(0, last);
+                if self.flip {
+                    sx = last - sx;
+                }
+                map.push((sy * side as i32 + sx) as usize);
+            }
+        }
+        map
     }
 }
 
@@ -224,6 +276,41 @@ impl Rng {
         for i in (1..v.len()).rev() {
             let j = self.below(i + 1);
             v.swap(i, j);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_maps_pixels() {
+        // 3x3 image, pixel values = index.
+        assert_eq!(Jitter::default().source_map(3), (0..9).collect::<Vec<_>>());
+        let flip = Jitter {
+            flip: true,
+            dx: 0,
+            dy: 0,
+        };
+        assert_eq!(flip.source_map(3), vec![2, 1, 0, 5, 4, 3, 8, 7, 6]);
+        // Shift right by one: column 0 repeats the border.
+        let right = Jitter {
+            flip: false,
+            dx: 1,
+            dy: 0,
+        };
+        assert_eq!(right.source_map(3), vec![0, 0, 1, 3, 3, 4, 6, 6, 7]);
+        let down = Jitter {
+            flip: false,
+            dx: 0,
+            dy: 1,
+        };
+        assert_eq!(down.source_map(3), vec![0, 1, 2, 0, 1, 2, 3, 4, 5]);
+        let mut rng = Rng::new(3);
+        for _ in 0..200 {
+            let j = Jitter::draw(&mut rng, false, 2);
+            assert!(!j.flip && j.dx.abs() <= 2 && j.dy.abs() <= 2);
         }
     }
 }

@@ -28,7 +28,7 @@ pub use eval::{SplitAccuracy, evaluate, zero_shot_head};
 pub use loss::LossKind;
 pub use model::{ClipLike, interpolate};
 pub use tokenizer::WordTokenizer;
-pub use train::{TrainConfig, TrainLog, train_contrastive, train_finetune};
+pub use train::{Augment, TrainConfig, TrainLog, train_contrastive, train_finetune};
 pub use zoo::{
     CardCheck, ModelReport, ZooOptions, ZooReport, ZooSpec, check_cards, train_demo_zoo, zoo_specs,
 };

@@ -109,3 +109,25 @@ pub fn interpolate<M: Module>(a: &M, b: M, alpha: f64) -> M {
     };
     b.map(&mut mix)
 }
+
+/// Rounds every float tensor (parameters and BatchNorm running statistics) to f16 and back, so a
+/// model evaluated in memory is exactly the checkpoint written in f16.
+pub fn round_to_f16<M: Module>(module: M) -> M {
+    struct Round;
+    impl ModuleMapper for Round {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            param.map(|t| {
+                let device = t.device();
+                let dims = t.dims();
+                let v: Vec<f32> = t
+                    .into_data()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .unwrap_or_default();
+                let r: Vec<f32> = v.iter().map(|x| half::f16::from_f32(*x).to_f32()).collect();
+                Tensor::from_data(burn::tensor::TensorData::new(r, dims), &device)
+            })
+        }
+    }
+    module.map(&mut Round)
+}

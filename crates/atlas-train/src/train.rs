@@ -9,7 +9,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::captions::CaptionViews;
-use crate::data::{Rng, Split};
+use crate::data::{Jitter, Rng, Split};
 use crate::error::{Result, TrainError};
 use crate::loss::{
     LossKind, clip_loss_with_positives, cross_entropy, eye, same_caption_matrix,
@@ -42,6 +42,23 @@ pub struct TrainConfig {
     /// SigLIP targets) instead of negatives.
     #[serde(default)]
     pub duplicate_captions_positive: bool,
+    /// Image augmentation during contrastive training (none by default).
+    #[serde(default, skip_serializing_if = "Augment::is_none")]
+    pub augment: Augment,
+}
+
+/// Training-time image augmentation: random horizontal flips and shifts (see [`Jitter`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Augment {
+    pub flip: bool,
+    /// Largest shift in pixels, each axis.
+    pub max_shift: u32,
+}
+
+impl Augment {
+    pub fn is_none(&self) -> bool {
+        !self.flip && self.max_shift == 0
+    }
 }
 
 impl Default for TrainConfig {
@@ -58,6 +75,7 @@ impl Default for TrainConfig {
             log_every: 100,
             captions: CaptionViews::none(),
             duplicate_captions_positive: false,
+            augment: Augment::default(),
         }
     }
 }
@@ -208,13 +226,21 @@ pub fn train_contrastive<M: ClipLike>(
         Vec::new()
     };
     let mut caption_rng = Rng::new(cfg.seed ^ 0xCA97_1075);
+    let mut jitter_rng = Rng::new(cfg.seed ^ 0x0A06_3E27);
     let mut optim = optimizer(cfg, &model);
     let mut batches = Batches::new(data.len(), cfg.batch_size, cfg.seed);
     let mut log = TrainLog::default();
     let start = Instant::now();
     for step in 0..cfg.steps {
         let idx = batches.next_batch();
-        let images = data.batch(&idx, pre, device);
+        let jitter: Vec<Jitter> = match cfg.augment.is_none() {
+            true => Vec::new(),
+            false => idx
+                .iter()
+                .map(|_| Jitter::draw(&mut jitter_rng, cfg.augment.flip, cfg.augment.max_shift))
+                .collect(),
+        };
+        let images = data.batch_jittered(&idx, &jitter, pre, device);
         let ids: Vec<Vec<u32>> = idx
             .iter()
             .map(|&i| match fixed_tokens.get(i) {

@@ -13,7 +13,7 @@ use atlas_train::zoo::{
     ArchSpec, RESOLUTION, WorldKind, world_config, zoo_preprocess, zoo_tokenizer,
 };
 use atlas_train::{
-    CaptionViews, ClipLike, LossKind, TrainConfig, WordTokenizer, train_contrastive,
+    Augment, CaptionViews, ClipLike, LossKind, TrainConfig, WordTokenizer, train_contrastive,
 };
 use burn::module::Module;
 use burn::tensor::Device;
@@ -35,7 +35,11 @@ fn world() -> &'static (PathBuf, Split, WordTokenizer) {
 }
 
 fn tiny_config(tok: &WordTokenizer, siglip: bool) -> ClipConfig {
-    let arch = ArchSpec {
+    tiny_arch().clip_config(tok.vocab_size(), tok.eot_id(), siglip)
+}
+
+fn tiny_arch() -> ArchSpec {
+    ArchSpec {
         patch_size: 8,
         vision_width: 32,
         vision_layers: 1,
@@ -44,8 +48,19 @@ fn tiny_config(tok: &WordTokenizer, siglip: bool) -> ClipConfig {
         text_heads: 2,
         text_layers: 1,
         embed_dim: 32,
-    };
-    arch.clip_config(tok.vocab_size(), tok.eot_id(), siglip)
+        resnet_layers: None,
+    }
+}
+
+/// A tiny ModifiedResNet image tower (stem width 8, one block per stage).
+fn tiny_resnet_config(tok: &WordTokenizer) -> ClipConfig {
+    ArchSpec {
+        vision_width: 8,
+        vision_head_width: 32,
+        resnet_layers: Some(vec![1, 1, 1, 1]),
+        ..tiny_arch()
+    }
+    .clip_config(tok.vocab_size(), tok.eot_id(), false)
 }
 
 fn build(config: &ClipConfig, seed: u64, device: &Device) -> Clip {
@@ -74,6 +89,7 @@ fn short(loss: LossKind, steps: usize) -> TrainConfig {
             wrap: 0.25,
         },
         duplicate_captions_positive: true,
+        augment: Augment::default(),
     }
 }
 
@@ -216,4 +232,53 @@ fn wise_ft_endpoints() {
     assert!(max_abs_diff(&ib, &i0) < 1e-5);
     let (ih, _) = embeddings(&interpolate(&a, b, 0.5), train, tok, &device);
     assert!(max_abs_diff(&ia, &ih) > 1e-3);
+}
+
+/// The ModifiedResNet tower trains (BatchNorm on batch statistics, running statistics updated),
+/// and its checkpoint reloads with the same embeddings (eval mode: running statistics).
+#[test]
+fn resnet_tower_trains_and_round_trips() {
+    let (_, train, tok) = world();
+    let ad = Device::flex().autodiff();
+    let config = tiny_resnet_config(tok);
+    let model = build(&config, 5, &ad);
+    let mut cfg = short(LossKind::Clip, 40);
+    cfg.augment = Augment {
+        flip: true,
+        max_shift: 2,
+    };
+    let (model, log) =
+        train_contrastive(model, train, tok, &zoo_preprocess(), &cfg, &ad).expect("train");
+    let (first, last) = (mean(&log.losses[..5]), mean(&log.losses[35..]));
+    assert!(last < first - 0.2, "ResNet CLIP loss: {first} -> {last}");
+    let model = model.valid();
+    let running_var = match &model.visual {
+        atlas_models::VisualTower::ResNet(r) => r.bn1.running_var.value(),
+        atlas_models::VisualTower::Vit(_) => panic!("expected a ResNet tower"),
+    };
+    let rv = to_vec2(running_var.unsqueeze::<2>()).0;
+    assert!(
+        rv.iter().any(|v| (v - 1.0).abs() > 1e-3),
+        "running statistics never updated: {rv:?}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    atlas_models::save_open_clip(
+        &model,
+        &config,
+        &zoo_preprocess(),
+        dir.path(),
+        SaveDtype::F32,
+    )
+    .expect("save");
+    let source: CheckpointSource = format!("local-dir:{}", dir.path().display())
+        .parse()
+        .expect("source");
+    let loaded = atlas_models::load(&source, &LoadOptions::default()).expect("load");
+    assert_eq!(loaded.config, config);
+    let device = Device::flex();
+    let (img_mem, _) = embeddings(&model, train, tok, &device);
+    let idx: Vec<usize> = (0..8).collect();
+    let pixels = to_vec4(train.batch(&idx, &zoo_preprocess(), &device));
+    let img_loaded = loaded.encode_images(&pixels, 8).expect("encode images");
+    assert!(max_abs_diff(&img_mem, &img_loaded) < 1e-5);
 }
