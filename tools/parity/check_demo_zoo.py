@@ -15,14 +15,15 @@ For every model it
   4. compares exp(logit_scale) / logit_bias.
 Exit status 1 on any mismatch.
 
-Recorded output on the committed zoo (demo-zoo/v2, open_clip_torch 3.3.0, torch 2.15 CPU):
-    arch        ids ==  image cos min 0.99999988 (max|d| 1.91e-06, n=8)  text cos min 0.99999976 (max|d| 1.91e-06, n=86)  scale 13.6061/13.6061 bias None/None  OK
-    balanced    ids ==  image cos min 0.99999988 (max|d| 1.31e-06, n=8)  text cos min 0.99999988 (max|d| 1.43e-06, n=86)  scale 14.4544/14.4544 bias None/None  OK
-    ft          ids ==  image cos min 0.99999988 (max|d| 2.50e-06, n=8)  text cos min 0.99999988 (max|d| 1.43e-06, n=86)  scale 13.5225/13.5225 bias None/None  OK
-    ref         ids ==  image cos min 0.99999988 (max|d| 1.19e-06, n=8)  text cos min 0.99999988 (max|d| 1.43e-06, n=86)  scale 13.5225/13.5225 bias None/None  OK
-    siglip      ids ==  image cos min 0.99999988 (max|d| 1.91e-06, n=8)  text cos min 0.99999988 (max|d| 1.55e-06, n=86)  scale 10.2646/10.2646 bias -9.962849617004395/-9.962849617004395  OK
-    small-data  ids ==  image cos min 0.99999988 (max|d| 1.19e-06, n=8)  text cos min 0.99999988 (max|d| 1.43e-06, n=86)  scale 13.8533/13.8533 bias None/None  OK
-    wiseft      ids ==  image cos min 0.99999988 (max|d| 1.43e-06, n=8)  text cos min 0.99999988 (max|d| 1.43e-06, n=86)  scale 13.5225/13.5225 bias None/None  OK
+Recorded output on the committed zoo (demo-zoo/v3, open_clip_torch 3.3.0, torch 2.15 CPU; every model
+but `arch` has a ModifiedResNet image tower):
+    arch        ids ==  image cos min 0.99999988 (max|d| 1.37e-06, n=8)  text cos min 0.99999988 (max|d| 2.26e-06, n=86)  scale 16.6840/16.6840 bias None/None  OK
+    balanced    ids ==  image cos min 0.99999994 (max|d| 5.72e-05, n=8)  text cos min 0.99999988 (max|d| 1.67e-06, n=86)  scale 24.6093/24.6093 bias None/None  OK
+    ft          ids ==  image cos min 0.99999988 (max|d| 9.92e-05, n=8)  text cos min 0.99999988 (max|d| 1.91e-06, n=86)  scale 18.7951/18.7951 bias None/None  OK
+    ref         ids ==  image cos min 0.99999988 (max|d| 9.54e-05, n=8)  text cos min 0.99999988 (max|d| 1.91e-06, n=86)  scale 18.7951/18.7951 bias None/None  OK
+    siglip      ids ==  image cos min 1.00000000 (max|d| 1.83e-04, n=8)  text cos min 0.99999988 (max|d| 1.67e-06, n=86)  scale 10.8142/10.8142 bias -9.8984375/-9.8984375  OK
+    small-data  ids ==  image cos min 0.99999994 (max|d| 9.16e-05, n=8)  text cos min 0.99999988 (max|d| 1.91e-06, n=86)  scale 20.1248/20.1248 bias None/None  OK
+    wiseft      ids ==  image cos min 0.99999988 (max|d| 8.39e-05, n=8)  text cos min 0.99999988 (max|d| 1.91e-06, n=86)  scale 18.7951/18.7951 bias None/None  OK
     ALL OK
 """
 import argparse

@@ -75,7 +75,7 @@ enum Command {
         which: bench::Which,
     },
     /// Rebuild the demo zoo (data/zoo/): small CLIPs trained on the generated world, each
-    /// differing from `ref` in one factor. About 30 minutes on 2 CPU cores.
+    /// differing from `ref` in one factor. About 32-34 minutes on 2 CPU cores (BENCHMARKS.md).
     TrainDemoZoo {
         /// Output folder of the checkpoints and model cards.
         #[arg(long, default_value = "data/zoo")]

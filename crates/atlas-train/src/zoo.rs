@@ -630,7 +630,7 @@ fn deps(recipe: &Recipe) -> Vec<&str> {
 
 /// Builds `todo` with up to `jobs` models training at once (a model starts when the models it
 /// needs are done). Each build is deterministic on its own, so the result does not depend on
-/// `jobs`; on 2 cores one training uses ~1.2 of them, so 2 jobs nearly double throughput.
+/// `jobs`. On 2 cores two jobs give about 20 % more throughput than one (BENCHMARKS.md).
 /// Every build runs in a rayon pool of its own.
 fn schedule(
     todo: &[&ZooSpec],
@@ -659,10 +659,11 @@ fn schedule(
                 let tx = tx.clone();
                 eprintln!("[atlas-train] building {}", spec.name);
                 scope.spawn(move || {
-                    // Each build gets its own rayon pool: two trainings sharing the global pool
-                    // queue behind each other's many small tasks (measured: 37-44 s per 100
-                    // steps each, against 26 s with a pool each). The pool size equals the
-                    // global one, so a build computes exactly what it computes alone.
+                    // Each build gets its own rayon pool, the size of the global one, so a
+                    // build computes exactly what it computes alone (the numbers do not depend
+                    // on the pool size either: a 1-thread pool per job rebuilt the zoo
+                    // byte-identical). Two trainings in one process run at ~41 s per 100 steps
+                    // each whether they share a pool or not (BENCHMARKS.md).
                     let out = match rayon::ThreadPoolBuilder::new().build() {
                         Ok(pool) => pool.install(|| build_one(spec, &sources, ctx)),
                         Err(_) => build_one(spec, &sources, ctx),
