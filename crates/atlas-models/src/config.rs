@@ -36,6 +36,19 @@ impl VisionConfig {
     pub fn is_resnet(&self) -> bool {
         self.resnet_layers.is_some()
     }
+
+    /// The one representation of a ModifiedResNet config: the ViT-only fields, which open_clip's
+    /// JSON does not carry for a ResNet, get fixed values (`patch_size` 32 = the tower's total
+    /// stride, `layers` = the number of blocks, `mlp_ratio` 4), so configs compare equal however
+    /// they were made. A ViT config is returned unchanged.
+    pub fn canonical(mut self) -> Self {
+        if let Some(blocks) = &self.resnet_layers {
+            self.patch_size = 32;
+            self.layers = blocks.iter().sum();
+            self.mlp_ratio = 4.0;
+        }
+        self
+    }
     pub fn grid(&self) -> usize {
         (self.image_size / self.patch_size) as usize
     }
@@ -211,7 +224,8 @@ impl ClipConfig {
                 head_width: raw.vision_cfg.head_width,
                 mlp_ratio: raw.vision_cfg.mlp_ratio,
                 resnet_layers,
-            },
+            }
+            .canonical(),
             text: TextConfig {
                 context_length: tc.context_length,
                 vocab_size: tc.vocab_size,

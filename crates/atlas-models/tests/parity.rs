@@ -552,6 +552,10 @@ fn modified_resnet_parity_and_roundtrip() {
     );
     let back = load_dir(tmp.path());
     assert_eq!(back.config, m.config);
+    assert_eq!(
+        (m.config.vision.patch_size, m.config.vision.layers),
+        (32, 5)
+    );
     let (cos, _) = check_parity(&back, &r, "rn saved+reloaded");
     assert!(cos >= MIN_COS);
 

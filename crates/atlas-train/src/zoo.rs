@@ -137,7 +137,8 @@ impl ArchSpec {
                 head_width: self.vision_head_width,
                 mlp_ratio: 4.0,
                 resnet_layers: self.resnet_layers.clone(),
-            },
+            }
+            .canonical(),
             text: TextConfig {
                 context_length: CONTEXT_LENGTH,
                 vocab_size,
