@@ -317,34 +317,43 @@ pub enum SaveDtype {
 /// One named parameter in open_clip layout: (key, shape, f32 data).
 pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
 
+/// Appends `t` under `key` in checkpoint layout (`transpose`: a 2-D tensor the module stores
+/// transposed, e.g. a burn `Linear` weight).
+pub(crate) fn push<const D: usize>(
+    out: &mut Vec<NamedTensor>,
+    key: String,
+    t: Tensor<D>,
+    transpose: bool,
+) -> Result<()> {
+    let t = if transpose && D == 2 {
+        t.transpose()
+    } else {
+        t
+    };
+    let shape = t.dims().to_vec();
+    out.push((key, shape, to_host(t)?));
+    Ok(())
+}
+
+/// Appends a burn `Linear` as open_clip's `{key}.weight` (`[d_out, d_in]`) and `{key}.bias`.
+pub(crate) fn push_linear(
+    out: &mut Vec<NamedTensor>,
+    key: &str,
+    l: &burn::nn::Linear,
+) -> Result<()> {
+    push(out, format!("{key}.weight"), l.weight.val(), true)?;
+    if let Some(b) = &l.bias {
+        push(out, format!("{key}.bias"), b.val(), false)?;
+    }
+    Ok(())
+}
+
 /// The model's parameters in open_clip state-dict layout.
 pub fn state_dict(model: &Clip) -> Result<Vec<NamedTensor>> {
     let mut out = Vec::new();
-    fn push<const D: usize>(
-        out: &mut Vec<NamedTensor>,
-        key: String,
-        t: Tensor<D>,
-        transpose: bool,
-    ) -> Result<()> {
-        let t = if transpose && D == 2 {
-            t.transpose()
-        } else {
-            t
-        };
-        let shape = t.dims().to_vec();
-        out.push((key, shape, to_host(t)?));
-        Ok(())
-    }
     fn ln(out: &mut Vec<NamedTensor>, key: &str, ln: &burn::nn::LayerNorm) -> Result<()> {
         push(out, format!("{key}.weight"), ln.gamma.val(), false)?;
         if let Some(b) = &ln.beta {
-            push(out, format!("{key}.bias"), b.val(), false)?;
-        }
-        Ok(())
-    }
-    fn lin(out: &mut Vec<NamedTensor>, key: &str, l: &burn::nn::Linear) -> Result<()> {
-        push(out, format!("{key}.weight"), l.weight.val(), true)?;
-        if let Some(b) = &l.bias {
             push(out, format!("{key}.bias"), b.val(), false)?;
         }
         Ok(())
@@ -369,10 +378,10 @@ pub fn state_dict(model: &Clip) -> Result<Vec<NamedTensor>> {
                 b.attn.in_proj_bias.val(),
                 false,
             )?;
-            lin(out, &format!("{p}.attn.out_proj"), &b.attn.out_proj)?;
+            push_linear(out, &format!("{p}.attn.out_proj"), &b.attn.out_proj)?;
             ln(out, &format!("{p}.ln_2"), &b.ln_2)?;
-            lin(out, &format!("{p}.mlp.c_fc"), &b.mlp.c_fc)?;
-            lin(out, &format!("{p}.mlp.c_proj"), &b.mlp.c_proj)?;
+            push_linear(out, &format!("{p}.mlp.c_fc"), &b.mlp.c_fc)?;
+            push_linear(out, &format!("{p}.mlp.c_proj"), &b.mlp.c_proj)?;
         }
         Ok(())
     }
@@ -396,11 +405,7 @@ pub fn state_dict(model: &Clip) -> Result<Vec<NamedTensor>> {
             ln(&mut out, "visual.ln_post", &v.ln_post)?;
             push(&mut out, "visual.proj".into(), v.proj.val(), false)?;
         }
-        VisualTower::ResNet(r) => {
-            for (key, shape, t) in resnet_state_dict(r) {
-                out.push((key, shape, to_host(t)?));
-            }
-        }
+        VisualTower::ResNet(r) => resnet_state_dict(&mut out, r)?,
     }
     push(
         &mut out,

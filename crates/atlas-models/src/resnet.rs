@@ -13,11 +13,12 @@
 use burn::module::{Module, Param, RunningState};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear};
 use burn::tensor::activation::{relu, softmax};
-use burn::tensor::module::{avg_pool2d, conv2d, linear};
+use burn::tensor::module::{avg_pool2d, conv2d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions};
 use burn::tensor::{Device, Tensor};
 
 use crate::error::Result;
+use crate::load::{NamedTensor, push, push_linear};
 use crate::model::{Init, ParamSource, linear_layer};
 
 /// Output channels of a bottleneck = `planes * EXPANSION`.
@@ -109,22 +110,9 @@ impl AttentionPool2d {
         let l = h * w + 1;
         let heads = self.heads;
         let hd = c / heads;
-        let q0: Tensor<3> = x.clone().narrow(1, 0, 1);
-        let q = linear(
-            q0,
-            self.q_proj.weight.val(),
-            self.q_proj.bias.as_ref().map(|p| p.val()),
-        );
-        let k = linear(
-            x.clone(),
-            self.k_proj.weight.val(),
-            self.k_proj.bias.as_ref().map(|p| p.val()),
-        );
-        let v = linear(
-            x,
-            self.v_proj.weight.val(),
-            self.v_proj.bias.as_ref().map(|p| p.val()),
-        );
+        let q = self.q_proj.forward(x.clone().narrow(1, 0, 1));
+        let k = self.k_proj.forward(x.clone());
+        let v = self.v_proj.forward(x);
         let q = q.reshape([b, 1, heads, hd]).swap_dims(1, 2); // [b, H, 1, hd]
         let k = k.reshape([b, l, heads, hd]).swap_dims(1, 2); // [b, H, l, hd]
         let v = v.reshape([b, l, heads, hd]).swap_dims(1, 2);
@@ -375,78 +363,66 @@ pub(crate) fn build_resnet<S: ParamSource>(
     })
 }
 
-/// One exported tensor: open_clip key, checkpoint shape, values (row-major, flattened).
-pub(crate) type FlatTensor = (String, Vec<usize>, Tensor<1>);
-
-fn flat<const D: usize>(out: &mut Vec<FlatTensor>, key: String, t: Tensor<D>) {
-    let shape = t.dims().to_vec();
-    let n: usize = shape.iter().product();
-    out.push((key, shape, t.reshape([n])));
+fn export_conv(out: &mut Vec<NamedTensor>, key: &str, c: &Conv) -> Result<()> {
+    push(out, format!("{key}.weight"), c.weight.val(), false)
 }
 
-fn export_conv(out: &mut Vec<FlatTensor>, key: &str, c: &Conv) {
-    flat(out, format!("{key}.weight"), c.weight.val());
-}
-
-fn export_bn(out: &mut Vec<FlatTensor>, key: &str, bn: &BatchNorm) {
-    flat(out, format!("{key}.weight"), bn.gamma.val());
-    flat(out, format!("{key}.bias"), bn.beta.val());
-    flat(out, format!("{key}.running_mean"), bn.running_mean.value());
-    flat(out, format!("{key}.running_var"), bn.running_var.value());
-    // PyTorch's int64 step counter (unused in eval mode); written as an int64 0-d tensor.
-    let device = bn.gamma.val().device();
-    out.push((
-        format!("{key}.{NUM_BATCHES_TRACKED}"),
-        vec![],
-        Tensor::zeros([1], &device),
-    ));
+fn export_bn(out: &mut Vec<NamedTensor>, key: &str, bn: &BatchNorm) -> Result<()> {
+    push(out, format!("{key}.weight"), bn.gamma.val(), false)?;
+    push(out, format!("{key}.bias"), bn.beta.val(), false)?;
+    push(
+        out,
+        format!("{key}.running_mean"),
+        bn.running_mean.value(),
+        false,
+    )?;
+    push(
+        out,
+        format!("{key}.running_var"),
+        bn.running_var.value(),
+        false,
+    )?;
+    // PyTorch's int64 step counter (unused in eval mode): a 0-d tensor that the writer stores as
+    // int64.
+    out.push((format!("{key}.{NUM_BATCHES_TRACKED}"), vec![], vec![0.0]));
+    Ok(())
 }
 
 /// The BatchNorm key that checkpoints store as int64 and loaders skip.
 pub const NUM_BATCHES_TRACKED: &str = "num_batches_tracked";
 
-fn export_linear(out: &mut Vec<FlatTensor>, key: &str, l: &Linear) {
-    // burn stores `[d_in, d_out]`; the checkpoint stores `[d_out, d_in]`.
-    flat(out, format!("{key}.weight"), l.weight.val().transpose());
-    if let Some(b) = &l.bias {
-        flat(out, format!("{key}.bias"), b.val());
-    }
-}
-
-/// Every tensor of the tower in open_clip state-dict order, keys under `visual.`.
-pub(crate) fn resnet_state_dict(r: &ModifiedResNet) -> Vec<FlatTensor> {
-    let mut out = Vec::new();
-    let o = &mut out;
-    export_conv(o, "visual.conv1", &r.conv1);
-    export_bn(o, "visual.bn1", &r.bn1);
-    export_conv(o, "visual.conv2", &r.conv2);
-    export_bn(o, "visual.bn2", &r.bn2);
-    export_conv(o, "visual.conv3", &r.conv3);
-    export_bn(o, "visual.bn3", &r.bn3);
+/// Appends every tensor of the tower in open_clip state-dict order, keys under `visual.`.
+pub(crate) fn resnet_state_dict(out: &mut Vec<NamedTensor>, r: &ModifiedResNet) -> Result<()> {
+    export_conv(out, "visual.conv1", &r.conv1)?;
+    export_bn(out, "visual.bn1", &r.bn1)?;
+    export_conv(out, "visual.conv2", &r.conv2)?;
+    export_bn(out, "visual.bn2", &r.bn2)?;
+    export_conv(out, "visual.conv3", &r.conv3)?;
+    export_bn(out, "visual.bn3", &r.bn3)?;
     for (name, blocks) in r.stages() {
         for (j, b) in blocks.iter().enumerate() {
             let p = format!("visual.{name}.{j}");
-            export_conv(o, &format!("{p}.conv1"), &b.conv1);
-            export_bn(o, &format!("{p}.bn1"), &b.bn1);
-            export_conv(o, &format!("{p}.conv2"), &b.conv2);
-            export_bn(o, &format!("{p}.bn2"), &b.bn2);
-            export_conv(o, &format!("{p}.conv3"), &b.conv3);
-            export_bn(o, &format!("{p}.bn3"), &b.bn3);
+            export_conv(out, &format!("{p}.conv1"), &b.conv1)?;
+            export_bn(out, &format!("{p}.bn1"), &b.bn1)?;
+            export_conv(out, &format!("{p}.conv2"), &b.conv2)?;
+            export_bn(out, &format!("{p}.bn2"), &b.bn2)?;
+            export_conv(out, &format!("{p}.conv3"), &b.conv3)?;
+            export_bn(out, &format!("{p}.bn3"), &b.bn3)?;
             if let Some(d) = &b.downsample {
-                export_conv(o, &format!("{p}.downsample.0"), &d.conv);
-                export_bn(o, &format!("{p}.downsample.1"), &d.bn);
+                export_conv(out, &format!("{p}.downsample.0"), &d.conv)?;
+                export_bn(out, &format!("{p}.downsample.1"), &d.bn)?;
             }
         }
     }
     let a = &r.attnpool;
-    flat(
-        o,
+    push(
+        out,
         "visual.attnpool.positional_embedding".into(),
         a.positional_embedding.val(),
-    );
-    export_linear(o, "visual.attnpool.k_proj", &a.k_proj);
-    export_linear(o, "visual.attnpool.q_proj", &a.q_proj);
-    export_linear(o, "visual.attnpool.v_proj", &a.v_proj);
-    export_linear(o, "visual.attnpool.c_proj", &a.c_proj);
-    out
+        false,
+    )?;
+    push_linear(out, "visual.attnpool.k_proj", &a.k_proj)?;
+    push_linear(out, "visual.attnpool.q_proj", &a.q_proj)?;
+    push_linear(out, "visual.attnpool.v_proj", &a.v_proj)?;
+    push_linear(out, "visual.attnpool.c_proj", &a.c_proj)
 }

@@ -176,10 +176,12 @@ impl Split {
             .zip(idx.par_iter().enumerate())
             .for_each(|(dst, (k, &i))| {
                 let src = &self.pixels[i * n..(i + 1) * n];
-                let map = jitter.get(k).copied().unwrap_or_default().source_map(side);
+                // Without a jitter the pixels are read in place (evaluation, plain training).
+                let map = jitter.get(k).map(|j| j.source_map(side));
                 for c in 0..3 {
                     let (m, s) = (pre.mean[c], pre.std[c]);
-                    for (p, &q) in map.iter().enumerate() {
+                    for p in 0..hw {
+                        let q = map.as_ref().map_or(p, |map| map[p]);
                         dst[c * hw + p] = (src[c * hw + q] as f32 / 255.0 - m) / s;
                     }
                 }

@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use atlas_models::{Activation, CheckpointSource, Clip, ClipConfig, LoadOptions, SaveDtype};
+use atlas_models::{
+    Activation, CheckpointSource, Clip, ClipConfig, LoadOptions, LoadedClip, SaveDtype,
+};
 use atlas_train::data::Split;
 use atlas_train::eval::to_vec2;
 use atlas_train::model::{INIT_LOCK, interpolate, materialize};
@@ -165,6 +167,19 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// Saves `model` as an f32 open_clip checkpoint in a fresh temporary directory and loads it back
+/// through the public loader.
+fn save_and_reload(model: &Clip, config: &ClipConfig) -> (tempfile::TempDir, LoadedClip) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    atlas_models::save_open_clip(model, config, &zoo_preprocess(), dir.path(), SaveDtype::F32)
+        .expect("save");
+    let source: CheckpointSource = format!("local-dir:{}", dir.path().display())
+        .parse()
+        .expect("source");
+    let loaded = atlas_models::load(&source, &LoadOptions::default()).expect("load");
+    (dir, loaded)
+}
+
 #[test]
 fn saved_checkpoint_loads_back_with_same_embeddings() {
     let (_, train, tok) = world();
@@ -172,21 +187,9 @@ fn saved_checkpoint_loads_back_with_same_embeddings() {
     let model = model.valid();
     let device = Device::flex();
     let config = tiny_config(tok, false);
-    let dir = tempfile::tempdir().expect("tempdir");
-    atlas_models::save_open_clip(
-        &model,
-        &config,
-        &zoo_preprocess(),
-        dir.path(),
-        SaveDtype::F32,
-    )
-    .expect("save");
+    let (dir, loaded) = save_and_reload(&model, &config);
     tok.save(&dir.path().join("tokenizer.json"))
         .expect("save tokenizer");
-    let source: CheckpointSource = format!("local-dir:{}", dir.path().display())
-        .parse()
-        .expect("source");
-    let loaded = atlas_models::load(&source, &LoadOptions::default()).expect("load");
     assert_eq!(loaded.config, config);
     assert_eq!(loaded.preprocess, zoo_preprocess());
 
@@ -261,19 +264,7 @@ fn resnet_tower_trains_and_round_trips() {
         rv.iter().any(|v| (v - 1.0).abs() > 1e-3),
         "running statistics never updated: {rv:?}"
     );
-    let dir = tempfile::tempdir().expect("tempdir");
-    atlas_models::save_open_clip(
-        &model,
-        &config,
-        &zoo_preprocess(),
-        dir.path(),
-        SaveDtype::F32,
-    )
-    .expect("save");
-    let source: CheckpointSource = format!("local-dir:{}", dir.path().display())
-        .parse()
-        .expect("source");
-    let loaded = atlas_models::load(&source, &LoadOptions::default()).expect("load");
+    let (_dir, loaded) = save_and_reload(&model, &config);
     assert_eq!(loaded.config, config);
     let device = Device::flex();
     let (img_mem, _) = embeddings(&model, train, tok, &device);
