@@ -32,7 +32,8 @@ struct PlanArgs {
     /// Only these models (comma separated names from the config).
     #[arg(long, value_delimiter = ',')]
     models: Vec<String>,
-    /// Only this stage (and what it needs from the cache): embed, zeroshot, ...
+    /// Only this stage (and what it needs from the cache): embed, zeroshot, or a metric stage
+    /// (shift, factors, factor_er, shapebias, calibration, ood, retrieval).
     #[arg(long)]
     only: Option<String>,
     /// Device: cpu, wgpu, cuda or auto (overrides the config).
@@ -55,6 +56,11 @@ enum Command {
         /// No progress bars (for logs and CI).
         #[arg(long)]
         no_progress: bool,
+        /// Re-hash every embedding shard the run references (normally a rerun trusts its
+        /// markers and reads no shard); a corrupt shard is quarantined and its items embedded
+        /// again. Use it after a disk or copy problem.
+        #[arg(long)]
+        verify: bool,
     },
     /// Show, per artifact of the plan, whether it is cached, stale (corrupt) or missing.
     Status {
@@ -112,8 +118,12 @@ fn main() -> Result<()> {
             plan,
             dry_run,
             no_progress,
+            verify,
         } => {
-            let opts = options(&plan, dry_run, !no_progress);
+            let opts = atlas_pipeline::RunOptions {
+                verify,
+                ..options(&plan, dry_run, !no_progress)
+            };
             let report = atlas_pipeline::run(&opts)?;
             print!("{}", report.render());
             Ok(())
@@ -196,5 +206,6 @@ fn options(p: &PlanArgs, dry_run: bool, progress: bool) -> atlas_pipeline::RunOp
         precision: p.precision.clone(),
         dry_run,
         progress,
+        verify: false,
     }
 }

@@ -25,3 +25,12 @@ pub mod kinds {
     pub const ZEROSHOT_HEAD: &str = "zeroshot-head";
     pub const ZEROSHOT: &str = "zeroshot";
 }
+
+/// The values of a non-null Utf8 column of a batch.
+pub fn utf8_column(
+    b: &arrow::array::RecordBatch,
+    name: &str,
+) -> Result<Vec<String>, ArtifactError> {
+    let col = columns::strings(b, name)?;
+    Ok((0..b.num_rows()).map(|i| col.value(i).to_string()).collect())
+}

@@ -32,7 +32,10 @@ use atlas_metrics::calibration::{
 use atlas_metrics::classification::Matrix;
 use serde::{Deserialize, Serialize};
 
+mod stage;
+
 pub use common::{HeadlineNumber, InputError};
+pub use stage::{CalibrationStage};
 use common::{Table, bootstrap_config, check_set, cosines_of, label_head, labelled, logits_of};
 
 /// Bump when the same inputs would give different outputs.
@@ -62,7 +65,7 @@ pub enum CalibrationSplit {
 
 /// Stage parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Params {
     /// ECE / reliability bins; default 15.
     pub n_bins: usize,

@@ -11,7 +11,7 @@ mod keys;
 mod texts;
 
 pub use images::{ImageItems, embed_images};
-pub use keys::{STAGE_VERSION, coverage_key, image_namespace, text_namespace};
+pub use keys::STAGE_VERSION;
 pub use texts::{build_head, embed_texts, prompts_for, text_embeddings};
 
 use atlas_artifacts::{EmbeddingRows, kinds};
@@ -95,4 +95,41 @@ pub fn load_rows(store: &Store, kind: &str, namespace: &str) -> Result<Embedding
 /// Image rows of a namespace.
 pub fn load_image_rows(store: &Store, namespace: &str) -> Result<EmbeddingRows, EmbedError> {
     load_rows(store, kinds::IMAGE_EMBEDDINGS, namespace)
+}
+
+/// The items of `hashes` (hex, dataset order) recorded as failed in the image namespace, with
+/// their reasons: `(position in hashes, reason)`. Reads only the `item_hash` and `error` columns.
+pub fn failures_of(
+    store: &Store,
+    namespace: &str,
+    hashes: &[String],
+) -> Result<Vec<(usize, String)>, EmbedError> {
+    use arrow::array::{Array, StringArray};
+    let mut failed: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for shard in store.shards(kinds::IMAGE_EMBEDDINGS, namespace)? {
+        for b in shard.read_columns(&["item_hash", "error"])? {
+            let (Some(h), Some(e)) = (
+                b.column_by_name("item_hash")
+                    .and_then(|c| c.as_any().downcast_ref::<StringArray>()),
+                b.column_by_name("error")
+                    .and_then(|c| c.as_any().downcast_ref::<StringArray>()),
+            ) else {
+                return Err(EmbedError::Invalid(format!(
+                    "an image-embedding shard of namespace {namespace} lacks item_hash / error columns"
+                )));
+            };
+            for i in 0..b.num_rows() {
+                if e.is_valid(i) {
+                    failed
+                        .entry(h.value(i).to_string())
+                        .or_insert_with(|| e.value(i).to_string());
+                }
+            }
+        }
+    }
+    Ok(hashes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| failed.get(h).map(|r| (i, r.clone())))
+        .collect())
 }

@@ -3,7 +3,7 @@
 
 use atlas_embed::{
     EmbedOptions, ImageEncoder, ImageItems, TextEncoder, build_head, embed_images, embed_texts,
-    image_namespace, load_image_rows, prompts_for,
+    load_image_rows, prompts_for,
 };
 use atlas_preprocess::PreprocessConfig;
 use atlas_store::{Store, hex32};
@@ -87,7 +87,7 @@ fn run(store: &Store, ns: &str, files: &[Vec<u8>]) -> atlas_embed::EmbedReport {
 fn only_missing_items_are_embedded_and_bad_images_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let ns = image_namespace(&[7; 32], &PreprocessConfig::default(), "f32");
+    let ns = "test-image-namespace".to_string();
     let mut files: Vec<Vec<u8>> = (0..4u8).map(|i| png([i * 50, 10, 200])).collect();
     files.push(b"this is not an image".to_vec());
 
@@ -119,7 +119,7 @@ fn heads_average_normalised_prompt_embeddings() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let tok = ClipBpeTokenizer::bundled(77).unwrap();
-    let ns = atlas_embed::text_namespace(&[1; 32], &tok.identity(), "f32");
+    let ns = "test-text-namespace".to_string();
     let classes = vec!["cat".to_string(), "golden retriever".to_string()];
     let templates = vec!["a photo of a {c}.".to_string(), "{c}".to_string()];
     let prompts: Vec<String> = prompts_for(&classes, &templates).concat();

@@ -41,7 +41,10 @@ use atlas_metrics::factors::{
 use atlas_metrics::robustness::{FitSpace, RobustnessFit, bootstrap_effective_robustness};
 use serde::{Deserialize, Serialize};
 
+mod stage;
+
 pub use common::{HeadlineNumber, InputError};
+pub use stage::{FactorsStage, FactorErStage};
 use common::{Table, bootstrap_config, check_set, cosines_of, label_head, labelled, logits_of};
 
 /// Bump when the same inputs would give different outputs.
@@ -81,7 +84,7 @@ pub enum FactorError {
 
 /// Stage parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Params {
     /// Multi-hot layout: one 0/1 column per factor (ImageNet-X). Default `None` (single layout).
     pub factor_columns: Option<Vec<String>>,

@@ -33,7 +33,10 @@ use atlas_metrics::ood::{
 };
 use serde::{Deserialize, Serialize};
 
+mod stage;
+
 pub use common::{HeadlineNumber, InputError};
+pub use stage::{OodStage};
 use common::{Table, bootstrap_config, check_set, cosines_of, label_head, logits_of, no_items};
 
 /// Bump when the same inputs would give different outputs.
@@ -86,7 +89,7 @@ impl ScoreKind {
 
 /// Stage parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Params {
     /// Default all four: mcm, msp, max_logit, energy.
     pub scores: Vec<ScoreKind>,

@@ -174,6 +174,41 @@ pub enum DatasetRole {
     Retrieval,
 }
 
+impl DatasetRole {
+    /// The name used in configs and in the `role` column of result tables.
+    pub fn name(self) -> &'static str {
+        atlas_stagekit::stage::Role::from(self).as_str()
+    }
+}
+
+impl From<DatasetRole> for atlas_stagekit::stage::Role {
+    fn from(r: DatasetRole) -> Self {
+        use atlas_stagekit::stage::Role;
+        match r {
+            DatasetRole::Id => Role::Id,
+            DatasetRole::Shift => Role::Shift,
+            DatasetRole::Ood => Role::Ood,
+            DatasetRole::Factors => Role::Factors,
+            DatasetRole::CueConflict => Role::CueConflict,
+            DatasetRole::Retrieval => Role::Retrieval,
+        }
+    }
+}
+
+impl From<atlas_stagekit::stage::Role> for DatasetRole {
+    fn from(r: atlas_stagekit::stage::Role) -> Self {
+        use atlas_stagekit::stage::Role;
+        match r {
+            Role::Id => DatasetRole::Id,
+            Role::Shift => DatasetRole::Shift,
+            Role::Ood => DatasetRole::Ood,
+            Role::Factors => DatasetRole::Factors,
+            Role::CueConflict => DatasetRole::CueConflict,
+            Role::Retrieval => DatasetRole::Retrieval,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetEntry {
@@ -222,41 +257,16 @@ pub struct PromptSet {
     pub file: Option<PathBuf>,
 }
 
+/// `[stages.*]`: the zero-shot stage's table, and one table per metric stage that is on. Metric
+/// stage tables are checked against the stage registry (names, then typed parameters with line
+/// and column) by [`crate::registry::Registry::parse_params`].
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct StagesConfig {
     #[serde(default)]
     pub zeroshot: Option<StageEntry>,
-    /// Metric stages: present = on; the table holds the stage's parameters (see each stage
-    /// crate's `Params`).
-    #[serde(default)]
-    pub shift: Option<toml::Table>,
-    #[serde(default)]
-    pub factors: Option<toml::Table>,
-    #[serde(default)]
-    pub shapebias: Option<toml::Table>,
-    #[serde(default)]
-    pub calibration: Option<toml::Table>,
-    #[serde(default)]
-    pub ood: Option<toml::Table>,
-    #[serde(default)]
-    pub retrieval: Option<toml::Table>,
-}
-
-impl StagesConfig {
-    /// The parameter table of a metric stage, if the stage is on.
-    pub fn metric(&self, stage: &str) -> Option<&toml::Table> {
-        match stage {
-            "shift" => self.shift.as_ref(),
-            // Factor-level effective robustness runs whenever the factors stage does.
-            "factors" | "factor_er" => self.factors.as_ref(),
-            "shapebias" => self.shapebias.as_ref(),
-            "calibration" => self.calibration.as_ref(),
-            "ood" => self.ood.as_ref(),
-            "retrieval" => self.retrieval.as_ref(),
-            _ => None,
-        }
-    }
+    /// Metric stages by table name: present = on; the table holds the stage's parameters.
+    #[serde(flatten)]
+    pub metric: BTreeMap<String, toml::Value>,
 }
 
 /// A stage switched on; `datasets` empty means every dataset whose role the stage reads.
@@ -294,7 +304,7 @@ pub struct LoadedConfig {
     pub config: PipelineConfig,
     pub path: PathBuf,
     pub base_dir: PathBuf,
-    source: String,
+    pub(crate) source: String,
 }
 
 impl LoadedConfig {

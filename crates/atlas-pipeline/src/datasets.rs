@@ -55,11 +55,13 @@ pub fn resolve_datasets(
     for d in &cfg.config.datasets {
         let base = resolve_one(cfg, d, store_root)?;
         if prompt_sets.is_empty() {
+            check_templates(&base.prompt_set, &base.templates)?;
             out.push(base);
             continue;
         }
         for name in &prompt_sets {
             let (prompt_set, templates) = named_prompts(cfg, name)?;
+            check_templates(&prompt_set, &templates)?;
             out.push(ResolvedDataset {
                 name: base.name.clone(),
                 role: base.role,
@@ -77,6 +79,22 @@ pub fn resolve_datasets(
         }
     }
     Ok(out)
+}
+
+/// Every template must name the class (`{c}`, or open_clip's `{}`): one without would give every
+/// class the same prompt, and a head whose rows are all equal.
+fn check_templates(set: &str, templates: &[String]) -> Result<(), PipelineError> {
+    if templates.is_empty() {
+        return Err(PipelineError::Config(format!(
+            "prompt set `{set}` has no templates"
+        )));
+    }
+    match templates.iter().find(|t| !t.contains("{c}") && !t.contains("{}")) {
+        Some(t) => Err(PipelineError::Config(format!(
+            "prompt set `{set}`: template {t:?} has no `{{c}}` where the class name goes; every class would get the same prompt. Add {{c}} (e.g. \"a photo of a {{c}}.\")"
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn named_prompts(cfg: &LoadedConfig, name: &str) -> Result<(String, Vec<String>), PipelineError> {

@@ -1,23 +1,24 @@
-//! Running a plan: load a model only when something it must compute is missing, embed what is
-//! missing, build heads, run the zero-shot stage, and store every artifact.
+//! Running a plan, model by model: load the network only when something it must compute is
+//! missing; embed what is missing; then read the model's embedding rows **once** and run its
+//! zero-shot and metric jobs from them; last, the cross-model fits from the stored summaries.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
-use atlas_artifacts::{EmbeddingRows, ZeroShotHead, kinds};
+use atlas_artifacts::kinds;
 use atlas_embed::{EmbedOptions, EmbedReport, ImageEncoder, ImageItems, TextEncoder};
 use atlas_models::LoadedClip;
+use atlas_stagekit::stage::ModelSummary;
 use atlas_store::{ManifestMeta, Status, Store};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
 use crate::PipelineError;
-use crate::config::LogitScaleSetting;
+use crate::config::{LoadedConfig, LogitScaleSetting};
 use crate::datasets::ResolvedDataset;
 use crate::models::ResolvedModel;
-use crate::plan::{JobKind, Plan};
-
-/// Caption texts, their embeddings `[captions, dim]` and each caption's image index.
-type Captions = (Vec<String>, Vec<f32>, Vec<usize>);
+use crate::plan::{Job, JobKind, MetricJob, Plan, Step};
+use crate::registry::{Registry, StageParams};
+use crate::stages::{self, ModelInputs};
 
 /// What one embed job did.
 #[derive(Debug, Clone)]
@@ -56,8 +57,10 @@ impl TextEncoder for Encoders<'_> {
 }
 
 pub struct Executor<'a> {
-    pub cfg: &'a crate::config::LoadedConfig,
+    pub cfg: &'a LoadedConfig,
     pub store: &'a Store,
+    pub registry: &'a Registry,
+    pub params: &'a [Option<StageParams>],
     pub models: &'a [ResolvedModel],
     pub datasets: &'a [ResolvedDataset],
     pub batch_size: usize,
@@ -66,282 +69,264 @@ pub struct Executor<'a> {
     pub progress: bool,
 }
 
+/// The network of one model, loaded on first use.
+struct Net<'a> {
+    model: &'a ResolvedModel,
+    net: Option<LoadedClip>,
+}
+
+impl Net<'_> {
+    fn get(&mut self) -> Result<&LoadedClip, PipelineError> {
+        if self.net.is_none() {
+            tracing::info!(model = %self.model.name, "loading model");
+            self.net = Some(self.model.load()?);
+        }
+        self.net
+            .as_ref()
+            .ok_or_else(|| PipelineError::Config("internal: model not loaded".into()))
+    }
+}
+
 impl Executor<'_> {
     pub fn run(&self, plan: &Plan) -> Result<ExecutionReport, PipelineError> {
         let mut report = ExecutionReport::default();
-        let mut captions: HashMap<(usize, usize), Captions> = HashMap::new();
         let bars = MultiProgress::with_draw_target(if self.progress {
             ProgressDrawTarget::stderr()
         } else {
             ProgressDrawTarget::hidden()
         });
-        for (mi, model) in self.models.iter().enumerate() {
-            let jobs: Vec<_> = plan
-                .jobs
-                .iter()
-                .filter(|j| j.model == mi && j.status != Status::Cached)
-                .collect();
-            // A missing retrieval job alone still needs the model (its caption embeddings).
-            if jobs.is_empty() && !plan.needs_network(mi) {
-                continue;
-            }
-            let net = if plan.needs_network(mi) {
-                tracing::info!(model = %model.name, "loading model");
-                Some(model.load()?)
-            } else {
-                None
-            };
-            if let Some(net) = net.as_ref() {
-                self.embed_captions(plan, mi, net, &mut captions)?;
-            }
-            let mut image_rows: Option<EmbeddingRows> = None;
-            for job in jobs {
-                let d = &self.datasets[job.dataset];
-                match job.kind {
-                    JobKind::EmbedImages => {
-                        let net = net.as_ref().ok_or_else(|| missing_net(model))?;
-                        let pb = bars.add(bar(&format!("{} / {}", model.name, d.name)));
-                        let r = self.embed_images(model, net, d, pb.clone())?;
-                        pb.finish_and_clear();
-                        tracing::info!(model = %model.name, dataset = %d.name, embedded = r.embedded, cached = r.cached, failed = r.failed, "images");
-                        let meta = ManifestMeta::new("embed-coverage", atlas_embed::STAGE_VERSION)
-                            .with_inputs(json!({ "model": model.name, "dataset": d.name, "items": d.index.len() }));
-                        self.store.put(
-                            kinds::EMBED_COVERAGE,
-                            &job.key,
-                            meta,
-                            &[coverage_batch(&d.name, d.index.len())?],
-                        )?;
-                        report.images.push(EmbedCount {
-                            model: model.name.clone(),
-                            dataset: d.name.clone(),
-                            report: r,
-                        });
-                        image_rows = None; // new shards: reload on next use
-                    }
-                    JobKind::Head => {
-                        let net = net.as_ref().ok_or_else(|| missing_net(model))?;
-                        let prompts: Vec<String> =
-                            atlas_embed::prompts_for(&d.classnames, &d.templates).concat();
-                        let opts = EmbedOptions {
-                            batch_size: self.batch_size,
-                            ..EmbedOptions::default()
-                        };
-                        let r = atlas_embed::embed_texts(
-                            self.store,
-                            &model.text_ns,
-                            &Encoders(net),
-                            model.tokenizer.as_ref(),
-                            &prompts,
-                            &opts,
-                        )?;
-                        report.prompts_embedded += r.embedded;
-                        let head = atlas_embed::build_head(
-                            self.store,
-                            &model.text_ns,
-                            &d.classnames,
-                            &d.templates,
-                        )?;
-                        let meta = ManifestMeta::new("zeroshot-head", atlas_embed::STAGE_VERSION).with_inputs(json!({
-                            "model": model.name, "prompt_set": d.prompt_set, "classes": d.classnames.len(), "templates": d.templates.len()
-                        }));
-                        self.store.put(
-                            kinds::ZEROSHOT_HEAD,
-                            &job.key,
-                            meta,
-                            &[head.to_batch()?],
-                        )?;
-                    }
-                    JobKind::ZeroShot => {
-                        if image_rows.is_none() {
-                            image_rows =
-                                Some(atlas_embed::load_image_rows(self.store, &model.image_ns)?);
-                        }
-                        let rows = image_rows.as_ref().ok_or_else(|| missing_net(model))?;
-                        self.zeroshot(plan, job.key, mi, job.dataset, rows)?;
-                        report.stages_run.push((
-                            "zeroshot".into(),
-                            model.name.clone(),
-                            d.name.clone(),
-                        ));
-                    }
-                }
-            }
+        for mi in 0..self.models.len() {
+            self.run_model(plan, mi, &bars, &mut report)?;
         }
-        self.run_metric_stages(plan, &captions, &mut report)?;
+        self.run_fits(plan, &mut report)?;
         Ok(report)
     }
 
-    /// Caption embeddings of the retrieval datasets of model `mi` whose retrieval job is missing.
-    fn embed_captions(
+    fn params(&self, stage: usize) -> Result<&StageParams, PipelineError> {
+        self.params[stage].as_ref().ok_or_else(|| {
+            PipelineError::Config(format!(
+                "internal: stage {} planned but off",
+                self.registry.get(stage).name()
+            ))
+        })
+    }
+
+    fn run_model(
         &self,
         plan: &Plan,
         mi: usize,
-        net: &LoadedClip,
-        out: &mut HashMap<(usize, usize), Captions>,
+        bars: &MultiProgress,
+        report: &mut ExecutionReport,
     ) -> Result<(), PipelineError> {
         let model = &self.models[mi];
-        for (job, st) in &plan.metric_jobs {
-            if job.stage != "retrieval" || job.model != Some(mi) || *st == Status::Cached {
-                continue;
+        let missing = |j: &&Job| j.model == mi && j.status != Status::Cached;
+        let embed_jobs: Vec<&Job> = plan
+            .jobs
+            .iter()
+            .filter(missing)
+            .filter(|j| j.kind != JobKind::ZeroShot)
+            .collect();
+        let zs_jobs: Vec<&Job> = plan
+            .jobs
+            .iter()
+            .filter(missing)
+            .filter(|j| j.kind == JobKind::ZeroShot)
+            .collect();
+        let metric: Vec<&MetricJob> = plan
+            .metric_jobs
+            .iter()
+            .filter(|(j, st)| j.model() == Some(mi) && *st != Status::Cached)
+            .map(|(j, _)| j)
+            .collect();
+        if embed_jobs.is_empty() && zs_jobs.is_empty() && metric.is_empty() {
+            return Ok(());
+        }
+        let mut net = Net { model, net: None };
+        for job in &embed_jobs {
+            let d = &self.datasets[job.dataset];
+            match job.kind {
+                JobKind::EmbedImages => {
+                    let r = self.embed_images(&mut net, job.dataset, bars)?;
+                    report.images.push(EmbedCount {
+                        model: model.name.clone(),
+                        dataset: d.name.clone(),
+                        report: r,
+                    });
+                }
+                JobKind::Head => {
+                    report.prompts_embedded += self.build_head(&mut net, job)?;
+                }
+                JobKind::ZeroShot => {}
             }
-            let column = crate::stages::stage_table(self.cfg, "retrieval")
-                .and_then(|t| t.get("caption_column"))
-                .and_then(|v| v.as_str())
-                .unwrap_or("caption")
-                .to_string();
-            for &di in &job.datasets {
+        }
+        if zs_jobs.is_empty() && metric.is_empty() {
+            return Ok(());
+        }
+        // The datasets this model's remaining jobs read, and those that need a head.
+        let mut wanted: Vec<usize> = zs_jobs.iter().map(|j| j.dataset).collect();
+        let mut heads = wanted.clone();
+        for j in &metric {
+            wanted.extend(&j.datasets);
+            if self.registry.get(j.stage).reads().heads {
+                heads.extend(&j.datasets);
+            }
+        }
+        wanted.sort();
+        wanted.dedup();
+        heads.sort();
+        heads.dedup();
+        let scale = match self.logit_scale {
+            LogitScaleSetting::Fixed(v) => (v, None),
+            LogitScaleSetting::Checkpoint => checkpoint_scale(model)?,
+        };
+        let load = || -> Result<ModelInputs, PipelineError> {
+            let rows = atlas_embed::load_image_rows(self.store, &model.image_ns)?;
+            ModelInputs::from_rows(self.store, &rows, model, self.datasets, &wanted, &heads, scale)
+        };
+        let mut inputs = load()?;
+        let lost = inputs.lost_items();
+        if !lost.is_empty() {
+            // A shard was lost (quarantined as corrupt, or deleted) after its coverage marker was
+            // written: embed exactly those items again, then read the rows again.
+            for &(di, n) in &lost {
+                tracing::warn!(model = %model.name, dataset = %self.datasets[di].name, items = n, "embeddings lost from the store (corrupt or deleted shard); embedding them again");
+                let r = self.embed_images(&mut net, di, bars)?;
+                report.images.push(EmbedCount {
+                    model: model.name.clone(),
+                    dataset: self.datasets[di].name.clone(),
+                    report: r,
+                });
+            }
+            inputs = load()?;
+            if let Some(&(di, n)) = inputs.lost_items().first() {
+                return Err(PipelineError::Config(format!(
+                    "model `{}`: {n} items of `{}` still have no embedding after embedding them again; is another process deleting the store?",
+                    model.name, self.datasets[di].name
+                )));
+            }
+        }
+        self.stage_texts(&mut net, &metric, &mut inputs, report)?;
+        for job in zs_jobs {
+            self.zeroshot(job, &inputs)?;
+            let d = &self.datasets[job.dataset];
+            report
+                .stages_run
+                .push(("zeroshot".into(), model.name.clone(), d.name.clone()));
+        }
+        let empty = stages::empty_head(inputs.dim);
+        for j in metric {
+            let stage = self.registry.get(j.stage);
+            let data = inputs.model_data(j, model, self.datasets, &empty);
+            let tables = stage
+                .run_model(self.params(j.stage)?, &data)
+                .map_err(|e| stages::stage_err(j.name, &model.name, e))?;
+            stages::store_tables(self.registry, self.store, j, &tables, &model.name)?;
+            report
+                .stages_run
+                .push((j.name.to_string(), model.name.clone(), prompts_of(j)));
+        }
+        Ok(())
+    }
+
+    /// Texts the model's metric jobs asked for (retrieval's captions), embedded and attached.
+    fn stage_texts(
+        &self,
+        net: &mut Net<'_>,
+        metric: &[&MetricJob],
+        inputs: &mut ModelInputs,
+        report: &mut ExecutionReport,
+    ) -> Result<(), PipelineError> {
+        let model = net.model;
+        for j in metric {
+            let stage = self.registry.get(j.stage);
+            for &di in &j.datasets {
+                if inputs.texts.contains_key(&(j.stage, di)) {
+                    continue;
+                }
                 let d = &self.datasets[di];
-                let (texts, image) = atlas_retrieval::captions_from_meta(&d.index, &column)
-                    .map_err(|e| {
-                        PipelineError::Config(format!("retrieval on `{}`: {e}", d.name))
-                    })?;
+                let Some(list) = stage
+                    .texts(self.params(j.stage)?, &d.index)
+                    .map_err(|e| stages::stage_err(j.name, &d.name, e))?
+                else {
+                    continue;
+                };
                 let opts = EmbedOptions {
                     batch_size: self.batch_size,
                     ..EmbedOptions::default()
                 };
-                atlas_embed::embed_texts(
+                let r = atlas_embed::embed_texts(
                     self.store,
                     &model.text_ns,
-                    &Encoders(net),
+                    &Encoders(net.get()?),
                     model.tokenizer.as_ref(),
-                    &texts,
+                    &list.texts,
                     &opts,
                 )?;
-                let (_, emb) = atlas_embed::text_embeddings(self.store, &model.text_ns, &texts)?;
-                out.insert((mi, di), (texts, emb, image));
+                report.prompts_embedded += r.embedded;
+                let (_, emb) = atlas_embed::text_embeddings(self.store, &model.text_ns, &list.texts)?;
+                inputs.texts.insert((j.stage, di), (list, emb));
             }
         }
         Ok(())
     }
 
-    fn run_metric_stages(
-        &self,
-        plan: &Plan,
-        captions: &HashMap<(usize, usize), Captions>,
-        report: &mut ExecutionReport,
-    ) -> Result<(), PipelineError> {
-        let missing: Vec<&crate::stages::MetricJob> = plan
-            .metric_jobs
-            .iter()
-            .filter(|(_, s)| *s != Status::Cached)
-            .map(|(j, _)| j)
-            .collect();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        // Models are loaded one at a time (a study has ~100 models x ~200k images): each model's
-        // own jobs run on its inputs, the shift jobs keep only its accuracies, then it is dropped.
-        let shift_jobs: Vec<&crate::stages::MetricJob> = missing
-            .iter()
-            .copied()
-            .filter(|j| j.model.is_none() && j.stage == "shift")
-            .collect();
-        let er_jobs: Vec<&crate::stages::MetricJob> = missing
-            .iter()
-            .copied()
-            .filter(|j| j.model.is_none() && j.stage == "factor_er")
-            .collect();
-        let factor_params = match er_jobs.is_empty() {
-            true => None,
-            false => Some(crate::stages::factor_params(self.cfg)?),
-        };
-        type FactorOutputs = Vec<(Vec<atlas_factors::FactorOutput>, bool)>;
-        let mut er_outs: Vec<FactorOutputs> = vec![Vec::new(); er_jobs.len()];
-        let settings = match shift_jobs.is_empty() {
-            true => None,
-            false => Some(crate::stages::shift_settings(self.cfg)?),
-        };
-        let mut shift_accs: Vec<Vec<atlas_shift::ModelAccuracies>> =
-            vec![Vec::new(); shift_jobs.len()];
-        for mi in 0..self.models.len() {
-            let own: Vec<&crate::stages::MetricJob> = missing
-                .iter()
-                .copied()
-                .filter(|j| j.model == Some(mi))
-                .collect();
-            if own.is_empty() && shift_jobs.is_empty() && er_jobs.is_empty() {
+    /// Cross-model fits: every model's summary read back from the store.
+    fn run_fits(&self, plan: &Plan, report: &mut ExecutionReport) -> Result<(), PipelineError> {
+        for (fit, st) in &plan.metric_jobs {
+            if fit.step != Step::Fit || *st == Status::Cached {
                 continue;
             }
-            let (mut wanted, mut heads) = (Vec::new(), Vec::new());
-            for j in own.iter().chain(&shift_jobs).chain(&er_jobs) {
-                wanted.extend(&j.datasets);
-                if crate::stages::needs_head(j.stage) {
-                    heads.extend(&j.datasets);
-                }
-            }
-            wanted.sort();
-            wanted.dedup();
-            heads.sort();
-            heads.dedup();
-            let scale = match self.logit_scale {
-                LogitScaleSetting::Fixed(v) => (v, None),
-                LogitScaleSetting::Checkpoint => checkpoint_scale(&self.models[mi])?,
-            };
-            let model = &self.models[mi];
-            let inp = crate::stages::ModelInputs::load(
-                self.store,
-                model,
-                self.datasets,
-                &wanted,
-                &heads,
-                scale,
-            )?;
-            for j in own {
-                let caps = j.datasets.first().and_then(|di| captions.get(&(mi, *di)));
-                let tables =
-                    crate::stages::run_model_stage(self.cfg, j, model, self.datasets, &inp, caps)?;
-                crate::stages::store_tables(self.store, j, &tables, &model.name)?;
-                report
-                    .stages_run
-                    .push((j.stage.to_string(), model.name.clone(), prompts_of(j)));
-            }
-            if let Some(fp) = &factor_params {
-                for (k, j) in er_jobs.iter().enumerate() {
-                    let outs = crate::stages::factor_outputs(fp, j, model, self.datasets, &inp)?;
-                    er_outs[k].push((outs, model.entry.baseline));
-                }
-            }
-            if let Some(settings) = &settings {
-                for (k, j) in shift_jobs.iter().enumerate() {
-                    shift_accs[k].push(crate::stages::shift_accuracies(
-                        settings,
-                        j,
-                        model,
-                        self.datasets,
-                        &inp,
-                    )?);
-                }
-            }
-        }
-        if let Some(fp) = &factor_params {
-            for (j, outs) in er_jobs.iter().zip(&er_outs) {
-                let tables = crate::stages::factor_fit(fp, outs)?;
-                crate::stages::store_tables(self.store, j, &tables, "(all models)")?;
-                report
-                    .stages_run
-                    .push((j.stage.to_string(), "(all models)".into(), prompts_of(j)));
-            }
-        }
-        if let Some(settings) = &settings {
-            for (j, accs) in shift_jobs.iter().zip(&shift_accs) {
-                let tables = crate::stages::shift_fit(settings, accs)?;
-                crate::stages::store_tables(self.store, j, &tables, "(all models)")?;
-                report
-                    .stages_run
-                    .push((j.stage.to_string(), "(all models)".into(), prompts_of(j)));
-            }
+            let summaries: Vec<(&ResolvedModel, Vec<(String, arrow::array::RecordBatch)>)> = plan
+                .metric_jobs
+                .iter()
+                .filter(|(j, _)| {
+                    j.stage == fit.stage
+                        && j.prompt_set == fit.prompt_set
+                        && matches!(j.step, Step::Summary(_))
+                })
+                .map(|(j, _)| {
+                    let m = &self.models[j.model().unwrap_or_default()];
+                    let tables = stages::read_job_tables(self.store, j)?.ok_or_else(|| {
+                        PipelineError::Config(format!(
+                            "stage {}: the summary of `{}` is missing from the store; rerun (without --models)",
+                            fit.name, m.name
+                        ))
+                    })?;
+                    Ok((m, tables))
+                })
+                .collect::<Result<_, PipelineError>>()?;
+            let models: Vec<ModelSummary<'_>> = summaries
+                .iter()
+                .map(|(m, t)| ModelSummary {
+                    model: &m.name,
+                    baseline: m.entry.baseline,
+                    tables: t,
+                })
+                .collect();
+            let tables = self
+                .registry
+                .get(fit.stage)
+                .fit(self.params(fit.stage)?, &models)
+                .map_err(|e| stages::stage_err(fit.name, "fit over models", e))?;
+            stages::store_tables(self.registry, self.store, fit, &tables, "(all models)")?;
+            report
+                .stages_run
+                .push((fit.name.to_string(), "(all models)".into(), prompts_of(fit)));
         }
         Ok(())
     }
 
+    /// Embeds what is missing of dataset `di`, then writes its coverage marker (with the
+    /// dataset's failed items, so errors are reported without reading the shards again).
     fn embed_images(
         &self,
-        model: &ResolvedModel,
-        net: &LoadedClip,
-        d: &ResolvedDataset,
-        pb: ProgressBar,
+        net: &mut Net<'_>,
+        di: usize,
+        bars: &MultiProgress,
     ) -> Result<EmbedReport, PipelineError> {
+        let model = net.model;
+        let d = &self.datasets[di];
+        let pb = bars.add(bar(&format!("{} / {}", model.name, d.name)));
         let items = &d.data.items;
         let read = |i: usize| d.data.read_bytes(&items[i]).map_err(|e| e.to_string());
         let src = ImageItems {
@@ -353,92 +338,94 @@ impl Executor<'_> {
         let opts = EmbedOptions {
             batch_size: self.batch_size,
             shard_rows: self.shard_rows,
-            progress: Some(pb),
+            progress: Some(pb.clone()),
         };
-        Ok(atlas_embed::embed_images(
+        let r = atlas_embed::embed_images(
             self.store,
             &model.image_ns,
-            &Encoders(net),
+            &Encoders(net.get()?),
             &model.preprocess,
             &src,
             &opts,
-        )?)
+        )?;
+        pb.finish_and_clear();
+        tracing::info!(model = %model.name, dataset = %d.name, embedded = r.embedded, cached = r.cached, failed = r.failed, "images");
+        let failures = atlas_embed::failures_of(self.store, &model.image_ns, &d.index.hashes)?;
+        let meta = ManifestMeta::new("embed-coverage", atlas_embed::STAGE_VERSION).with_inputs(
+            json!({ "model": model.name, "dataset": d.name, "items": d.index.len(), "failed": failures.len() }),
+        );
+        let key = crate::keys::coverage_key(&model.image_ns, &d.items_key);
+        self.store.put(
+            kinds::EMBED_COVERAGE,
+            &key,
+            meta,
+            &[coverage_batch(&d.index.ids, &failures)?],
+        )?;
+        Ok(r)
     }
 
-    fn zeroshot(
-        &self,
-        plan: &Plan,
-        key: atlas_store::ArtifactKey,
-        mi: usize,
-        di: usize,
-        rows: &EmbeddingRows,
-    ) -> Result<(), PipelineError> {
-        let model = &self.models[mi];
-        let d = &self.datasets[di];
-        let head_job = plan
-            .jobs
-            .iter()
-            .find(|j| j.kind == JobKind::Head && j.model == mi && j.dataset == di)
-            .map(|j| j.key)
-            .unwrap_or_else(|| crate::plan::head_key(model, d));
-        let head_art = self
-            .store
-            .get(kinds::ZEROSHOT_HEAD, &head_job)?
-            .ok_or_else(|| {
-                PipelineError::Config(format!(
-                    "the zero-shot head of `{}` on `{}` is not in the store: run without --only",
-                    model.name, d.name
-                ))
-            })?;
-        let head = ZeroShotHead::from_batches(&head_art.read()?)?;
-        let hashes: Vec<&str> = d.index.hashes.iter().map(String::as_str).collect();
-        let (emb, failures) = rows.gather(&hashes);
-        if let Some(missing) = failures
-            .iter()
-            .position(|f| f.as_deref() == Some("not embedded"))
-        {
-            return Err(PipelineError::Config(format!(
-                "item `{}` of `{}` has no embedding for model `{}`: run without --only, or `cargo xtask gc` removed shards",
-                d.index.ids[missing], d.name, model.name
-            )));
-        }
-        let (scale, bias) = match self.logit_scale {
-            LogitScaleSetting::Fixed(v) => (v, None),
-            LogitScaleSetting::Checkpoint => checkpoint_scale(model)?,
+    /// Embeds the prompts of a head and stores it; returns the prompts embedded.
+    fn build_head(&self, net: &mut Net<'_>, job: &Job) -> Result<usize, PipelineError> {
+        let model = net.model;
+        let d = &self.datasets[job.dataset];
+        let prompts: Vec<String> = atlas_embed::prompts_for(&d.classnames, &d.templates).concat();
+        let opts = EmbedOptions {
+            batch_size: self.batch_size,
+            ..EmbedOptions::default()
         };
+        let r = atlas_embed::embed_texts(
+            self.store,
+            &model.text_ns,
+            &Encoders(net.get()?),
+            model.tokenizer.as_ref(),
+            &prompts,
+            &opts,
+        )?;
+        let head = atlas_embed::build_head(self.store, &model.text_ns, &d.classnames, &d.templates)?;
+        let meta = ManifestMeta::new("zeroshot-head", atlas_embed::STAGE_VERSION).with_inputs(json!({
+            "model": model.name, "prompt_set": d.prompt_set, "classes": d.classnames.len(), "templates": d.templates.len()
+        }));
+        self.store
+            .put(kinds::ZEROSHOT_HEAD, &job.key, meta, &[head.to_batch()?])?;
+        Ok(r.embedded)
+    }
+
+    fn zeroshot(&self, job: &Job, inputs: &ModelInputs) -> Result<(), PipelineError> {
+        let model = &self.models[job.model];
+        let d = &self.datasets[job.dataset];
+        let head = inputs.heads.get(&job.dataset).ok_or_else(|| {
+            PipelineError::Config(format!(
+                "the zero-shot head of `{}` on `{}` is not in the store: run without --only",
+                model.name, d.name
+            ))
+        })?;
+        let (emb, failures) = &inputs.gathered[&job.dataset];
         let preds = atlas_zeroshot::evaluate(&atlas_zeroshot::ZeroShotInput {
             dataset: &d.name,
             item_ids: &d.index.ids,
             labels: &d.index.labels,
-            embeddings: &emb,
-            failures: &failures,
-            head: &head,
+            embeddings: emb,
+            failures,
+            head,
             class_subset: d.class_subset.as_ref().map(|s| s.1.as_slice()),
             groups: d.groups.as_ref(),
-            scale,
-            bias,
+            scale: inputs.scale,
+            bias: inputs.bias,
         })?;
         let meta = ManifestMeta::new("zeroshot", atlas_zeroshot::STAGE_VERSION)
             .with_inputs(json!({ "model": model.name, "dataset": d.name, "prompt_set": d.prompt_set }))
             .with_parameters(json!({
-                "logit_scale": scale, "logit_bias": bias, "logit_scale_source": crate::plan::scale_label(self.logit_scale),
+                "logit_scale": inputs.scale, "logit_bias": inputs.bias, "logit_scale_source": crate::plan::scale_label(self.logit_scale),
                 "num_classes": preds.num_classes, "failed": preds.failed,
                 "class_subset": d.class_subset.as_ref().map(|s| s.0.clone()),
             }));
         self.store
-            .put(kinds::ZEROSHOT, &key, meta, &[preds.to_batch()?])?;
+            .put(kinds::ZEROSHOT, &job.key, meta, &[preds.to_batch()?])?;
         Ok(())
     }
 }
 
-fn missing_net(model: &ResolvedModel) -> PipelineError {
-    PipelineError::Config(format!(
-        "internal: model `{}` was needed but not loaded",
-        model.name
-    ))
-}
-
-fn prompts_of(j: &crate::stages::MetricJob) -> String {
+fn prompts_of(j: &MetricJob) -> String {
     j.prompt_set
         .as_ref()
         .map_or(String::new(), |p| format!("[{p}]"))
@@ -474,38 +461,50 @@ fn bar(prefix: &str) -> ProgressBar {
     pb
 }
 
-/// Per (model, dataset): the stored predictions and the parameters they were computed with.
-pub type ZeroShotResults =
-    HashMap<(usize, usize), (atlas_zeroshot::Predictions, serde_json::Value)>;
-
-/// Zero-shot predictions of every (model, dataset) in the plan, read from the store.
-pub fn read_zeroshot(store: &Store, plan: &Plan) -> Result<ZeroShotResults, PipelineError> {
-    let mut out = HashMap::new();
-    for j in plan.jobs.iter().filter(|j| j.kind == JobKind::ZeroShot) {
-        let Some(a) = store.get(kinds::ZEROSHOT, &j.key)? else {
-            continue;
-        };
-        let p = &a.record.parameters;
-        let classes = p["num_classes"].as_u64().unwrap_or(0) as usize;
-        let failed = p["failed"].as_u64().unwrap_or(0) as usize;
-        let preds = atlas_zeroshot::Predictions::from_batches(&a.read()?, classes, failed)?;
-        out.insert((j.model, j.dataset), (preds, p.clone()));
-    }
-    Ok(out)
-}
-
-/// The coverage marker's one row: which dataset, how many items.
-fn coverage_batch(dataset: &str, items: usize) -> Result<arrow::array::RecordBatch, PipelineError> {
+/// The coverage marker: one row per failed item of the dataset (`item_id`, `reason`).
+fn coverage_batch(
+    ids: &[String],
+    failures: &[(usize, String)],
+) -> Result<arrow::array::RecordBatch, PipelineError> {
     use std::sync::Arc;
     let schema = arrow::datatypes::Schema::new(vec![
-        arrow::datatypes::Field::new("dataset", arrow::datatypes::DataType::Utf8, false),
-        arrow::datatypes::Field::new("items", arrow::datatypes::DataType::Int64, false),
+        arrow::datatypes::Field::new("item_id", arrow::datatypes::DataType::Utf8, false),
+        arrow::datatypes::Field::new("reason", arrow::datatypes::DataType::Utf8, false),
     ]);
+    let item: Vec<&str> = failures.iter().map(|(i, _)| ids[*i].as_str()).collect();
+    let reason: Vec<&str> = failures.iter().map(|(_, r)| r.as_str()).collect();
     Ok(arrow::array::RecordBatch::try_new(
         Arc::new(schema),
         vec![
-            Arc::new(arrow::array::StringArray::from(vec![dataset])),
-            Arc::new(arrow::array::Int64Array::from(vec![items as i64])),
+            Arc::new(arrow::array::StringArray::from(item)),
+            Arc::new(arrow::array::StringArray::from(reason)),
         ],
     )?)
+}
+
+/// Decode errors recorded in the coverage markers of the plan: `(dataset, item_id, reason)`,
+/// each (dataset, item) once. Reads no embedding shard.
+pub fn coverage_errors(
+    store: &Store,
+    plan: &Plan,
+    datasets: &[ResolvedDataset],
+) -> Result<Vec<(String, String, String)>, PipelineError> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for j in plan.jobs.iter().filter(|j| j.kind == JobKind::EmbedImages) {
+        let Some(a) = store.get(kinds::EMBED_COVERAGE, &j.key)? else {
+            continue;
+        };
+        let d = &datasets[j.dataset];
+        for b in a.read()? {
+            let ids = atlas_artifacts::utf8_column(&b, "item_id")?;
+            let reasons = atlas_artifacts::utf8_column(&b, "reason")?;
+            for (id, r) in ids.into_iter().zip(reasons) {
+                if seen.insert((d.name.clone(), id.clone())) {
+                    out.push((d.name.clone(), id, r));
+                }
+            }
+        }
+    }
+    Ok(out)
 }

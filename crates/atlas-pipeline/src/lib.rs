@@ -9,8 +9,10 @@ pub mod bench_stages;
 pub mod config;
 mod datasets;
 mod execute;
+pub mod keys;
 mod models;
 mod plan;
+pub mod registry;
 mod results;
 mod stages;
 
@@ -25,7 +27,8 @@ use atlas_store::{GcOptions, Status, Store};
 
 pub use config::{ConfigError, LoadedConfig, PipelineConfig};
 pub use execute::EmbedCount;
-pub use plan::{Job, JobKind, Plan};
+pub use plan::{Job, JobKind, MetricJob, Plan, Step};
+pub use registry::Registry;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -65,6 +68,9 @@ pub struct RunOptions {
     pub precision: Option<String>,
     pub dry_run: bool,
     pub progress: bool,
+    /// Re-hash every embedding shard of the run's models first; corrupt ones are quarantined and
+    /// their items embedded again (a normal rerun trusts its markers and reads no shard).
+    pub verify: bool,
 }
 
 /// What a run did, for the terminal and for tests.
@@ -84,6 +90,10 @@ pub struct RunReport {
     pub fixtures: Vec<String>,
     pub results_dir: PathBuf,
     pub seconds: f64,
+    /// Data files read from the store, per (kind, namespace): `(files, bytes)`.
+    pub store_reads: atlas_store::ReadCounts,
+    /// Image-embedding shard files read, per model (config order).
+    pub shard_reads: Vec<(String, u64)>,
 }
 
 impl RunReport {
@@ -143,6 +153,27 @@ impl RunReport {
                 "NOTE: `{f}` is a random-weight fixture model: its numbers test the machinery and say nothing about CLIP."
             );
         }
+        let (files, bytes) = self
+            .store_reads
+            .values()
+            .fold((0, 0), |a, v| (a.0 + v.0, a.1 + v.1));
+        let shards: u64 = self.shard_reads.iter().map(|(_, n)| n).sum();
+        let per_model: Vec<String> = self
+            .shard_reads
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(m, n)| format!("{m} {n}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "store reads: {files} data files ({:.1} MB), {shards} image-embedding shards{}",
+            bytes as f64 / 1e6,
+            if per_model.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", per_model.join(", "))
+            }
+        );
         let _ = writeln!(
             s,
             "\nresults in {} ({:.1} s)",
@@ -153,17 +184,25 @@ impl RunReport {
     }
 }
 
-struct Session {
+struct Session<'r> {
     cfg: LoadedConfig,
     store: Store,
+    registry: &'r Registry,
+    params: Vec<Option<registry::StageParams>>,
     models: Vec<models::ResolvedModel>,
     datasets: Vec<datasets::ResolvedDataset>,
     plan: Plan,
 }
 
-fn open(opts: &RunOptions) -> Result<Session, PipelineError> {
+fn open<'r>(opts: &RunOptions, registry: &'r Registry) -> Result<Session<'r>, PipelineError> {
     let cfg = LoadedConfig::read(&opts.config)?;
     let run = &cfg.config.run;
+    let settings = atlas_stagekit::stage::RunSettings {
+        bootstrap: run.bootstrap,
+        seed: run.seed,
+        base_dir: cfg.base_dir.clone(),
+    };
+    let params = registry.parse_params(&cfg, &settings)?;
     let store_root = cfg.resolve(&run.store);
     let store = Store::open(&store_root)?;
     ensure_world(&cfg)?;
@@ -174,14 +213,65 @@ fn open(opts: &RunOptions) -> Result<Session, PipelineError> {
         .clone()
         .unwrap_or_else(|| run.precision.clone());
     let models = models::resolve_models(&cfg, &opts.models, &device, &precision, &store_root)?;
-    let plan = Plan::build(&cfg, &models, &datasets, &store, opts.only.as_deref())?;
+    let files = params
+        .iter()
+        .map(|p| {
+            p.iter()
+                .flat_map(|p| &p.files)
+                .map(|f| keys::file_hash(f).map_err(|e| PipelineError::Io(f.clone(), e)))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let plan = Plan::build(
+        &plan::PlanInputs {
+            cfg: &cfg,
+            registry,
+            params: &params,
+            files: &files,
+            models: &models,
+            datasets: &datasets,
+            only: opts.only.as_deref(),
+        },
+        &store,
+    )?;
     Ok(Session {
         cfg,
         store,
+        registry,
+        params,
         models,
         datasets,
         plan,
     })
+}
+
+/// `--verify`: re-hash every image- and text-embedding shard of the run's models. A corrupt
+/// shard is quarantined by the store; the model's coverage jobs then run again, which embeds
+/// exactly the lost items (everything downstream keeps its key, so results are unchanged).
+fn verify_shards(s: &mut Session<'_>) -> Result<(), PipelineError> {
+    use atlas_artifacts::kinds;
+    for (mi, m) in s.models.iter().enumerate() {
+        let mut damaged = false;
+        for (kind, ns) in [
+            (kinds::IMAGE_EMBEDDINGS, &m.image_ns),
+            (kinds::TEXT_EMBEDDINGS, &m.text_ns),
+        ] {
+            let listed = s.store.list_namespace(kind, ns)?.len();
+            let verified = s.store.shards(kind, ns)?.len();
+            if verified < listed {
+                tracing::warn!(model = %m.name, kind, lost = listed - verified, "corrupt shards quarantined; their items will be embedded again");
+                damaged |= kind == kinds::IMAGE_EMBEDDINGS;
+            }
+        }
+        if damaged {
+            for j in s.plan.jobs.iter_mut() {
+                if j.model == mi && j.kind == JobKind::EmbedImages {
+                    j.status = Status::Corrupt("a shard of the namespace was quarantined".into());
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Generate the demo world's splits that the config reads (idempotent: an existing world with the
@@ -234,9 +324,11 @@ fn plan_lines(s: &Session) -> Vec<String> {
         })
         .collect();
     for (j, st) in &s.plan.metric_jobs {
-        let who = j
-            .model
-            .map_or("(all models)".to_string(), |m| s.models[m].name.clone());
+        let who = match j.step {
+            plan::Step::Model(m) => s.models[m].name.clone(),
+            plan::Step::Summary(m) => format!("{} (summary)", s.models[m].name),
+            plan::Step::Fit => "(fit, all models)".to_string(),
+        };
         let ds: Vec<&str> = j
             .datasets
             .iter()
@@ -248,7 +340,7 @@ fn plan_lines(s: &Session) -> Vec<String> {
             .map_or(String::new(), |p| format!(" [{p}]"));
         lines.push(format!(
             "{:<14} {:<20} {:<28} {}",
-            j.stage,
+            j.name,
             who,
             format!("{}{prompts}", ds.join(",")),
             state(st)
@@ -257,10 +349,18 @@ fn plan_lines(s: &Session) -> Vec<String> {
     lines
 }
 
-/// Plan and run. With `dry_run`, only plan.
+/// Plan and run with the built-in stages. With `dry_run`, only plan.
 pub fn run(opts: &RunOptions) -> Result<RunReport, PipelineError> {
+    run_with(opts, &Registry::builtin())
+}
+
+/// Plan and run with the stages of `registry`.
+pub fn run_with(opts: &RunOptions, registry: &Registry) -> Result<RunReport, PipelineError> {
     let t0 = Instant::now();
-    let s = open(opts)?;
+    let mut s = open(opts, registry)?;
+    if opts.verify && !opts.dry_run {
+        verify_shards(&mut s)?;
+    }
     let results_dir = s.cfg.resolve(&s.cfg.config.run.results);
     let mut report = RunReport {
         jobs: s.plan.total(),
@@ -283,6 +383,8 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, PipelineError> {
     let exec = execute::Executor {
         cfg: &s.cfg,
         store: &s.store,
+        registry: s.registry,
+        params: &s.params,
         models: &s.models,
         datasets: &s.datasets,
         batch_size: s.cfg.config.run.batch_size,
@@ -290,6 +392,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, PipelineError> {
         logit_scale: s.cfg.config.run.logit_scale,
         progress: opts.progress,
     };
+    results::clean_results_dir(&results_dir)?;
     let done = exec.run(&s.plan)?;
     report.images = done.images;
     report.prompts_embedded = done.prompts_embedded;
@@ -300,7 +403,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, PipelineError> {
         seed: s.cfg.config.run.seed,
         ..BootstrapConfig::default()
     };
-    let zs = execute::read_zeroshot(&s.store, &s.plan)?;
+    let zs = results::read_zeroshot(&s.store, &s.plan)?;
     if !zs.is_empty() {
         report.table = Some(results::write_zeroshot(
             &results_dir,
@@ -311,52 +414,43 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, PipelineError> {
         )?);
     }
     results::write_errors(&results_dir, &collect_errors(&s)?)?;
-    let jobs: Vec<stages::MetricJob> = s.plan.metric_jobs.iter().map(|(j, _)| j.clone()).collect();
-    let tables = stages::read_tables(&s.store, &jobs)?;
+    let jobs: Vec<&MetricJob> = s.plan.metric_jobs.iter().map(|(j, _)| j).collect();
+    let tables = stages::read_result_tables(&s.store, &jobs)?;
     report.metric_tables = results::write_metric_tables(&results_dir, &s.models, &tables)?;
+    report.store_reads = s.store.read_stats();
+    report.shard_reads = s
+        .models
+        .iter()
+        .map(|m| {
+            let n = report
+                .store_reads
+                .get(&(
+                    atlas_artifacts::kinds::IMAGE_EMBEDDINGS.to_string(),
+                    m.image_ns.clone(),
+                ))
+                .map_or(0, |v| v.0);
+            (m.name.clone(), n)
+        })
+        .collect();
     report.seconds = t0.elapsed().as_secs_f64();
     Ok(report)
 }
 
-/// Listing errors and decode errors recorded in the embedding shards, per dataset item.
+/// Listing errors and decode errors (from the coverage markers: no embedding shard is read),
+/// per dataset item.
 fn collect_errors(s: &Session) -> Result<Vec<(String, String, String, String)>, PipelineError> {
     let mut out = Vec::new();
+    let mut seen = HashSet::new();
     for d in &s.datasets {
+        if !seen.insert(d.name.clone()) {
+            continue; // one listing per dataset, whatever the prompt sets
+        }
         for e in &d.data.errors {
-            out.push((
-                d.name.clone(),
-                e.id.clone(),
-                e.reason.clone(),
-                "list".into(),
-            ));
+            out.push((d.name.clone(), e.id.clone(), e.reason.clone(), "list".into()));
         }
     }
-    let mut seen = HashSet::new();
-    for m in &s.models {
-        let rows = atlas_embed::load_image_rows(&s.store, &m.image_ns)?;
-        let failed: std::collections::HashMap<&str, &str> = rows
-            .hashes
-            .iter()
-            .zip(&rows.errors)
-            .filter_map(|(h, e)| e.as_deref().map(|e| (h.as_str(), e)))
-            .collect();
-        if failed.is_empty() {
-            continue;
-        }
-        for d in &s.datasets {
-            for (id, h) in d.index.ids.iter().zip(&d.index.hashes) {
-                if let Some(reason) = failed.get(h.as_str())
-                    && seen.insert((d.name.clone(), id.clone()))
-                {
-                    out.push((
-                        d.name.clone(),
-                        id.clone(),
-                        reason.to_string(),
-                        "decode".into(),
-                    ));
-                }
-            }
-        }
+    for (dataset, id, reason) in execute::coverage_errors(&s.store, &s.plan, &s.datasets)? {
+        out.push((dataset, id, reason, "decode".into()));
     }
     Ok(out)
 }
@@ -380,7 +474,8 @@ impl StatusReport {
 }
 
 pub fn status(opts: &RunOptions) -> Result<StatusReport, PipelineError> {
-    let s = open(opts)?;
+    let registry = Registry::builtin();
+    let s = open(opts, &registry)?;
     Ok(StatusReport {
         lines: plan_lines(&s),
         cached: s.plan.cached(),
@@ -390,7 +485,18 @@ pub fn status(opts: &RunOptions) -> Result<StatusReport, PipelineError> {
 
 /// Remove every store artifact the current plan does not reference.
 pub fn gc(opts: &RunOptions) -> Result<String, PipelineError> {
-    let s = open(opts)?;
+    let registry = Registry::builtin();
+    // gc keeps what the *whole* config references: with --models or --only it would delete the
+    // other models' embeddings and the other stages' tables.
+    let whole = RunOptions {
+        models: Vec::new(),
+        only: None,
+        ..opts.clone()
+    };
+    if !opts.models.is_empty() || opts.only.is_some() {
+        tracing::warn!("gc ignores --models and --only: it keeps everything the config references");
+    }
+    let s = open(&whole, &registry)?;
     let mut keep: HashSet<(String, atlas_store::ArtifactKey)> = s
         .plan
         .jobs
@@ -398,17 +504,9 @@ pub fn gc(opts: &RunOptions) -> Result<String, PipelineError> {
         .map(|j| (j.kind.store_kind().to_string(), j.key))
         .collect();
     for (j, _) in &s.plan.metric_jobs {
-        keep.insert((stages::marker_kind(j.stage), j.key));
-        if let Some(m) = s.store.get(&stages::marker_kind(j.stage), &j.key)? {
-            for t in m.record.parameters["tables"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                if let Some(t) = t.as_str() {
-                    keep.insert((stages::table_kind(t), j.key));
-                }
-            }
+        keep.insert((j.marker_kind(), j.key));
+        for t in plan::marker_tables(&s.store, j)?.into_iter().flatten() {
+            keep.insert((plan::table_kind(&t), j.key));
         }
     }
     let mut keep_namespaces = HashSet::new();

@@ -78,8 +78,8 @@ pub fn resolve_models(
         let weights_hash = hashes.get(&weights_path)?;
         let tokenizer = tokenizer_for(cfg, entry, &described)?;
         let image_ns =
-            atlas_embed::image_namespace(&weights_hash, &described.preprocess, precision);
-        let text_ns = atlas_embed::text_namespace(&weights_hash, &tokenizer.identity(), precision);
+            crate::keys::image_namespace(&weights_hash, &described.preprocess, precision);
+        let text_ns = crate::keys::text_namespace(&weights_hash, &tokenizer.identity(), precision);
         out.push(ResolvedModel {
             entry: entry.clone(),
             name,

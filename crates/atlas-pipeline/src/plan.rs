@@ -1,13 +1,15 @@
 //! The plan: every artifact the run needs, with its cache key and status, computed before any
-//! model is loaded. Stage x model x dataset.
+//! model is loaded. Stage x model x dataset, from the stage registry.
 
 use atlas_artifacts::kinds;
-use atlas_store::{ArtifactKey, KeyBuilder, Status, Store};
+use atlas_store::{ArtifactKey, Status, Store};
 
 use crate::PipelineError;
 use crate::config::{DatasetRole, LoadedConfig, LogitScaleSetting};
 use crate::datasets::ResolvedDataset;
+use crate::keys::{self, DatasetInput, StageBase, ZeroShotInputs};
 use crate::models::ResolvedModel;
+use crate::registry::{Registry, StageParams};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobKind {
@@ -53,10 +55,93 @@ pub struct Job {
     pub status: Status,
 }
 
+/// Which part of a metric stage a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// One model's tables (per-model stage).
+    Model(usize),
+    /// One model's summary (cross-model stage), read by the fit.
+    Summary(usize),
+    /// The cross-model fit over every model's summary.
+    Fit,
+}
+
+/// One metric job: a stage of the registry for one model, or its fit.
+#[derive(Debug, Clone)]
+pub struct MetricJob {
+    /// Index into the registry.
+    pub stage: usize,
+    pub name: &'static str,
+    pub step: Step,
+    /// The prompt set of the heads the job reads (`None` for stages without heads).
+    pub prompt_set: Option<String>,
+    /// Datasets the job reads (indices into the resolved datasets), in the stage's order.
+    pub datasets: Vec<usize>,
+    pub key: ArtifactKey,
+}
+
+impl MetricJob {
+    pub fn model(&self) -> Option<usize> {
+        match self.step {
+            Step::Model(m) | Step::Summary(m) => Some(m),
+            Step::Fit => None,
+        }
+    }
+
+    /// Store kind of the job's marker (written after its tables: the commit point).
+    pub fn marker_kind(&self) -> String {
+        match self.step {
+            Step::Summary(_) => format!("summary-{}", self.name),
+            Step::Model(_) | Step::Fit => format!("stage-{}", self.name),
+        }
+    }
+
+    /// Does the job produce result tables (rather than a summary for a fit)?
+    pub fn gives_results(&self) -> bool {
+        !matches!(self.step, Step::Summary(_))
+    }
+}
+
+/// Store kind of a stage table.
+pub fn table_kind(name: &str) -> String {
+    format!("table-{}", name.replace('_', "-"))
+}
+
+/// The table names a job's marker lists (None: no verified marker).
+pub fn marker_tables(store: &Store, job: &MetricJob) -> Result<Option<Vec<String>>, PipelineError> {
+    let Some(marker) = store.get(&job.marker_kind(), &job.key)? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        marker.record.parameters["tables"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .unwrap_or_default(),
+    ))
+}
+
+/// A metric job is cached when its marker is and so is every table the marker lists: a table
+/// that is missing, truncated or without its manifest makes the job run again (its marker alone
+/// must not be trusted).
+fn metric_status(store: &Store, job: &MetricJob) -> Result<Status, PipelineError> {
+    let st = store.status(&job.marker_kind(), &job.key)?;
+    if st != Status::Cached {
+        return Ok(st);
+    }
+    for t in marker_tables(store, job)?.unwrap_or_default() {
+        match store.status(&table_kind(&t), &job.key)? {
+            Status::Cached => {}
+            Status::Missing => return Ok(Status::Corrupt(format!("its table `{t}` is missing"))),
+            Status::Corrupt(why) => return Ok(Status::Corrupt(format!("table `{t}`: {why}"))),
+        }
+    }
+    Ok(Status::Cached)
+}
+
 pub struct Plan {
     pub jobs: Vec<Job>,
-    /// Metric stage jobs with their status (the stage marker's).
-    pub metric_jobs: Vec<(crate::stages::MetricJob, Status)>,
+    /// Metric stage jobs with their status (the marker's).
+    pub metric_jobs: Vec<(MetricJob, Status)>,
 }
 
 /// Datasets the zero-shot stage reads: those listed, else every labelled one.
@@ -89,18 +174,7 @@ pub fn zeroshot_datasets(cfg: &LoadedConfig, datasets: &[ResolvedDataset]) -> Ve
 }
 
 pub fn head_key(model: &ResolvedModel, d: &ResolvedDataset) -> ArtifactKey {
-    let mut k = KeyBuilder::new()
-        .field("stage", "zeroshot-head")
-        .field("stage_version", atlas_embed::STAGE_VERSION)
-        .field("text_namespace", &model.text_ns)
-        .field_u64("classes", d.classnames.len() as u64);
-    for c in &d.classnames {
-        k = k.field("class", c);
-    }
-    for t in &d.templates {
-        k = k.field("template", t);
-    }
-    k.finish()
+    keys::head_key(&model.text_ns, &d.classnames, &d.templates)
 }
 
 pub fn scale_label(s: LogitScaleSetting) -> String {
@@ -110,22 +184,141 @@ pub fn scale_label(s: LogitScaleSetting) -> String {
     }
 }
 
+/// Datasets of a role under one prompt set (`None`: the first view of each dataset name).
+fn by_role(datasets: &[ResolvedDataset], role: DatasetRole, prompts: Option<&str>) -> Vec<usize> {
+    let mut seen = std::collections::HashSet::new();
+    (0..datasets.len())
+        .filter(|&i| {
+            datasets[i].role == role
+                && prompts.is_none_or(|p| datasets[i].prompt_set == p)
+                && seen.insert(datasets[i].name.clone())
+        })
+        .collect()
+}
+
+/// The datasets a stage reads under a prompt set, ID first where it asks for it.
+pub fn stage_datasets(
+    reads: atlas_stagekit::stage::Reads,
+    datasets: &[ResolvedDataset],
+    prompts: Option<&str>,
+) -> Vec<usize> {
+    let prompts = if reads.heads { prompts } else { None };
+    let mut out: Vec<usize> = Vec::new();
+    if reads.id_first {
+        out.extend(by_role(datasets, DatasetRole::Id, prompts).into_iter().take(1));
+    }
+    out.extend(by_role(datasets, DatasetRole::from(reads.role), prompts));
+    out
+}
+
+/// The prompt sets of the run, in first-use order (each dataset is resolved once per set).
+pub fn prompt_sets(datasets: &[ResolvedDataset]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for d in datasets {
+        if !out.contains(&d.prompt_set) {
+            out.push(d.prompt_set.clone());
+        }
+    }
+    out
+}
+
+/// Everything the plan needs besides the store.
+pub struct PlanInputs<'a> {
+    pub cfg: &'a LoadedConfig,
+    pub registry: &'a Registry,
+    pub params: &'a [Option<StageParams>],
+    /// blake3 of each stage's input files (same order as `params`).
+    pub files: &'a [Vec<[u8; 32]>],
+    pub models: &'a [ResolvedModel],
+    pub datasets: &'a [ResolvedDataset],
+    pub only: Option<&'a str>,
+}
+
+fn metric_jobs(p: &PlanInputs<'_>, scale: &str) -> Vec<MetricJob> {
+    let (models, datasets) = (p.models, p.datasets);
+    let sets = prompt_sets(datasets);
+    let mut jobs = Vec::new();
+    for (si, stage) in p.registry.stages().iter().enumerate() {
+        let Some(params) = &p.params[si] else {
+            continue;
+        };
+        if p.only.is_some_and(|o| o != stage.name()) {
+            continue;
+        }
+        let reads = stage.reads();
+        let views: Vec<Option<&String>> = if reads.heads {
+            sets.iter().map(Some).collect()
+        } else {
+            vec![None]
+        };
+        for view in views {
+            let ds = stage_datasets(reads, datasets, view.map(String::as_str));
+            if ds.is_empty() {
+                continue;
+            }
+            let base = StageBase {
+                stage: stage.name(),
+                version: stage.version(),
+                params: &params.canonical,
+                files: &p.files[si],
+                logit_scale: scale,
+                bootstrap: p.cfg.config.run.bootstrap as u64,
+                seed: p.cfg.config.run.seed,
+                prompt_set: view.map(String::as_str),
+            };
+            let cross = stage.cross_model();
+            let mut summaries = Vec::new();
+            for (mi, m) in models.iter().enumerate() {
+                let inputs: Vec<DatasetInput<'_>> = ds
+                    .iter()
+                    .map(|&di| {
+                        let d = &datasets[di];
+                        DatasetInput {
+                            name: &d.name,
+                            items: &d.items_key,
+                            head: reads.heads.then(|| head_key(m, d)),
+                            class_subset: d.class_subset.as_ref().map(|s| s.0.as_str()),
+                            protocol: d.protocol.as_deref(),
+                        }
+                    })
+                    .collect();
+                let key = keys::model_job_key(&base, cross, &m.name, &m.image_ns, &m.text_ns, &inputs);
+                summaries.push((m.name.as_str(), m.entry.baseline, key));
+                jobs.push(MetricJob {
+                    stage: si,
+                    name: stage.name(),
+                    step: if cross { Step::Summary(mi) } else { Step::Model(mi) },
+                    prompt_set: view.cloned(),
+                    datasets: ds.clone(),
+                    key,
+                });
+            }
+            if cross {
+                jobs.push(MetricJob {
+                    stage: si,
+                    name: stage.name(),
+                    step: Step::Fit,
+                    prompt_set: view.cloned(),
+                    datasets: ds.clone(),
+                    key: keys::fit_key(&base, &summaries),
+                });
+            }
+        }
+    }
+    jobs
+}
+
 impl Plan {
-    pub fn build(
-        cfg: &LoadedConfig,
-        models: &[ResolvedModel],
-        datasets: &[ResolvedDataset],
-        store: &Store,
-        only: Option<&str>,
-    ) -> Result<Self, PipelineError> {
+    pub fn build(p: &PlanInputs<'_>, store: &Store) -> Result<Self, PipelineError> {
+        let (cfg, models, datasets, only) = (p.cfg, p.models, p.datasets, p.only);
         let want = |stage: &str| only.is_none_or(|o| o == stage);
         if let Some(o) = only
             && !["embed", "zeroshot"].contains(&o)
-            && !crate::stages::METRIC_STAGES.contains(&o)
+            && !p.registry.names().contains(&o)
         {
             return Err(PipelineError::Config(format!(
                 "--only {o}: unknown stage; stages are embed, zeroshot, {}",
-                crate::stages::METRIC_STAGES.join(", ")
+                p.registry.names().join(", ")
             )));
         }
         let scale = scale_label(cfg.config.run.logit_scale);
@@ -134,16 +327,13 @@ impl Plan {
         } else {
             Vec::new()
         };
-        let metric_jobs: Vec<_> = crate::stages::plan_metric_jobs(cfg, models, datasets, &scale)
-            .into_iter()
-            .filter(|j| only.is_none_or(|o| o == j.stage))
-            .collect();
+        let metric_jobs = metric_jobs(p, &scale);
         // Datasets to embed, and those that need a zero-shot head.
         let mut embed: Vec<usize> = zs.clone();
         let mut heads: Vec<usize> = zs.clone();
         for j in &metric_jobs {
             embed.extend(&j.datasets);
-            if crate::stages::needs_head(j.stage) {
+            if p.registry.get(j.stage).reads().heads {
                 heads.extend(&j.datasets);
             }
         }
@@ -156,7 +346,7 @@ impl Plan {
             for &di in &embed {
                 let d = &datasets[di];
                 if want("embed") || !metric_jobs.is_empty() {
-                    let cover = atlas_embed::coverage_key(&m.image_ns, &d.items_key);
+                    let cover = keys::coverage_key(&m.image_ns, &d.items_key);
                     // Prompt-set views of one dataset share their images: embed them once.
                     let dup = jobs
                         .iter()
@@ -181,24 +371,16 @@ impl Plan {
                     }
                 }
                 if want("zeroshot") && zs.contains(&di) {
-                    let key = KeyBuilder::new()
-                        .field("stage", "zeroshot")
-                        .field("stage_version", atlas_zeroshot::STAGE_VERSION)
-                        .field("image_namespace", &m.image_ns)
-                        .field_bytes("items", &d.items_key)
-                        .field_key("head", &head_key(m, d))
-                        .field("logit_scale", &scale)
-                        .field(
-                            "class_subset",
-                            d.class_subset.as_ref().map_or("", |s| s.0.as_str()),
-                        );
-                    // Only datasets with a protocol (ObjectNet) carry the field, so other keys
-                    // stay as they were.
-                    let key = match &d.protocol {
-                        Some(p) => key.field("protocol", p),
-                        None => key,
-                    }
-                    .finish();
+                    let key = keys::zeroshot_key(
+                        &m.image_ns,
+                        &d.items_key,
+                        &ZeroShotInputs {
+                            head: head_key(m, d),
+                            logit_scale: &scale,
+                            class_subset: d.class_subset.as_ref().map(|s| s.0.as_str()),
+                            protocol: d.protocol.as_deref(),
+                        },
+                    );
                     jobs.push(Job {
                         kind: JobKind::ZeroShot,
                         model: mi,
@@ -215,7 +397,7 @@ impl Plan {
         let metric_jobs = metric_jobs
             .into_iter()
             .map(|j| {
-                let st = store.status(&crate::stages::marker_kind(j.stage), &j.key)?;
+                let st = metric_status(store, &j)?;
                 Ok((j, st))
             })
             .collect::<Result<Vec<_>, PipelineError>>()?;
@@ -240,17 +422,5 @@ impl Plan {
 
     pub fn to_run(&self) -> usize {
         self.total() - self.cached()
-    }
-
-    /// Does model `mi` need its network (some embedding or head missing that a later job needs)?
-    pub fn needs_network(&self, mi: usize) -> bool {
-        self.jobs.iter().any(|j| {
-            j.model == mi
-                && matches!(j.kind, JobKind::EmbedImages | JobKind::Head)
-                && j.status != Status::Cached
-        }) || self
-            .metric_jobs
-            .iter()
-            .any(|(j, st)| j.stage == "retrieval" && j.model == Some(mi) && *st != Status::Cached)
     }
 }

@@ -9,14 +9,57 @@ use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch
 use arrow::datatypes::{DataType, Field, Schema};
 use atlas_metrics::bootstrap::BootstrapConfig;
 use atlas_report::{Table, pct};
-use atlas_store::write_parquet_atomic;
 use atlas_zeroshot::Summary;
 
 use crate::PipelineError;
 use crate::datasets::ResolvedDataset;
 use crate::models::ResolvedModel;
+use crate::plan::{JobKind, Plan};
+use atlas_artifacts::kinds;
+use atlas_store::Store;
 
-use crate::execute::ZeroShotResults;
+
+/// Writes `results/<name>` atomically without ever leaving a partial or temporary file in
+/// `results/` (a killed run must not break `read_parquet('results/*')`): the file is written and
+/// fsynced in a hidden staging folder beside `results/`, then renamed into place.
+pub fn write_result(dir: &Path, name: &str, batches: &[RecordBatch]) -> Result<(), PipelineError> {
+    let staging = staging_dir(dir);
+    let staged = staging.join(name);
+    atlas_store::write_parquet_atomic(&staged, batches)?;
+    std::fs::create_dir_all(dir).map_err(|e| PipelineError::Io(dir.to_path_buf(), e))?;
+    let dest = dir.join(name);
+    std::fs::rename(&staged, &dest).map_err(|e| PipelineError::Io(dest, e))
+}
+
+/// `<parent>/.<results>-staging`: where result files are written before they are renamed.
+fn staging_dir(dir: &Path) -> std::path::PathBuf {
+    let name = dir
+        .file_name()
+        .map_or("results".into(), |n| n.to_string_lossy().into_owned());
+    dir.parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join(format!(".{name}-staging"))
+}
+
+/// Removes what a killed run can leave: the staging folder, and temporary files that older
+/// versions wrote into `results/` itself.
+pub fn clean_results_dir(dir: &Path) -> Result<(), PipelineError> {
+    let staging = staging_dir(dir);
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(|e| PipelineError::Io(staging.clone(), e))?;
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        if name.to_string_lossy().starts_with(atlas_store::TEMP_PREFIX) {
+            let p = e.path();
+            std::fs::remove_file(&p).map_err(|e| PipelineError::Io(p, e))?;
+        }
+    }
+    Ok(())
+}
 
 /// Reads one of the six-factor tags.
 type TagGetter = fn(&crate::config::FactorTags) -> &String;
@@ -133,6 +176,7 @@ pub fn write_zeroshot(
             preds.to_batch()?,
             &models[mi].name,
             &datasets[di].name,
+            &datasets[di].prompt_set,
         )?);
     }
     let (mut fields, mut cols) = tags.columns();
@@ -145,26 +189,31 @@ pub fn write_zeroshot(
         cols.push(Arc::new(Float64Array::from(v)));
     }
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?;
-    write_parquet_atomic(&dir.join("zeroshot.parquet"), &[batch])?;
+    write_result(dir, "zeroshot.parquet", &[batch])?;
     if !pred_batches.is_empty() {
-        write_parquet_atomic(&dir.join("zeroshot_predictions.parquet"), &pred_batches)?;
+        write_result(dir, "zeroshot_predictions.parquet", &pred_batches)?;
     }
     Ok(accuracy_table(models, datasets, &summaries))
 }
 
+/// Per-item predictions with who, on what and under which prompt set (every item appears once
+/// per prompt set).
 fn tag_predictions(
     b: RecordBatch,
     model: &str,
     dataset: &str,
+    prompts: &str,
 ) -> Result<RecordBatch, PipelineError> {
     let n = b.num_rows();
     let mut fields = vec![
         Field::new("model", DataType::Utf8, false),
         Field::new("dataset", DataType::Utf8, false),
+        Field::new("prompts", DataType::Utf8, false),
     ];
     let mut cols: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from(vec![model; n])),
         Arc::new(StringArray::from(vec![dataset; n])),
+        Arc::new(StringArray::from(vec![prompts; n])),
     ];
     fields.extend(b.schema().fields().iter().map(|f| f.as_ref().clone()));
     cols.extend(b.columns().iter().cloned());
@@ -238,7 +287,7 @@ pub fn write_errors(
         Arc::new(schema),
         vec![col(|r| &r.0), col(|r| &r.1), col(|r| &r.2), col(|r| &r.3)],
     )?;
-    write_parquet_atomic(&dir.join("errors.parquet"), &[batch])?;
+    write_result(dir, "errors.parquet", &[batch])?;
     Ok(())
 }
 
@@ -259,7 +308,7 @@ pub fn write_metric_tables(
         if tagged.is_empty() {
             continue; // a table no job produced rows for (e.g. shape_only without shape-only sets)
         }
-        write_parquet_atomic(&dir.join(format!("{name}.parquet")), &tagged)?;
+        write_result(dir, &format!("{name}.parquet"), &tagged)?;
         out.push((name.clone(), rows));
     }
     Ok(out)
@@ -315,3 +364,24 @@ pub fn with_utf8_column(
     cols.push(Arc::new(StringArray::from(values)));
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
 }
+
+/// Per (model, dataset): the stored predictions and the parameters they were computed with.
+pub type ZeroShotResults =
+    std::collections::HashMap<(usize, usize), (atlas_zeroshot::Predictions, serde_json::Value)>;
+
+/// Zero-shot predictions of every (model, dataset) in the plan, read from the store.
+pub fn read_zeroshot(store: &Store, plan: &Plan) -> Result<ZeroShotResults, PipelineError> {
+    let mut out = ZeroShotResults::new();
+    for j in plan.jobs.iter().filter(|j| j.kind == JobKind::ZeroShot) {
+        let Some(a) = store.get(kinds::ZEROSHOT, &j.key)? else {
+            continue;
+        };
+        let p = &a.record.parameters;
+        let classes = p["num_classes"].as_u64().unwrap_or(0) as usize;
+        let failed = p["failed"].as_u64().unwrap_or(0) as usize;
+        let preds = atlas_zeroshot::Predictions::from_batches(&a.read()?, classes, failed)?;
+        out.insert((j.model, j.dataset), (preds, p.clone()));
+    }
+    Ok(out)
+}
+

@@ -30,7 +30,10 @@ use atlas_metrics::classification::Matrix;
 use atlas_metrics::retrieval::retrieval_ranks;
 use serde::{Deserialize, Serialize};
 
+mod stage;
+
 pub use common::{HeadlineNumber, InputError};
+pub use stage::{RetrievalStage};
 use common::{Table, bootstrap_config, check_set, no_items};
 
 /// Bump when the same inputs would give different outputs.
@@ -50,7 +53,7 @@ pub enum RetrievalError {
 
 /// Stage parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Params {
     /// Recall cut-offs; default `[1, 5, 10]`.
     pub ks: Vec<usize>,

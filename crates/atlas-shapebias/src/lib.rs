@@ -41,7 +41,10 @@ use atlas_metrics::classification::{ClassGroups, Matrix, predictions};
 use atlas_metrics::shape_bias::{ShapeBiasResult, decisions_from_imagenet_logits, shape_bias};
 use serde::{Deserialize, Serialize};
 
+mod stage;
+
 pub use common::{HeadlineNumber, InputError};
+pub use stage::{ShapeBiasStage};
 use common::{Table, bootstrap_config, check_set, cosines_of, label_head, logits_of, no_items};
 pub use human::{HumanShapeBias, human_shape_bias, load_human_responses};
 
@@ -92,7 +95,7 @@ impl DecisionMode {
 
 /// Stage parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Params {
     /// Default `imagenet16`.
     pub decision: DecisionMode,
@@ -100,6 +103,11 @@ pub struct Params {
     pub shape_column: String,
     /// Metadata column with the texture category; default `texture_label`.
     pub texture_column: String,
+    /// model-vs-human's `16class_imagenet_mapping.json` (relative to the config file), needed by
+    /// `decision = "imagenet16"`; default none.
+    pub mapping: Option<std::path::PathBuf>,
+    /// A folder of model-vs-human human response CSVs, for the human reference rows; default none.
+    pub human_responses: Option<std::path::PathBuf>,
     /// Bootstrap resamples; default 1000.
     pub bootstrap: usize,
     /// Bootstrap seed; default 0.
@@ -112,6 +120,8 @@ impl Default for Params {
             decision: DecisionMode::Imagenet16,
             shape_column: "shape_label".into(),
             texture_column: "texture_label".into(),
+            mapping: None,
+            human_responses: None,
             bootstrap: 1000,
             seed: 0,
         }

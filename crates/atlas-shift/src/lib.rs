@@ -44,7 +44,10 @@ use atlas_metrics::classification::{
 use atlas_metrics::robustness::{FitSpace, RobustnessFit, bootstrap_effective_robustness};
 use serde::{Deserialize, Serialize};
 
+mod stage;
+
 pub use common::{HeadlineNumber, InputError};
+pub use stage::{ShiftStage};
 pub use published::{PublishedAccuracy, default_published_names, parse_published_csv};
 
 use common::{Table, bootstrap_config, check_set, cosines_of, label_head, labelled, logits_of};
@@ -71,7 +74,7 @@ pub enum ShiftError {
 
 /// Stage parameters (all fields default as documented).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Params {
     /// Axis transform of the baseline fit; default `Logit` (imagenet-testbed).
     pub space: FitSpace,
@@ -85,6 +88,9 @@ pub struct Params {
     /// Use a published model's full ID accuracy as x on class-subset / grouped shifts when it has
     /// no `val-on-<shift>-classes` value; default false (such models are left out of that fit).
     pub published_full_id_x: bool,
+    /// Published accuracies (open_clip's results CSV layout) added to the scatter and, for
+    /// models not evaluated here, to the fits; relative to the config file. Default none.
+    pub published: Option<std::path::PathBuf>,
 }
 
 impl Default for Params {
@@ -95,6 +101,7 @@ impl Default for Params {
             seed: 0,
             published_names: default_published_names(),
             published_full_id_x: false,
+            published: None,
         }
     }
 }

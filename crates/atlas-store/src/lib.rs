@@ -67,6 +67,7 @@ mod atomic;
 mod error;
 mod key;
 mod manifest;
+mod stats;
 mod store;
 
 pub use atomic::{
@@ -74,6 +75,7 @@ pub use atomic::{
 };
 pub use error::{Result, StoreError};
 pub use key::{ArtifactKey, KEY_HEADER, KeyBuilder, hex32, parse_hex32};
+pub use stats::{ReadCounts, ReadStats};
 pub use manifest::{MANIFEST_SCHEMA_VERSION, ManifestMeta, ManifestRecord, format_utc_ms};
 pub use store::{
     Artifact, ArtifactRef, DEFAULT_ROOT, GcOptions, GcReport, QUARANTINE_DIR, Status, Store,

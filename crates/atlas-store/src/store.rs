@@ -194,6 +194,7 @@ enum Verdict {
 #[derive(Clone, Debug)]
 pub struct Store {
     root: PathBuf,
+    stats: std::sync::Arc<crate::stats::ReadStats>,
 }
 
 /// Checks an artifact kind: it becomes a directory name.
@@ -233,7 +234,10 @@ impl Store {
     pub fn open(root: impl Into<PathBuf>) -> Result<Store> {
         let root = root.into();
         fs::create_dir_all(&root).map_err(io_err("creating store root", &root))?;
-        Ok(Store { root })
+        Ok(Store {
+            root,
+            stats: Default::default(),
+        })
     }
 
     /// Opens the store at [`DEFAULT_ROOT`] (`.atlas/` in the working directory).
@@ -243,6 +247,11 @@ impl Store {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Data files (and bytes) this handle and its clones have read, per kind and namespace.
+    pub fn read_stats(&self) -> crate::stats::ReadCounts {
+        self.stats.snapshot()
     }
 
     fn dir_of(&self, kind: &str, key: &ArtifactKey) -> PathBuf {
@@ -370,7 +379,10 @@ impl Store {
             )));
         }
         let data = match fs::read(&parquet_path) {
-            Ok(d) => d,
+            Ok(d) => {
+                self.stats.record(kind, record.namespace.as_deref(), d.len());
+                d
+            }
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Ok(Verdict::Corrupt(format!(
                     "manifest {} exists but its data file {} is missing",

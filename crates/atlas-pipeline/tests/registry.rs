@@ -1,0 +1,239 @@
+//! A stage added through the registry alone: a new type and one `Registry::with` line. The
+//! pipeline plans it, runs it from cached embeddings, caches its table, reports it in
+//! `results/`, and a second run computes nothing. Its parameters are checked like the built-in
+//! stages' (unknown field -> line and column).
+
+use std::path::Path;
+
+use arrow::array::{Array, Float64Array, RecordBatch, StringArray};
+use atlas_models::{Activation, Clip, ClipConfig, SaveDtype, TextConfig, VisionConfig};
+use atlas_pipeline::{Registry, RunOptions};
+use atlas_preprocess::PreprocessConfig;
+use atlas_stagekit::Table;
+use atlas_stagekit::stage::{ModelData, NamedTable, Reads, Role, RunSettings, Stage, StageError};
+use serde::{Deserialize, Serialize};
+
+/// Mean over usable items of the largest cosine against the head, times `scale`.
+struct ToyStage;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ToyParams {
+    /// Multiplies the statistic; default 1.
+    scale: f64,
+}
+
+impl Default for ToyParams {
+    fn default() -> Self {
+        Self { scale: 1.0 }
+    }
+}
+
+impl Stage for ToyStage {
+    type Params = ToyParams;
+
+    fn name(&self) -> &'static str {
+        "toy"
+    }
+    fn version(&self) -> &'static str {
+        "1"
+    }
+    fn reads(&self) -> Reads {
+        Reads {
+            id_first: false,
+            role: Role::Id,
+            heads: true,
+        }
+    }
+    fn configure(&self, _p: &mut ToyParams, _run: &RunSettings) {}
+
+    fn run_model(&self, p: &ToyParams, data: &ModelData<'_>) -> Result<Vec<NamedTable>, StageError> {
+        let mut out = Vec::new();
+        for s in &data.sets {
+            let set = &s.set;
+            let k = set.head.num_classes();
+            let (dim, emb, w) = (set.dim(), set.embeddings, &set.head.weights);
+            let mut total = 0.0f64;
+            let usable = set.usable();
+            for &i in &usable {
+                let x = &emb[i * dim..(i + 1) * dim];
+                let best = (0..k)
+                    .map(|c| x.iter().zip(&w[c * dim..(c + 1) * dim]).map(|(a, b)| a * b).sum::<f32>())
+                    .fold(f32::NEG_INFINITY, f32::max);
+                total += best as f64;
+            }
+            let t = Table::default()
+                .utf8("model", [data.model])
+                .utf8("dataset", [set.dataset])
+                .i64("n", [usable.len() as i64])
+                .f64("mean_max_cosine", [p.scale * total / usable.len().max(1) as f64])
+                .finish()?;
+            out.push(("toy", t));
+        }
+        Ok(out)
+    }
+}
+
+fn make_fixture_model(dir: &Path) {
+    let config = ClipConfig {
+        embed_dim: 32,
+        vision: VisionConfig {
+            image_size: 32,
+            patch_size: 8,
+            width: 32,
+            layers: 1,
+            head_width: 16,
+            mlp_ratio: 2.0,
+            resnet_layers: None,
+        },
+        text: TextConfig {
+            context_length: 16,
+            vocab_size: 49408,
+            width: 16,
+            heads: 2,
+            layers: 1,
+            mlp_ratio: 2.0,
+            eot_token_id: 49407,
+        },
+        quick_gelu: false,
+        init_logit_bias: None,
+    };
+    let device =
+        atlas_models::select_device(atlas_models::DeviceKind::Cpu, atlas_models::Precision::F32)
+            .unwrap();
+    let model = Clip::init(&config, Activation::Gelu, &device);
+    let pre = PreprocessConfig {
+        size: 32,
+        ..PreprocessConfig::default()
+    };
+    atlas_models::save_open_clip(&model, &config, &pre, dir, SaveDtype::F32).unwrap();
+}
+
+fn config(stage_table: &str) -> String {
+    format!(
+        r#"[run]
+store = "store"
+results = "results"
+batch_size = 16
+bootstrap = 20
+
+[world]
+path = "world"
+seed = 3
+resolution = 32
+sizes = {{ id-test = 48 }}
+
+[[model]]
+name = "m"
+source = "local-dir:m"
+fixture = true
+
+[[dataset]]
+name = "id-test"
+kind = "world"
+path = "id-test"
+
+{stage_table}
+"#
+    )
+}
+
+fn opts(dir: &Path) -> RunOptions {
+    RunOptions {
+        config: dir.join("pipeline.toml"),
+        ..RunOptions::default()
+    }
+}
+
+#[test]
+fn a_stage_added_through_the_registry_is_planned_run_cached_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    make_fixture_model(&dir.path().join("m"));
+    std::fs::write(
+        dir.path().join("pipeline.toml"),
+        config("[stages.toy]\nscale = 2.0\n"),
+    )
+    .unwrap();
+    let registry = Registry::builtin().with(ToyStage);
+
+    let first = atlas_pipeline::run_with(&opts(dir.path()), &registry).unwrap();
+    assert!(first.to_run > 0);
+    assert!(
+        first.metric_tables.iter().any(|(n, rows)| n == "toy" && *rows == 1),
+        "{:?}",
+        first.metric_tables
+    );
+    let batches =
+        atlas_store::read_parquet_file(&dir.path().join("results").join("toy.parquet")).unwrap();
+    let b: &RecordBatch = &batches[0];
+    let col = |n: &str| b.column_by_name(n).unwrap_or_else(|| panic!("no column {n}"));
+    let model = col("model").as_any().downcast_ref::<StringArray>().unwrap();
+    assert_eq!(model.value(0), "m");
+    // The pipeline added the prompt set and the six-factor tags to the stage's own columns.
+    assert!(col("prompts").as_any().downcast_ref::<StringArray>().unwrap().is_valid(0));
+    col("architecture");
+    let v = col("mean_max_cosine").as_any().downcast_ref::<Float64Array>().unwrap().value(0);
+    assert!(v.is_finite() && v.abs() <= 2.0 + 1e-9, "{v}");
+
+    // A second run computes nothing and reads no embedding shard.
+    let second = atlas_pipeline::run_with(&opts(dir.path()), &registry).unwrap();
+    assert_eq!(second.to_run, 0, "{}", second.render());
+    assert!(second.render().contains("0 to compute"));
+    assert_eq!(second.shard_reads, vec![("m".to_string(), 0)]);
+    assert!(
+        !second
+            .store_reads
+            .keys()
+            .any(|(kind, _)| kind == atlas_artifacts::kinds::IMAGE_EMBEDDINGS),
+        "{:?}",
+        second.store_reads
+    );
+
+    // A changed parameter is a new key: only the toy stage runs again.
+    std::fs::write(
+        dir.path().join("pipeline.toml"),
+        config("[stages.toy]\nscale = 3.0\n"),
+    )
+    .unwrap();
+    let third = atlas_pipeline::run_with(&opts(dir.path()), &registry).unwrap();
+    assert_eq!(third.stages_run, 1, "{}", third.render());
+    assert_eq!(third.images_embedded(), 0);
+}
+
+#[test]
+fn stage_parameters_are_checked_with_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::builtin().with(ToyStage);
+    let write = |s: &str| std::fs::write(dir.path().join("pipeline.toml"), config(s)).unwrap();
+
+    write("[stages.toy]\nscal = 2.0\n");
+    let msg = atlas_pipeline::run_with(&opts(dir.path()), &registry)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("pipeline.toml:24:1"), "{msg}");
+    assert!(msg.contains("[stages.toy] unknown field `scal`"), "{msg}");
+    assert!(msg.contains("`scale`"), "{msg}");
+
+    write("[stages.ood]\nmcm_temprature = 2\n");
+    let msg = atlas_pipeline::run_with(&opts(dir.path()), &registry)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains(":24:1: [stages.ood] unknown field `mcm_temprature`"), "{msg}");
+    assert!(msg.contains("mcm_temperature"), "{msg}");
+
+    write("[stages.ood]\nbootstrap = 5\n");
+    let msg = atlas_pipeline::run_with(&opts(dir.path()), &registry)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains(":24:"), "{msg}");
+    assert!(msg.contains("[run]"), "{msg}");
+
+    // Without the toy stage registered, its table is an unknown stage naming the valid ones.
+    write("[stages.toy]\n");
+    let msg = atlas_pipeline::run_with(&opts(dir.path()), &Registry::builtin())
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains(":23:"), "{msg}");
+    assert!(msg.contains("unknown stage `[stages.toy]`"), "{msg}");
+    assert!(msg.contains("shapebias"), "{msg}");
+}

@@ -1,0 +1,104 @@
+//! Every results table of a run with every stage has exactly the columns ARCHITECTURE.md
+//! documents for it (section "Result tables"), in order, with the documented Arrow type.
+
+mod common;
+use common::*;
+
+/// The world's splits, small, with a role each, and every metric stage on.
+fn all_stages_config() -> String {
+    let mut s = String::from(
+        "[run]\nstore = \"store\"\nresults = \"results\"\nbatch_size = 16\nshard_rows = 64\nbootstrap = 20\n",
+    );
+    s.push_str(
+        "\n[world]\npath = \"world\"\nseed = 5\nresolution = 32\nsizes = { id-test = 96, shift-sketch = 32, factors = 48, cue-conflict = 32, ood = 32, retrieval = 24 }\n",
+    );
+    s.push_str("\n[[model]]\nname = \"fixture-a\"\nsource = \"local-dir:fixture-a\"\nfixture = true\nbaseline = true\n");
+    s.push_str("\n[[model]]\nname = \"fixture-b\"\nsource = \"local-dir:fixture-b\"\nfixture = true\nbaseline = true\n");
+    for (name, split, role) in [
+        ("id-test", "id-test", "id"),
+        ("sketch", "shift-sketch", "shift"),
+        ("factors", "factors", "factors"),
+        ("cue-conflict", "cue-conflict", "cue-conflict"),
+        ("ood", "ood", "ood"),
+        ("retrieval", "retrieval", "retrieval"),
+    ] {
+        s.push_str(&format!(
+            "\n[[dataset]]\nname = \"{name}\"\nkind = \"world\"\npath = \"{split}\"\nrole = \"{role}\"\n"
+        ));
+    }
+    s.push_str("\n[stages.zeroshot]\n\n[stages.shift]\n\n[stages.factors]\n\n[stages.shapebias]\ndecision = \"direct\"\n\n[stages.calibration]\n\n[stages.ood]\n\n[stages.retrieval]\n");
+    s
+}
+
+/// `table -> [(column, type)]` from ARCHITECTURE.md.
+fn documented() -> Vec<(String, Vec<(String, String)>)> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../ARCHITECTURE.md");
+    let text = std::fs::read_to_string(path).expect("ARCHITECTURE.md");
+    let section = text
+        .split("\n## Result tables")
+        .nth(1)
+        .expect("a `## Result tables` section")
+        .split("\n## ")
+        .next()
+        .unwrap_or_default();
+    let mut out: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    for line in section.lines() {
+        if let Some(rest) = line.strip_prefix("### `results/") {
+            let name = rest.trim_end_matches('`').trim_end_matches(".parquet");
+            out.push((name.to_string(), Vec::new()));
+            continue;
+        }
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() < 4 || !cells[1].starts_with('`') {
+            continue;
+        }
+        if let Some(t) = out.last_mut() {
+            t.1.push((cells[1].trim_matches('`').to_string(), cells[2].to_string()));
+        }
+    }
+    out
+}
+
+fn type_name(t: &atlas_store::arrow::datatypes::DataType) -> String {
+    use atlas_store::arrow::datatypes::DataType::*;
+    match t {
+        Utf8 => "Utf8".into(),
+        Int64 => "Int64".into(),
+        Float64 => "Float64".into(),
+        Float32 => "Float32".into(),
+        Boolean => "Boolean".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[test]
+fn every_results_table_has_its_documented_columns() {
+    let ws = Workspace::new(&["fixture-a", "fixture-b"]);
+    ws.write_config(&all_stages_config());
+    ws.run(&[]);
+    let doc = documented();
+    let mut seen = Vec::new();
+    for e in std::fs::read_dir(ws.path().join("results")).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+        let batches = atlas_store::read_parquet_file(&p).unwrap();
+        let schema = batches[0].schema();
+        let actual: Vec<(String, String)> = schema
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), type_name(f.data_type())))
+            .collect();
+        let (_, cols) = doc
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("ARCHITECTURE.md does not document results/{name}.parquet"));
+        assert_eq!(&actual, cols, "columns of results/{name}.parquet");
+        seen.push(name);
+    }
+    for (n, _) in &doc {
+        assert!(
+            seen.contains(n) || n == "shape_only",
+            "ARCHITECTURE.md documents results/{n}.parquet, which the all-stages run did not write"
+        );
+    }
+}
