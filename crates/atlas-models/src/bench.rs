@@ -7,8 +7,8 @@ use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use crate::config::builtin_config;
 use crate::device::{AttentionImpl, DeviceKind, Precision, select_device_resolved};
 use crate::error::{ModelError, Result};
-use crate::load::to_host;
 use crate::model::Clip;
+use crate::params::to_host;
 
 #[derive(Debug, Clone)]
 pub struct BenchOptions {

@@ -5,13 +5,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{Device, Tensor};
+use burn::module::{Param, RunningState};
+use burn::tensor::Tensor;
 use memmap2::Mmap;
 use safetensors::tensor::{Dtype, TensorInfo};
 
 use crate::error::{ModelError, Result};
+use crate::hf_keys::{Recipe, hf_recipe};
 use crate::interp::resize_pos_embed;
-use crate::model::{Init, ParamSource, tensor_from_host};
+use crate::model::{LOGIT_BIAS, LOGIT_SCALE};
+use crate::params::{
+    NUM_BATCHES_TRACKED, ParamVisitor, Stored, dims, module_shape, tensor_from_host,
+};
 
 /// Key layout of a checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +142,18 @@ impl SafetensorsFile {
         Ok((info.shape.clone(), data))
     }
 
+    /// `exp(logit_scale)` and `logit_bias` as stored (any layout, wrappers stripped), without
+    /// building the model; `None` for a tensor that is absent or unreadable.
+    pub fn logit_params(&self) -> (Option<f32>, Option<f32>) {
+        let keys = self.normalised_keys();
+        let read = |name: &str| {
+            let raw = keys.get(name)?;
+            let (_, data) = self.read_f32(raw).ok()?;
+            data.first().copied()
+        };
+        (read(LOGIT_SCALE).map(f32::exp), read(LOGIT_BIAS))
+    }
+
     /// Guess the layout from the key names (after stripping wrappers).
     pub fn layout(&self, keys: &BTreeMap<String, String>) -> Result<Layout> {
         if keys.keys().any(|k| k.starts_with("visual.")) {
@@ -167,81 +184,12 @@ impl SafetensorsFile {
     }
 }
 
-enum Recipe {
-    Direct(String),
-    /// The checkpoint stores the transpose (HF projections as `Linear`).
-    Transposed(String),
-    /// q | k | v concatenated along dim 0.
-    Concat3([String; 3]),
-}
-
-fn hf_recipe(key: &str) -> Recipe {
-    let d = |s: String| Recipe::Direct(s);
-    match key {
-        "logit_scale" | "logit_bias" => return d(key.into()),
-        "visual.proj" => return Recipe::Transposed("visual_projection.weight".into()),
-        "text_projection" => return Recipe::Transposed("text_projection.weight".into()),
-        "token_embedding.weight" => return d("text_model.embeddings.token_embedding.weight".into()),
-        "positional_embedding" => {
-            return d("text_model.embeddings.position_embedding.weight".into());
-        }
-        "visual.conv1.weight" => return d("vision_model.embeddings.patch_embedding.weight".into()),
-        "visual.class_embedding" => return d("vision_model.embeddings.class_embedding".into()),
-        "visual.positional_embedding" => {
-            return d("vision_model.embeddings.position_embedding.weight".into());
-        }
-        _ => {}
-    }
-    for (oc, hf) in [
-        ("ln_final.", "text_model.final_layer_norm."),
-        ("visual.ln_pre.", "vision_model.pre_layrnorm."),
-        ("visual.ln_post.", "vision_model.post_layernorm."),
-    ] {
-        if let Some(rest) = key.strip_prefix(oc) {
-            return d(format!("{hf}{rest}"));
-        }
-    }
-    let (tower, rest) = if let Some(r) = key.strip_prefix("visual.transformer.resblocks.") {
-        ("vision_model", r)
-    } else if let Some(r) = key.strip_prefix("transformer.resblocks.") {
-        ("text_model", r)
-    } else {
-        return d(key.into());
-    };
-    let (idx, rest) = rest.split_once('.').unwrap_or((rest, ""));
-    let p = format!("{tower}.encoder.layers.{idx}");
-    match rest {
-        "attn.in_proj_weight" | "attn.in_proj_bias" => {
-            let wb = if rest.ends_with("weight") {
-                "weight"
-            } else {
-                "bias"
-            };
-            Recipe::Concat3(["q", "k", "v"].map(|x| format!("{p}.self_attn.{x}_proj.{wb}")))
-        }
-        _ => {
-            for (oc, hf) in [
-                ("ln_1.", "layer_norm1."),
-                ("ln_2.", "layer_norm2."),
-                ("mlp.c_fc.", "mlp.fc1."),
-                ("mlp.c_proj.", "mlp.fc2."),
-                ("attn.out_proj.", "self_attn.out_proj."),
-            ] {
-                if let Some(r) = rest.strip_prefix(oc) {
-                    return d(format!("{p}.{hf}{r}"));
-                }
-            }
-            d(format!("{p}.{rest}"))
-        }
-    }
-}
-
 /// Keys that loaders drop on purpose.
 fn ignored(norm_key: &str) -> bool {
-    norm_key.ends_with("position_ids") || norm_key.ends_with(crate::resnet::NUM_BATCHES_TRACKED)
+    norm_key.ends_with("position_ids") || norm_key.ends_with(NUM_BATCHES_TRACKED)
 }
 
-/// Feeds checkpoint tensors to [`crate::model::build`], checking names and shapes, resizing the
+/// Loads the model walk's parameters from a checkpoint, checking names and shapes, resizing the
 /// vision position embedding when the grid differs, and remembering which keys were used.
 pub(crate) struct CheckpointParams<'a> {
     file: &'a SafetensorsFile,
@@ -263,8 +211,9 @@ impl<'a> CheckpointParams<'a> {
         }
     }
 
-    /// Read `ckpt_key` (normalised name) expecting `expected` (checkpoint shape).
-    fn read(&mut self, ckpt_key: &str, expected: &[usize]) -> Result<Vec<f32>> {
+    /// Read `ckpt_key` (normalised name) expecting `expected` (checkpoint shape); `grid`: a
+    /// position embedding whose class token + square grid may be resized to `expected`.
+    fn read(&mut self, ckpt_key: &str, expected: &[usize], grid: bool) -> Result<Vec<f32>> {
         let raw = self
             .keys
             .get(ckpt_key)
@@ -282,9 +231,7 @@ impl<'a> CheckpointParams<'a> {
             return Ok(data);
         }
         if found != expected {
-            let is_vision_pos = ckpt_key == "visual.positional_embedding"
-                || ckpt_key == "vision_model.embeddings.position_embedding.weight";
-            if is_vision_pos
+            if grid
                 && expected.len() == 2
                 && found.len() == 2
                 && found[1] == expected[1]
@@ -341,69 +288,74 @@ fn transpose2(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
-impl ParamSource for CheckpointParams<'_> {
-    fn take<const D: usize>(
-        &mut self,
-        key: &str,
-        shape: [usize; D],
-        transpose: bool,
-        _init: Init,
-        device: &Device,
-    ) -> Result<Tensor<D>> {
+impl CheckpointParams<'_> {
+    /// The tensor of open_clip key `key` in the module's layout (`module`: its shape).
+    fn module_data(&mut self, key: &str, module: &[usize], stored: Stored) -> Result<Vec<f32>> {
+        // The open_clip shape; a scalar is expected as the module's `[1]` (0-d or 1-d is read).
+        let shape = match stored {
+            Stored::Scalar => module.to_vec(),
+            other => other.checkpoint_shape(module),
+        };
+        let grid = stored == Stored::PositionGrid;
         let recipe = match self.layout {
             Layout::OpenClip => Recipe::Direct(key.to_string()),
             Layout::Hf => hf_recipe(key),
         };
-        let mut data = match recipe {
-            Recipe::Direct(k) => self.read(&k, &shape)?,
+        let data = match recipe {
+            Recipe::Direct(k) => self.read(&k, &shape, grid)?,
             Recipe::Transposed(k) => {
                 let rev: Vec<usize> = shape.iter().rev().copied().collect();
-                let d = self.read(&k, &rev)?;
+                let d = self.read(&k, &rev, grid)?;
                 transpose2(&d, rev[0], rev[1])
             }
             Recipe::Concat3(ks) => {
-                let mut part_shape = shape.to_vec();
+                let mut part_shape = shape.clone();
                 part_shape[0] /= 3;
                 let mut out = Vec::with_capacity(shape.iter().product());
                 for k in &ks {
-                    out.extend(self.read(k, &part_shape)?);
+                    out.extend(self.read(k, &part_shape, grid)?);
                 }
                 out
             }
         };
-        let mut out_shape = shape;
-        if transpose && D == 2 {
-            data = transpose2(&data, shape[0], shape[1]);
-            out_shape.reverse();
-        }
-        Ok(tensor_from_host(data, out_shape, device))
+        Ok(match stored {
+            Stored::Transposed => transpose2(&data, shape[0], shape[1]),
+            _ => data,
+        })
+    }
+}
+
+impl ParamVisitor for CheckpointParams<'_> {
+    fn float<const D: usize>(
+        &mut self,
+        key: String,
+        param: Param<Tensor<D>>,
+        stored: Stored,
+    ) -> Result<Param<Tensor<D>>> {
+        let shape = module_shape(&param);
+        let data = self.module_data(&key, &shape, stored)?;
+        let t = tensor_from_host(data, dims::<D>(&shape)?, &param.lazy_device());
+        Ok(Param::from_tensor(t))
+    }
+
+    fn running(
+        &mut self,
+        key: String,
+        state: RunningState<Tensor<1>>,
+    ) -> Result<RunningState<Tensor<1>>> {
+        let old = state.value();
+        let data = self.module_data(&key, &old.dims(), Stored::AsIs)?;
+        Ok(RunningState::new(tensor_from_host(
+            data,
+            old.dims(),
+            &old.device(),
+        )))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hf_names() {
-        let name = |k: &str| match hf_recipe(k) {
-            Recipe::Direct(s) | Recipe::Transposed(s) => s,
-            Recipe::Concat3(v) => v.join(","),
-        };
-        assert_eq!(
-            name("visual.ln_pre.weight"),
-            "vision_model.pre_layrnorm.weight"
-        );
-        assert_eq!(
-            name("transformer.resblocks.3.mlp.c_fc.bias"),
-            "text_model.encoder.layers.3.mlp.fc1.bias"
-        );
-        assert_eq!(
-            name("visual.transformer.resblocks.0.attn.in_proj_bias"),
-            "vision_model.encoder.layers.0.self_attn.q_proj.bias,vision_model.encoder.layers.0.self_attn.k_proj.bias,vision_model.encoder.layers.0.self_attn.v_proj.bias"
-        );
-        assert_eq!(name("visual.proj"), "visual_projection.weight");
-    }
 
     #[test]
     fn transpose_roundtrip() {

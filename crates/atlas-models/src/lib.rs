@@ -1,12 +1,23 @@
-//! OpenCLIP CLIP (ViT image tower + text tower) in burn, numerically equal to open_clip.
+//! OpenCLIP CLIP (ViT or ModifiedResNet image tower + text tower) in burn, numerically equal to
+//! open_clip.
 //!
 //! - [`load`] a checkpoint ([`CheckpointSource`]: file, `local-dir:`, `hf-hub:`) in open_clip or
 //!   HF `CLIPModel` layout onto a device ([`DeviceKind`], [`Precision`]), giving a
 //!   [`LoadedClip`] with `encode_images` / `encode_texts`.
-//! - [`Clip::init`] builds a randomly initialised model (also on autodiff devices) and
-//!   [`save_open_clip`] writes it in open_clip layout.
+//! - [`Clip::init`] builds a randomly initialised model (also on autodiff devices, where
+//!   [`Clip::encode_text`] trains too) and [`save_open_clip`] writes it in open_clip layout.
 //! - The activation of a (model, pretrained tag) pair comes from [`activation_for`]; a config
 //!   that contradicts a known tag is refused.
+//!
+//! Parameter keys are spelled once: each module has a skeleton `build` (shapes, open_clip's init)
+//! and a `walk` that names its parameters with a [`VarPath`] (`vb.pp("transformer")...`);
+//! random init, checkpoint loading (open_clip keys, or HF `CLIPModel` keys mapped from them in
+//! `hf_keys`) and the state-dict writer are visitors of that walk (see [`params`]).
+//!
+//! Files and their dependency order (a file uses only files listed before it; no `use` cycles):
+//! `error` → `activation`, `device`, `interp`, `source` → `config/` (`arch` → `raw` →
+//! `open_clip`, `hf` → `preprocess`, `builtin`) → `params` → `transformer` → `vit`, `resnet` →
+//! `model` → `hf_keys` → `checkpoint` → `save` → `load` → `bench`.
 //!
 //! Tests: `tests/parity.rs` compares against open_clip on committed fixtures made by
 //! `tools/parity/make_model_fixtures.py` (no Python needed to run them); `tests/autodiff.rs` needs
@@ -19,23 +30,32 @@ pub mod checkpoint;
 pub mod config;
 pub mod device;
 pub mod error;
+mod hf_keys;
 pub mod interp;
 pub mod load;
 pub mod model;
+pub mod params;
 pub mod resnet;
+pub mod save;
 pub mod source;
+pub mod transformer;
+pub mod vit;
 
 pub use activation::{Activation, activation_for, known_activation};
 pub use bench::{BenchOptions, BenchReport, bench_towers};
 pub use checkpoint::Layout;
-pub use config::{ClipConfig, DEFAULT_EOT_TOKEN_ID, TextConfig, VisionConfig, builtin_config};
+pub use config::{
+    ClipConfig, DEFAULT_EOT_TOKEN_ID, ResNetConfig, TextConfig, VisionConfig, VisionTowerConfig,
+    VitConfig, builtin_config,
+};
 pub use device::{AttentionImpl, DeviceKind, Precision, select_device};
 pub use error::{ModelError, Result};
 pub use load::{
-    Described, LoadOptions, LoadedClip, SaveDtype, check_activation, describe, infer_arch, load,
-    load_files, save_open_clip, state_dict,
+    Described, LoadOptions, LoadedClip, check_activation, describe, infer_arch, load, load_files,
 };
-pub use model::{Clip, VisualTower};
+pub use model::{Clip, VisionTower};
+pub use params::VarPath;
+pub use save::{NamedTensor, SaveDtype, save_open_clip, state_dict};
 pub use source::{CheckpointSource, ResolvedFiles};
 
 /// The burn device type models run on.

@@ -1,13 +1,11 @@
-//! The public loading API: checkpoint source -> [`LoadedClip`] on a device; and the writer of
-//! open_clip-layout checkpoints.
+//! The public loading API: checkpoint source -> [`LoadedClip`] on a device.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use atlas_preprocess::PreprocessConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use serde_json::json;
 
-use crate::activation::{Activation, known_activation};
+use crate::activation::{Activation, activation_for, known_activation};
 use crate::checkpoint::{CheckpointParams, Layout, SafetensorsFile};
 use crate::config::{
     ClipConfig, builtin_config, builtin_config_names, parse_hf_preprocessor,
@@ -15,9 +13,12 @@ use crate::config::{
 };
 use crate::device::{AttentionImpl, DeviceKind, Precision, select_device_resolved};
 use crate::error::{ModelError, Result};
-use crate::model::{Clip, VisualTower, build};
-use crate::resnet::{NUM_BATCHES_TRACKED, resnet_state_dict};
-use crate::source::{CheckpointSource, OPEN_CLIP_CONFIG, OPEN_CLIP_WEIGHTS, ResolvedFiles};
+use crate::model::{Clip, build_with};
+use crate::params::to_host;
+use crate::source::{CheckpointSource, OPEN_CLIP_CONFIG, ResolvedFiles};
+
+/// Kept here for callers of `atlas_models::load::preprocess_to_json`.
+pub use crate::config::preprocess_to_json;
 
 /// How to load a checkpoint.
 #[derive(Debug, Clone, Default)]
@@ -151,7 +152,7 @@ pub fn describe(source: &CheckpointSource, opts: &LoadOptions) -> Result<Describ
                         builtin_config_names()
                     ),
                 })?;
-                let act = crate::activation::activation_for(arch, opts.pretrained_tag.as_deref());
+                let act = activation_for(arch, opts.pretrained_tag.as_deref());
                 cfg.quick_gelu = act == Activation::QuickGelu;
                 let pre = PreprocessConfig {
                     size: cfg.vision.image_size,
@@ -190,7 +191,7 @@ pub fn load_files(
     let layout = file.layout(&file.normalised_keys())?;
     let weights_hash = file.weights_hash();
     let mut params = CheckpointParams::new(&file, layout);
-    let model = build(&config, activation, attention, &device, &mut params)?;
+    let model = build_with(&config, activation, attention, &device, &mut params)?;
     let resized_pos_embed = params.resized_pos_embed;
     params.finish()?;
     let logit_scale = read_scalar(model.logit_scale.val())?.exp();
@@ -218,11 +219,6 @@ fn read_scalar(t: Tensor<1>) -> Result<f32> {
     v.first()
         .copied()
         .ok_or_else(|| ModelError::Tensor("empty scalar".into()))
-}
-
-pub(crate) fn to_host<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    t.try_into_vec_as::<f32>()
-        .map_err(|e| ModelError::Tensor(format!("{e:?}")))
 }
 
 /// First position of `eot` in `row`.
@@ -305,218 +301,4 @@ impl LoadedClip {
         let pos_t: Tensor<1, Int> = Tensor::from_data(TensorData::new(pos, [n]), &self.device);
         to_host(self.model.encode_text_at(ids_t, pos_t))
     }
-}
-
-/// Float type of a written checkpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SaveDtype {
-    F32,
-    F16,
-}
-
-/// One named parameter in open_clip layout: (key, shape, f32 data).
-pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
-
-/// Appends `t` under `key` in checkpoint layout (`transpose`: a 2-D tensor the module stores
-/// transposed, e.g. a burn `Linear` weight).
-pub(crate) fn push<const D: usize>(
-    out: &mut Vec<NamedTensor>,
-    key: String,
-    t: Tensor<D>,
-    transpose: bool,
-) -> Result<()> {
-    let t = if transpose && D == 2 {
-        t.transpose()
-    } else {
-        t
-    };
-    let shape = t.dims().to_vec();
-    out.push((key, shape, to_host(t)?));
-    Ok(())
-}
-
-/// Appends a burn `Linear` as open_clip's `{key}.weight` (`[d_out, d_in]`) and `{key}.bias`.
-pub(crate) fn push_linear(
-    out: &mut Vec<NamedTensor>,
-    key: &str,
-    l: &burn::nn::Linear,
-) -> Result<()> {
-    push(out, format!("{key}.weight"), l.weight.val(), true)?;
-    if let Some(b) = &l.bias {
-        push(out, format!("{key}.bias"), b.val(), false)?;
-    }
-    Ok(())
-}
-
-/// The model's parameters in open_clip state-dict layout.
-pub fn state_dict(model: &Clip) -> Result<Vec<NamedTensor>> {
-    let mut out = Vec::new();
-    fn ln(out: &mut Vec<NamedTensor>, key: &str, ln: &burn::nn::LayerNorm) -> Result<()> {
-        push(out, format!("{key}.weight"), ln.gamma.val(), false)?;
-        if let Some(b) = &ln.beta {
-            push(out, format!("{key}.bias"), b.val(), false)?;
-        }
-        Ok(())
-    }
-    fn tower(
-        out: &mut Vec<NamedTensor>,
-        prefix: &str,
-        t: &crate::model::Transformer,
-    ) -> Result<()> {
-        for (i, b) in t.resblocks.iter().enumerate() {
-            let p = format!("{prefix}transformer.resblocks.{i}");
-            ln(out, &format!("{p}.ln_1"), &b.ln_1)?;
-            push(
-                out,
-                format!("{p}.attn.in_proj_weight"),
-                b.attn.in_proj_weight.val(),
-                true,
-            )?;
-            push(
-                out,
-                format!("{p}.attn.in_proj_bias"),
-                b.attn.in_proj_bias.val(),
-                false,
-            )?;
-            push_linear(out, &format!("{p}.attn.out_proj"), &b.attn.out_proj)?;
-            ln(out, &format!("{p}.ln_2"), &b.ln_2)?;
-            push_linear(out, &format!("{p}.mlp.c_fc"), &b.mlp.c_fc)?;
-            push_linear(out, &format!("{p}.mlp.c_proj"), &b.mlp.c_proj)?;
-        }
-        Ok(())
-    }
-    match &model.visual {
-        VisualTower::Vit(v) => {
-            push(&mut out, "visual.conv1.weight".into(), v.conv1.val(), false)?;
-            push(
-                &mut out,
-                "visual.class_embedding".into(),
-                v.class_embedding.val(),
-                false,
-            )?;
-            push(
-                &mut out,
-                "visual.positional_embedding".into(),
-                v.positional_embedding.val(),
-                false,
-            )?;
-            ln(&mut out, "visual.ln_pre", &v.ln_pre)?;
-            tower(&mut out, "visual.", &v.transformer)?;
-            ln(&mut out, "visual.ln_post", &v.ln_post)?;
-            push(&mut out, "visual.proj".into(), v.proj.val(), false)?;
-        }
-        VisualTower::ResNet(r) => resnet_state_dict(&mut out, r)?,
-    }
-    push(
-        &mut out,
-        "token_embedding.weight".into(),
-        model.token_embedding.weight.val(),
-        false,
-    )?;
-    push(
-        &mut out,
-        "positional_embedding".into(),
-        model.positional_embedding.val(),
-        false,
-    )?;
-    tower(&mut out, "", &model.transformer)?;
-    ln(&mut out, "ln_final", &model.ln_final)?;
-    push(
-        &mut out,
-        "text_projection".into(),
-        model.text_projection.val(),
-        false,
-    )?;
-    // open_clip stores logit_scale / logit_bias as 0-d tensors.
-    let scale = to_host(model.logit_scale.val())?;
-    out.push(("logit_scale".into(), vec![], scale));
-    if let Some(b) = &model.logit_bias {
-        out.push(("logit_bias".into(), vec![], to_host(b.val())?));
-    }
-    Ok(out)
-}
-
-/// open_clip's `preprocess_cfg` JSON for a [`PreprocessConfig`].
-pub fn preprocess_to_json(p: &PreprocessConfig) -> serde_json::Value {
-    json!({
-        "size": p.size,
-        "mode": "RGB",
-        "mean": p.mean,
-        "std": p.std,
-        "interpolation": match p.interpolation {
-            atlas_preprocess::Interpolation::Bicubic => "bicubic",
-            atlas_preprocess::Interpolation::Bilinear => "bilinear",
-        },
-        "resize_mode": match p.resize_mode {
-            atlas_preprocess::ResizeMode::Shortest => "shortest",
-            atlas_preprocess::ResizeMode::Squash => "squash",
-        },
-        "fill_color": 0,
-    })
-}
-
-/// Write `open_clip_model.safetensors` + `open_clip_config.json` into `dir` (created if
-/// missing), loadable here as `local-dir:DIR` and by open_clip. Returns the weights path.
-pub fn save_open_clip(
-    model: &Clip,
-    config: &ClipConfig,
-    preprocess: &PreprocessConfig,
-    dir: &Path,
-    dtype: SaveDtype,
-) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).map_err(|source| ModelError::Write {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let tensors = state_dict(model)?;
-    // BatchNorm step counters are int64 in PyTorch checkpoints; everything else is float.
-    let encoded: Vec<(safetensors::Dtype, Vec<u8>)> = tensors
-        .iter()
-        .map(|(key, _, d)| match dtype {
-            _ if key.ends_with(NUM_BATCHES_TRACKED) => (
-                safetensors::Dtype::I64,
-                d.iter().flat_map(|x| (*x as i64).to_le_bytes()).collect(),
-            ),
-            SaveDtype::F32 => (
-                safetensors::Dtype::F32,
-                d.iter().flat_map(|x| x.to_le_bytes()).collect(),
-            ),
-            SaveDtype::F16 => (
-                safetensors::Dtype::F16,
-                d.iter()
-                    .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
-                    .collect(),
-            ),
-        })
-        .collect();
-    let weights = dir.join(OPEN_CLIP_WEIGHTS);
-    let mut views = Vec::with_capacity(tensors.len());
-    for ((key, shape, _), (st_dtype, b)) in tensors.iter().zip(&encoded) {
-        let view = safetensors::tensor::TensorView::new(*st_dtype, shape.clone(), b)
-            .map_err(|e| ModelError::Tensor(format!("cannot serialise `{key}`: {e:?}")))?;
-        views.push((key.clone(), view));
-    }
-    let tmp = dir.join(format!("{OPEN_CLIP_WEIGHTS}.tmp"));
-    safetensors::serialize_to_file(views, None, &tmp).map_err(|e| ModelError::Write {
-        path: tmp.clone(),
-        source: std::io::Error::other(format!("{e:?}")),
-    })?;
-    std::fs::rename(&tmp, &weights).map_err(|source| ModelError::Write {
-        path: weights.clone(),
-        source,
-    })?;
-    let cfg_json = json!({
-        "model_cfg": config.to_open_clip_value(),
-        "preprocess_cfg": preprocess_to_json(preprocess),
-    });
-    let cfg_path = dir.join(OPEN_CLIP_CONFIG);
-    let text = serde_json::to_string_pretty(&cfg_json).map_err(|e| ModelError::Json {
-        path: cfg_path.clone(),
-        source: e,
-    })?;
-    std::fs::write(&cfg_path, text).map_err(|source| ModelError::Write {
-        path: cfg_path.clone(),
-        source,
-    })?;
-    Ok(weights)
 }

@@ -1,7 +1,7 @@
 //! open_clip `ModifiedResNet` (the RN50 family's image tower) as burn modules.
 //!
-//! Field names mirror open_clip's state-dict keys (`visual.layer2.0.downsample.1.running_var`),
-//! so [`build_resnet`] and [`resnet_state_dict`] map keys one to one. Differences from
+//! Field names mirror open_clip's state-dict keys (`visual.layer2.0.downsample.1.running_var`);
+//! the keys themselves are spelled once, in [`ModifiedResNet::walk`]. Differences from
 //! torchvision's ResNet, all from open_clip `modified_resnet.py`: a three-conv stem with an
 //! average pool, anti-aliased strides (an `AvgPool2d(stride)` after the 3x3 conv, and before the
 //! 1x1 conv of the downsample branch), and an attention pool (mean token + learned position
@@ -10,16 +10,18 @@
 //! BatchNorm uses batch statistics on an autodiff device (training, updating the running
 //! statistics) and the running statistics otherwise (open_clip's `.eval()`), eps 1e-5.
 
-use burn::module::{Module, Param, RunningState};
-use burn::nn::{BatchNorm, BatchNormConfig, Linear};
+use burn::module::{Module, Param};
+use burn::nn::{BatchNorm, Linear};
 use burn::tensor::activation::{relu, softmax};
 use burn::tensor::module::{avg_pool2d, conv2d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions};
 use burn::tensor::{Device, Tensor};
 
+use crate::config::{ResNetConfig, VisionConfig};
 use crate::error::Result;
-use crate::load::{NamedTensor, push, push_linear};
-use crate::model::{Init, ParamSource, linear_layer};
+use crate::params::{
+    Init, ParamVisitor, Stored, VarPath, batch_norm, lazy, linear, walk_batch_norm, walk_linear,
+};
 
 /// Output channels of a bottleneck = `planes * EXPANSION`.
 pub const EXPANSION: usize = 4;
@@ -159,270 +161,159 @@ impl ModifiedResNet {
         }
         self.attnpool.forward(x)
     }
+}
 
-    /// The four stages with their open_clip names.
-    pub fn stages(&self) -> [(&'static str, &[Bottleneck]); 4] {
-        [
-            ("layer1", &self.layer1),
-            ("layer2", &self.layer2),
-            ("layer3", &self.layer3),
-            ("layer4", &self.layer4),
-        ]
+impl Conv {
+    /// PyTorch's default conv init: kaiming_uniform(a = sqrt 5) = U(±1/sqrt(fan_in)).
+    fn build(out: usize, inp: usize, k: usize, device: &Device) -> Self {
+        let bound = ((inp * k * k) as f64).powf(-0.5);
+        Conv {
+            weight: lazy([out, inp, k, k], Init::Uniform(bound), device),
+        }
     }
-}
 
-/// The architecture numbers of a ModifiedResNet tower.
-#[derive(Debug, Clone, Copy)]
-pub struct ResNetDims<'a> {
-    /// Blocks per stage (RN50: `[3, 4, 6, 3]`).
-    pub layers: &'a [usize],
-    /// Stem width (RN50: 64); the feature map before the pool has `width * 32` channels.
-    pub width: usize,
-    pub heads: usize,
-    pub image_size: usize,
-    pub embed_dim: usize,
-}
-
-fn conv<S: ParamSource>(
-    src: &mut S,
-    key: &str,
-    out: usize,
-    inp: usize,
-    k: usize,
-    device: &Device,
-) -> Result<Conv> {
-    // PyTorch's default conv init: kaiming_uniform(a = sqrt 5) = U(±1/sqrt(fan_in)).
-    let bound = ((inp * k * k) as f64).powf(-0.5);
-    let weight = src.take(
-        &format!("{key}.weight"),
-        [out, inp, k, k],
-        false,
-        Init::Uniform(bound),
-        device,
-    )?;
-    Ok(Conv {
-        weight: Param::from_tensor(weight),
-    })
-}
-
-fn batch_norm<S: ParamSource>(
-    src: &mut S,
-    key: &str,
-    c: usize,
-    gamma_init: Init,
-    device: &Device,
-) -> Result<BatchNorm> {
-    let mut bn = BatchNormConfig::new(c).with_epsilon(1e-5).init(device);
-    let t = |src: &mut S, name: &str, init: Init| {
-        src.take(&format!("{key}.{name}"), [c], false, init, device)
-    };
-    bn.gamma = Param::from_tensor(t(src, "weight", gamma_init)?);
-    bn.beta = Param::from_tensor(t(src, "bias", Init::Zeros)?);
-    bn.running_mean = RunningState::new(t(src, "running_mean", Init::Zeros)?);
-    bn.running_var = RunningState::new(t(src, "running_var", Init::Ones)?);
-    Ok(bn)
-}
-
-fn bottleneck<S: ParamSource>(
-    src: &mut S,
-    key: &str,
-    inplanes: usize,
-    planes: usize,
-    stride: usize,
-    device: &Device,
-) -> Result<Bottleneck> {
-    let out = planes * EXPANSION;
-    let conv1 = conv(src, &format!("{key}.conv1"), planes, inplanes, 1, device)?;
-    let bn1 = batch_norm(src, &format!("{key}.bn1"), planes, Init::Ones, device)?;
-    let conv2 = conv(src, &format!("{key}.conv2"), planes, planes, 3, device)?;
-    let bn2 = batch_norm(src, &format!("{key}.bn2"), planes, Init::Ones, device)?;
-    let conv3 = conv(src, &format!("{key}.conv3"), out, planes, 1, device)?;
-    // open_clip's init_parameters zeroes every bn3 weight (residual branches start at zero).
-    let bn3 = batch_norm(src, &format!("{key}.bn3"), out, Init::Zeros, device)?;
-    let downsample = if stride > 1 || inplanes != out {
-        Some(Downsample {
-            conv: conv(
-                src,
-                &format!("{key}.downsample.0"),
-                out,
-                inplanes,
-                1,
-                device,
-            )?,
-            bn: batch_norm(src, &format!("{key}.downsample.1"), out, Init::Ones, device)?,
+    fn walk<V: ParamVisitor>(self, vb: &VarPath, v: &mut V) -> Result<Self> {
+        Ok(Conv {
+            weight: v.float(vb.key("weight"), self.weight, Stored::AsIs)?,
         })
-    } else {
-        None
-    };
-    Ok(Bottleneck {
-        conv1,
-        bn1,
-        conv2,
-        bn2,
-        conv3,
-        bn3,
-        downsample,
-        stride,
-    })
-}
-
-/// Build the tower from `src` in open_clip state-dict order (keys under `visual.`).
-pub(crate) fn build_resnet<S: ParamSource>(
-    src: &mut S,
-    dims: &ResNetDims<'_>,
-    device: &Device,
-) -> Result<ModifiedResNet> {
-    let w = dims.width;
-    let conv1 = conv(src, "visual.conv1", w / 2, 3, 3, device)?;
-    let bn1 = batch_norm(src, "visual.bn1", w / 2, Init::Ones, device)?;
-    let conv2 = conv(src, "visual.conv2", w / 2, w / 2, 3, device)?;
-    let bn2 = batch_norm(src, "visual.bn2", w / 2, Init::Ones, device)?;
-    let conv3 = conv(src, "visual.conv3", w, w / 2, 3, device)?;
-    let bn3 = batch_norm(src, "visual.bn3", w, Init::Ones, device)?;
-    let mut inplanes = w;
-    let mut stages: Vec<Vec<Bottleneck>> = Vec::with_capacity(4);
-    for (i, &blocks) in dims.layers.iter().enumerate() {
-        let planes = w << i;
-        let mut stage = Vec::with_capacity(blocks);
-        for j in 0..blocks {
-            let stride = if i > 0 && j == 0 { 2 } else { 1 };
-            let key = format!("visual.layer{}.{j}", i + 1);
-            stage.push(bottleneck(src, &key, inplanes, planes, stride, device)?);
-            inplanes = planes * EXPANSION;
-        }
-        stages.push(stage);
     }
-    let c = w * 32;
-    let spatial = dims.image_size / 32;
-    let std = (c as f64).powf(-0.5);
-    let positional_embedding = src.take(
-        "visual.attnpool.positional_embedding",
-        [spatial * spatial + 1, c],
-        false,
-        Init::Normal(std),
-        device,
-    )?;
-    let bias = Init::Uniform(std);
-    let k_proj = linear_layer(
-        src,
-        "visual.attnpool.k_proj",
-        c,
-        c,
-        Init::Normal(std),
-        bias,
-        device,
-    )?;
-    let q_proj = linear_layer(
-        src,
-        "visual.attnpool.q_proj",
-        c,
-        c,
-        Init::Normal(std),
-        bias,
-        device,
-    )?;
-    let v_proj = linear_layer(
-        src,
-        "visual.attnpool.v_proj",
-        c,
-        c,
-        Init::Normal(std),
-        bias,
-        device,
-    )?;
-    let c_proj = linear_layer(
-        src,
-        "visual.attnpool.c_proj",
-        c,
-        dims.embed_dim,
-        Init::Normal(std),
-        bias,
-        device,
-    )?;
-    let mut stages = stages.into_iter();
-    let mut next = || stages.next().unwrap_or_default();
-    Ok(ModifiedResNet {
-        conv1,
-        bn1,
-        conv2,
-        bn2,
-        conv3,
-        bn3,
-        layer1: next(),
-        layer2: next(),
-        layer3: next(),
-        layer4: next(),
-        attnpool: AttentionPool2d {
-            positional_embedding: Param::from_tensor(positional_embedding),
-            k_proj,
-            q_proj,
-            v_proj,
-            c_proj,
-            heads: dims.heads,
-        },
-    })
 }
 
-fn export_conv(out: &mut Vec<NamedTensor>, key: &str, c: &Conv) -> Result<()> {
-    push(out, format!("{key}.weight"), c.weight.val(), false)
-}
-
-fn export_bn(out: &mut Vec<NamedTensor>, key: &str, bn: &BatchNorm) -> Result<()> {
-    push(out, format!("{key}.weight"), bn.gamma.val(), false)?;
-    push(out, format!("{key}.bias"), bn.beta.val(), false)?;
-    push(
-        out,
-        format!("{key}.running_mean"),
-        bn.running_mean.value(),
-        false,
-    )?;
-    push(
-        out,
-        format!("{key}.running_var"),
-        bn.running_var.value(),
-        false,
-    )?;
-    // PyTorch's int64 step counter (unused in eval mode): a 0-d tensor that the writer stores as
-    // int64.
-    out.push((format!("{key}.{NUM_BATCHES_TRACKED}"), vec![], vec![0.0]));
-    Ok(())
-}
-
-/// The BatchNorm key that checkpoints store as int64 and loaders skip.
-pub const NUM_BATCHES_TRACKED: &str = "num_batches_tracked";
-
-/// Appends every tensor of the tower in open_clip state-dict order, keys under `visual.`.
-pub(crate) fn resnet_state_dict(out: &mut Vec<NamedTensor>, r: &ModifiedResNet) -> Result<()> {
-    export_conv(out, "visual.conv1", &r.conv1)?;
-    export_bn(out, "visual.bn1", &r.bn1)?;
-    export_conv(out, "visual.conv2", &r.conv2)?;
-    export_bn(out, "visual.bn2", &r.bn2)?;
-    export_conv(out, "visual.conv3", &r.conv3)?;
-    export_bn(out, "visual.bn3", &r.bn3)?;
-    for (name, blocks) in r.stages() {
-        for (j, b) in blocks.iter().enumerate() {
-            let p = format!("visual.{name}.{j}");
-            export_conv(out, &format!("{p}.conv1"), &b.conv1)?;
-            export_bn(out, &format!("{p}.bn1"), &b.bn1)?;
-            export_conv(out, &format!("{p}.conv2"), &b.conv2)?;
-            export_bn(out, &format!("{p}.bn2"), &b.bn2)?;
-            export_conv(out, &format!("{p}.conv3"), &b.conv3)?;
-            export_bn(out, &format!("{p}.bn3"), &b.bn3)?;
-            if let Some(d) = &b.downsample {
-                export_conv(out, &format!("{p}.downsample.0"), &d.conv)?;
-                export_bn(out, &format!("{p}.downsample.1"), &d.bn)?;
-            }
+impl Bottleneck {
+    fn build(inplanes: usize, planes: usize, stride: usize, device: &Device) -> Self {
+        let out = planes * EXPANSION;
+        Bottleneck {
+            conv1: Conv::build(planes, inplanes, 1, device),
+            bn1: batch_norm(planes, Init::Ones, device),
+            conv2: Conv::build(planes, planes, 3, device),
+            bn2: batch_norm(planes, Init::Ones, device),
+            conv3: Conv::build(out, planes, 1, device),
+            // open_clip's init_parameters zeroes every bn3 weight (residual branches start at
+            // zero).
+            bn3: batch_norm(out, Init::Zeros, device),
+            downsample: (stride > 1 || inplanes != out).then(|| Downsample {
+                conv: Conv::build(out, inplanes, 1, device),
+                bn: batch_norm(out, Init::Ones, device),
+            }),
+            stride,
         }
     }
-    let a = &r.attnpool;
-    push(
-        out,
-        "visual.attnpool.positional_embedding".into(),
-        a.positional_embedding.val(),
-        false,
-    )?;
-    push_linear(out, "visual.attnpool.k_proj", &a.k_proj)?;
-    push_linear(out, "visual.attnpool.q_proj", &a.q_proj)?;
-    push_linear(out, "visual.attnpool.v_proj", &a.v_proj)?;
-    push_linear(out, "visual.attnpool.c_proj", &a.c_proj)
+
+    fn walk<V: ParamVisitor>(self, vb: &VarPath, v: &mut V) -> Result<Self> {
+        Ok(Bottleneck {
+            conv1: self.conv1.walk(&vb.pp("conv1"), v)?,
+            bn1: walk_batch_norm(v, &vb.pp("bn1"), self.bn1)?,
+            conv2: self.conv2.walk(&vb.pp("conv2"), v)?,
+            bn2: walk_batch_norm(v, &vb.pp("bn2"), self.bn2)?,
+            conv3: self.conv3.walk(&vb.pp("conv3"), v)?,
+            bn3: walk_batch_norm(v, &vb.pp("bn3"), self.bn3)?,
+            downsample: match self.downsample {
+                // open_clip's `nn.Sequential(OrderedDict(("-1", pool), ("0", conv), ("1", bn)))`.
+                Some(d) => Some(Downsample {
+                    conv: d.conv.walk(&vb.pp("downsample").pp(0), v)?,
+                    bn: walk_batch_norm(v, &vb.pp("downsample").pp(1), d.bn)?,
+                }),
+                None => None,
+            },
+            stride: self.stride,
+        })
+    }
+}
+
+impl ModifiedResNet {
+    /// The skeleton: shapes and open_clip's init; a walk materialises or replaces the
+    /// parameters.
+    pub(crate) fn build(
+        vision: &VisionConfig,
+        cfg: &ResNetConfig,
+        embed_dim: usize,
+        device: &Device,
+    ) -> Self {
+        let w = vision.width;
+        let mut inplanes = w;
+        let mut stage = |i: usize| -> Vec<Bottleneck> {
+            let planes = w << i;
+            (0..cfg.layers[i])
+                .map(|j| {
+                    let stride = if i > 0 && j == 0 { 2 } else { 1 };
+                    let block = Bottleneck::build(inplanes, planes, stride, device);
+                    inplanes = planes * EXPANSION;
+                    block
+                })
+                .collect()
+        };
+        let (layer1, layer2, layer3, layer4) = (stage(0), stage(1), stage(2), stage(3));
+        let c = w * 32;
+        let std = (c as f64).powf(-0.5);
+        let proj = |d_out: usize| linear(c, d_out, Init::Normal(std), Init::Uniform(std), device);
+        ModifiedResNet {
+            conv1: Conv::build(w / 2, 3, 3, device),
+            bn1: batch_norm(w / 2, Init::Ones, device),
+            conv2: Conv::build(w / 2, w / 2, 3, device),
+            bn2: batch_norm(w / 2, Init::Ones, device),
+            conv3: Conv::build(w, w / 2, 3, device),
+            bn3: batch_norm(w, Init::Ones, device),
+            layer1,
+            layer2,
+            layer3,
+            layer4,
+            attnpool: AttentionPool2d {
+                positional_embedding: lazy([vision.num_positions(), c], Init::Normal(std), device),
+                k_proj: proj(c),
+                q_proj: proj(c),
+                v_proj: proj(c),
+                c_proj: proj(embed_dim),
+                heads: vision.heads(),
+            },
+        }
+    }
+
+    /// Parameters under `vb` = `visual`, in open_clip state-dict order.
+    pub(crate) fn walk<V: ParamVisitor>(self, vb: &VarPath, v: &mut V) -> Result<Self> {
+        let stage = |v: &mut V, name: &str, blocks: Vec<Bottleneck>| -> Result<Vec<Bottleneck>> {
+            let vb = vb.pp(name);
+            blocks
+                .into_iter()
+                .enumerate()
+                .map(|(j, b)| b.walk(&vb.pp(j), v))
+                .collect()
+        };
+        let conv1 = self.conv1.walk(&vb.pp("conv1"), v)?;
+        let bn1 = walk_batch_norm(v, &vb.pp("bn1"), self.bn1)?;
+        let conv2 = self.conv2.walk(&vb.pp("conv2"), v)?;
+        let bn2 = walk_batch_norm(v, &vb.pp("bn2"), self.bn2)?;
+        let conv3 = self.conv3.walk(&vb.pp("conv3"), v)?;
+        let bn3 = walk_batch_norm(v, &vb.pp("bn3"), self.bn3)?;
+        let layer1 = stage(v, "layer1", self.layer1)?;
+        let layer2 = stage(v, "layer2", self.layer2)?;
+        let layer3 = stage(v, "layer3", self.layer3)?;
+        let layer4 = stage(v, "layer4", self.layer4)?;
+        let a = self.attnpool;
+        let ap = vb.pp("attnpool");
+        let attnpool = AttentionPool2d {
+            positional_embedding: v.float(
+                ap.key("positional_embedding"),
+                a.positional_embedding,
+                Stored::AsIs,
+            )?,
+            k_proj: walk_linear(v, &ap.pp("k_proj"), a.k_proj)?,
+            q_proj: walk_linear(v, &ap.pp("q_proj"), a.q_proj)?,
+            v_proj: walk_linear(v, &ap.pp("v_proj"), a.v_proj)?,
+            c_proj: walk_linear(v, &ap.pp("c_proj"), a.c_proj)?,
+            heads: a.heads,
+        };
+        Ok(ModifiedResNet {
+            conv1,
+            bn1,
+            conv2,
+            bn2,
+            conv3,
+            bn3,
+            layer1,
+            layer2,
+            layer3,
+            layer4,
+            attnpool,
+        })
+    }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use atlas_models::{
     Activation, CheckpointSource, ClipConfig, Layout, LoadOptions, LoadedClip, ModelError,
-    SaveDtype, VisualTower, load, load_files, save_open_clip,
+    SaveDtype, VisionTower, VisionTowerConfig, load, load_files, save_open_clip,
 };
 
 const CONFIGS: &[&str] = &["qg_p8", "gelu_p16", "gelu_resize"];
@@ -115,12 +115,12 @@ fn parity_all_configs_both_layouts() {
             if *name == "gelu_resize" {
                 assert_eq!(m.resized_pos_embed, Some((4, 6)), "{label}");
                 let pos = match &m.model.visual {
-                    VisualTower::Vit(v) => v
+                    VisionTower::Vit(v) => v
                         .positional_embedding
                         .val()
                         .try_into_vec_as::<f32>()
                         .unwrap_or_default(),
-                    VisualTower::ResNet(_) => panic!("{label}: expected a ViT"),
+                    VisionTower::ModifiedResNet(_) => panic!("{label}: expected a ViT"),
                 };
                 let (c, a) = compare(&pos, &r.pos_embed, pos.len());
                 println!("{label}: resized pos embed cos {c:.9} max abs err {a:.3e}");
@@ -519,8 +519,13 @@ fn fused_attention_impl_also_matches() {
 fn modified_resnet_parity_and_roundtrip() {
     let dir = fixtures().join("rn/open_clip");
     let m = load_dir(&dir);
-    assert!(matches!(m.model.visual, VisualTower::ResNet(_)));
-    assert_eq!(m.config.vision.resnet_layers, Some(vec![1, 2, 1, 1]));
+    assert!(matches!(m.model.visual, VisionTower::ModifiedResNet(_)));
+    assert_eq!(
+        m.config.vision.tower,
+        VisionTowerConfig::ModifiedResNet(atlas_models::ResNetConfig {
+            layers: [1, 2, 1, 1]
+        })
+    );
     assert_eq!(m.config.vision.heads(), 8);
     let r = reference("rn");
     let (cos, _) = check_parity(&m, &r, "rn/open_clip");
@@ -553,7 +558,7 @@ fn modified_resnet_parity_and_roundtrip() {
     let back = load_dir(tmp.path());
     assert_eq!(back.config, m.config);
     assert_eq!(
-        (m.config.vision.patch_size, m.config.vision.layers),
+        (m.config.vision.stride(), m.config.vision.num_positions()),
         (32, 5)
     );
     let (cos, _) = check_parity(&back, &r, "rn saved+reloaded");

@@ -434,20 +434,15 @@ fn prompts_of(j: &MetricJob) -> String {
 /// `exp(logit_scale)` and `logit_bias` as stored in the checkpoint, read without loading the network.
 pub fn checkpoint_scale(model: &ResolvedModel) -> Result<(f32, Option<f32>), PipelineError> {
     let file = atlas_models::checkpoint::SafetensorsFile::open(&model.weights_path)?;
-    let read = |name: &str| -> Option<f32> {
-        ["", "module.", "state_dict."]
-            .iter()
-            .find_map(|p| file.read_f32(&format!("{p}{name}")).ok())
-            .and_then(|(_, v)| v.first().copied())
-    };
-    let scale = read("logit_scale").ok_or_else(|| {
+    let (scale, bias) = file.logit_params();
+    let scale = scale.ok_or_else(|| {
         PipelineError::Config(format!(
             "model `{}`: no logit_scale tensor in {}; set [run] logit_scale = 100 to use a fixed scale",
             model.name,
             model.weights_path.display()
         ))
     })?;
-    Ok((scale.exp(), read("logit_bias")))
+    Ok((scale, bias))
 }
 
 fn bar(prefix: &str) -> ProgressBar {

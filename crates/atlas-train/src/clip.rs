@@ -2,7 +2,7 @@
 //! that the evaluation pipeline loads).
 
 use atlas_models::Clip;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor};
 
 use crate::model::ClipLike;
 
@@ -19,31 +19,9 @@ impl ClipLike for Clip {
     fn encode_image(&self, images: Tensor<4>) -> Tensor<2> {
         Clip::encode_image(self, images)
     }
-    /// Pools at the first end-of-text id (positions found on the host). `Clip::encode_text`
-    /// finds them on the device, but mixes i64 (`bool.int()`) and i32 (`arange`) tensors there,
-    /// which burn-flex rejects; `encode_text_at` with host positions avoids that path.
+    /// Pools at the first end-of-text id, found on the device (autodiff included).
     fn encode_text(&self, tokens: Tensor<2, Int>) -> Tensor<2> {
-        let [b, l] = tokens.dims();
-        let device = tokens.device();
-        let ids: Vec<i64> = tokens
-            .clone()
-            .into_data()
-            .convert::<i64>()
-            .try_to_vec::<i64>()
-            .unwrap_or_default();
-        let eot = self.eot_token_id as i64;
-        let pos: Vec<i64> = (0..b)
-            .map(|r| {
-                let row = ids.get(r * l..(r + 1) * l).unwrap_or(&[]);
-                row.iter()
-                    .position(|&t| t == eot)
-                    .unwrap_or(l.saturating_sub(1)) as i64
-            })
-            .collect();
-        let dtype = Tensor::<1, Int>::arange(0..1, &device).dtype();
-        let pos =
-            Tensor::<1, Int>::from_data(TensorData::new(pos, [b]).convert_dtype(dtype), &device);
-        self.encode_text_at(tokens, pos)
+        Clip::encode_text(self, tokens)
     }
     fn logit_scale(&self) -> Tensor<1> {
         self.logit_scale.val()

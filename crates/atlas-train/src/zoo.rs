@@ -80,7 +80,7 @@ pub struct ArchSpec {
     /// Blocks per stage of a ModifiedResNet image tower (`vision_width` is then the stem width
     /// and `patch_size` / `vision_layers` are unused); `None`: a ViT.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resnet_layers: Option<Vec<usize>>,
+    pub resnet_layers: Option<[usize; 4]>,
 }
 
 impl ArchSpec {
@@ -88,7 +88,7 @@ impl ArchSpec {
     /// stage (feature map 1024 -> attention pool over 512 channels at 32 px), 8 pool heads.
     pub fn reference() -> Self {
         Self {
-            resnet_layers: Some(vec![1, 1, 1, 1]),
+            resnet_layers: Some([1, 1, 1, 1]),
             vision_width: 16,
             vision_head_width: 64,
             ..Self::vit()
@@ -129,16 +129,22 @@ impl ArchSpec {
     pub fn clip_config(&self, vocab_size: usize, eot: u32, siglip: bool) -> ClipConfig {
         ClipConfig {
             embed_dim: self.embed_dim,
-            vision: VisionConfig {
-                image_size: RESOLUTION,
-                patch_size: self.patch_size,
-                width: self.vision_width,
-                layers: self.vision_layers,
-                head_width: self.vision_head_width,
-                mlp_ratio: 4.0,
-                resnet_layers: self.resnet_layers.clone(),
-            }
-            .canonical(),
+            vision: match self.resnet_layers {
+                Some(layers) => VisionConfig::modified_resnet(
+                    RESOLUTION,
+                    layers,
+                    self.vision_width,
+                    self.vision_head_width,
+                ),
+                None => VisionConfig::vit(
+                    RESOLUTION,
+                    self.patch_size,
+                    self.vision_width,
+                    self.vision_layers,
+                    self.vision_head_width,
+                    4.0,
+                ),
+            },
             text: TextConfig {
                 context_length: CONTEXT_LENGTH,
                 vocab_size,

@@ -59,7 +59,7 @@ fn tiny_resnet_config(tok: &WordTokenizer) -> ClipConfig {
     ArchSpec {
         vision_width: 8,
         vision_head_width: 32,
-        resnet_layers: Some(vec![1, 1, 1, 1]),
+        resnet_layers: Some([1, 1, 1, 1]),
         ..tiny_arch()
     }
     .clip_config(tok.vocab_size(), tok.eot_id(), false)
@@ -256,8 +256,8 @@ fn resnet_tower_trains_and_round_trips() {
     assert!(last < first - 0.2, "ResNet CLIP loss: {first} -> {last}");
     let model = model.valid();
     let running_var = match &model.visual {
-        atlas_models::VisualTower::ResNet(r) => r.bn1.running_var.value(),
-        atlas_models::VisualTower::Vit(_) => panic!("expected a ResNet tower"),
+        atlas_models::VisionTower::ModifiedResNet(r) => r.bn1.running_var.value(),
+        atlas_models::VisionTower::Vit(_) => panic!("expected a ResNet tower"),
     };
     let rv = to_vec2(running_var.unsqueeze::<2>()).0;
     assert!(

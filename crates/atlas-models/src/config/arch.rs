@@ -1,0 +1,234 @@
+//! The architecture numbers of an OpenCLIP CLIP: [`ClipConfig`] with a [`VisionConfig`] whose
+//! tower is a ViT or a ModifiedResNet ([`VisionTowerConfig`]), and a [`TextConfig`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::activation::Activation;
+use crate::error::{ModelError, Result};
+
+/// CLIP end-of-text token id (`<end_of_text>`).
+pub const DEFAULT_EOT_TOKEN_ID: u32 = 49407;
+
+/// The image tower. The fields here are the ones open_clip's `vision_cfg` shares between both
+/// towers; what only one tower has lives in [`VisionTowerConfig`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VisionConfig {
+    pub image_size: u32,
+    /// ViT: the transformer width. ModifiedResNet: the stem width (the feature map before the
+    /// attention pool has `width * 32` channels).
+    pub width: usize,
+    pub head_width: usize,
+    pub tower: VisionTowerConfig,
+}
+
+/// Which image tower, with the numbers only that tower has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum VisionTowerConfig {
+    /// open_clip `VisionTransformer` (`vision_cfg.layers` is a number).
+    Vit(VitConfig),
+    /// open_clip `ModifiedResNet` (`vision_cfg.layers` is a list of four stage depths).
+    ModifiedResNet(ResNetConfig),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VitConfig {
+    pub patch_size: u32,
+    pub layers: usize,
+    pub mlp_ratio: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResNetConfig {
+    /// Blocks per stage (RN50: `[3, 4, 6, 3]`).
+    pub layers: [usize; 4],
+}
+
+/// The total stride of a ModifiedResNet (stem 4 x three stride-2 stages).
+pub const RESNET_STRIDE: u32 = 32;
+
+impl VisionConfig {
+    /// A ViT tower.
+    pub fn vit(
+        image_size: u32,
+        patch_size: u32,
+        width: usize,
+        layers: usize,
+        head_width: usize,
+        mlp_ratio: f64,
+    ) -> Self {
+        Self {
+            image_size,
+            width,
+            head_width,
+            tower: VisionTowerConfig::Vit(VitConfig {
+                patch_size,
+                layers,
+                mlp_ratio,
+            }),
+        }
+    }
+
+    /// A ModifiedResNet tower.
+    pub fn modified_resnet(
+        image_size: u32,
+        layers: [usize; 4],
+        width: usize,
+        head_width: usize,
+    ) -> Self {
+        Self {
+            image_size,
+            width,
+            head_width,
+            tower: VisionTowerConfig::ModifiedResNet(ResNetConfig { layers }),
+        }
+    }
+
+    /// Whether the tower is a `ModifiedResNet`.
+    pub fn is_resnet(&self) -> bool {
+        matches!(self.tower, VisionTowerConfig::ModifiedResNet(_))
+    }
+
+    /// Pixels per output cell: the ViT patch size, or the ResNet's total stride (32).
+    pub fn stride(&self) -> u32 {
+        match &self.tower {
+            VisionTowerConfig::Vit(v) => v.patch_size,
+            VisionTowerConfig::ModifiedResNet(_) => RESNET_STRIDE,
+        }
+    }
+
+    /// Cells per side of the final grid.
+    pub fn grid(&self) -> usize {
+        (self.image_size / self.stride()) as usize
+    }
+
+    /// Tokens that get a position embedding: grid² cells + the class (ViT) or mean (ResNet
+    /// attention pool) token.
+    pub fn num_positions(&self) -> usize {
+        self.grid() * self.grid() + 1
+    }
+
+    /// Attention heads (ViT: `width / head_width`; ResNet attention pool:
+    /// `width * 32 / head_width`).
+    pub fn heads(&self) -> usize {
+        match &self.tower {
+            VisionTowerConfig::Vit(_) => self.width / self.head_width,
+            VisionTowerConfig::ModifiedResNet(_) => self.width * 32 / self.head_width,
+        }
+    }
+
+    /// The ViT's MLP width `int(width * mlp_ratio)` as open_clip computes it; `None` for a
+    /// ModifiedResNet.
+    pub fn mlp_width(&self) -> Option<usize> {
+        match &self.tower {
+            VisionTowerConfig::Vit(v) => Some((self.width as f64 * v.mlp_ratio) as usize),
+            VisionTowerConfig::ModifiedResNet(_) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextConfig {
+    pub context_length: usize,
+    pub vocab_size: usize,
+    pub width: usize,
+    pub heads: usize,
+    pub layers: usize,
+    pub mlp_ratio: f64,
+    /// Pooling reads the first position whose id equals this (CLIP: 49407).
+    pub eot_token_id: u32,
+}
+
+impl TextConfig {
+    pub fn mlp_width(&self) -> usize {
+        (self.width as f64 * self.mlp_ratio) as usize
+    }
+}
+
+/// An OpenCLIP CLIP architecture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClipConfig {
+    pub embed_dim: usize,
+    pub vision: VisionConfig,
+    pub text: TextConfig,
+    /// open_clip's `quick_gelu` flag (the activation of both towers' MLPs).
+    pub quick_gelu: bool,
+    /// Present for SigLIP-style models with a `logit_bias` parameter.
+    pub init_logit_bias: Option<f64>,
+}
+
+impl ClipConfig {
+    pub fn activation(&self) -> Activation {
+        Activation::from_quick_gelu_flag(self.quick_gelu)
+    }
+
+    /// Check that the numbers describe a buildable model.
+    pub fn validate(&self, origin: &str) -> Result<()> {
+        let err = |message: String| ModelError::Config {
+            origin: origin.to_string(),
+            message,
+        };
+        let v = &self.vision;
+        let t = &self.text;
+        match &v.tower {
+            VisionTowerConfig::ModifiedResNet(r) => {
+                if r.layers.contains(&0) {
+                    return Err(err(format!(
+                        "vision_cfg.layers {:?}: a ModifiedResNet needs 4 stages of at least 1 block",
+                        r.layers
+                    )));
+                }
+                if v.width < 2 || !v.width.is_multiple_of(2) {
+                    return Err(err(format!(
+                        "vision width {} must be even for a ModifiedResNet (the stem has width / 2)",
+                        v.width
+                    )));
+                }
+                if v.image_size == 0 || !v.image_size.is_multiple_of(RESNET_STRIDE) {
+                    return Err(err(format!(
+                        "vision image_size {} must be a positive multiple of 32 for a ModifiedResNet",
+                        v.image_size
+                    )));
+                }
+                if v.head_width == 0 || !(v.width * 32).is_multiple_of(v.head_width) {
+                    return Err(err(format!(
+                        "vision width * 32 = {} must be a positive multiple of head_width {}",
+                        v.width * 32,
+                        v.head_width
+                    )));
+                }
+            }
+            VisionTowerConfig::Vit(vit) => {
+                if vit.patch_size == 0
+                    || v.image_size == 0
+                    || !v.image_size.is_multiple_of(vit.patch_size)
+                {
+                    return Err(err(format!(
+                        "vision image_size {} must be a positive multiple of patch_size {}",
+                        v.image_size, vit.patch_size
+                    )));
+                }
+                if v.head_width == 0 || v.width == 0 || !v.width.is_multiple_of(v.head_width) {
+                    return Err(err(format!(
+                        "vision width {} must be a positive multiple of head_width {}",
+                        v.width, v.head_width
+                    )));
+                }
+            }
+        }
+        if t.heads == 0 || t.width == 0 || !t.width.is_multiple_of(t.heads) {
+            return Err(err(format!(
+                "text width {} must be a positive multiple of heads {}",
+                t.width, t.heads
+            )));
+        }
+        if self.embed_dim == 0 || t.context_length == 0 || t.vocab_size == 0 {
+            return Err(err(
+                "embed_dim, context_length and vocab_size must be positive".into(),
+            ));
+        }
+        if v.mlp_width() == Some(0) || t.mlp_width() == 0 {
+            return Err(err("mlp_ratio gives an empty MLP".into()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,317 @@
+//! open_clip model-config JSON (`data/model_configs/*.json`, the `model_cfg` of
+//! `open_clip_config.json`): reading (refusing options this crate does not implement) and writing.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::arch::{ClipConfig, DEFAULT_EOT_TOKEN_ID, TextConfig, VisionConfig, VisionTowerConfig};
+use super::raw::{SizeValue, d_ctx, d_heads, d_layers, d_twidth, d_vocab, d_vwidth, read_json};
+use crate::error::{ModelError, Result};
+
+impl ClipConfig {
+    /// Parse an open_clip model-config JSON value (`data/model_configs/*.json`, or the
+    /// `model_cfg` of `open_clip_config.json`).
+    pub fn from_open_clip_value(value: &Value, origin: &str) -> Result<Self> {
+        let raw: RawModelCfg =
+            serde_json::from_value(value.clone()).map_err(|e| ModelError::Config {
+                origin: origin.to_string(),
+                message: e.to_string(),
+            })?;
+        check_extras(origin, "", &raw.extra, TOP_LEVEL_ALLOWED)?;
+        check_extras(origin, "vision_cfg.", &raw.vision_cfg.extra, VISION_ALLOWED)?;
+        check_extras(origin, "text_cfg.", &raw.text_cfg.extra, TEXT_ALLOWED)?;
+        let tc = &raw.text_cfg;
+        let pool = tc
+            .extra
+            .get("pool_type")
+            .and_then(Value::as_str)
+            .unwrap_or("argmax");
+        let eot_token_id = match pool {
+            "argmax" => DEFAULT_EOT_TOKEN_ID,
+            "eos" => match tc.extra.get("eos_id").and_then(Value::as_u64) {
+                Some(id) => u32::try_from(id).map_err(|_| ModelError::Config {
+                    origin: origin.to_string(),
+                    message: format!("text_cfg.eos_id {id} is out of range"),
+                })?,
+                None => 2,
+            },
+            other => {
+                return Err(ModelError::UnsupportedConfig {
+                    origin: origin.to_string(),
+                    field: "text_cfg.pool_type".into(),
+                    value: format!("\"{other}\""),
+                });
+            }
+        };
+        let image_size = raw
+            .vision_cfg
+            .image_size
+            .square(origin, "vision_cfg.image_size")?;
+        let rv = &raw.vision_cfg;
+        let vision = match &rv.layers {
+            LayersValue::One(layers) => VisionConfig::vit(
+                image_size,
+                rv.patch_size,
+                rv.width,
+                *layers,
+                rv.head_width,
+                rv.mlp_ratio,
+            ),
+            // A ModifiedResNet has no patch_size / mlp_ratio (open_clip ignores them).
+            LayersValue::PerStage(stages) => {
+                let layers =
+                    <[usize; 4]>::try_from(stages.as_slice()).map_err(|_| ModelError::Config {
+                        origin: origin.to_string(),
+                        message: format!(
+                            "vision_cfg.layers {stages:?}: a ModifiedResNet needs 4 stages of at \
+                             least 1 block"
+                        ),
+                    })?;
+                VisionConfig::modified_resnet(image_size, layers, rv.width, rv.head_width)
+            }
+        };
+        let cfg = ClipConfig {
+            embed_dim: raw.embed_dim,
+            vision,
+            text: TextConfig {
+                context_length: tc.context_length,
+                vocab_size: tc.vocab_size,
+                width: tc.width,
+                heads: tc.heads,
+                layers: tc.layers,
+                mlp_ratio: tc.mlp_ratio,
+                eot_token_id,
+            },
+            quick_gelu: raw.quick_gelu,
+            init_logit_bias: raw.extra.get("init_logit_bias").and_then(Value::as_f64),
+        };
+        cfg.validate(origin)?;
+        Ok(cfg)
+    }
+
+    /// Read an open_clip model-config JSON file.
+    pub fn from_open_clip_file(path: &Path) -> Result<Self> {
+        let value = read_json(path)?;
+        Self::from_open_clip_value(&value, &path.display().to_string())
+    }
+
+    /// The open_clip model-config JSON for this config (what `open_clip_config.json` stores as
+    /// `model_cfg`).
+    pub fn to_open_clip_value(&self) -> Value {
+        let mut text = json!({
+            "context_length": self.text.context_length,
+            "vocab_size": self.text.vocab_size,
+            "width": self.text.width,
+            "heads": self.text.heads,
+            "layers": self.text.layers,
+            "mlp_ratio": self.text.mlp_ratio,
+        });
+        if self.text.eot_token_id != DEFAULT_EOT_TOKEN_ID {
+            text["pool_type"] = json!("eos");
+            text["eos_id"] = json!(self.text.eot_token_id);
+        }
+        let vision = match &self.vision.tower {
+            VisionTowerConfig::ModifiedResNet(r) => json!({
+                "image_size": self.vision.image_size,
+                "layers": r.layers,
+                "width": self.vision.width,
+                "head_width": self.vision.head_width,
+            }),
+            VisionTowerConfig::Vit(v) => json!({
+                "image_size": self.vision.image_size,
+                "layers": v.layers,
+                "width": self.vision.width,
+                "head_width": self.vision.head_width,
+                "mlp_ratio": v.mlp_ratio,
+                "patch_size": v.patch_size,
+            }),
+        };
+        let mut v = json!({
+            "embed_dim": self.embed_dim,
+            "quick_gelu": self.quick_gelu,
+            "vision_cfg": vision,
+            "text_cfg": text,
+        });
+        if let Some(b) = self.init_logit_bias {
+            v["init_logit_bias"] = json!(b);
+        }
+        v
+    }
+}
+
+fn d_image_size() -> SizeValue {
+    SizeValue::One(224)
+}
+fn d_head_width() -> usize {
+    64
+}
+fn d_mlp_ratio() -> f64 {
+    4.0
+}
+fn d_patch() -> u32 {
+    16
+}
+
+#[derive(Debug, Deserialize)]
+struct RawModelCfg {
+    embed_dim: usize,
+    vision_cfg: RawVisionCfg,
+    text_cfg: RawTextCfg,
+    #[serde(default)]
+    quick_gelu: bool,
+    #[serde(flatten)]
+    extra: BTreeMap<String, Value>,
+}
+
+/// `vision_cfg.layers`: a ViT depth, or blocks per stage of a ModifiedResNet.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum LayersValue {
+    One(usize),
+    PerStage(Vec<usize>),
+}
+
+fn d_vision_layers() -> LayersValue {
+    LayersValue::One(d_layers())
+}
+
+#[derive(Debug, Deserialize)]
+struct RawVisionCfg {
+    #[serde(default = "d_image_size")]
+    image_size: SizeValue,
+    #[serde(default = "d_vision_layers")]
+    layers: LayersValue,
+    #[serde(default = "d_vwidth")]
+    width: usize,
+    #[serde(default = "d_head_width")]
+    head_width: usize,
+    #[serde(default = "d_mlp_ratio")]
+    mlp_ratio: f64,
+    #[serde(default = "d_patch")]
+    patch_size: u32,
+    #[serde(flatten)]
+    extra: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawTextCfg {
+    #[serde(default = "d_ctx")]
+    context_length: usize,
+    #[serde(default = "d_vocab")]
+    vocab_size: usize,
+    #[serde(default = "d_twidth")]
+    width: usize,
+    #[serde(default = "d_heads")]
+    heads: usize,
+    #[serde(default = "d_layers")]
+    layers: usize,
+    #[serde(default = "d_mlp_ratio")]
+    mlp_ratio: f64,
+    #[serde(flatten)]
+    extra: BTreeMap<String, Value>,
+}
+
+/// What an extra key may hold and still describe the plain OpenCLIP ViT CLIP.
+#[derive(Clone, Copy)]
+enum Allowed {
+    /// Any value (training-only or tokenizer-only settings).
+    Any,
+    /// Null or false.
+    Off,
+    /// Null or this string.
+    Str(&'static str),
+}
+
+const TOP_LEVEL_ALLOWED: &[(&str, Allowed)] = &[
+    ("cast_dtype", Allowed::Any),
+    ("init_logit_scale", Allowed::Any),
+    ("init_logit_bias", Allowed::Any),
+    ("custom_text", Allowed::Off),
+    ("nonscalar_logit_scale", Allowed::Off),
+];
+
+const VISION_ALLOWED: &[(&str, Allowed)] = &[
+    ("patch_dropout", Allowed::Any),
+    ("output_tokens", Allowed::Any),
+    ("ls_init_value", Allowed::Off),
+    ("attentional_pool", Allowed::Off),
+    ("no_ln_pre", Allowed::Off),
+    ("pos_embed_type", Allowed::Str("learnable")),
+    ("final_ln_after_pool", Allowed::Off),
+    ("pool_type", Allowed::Str("tok")),
+    ("act_kwargs", Allowed::Off),
+    ("norm_kwargs", Allowed::Off),
+    ("block_type", Allowed::Str("default")),
+    ("qk_norm", Allowed::Off),
+    ("scaled_cosine_attn", Allowed::Off),
+    ("scale_heads", Allowed::Off),
+    ("scale_attn_inner", Allowed::Off),
+    ("scale_attn", Allowed::Off),
+    ("scale_fc", Allowed::Off),
+    ("timm_model_name", Allowed::Off),
+    ("timm_model_pretrained", Allowed::Any),
+    ("timm_pool", Allowed::Any),
+    ("timm_proj", Allowed::Any),
+    ("timm_proj_bias", Allowed::Any),
+    ("timm_drop", Allowed::Any),
+    ("timm_drop_path", Allowed::Any),
+    ("attn_pooler_queries", Allowed::Any),
+    ("attn_pooler_heads", Allowed::Any),
+];
+
+const TEXT_ALLOWED: &[(&str, Allowed)] = &[
+    ("hf_tokenizer_name", Allowed::Any),
+    ("tokenizer_mode", Allowed::Any),
+    ("tokenizer_kwargs", Allowed::Any),
+    ("pad_id", Allowed::Any),
+    ("eos_id", Allowed::Any),
+    ("pool_type", Allowed::Any), // checked separately
+    ("output_tokens", Allowed::Any),
+    ("ls_init_value", Allowed::Off),
+    ("embed_cls", Allowed::Off),
+    ("no_causal_mask", Allowed::Off),
+    ("final_ln_after_pool", Allowed::Off),
+    ("proj_bias", Allowed::Off),
+    ("proj_type", Allowed::Str("linear")),
+    ("act_kwargs", Allowed::Off),
+    ("norm_kwargs", Allowed::Off),
+    ("block_type", Allowed::Str("default")),
+    ("qk_norm", Allowed::Off),
+    ("scaled_cosine_attn", Allowed::Off),
+    ("scale_heads", Allowed::Off),
+    ("scale_attn_inner", Allowed::Off),
+    ("scale_attn", Allowed::Off),
+    ("scale_fc", Allowed::Off),
+    ("hf_model_name", Allowed::Off),
+    ("hf_model_pretrained", Allowed::Any),
+    ("hf_proj_type", Allowed::Any),
+    ("hf_pooler_type", Allowed::Any),
+];
+
+fn check_extras(
+    origin: &str,
+    prefix: &str,
+    extra: &BTreeMap<String, Value>,
+    allowed: &[(&str, Allowed)],
+) -> Result<()> {
+    for (key, value) in extra {
+        let rule = allowed.iter().find(|(k, _)| k == key).map(|(_, r)| *r);
+        let ok = match rule {
+            None => false,
+            Some(Allowed::Any) => true,
+            Some(Allowed::Off) => matches!(value, Value::Null | Value::Bool(false)),
+            Some(Allowed::Str(s)) => value.is_null() || value.as_str() == Some(s),
+        };
+        if !ok {
+            return Err(ModelError::UnsupportedConfig {
+                origin: origin.to_string(),
+                field: format!("{prefix}{key}"),
+                value: value.to_string(),
+            });
+        }
+    }
+    Ok(())
+}

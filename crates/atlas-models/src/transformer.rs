@@ -1,0 +1,214 @@
+//! open_clip's `Transformer` (the stack of pre-norm residual attention blocks both towers use)
+//! as burn modules: skeletons from dimensions, forward passes, and the parameter walk.
+//!
+//! Burn `Linear`s and the fused `in_proj_weight` are stored `[d_in, d_out]` (the checkpoint's
+//! transpose); LayerNorm weight/bias are burn's `gamma`/`beta`.
+
+use burn::module::{Module, Param};
+use burn::nn::{LayerNorm, Linear};
+use burn::tensor::activation::softmax;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Bool, Device, Tensor};
+
+use crate::activation::Activation;
+use crate::device::AttentionImpl;
+use crate::error::Result;
+use crate::params::{
+    Init, ParamVisitor, Stored, VarPath, layer_norm, lazy, linear, walk_layer_norm, walk_linear,
+};
+
+/// open_clip's `nn.MultiheadAttention` with the fused `in_proj_weight` (rows q | k | v).
+#[derive(Module, Debug)]
+pub struct FusedAttention {
+    /// `[d_model, 3 * d_model]` (the transpose of the checkpoint's `[3D, D]`): `x @ W` gives
+    /// `q | k | v` along the last axis.
+    pub in_proj_weight: Param<Tensor<2>>,
+    /// `[3 * d_model]`.
+    pub in_proj_bias: Param<Tensor<1>>,
+    pub out_proj: Linear,
+    pub heads: usize,
+    #[module(skip)]
+    pub attention: AttentionImpl,
+}
+
+impl FusedAttention {
+    /// `x`: `[batch, seq, d_model]`. `causal`: mask keys after the query position.
+    pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
+        let [b, l, d] = x.dims();
+        let h = self.heads;
+        let hd = d / h;
+        let qkv = burn::tensor::module::linear(
+            x,
+            self.in_proj_weight.val(),
+            Some(self.in_proj_bias.val()),
+        );
+        // [B, L, 3, H, hd] -> [3, B, H, L, hd]
+        let qkv = qkv.reshape([b, l, 3, h, hd]).permute([2, 0, 3, 1, 4]);
+        let q: Tensor<4> = qkv.clone().narrow(0, 0, 1).reshape([b, h, l, hd]);
+        let k: Tensor<4> = qkv.clone().narrow(0, 1, 1).reshape([b, h, l, hd]);
+        let v: Tensor<4> = qkv.narrow(0, 2, 1).reshape([b, h, l, hd]);
+        let scale = (hd as f64).powf(-0.5);
+        let ctx = match self.attention {
+            AttentionImpl::Fused => attention(
+                q,
+                k,
+                v,
+                None,
+                None,
+                AttentionModuleOptions {
+                    scale: Some(scale),
+                    softcap: None,
+                    is_causal: causal,
+                },
+            ),
+            AttentionImpl::Matmul => {
+                let device = q.device();
+                let mut scores = q.matmul(k.swap_dims(2, 3)) * scale;
+                if causal {
+                    let mask = Tensor::<2, Bool>::tril_mask([l, l], 0, &device)
+                        .reshape([1, 1, l, l])
+                        .expand([b, h, l, l]);
+                    scores = scores.mask_fill(mask, f32::NEG_INFINITY);
+                }
+                softmax(scores, 3).matmul(v)
+            }
+        };
+        let ctx = ctx.swap_dims(1, 2).reshape([b, l, d]);
+        self.out_proj.forward(ctx)
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Mlp {
+    pub c_fc: Linear,
+    pub c_proj: Linear,
+    #[module(skip)]
+    pub activation: Activation,
+}
+
+impl Mlp {
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.c_proj
+            .forward(self.activation.forward(self.c_fc.forward(x)))
+    }
+}
+
+/// Pre-norm block: `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`.
+#[derive(Module, Debug)]
+pub struct ResidualAttentionBlock {
+    pub ln_1: LayerNorm,
+    pub attn: FusedAttention,
+    pub ln_2: LayerNorm,
+    pub mlp: Mlp,
+}
+
+impl ResidualAttentionBlock {
+    pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
+        let x = x.clone() + self.attn.forward(self.ln_1.forward(x), causal);
+        x.clone() + self.mlp.forward(self.ln_2.forward(x))
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Transformer {
+    pub resblocks: Vec<ResidualAttentionBlock>,
+}
+
+/// The numbers of a transformer stack.
+#[derive(Debug, Clone, Copy)]
+pub struct TransformerDims {
+    pub width: usize,
+    pub heads: usize,
+    pub layers: usize,
+    pub mlp_width: usize,
+}
+
+impl Transformer {
+    pub fn forward(&self, mut x: Tensor<3>, causal: bool) -> Tensor<3> {
+        for block in &self.resblocks {
+            x = block.forward(x, causal);
+        }
+        x
+    }
+
+    pub fn set_attention(&mut self, imp: AttentionImpl) {
+        for block in &mut self.resblocks {
+            block.attn.attention = imp;
+        }
+    }
+
+    /// The skeleton: shapes and open_clip `TextTransformer.init_parameters` (applied to both
+    /// towers here); a walk materialises or replaces the parameters.
+    pub(crate) fn build(
+        dims: &TransformerDims,
+        activation: Activation,
+        attention: AttentionImpl,
+        device: &Device,
+    ) -> Self {
+        let w = dims.width;
+        let attn_std = (w as f64).powf(-0.5);
+        let proj_std = attn_std * ((2 * dims.layers) as f64).powf(-0.5);
+        let fc_std = ((2 * w) as f64).powf(-0.5);
+        let block = || ResidualAttentionBlock {
+            ln_1: layer_norm(w, device),
+            attn: FusedAttention {
+                in_proj_weight: lazy([w, 3 * w], Init::Normal(attn_std), device),
+                in_proj_bias: lazy([3 * w], Init::Zeros, device),
+                out_proj: linear(w, w, Init::Normal(proj_std), Init::Zeros, device),
+                heads: dims.heads,
+                attention,
+            },
+            ln_2: layer_norm(w, device),
+            mlp: Mlp {
+                c_fc: linear(w, dims.mlp_width, Init::Normal(fc_std), Init::Zeros, device),
+                c_proj: linear(
+                    dims.mlp_width,
+                    w,
+                    Init::Normal(proj_std),
+                    Init::Zeros,
+                    device,
+                ),
+                activation,
+            },
+        };
+        Transformer {
+            resblocks: (0..dims.layers).map(|_| block()).collect(),
+        }
+    }
+
+    /// Parameters under `vb` = the tower's `transformer`
+    /// (`{vb}.resblocks.{i}.attn.in_proj_weight`, ...).
+    pub(crate) fn walk<V: ParamVisitor>(self, vb: &VarPath, v: &mut V) -> Result<Self> {
+        let mut resblocks = Vec::with_capacity(self.resblocks.len());
+        for (i, b) in self.resblocks.into_iter().enumerate() {
+            let vb = vb.pp("resblocks").pp(i);
+            let ln_1 = walk_layer_norm(v, &vb.pp("ln_1"), b.ln_1)?;
+            let a = vb.pp("attn");
+            let attn = FusedAttention {
+                in_proj_weight: v.float(
+                    a.key("in_proj_weight"),
+                    b.attn.in_proj_weight,
+                    Stored::Transposed,
+                )?,
+                in_proj_bias: v.float(a.key("in_proj_bias"), b.attn.in_proj_bias, Stored::AsIs)?,
+                out_proj: walk_linear(v, &a.pp("out_proj"), b.attn.out_proj)?,
+                ..b.attn
+            };
+            let ln_2 = walk_layer_norm(v, &vb.pp("ln_2"), b.ln_2)?;
+            let m = vb.pp("mlp");
+            let mlp = Mlp {
+                c_fc: walk_linear(v, &m.pp("c_fc"), b.mlp.c_fc)?,
+                c_proj: walk_linear(v, &m.pp("c_proj"), b.mlp.c_proj)?,
+                ..b.mlp
+            };
+            resblocks.push(ResidualAttentionBlock {
+                ln_1,
+                attn,
+                ln_2,
+                mlp,
+            });
+        }
+        Ok(Transformer { resblocks })
+    }
+}
