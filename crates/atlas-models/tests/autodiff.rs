@@ -75,7 +75,7 @@ fn encode_text_on_autodiff_pools_at_the_first_eot() {
             &device,
         ),
     );
-    let want = want.into_data().to_vec::<f32>().unwrap_or_default();
+    let want = want.try_into_vec_as::<f32>().unwrap_or_default();
     assert_eq!(want.len(), 4 * cfg.embed_dim);
     for dtype in [default_int, DType::I64, DType::I32] {
         let got = model.encode_text(ids(rows.clone(), shape, dtype, &device));
@@ -84,7 +84,7 @@ fn encode_text_on_autodiff_pools_at_the_first_eot() {
             model.token_embedding.weight.grad(&grads).is_some(),
             "{dtype:?}: no gradient"
         );
-        let got = got.into_data().to_vec::<f32>().unwrap_or_default();
+        let got = got.try_into_vec_as::<f32>().unwrap_or_default();
         assert_eq!(got, want, "ids as {dtype:?}");
     }
 }

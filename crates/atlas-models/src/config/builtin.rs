@@ -59,7 +59,7 @@ mod tests {
 
     use super::*;
     use crate::activation::Activation;
-    use crate::config::DEFAULT_EOT_TOKEN_ID;
+    use super::super::arch::DEFAULT_EOT_TOKEN_ID;
 
     #[test]
     fn builtin_configs_parse() {
