@@ -219,8 +219,18 @@ pub(crate) struct Candidate {
     pub meta: BTreeMap<String, String>,
 }
 
+/// The reason recorded for a path whose name is not valid UTF-8.
+pub(crate) fn non_utf8_reason(path: &Path) -> String {
+    format!(
+        "the name of {} is not valid UTF-8; rename it (item ids and results are UTF-8 text) \
+         and list the dataset again",
+        path.display()
+    )
+}
+
 /// Hashes candidates in parallel (rayon), reusing `cache` hits. Unreadable files become
-/// [`ItemError`]s. Output order follows the input order.
+/// [`ItemError`]s, and so do paths that are not valid UTF-8 (a listing must serialize as JSON).
+/// Output order follows the input order.
 pub(crate) fn hash_candidates(
     candidates: Vec<Candidate>,
     cache: Option<&HashCache>,
@@ -232,6 +242,12 @@ pub(crate) fn hash_candidates(
                 id: c.id.clone(),
                 reason: format!("{what} {}: {e}", c.path.display()),
             };
+            if c.path.to_str().is_none() {
+                return Err(ItemError {
+                    id: c.id.clone(),
+                    reason: non_utf8_reason(&c.path),
+                });
+            }
             let meta = fs::metadata(&c.path).map_err(|e| fail("cannot stat", e))?;
             if !meta.is_file() {
                 return Err(ItemError {

@@ -76,15 +76,14 @@ impl ImageFolder {
         self
     }
 
-    /// Class folders under the root, sorted.
-    fn class_dirs(&self) -> Result<Vec<String>> {
+    /// Class folders under the root, sorted, and errors for folders with non-UTF-8 names.
+    fn class_dirs(&self) -> Result<(Vec<String>, Vec<ItemError>)> {
         subdirs(&self.root, "an image folder with one sub-folder per class")
     }
 
     /// Files to hash, and listing errors.
     fn candidates(&self) -> Result<(Vec<Candidate>, Vec<ItemError>, Vec<String>)> {
-        let dirs = self.class_dirs()?;
-        let mut errors = Vec::new();
+        let (dirs, mut errors) = self.class_dirs()?;
         let mut specs: Vec<DirSpec> = Vec::new();
         for (i, d) in dirs.iter().enumerate() {
             let label = match &self.classes {

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use crate::dataset::{Candidate, Dataset, HashCache, ItemError, hash_candidates};
 use crate::error::{DataError, Result};
 use crate::fingerprint::{Fingerprint, FingerprintBuilder};
-use crate::listing::{add_stats, walk};
+use crate::listing::{Scope, add_stats, walk};
 
 /// Unlabelled-folder adapter.
 #[derive(Clone, Debug)]
@@ -46,9 +46,11 @@ impl UnlabelledFolder {
         }
         let mut cands = Vec::new();
         let mut errors = Vec::new();
+        let scope = Scope::new(&self.root, [self.root.as_path()]);
         walk(
             &self.root,
             "",
+            &scope,
             &mut |id, path| {
                 let parent = id.rsplit_once('/').map_or("", |(p, _)| p).to_string();
                 cands.push(Candidate {

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::dataset::{Dataset, FileStat, Item, ItemError, Location};
+use crate::dataset::{Dataset, FileStat, Item, ItemError, Location, non_utf8_reason};
 use crate::error::{DataError, Result, io_err};
 use crate::fingerprint::{Fingerprint, FingerprintBuilder};
 use crate::meta::{ClassList, TemplateSet};
@@ -162,6 +162,16 @@ fn scan_shard(shard: &Path, split: &str) -> (Vec<Item>, Vec<ItemError>) {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let shard_id = format!("{split}/{shard_name}");
+    if shard.to_str().is_none() {
+        // Item locations name the shard, and a listing must serialize as JSON.
+        return (
+            vec![],
+            vec![ItemError {
+                id: shard_id,
+                reason: non_utf8_reason(shard),
+            }],
+        );
+    }
     let mut errors = Vec::new();
     let mut order: Vec<String> = Vec::new();
     let mut groups: HashMap<String, Group> = HashMap::new();

@@ -108,6 +108,15 @@ pub fn embed_images(
                     ok.len()
                 )));
             }
+            // A model that returns NaN/Inf is broken: fail before storing anything of it (and
+            // never record it against the images).
+            if let Some(j) = crate::first_non_finite_row(&out, dim) {
+                return Err(EmbedError::NonFinite {
+                    tower: "image",
+                    namespace: namespace.to_string(),
+                    first: format!("image {}", items.ids[ok[j]]),
+                });
+            }
             for (j, &i) in ok.iter().enumerate() {
                 pending.push_raw(
                     items.hashes[i].clone(),

@@ -42,6 +42,27 @@ pub enum EmbedError {
     Tokenizer(#[from] atlas_tokenizer::TokenizerError),
     #[error("{0}")]
     Invalid(String),
+    /// The encoder returned NaN or infinity: the model is broken (NaN/Inf weights, or overflow
+    /// at this precision). Raised before anything of the batch is stored.
+    #[error(
+        "{tower} embeddings of namespace {namespace}: the checkpoint produces non-finite values \
+         (NaN or infinity; first in the embedding of {first}). Its weights are likely corrupt \
+         (or overflow at this precision): check or re-download the checkpoint, or try f32, and rerun"
+    )]
+    NonFinite {
+        /// `"image"` or `"text"`.
+        tower: &'static str,
+        namespace: String,
+        /// The first item (image id or prompt) whose embedding is not finite.
+        first: String,
+    },
+}
+
+/// The first row of `out` (`rows` x `dim`) holding a NaN or an infinity.
+pub(crate) fn first_non_finite_row(out: &[f32], dim: usize) -> Option<usize> {
+    out.iter()
+        .position(|v| !v.is_finite())
+        .map(|i| i / dim.max(1))
 }
 
 /// What a call did: how many items it embedded, found cached, or recorded as failed.

@@ -2,12 +2,12 @@
 
 use std::collections::HashSet;
 
-use atlas_artifacts::{ZeroShotHead, kinds};
-use atlas_store::{Store, hex32};
+use atlas_artifacts::{EmbeddingRows, ZeroShotHead, kinds};
+use atlas_store::{LostShard, Store, hex32};
 use atlas_tokenizer::TextTokenizer;
 use serde_json::json;
 
-use crate::{EmbedError, EmbedOptions, EmbedReport, STAGE_VERSION, TextEncoder, load_rows};
+use crate::{EmbedError, EmbedOptions, EmbedReport, STAGE_VERSION, TextEncoder};
 
 /// The prompts of each class: every template with the class name in place of `{c}` (or `{}`).
 pub fn prompts_for(classnames: &[String], templates: &[String]) -> Vec<Vec<String>> {
@@ -53,7 +53,7 @@ pub fn embed_texts(
     }
     let dim = encoder.embed_dim();
     for shard in todo.chunks(opts.shard_rows.max(1)) {
-        let mut rows = atlas_artifacts::EmbeddingRows::new(dim);
+        let mut rows = EmbeddingRows::new(dim);
         for batch in shard.chunks(opts.batch_size.max(1)) {
             let strs: Vec<&str> = batch.iter().map(|s| s.as_str()).collect();
             let ids = tokenizer.tokenize(&strs)?;
@@ -64,6 +64,13 @@ pub fn embed_texts(
                     out.len(),
                     batch.len()
                 )));
+            }
+            if let Some(j) = crate::first_non_finite_row(&out, dim) {
+                return Err(EmbedError::NonFinite {
+                    tower: "text",
+                    namespace: namespace.to_string(),
+                    first: format!("prompt {:?}", batch[j]),
+                });
             }
             for (j, t) in batch.iter().enumerate() {
                 rows.push_raw(text_hash(t), (*t).clone(), &out[j * dim..(j + 1) * dim]);
@@ -99,17 +106,15 @@ pub fn build_head(
             "a zero-shot head needs at least one class name and one template".into(),
         ));
     }
-    let rows = load_rows(store, kinds::TEXT_EMBEDDINGS, namespace)?;
+    let (rows, lost) = text_rows(store, namespace)?;
     let index = rows.index();
     let mut groups = Vec::with_capacity(classnames.len());
     for prompts in prompts_for(classnames, templates) {
         let mut g = Vec::with_capacity(prompts.len() * rows.dim);
         for p in &prompts {
-            let i = index.get(text_hash(p).as_str()).ok_or_else(|| {
-                EmbedError::Invalid(format!(
-                    "prompt {p:?} is not embedded: run embed_texts first"
-                ))
-            })?;
+            let i = index
+                .get(text_hash(p).as_str())
+                .ok_or_else(|| not_embedded("prompt", p, namespace, &lost))?;
             g.extend_from_slice(rows.row(*i));
         }
         groups.push(g);
@@ -128,14 +133,54 @@ pub fn text_embeddings(
     namespace: &str,
     texts: &[String],
 ) -> Result<(usize, Vec<f32>), EmbedError> {
-    let rows = load_rows(store, kinds::TEXT_EMBEDDINGS, namespace)?;
+    let (rows, lost) = text_rows(store, namespace)?;
     let index = rows.index();
     let mut out = Vec::with_capacity(texts.len() * rows.dim);
     for t in texts {
-        let i = index.get(text_hash(t).as_str()).ok_or_else(|| {
-            EmbedError::Invalid(format!("text {t:?} is not embedded: run embed_texts first"))
-        })?;
+        let i = index
+            .get(text_hash(t).as_str())
+            .ok_or_else(|| not_embedded("text", t, namespace, &lost))?;
         out.extend_from_slice(rows.row(*i));
     }
     Ok((rows.dim, out))
+}
+
+/// The stored text rows of `namespace`, and the shards of it that were just found damaged and
+/// quarantined (their rows are gone).
+fn text_rows(
+    store: &Store,
+    namespace: &str,
+) -> Result<(EmbeddingRows, Vec<LostShard>), EmbedError> {
+    let scan = store.scan_shards(kinds::TEXT_EMBEDDINGS, namespace, "item_hash")?;
+    let mut rows = EmbeddingRows::default();
+    for shard in &scan.shards {
+        for b in shard.read()? {
+            rows.extend_from_batch(&b)?;
+        }
+    }
+    Ok((rows, scan.lost))
+}
+
+/// A text that should have been embedded is not: lost to a damaged shard, or never embedded.
+fn not_embedded(what: &str, text: &str, namespace: &str, lost: &[LostShard]) -> EmbedError {
+    let h = blake3::hash(text.as_bytes());
+    let in_lost = lost
+        .iter()
+        .find(|l| l.items.as_ref().is_some_and(|i| i.contains(h.as_bytes())));
+    let reason = match (in_lost, lost.first()) {
+        (Some(l), _) => format!(
+            "it was in a damaged text-embedding shard, now quarantined ({}); rerun to embed it again",
+            l.quarantined.reason
+        ),
+        (None, Some(l)) => format!(
+            "{} damaged text-embedding shard(s) of this namespace were just quarantined and may \
+             have held it ({}); rerun to embed it again",
+            lost.len(),
+            l.quarantined.reason
+        ),
+        (None, None) => "run embed_texts first (or check that no other run uses this store)".into(),
+    };
+    EmbedError::Invalid(format!(
+        "{what} {text:?} is not embedded in namespace {namespace}: {reason}"
+    ))
 }

@@ -68,6 +68,12 @@ pub enum StoreError {
     )]
     ItemColumnType { column: String, found: String },
 
+    #[error(
+        "store {} is in use by another clip-atlas run ({holder}); wait for it or use another store",
+        root.display()
+    )]
+    InUse { root: PathBuf, holder: String },
+
     #[error("shard column {column:?} row {row}: {reason}")]
     ItemColumnValue {
         column: String,

@@ -21,10 +21,21 @@
 //! ## Crash safety
 //! [`Store::put`] writes the Parquet file to a temp file in the destination directory, fsyncs and
 //! renames it, then writes the manifest the same way and fsyncs the directory. The manifest is the
-//! commit point. [`Store::get`] trusts an artifact only when the manifest parses and matches the
-//! Parquet bytes (size, blake3, footer, row count); otherwise it quarantines it, logs a warning
-//! and returns `None` so the caller recomputes. [`write_parquet_atomic`] applies the same protocol
-//! to result files outside the store.
+//! commit point: a Parquet file without a manifest is absent ([`Status::Missing`], recomputed, left
+//! for `put` to replace and `gc` to remove). [`Store::get`] / [`Store::lookup`] trust an artifact
+//! only when the manifest parses and matches the Parquet bytes (size, blake3, footer, row count);
+//! otherwise they quarantine it, log a warning, and `lookup` says so ([`Lookup::Quarantined`]) so
+//! the caller can tell lost work from work never done. [`Store::scan_shards`] does the same for
+//! a namespace of shards and names the lost item rows where it can ([`LostShard`]).
+//! [`write_parquet_atomic`] applies the same protocol to result files outside the store.
+//!
+//! ## Checks
+//! [`Store::status_cheap`] reads the manifest and stats the data file (planning);
+//! [`Store::verify`] re-hashes the data (the check `get` does). Neither changes anything on disk.
+//!
+//! ## One writer
+//! [`Store::lock_exclusive`] takes `<root>/.lock` without waiting; a second run on the same store
+//! gets [`StoreError::InUse`] naming the first one's pid and start time.
 //!
 //! ## Per-item artifacts (incremental embedding)
 //! Image embeddings are addressed per item by (model key, preprocess key, image-bytes hash). The
@@ -63,24 +74,31 @@
 //! a crash loses at most the shard being written. `gc` keeps shards through
 //! [`GcOptions::keep_namespaces`].
 
+mod artifact;
 mod atomic;
 mod error;
+mod gc;
 mod key;
+mod lock;
 mod manifest;
 mod stats;
+mod shards;
 mod store;
+mod verify;
 
+pub use artifact::{Artifact, read_parquet_file};
 pub use atomic::{
     TEMP_PREFIX, WrittenFile, write_bytes_atomic, write_parquet_atomic, writer_properties,
 };
 pub use error::{Result, StoreError};
+pub use gc::{GcOptions, GcReport};
 pub use key::{ArtifactKey, KEY_HEADER, KeyBuilder, hex32, parse_hex32};
 pub use stats::{ReadCounts, ReadStats};
+pub use lock::{LOCK_FILE, StoreLock};
 pub use manifest::{MANIFEST_SCHEMA_VERSION, ManifestMeta, ManifestRecord, format_utc_ms};
-pub use store::{
-    Artifact, ArtifactRef, DEFAULT_ROOT, GcOptions, GcReport, QUARANTINE_DIR, Status, Store,
-    item_hashes, read_parquet_file, validate_kind,
-};
+pub use shards::{LostShard, ShardScan, item_hashes};
+pub use store::{ArtifactRef, DEFAULT_ROOT, QUARANTINE_DIR, Store, validate_kind};
+pub use verify::{Lookup, Quarantined, Status};
 
 // Re-exported so callers build batches with the same arrow version.
 pub use arrow;

@@ -111,9 +111,9 @@ impl ObjectNet {
         let mapping = self.mapping()?;
         let images = self.images_dir();
         let mut specs = Vec::new();
-        let mut errors = Vec::new();
+        let (folders, mut errors) = subdirs(&images, OBJECTNET_LAYOUT)?;
         let (mut skipped_images, mut skipped_classes) = (0, 0);
-        for folder in subdirs(&images, OBJECTNET_LAYOUT)? {
+        for folder in folders {
             if let Some(label) = mapping.label_of_folder(&folder) {
                 let meta = BTreeMap::from([
                     ("class_folder".to_string(), folder.clone()),

@@ -1,0 +1,107 @@
+//! A verified artifact held in memory, and plain Parquet reads.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use bytes::Bytes;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::error::{Result, StoreError, io_err};
+use crate::manifest::ManifestRecord;
+
+/// A verified artifact. Its Parquet bytes are held in memory (they were read to verify the hash),
+/// so reading it does not touch the file again.
+#[derive(Clone, Debug)]
+pub struct Artifact {
+    pub record: ManifestRecord,
+    pub parquet_path: PathBuf,
+    pub(crate) data: Bytes,
+}
+
+impl Artifact {
+    pub fn num_rows(&self) -> u64 {
+        self.record.row_count
+    }
+
+    /// The Arrow schema of the stored data.
+    pub fn schema(&self) -> Result<SchemaRef> {
+        Ok(self.builder()?.schema().clone())
+    }
+
+    fn builder(&self) -> Result<ParquetRecordBatchReaderBuilder<Bytes>> {
+        ParquetRecordBatchReaderBuilder::try_new(self.data.clone()).map_err(|source| {
+            StoreError::Parquet {
+                path: self.parquet_path.clone(),
+                source,
+            }
+        })
+    }
+
+    /// All rows and columns.
+    pub fn read(&self) -> Result<Vec<RecordBatch>> {
+        self.collect(self.builder()?)
+    }
+
+    /// Only the named top-level columns, in the file's column order.
+    pub fn read_columns(&self, names: &[&str]) -> Result<Vec<RecordBatch>> {
+        let builder = self.builder()?;
+        let schema = builder.schema().clone();
+        let mut indices = Vec::with_capacity(names.len());
+        for name in names {
+            match schema.index_of(name) {
+                Ok(i) => indices.push(i),
+                Err(_) => {
+                    return Err(StoreError::MissingColumn {
+                        path: self.parquet_path.clone(),
+                        column: (*name).to_string(),
+                        available: schema.fields().iter().map(|f| f.name().clone()).collect(),
+                    });
+                }
+            }
+        }
+        let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
+        self.collect(builder.with_projection(mask))
+    }
+
+    fn collect(&self, builder: ParquetRecordBatchReaderBuilder<Bytes>) -> Result<Vec<RecordBatch>> {
+        let reader =
+            builder
+                .with_batch_size(8192)
+                .build()
+                .map_err(|source| StoreError::Parquet {
+                    path: self.parquet_path.clone(),
+                    source,
+                })?;
+        reader
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|source| StoreError::Arrow {
+                context: format!("reading {}", self.parquet_path.display()),
+                source,
+            })
+    }
+}
+
+/// Reads a whole Parquet file (e.g. a result written with `write_parquet_atomic`).
+pub fn read_parquet_file(path: &Path) -> Result<Vec<RecordBatch>> {
+    let data = fs::read(path).map_err(io_err("reading", path))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(Bytes::from(data)).map_err(|source| {
+            StoreError::Parquet {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+    let reader = builder.build().map_err(|source| StoreError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|source| StoreError::Arrow {
+            context: format!("reading {}", path.display()),
+            source,
+        })
+}

@@ -1,0 +1,111 @@
+//! The store's writer lock: one holder at a time, a clear error for the others, released on
+//! drop and when the holding process dies.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+
+use atlas_store::{LOCK_FILE, Store, StoreError};
+
+/// Set in the child process spawned by the tests below: the store root to lock.
+const CHILD_ENV: &str = "ATLAS_STORE_LOCK_TEST_CHILD";
+
+/// Not a test on its own: the body of the child process (does nothing unless `CHILD_ENV` is set).
+/// Takes the lock, says so on stdout, and holds it until stdin closes.
+#[test]
+fn child_holds_the_lock() {
+    let Some(root) = std::env::var_os(CHILD_ENV) else {
+        return;
+    };
+    let store = Store::open(root).unwrap();
+    let lock = store.lock_exclusive().unwrap();
+    assert!(lock.is_held());
+    let mut out = std::io::stdout();
+    writeln!(out, "LOCKED {}", std::process::id()).unwrap();
+    out.flush().unwrap();
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    drop(lock);
+}
+
+fn spawn_holder(root: &std::path::Path) -> (std::process::Child, u32) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "child_holds_the_lock",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let pid = loop {
+        let line = lines
+            .next()
+            .expect("child ended before taking the lock")
+            .unwrap();
+        if let Some(pid) = line.strip_prefix("LOCKED ") {
+            break pid.trim().parse::<u32>().unwrap();
+        }
+    };
+    (child, pid)
+}
+
+fn expect_in_use(store: &Store) -> String {
+    match store.lock_exclusive() {
+        Err(e @ StoreError::InUse { .. }) => e.to_string(),
+        Err(e) => panic!("expected InUse, got {e}"),
+        Ok(_) => panic!("a second writer got the lock"),
+    }
+}
+
+#[test]
+fn second_handle_in_one_process_is_refused_until_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Store::open(dir.path()).unwrap();
+    let b = Store::open(dir.path()).unwrap();
+    let lock = a.lock_exclusive().unwrap();
+    assert!(lock.is_held());
+    assert_eq!(lock.path(), dir.path().join(LOCK_FILE));
+    let msg = expect_in_use(&b);
+    assert!(
+        msg.contains(&format!("pid {}", std::process::id())),
+        "{msg}"
+    );
+    assert!(msg.contains("started at 20"), "{msg}");
+    assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
+    assert!(
+        msg.contains("in use by another clip-atlas run")
+            && msg.contains("wait for it or use another store"),
+        "{msg}"
+    );
+    // Same handle, twice: also refused (one writer, whoever asks).
+    expect_in_use(&a);
+    drop(lock);
+    let again = b.lock_exclusive().unwrap();
+    assert!(again.is_held());
+}
+
+#[test]
+fn another_process_is_refused_and_its_exit_releases_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+
+    // Holder exits normally (stdin closed).
+    let (mut child, pid) = spawn_holder(dir.path());
+    let msg = expect_in_use(&store);
+    assert!(msg.contains(&format!("pid {pid},")), "{msg}");
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    drop(store.lock_exclusive().unwrap());
+
+    // Holder killed (SIGKILL on Unix): the OS drops the lock with the process.
+    let (mut child, pid) = spawn_holder(dir.path());
+    assert!(expect_in_use(&store).contains(&format!("pid {pid},")));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let lock = store.lock_exclusive().unwrap();
+    assert!(lock.is_held());
+}
