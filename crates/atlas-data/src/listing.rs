@@ -167,7 +167,7 @@ pub(crate) fn list_dirs(root: &Path, specs: &[DirSpec]) -> (Vec<Candidate>, Vec<
     let mut todo = Vec::new();
     for (spec, start) in specs.iter().zip(&starts) {
         match dir_id(start) {
-            Ok(id) if !seen.insert(id) => errors.push(ItemError {
+            Ok(id) if !seen.insert(id.clone()) => errors.push(ItemError {
                 id: spec.dir.clone(),
                 reason: format!(
                     "class folder {} leads (through a symlink) to the dataset root or to another \
