@@ -44,6 +44,29 @@ impl EvalSet<'_> {
         self.index.is_empty()
     }
 
+    /// Cosines `[items, cols]` of the given items against the head rows `cols` (every row when
+    /// `None`), sliced from the precomputed [`EvalSet::cosines`]; `None` when the set has none, or
+    /// they do not have the head's shape, or a column is outside the head.
+    pub fn cached_cosines(&self, items: &[usize], cols: Option<&[usize]>) -> Option<Vec<f32>> {
+        let cached = self.cosines?;
+        let c = self.head.num_classes();
+        if c == 0 || cached.len() != self.len() * c {
+            return None;
+        }
+        if cols.is_some_and(|cols| cols.iter().any(|&j| j >= c)) {
+            return None;
+        }
+        let mut out = Vec::with_capacity(items.len() * cols.map_or(c, <[usize]>::len));
+        for &i in items {
+            let row = cached.get(i * c..(i + 1) * c)?;
+            match cols {
+                None => out.extend_from_slice(row),
+                Some(cols) => out.extend(cols.iter().map(|&j| row[j])),
+            }
+        }
+        Some(out)
+    }
+
     /// Indices of items with an embedding.
     pub fn usable(&self) -> Vec<usize> {
         (0..self.len())

@@ -3,12 +3,24 @@
 //! Built as open_clip's `build_zero_shot_classifier`: per class, every template's embedding is
 //! L2-normalised, the normalised embeddings are averaged, and the mean is re-normalised.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow::array::{Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 
 use crate::columns::{ArtifactError, int64s, strings, vector_array, vector_field, vectors};
+
+/// Why a head cannot be restricted to a dataset's label space.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum HeadError {
+    #[error(
+        "class index {index} is outside the head's {classes} classes (do the dataset's class subset / groups match the prompts' class names?)"
+    )]
+    OutOfRange { index: usize, classes: usize },
+    #[error("class group {group} has no member class; every group needs at least one head row")]
+    EmptyGroup { group: usize },
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ZeroShotHead {
@@ -67,6 +79,73 @@ impl ZeroShotHead {
         self.classnames.len()
     }
 
+    /// The head over a class-subset dataset's label space (ImageNet-A/R/O): row `k` is this
+    /// head's row `subset[k]`, in the order given. Predicting over it is the same as masking the
+    /// other logits of the full head.
+    pub fn restrict(&self, subset: &[usize]) -> Result<ZeroShotHead, HeadError> {
+        let classes = self.num_classes();
+        let mut weights = Vec::with_capacity(subset.len() * self.dim);
+        let mut classnames = Vec::with_capacity(subset.len());
+        for &c in subset {
+            if c >= classes {
+                return Err(HeadError::OutOfRange { index: c, classes });
+            }
+            weights.extend_from_slice(&self.weights[c * self.dim..(c + 1) * self.dim]);
+            classnames.push(self.classnames[c].clone());
+        }
+        Ok(ZeroShotHead {
+            classnames,
+            dim: self.dim,
+            weights,
+        })
+    }
+
+    /// [`ZeroShotHead::restrict`] to `subset` when there is one, else the head itself.
+    pub fn label_space(
+        &self,
+        subset: Option<&[usize]>,
+    ) -> Result<Cow<'_, ZeroShotHead>, HeadError> {
+        match subset {
+            Some(s) => Ok(Cow::Owned(self.restrict(s)?)),
+            None => Ok(Cow::Borrowed(self)),
+        }
+    }
+
+    /// The head restricted to the member classes of ObjectNet-style groups (dataset label `g` =
+    /// this head's rows `groups[g]`, predicted by the max member logit): only the rows some
+    /// group uses are kept, so logits cost one column per member instead of one per class.
+    pub fn restrict_to_groups(&self, groups: &[Vec<usize>]) -> Result<GroupedHead, HeadError> {
+        let classes = self.num_classes();
+        let mut column = vec![usize::MAX; classes];
+        let mut rows = Vec::new();
+        for (g, members) in groups.iter().enumerate() {
+            if members.is_empty() {
+                return Err(HeadError::EmptyGroup { group: g });
+            }
+            for &c in members {
+                if c >= classes {
+                    return Err(HeadError::OutOfRange { index: c, classes });
+                }
+                column[c] = 0;
+            }
+        }
+        for (c, col) in column.iter_mut().enumerate() {
+            if *col == 0 {
+                *col = rows.len();
+                rows.push(c);
+            }
+        }
+        let groups = groups
+            .iter()
+            .map(|members| members.iter().map(|&c| column[c]).collect())
+            .collect();
+        Ok(GroupedHead {
+            head: self.restrict(&rows)?,
+            rows,
+            groups,
+        })
+    }
+
     pub fn to_batch(&self) -> Result<RecordBatch, ArtifactError> {
         let schema = Schema::new(vec![
             Field::new("class_index", DataType::Int64, false),
@@ -112,6 +191,39 @@ impl ZeroShotHead {
     }
 }
 
+/// A head restricted to the members of class groups ([`ZeroShotHead::restrict_to_groups`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupedHead {
+    /// The member rows of the source head, each once, in ascending source order.
+    pub head: ZeroShotHead,
+    /// `rows[j]` = the source head row of `head`'s row `j`.
+    pub rows: Vec<usize>,
+    /// Group `g`'s members as rows of `head`.
+    pub groups: Vec<Vec<usize>>,
+}
+
+impl GroupedHead {
+    pub fn num_groups(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Per row of `logits` over `head`'s classes, the max logit of each group's members
+    /// (row-major `[rows, groups]`).
+    pub fn group_max(&self, logits: &[f32]) -> Vec<f32> {
+        let c = self.head.num_classes().max(1);
+        let mut out = Vec::with_capacity(logits.len() / c * self.groups.len());
+        for row in logits.chunks_exact(c) {
+            out.extend(self.groups.iter().map(|members| {
+                members
+                    .iter()
+                    .map(|&j| row[j] as f64)
+                    .fold(f64::NEG_INFINITY, f64::max) as f32
+            }));
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +241,62 @@ mod tests {
         assert!((h.weights[0] - s).abs() < 1e-6 && (h.weights[1] - s).abs() < 1e-6);
         let back = ZeroShotHead::from_batches(&[h.to_batch().unwrap()]).unwrap();
         assert_eq!(back, h);
+    }
+
+    fn head(classes: usize) -> ZeroShotHead {
+        ZeroShotHead {
+            classnames: (0..classes).map(|c| format!("c{c}")).collect(),
+            dim: 2,
+            weights: (0..classes * 2).map(|v| v as f32).collect(),
+        }
+    }
+
+    #[test]
+    fn restrict_keeps_the_subset_rows_in_order_and_rejects_bad_indices() {
+        let h = head(5);
+        let r = h.restrict(&[3, 0]).unwrap();
+        assert_eq!(r.classnames, ["c3", "c0"]);
+        assert_eq!(r.weights, [6.0, 7.0, 0.0, 1.0]);
+        assert_eq!(*h.label_space(None).unwrap(), h);
+        assert_eq!(*h.label_space(Some(&[3, 0])).unwrap(), r);
+        assert_eq!(
+            h.restrict(&[1, 5]),
+            Err(HeadError::OutOfRange {
+                index: 5,
+                classes: 5
+            })
+        );
+    }
+
+    #[test]
+    fn grouped_head_max_equals_the_max_over_the_full_head() {
+        let h = head(6);
+        let groups = vec![vec![4, 1], vec![2], vec![1, 5]];
+        let g = h.restrict_to_groups(&groups).unwrap();
+        assert_eq!(g.rows, [1, 2, 4, 5]);
+        assert_eq!(g.head, h.restrict(&[1, 2, 4, 5]).unwrap());
+        // Two rows of full-head logits, and the same columns of the grouped head.
+        let full = [
+            0.5f32, 2.0, -1.0, 3.0, 1.5, 2.0, 9.0, -3.0, 4.0, 0.0, 4.0, -2.5,
+        ];
+        let cols: Vec<f32> = full
+            .chunks(6)
+            .flat_map(|r| g.rows.iter().map(|&c| r[c]).collect::<Vec<_>>())
+            .collect();
+        let want: Vec<f32> = full
+            .chunks(6)
+            .flat_map(|r| {
+                groups
+                    .iter()
+                    .map(|m| m.iter().map(|&c| r[c]).fold(f32::NEG_INFINITY, f32::max))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(g.group_max(&cols), want);
+        assert_eq!(
+            h.restrict_to_groups(&[vec![0], vec![]]),
+            Err(HeadError::EmptyGroup { group: 1 })
+        );
+        assert!(h.restrict_to_groups(&[vec![6]]).is_err());
     }
 }

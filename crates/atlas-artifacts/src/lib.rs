@@ -13,7 +13,7 @@ pub mod items;
 pub use columns::ArtifactError;
 pub use embeddings::EmbeddingRows;
 pub use eval::EvalSet;
-pub use head::ZeroShotHead;
+pub use head::{GroupedHead, HeadError, ZeroShotHead};
 pub use items::ItemIndex;
 
 /// Store kinds (folder names under the store root).

@@ -8,6 +8,7 @@
 //!
 //! | module | what | reference |
 //! |---|---|---|
+//! | [`cosine`] | item x class cosine matrix (blocked SGEMM, parallel over row blocks) | naive dot products |
 //! | [`classification`] | argmax (first index on ties), softmax, top-k, per-class accuracy, class subsets, group aggregation | numpy |
 //! | [`robustness`] | effective robustness, `linregress`, logit/probit fits, bootstrap CI | `scipy.stats.linregress` |
 //! | [`factors`] | ImageNet-X factor accuracy, error ratio, factor-level ER | `imagenet_x.aggregate` |
@@ -22,9 +23,11 @@
 pub mod bootstrap;
 pub mod calibration;
 pub mod classification;
+pub mod cosine;
 pub mod error;
 pub mod factors;
 pub mod ood;
+pub mod ood_shared;
 pub mod retrieval;
 pub mod robustness;
 pub mod shape_bias;

@@ -78,6 +78,100 @@ pub fn ood_scores(m: Matrix<'_>, score: OodScore) -> Result<Vec<f64>> {
     Ok(m.par_rows().map(|r| score.score_row(r)).collect())
 }
 
+/// One score of [`ood_scores_of_cosines`]: a score function and whether it reads the logits
+/// (`scale·cos + bias`) or the raw cosines of a row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreInput {
+    pub score: OodScore,
+    pub on_logits: bool,
+}
+
+/// Scores of every row of a cosine matrix for several score functions, in one pass per row:
+/// equal to [`ood_scores`] on the cosines (`on_logits = false`) or on the logits
+/// `scale·cos + bias` of [`crate::classification::logits_from_cosines`] (`on_logits = true`),
+/// without materialising the logits. MSP and Energy at `T = 1` on the same input share one
+/// exp-sum (the terms are the same numbers). Returns one vector per requested score.
+pub fn ood_scores_of_cosines(
+    cos: Matrix<'_>,
+    scale: f32,
+    bias: Option<f32>,
+    scores: &[ScoreInput],
+) -> Result<Vec<Vec<f64>>> {
+    if !scale.is_finite() {
+        return Err(MetricsError::InvalidParameter {
+            what: "scale",
+            reason: format!("{scale} is not finite"),
+        });
+    }
+    for s in scores {
+        if let OodScore::Mcm { temperature } | OodScore::Energy { temperature } = s.score
+            && !(temperature.is_finite() && temperature > 0.0)
+        {
+            return Err(MetricsError::InvalidParameter {
+                what: "OOD score temperature",
+                reason: format!("{temperature} must be finite and > 0"),
+            });
+        }
+    }
+    crate::error::check_finite_f32("OOD logits", cos.data())?;
+    let b = bias.unwrap_or(0.0);
+    let any_logits = scores.iter().any(|s| s.on_logits);
+    // (MSP, Energy T=1) pairs on the same input: the Energy's index reuses the MSP's exp-sum.
+    let shared_energy = |i: usize| {
+        let s = scores[i];
+        s.score == OodScore::ENERGY
+            && scores
+                .iter()
+                .any(|o| o.score == OodScore::Msp && o.on_logits == s.on_logits)
+    };
+    let rows: Vec<Result<Vec<f64>>> = cos
+        .par_rows()
+        .map_init(Vec::new, |z: &mut Vec<f32>, row| {
+            if any_logits {
+                z.clear();
+                z.extend(row.iter().map(|&c| scale * c + b));
+                crate::error::check_finite_f32("OOD logits", z)?;
+            }
+            let mut out = vec![0.0; scores.len()];
+            let mut msp_sum: [Option<(f64, f64)>; 2] = [None, None];
+            for (i, s) in scores.iter().enumerate() {
+                let r: &[f32] = if s.on_logits { z } else { row };
+                out[i] = match s.score {
+                    OodScore::Msp => {
+                        let m = row_max(r);
+                        let sum: f64 = r.iter().map(|&v| ((v as f64 - m) * 1.0).exp()).sum();
+                        msp_sum[s.on_logits as usize] = Some((m, sum));
+                        1.0 / sum
+                    }
+                    _ => f64::NAN,
+                };
+            }
+            for (i, s) in scores.iter().enumerate() {
+                let r: &[f32] = if s.on_logits { z } else { row };
+                if s.score == OodScore::Msp {
+                    continue;
+                }
+                out[i] = match (shared_energy(i), msp_sum[s.on_logits as usize]) {
+                    // temperature · logsumexp(row · 1/T) with T = 1: m + ln Σ exp(v − m).
+                    (true, Some((m, sum))) => 1.0 * (m + sum.ln()),
+                    _ => s.score.score_row(r),
+                };
+            }
+            Ok(out)
+        })
+        .collect();
+    let mut out: Vec<Vec<f64>> = scores
+        .iter()
+        .map(|_| Vec::with_capacity(cos.rows()))
+        .collect();
+    for r in rows {
+        for (o, v) in out.iter_mut().zip(r?) {
+            o.push(v);
+        }
+    }
+    Ok(out)
+}
+
 /// Distinct-threshold summary of a scored binary problem: groups of equal score in **descending**
 /// score order with their positive (ID) and negative (OOD) counts.
 #[derive(Debug, Clone, PartialEq)]
@@ -428,12 +522,27 @@ pub struct OodMetrics {
 pub fn ood_metrics(id_scores: &[f64], ood_scores: &[f64], recall_level: f64) -> Result<OodMetrics> {
     check_level(recall_level)?;
     let r = BinaryRanking::new(id_scores, ood_scores)?;
-    Ok(OodMetrics {
+    Ok(ood_from_ranking(&r, recall_level))
+}
+
+fn ood_from_ranking(r: &BinaryRanking, recall_level: f64) -> OodMetrics {
+    OodMetrics {
         auroc: r.roc_auc(),
         aupr_in: r.average_precision(),
         aupr_out: r.flipped().average_precision(),
         fpr_at_95: r.fpr_at_recall(recall_level),
-    })
+    }
+}
+
+/// [`ood_metrics`] and [`openood_metrics`] at the same level from one ranking (one sort).
+pub fn ood_and_openood_metrics(
+    id_scores: &[f64],
+    ood_scores: &[f64],
+    level: f64,
+) -> Result<(OodMetrics, OpenOodMetrics)> {
+    check_level(level)?;
+    let r = BinaryRanking::new(id_scores, ood_scores)?;
+    Ok((ood_from_ranking(&r, level), openood_from_ranking(&r, level)))
 }
 
 fn check_level(l: f64) -> Result<()> {
@@ -466,11 +575,15 @@ pub fn openood_metrics(
 ) -> Result<OpenOodMetrics> {
     check_level(tpr_level)?;
     let id_pos = BinaryRanking::new(id_scores, ood_scores)?;
+    Ok(openood_from_ranking(&id_pos, tpr_level))
+}
+
+fn openood_from_ranking(id_pos: &BinaryRanking, tpr_level: f64) -> OpenOodMetrics {
     let ood_pos = id_pos.flipped();
-    Ok(OpenOodMetrics {
+    OpenOodMetrics {
         auroc: ood_pos.roc_auc_trapezoid(),
         aupr_in: id_pos.pr_auc_trapezoid(),
         aupr_out: ood_pos.pr_auc_trapezoid(),
         fpr_at_95: ood_pos.fpr_at_tpr_roc_curve(tpr_level),
-    })
+    }
 }

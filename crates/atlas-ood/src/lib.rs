@@ -29,15 +29,17 @@ use atlas_artifacts::EvalSet;
 use atlas_metrics::bootstrap::{BootstrapCi, bootstrap_strata_ci};
 use atlas_metrics::classification::Matrix;
 use atlas_metrics::ood::{
-    OodMetrics, OodScore, OpenOodMetrics, RankedPool, ood_metrics, ood_scores, openood_metrics,
+    OodMetrics, OodScore, OpenOodMetrics, ScoreInput, ood_and_openood_metrics,
+    ood_scores_of_cosines,
 };
+use atlas_metrics::ood_shared::SharedIdRanking;
 use serde::{Deserialize, Serialize};
 
 mod stage;
 
 pub use common::{HeadlineNumber, InputError};
-pub use stage::{OodStage};
-use common::{Table, bootstrap_config, check_set, cosines_of, label_head, logits_of, no_items};
+pub use stage::OodStage;
+use common::{Table, bootstrap_config, check_set, cosines_view, label_head, no_items};
 
 /// Bump when the same inputs would give different outputs.
 pub const STAGE_VERSION: &str = "2";
@@ -162,31 +164,34 @@ fn set_scores(
         return Ok((p.scores.iter().map(|_| Vec::new()).collect(), failed));
     }
     let c = head.num_classes();
-    let cos = cosines_of(set, &rows, head);
-    let logits = logits_of(&cos, scale, bias)?;
-    let out = p
+    let cos = cosines_view(set, &rows, head);
+    let inputs: Vec<ScoreInput> = p
         .scores
         .iter()
-        .map(|k| {
-            let (data, score) = match k {
-                ScoreKind::Mcm => (
-                    &cos,
-                    OodScore::Mcm {
-                        temperature: p.mcm_temperature,
-                    },
-                ),
-                ScoreKind::Msp => (&logits, OodScore::Msp),
-                ScoreKind::MaxLogit => (&logits, OodScore::MaxLogit),
-                ScoreKind::Energy => (
-                    &logits,
-                    OodScore::Energy {
-                        temperature: p.energy_temperature,
-                    },
-                ),
-            };
-            ood_scores(Matrix::new(data, c)?, score)
+        .map(|k| match k {
+            ScoreKind::Mcm => ScoreInput {
+                score: OodScore::Mcm {
+                    temperature: p.mcm_temperature,
+                },
+                on_logits: false,
+            },
+            ScoreKind::Msp => ScoreInput {
+                score: OodScore::Msp,
+                on_logits: true,
+            },
+            ScoreKind::MaxLogit => ScoreInput {
+                score: OodScore::MaxLogit,
+                on_logits: true,
+            },
+            ScoreKind::Energy => ScoreInput {
+                score: OodScore::Energy {
+                    temperature: p.energy_temperature,
+                },
+                on_logits: true,
+            },
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect();
+    let out = ood_scores_of_cosines(Matrix::new(&cos, c)?, scale, bias, &inputs)?;
     Ok((out, failed))
 }
 
@@ -231,15 +236,13 @@ pub fn compute(
     let n_scores = params.scores.len();
     let n_id = id_scores.first().map_or(0, Vec::len);
     // Intervals: a stratified bootstrap (the ID set and each OOD set resampled within
-    // themselves, as they are sampled separately). One pass per replicate gives AUROC and FPR
-    // for every (set, score) and their means over the sets, each ranking in O(n) from scores
-    // sorted once.
-    let pools: Vec<Vec<RankedPool>> = per_set
-        .iter()
-        .map(|(_, s, _)| {
-            (0..n_scores)
-                .map(|k| RankedPool::new(&id_scores[k], &s[k]))
-                .collect::<Result<Vec<_>, _>>()
+    // themselves, as they are sampled separately). Per score, the ID scores are sorted once and
+    // every OOD set placed against them, so one replicate's AUROC and FPR for all sets cost one
+    // prefix sum over the ID multiplicities plus one pass over each OOD set.
+    let rankings: Vec<SharedIdRanking> = (0..n_scores)
+        .map(|k| {
+            let sets: Vec<&[f64]> = per_set.iter().map(|(_, s, _)| s[k].as_slice()).collect();
+            SharedIdRanking::new(&id_scores[k], &sets, lvl)
         })
         .collect::<Result<_, _>>()?;
     let strata: Vec<usize> = std::iter::once(n_id)
@@ -252,15 +255,22 @@ pub fn compute(
         Vec::new()
     } else {
         bootstrap_strata_ci(&strata, &cfg, mean_at + 2 * n_scores, |c, out| {
-            out[mean_at..].iter_mut().for_each(|v| *v = 0.0);
-            for (j, set_pools) in pools.iter().enumerate() {
-                for (k, pool) in set_pools.iter().enumerate() {
-                    let (auc, fpr) = pool.auroc_fpr(c[0], c[j + 1], lvl)?;
+            let mut per = vec![(0.0, 0.0); n_sets];
+            for (k, ranking) in rankings.iter().enumerate() {
+                ranking.replicate(c[0], &c[1..], &mut per)?;
+                for (j, &(auc, fpr)) in per.iter().enumerate() {
                     let at = 2 * (j * n_scores + k);
                     out[at] = auc;
                     out[at + 1] = fpr;
-                    out[mean_at + 2 * k] += auc / n_sets as f64;
-                    out[mean_at + 2 * k + 1] += fpr / n_sets as f64;
+                }
+            }
+            // Means over the sets, summed in set order.
+            out[mean_at..].iter_mut().for_each(|v| *v = 0.0);
+            for j in 0..n_sets {
+                for k in 0..n_scores {
+                    let at = 2 * (j * n_scores + k);
+                    out[mean_at + 2 * k] += out[at] / n_sets as f64;
+                    out[mean_at + 2 * k + 1] += out[at + 1] / n_sets as f64;
                 }
             }
             Ok(())
@@ -276,6 +286,7 @@ pub fn compute(
         let n_id = ids.len();
         for ((name, s, failed), cis) in per_set.iter().zip(&set_cis) {
             let oods = &s[k];
+            let (metrics, openood) = ood_and_openood_metrics(ids, oods, lvl)?;
             rows.push(OodRow {
                 dataset: name.clone(),
                 score: kind,
@@ -284,8 +295,8 @@ pub fn compute(
                 failed_ood: *failed,
                 auroc: cis[2 * k],
                 fpr_at_95: cis[2 * k + 1],
-                metrics: ood_metrics(ids, oods, lvl)?,
-                openood: openood_metrics(ids, oods, lvl)?,
+                metrics,
+                openood,
             });
         }
         if per_set.is_empty() {

@@ -470,7 +470,7 @@ pub fn bench_stages(cfg: &StageBenchConfig) -> Result<StageBenchReport, Pipeline
         let cos: Vec<Vec<f32>> = (0..sets.len())
             .map(|k| match sets[k].role {
                 "retrieval" => Vec::new(),
-                _ => atlas_zeroshot::cosines(&md.emb[k], &head_of(k).weights, cfg.dim),
+                _ => atlas_metrics::cosine::cosines(&md.emb[k], &head_of(k).weights, cfg.dim),
             })
             .collect();
         time("cosines (shared)", t);

@@ -399,19 +399,8 @@ impl Executor<'_> {
                 model.name, d.name
             ))
         })?;
-        let (emb, failures) = &inputs.gathered[&job.dataset];
-        let preds = atlas_zeroshot::evaluate(&atlas_zeroshot::ZeroShotInput {
-            dataset: &d.name,
-            item_ids: &d.index.ids,
-            labels: &d.index.labels,
-            embeddings: emb,
-            failures,
-            head,
-            class_subset: d.class_subset.as_ref().map(|s| s.1.as_slice()),
-            groups: d.groups.as_ref(),
-            scale: inputs.scale,
-            bias: inputs.bias,
-        })?;
+        let set = inputs.set(&model.name, d, job.dataset, head);
+        let preds = atlas_zeroshot::evaluate(&set, d.groups.as_ref())?;
         let meta = ManifestMeta::new("zeroshot", atlas_zeroshot::STAGE_VERSION)
             .with_inputs(json!({ "model": model.name, "dataset": d.name, "prompt_set": d.prompt_set }))
             .with_parameters(json!({

@@ -68,7 +68,8 @@ impl ModelInputs {
             .iter()
             .filter_map(|(di, (emb, _))| {
                 let h = heads.get(di)?;
-                (h.dim == rows.dim).then(|| (*di, atlas_zeroshot::cosines(emb, &h.weights, h.dim)))
+                (h.dim == rows.dim)
+                    .then(|| (*di, atlas_metrics::cosine::cosines(emb, &h.weights, h.dim)))
             })
             .collect();
         Ok(Self {

@@ -232,7 +232,7 @@ pub fn compute(
         .iter()
         .flat_map(|&i| images.embeddings[i * dim..(i + 1) * dim].iter().copied())
         .collect();
-    let scores = atlas_zeroshot::cosines(&cap_emb, &img, dim);
+    let scores = atlas_metrics::cosine::cosines(&cap_emb, &img, dim);
     let (t2i, i2t) = retrieval_ranks(Matrix::new(&scores, rows.len())?, &text_image)?;
     let cfg = bootstrap_config(params.bootstrap, params.seed);
     let mut out = Vec::new();

@@ -6,12 +6,13 @@
 pub mod stage;
 pub mod testing;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::error::ArrowError;
-use atlas_artifacts::{EvalSet, ZeroShotHead};
+use atlas_artifacts::{EvalSet, HeadError, ZeroShotHead};
 use atlas_metrics::MetricsError;
 use atlas_metrics::bootstrap::{BootstrapCi, BootstrapConfig};
 use serde::{Deserialize, Serialize};
@@ -98,23 +99,19 @@ pub fn check_set(set: &EvalSet<'_>) -> Result<(), InputError> {
     Ok(())
 }
 
-/// The head restricted to the set's class subset (dataset label `k` is head row `subset[k]`).
-pub fn label_head(set: &EvalSet<'_>) -> Result<ZeroShotHead, InputError> {
-    let head = set.head;
-    if let Some(subset) = set.class_subset
-        && let Some(&index) = subset.iter().find(|&&c| c >= head.num_classes())
-    {
-        return Err(InputError::BadSubset {
+/// The head restricted to the set's class subset (dataset label `k` is head row `subset[k]`);
+/// the set's own head when it has no subset.
+pub fn label_head<'a>(set: &EvalSet<'a>) -> Result<Cow<'a, ZeroShotHead>, InputError> {
+    set.head
+        .label_space(set.class_subset)
+        .map_err(|e| InputError::BadSubset {
             dataset: set.dataset.into(),
-            index,
-            classes: head.num_classes(),
-        });
-    }
-    atlas_zeroshot::restrict_head(head, set.class_subset).map_err(|_| InputError::BadSubset {
-        dataset: set.dataset.into(),
-        index: usize::MAX,
-        classes: head.num_classes(),
-    })
+            index: match e {
+                HeadError::OutOfRange { index, .. } => index,
+                HeadError::EmptyGroup { group } => group,
+            },
+            classes: set.head.num_classes(),
+        })
 }
 
 /// Items with an embedding (all labels), and the number that failed.
@@ -172,48 +169,51 @@ pub fn no_items(set: &EvalSet<'_>, failed: usize, unlabelled: usize) -> InputErr
 /// precomputed cosines when `head` is the set's head or its class-subset restriction, else
 /// computed.
 pub fn cosines_of(set: &EvalSet<'_>, rows: &[usize], head: &ZeroShotHead) -> Vec<f32> {
+    cosines_view(set, rows, head).into_owned()
+}
+
+/// [`cosines_of`], borrowing the set's precomputed cosines when they are exactly the answer
+/// (every item, the set's own head): the study's 50k x 1000 ID matrix is then not copied.
+pub fn cosines_view<'a>(set: &EvalSet<'a>, rows: &[usize], head: &ZeroShotHead) -> Cow<'a, [f32]> {
+    if let Some(cached) = set.cosines
+        && head.dim == set.head.dim
+        && cached.len() == set.len() * set.head.num_classes()
+        && rows.len() == set.len()
+        && rows.iter().enumerate().all(|(k, &i)| k == i)
+        && (std::ptr::eq(head, set.head) || head.weights == set.head.weights)
+    {
+        return Cow::Borrowed(cached);
+    }
     if let Some(cached) = cached_cosines(set, rows, head) {
-        return cached;
+        return Cow::Owned(cached);
     }
     let dim = head.dim;
     let mut emb = Vec::with_capacity(rows.len() * dim);
     for &i in rows {
         emb.extend_from_slice(&set.embeddings[i * dim..(i + 1) * dim]);
     }
-    atlas_zeroshot::cosines(&emb, &head.weights, dim)
+    Cow::Owned(atlas_metrics::cosine::cosines(&emb, &head.weights, dim))
 }
 
 fn cached_cosines(set: &EvalSet<'_>, rows: &[usize], head: &ZeroShotHead) -> Option<Vec<f32>> {
-    let cached = set.cosines?;
     let full = set.head;
-    let c = full.num_classes();
-    if head.dim != full.dim || c == 0 || cached.len() != set.len() * c {
+    if head.dim != full.dim {
         return None;
     }
-    let cols: Vec<usize> = if head.weights == full.weights {
-        (0..c).collect()
-    } else {
-        let subset = set.class_subset?;
-        let d = head.dim;
-        let same = subset.len() == head.num_classes()
-            && subset.iter().enumerate().all(|(k, &j)| {
-                j < c && head.weights[k * d..(k + 1) * d] == full.weights[j * d..(j + 1) * d]
-            });
-        if !same {
-            return None;
-        }
-        subset.to_vec()
-    };
-    let mut out = Vec::with_capacity(rows.len() * cols.len());
-    for &i in rows {
-        let row = &cached[i * c..(i + 1) * c];
-        if cols.len() == c {
-            out.extend_from_slice(row);
-        } else {
-            out.extend(cols.iter().map(|&j| row[j]));
-        }
+    if std::ptr::eq(head, full) || head.weights == full.weights {
+        return set.cached_cosines(rows, None);
     }
-    Some(out)
+    let subset = set.class_subset?;
+    let d = head.dim;
+    let same = subset.len() == head.num_classes()
+        && subset.iter().enumerate().all(|(k, &j)| {
+            j < full.num_classes()
+                && head.weights[k * d..(k + 1) * d] == full.weights[j * d..(j + 1) * d]
+        });
+    if !same {
+        return None;
+    }
+    set.cached_cosines(rows, Some(subset))
 }
 
 #[cfg(test)]

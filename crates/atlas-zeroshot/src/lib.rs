@@ -6,13 +6,12 @@
 //! datasets (ImageNet-A/R/O) select their classes' rows of the 1000-way head, which is the same
 //! as masking the other logits.
 
-mod cosine;
 mod predictions;
 
-pub use cosine::cosines;
 pub use predictions::{Predictions, Summary, TOP_K};
 
-use atlas_artifacts::ZeroShotHead;
+use atlas_artifacts::{EvalSet, HeadError};
+use atlas_metrics::classification::ClassGroups;
 
 /// Bump when the same inputs would give different outputs.
 pub const STAGE_VERSION: &str = "1";
@@ -34,96 +33,66 @@ pub enum ZeroShotError {
     NoItems { dataset: String, failed: usize },
     #[error("class subset index {0} is outside the head")]
     BadSubset(usize),
+    #[error(
+        "dataset `{dataset}`: class groups index a {groups_over}-class head, its label space has {classes} classes; build the groups over the head they are applied to"
+    )]
+    GroupWidth {
+        dataset: String,
+        groups_over: usize,
+        classes: usize,
+    },
     #[error("embedding dimension {emb} differs from the head's {head}")]
     Dimension { emb: usize, head: usize },
+    #[error(transparent)]
+    Head(#[from] HeadError),
     #[error(transparent)]
     Metrics(#[from] atlas_metrics::MetricsError),
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
 }
 
-/// What to evaluate: one model on one dataset.
-pub struct ZeroShotInput<'a> {
-    pub dataset: &'a str,
-    pub item_ids: &'a [String],
-    /// -1 for unlabelled items (skipped).
-    pub labels: &'a [i64],
-    /// Row-major `[items, dim]`, L2-normalised.
-    pub embeddings: &'a [f32],
-    /// `Some(reason)` for items without an embedding (failed decode): skipped and counted.
-    pub failures: &'a [Option<String>],
-    pub head: &'a ZeroShotHead,
-    /// Head rows to keep (dataset label `k` is head row `subset[k]`); `None` = all classes.
-    pub class_subset: Option<&'a [usize]>,
-    /// ObjectNet-style groups: dataset label `g` = head rows `groups[g]`, predicted by the max
-    /// logit over its members (applied after `class_subset`); `None` = one head row per label.
-    pub groups: Option<&'a atlas_metrics::classification::ClassGroups>,
-    pub scale: f32,
-    pub bias: Option<f32>,
-}
-
-/// The head restricted to a class subset (the dataset's label space).
-pub fn restrict_head(
-    head: &ZeroShotHead,
-    subset: Option<&[usize]>,
-) -> Result<ZeroShotHead, ZeroShotError> {
-    let Some(subset) = subset else {
-        return Ok(head.clone());
-    };
-    let mut weights = Vec::with_capacity(subset.len() * head.dim);
-    let mut names = Vec::with_capacity(subset.len());
-    for &c in subset {
-        if c >= head.num_classes() {
-            return Err(ZeroShotError::BadSubset(c));
-        }
-        weights.extend_from_slice(&head.weights[c * head.dim..(c + 1) * head.dim]);
-        names.push(head.classnames[c].clone());
-    }
-    Ok(ZeroShotHead {
-        classnames: names,
-        dim: head.dim,
-        weights,
-    })
-}
-
-/// Per row, the max logit of each group's member classes.
-fn group_max(
-    logits: &[f32],
-    head_classes: usize,
-    groups: &atlas_metrics::classification::ClassGroups,
-) -> Result<Vec<f32>, ZeroShotError> {
-    let mut out = Vec::with_capacity(logits.len() / head_classes.max(1) * groups.len());
-    let mut agg = vec![0f64; groups.len()];
-    for row in logits.chunks_exact(head_classes.max(1)) {
-        groups.aggregate_into(
-            row,
-            atlas_metrics::classification::GroupAggregation::Max,
-            &mut agg,
-        )?;
-        out.extend(agg.iter().map(|&v| v as f32));
-    }
-    Ok(out)
-}
-
-/// Evaluate: predictions for every labelled, embedded item.
-pub fn evaluate(input: &ZeroShotInput<'_>) -> Result<Predictions, ZeroShotError> {
-    let head = restrict_head(input.head, input.class_subset)?;
-    let dim = head.dim;
-    if dim == 0 || input.embeddings.len() != input.item_ids.len() * dim {
+/// Evaluate one model on one dataset: predictions for every labelled, embedded item of `set`.
+///
+/// The label space is the set's head restricted to its class subset (dataset label `k` is head
+/// row `subset[k]`); with ObjectNet-style `groups` (applied after the subset), dataset label `g`
+/// is the head rows `groups[g]`, predicted by the max logit over its members. Cosines are sliced
+/// from the set's precomputed ones when it has them.
+pub fn evaluate(
+    set: &EvalSet<'_>,
+    groups: Option<&ClassGroups>,
+) -> Result<Predictions, ZeroShotError> {
+    let subset_head = set
+        .head
+        .label_space(set.class_subset)
+        .map_err(|e| match e {
+            HeadError::OutOfRange { index, .. } => ZeroShotError::BadSubset(index),
+            other => ZeroShotError::Head(other),
+        })?;
+    let dim = subset_head.dim;
+    let items = set.index.ids.len();
+    if dim == 0 || set.embeddings.len() != items * dim {
         return Err(ZeroShotError::Dimension {
-            emb: input.embeddings.len() / input.item_ids.len().max(1),
+            emb: set.embeddings.len() / items.max(1),
             head: dim,
         });
     }
-    let head_classes = head.num_classes();
-    let classes = input.groups.map_or(head_classes, |g| g.len());
+    if let Some(g) = groups
+        && g.num_classes() != subset_head.num_classes()
+    {
+        return Err(ZeroShotError::GroupWidth {
+            dataset: set.dataset.to_string(),
+            groups_over: g.num_classes(),
+            classes: subset_head.num_classes(),
+        });
+    }
+    let classes = groups.map_or(subset_head.num_classes(), ClassGroups::len);
     let mut keep = Vec::new();
     let mut failed = 0;
-    for (i, (&l, f)) in input.labels.iter().zip(input.failures).enumerate() {
+    for (i, (&l, f)) in set.index.labels.iter().zip(set.failures).enumerate() {
         if l >= classes as i64 {
             return Err(ZeroShotError::LabelOutOfRange {
-                dataset: input.dataset.to_string(),
-                item: input.item_ids[i].clone(),
+                dataset: set.dataset.to_string(),
+                item: set.index.ids[i].clone(),
                 label: l,
                 classes,
             });
@@ -136,21 +105,41 @@ pub fn evaluate(input: &ZeroShotInput<'_>) -> Result<Predictions, ZeroShotError>
     }
     if keep.is_empty() {
         return Err(ZeroShotError::NoItems {
-            dataset: input.dataset.to_string(),
+            dataset: set.dataset.to_string(),
             failed,
         });
     }
-    let mut emb = Vec::with_capacity(keep.len() * dim);
-    for &i in &keep {
-        emb.extend_from_slice(&input.embeddings[i * dim..(i + 1) * dim]);
-    }
-    let cos = cosines(&emb, &head.weights, dim);
+    // The head actually multiplied: the subset head, or only the rows some group uses.
+    let grouped = groups
+        .map(|g| subset_head.restrict_to_groups(g.groups()))
+        .transpose()?;
+    let (head, head_rows) = match &grouped {
+        Some(g) => (&g.head, Some(g.rows.as_slice())),
+        None => (&*subset_head, None),
+    };
+    // Columns of the set's full head (for slicing precomputed cosines).
+    let cols: Option<Vec<usize>> = match (set.class_subset, head_rows) {
+        (None, None) => None,
+        (Some(s), None) => Some(s.to_vec()),
+        (None, Some(r)) => Some(r.to_vec()),
+        (Some(s), Some(r)) => Some(r.iter().map(|&j| s[j]).collect()),
+    };
+    let cos = match set.cached_cosines(&keep, cols.as_deref()) {
+        Some(c) => c,
+        None => {
+            let mut emb = Vec::with_capacity(keep.len() * dim);
+            for &i in &keep {
+                emb.extend_from_slice(&set.embeddings[i * dim..(i + 1) * dim]);
+            }
+            atlas_metrics::cosine::cosines(&emb, &head.weights, dim)
+        }
+    };
     let mut logits = vec![0f32; cos.len()];
-    atlas_metrics::classification::logits_from_cosines(&cos, input.scale, input.bias, &mut logits)?;
-    if let Some(groups) = input.groups {
-        logits = group_max(&logits, head_classes, groups)?;
+    atlas_metrics::classification::logits_from_cosines(&cos, set.scale, set.bias, &mut logits)?;
+    if let Some(g) = &grouped {
+        logits = g.group_max(&logits);
     }
-    let ids: Vec<String> = keep.iter().map(|&i| input.item_ids[i].clone()).collect();
-    let labels: Vec<u32> = keep.iter().map(|&i| input.labels[i] as u32).collect();
+    let ids: Vec<String> = keep.iter().map(|&i| set.index.ids[i].clone()).collect();
+    let labels: Vec<u32> = keep.iter().map(|&i| set.index.labels[i] as u32).collect();
     Predictions::from_logits(ids, labels, &logits, classes, failed)
 }
