@@ -398,7 +398,7 @@ fn pattern_marks(pattern: Pattern, e: f32, noise_seed: u64) -> (Option<Path>, Op
 
 /// Uniform in `[0, 1)` from a cell's coordinates: the noise pattern is fixed in the object's
 /// frame, whatever its size, position or the other draws.
-fn cell_noise(seed: u64, i: i32, j: i32) -> f64 {
+pub(crate) fn cell_noise(seed: u64, i: i32, j: i32) -> f64 {
     let mut z = seed
         ^ (i as i64 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ (j as i64 as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);

@@ -141,6 +141,111 @@ mod tests {
         }
     }
 
+    fn fixture() -> serde_json::Value {
+        serde_json::from_str(include_str!("../tests/fixtures/prng.json")).unwrap()
+    }
+
+    fn u64s(v: &serde_json::Value) -> Vec<u64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap())
+            .collect()
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// Every helper, called in the order of `tools/reference/make_prng_streams.py`, against that
+    /// independent Python implementation (floats compared as bit patterns).
+    #[test]
+    fn stream_matches_reference() {
+        let f = fixture();
+        let streams = f["streams"].as_array().unwrap();
+        assert!(streams.len() >= 5);
+        for c in streams {
+            let parts: Vec<Vec<u8>> = c["key_hex"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| hex(p.as_str().unwrap()))
+                .collect();
+            let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+            let mut r = Rng::from_key(&refs);
+            let key = &c["key_hex"];
+            let got: Vec<u64> = (0..6).map(|_| r.next_u64()).collect();
+            assert_eq!(got, u64s(&c["next_u64"]), "next_u64 {key}");
+            let got: Vec<u64> = (0..4).map(|_| r.unit().to_bits()).collect();
+            assert_eq!(got, u64s(&c["unit_bits"]), "unit {key}");
+            let got: Vec<u64> = u64s(&c["below_n"])
+                .into_iter()
+                .map(|n| r.below(n as usize) as u64)
+                .collect();
+            assert_eq!(got, u64s(&c["below"]), "below {key}");
+            let ranges: Vec<(f32, f32)> = c["ranges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (p[0].as_f64().unwrap() as f32, p[1].as_f64().unwrap() as f32))
+                .collect();
+            let got: Vec<u64> = ranges
+                .iter()
+                .map(|&(lo, hi)| r.range(lo, hi).to_bits() as u64)
+                .collect();
+            assert_eq!(got, u64s(&c["range_bits"]), "range {key}");
+            let got: Vec<u64> = c["weights"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| {
+                    let w: Vec<f64> = w
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|x| x.as_f64().unwrap())
+                        .collect();
+                    r.weighted(&w) as u64
+                })
+                .collect();
+            assert_eq!(got, u64s(&c["weighted"]), "weighted {key}");
+            let got: Vec<bool> = c["chance_p"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| r.chance(p.as_f64().unwrap()))
+                .collect();
+            let want: Vec<bool> = c["chance"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b.as_bool().unwrap())
+                .collect();
+            assert_eq!(got, want, "chance {key}");
+            let got: Vec<u64> = ranges
+                .iter()
+                .map(|&(lo, hi)| r.signed_range(lo, hi).to_bits() as u64)
+                .collect();
+            assert_eq!(got, u64s(&c["signed_range_bits"]), "signed_range {key}");
+        }
+    }
+
+    #[test]
+    fn cell_noise_matches_reference() {
+        let f = fixture();
+        let cases = f["cell_noise"].as_array().unwrap();
+        assert!(cases.len() >= 20);
+        for c in cases {
+            let seed = c["seed"].as_u64().unwrap();
+            let (i, j) = (c["i"].as_i64().unwrap(), c["j"].as_i64().unwrap());
+            let got = crate::render::cell_noise(seed, i as i32, j as i32).to_bits();
+            assert_eq!(got, c["bits"].as_u64().unwrap(), "seed {seed} cell ({i}, {j})");
+        }
+    }
+
     #[test]
     fn stream_is_stable() {
         // Pinned: the first outputs for a fixed key must never change (platform stability).
