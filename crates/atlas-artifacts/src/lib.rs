@@ -9,12 +9,14 @@ pub mod embeddings;
 pub mod eval;
 pub mod head;
 pub mod items;
+pub mod tags;
 
 pub use columns::ArtifactError;
 pub use embeddings::EmbeddingRows;
 pub use eval::EvalSet;
 pub use head::{GroupedHead, HeadError, ZeroShotHead};
 pub use items::ItemIndex;
+pub use tags::FactorTags;
 
 /// Store kinds (folder names under the store root).
 pub mod kinds {

@@ -121,29 +121,7 @@ pub struct ModelEntry {
     pub tags: FactorTags,
 }
 
-/// The study's six factors (the sixth, test-time prompts, is the prompt set of each result row).
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct FactorTags {
-    pub architecture: String,
-    pub training_data: String,
-    pub data_size: String,
-    pub fine_tuning: String,
-    pub loss: String,
-}
-
-impl Default for FactorTags {
-    fn default() -> Self {
-        let u = || "unknown".to_string();
-        Self {
-            architecture: u(),
-            training_data: u(),
-            data_size: u(),
-            fine_tuning: u(),
-            loss: u(),
-        }
-    }
-}
+pub use atlas_artifacts::FactorTags;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -6,6 +6,8 @@
 //!   mapping. The vocabulary `data/clip-bpe/bpe_simple_vocab_16e6.txt.gz` (MIT, see
 //!   `data/clip-bpe/LICENSE`) is compiled in ([`ClipBpeTokenizer::bundled`]).
 //! * [`HfJsonTokenizer`]: any Hugging Face `tokenizer.json` with a pad id, EOT id, context length.
+//! * [`WordTokenizer`]: the demo zoo's word-level vocabulary, built from texts and written as a
+//!   HF `tokenizer.json` that [`HfJsonTokenizer`] reads back id for id.
 //!
 //! # Cleaning (open_clip `clean='lower'`)
 //! `ftfy.fix_text` -> `html.unescape` twice -> `str.strip` -> `" ".join(s.split())` ->
@@ -42,6 +44,7 @@ mod ftfy;
 mod hf;
 mod pyclean;
 mod tables;
+pub mod word;
 
 use std::path::PathBuf;
 
@@ -54,6 +57,7 @@ pub use clip::{
 pub use ftfy::fix_text;
 pub use hf::{HfClean, HfJsonOptions, HfJsonTokenizer};
 pub use pyclean::html_unescape;
+pub use word::WordTokenizer;
 
 /// A text tokenizer producing fixed-width id rows.
 pub trait TextTokenizer: Send + Sync {
@@ -82,6 +86,12 @@ pub enum TokenizerError {
     ContextLength(usize),
     #[error("tokenizers backend: {0}")]
     Backend(String),
+    #[error("cannot write tokenizer file {path}: {source} (check that the directory exists and is writable)")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// open_clip `basic_clean`: `ftfy.fix_text`, `html.unescape` twice, strip.

@@ -2,12 +2,12 @@
 //! template, L2-normalise each embedding, average, re-normalise.
 
 use atlas_preprocess::PreprocessConfig;
+use atlas_tokenizer::WordTokenizer;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::data::Split;
 use crate::model::{ClipLike, l2_normalize};
-use crate::tokenizer::WordTokenizer;
 use crate::train::token_tensor;
 
 /// Fills `{c}` in a template with a class name.

@@ -17,7 +17,6 @@ pub mod eval;
 pub mod loss;
 pub mod model;
 pub mod schedule;
-pub mod tokenizer;
 pub mod train;
 pub mod zoo;
 
@@ -27,7 +26,7 @@ pub use error::{Result, TrainError};
 pub use eval::{SplitAccuracy, evaluate, zero_shot_head};
 pub use loss::LossKind;
 pub use model::{ClipLike, interpolate};
-pub use tokenizer::WordTokenizer;
+pub use atlas_tokenizer::WordTokenizer;
 pub use train::{Augment, TrainConfig, TrainLog, train_contrastive, train_finetune};
 pub use zoo::{
     CardCheck, ModelReport, ZooOptions, ZooReport, ZooSpec, check_cards, train_demo_zoo, zoo_specs,

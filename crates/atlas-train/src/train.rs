@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use atlas_preprocess::PreprocessConfig;
+use atlas_tokenizer::WordTokenizer;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,6 @@ use crate::loss::{
 };
 use crate::model::{ClipLike, l2_normalize, no_decay_group};
 use crate::schedule::cosine_lr;
-use crate::tokenizer::WordTokenizer;
 
 /// ln(100): open_clip's clamp of the CLIP log temperature.
 pub const MAX_LOGIT_SCALE: f32 = 4.605_170_2;

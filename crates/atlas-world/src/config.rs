@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::WorldError;
 
+/// Bumped whenever sampling or rendering changes, so stored worlds are regenerated.
+pub const GENERATOR_VERSION: &str = "atlas-world/1";
+
 /// The dataset splits of the world. Directory names are the kebab-case names
 /// ([`Split::name`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -218,11 +221,11 @@ impl WorldConfig {
                 )));
             }
         }
-        if self.sizes.retrieval > crate::spec::RETRIEVAL_COMBINATIONS {
+        if self.sizes.retrieval > crate::vocab::RETRIEVAL_COMBINATIONS {
             return Err(WorldError::InvalidConfig(format!(
                 "sizes.retrieval = {} exceeds the {} unique caption combinations",
                 self.sizes.retrieval,
-                crate::spec::RETRIEVAL_COMBINATIONS
+                crate::vocab::RETRIEVAL_COMBINATIONS
             )));
         }
         Ok(())
@@ -233,7 +236,7 @@ impl WorldConfig {
     pub fn hash(&self) -> String {
         let json = serde_json::to_string(self).unwrap_or_default();
         let mut h = blake3::Hasher::new();
-        h.update(crate::GENERATOR_VERSION.as_bytes());
+        h.update(GENERATOR_VERSION.as_bytes());
         h.update(b"\n");
         h.update(json.as_bytes());
         h.finalize().to_hex().to_string()

@@ -42,26 +42,25 @@
 pub mod caption;
 pub mod config;
 pub mod error;
+mod geometry;
 pub mod render;
 mod rng;
+pub mod sample;
 pub mod spec;
+mod surface;
 pub mod vocab;
 pub mod world;
 
 pub use caption::{caption, detailed_caption};
-pub use config::{MAX_SPLIT_SIZE, Split, SplitSizes, WorldConfig};
+pub use config::{GENERATOR_VERSION, MAX_SPLIT_SIZE, Split, SplitSizes, WorldConfig};
 pub use error::{Result, WorldError};
 pub use render::{contact_sheet, encode_png, hidden_fraction, render, render_png};
-pub use spec::{
-    Factor, ImageSpec, OodKind, Placement, RETRIEVAL_COMBINATIONS, deviations, prototype,
-    sample_spec,
-};
+pub use sample::sample_spec;
+pub use spec::{Factor, ImageSpec, OodKind, Placement, deviations, prototype};
 pub use vocab::{
-    Background, Color, OcclusionKind, Pattern, Shape, Style, TEMPLATES, vocabulary, words,
+    Background, Color, OcclusionKind, Pattern, RETRIEVAL_COMBINATIONS, Shape, Style, TEMPLATES,
+    vocabulary, words,
 };
 pub use world::{SplitSummary, WorldSummary, generate, image_path, manifest_columns, manifest_row};
 
 pub use image::RgbImage;
-
-/// Bumped whenever sampling or rendering changes, so stored worlds are regenerated.
-pub const GENERATOR_VERSION: &str = "atlas-world/1";

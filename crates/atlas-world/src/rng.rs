@@ -93,6 +93,19 @@ impl Rng {
     }
 }
 
+/// Uniform in `[0, 1)` from a cell's coordinates: the noise pattern is fixed in the object's
+/// frame, whatever its size, position or the other draws.
+pub(crate) fn cell_noise(seed: u64, i: i32, j: i32) -> f64 {
+    let mut z = seed
+        ^ (i as i64 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (j as i64 as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    // splitmix64 finaliser
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
 /// `(sin, cos)` of an angle in degrees from range reduction + Taylor series (basic IEEE ops
 /// only, so identical on every platform, unlike libm).
 pub(crate) fn sin_cos_deg(deg: f64) -> (f64, f64) {
@@ -241,7 +254,7 @@ mod tests {
         for c in cases {
             let seed = c["seed"].as_u64().unwrap();
             let (i, j) = (c["i"].as_i64().unwrap(), c["j"].as_i64().unwrap());
-            let got = crate::render::cell_noise(seed, i as i32, j as i32).to_bits();
+            let got = cell_noise(seed, i as i32, j as i32).to_bits();
             assert_eq!(got, c["bits"].as_u64().unwrap(), "seed {seed} cell ({i}, {j})");
         }
     }

@@ -537,3 +537,7 @@ pub fn vocabulary() -> Vec<String> {
     v.dedup();
     v
 }
+
+/// Discrete factor combinations whose retrieval captions are unique:
+/// class x colour x pattern x background x size x position (3 x 3).
+pub const RETRIEVAL_COMBINATIONS: u64 = 12 * 12 * 12 * 4 * 3 * 9;

@@ -39,7 +39,8 @@ use crate::caption::{caption, detailed_caption};
 use crate::config::{Split, WorldConfig};
 use crate::error::{Result, WorldError, io_err};
 use crate::render::{hidden_fraction, render_png};
-use crate::spec::{ImageSpec, sample_spec};
+use crate::sample::sample_spec;
+use crate::spec::ImageSpec;
 use crate::vocab::{Shape, TEMPLATES, size_word, vocabulary};
 
 /// Name of the marker file holding the config and its hash.
@@ -178,7 +179,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 fn marker_json(config: &WorldConfig, split: Option<Split>, count: Option<u64>) -> Vec<u8> {
     let m = Marker {
-        generator_version: crate::GENERATOR_VERSION.into(),
+        generator_version: crate::config::GENERATOR_VERSION.into(),
         config_hash: config.hash(),
         config: config.clone(),
         split,

@@ -1,4 +1,5 @@
-//! The word-level tokenizer of the demo world, written as a HF `tokenizer.json`.
+//! [`WordTokenizer`]: the word-level tokenizer of the demo world's zoo, written as a HF
+//! `tokenizer.json`.
 //!
 //! Layout of the vocabulary (ids): `<pad>` = 0, `<unk>` = 1, the world's words (lowercase, sorted,
 //! deduplicated, punctuation as separate tokens) from 2, then `<start_of_text>` and
@@ -13,7 +14,9 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::error::{Result, TrainError, io_err};
+use crate::{HfClean, HfJsonOptions, TextTokenizer, TokenizerError};
+
+type Result<T> = std::result::Result<T, TokenizerError>;
 
 pub const PAD: &str = "<pad>";
 pub const UNK: &str = "<unk>";
@@ -68,9 +71,8 @@ impl WordTokenizer {
         context_length: usize,
     ) -> Result<Self> {
         if context_length < 3 {
-            return Err(TrainError::Config(format!(
-                "context_length {context_length} is too short (at least 3: SOT, a word, EOT)"
-            )));
+            // SOT, at least one word, EOT.
+            return Err(TokenizerError::ContextLength(context_length));
         }
         let mut words = BTreeSet::new();
         for t in texts {
@@ -177,10 +179,11 @@ impl WordTokenizer {
         })
     }
 
-    /// How `atlas_tokenizer::HfJsonTokenizer` must lay out rows of the written `tokenizer.json`
-    /// to reproduce [`WordTokenizer::encode`] (the json's post-processor adds SOT/EOT).
-    pub fn hf_options(&self) -> atlas_tokenizer::HfJsonOptions {
-        atlas_tokenizer::HfJsonOptions {
+    /// How [`HfJsonTokenizer`](crate::HfJsonTokenizer) must lay out rows of the written
+    /// `tokenizer.json` to reproduce [`WordTokenizer::encode`] (the json's post-processor adds
+    /// SOT/EOT).
+    pub fn hf_options(&self) -> HfJsonOptions {
+        HfJsonOptions {
             context_length: self.context_length,
             pad_id: self.pad_id(),
             eot_id: self.eot_id(),
@@ -189,19 +192,41 @@ impl WordTokenizer {
             add_special_tokens: true,
             eot_on_truncate: true,
             pad_to_max: true,
-            clean: atlas_tokenizer::HfClean::None,
+            clean: HfClean::None,
         }
     }
 
     /// Writes `tokenizer.json` to `path`.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(&self.to_hf_json()).map_err(|source| {
-            TrainError::Json {
-                path: path.to_path_buf(),
-                source,
-            }
-        })?;
-        std::fs::write(path, text).map_err(io_err(path))
+        let text = serde_json::to_string_pretty(&self.to_hf_json())
+            .map_err(|e| TokenizerError::Backend(format!("serialising tokenizer.json: {e}")))?;
+        std::fs::write(path, text).map_err(|source| TokenizerError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+impl TextTokenizer for WordTokenizer {
+    fn tokenize(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
+        crate::par_map(texts, |t| Ok(self.encode(t)))
+    }
+    fn context_length(&self) -> usize {
+        self.context_length
+    }
+    fn eot_id(&self) -> u32 {
+        WordTokenizer::eot_id(self)
+    }
+    /// blake3 of the vocabulary (in id order) and the context length.
+    fn identity(&self) -> [u8; 32] {
+        let mut h = blake3::Hasher::new();
+        h.update(b"atlas-tokenizer/word/v1");
+        h.update(&(self.context_length as u64).to_le_bytes());
+        for t in &self.tokens {
+            h.update(&(t.len() as u64).to_le_bytes());
+            h.update(t.as_bytes());
+        }
+        *h.finalize().as_bytes()
     }
 }
 
@@ -244,16 +269,38 @@ mod tests {
             assert_eq!(enc.get_ids(), t.encode(text).as_slice(), "{text}");
         }
         // Through the project's HF tokenizer interface (which does its own layout).
-        use atlas_tokenizer::TextTokenizer;
-        let at = atlas_tokenizer::HfJsonTokenizer::from_file(&path, t.hf_options()).unwrap();
+        let at = crate::HfJsonTokenizer::from_file(&path, t.hf_options()).unwrap();
         let texts = [
             "A red circle.",
             "a a a a a a a a a a a a a a",
             "blue square, small",
         ];
         let rows = at.tokenize(&texts).unwrap();
+        assert_eq!(rows, t.tokenize(&texts).unwrap());
         for (text, row) in texts.iter().zip(rows) {
             assert_eq!(row, t.encode(text), "{text}");
         }
+    }
+
+    #[test]
+    fn trait_and_errors() {
+        assert!(matches!(
+            WordTokenizer::from_texts(["a b"], 2),
+            Err(TokenizerError::ContextLength(2))
+        ));
+        let t = WordTokenizer::from_texts(["A red circle."], 6).unwrap();
+        let dynamic: &dyn TextTokenizer = &t;
+        assert_eq!(dynamic.context_length(), 6);
+        assert_eq!(dynamic.eot_id(), t.eot_id());
+        let u = WordTokenizer::from_texts(["A red square."], 6).unwrap();
+        let v = WordTokenizer::from_texts(["A red circle."], 7).unwrap();
+        assert_eq!(t.identity(), t.clone().identity());
+        assert_ne!(t.identity(), u.identity());
+        assert_ne!(t.identity(), v.identity());
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such-dir").join("tokenizer.json");
+        let e = t.save(&missing).unwrap_err();
+        assert!(matches!(e, TokenizerError::Write { .. }), "{e}");
+        assert!(e.to_string().contains("no-such-dir"), "{e}");
     }
 }
