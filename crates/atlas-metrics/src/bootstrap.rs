@@ -13,37 +13,22 @@
 //!    successful replicate values with linear interpolation between order statistics
 //!    (`numpy.quantile(..., method="linear")`).
 
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rand_xoshiro::rand_core::{Rng as _, SeedableRng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MetricsError, Result, check_nonempty};
 
-/// SplitMix64 step (Steele, Lea, Flood 2014); used only to seed xoshiro.
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// xoshiro256++ (Blackman & Vigna 2019): small, fast, statistically strong, fixed stream.
+/// xoshiro256++ (Blackman & Vigna 2019; `rand_xoshiro`): small, fast, statistically strong,
+/// fixed stream (pinned by `tests/prng.rs` against `tools/reference/make_prng_streams.py`).
 #[derive(Debug, Clone)]
-pub struct Rng {
-    s: [u64; 4],
-}
+pub struct Rng(Xoshiro256PlusPlus);
 
 impl Rng {
-    /// Seed from a 64-bit value through SplitMix64.
+    /// Seed from a 64-bit value: the state is four consecutive SplitMix64 outputs.
     pub fn seed_from_u64(seed: u64) -> Self {
-        let mut sm = seed;
-        let s = [
-            splitmix64(&mut sm),
-            splitmix64(&mut sm),
-            splitmix64(&mut sm),
-            splitmix64(&mut sm),
-        ];
-        Self { s }
+        Self(Xoshiro256PlusPlus::seed_from_u64(seed))
     }
 
     /// The generator of bootstrap replicate `b` under `seed` (see module docs).
@@ -53,18 +38,7 @@ impl Rng {
 
     /// Next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        let result = self.s[0]
-            .wrapping_add(self.s[3])
-            .rotate_left(23)
-            .wrapping_add(self.s[0]);
-        let t = self.s[1] << 17;
-        self.s[2] ^= self.s[0];
-        self.s[3] ^= self.s[1];
-        self.s[1] ^= self.s[2];
-        self.s[0] ^= self.s[3];
-        self.s[2] ^= t;
-        self.s[3] = self.s[3].rotate_left(45);
-        result
+        self.0.next_u64()
     }
 
     /// Uniform integer in `0..n` (n > 0), unbiased (Lemire 2019, multiply-and-reject).

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use atlas_preprocess::PreprocessConfig;
 use burn::tensor::{Device, Tensor, TensorData};
+use rand_xoshiro::SplitMix64;
+use rand_xoshiro::rand_core::{Rng as _, SeedableRng};
 use rayon::prelude::*;
 
 use crate::error::{Result, TrainError, io_err};
@@ -256,21 +258,20 @@ fn decode(path: &Path, size: u32) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// A small deterministic PRNG (SplitMix64) for shuffling and subsetting.
+/// A small deterministic PRNG (SplitMix64 from `rand_xoshiro`, state `seed ^ 0x9E3779B97F4A7C15`)
+/// for shuffling, subsetting, caption views and jitter. The zoo's weights depend on this stream;
+/// `tests/prng.rs` pins it against `tools/reference/make_prng_streams.py`.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Self(seed ^ 0x9E37_79B9_7F4A_7C15)
+        Self(SplitMix64::seed_from_u64(seed ^ 0x9E37_79B9_7F4A_7C15))
     }
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
+    /// Uniform in `0..n` by `next_u64() % n` (bias below `n / 2^64`; kept for stream identity).
     pub fn below(&mut self, n: usize) -> usize {
         (self.next_u64() % n as u64) as usize
     }

@@ -1,13 +1,20 @@
-//! A small, platform-stable PRNG (xoshiro256**) keyed by blake3, and deterministic trig.
+//! A small, platform-stable PRNG (xoshiro256** from `rand_xoshiro`) keyed by blake3, a keyed
+//! uniform hash (SplitMix64's finaliser), and deterministic trig.
 //!
 //! Only integer operations and IEEE-754 `+ - * /` are used, so the stream — and every value a
-//! spec is sampled from — is bit-identical on every platform.
+//! spec is sampled from — is bit-identical on every platform. The streams are pinned against the
+//! plain-Python implementation in `tools/reference/make_prng_streams.py`
+//! (`tests/fixtures/prng.json`).
+
+use rand_xoshiro::rand_core::{Rng as _, SeedableRng};
+use rand_xoshiro::{SplitMix64, Xoshiro256StarStar};
+
+/// The SplitMix64 increment (the golden ratio in 64-bit fixed point).
+const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// xoshiro256** seeded from a blake3 XOF of a key.
 #[derive(Clone, Debug)]
-pub(crate) struct Rng {
-    s: [u64; 4],
-}
+pub(crate) struct Rng(Xoshiro256StarStar);
 
 impl Rng {
     /// Seeds from a domain-separated key: each part is length-prefixed.
@@ -18,30 +25,19 @@ impl Rng {
             h.update(&(p.len() as u64).to_le_bytes());
             h.update(p);
         }
+        // The state is the 32 bytes as four little-endian words.
         let mut bytes = [0u8; 32];
         h.finalize_xof().fill(&mut bytes);
-        let mut s = [0u64; 4];
-        for (i, word) in s.iter_mut().enumerate() {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
-            *word = u64::from_le_bytes(b);
+        if bytes == [0; 32] {
+            // The all-zero state is a fixed point; this world's convention (kept, rather than
+            // rand_xoshiro's own fallback) sets the first word to the golden gamma.
+            bytes[..8].copy_from_slice(&GOLDEN_GAMMA.to_le_bytes());
         }
-        if s == [0; 4] {
-            s[0] = 0x9E37_79B9_7F4A_7C15;
-        }
-        Rng { s }
+        Rng(Xoshiro256StarStar::from_seed(bytes))
     }
 
     pub(crate) fn next_u64(&mut self) -> u64 {
-        let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
-        let t = self.s[1] << 17;
-        self.s[2] ^= self.s[0];
-        self.s[3] ^= self.s[1];
-        self.s[1] ^= self.s[2];
-        self.s[0] ^= self.s[3];
-        self.s[2] ^= t;
-        self.s[3] = self.s[3].rotate_left(45);
-        result
+        self.0.next_u64()
     }
 
     /// Uniform in `[0, 1)`.
@@ -96,13 +92,11 @@ impl Rng {
 /// Uniform in `[0, 1)` from a cell's coordinates: the noise pattern is fixed in the object's
 /// frame, whatever its size, position or the other draws.
 pub(crate) fn cell_noise(seed: u64, i: i32, j: i32) -> f64 {
-    let mut z = seed
-        ^ (i as i64 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    let z = seed
+        ^ (i as i64 as u64).wrapping_mul(GOLDEN_GAMMA)
         ^ (j as i64 as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
-    // splitmix64 finaliser
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
+    // SplitMix64's finaliser of z: a SplitMix64 at state z - gamma steps to z and outputs it.
+    let z = SplitMix64::from_seed(z.wrapping_sub(GOLDEN_GAMMA).to_le_bytes()).next_u64();
     (z >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
