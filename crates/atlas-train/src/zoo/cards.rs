@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use atlas_models::{Clip, ClipConfig, save_open_clip};
 use atlas_preprocess::PreprocessConfig;
 use atlas_world::WorldConfig;
+use burn::module::Module;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -17,6 +18,7 @@ use atlas_tokenizer::WordTokenizer;
 use super::catalog::{PROMPTS_TAG, SIMPLE_PROMPT, ZOO_VERSION, ZooOptions, ZooSpec, zoo_specs};
 use crate::data::Split;
 use crate::error::{Result, TrainError, io_err};
+use crate::model::ClipLike;
 use crate::eval::{SplitAccuracy, evaluate_embeddings, image_embeddings, zero_shot_head};
 use crate::train::{TrainConfig, TrainLog};
 

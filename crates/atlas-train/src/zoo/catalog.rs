@@ -365,6 +365,7 @@ impl Default for ZooOptions {
             command: "cargo xtask train-demo-zoo".into(),
         }
     }
+}
 
 /// Splits the models are evaluated on (from the reference world).
 pub const EVAL_SPLITS: [&str; 5] = [
