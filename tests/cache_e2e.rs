@@ -166,16 +166,28 @@ fn gc_with_models_keeps_the_other_models_and_results_have_no_temp_files() {
         .arg(ws.path().join("pipeline.toml"))
         .output()
         .unwrap();
-    assert!(gc.status.success(), "{}", String::from_utf8_lossy(&gc.stderr));
+    assert!(
+        gc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gc.stderr)
+    );
     // What a killed run of an older version left behind.
     let stale = ws.path().join("results/.tmp-123-0-0-zeroshot.parquet");
     std::fs::write(&stale, b"partial").unwrap();
     let out = stdout(&ws.run(&[]));
-    assert!(out.contains("everything was cached"), "gc removed a model's artifacts:\n{out}");
+    assert!(
+        out.contains("everything was cached"),
+        "gc removed a model's artifacts:\n{out}"
+    );
     assert!(!stale.exists());
     let names: Vec<String> = std::fs::read_dir(ws.path().join("results"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(names.iter().all(|n| n.ends_with(".parquet") && !n.starts_with('.')), "{names:?}");
+    assert!(
+        names
+            .iter()
+            .all(|n| n.ends_with(".parquet") && !n.starts_with('.')),
+        "{names:?}"
+    );
 }

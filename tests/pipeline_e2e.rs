@@ -6,7 +6,6 @@
 //! run completes; a truncated artifact is detected and recomputed; results open in DuckDB and
 //! Polars.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -233,4 +232,3 @@ fn malformed_config_names_line_and_column() {
     assert!(err.contains("pipeline.toml:6:1"), "{err}");
     assert!(err.contains("sorce"), "{err}");
 }
-

@@ -18,15 +18,7 @@ pub fn xtask() -> Command {
 pub fn make_fixture_model(dir: &Path) {
     let config = ClipConfig {
         embed_dim: 32,
-        vision: VisionConfig {
-            image_size: 32,
-            patch_size: 8,
-            width: 32,
-            layers: 1,
-            head_width: 16,
-            mlp_ratio: 2.0,
-            resnet_layers: None,
-        },
+        vision: VisionConfig::vit(32, 8, 32, 1, 16, 2.0),
         text: TextConfig {
             context_length: 16,
             vocab_size: 49408,
@@ -143,7 +135,6 @@ pub fn results_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
     v.sort();
     v
 }
-
 
 pub fn count_manifests(dir: &Path) -> usize {
     walk(dir)

@@ -34,5 +34,7 @@ pub fn utf8_column(
     name: &str,
 ) -> Result<Vec<String>, ArtifactError> {
     let col = columns::strings(b, name)?;
-    Ok((0..b.num_rows()).map(|i| col.value(i).to_string()).collect())
+    Ok((0..b.num_rows())
+        .map(|i| col.value(i).to_string())
+        .collect())
 }

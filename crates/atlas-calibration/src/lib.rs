@@ -35,8 +35,8 @@ use serde::{Deserialize, Serialize};
 mod stage;
 
 pub use common::{HeadlineNumber, InputError};
-pub use stage::{CalibrationStage};
 use common::{Table, bootstrap_config, check_set, cosines_of, label_head, labelled, logits_of};
+pub use stage::CalibrationStage;
 
 /// Bump when the same inputs would give different outputs.
 pub const STAGE_VERSION: &str = "2";

@@ -4,8 +4,8 @@
 
 use atlas_metrics::robustness::FitSpace;
 use atlas_stagekit::stage::{
-    ModelData, ModelSummary, NamedTable, Reads, Role, RunSettings, Stage, StageError,
-    find_summary, from_summary_batch, summary_batch,
+    ModelData, ModelSummary, NamedTable, Reads, Role, RunSettings, Stage, StageError, find_summary,
+    from_summary_batch, summary_batch,
 };
 
 use crate::{FactorModel, FactorOutput, Params, STAGE_VERSION, compute, factor_robustness};

@@ -100,6 +100,10 @@ fn intervals_match_reference() {
             bits(&c["lower_bits"]),
             bits(&c["upper_bits"]),
         );
-        assert_eq!((ci[0].estimate, ci[0].lower, ci[0].upper), want, "strata {cfg:?}");
+        assert_eq!(
+            (ci[0].estimate, ci[0].lower, ci[0].upper),
+            want,
+            "strata {cfg:?}"
+        );
     }
 }

@@ -38,8 +38,8 @@ use serde::{Deserialize, Serialize};
 mod stage;
 
 pub use common::{HeadlineNumber, InputError};
-pub use stage::OodStage;
 use common::{Table, bootstrap_config, check_set, cosines_view, label_head, no_items};
+pub use stage::OodStage;
 
 /// Bump when the same inputs would give different outputs.
 pub const STAGE_VERSION: &str = "2";

@@ -4,20 +4,25 @@
 //! sets, six OOD sets, the ImageNet-X annotations, the 1280 cue-conflict stimuli and two
 //! retrieval sets. This benchmark builds embeddings of exactly those sizes (random unit class
 //! vectors; each image = its class vector plus noise, with per-model signal so accuracies differ)
-//! and runs every stage's compute function on them, model by model, as the pipeline's executor
-//! does (`execute.rs`: one model's inputs in memory at a time; the shift stage keeps per-model
-//! accuracies and fits across models at the end). Making the synthetic data is timed apart from
+//! and runs every registered stage on them through the registry, model by model, as the
+//! pipeline's executor does (`execute.rs`: one model's inputs in memory at a time; cross-model
+//! stages keep each model's summary and fit across models at the end). Making the synthetic data is timed apart from
 //! the stages.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use arrow::array::RecordBatch;
 use atlas_artifacts::{EvalSet, ItemIndex, ZeroShotHead};
 use atlas_metrics::bootstrap::Rng;
 use atlas_metrics::classification::ClassGroups;
+use atlas_stagekit::stage::{
+    EmbeddedTexts, ModelData, ModelSummary, Role, RunSettings, StageSet, TextList,
+};
 use rayon::prelude::*;
 
 use crate::PipelineError;
+use crate::registry::{Registry, Source};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -280,7 +285,7 @@ fn embed(head: &[f32], dim: usize, labels: &[i64], signal: f32, rng_seed: u64) -
 /// Caption texts, their embeddings and each caption's image index.
 type CaptionSet = (Vec<String>, Vec<f32>, Vec<usize>);
 
-struct ModelData {
+struct SynthModel {
     head: ZeroShotHead,
     cue_head: ZeroShotHead,
     /// Per dataset (same order as `datasets`): embeddings.
@@ -293,7 +298,7 @@ fn unit_rows(n: usize, dim: usize, seed: u64) -> Vec<f32> {
     embed(&[], dim, &vec![-1; n], 0.0, seed)
 }
 
-fn model_data(sets: &[Synth], dim: usize, m: usize, seed: u64) -> ModelData {
+fn model_data(sets: &[Synth], dim: usize, m: usize, seed: u64) -> SynthModel {
     let s = seed ^ ((m as u64 + 1) << 32);
     let weights = unit_rows(CLASSES, dim, s);
     let head = ZeroShotHead {
@@ -349,7 +354,7 @@ fn model_data(sets: &[Synth], dim: usize, m: usize, seed: u64) -> ModelData {
         }
         emb.push(e);
     }
-    ModelData {
+    SynthModel {
         head,
         cue_head,
         emb,
@@ -384,8 +389,35 @@ fn stage_err(stage: &str, e: impl std::fmt::Display) -> PipelineError {
     PipelineError::Config(format!("bench stage {stage}: {e}"))
 }
 
-/// Runs the benchmark (see the module docs).
+/// `[stages.*]` of the benchmark: every registered stage on, as a study run would configure them.
+fn bench_stage_config() -> String {
+    let factors: Vec<String> = atlas_metrics::factors::IMAGENET_X_FACTORS
+        .iter()
+        .map(|f| format!("\"{f}\""))
+        .collect();
+    format!(
+        "[stages.shift]\n\n[stages.factors]\nfactor_columns = [{}]\n\n[stages.shapebias]\ndecision = \"direct\"\n\n[stages.calibration]\n\n[stages.ood]\n\n[stages.retrieval]\n",
+        factors.join(", ")
+    )
+}
+
+/// Whether the synthetic set `d` is read by a stage reading `role` (ImageNet val carries the
+/// ImageNet-X annotations, so it is both the ID set and the factors set, as in the study).
+fn has_role(d: &Synth, role: Role) -> bool {
+    d.role == role.as_str() || (role == Role::Factors && d.role == "id")
+}
+
+/// Runs the benchmark (see the module docs): every stage of [`Registry::builtin`], through the
+/// same [`Stage`](atlas_stagekit::stage::Stage) interface the executor calls.
 pub fn bench_stages(cfg: &StageBenchConfig) -> Result<StageBenchReport, PipelineError> {
+    bench_stages_with(&Registry::builtin(), cfg)
+}
+
+/// [`bench_stages`] over the stages of `registry`.
+pub fn bench_stages_with(
+    registry: &Registry,
+    cfg: &StageBenchConfig,
+) -> Result<StageBenchReport, PipelineError> {
     let sets = datasets(cfg.size_scale)?;
     let mut report = StageBenchReport {
         models: cfg.models,
@@ -400,53 +432,38 @@ pub fn bench_stages(cfg: &StageBenchConfig) -> Result<StageBenchReport, Pipeline
         .iter()
         .map(|d| (d.name, vec![None; d.index.len()]))
         .collect();
-    let bs = cfg.bootstrap;
-    let seed = cfg.seed;
-    let shift_p = atlas_shift::Params {
-        bootstrap: bs,
-        seed,
-        ..Default::default()
+    let run = RunSettings {
+        bootstrap: cfg.bootstrap,
+        seed: cfg.seed,
+        base_dir: std::path::PathBuf::from("."),
     };
-    let factors_p = atlas_factors::Params {
-        factor_columns: Some(
-            atlas_metrics::factors::IMAGENET_X_FACTORS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-        ),
-        bootstrap: bs,
-        seed,
-        ..Default::default()
-    };
-    let shape_p = atlas_shapebias::Params {
-        decision: atlas_shapebias::DecisionMode::Direct,
-        bootstrap: bs,
-        seed,
-        ..Default::default()
-    };
-    let calib_p = atlas_calibration::Params {
-        bootstrap: bs,
-        seed,
-        ..Default::default()
-    };
-    let ood_p = atlas_ood::Params {
-        bootstrap: bs,
-        seed,
-        ..Default::default()
-    };
-    let retr_p = atlas_retrieval::Params {
-        bootstrap: bs,
-        seed,
-        ..Default::default()
-    };
+    let text = bench_stage_config();
+    let params = registry.parse_source(
+        &Source {
+            text: &text,
+            path: std::path::Path::new("<stage bench>"),
+        },
+        &run,
+    )?;
+    // (stage index, its parameters, the synthetic sets it reads, in `Reads` order)
+    let mut jobs = Vec::new();
+    for (si, p) in params.iter().enumerate() {
+        let Some(p) = p else { continue };
+        let reads = registry.get(si).reads();
+        let mut ks: Vec<usize> = Vec::new();
+        if reads.id_first {
+            ks.extend((0..sets.len()).filter(|&k| sets[k].role == "id").take(1));
+        }
+        ks.extend((0..sets.len()).filter(|&k| has_role(&sets[k], reads.role)));
+        jobs.push((si, p, ks));
+    }
     let mut time = |stage: &str, t: Instant| {
         *report.stage_seconds.entry(stage.to_string()).or_default() += t.elapsed().as_secs_f64();
     };
-    let by_role =
-        |role: &str| -> Vec<usize> { (0..sets.len()).filter(|&k| sets[k].role == role).collect() };
-    let (id, shifts, oods) = (by_role("id")[0], by_role("shift"), by_role("ood"));
     let mut synth_seconds = 0.0;
-    let mut accs = Vec::with_capacity(cfg.models);
+    // Cross-model stages: every model's summary tables, then one fit.
+    let mut summaries: BTreeMap<usize, Vec<(String, bool, Vec<(String, RecordBatch)>)>> =
+        BTreeMap::new();
     let names: Vec<String> = (0..cfg.models).map(|m| format!("model-{m:03}")).collect();
     let pb = indicatif::ProgressBar::new(cfg.models as u64);
     if let Ok(style) = indicatif::ProgressStyle::with_template(
@@ -454,9 +471,10 @@ pub fn bench_stages(cfg: &StageBenchConfig) -> Result<StageBenchReport, Pipeline
     ) {
         pb.set_style(style);
     }
+    let empty = crate::stages::empty_head(cfg.dim);
     for (m, name) in names.iter().enumerate() {
         let t = Instant::now();
-        let md = model_data(&sets, cfg.dim, m, seed);
+        let md = model_data(&sets, cfg.dim, m, cfg.seed);
         synth_seconds += t.elapsed().as_secs_f64();
         let head_of = |k: usize| {
             if sets[k].role == "cue-conflict" {
@@ -474,89 +492,82 @@ pub fn bench_stages(cfg: &StageBenchConfig) -> Result<StageBenchReport, Pipeline
             })
             .collect();
         time("cosines (shared)", t);
-        let mk = |k: usize| {
-            let c = (!cos[k].is_empty()).then(|| cos[k].as_slice());
-            set(
-                &sets[k],
-                &md.emb[k],
-                head_of(k),
-                &failures[sets[k].name],
-                name,
-                c,
-            )
-        };
-
-        let t = Instant::now();
-        let input = atlas_shift::ModelInput {
-            model: name,
-            baseline: m % 2 == 0,
-            id: mk(id),
-            shifts: shifts
-                .iter()
-                .map(|&k| atlas_shift::ShiftSet {
-                    set: mk(k),
-                    groups: sets[k].groups.as_ref(),
-                    objectnet_protocol: sets[k].groups.as_ref().map(|_| "synthetic groups"),
-                })
-                .collect(),
-        };
-        accs.push(
-            atlas_shift::model_accuracies(&input, &shift_p).map_err(|e| stage_err("shift", e))?,
-        );
-        time("shift", t);
-
-        let t = Instant::now();
-        atlas_factors::compute(&mk(id), &factors_p)
-            .and_then(|o| o.to_batches())
-            .map_err(|e| stage_err("factors", e))?;
-        time("factors", t);
-
-        let t = Instant::now();
-        let cue = by_role("cue-conflict")[0];
-        atlas_shapebias::compute(&mk(cue), None, &[], None, &shape_p)
-            .and_then(|o| o.to_batches())
-            .map_err(|e| stage_err("shapebias", e))?;
-        time("shapebias", t);
-
-        let t = Instant::now();
-        let shifted: Vec<EvalSet<'_>> = shifts
+        let lists: BTreeMap<&str, TextList> = md
+            .captions
             .iter()
-            .filter(|&&k| sets[k].groups.is_none())
-            .map(|&k| mk(k))
+            .map(|(&n, (texts, _, image))| {
+                (
+                    n,
+                    TextList {
+                        texts: texts.clone(),
+                        image: image.clone(),
+                    },
+                )
+            })
             .collect();
-        atlas_calibration::compute(&mk(id), None, &shifted, &calib_p)
-            .and_then(|o| o.to_batches())
-            .map_err(|e| stage_err("calibration", e))?;
-        time("calibration", t);
-
-        let t = Instant::now();
-        let ood_sets: Vec<EvalSet<'_>> = oods.iter().map(|&k| mk(k)).collect();
-        atlas_ood::compute(&mk(id), &ood_sets, &ood_p)
-            .and_then(|o| o.to_batches())
-            .map_err(|e| stage_err("ood", e))?;
-        time("ood", t);
-
-        let t = Instant::now();
-        for k in by_role("retrieval") {
-            let (texts, emb, image) = &md.captions[sets[k].name];
-            let caps = atlas_retrieval::Captions {
-                texts,
-                embeddings: emb,
-                image,
+        let baseline = m % 2 == 0;
+        for (si, p, ks) in &jobs {
+            let stage = registry.get(*si);
+            let heads = stage.reads().heads;
+            let data = ModelData {
+                model: name,
+                baseline,
+                sets: ks
+                    .iter()
+                    .map(|&k| {
+                        let d = &sets[k];
+                        let c = (heads && !cos[k].is_empty()).then(|| cos[k].as_slice());
+                        let head = if heads { head_of(k) } else { &empty };
+                        StageSet {
+                            set: set(d, &md.emb[k], head, &failures[d.name], name, c),
+                            groups: d.groups.as_ref(),
+                            protocol: d.groups.as_ref().map(|_| "synthetic groups"),
+                            texts: md.captions.get(d.name).map(|(_, emb, _)| EmbeddedTexts {
+                                list: &lists[d.name],
+                                embeddings: emb,
+                            }),
+                        }
+                    })
+                    .collect(),
             };
-            atlas_retrieval::compute(&mk(k), &caps, &retr_p)
-                .and_then(|o| o.to_batches())
-                .map_err(|e| stage_err("retrieval", e))?;
+            let t = Instant::now();
+            let tables = stage
+                .run_model(p, &data)
+                .map_err(|e| stage_err(stage.name(), e))?;
+            time(stage.name(), t);
+            if stage.cross_model() {
+                summaries.entry(*si).or_default().push((
+                    name.clone(),
+                    baseline,
+                    tables
+                        .into_iter()
+                        .map(|(n, b)| (n.to_string(), b))
+                        .collect(),
+                ));
+            }
         }
-        time("retrieval", t);
         pb.inc(1);
     }
     pb.finish_and_clear();
-    let t = Instant::now();
-    atlas_shift::compute_from_accuracies(&accs, &[], &shift_p)
-        .and_then(|o| o.to_batches())
-        .map_err(|e| stage_err("shift", e))?;
-    time("shift", t);
+    for (si, p, _) in &jobs {
+        let stage = registry.get(*si);
+        let Some(rows) = summaries.get(si) else {
+            continue;
+        };
+        let models: Vec<ModelSummary<'_>> = rows
+            .iter()
+            .map(|(model, baseline, tables)| ModelSummary {
+                model,
+                baseline: *baseline,
+                tables,
+            })
+            .collect();
+        let t = Instant::now();
+        stage
+            .fit(p, &models)
+            .map_err(|e| stage_err(stage.name(), e))?;
+        time(stage.name(), t);
+    }
     report.synth_seconds = synth_seconds;
     report.total_stage_seconds = report.stage_seconds.values().sum();
     Ok(report)

@@ -51,6 +51,12 @@ pub fn resolve_datasets(
         .as_ref()
         .map(|z| z.prompts.iter().map(|p| p.get_ref().clone()).collect())
         .unwrap_or_default();
+    // Every declared prompt set is checked, used or not: a mistake should not wait until the
+    // day the set is switched on.
+    for set in &cfg.config.prompt_sets {
+        let (name, templates) = named_prompts(cfg, set.name.get_ref())?;
+        check_templates(&name, &templates)?;
+    }
     let mut out = Vec::new();
     for d in &cfg.config.datasets {
         let base = resolve_one(cfg, d, store_root)?;
@@ -89,7 +95,10 @@ fn check_templates(set: &str, templates: &[String]) -> Result<(), PipelineError>
             "prompt set `{set}` has no templates"
         )));
     }
-    match templates.iter().find(|t| !t.contains("{c}") && !t.contains("{}")) {
+    match templates
+        .iter()
+        .find(|t| !t.contains("{c}") && !t.contains("{}"))
+    {
         Some(t) => Err(PipelineError::Config(format!(
             "prompt set `{set}`: template {t:?} has no `{{c}}` where the class name goes; every class would get the same prompt. Add {{c}} (e.g. \"a photo of a {{c}}.\")"
         ))),

@@ -13,7 +13,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
 use crate::PipelineError;
-use crate::config::{LoadedConfig, LogitScaleSetting};
+use crate::config::LogitScaleSetting;
 use crate::datasets::ResolvedDataset;
 use crate::models::ResolvedModel;
 use crate::plan::{Job, JobKind, MetricJob, Plan, Step};
@@ -57,7 +57,6 @@ impl TextEncoder for Encoders<'_> {
 }
 
 pub struct Executor<'a> {
-    pub cfg: &'a LoadedConfig,
     pub store: &'a Store,
     pub registry: &'a Registry,
     pub params: &'a [Option<StageParams>],
@@ -181,7 +180,15 @@ impl Executor<'_> {
         };
         let load = || -> Result<ModelInputs, PipelineError> {
             let rows = atlas_embed::load_image_rows(self.store, &model.image_ns)?;
-            ModelInputs::from_rows(self.store, &rows, model, self.datasets, &wanted, &heads, scale)
+            ModelInputs::from_rows(
+                self.store,
+                &rows,
+                model,
+                self.datasets,
+                &wanted,
+                &heads,
+                scale,
+            )
         };
         let mut inputs = load()?;
         let lost = inputs.lost_items();
@@ -263,7 +270,8 @@ impl Executor<'_> {
                     &opts,
                 )?;
                 report.prompts_embedded += r.embedded;
-                let (_, emb) = atlas_embed::text_embeddings(self.store, &model.text_ns, &list.texts)?;
+                let (_, emb) =
+                    atlas_embed::text_embeddings(self.store, &model.text_ns, &list.texts)?;
                 inputs.texts.insert((j.stage, di), (list, emb));
             }
         }
@@ -381,7 +389,8 @@ impl Executor<'_> {
             &prompts,
             &opts,
         )?;
-        let head = atlas_embed::build_head(self.store, &model.text_ns, &d.classnames, &d.templates)?;
+        let head =
+            atlas_embed::build_head(self.store, &model.text_ns, &d.classnames, &d.templates)?;
         let meta = ManifestMeta::new("zeroshot-head", atlas_embed::STAGE_VERSION).with_inputs(json!({
             "model": model.name, "prompt_set": d.prompt_set, "classes": d.classnames.len(), "templates": d.templates.len()
         }));

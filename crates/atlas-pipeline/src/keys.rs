@@ -73,7 +73,9 @@ fn image_namespace_fields(weights: &[u8; 32], pre: &PreprocessConfig, precision:
 /// The embedding space of images (hex): model weights, preprocessing and precision. Shards of
 /// per-item rows live in this namespace, keyed by image-bytes hash.
 pub fn image_namespace(weights: &[u8; 32], pre: &PreprocessConfig, precision: &str) -> String {
-    image_namespace_fields(weights, pre, precision).finish().to_hex()
+    image_namespace_fields(weights, pre, precision)
+        .finish()
+        .to_hex()
 }
 
 fn text_namespace_fields(weights: &[u8; 32], tokenizer: &[u8; 32], precision: &str) -> Fields {
@@ -87,7 +89,9 @@ fn text_namespace_fields(weights: &[u8; 32], tokenizer: &[u8; 32], precision: &s
 
 /// The embedding space of prompts (hex): model weights, tokenizer identity and precision.
 pub fn text_namespace(weights: &[u8; 32], tokenizer: &[u8; 32], precision: &str) -> String {
-    text_namespace_fields(weights, tokenizer, precision).finish().to_hex()
+    text_namespace_fields(weights, tokenizer, precision)
+        .finish()
+        .to_hex()
 }
 
 /// Version of the coverage marker's content (2: it lists the dataset's failed items).
@@ -157,7 +161,11 @@ fn zeroshot_fields(image_namespace: &str, items: &[u8; 32], z: &ZeroShotInputs<'
 }
 
 /// Zero-shot predictions of a model on a dataset.
-pub fn zeroshot_key(image_namespace: &str, items: &[u8; 32], z: &ZeroShotInputs<'_>) -> ArtifactKey {
+pub fn zeroshot_key(
+    image_namespace: &str,
+    items: &[u8; 32],
+    z: &ZeroShotInputs<'_>,
+) -> ArtifactKey {
     zeroshot_fields(image_namespace, items, z).finish()
 }
 
@@ -313,12 +321,40 @@ pub fn catalog() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
         protocol: Some("p"),
     };
     vec![
-        ("image embeddings namespace", kinds::IMAGE_EMBEDDINGS, image_namespace_fields(&h, &pre, "f32").names),
-        ("text embeddings namespace", kinds::TEXT_EMBEDDINGS, text_namespace_fields(&h, &h, "f32").names),
-        ("coverage marker", kinds::EMBED_COVERAGE, coverage_fields("ns", &h).names),
-        ("zero-shot head", kinds::ZEROSHOT_HEAD, head_fields("ns", &["c".into()], &["t".into()]).names),
-        ("zero-shot predictions", kinds::ZEROSHOT, zeroshot_fields("ns", &h, &z).names),
-        ("metric stage job (per model)", "stage-<name>, summary-<name>, table-<table>", model_fields(&base, "model", "m", "i", "t", &[set]).names),
-        ("metric stage fit (cross-model)", "stage-<name>, table-<table>", fit_fields(&base, &[("m", true, ArtifactKey(h))]).names),
+        (
+            "image embeddings namespace",
+            kinds::IMAGE_EMBEDDINGS,
+            image_namespace_fields(&h, &pre, "f32").names,
+        ),
+        (
+            "text embeddings namespace",
+            kinds::TEXT_EMBEDDINGS,
+            text_namespace_fields(&h, &h, "f32").names,
+        ),
+        (
+            "coverage marker",
+            kinds::EMBED_COVERAGE,
+            coverage_fields("ns", &h).names,
+        ),
+        (
+            "zero-shot head",
+            kinds::ZEROSHOT_HEAD,
+            head_fields("ns", &["c".into()], &["t".into()]).names,
+        ),
+        (
+            "zero-shot predictions",
+            kinds::ZEROSHOT,
+            zeroshot_fields("ns", &h, &z).names,
+        ),
+        (
+            "metric stage job (per model)",
+            "stage-<name>, summary-<name>, table-<table>",
+            model_fields(&base, "model", "m", "i", "t", &[set]).names,
+        ),
+        (
+            "metric stage fit (cross-model)",
+            "stage-<name>, table-<table>",
+            fit_fields(&base, &[("m", true, ArtifactKey(h))]).names,
+        ),
     ]
 }

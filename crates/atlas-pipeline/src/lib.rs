@@ -187,6 +187,8 @@ impl RunReport {
 struct Session<'r> {
     cfg: LoadedConfig,
     store: Store,
+    /// Held for the whole session by runs that write (run, gc); dropped with the session.
+    _lock: Option<atlas_store::StoreLock>,
     registry: &'r Registry,
     params: Vec<Option<registry::StageParams>>,
     models: Vec<models::ResolvedModel>,
@@ -194,7 +196,13 @@ struct Session<'r> {
     plan: Plan,
 }
 
-fn open<'r>(opts: &RunOptions, registry: &'r Registry) -> Result<Session<'r>, PipelineError> {
+/// Reads the config, resolves models and datasets and plans. `write`: take the store's writer
+/// lock first (a second run on the same store is refused with the holder's pid).
+fn open<'r>(
+    opts: &RunOptions,
+    registry: &'r Registry,
+    write: bool,
+) -> Result<Session<'r>, PipelineError> {
     let cfg = LoadedConfig::read(&opts.config)?;
     let run = &cfg.config.run;
     let settings = atlas_stagekit::stage::RunSettings {
@@ -205,6 +213,11 @@ fn open<'r>(opts: &RunOptions, registry: &'r Registry) -> Result<Session<'r>, Pi
     let params = registry.parse_params(&cfg, &settings)?;
     let store_root = cfg.resolve(&run.store);
     let store = Store::open(&store_root)?;
+    let lock = if write {
+        Some(store.lock_exclusive()?)
+    } else {
+        None
+    };
     ensure_world(&cfg)?;
     let datasets = datasets::resolve_datasets(&cfg, &store_root)?;
     let device = opts.device.clone().unwrap_or_else(|| run.device.clone());
@@ -237,6 +250,7 @@ fn open<'r>(opts: &RunOptions, registry: &'r Registry) -> Result<Session<'r>, Pi
     Ok(Session {
         cfg,
         store,
+        _lock: lock,
         registry,
         params,
         models,
@@ -357,7 +371,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, PipelineError> {
 /// Plan and run with the stages of `registry`.
 pub fn run_with(opts: &RunOptions, registry: &Registry) -> Result<RunReport, PipelineError> {
     let t0 = Instant::now();
-    let mut s = open(opts, registry)?;
+    let mut s = open(opts, registry, !opts.dry_run)?;
     if opts.verify && !opts.dry_run {
         verify_shards(&mut s)?;
     }
@@ -381,7 +395,6 @@ pub fn run_with(opts: &RunOptions, registry: &Registry) -> Result<RunReport, Pip
         return Ok(report);
     }
     let exec = execute::Executor {
-        cfg: &s.cfg,
         store: &s.store,
         registry: s.registry,
         params: &s.params,
@@ -446,7 +459,12 @@ fn collect_errors(s: &Session) -> Result<Vec<(String, String, String, String)>, 
             continue; // one listing per dataset, whatever the prompt sets
         }
         for e in &d.data.errors {
-            out.push((d.name.clone(), e.id.clone(), e.reason.clone(), "list".into()));
+            out.push((
+                d.name.clone(),
+                e.id.clone(),
+                e.reason.clone(),
+                "list".into(),
+            ));
         }
     }
     for (dataset, id, reason) in execute::coverage_errors(&s.store, &s.plan, &s.datasets)? {
@@ -475,7 +493,7 @@ impl StatusReport {
 
 pub fn status(opts: &RunOptions) -> Result<StatusReport, PipelineError> {
     let registry = Registry::builtin();
-    let s = open(opts, &registry)?;
+    let s = open(opts, &registry, false)?;
     Ok(StatusReport {
         lines: plan_lines(&s),
         cached: s.plan.cached(),
@@ -496,7 +514,7 @@ pub fn gc(opts: &RunOptions) -> Result<String, PipelineError> {
     if !opts.models.is_empty() || opts.only.is_some() {
         tracing::warn!("gc ignores --models and --only: it keeps everything the config references");
     }
-    let s = open(&whole, &registry)?;
+    let s = open(&whole, &registry, !opts.dry_run)?;
     let mut keep: HashSet<(String, atlas_store::ArtifactKey)> = s
         .plan
         .jobs

@@ -115,7 +115,11 @@ pub fn marker_tables(store: &Store, job: &MetricJob) -> Result<Option<Vec<String
     Ok(Some(
         marker.record.parameters["tables"]
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default(),
     ))
 }
@@ -205,7 +209,11 @@ pub fn stage_datasets(
     let prompts = if reads.heads { prompts } else { None };
     let mut out: Vec<usize> = Vec::new();
     if reads.id_first {
-        out.extend(by_role(datasets, DatasetRole::Id, prompts).into_iter().take(1));
+        out.extend(
+            by_role(datasets, DatasetRole::Id, prompts)
+                .into_iter()
+                .take(1),
+        );
     }
     out.extend(by_role(datasets, DatasetRole::from(reads.role), prompts));
     out
@@ -282,12 +290,17 @@ fn metric_jobs(p: &PlanInputs<'_>, scale: &str) -> Vec<MetricJob> {
                         }
                     })
                     .collect();
-                let key = keys::model_job_key(&base, cross, &m.name, &m.image_ns, &m.text_ns, &inputs);
+                let key =
+                    keys::model_job_key(&base, cross, &m.name, &m.image_ns, &m.text_ns, &inputs);
                 summaries.push((m.name.as_str(), m.entry.baseline, key));
                 jobs.push(MetricJob {
                     stage: si,
                     name: stage.name(),
-                    step: if cross { Step::Summary(mi) } else { Step::Model(mi) },
+                    step: if cross {
+                        Step::Summary(mi)
+                    } else {
+                        Step::Model(mi)
+                    },
                     prompt_set: view.cloned(),
                     datasets: ds.clone(),
                     key,

@@ -29,6 +29,13 @@ pub struct StageParams {
     value: Box<dyn Any + Send + Sync>,
 }
 
+/// TOML text holding `[stages.*]` tables, and the file it came from (for error messages).
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    pub text: &'a str,
+    pub path: &'a std::path::Path,
+}
+
 /// A [`Stage`] with its parameter type erased, so stages of different types share one list.
 pub trait RegisteredStage: Send + Sync {
     fn name(&self) -> &'static str;
@@ -37,21 +44,37 @@ pub trait RegisteredStage: Send + Sync {
     fn reads(&self) -> Reads;
     fn cross_model(&self) -> bool;
     /// Parses `[stages.<table>]` from the config source (None: the stage is off).
-    fn parse(&self, cfg: &LoadedConfig, run: &RunSettings) -> Result<Option<StageParams>, ConfigError>;
+    fn parse(
+        &self,
+        source: &Source<'_>,
+        run: &RunSettings,
+    ) -> Result<Option<StageParams>, ConfigError>;
     /// The default parameters, configured for `run` (the stage benchmark uses them).
     fn default_params(&self, run: &RunSettings) -> StageParams;
     fn texts(&self, p: &StageParams, index: &ItemIndex) -> Result<Option<TextList>, StageError>;
-    fn run_model(&self, p: &StageParams, data: &ModelData<'_>) -> Result<Vec<NamedTable>, StageError>;
-    fn fit(&self, p: &StageParams, models: &[ModelSummary<'_>]) -> Result<Vec<NamedTable>, StageError>;
+    fn run_model(
+        &self,
+        p: &StageParams,
+        data: &ModelData<'_>,
+    ) -> Result<Vec<NamedTable>, StageError>;
+    fn fit(
+        &self,
+        p: &StageParams,
+        models: &[ModelSummary<'_>],
+    ) -> Result<Vec<NamedTable>, StageError>;
 }
 
 struct Erased<S>(S);
 
 impl<S: Stage> Erased<S> {
     fn params<'p>(&self, p: &'p StageParams) -> Result<&'p S::Params, StageError> {
-        p.value
-            .downcast_ref::<S::Params>()
-            .ok_or_else(|| format!("internal: parameters of another stage given to `{}`", self.0.name()).into())
+        p.value.downcast_ref::<S::Params>().ok_or_else(|| {
+            format!(
+                "internal: parameters of another stage given to `{}`",
+                self.0.name()
+            )
+            .into()
+        })
     }
 }
 
@@ -72,29 +95,37 @@ impl<S: Stage> RegisteredStage for Erased<S> {
         self.0.cross_model()
     }
 
-    fn parse(&self, cfg: &LoadedConfig, run: &RunSettings) -> Result<Option<StageParams>, ConfigError> {
+    fn parse(
+        &self,
+        cfg: &Source<'_>,
+        run: &RunSettings,
+    ) -> Result<Option<StageParams>, ConfigError> {
         let table = self.0.table();
         let at = |e: toml::de::Error| {
-            let (line, column) = line_col(&cfg.source, e.span().map_or(0, |s| s.start));
+            let (line, column) = line_col(cfg.text, e.span().map_or(0, |s| s.start));
             ConfigError::At {
-                path: cfg.path.clone(),
+                path: cfg.path.to_path_buf(),
                 line,
                 column,
                 message: format!("[stages.{table}] {}", e.message()),
             }
         };
         // `bootstrap` and `seed` belong to [run]: a stage table that sets them is refused.
-        toml::Deserializer::new(&cfg.source)
+        toml::Deserializer::new(cfg.text)
             .deserialize_map(Walk(RefuseRunKeys { table }))
             .map_err(at)?;
-        let Some(mut params) = toml::Deserializer::new(&cfg.source)
-            .deserialize_map(Walk(Pick::<S::Params> { table, out: None, _p: PhantomData }))
+        let Some(mut params) = toml::Deserializer::new(cfg.text)
+            .deserialize_map(Walk(Pick::<S::Params> {
+                table,
+                out: None,
+                _p: PhantomData,
+            }))
             .map_err(at)?
         else {
             return Ok(None);
         };
         let canonical = serde_json::to_string(&params).map_err(|e| ConfigError::At {
-            path: cfg.path.clone(),
+            path: cfg.path.to_path_buf(),
             line: 0,
             column: 0,
             message: format!("[stages.{table}] parameters do not serialize: {e}"),
@@ -122,11 +153,19 @@ impl<S: Stage> RegisteredStage for Erased<S> {
         self.0.texts(self.params(p)?, index)
     }
 
-    fn run_model(&self, p: &StageParams, data: &ModelData<'_>) -> Result<Vec<NamedTable>, StageError> {
+    fn run_model(
+        &self,
+        p: &StageParams,
+        data: &ModelData<'_>,
+    ) -> Result<Vec<NamedTable>, StageError> {
         self.0.run_model(self.params(p)?, data)
     }
 
-    fn fit(&self, p: &StageParams, models: &[ModelSummary<'_>]) -> Result<Vec<NamedTable>, StageError> {
+    fn fit(
+        &self,
+        p: &StageParams,
+        models: &[ModelSummary<'_>],
+    ) -> Result<Vec<NamedTable>, StageError> {
         self.0.fit(self.params(p)?, models)
     }
 }
@@ -138,7 +177,9 @@ pub struct Registry {
 
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.stages.iter().map(|s| s.name())).finish()
+        f.debug_list()
+            .entries(self.stages.iter().map(|s| s.name()))
+            .finish()
     }
 }
 
@@ -205,13 +246,29 @@ impl Registry {
         cfg: &LoadedConfig,
         run: &RunSettings,
     ) -> Result<Vec<Option<StageParams>>, ConfigError> {
+        self.parse_source(
+            &Source {
+                text: &cfg.source,
+                path: &cfg.path,
+            },
+            run,
+        )
+    }
+
+    /// [`Registry::parse_params`] on TOML text (only its `[stages.*]` tables are read): the stage
+    /// benchmark configures its stages this way.
+    pub fn parse_source(
+        &self,
+        cfg: &Source<'_>,
+        run: &RunSettings,
+    ) -> Result<Vec<Option<StageParams>>, ConfigError> {
         let known = self.tables();
-        toml::Deserializer::new(&cfg.source)
+        toml::Deserializer::new(cfg.text)
             .deserialize_map(Walk(KnownTables { known: &known }))
             .map_err(|e| {
-                let (line, column) = line_col(&cfg.source, e.span().map_or(0, |s| s.start));
+                let (line, column) = line_col(cfg.text, e.span().map_or(0, |s| s.start));
                 ConfigError::At {
-                    path: cfg.path.clone(),
+                    path: cfg.path.to_path_buf(),
                     line,
                     column,
                     message: e.message().to_string(),

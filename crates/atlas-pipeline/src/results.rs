@@ -18,7 +18,6 @@ use crate::plan::{JobKind, Plan};
 use atlas_artifacts::kinds;
 use atlas_store::Store;
 
-
 /// Writes `results/<name>` atomically without ever leaving a partial or temporary file in
 /// `results/` (a killed run must not break `read_parquet('results/*')`): the file is written and
 /// fsynced in a hidden staging folder beside `results/`, then renamed into place.
@@ -384,4 +383,3 @@ pub fn read_zeroshot(store: &Store, plan: &Plan) -> Result<ZeroShotResults, Pipe
     }
     Ok(out)
 }
-

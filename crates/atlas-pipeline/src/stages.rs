@@ -61,7 +61,12 @@ impl ModelInputs {
         }
         let mut gathered = BTreeMap::new();
         for &di in wanted {
-            let hashes: Vec<&str> = datasets[di].index.hashes.iter().map(String::as_str).collect();
+            let hashes: Vec<&str> = datasets[di]
+                .index
+                .hashes
+                .iter()
+                .map(String::as_str)
+                .collect();
             gathered.insert(di, rows.gather(&hashes));
         }
         let cosines = gathered
@@ -89,7 +94,10 @@ impl ModelInputs {
         self.gathered
             .iter()
             .filter_map(|(&di, (_, f))| {
-                let n = f.iter().filter(|r| r.as_deref() == Some(NOT_EMBEDDED)).count();
+                let n = f
+                    .iter()
+                    .filter(|r| r.as_deref() == Some(NOT_EMBEDDED))
+                    .count();
                 (n > 0).then_some((di, n))
             })
             .collect()
@@ -138,10 +146,13 @@ impl ModelInputs {
                         set: self.set(&model.name, d, di, empty),
                         groups: d.groups.as_ref(),
                         protocol: d.protocol.as_deref(),
-                        texts: self.texts.get(&(job.stage, di)).map(|(list, emb)| EmbeddedTexts {
-                            list,
-                            embeddings: emb,
-                        }),
+                        texts: self
+                            .texts
+                            .get(&(job.stage, di))
+                            .map(|(list, emb)| EmbeddedTexts {
+                                list,
+                                embeddings: emb,
+                            }),
                     }
                 })
                 .collect(),
@@ -174,7 +185,11 @@ pub fn store_tables(
     let mut by_name: BTreeMap<&str, Vec<RecordBatch>> = BTreeMap::new();
     for (name, b) in tables {
         let b = if job.gives_results() {
-            crate::results::with_utf8_column(b, "prompts", vec![job.prompt_set.as_deref(); b.num_rows()])?
+            crate::results::with_utf8_column(
+                b,
+                "prompts",
+                vec![job.prompt_set.as_deref(); b.num_rows()],
+            )?
         } else {
             b.clone()
         };
@@ -198,7 +213,9 @@ fn marker_batch(names: &[&str]) -> Result<RecordBatch, PipelineError> {
     )]);
     Ok(RecordBatch::try_new(
         std::sync::Arc::new(schema),
-        vec![std::sync::Arc::new(arrow::array::StringArray::from(names.to_vec()))],
+        vec![std::sync::Arc::new(arrow::array::StringArray::from(
+            names.to_vec(),
+        ))],
     )?)
 }
 

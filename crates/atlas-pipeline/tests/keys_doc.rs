@@ -22,7 +22,11 @@ fn doc_rows() -> Vec<(String, String, Vec<String>)> {
             .map(|f| f.trim().trim_matches('`').to_string())
             .filter(|f| !f.is_empty())
             .collect();
-        rows.push((cells[1].to_string(), cells[2].trim_matches('`').to_string(), fields));
+        rows.push((
+            cells[1].to_string(),
+            cells[2].trim_matches('`').to_string(),
+            fields,
+        ));
     }
     rows
 }

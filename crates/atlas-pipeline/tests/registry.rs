@@ -47,7 +47,11 @@ impl Stage for ToyStage {
     }
     fn configure(&self, _p: &mut ToyParams, _run: &RunSettings) {}
 
-    fn run_model(&self, p: &ToyParams, data: &ModelData<'_>) -> Result<Vec<NamedTable>, StageError> {
+    fn run_model(
+        &self,
+        p: &ToyParams,
+        data: &ModelData<'_>,
+    ) -> Result<Vec<NamedTable>, StageError> {
         let mut out = Vec::new();
         for s in &data.sets {
             let set = &s.set;
@@ -58,7 +62,12 @@ impl Stage for ToyStage {
             for &i in &usable {
                 let x = &emb[i * dim..(i + 1) * dim];
                 let best = (0..k)
-                    .map(|c| x.iter().zip(&w[c * dim..(c + 1) * dim]).map(|(a, b)| a * b).sum::<f32>())
+                    .map(|c| {
+                        x.iter()
+                            .zip(&w[c * dim..(c + 1) * dim])
+                            .map(|(a, b)| a * b)
+                            .sum::<f32>()
+                    })
                     .fold(f32::NEG_INFINITY, f32::max);
                 total += best as f64;
             }
@@ -66,7 +75,10 @@ impl Stage for ToyStage {
                 .utf8("model", [data.model])
                 .utf8("dataset", [set.dataset])
                 .i64("n", [usable.len() as i64])
-                .f64("mean_max_cosine", [p.scale * total / usable.len().max(1) as f64])
+                .f64(
+                    "mean_max_cosine",
+                    [p.scale * total / usable.len().max(1) as f64],
+                )
                 .finish()?;
             out.push(("toy", t));
         }
@@ -77,15 +89,7 @@ impl Stage for ToyStage {
 fn make_fixture_model(dir: &Path) {
     let config = ClipConfig {
         embed_dim: 32,
-        vision: VisionConfig {
-            image_size: 32,
-            patch_size: 8,
-            width: 32,
-            layers: 1,
-            head_width: 16,
-            mlp_ratio: 2.0,
-            resnet_layers: None,
-        },
+        vision: VisionConfig::vit(32, 8, 32, 1, 16, 2.0),
         text: TextConfig {
             context_length: 16,
             vocab_size: 49408,
@@ -159,20 +163,36 @@ fn a_stage_added_through_the_registry_is_planned_run_cached_and_reported() {
     let first = atlas_pipeline::run_with(&opts(dir.path()), &registry).unwrap();
     assert!(first.to_run > 0);
     assert!(
-        first.metric_tables.iter().any(|(n, rows)| n == "toy" && *rows == 1),
+        first
+            .metric_tables
+            .iter()
+            .any(|(n, rows)| n == "toy" && *rows == 1),
         "{:?}",
         first.metric_tables
     );
     let batches =
         atlas_store::read_parquet_file(&dir.path().join("results").join("toy.parquet")).unwrap();
     let b: &RecordBatch = &batches[0];
-    let col = |n: &str| b.column_by_name(n).unwrap_or_else(|| panic!("no column {n}"));
+    let col = |n: &str| {
+        b.column_by_name(n)
+            .unwrap_or_else(|| panic!("no column {n}"))
+    };
     let model = col("model").as_any().downcast_ref::<StringArray>().unwrap();
     assert_eq!(model.value(0), "m");
     // The pipeline added the prompt set and the six-factor tags to the stage's own columns.
-    assert!(col("prompts").as_any().downcast_ref::<StringArray>().unwrap().is_valid(0));
+    assert!(
+        col("prompts")
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap()
+            .is_valid(0)
+    );
     col("architecture");
-    let v = col("mean_max_cosine").as_any().downcast_ref::<Float64Array>().unwrap().value(0);
+    let v = col("mean_max_cosine")
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .unwrap()
+        .value(0);
     assert!(v.is_finite() && v.abs() <= 2.0 + 1e-9, "{v}");
 
     // A second run computes nothing and reads no embedding shard.
@@ -218,7 +238,10 @@ fn stage_parameters_are_checked_with_line_and_column() {
     let msg = atlas_pipeline::run_with(&opts(dir.path()), &registry)
         .unwrap_err()
         .to_string();
-    assert!(msg.contains(":24:1: [stages.ood] unknown field `mcm_temprature`"), "{msg}");
+    assert!(
+        msg.contains(":24:1: [stages.ood] unknown field `mcm_temprature`"),
+        "{msg}"
+    );
     assert!(msg.contains("mcm_temperature"), "{msg}");
 
     write("[stages.ood]\nbootstrap = 5\n");

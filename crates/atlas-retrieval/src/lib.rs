@@ -33,8 +33,8 @@ use serde::{Deserialize, Serialize};
 mod stage;
 
 pub use common::{HeadlineNumber, InputError};
-pub use stage::{RetrievalStage};
 use common::{Table, bootstrap_config, check_set, no_items};
+pub use stage::RetrievalStage;
 
 /// Bump when the same inputs would give different outputs.
 pub const STAGE_VERSION: &str = "1";

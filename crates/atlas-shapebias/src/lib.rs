@@ -44,9 +44,9 @@ use serde::{Deserialize, Serialize};
 mod stage;
 
 pub use common::{HeadlineNumber, InputError};
-pub use stage::{ShapeBiasStage};
 use common::{Table, bootstrap_config, check_set, cosines_of, label_head, logits_of, no_items};
 pub use human::{HumanShapeBias, human_shape_bias, load_human_responses};
+pub use stage::ShapeBiasStage;
 
 /// Bump when the same inputs would give different outputs.
 pub const STAGE_VERSION: &str = "1";

@@ -35,11 +35,19 @@ impl Stage for ShapeBiasStage {
     }
 
     fn input_files(&self, p: &Params) -> Vec<std::path::PathBuf> {
-        p.mapping.iter().chain(&p.human_responses).cloned().collect()
+        p.mapping
+            .iter()
+            .chain(&p.human_responses)
+            .cloned()
+            .collect()
     }
 
     fn run_model(&self, p: &Params, data: &ModelData<'_>) -> Result<Vec<NamedTable>, StageError> {
-        let mapping = p.mapping.as_deref().map(CategoryMapping::load).transpose()?;
+        let mapping = p
+            .mapping
+            .as_deref()
+            .map(CategoryMapping::load)
+            .transpose()?;
         let human = p
             .human_responses
             .as_deref()

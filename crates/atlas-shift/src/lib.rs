@@ -47,8 +47,8 @@ use serde::{Deserialize, Serialize};
 mod stage;
 
 pub use common::{HeadlineNumber, InputError};
-pub use stage::{ShiftStage};
 pub use published::{PublishedAccuracy, default_published_names, parse_published_csv};
+pub use stage::ShiftStage;
 
 use common::{Table, bootstrap_config, check_set, cosines_of, label_head, labelled, logits_of};
 

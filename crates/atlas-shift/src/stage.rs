@@ -3,8 +3,8 @@
 //! the published rows is the cheap cross-model step.
 
 use atlas_stagekit::stage::{
-    ModelData, ModelSummary, NamedTable, Reads, Role, RunSettings, Stage, StageError,
-    find_summary, from_summary_batch, summary_batch,
+    ModelData, ModelSummary, NamedTable, Reads, Role, RunSettings, Stage, StageError, find_summary,
+    from_summary_batch, summary_batch,
 };
 
 use crate::{

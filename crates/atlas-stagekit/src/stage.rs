@@ -167,7 +167,11 @@ pub trait Stage: Send + Sync + 'static {
     }
 
     /// Texts of `index` to embed with the model's text tower for this stage (none by default).
-    fn texts(&self, _params: &Self::Params, _index: &ItemIndex) -> Result<Option<TextList>, StageError> {
+    fn texts(
+        &self,
+        _params: &Self::Params,
+        _index: &ItemIndex,
+    ) -> Result<Option<TextList>, StageError> {
         Ok(None)
     }
 
@@ -199,7 +203,9 @@ pub fn summary_batch<T: Serialize>(value: &T) -> Result<RecordBatch, StageError>
     let schema = Schema::new(vec![Field::new(SUMMARY_COLUMN, DataType::Binary, false)]);
     Ok(RecordBatch::try_new(
         std::sync::Arc::new(schema),
-        vec![std::sync::Arc::new(BinaryArray::from(vec![bytes.as_slice()]))],
+        vec![std::sync::Arc::new(BinaryArray::from(vec![
+            bytes.as_slice(),
+        ]))],
     )?)
 }
 

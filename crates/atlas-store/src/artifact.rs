@@ -84,6 +84,19 @@ impl Artifact {
     }
 }
 
+/// The Arrow schema of a Parquet file, from its footer (an empty table has one too).
+pub fn read_parquet_schema(path: &Path) -> Result<arrow::datatypes::SchemaRef> {
+    let data = fs::read(path).map_err(io_err("reading", path))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(Bytes::from(data)).map_err(|source| {
+            StoreError::Parquet {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+    Ok(builder.schema().clone())
+}
+
 /// Reads a whole Parquet file (e.g. a result written with `write_parquet_atomic`).
 pub fn read_parquet_file(path: &Path) -> Result<Vec<RecordBatch>> {
     let data = fs::read(path).map_err(io_err("reading", path))?;

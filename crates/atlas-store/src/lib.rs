@@ -81,22 +81,22 @@ mod gc;
 mod key;
 mod lock;
 mod manifest;
-mod stats;
 mod shards;
+mod stats;
 mod store;
 mod verify;
 
-pub use artifact::{Artifact, read_parquet_file};
+pub use artifact::{Artifact, read_parquet_file, read_parquet_schema};
 pub use atomic::{
     TEMP_PREFIX, WrittenFile, write_bytes_atomic, write_parquet_atomic, writer_properties,
 };
 pub use error::{Result, StoreError};
 pub use gc::{GcOptions, GcReport};
 pub use key::{ArtifactKey, KEY_HEADER, KeyBuilder, hex32, parse_hex32};
-pub use stats::{ReadCounts, ReadStats};
 pub use lock::{LOCK_FILE, StoreLock};
 pub use manifest::{MANIFEST_SCHEMA_VERSION, ManifestMeta, ManifestRecord, format_utc_ms};
 pub use shards::{LostShard, ShardScan, item_hashes};
+pub use stats::{ReadCounts, ReadStats};
 pub use store::{ArtifactRef, DEFAULT_ROOT, QUARANTINE_DIR, Store, validate_kind};
 pub use verify::{Lookup, Quarantined, Status};
 

@@ -141,7 +141,8 @@ impl Store {
         };
         let data = match fs::read(&parquet_path) {
             Ok(d) => {
-                self.stats.record(kind, record.namespace.as_deref(), d.len());
+                self.stats
+                    .record(kind, record.namespace.as_deref(), d.len());
                 d
             }
             Err(e) if e.kind() == ErrorKind::NotFound => {

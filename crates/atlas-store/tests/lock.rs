@@ -46,10 +46,14 @@ fn spawn_holder(root: &std::path::Path) -> (std::process::Child, u32) {
             .next()
             .expect("child ended before taking the lock")
             .unwrap();
-        if let Some(pid) = line.strip_prefix("LOCKED ") {
-            break pid.trim().parse::<u32>().unwrap();
+        // libtest prints `test child_holds_the_lock ... ` first, on the same line.
+        if let Some(i) = line.find("LOCKED ") {
+            break line[i + "LOCKED ".len()..].trim().parse::<u32>().unwrap();
         }
     };
+    // Keep reading: the child's test harness prints its result when it ends, and a closed pipe
+    // would fail it.
+    std::thread::spawn(move || lines.for_each(drop));
     (child, pid)
 }
 

@@ -86,7 +86,9 @@ pub enum TokenizerError {
     ContextLength(usize),
     #[error("tokenizers backend: {0}")]
     Backend(String),
-    #[error("cannot write tokenizer file {path}: {source} (check that the directory exists and is writable)")]
+    #[error(
+        "cannot write tokenizer file {path}: {source} (check that the directory exists and is writable)"
+    )]
     Write {
         path: PathBuf,
         #[source]

@@ -20,13 +20,13 @@ pub mod schedule;
 pub mod train;
 pub mod zoo;
 
+pub use atlas_tokenizer::WordTokenizer;
 pub use captions::CaptionViews;
 pub use data::Split;
 pub use error::{Result, TrainError};
 pub use eval::{SplitAccuracy, evaluate, zero_shot_head};
 pub use loss::LossKind;
 pub use model::{ClipLike, interpolate};
-pub use atlas_tokenizer::WordTokenizer;
 pub use train::{Augment, TrainConfig, TrainLog, train_contrastive, train_finetune};
 pub use zoo::{
     CardCheck, ModelReport, ZooOptions, ZooReport, ZooSpec, check_cards, train_demo_zoo, zoo_specs,

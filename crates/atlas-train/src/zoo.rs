@@ -6,9 +6,9 @@
 //! - `build`: one model's build and the parallel schedule of builds;
 //! - [`cards`]: reports, model cards, the zoo README and [`check_cards`].
 
+mod build;
 pub mod cards;
 pub mod catalog;
-mod build;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -19,9 +19,9 @@ use atlas_world::WorldConfig;
 pub use atlas_artifacts::FactorTags;
 pub use cards::{CardCheck, ModelReport, ZooReport, check_cards, zoo_readme};
 pub use catalog::{
-    ArchSpec, CONTEXT_LENGTH, EVAL_SPLITS, PROMPTS_TAG, RESOLUTION, Recipe, SIMPLE_PROMPT, WorldKind,
-    ZOO_VERSION, ZooOptions, ZooSpec, reference_train, world_config, zoo_preprocess, zoo_specs,
-    zoo_tokenizer,
+    ArchSpec, CONTEXT_LENGTH, EVAL_SPLITS, PROMPTS_TAG, RESOLUTION, Recipe, SIMPLE_PROMPT,
+    WorldKind, ZOO_VERSION, ZooOptions, ZooSpec, reference_train, world_config, zoo_preprocess,
+    zoo_specs, zoo_tokenizer,
 };
 
 use crate::data::{Split, read_lines_near};

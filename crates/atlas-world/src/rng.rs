@@ -249,7 +249,11 @@ mod tests {
             let seed = c["seed"].as_u64().unwrap();
             let (i, j) = (c["i"].as_i64().unwrap(), c["j"].as_i64().unwrap());
             let got = cell_noise(seed, i as i32, j as i32).to_bits();
-            assert_eq!(got, c["bits"].as_u64().unwrap(), "seed {seed} cell ({i}, {j})");
+            assert_eq!(
+                got,
+                c["bits"].as_u64().unwrap(),
+                "seed {seed} cell ({i}, {j})"
+            );
         }
     }
 

@@ -164,9 +164,7 @@ impl ImageSpec {
                 .iter()
                 .all(|v| v.is_finite());
             if !ok || p.scale <= 0.0 || p.scale > 4.0 || p.x.abs() > 4.0 || p.y.abs() > 4.0 {
-                return Err(WorldError::InvalidSpec(format!(
-                    "bad placement {p:?}"
-                )));
+                return Err(WorldError::InvalidSpec(format!("bad placement {p:?}")));
             }
         }
         if !(self.brightness.is_finite() && (0.0..=4.0).contains(&self.brightness)) {

@@ -57,9 +57,9 @@ const BUILTIN_CONFIGS: &[(&str, &str)] = &[
 mod tests {
     use serde_json::json;
 
+    use super::super::arch::DEFAULT_EOT_TOKEN_ID;
     use super::*;
     use crate::activation::Activation;
-    use super::super::arch::DEFAULT_EOT_TOKEN_ID;
 
     #[test]
     fn builtin_configs_parse() {

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use atlas_models::{Activation, Clip, ClipConfig, SaveDtype};
 use atlas_preprocess::PreprocessConfig;
-use atlas_world::WorldConfig;
 use atlas_tokenizer::WordTokenizer;
+use atlas_world::WorldConfig;
 use burn::module::Module;
 use burn::tensor::Device;
 

@@ -18,8 +18,8 @@ use atlas_tokenizer::WordTokenizer;
 use super::catalog::{PROMPTS_TAG, SIMPLE_PROMPT, ZOO_VERSION, ZooOptions, ZooSpec, zoo_specs};
 use crate::data::Split;
 use crate::error::{Result, TrainError, io_err};
-use crate::model::ClipLike;
 use crate::eval::{SplitAccuracy, evaluate_embeddings, image_embeddings, zero_shot_head};
+use crate::model::ClipLike;
 use crate::train::{TrainConfig, TrainLog};
 
 /// What one zoo model reached.

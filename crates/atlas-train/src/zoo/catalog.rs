@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use atlas_artifacts::FactorTags;
 use atlas_models::{ClipConfig, DeviceKind, SaveDtype, TextConfig, VisionConfig};
 use atlas_preprocess::{Interpolation, PreprocessConfig, ResizeMode};
-use atlas_world::WorldConfig;
 use atlas_tokenizer::WordTokenizer;
+use atlas_world::WorldConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::captions::CaptionViews;
