@@ -389,6 +389,9 @@ fn stage_err(stage: &str, e: impl std::fmt::Display) -> PipelineError {
     PipelineError::Config(format!("bench stage {stage}: {e}"))
 }
 
+/// One model's summary of a cross-model stage: (model, baseline, its tables).
+type SummaryRow = (String, bool, Vec<(String, RecordBatch)>);
+
 /// `[stages.*]` of the benchmark: every registered stage on, as a study run would configure them.
 fn bench_stage_config() -> String {
     let factors: Vec<String> = atlas_metrics::factors::IMAGENET_X_FACTORS
@@ -462,8 +465,7 @@ pub fn bench_stages_with(
     };
     let mut synth_seconds = 0.0;
     // Cross-model stages: every model's summary tables, then one fit.
-    let mut summaries: BTreeMap<usize, Vec<(String, bool, Vec<(String, RecordBatch)>)>> =
-        BTreeMap::new();
+    let mut summaries: BTreeMap<usize, Vec<SummaryRow>> = BTreeMap::new();
     let names: Vec<String> = (0..cfg.models).map(|m| format!("model-{m:03}")).collect();
     let pb = indicatif::ProgressBar::new(cfg.models as u64);
     if let Ok(style) = indicatif::ProgressStyle::with_template(

@@ -351,7 +351,7 @@ mod tests {
     /// A one-tensor safetensors file (`w`: two f32 values); same size whatever the values.
     fn safetensors(a: f32, b: f32) -> Vec<u8> {
         let mut header = br#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#.to_vec();
-        while header.len() % 8 != 0 {
+        while !header.len().is_multiple_of(8) {
             header.push(b' ');
         }
         let mut out = (header.len() as u64).to_le_bytes().to_vec();
