@@ -137,6 +137,55 @@ fn damaged_artifacts_are_recomputed_to_identical_results() {
     assert_eq!(results_bytes(ws.path()), intact);
 }
 
+/// Overwrites every value of `tensor` in a safetensors f32 checkpoint with NaN.
+fn poison_tensor(path: &Path, tensor: &str) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let entry = &header[tensor];
+    assert_eq!(entry["dtype"], "F32", "{tensor}: {entry}");
+    let (a, b) = (
+        entry["data_offsets"][0].as_u64().unwrap() as usize,
+        entry["data_offsets"][1].as_u64().unwrap() as usize,
+    );
+    for v in bytes[8 + n + a..8 + n + b].chunks_mut(4) {
+        v.copy_from_slice(&f32::NAN.to_le_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn nan_weights_are_an_error_naming_the_model() {
+    let ws = Workspace::new(&["fixture-a", "fixture-b"]);
+    poison_tensor(
+        &ws.path()
+            .join("fixture-b")
+            .join("open_clip_model.safetensors"),
+        "visual.proj",
+    );
+    ws.write_config(&config(&["fixture-a", "fixture-b"], ""));
+    let out = xtask()
+        .args(["pipeline", "--no-progress", "--config"])
+        .arg(ws.path().join("pipeline.toml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a NaN model must not give tables");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("model `fixture-b`"), "{err}");
+    assert!(err.contains("non-finite"), "{err}");
+    // No table was written with the broken model's numbers.
+    let zs = ws.path().join("results").join("zeroshot.parquet");
+    if zs.exists() {
+        let rows = atlas_store::read_parquet_file(&zs).unwrap();
+        let models = rows[0].column_by_name("model").unwrap();
+        let models = models
+            .as_any()
+            .downcast_ref::<atlas_store::arrow::array::StringArray>()
+            .unwrap();
+        assert!(models.iter().all(|m| m != Some("fixture-b")));
+    }
+}
+
 #[test]
 fn template_without_class_placeholder_is_refused() {
     let ws = Workspace::new(&["fixture-a"]);

@@ -355,7 +355,8 @@ impl Executor<'_> {
             &model.preprocess,
             &src,
             &opts,
-        )?;
+        )
+        .map_err(|e| model_error(&model.name, e))?;
         pb.finish_and_clear();
         tracing::info!(model = %model.name, dataset = %d.name, embedded = r.embedded, cached = r.cached, failed = r.failed, "images");
         let failures = atlas_embed::failures_of(self.store, &model.image_ns, &d.index.hashes)?;
@@ -388,7 +389,8 @@ impl Executor<'_> {
             model.tokenizer.as_ref(),
             &prompts,
             &opts,
-        )?;
+        )
+        .map_err(|e| model_error(&model.name, e))?;
         let head =
             atlas_embed::build_head(self.store, &model.text_ns, &d.classnames, &d.templates)?;
         let meta = ManifestMeta::new("zeroshot-head", atlas_embed::STAGE_VERSION).with_inputs(json!({
@@ -420,6 +422,17 @@ impl Executor<'_> {
         self.store
             .put(kinds::ZEROSHOT, &job.key, meta, &[preds.to_batch()?])?;
         Ok(())
+    }
+}
+
+/// An embedding error, named after the model when the model itself is at fault (non-finite
+/// outputs: NaN or infinite weights), so the message says which checkpoint to check.
+fn model_error(model: &str, e: atlas_embed::EmbedError) -> PipelineError {
+    match e {
+        e @ atlas_embed::EmbedError::NonFinite { .. } => {
+            PipelineError::Config(format!("model `{model}`: {e}"))
+        }
+        e => e.into(),
     }
 }
 
