@@ -257,19 +257,7 @@ impl Executor<'_> {
                 else {
                     continue;
                 };
-                let opts = EmbedOptions {
-                    batch_size: self.batch_size,
-                    ..EmbedOptions::default()
-                };
-                let r = atlas_embed::embed_texts(
-                    self.store,
-                    &model.text_ns,
-                    &Encoders(net.get()?),
-                    model.tokenizer.as_ref(),
-                    &list.texts,
-                    &opts,
-                )?;
-                report.prompts_embedded += r.embedded;
+                report.prompts_embedded += self.embed_texts(net, &list.texts)?;
                 let (_, emb) =
                     atlas_embed::text_embeddings(self.store, &model.text_ns, &list.texts)?;
                 inputs.texts.insert((j.stage, di), (list, emb));
@@ -373,11 +361,10 @@ impl Executor<'_> {
         Ok(r)
     }
 
-    /// Embeds the prompts of a head and stores it; returns the prompts embedded.
-    fn build_head(&self, net: &mut Net<'_>, job: &Job) -> Result<usize, PipelineError> {
+    /// Embeds `texts` with the model's text tower (cached ones are skipped); returns how many
+    /// were embedded. The one place texts are embedded: heads and stage captions alike.
+    fn embed_texts(&self, net: &mut Net<'_>, texts: &[String]) -> Result<usize, PipelineError> {
         let model = net.model;
-        let d = &self.datasets[job.dataset];
-        let prompts: Vec<String> = atlas_embed::prompts_for(&d.classnames, &d.templates).concat();
         let opts = EmbedOptions {
             batch_size: self.batch_size,
             ..EmbedOptions::default()
@@ -387,10 +374,19 @@ impl Executor<'_> {
             &model.text_ns,
             &Encoders(net.get()?),
             model.tokenizer.as_ref(),
-            &prompts,
+            texts,
             &opts,
         )
         .map_err(|e| model_error(&model.name, e))?;
+        Ok(r.embedded)
+    }
+
+    /// Embeds the prompts of a head and stores it; returns the prompts embedded.
+    fn build_head(&self, net: &mut Net<'_>, job: &Job) -> Result<usize, PipelineError> {
+        let model = net.model;
+        let d = &self.datasets[job.dataset];
+        let prompts: Vec<String> = atlas_embed::prompts_for(&d.classnames, &d.templates).concat();
+        let embedded = self.embed_texts(net, &prompts)?;
         let head =
             atlas_embed::build_head(self.store, &model.text_ns, &d.classnames, &d.templates)?;
         let meta = ManifestMeta::new("zeroshot-head", atlas_embed::STAGE_VERSION).with_inputs(json!({
@@ -398,7 +394,7 @@ impl Executor<'_> {
         }));
         self.store
             .put(kinds::ZEROSHOT_HEAD, &job.key, meta, &[head.to_batch()?])?;
-        Ok(r.embedded)
+        Ok(embedded)
     }
 
     fn zeroshot(&self, job: &Job, inputs: &ModelInputs) -> Result<(), PipelineError> {
