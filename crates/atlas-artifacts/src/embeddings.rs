@@ -13,12 +13,13 @@ use arrow::array::{Array, Float32Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 
 use crate::columns::{ArtifactError, float32s, strings, vector_array, vector_field, vectors};
+use crate::{ContentHash, ItemStatus};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EmbeddingRows {
     pub dim: usize,
-    /// Hex blake3 of the item (image bytes or prompt text).
-    pub hashes: Vec<String>,
+    /// blake3 of the item (image bytes or prompt text).
+    pub hashes: Vec<ContentHash>,
     /// An example item id (path or prompt) for humans reading the table.
     pub ids: Vec<String>,
     /// Row-major `[rows, dim]`, L2-normalised; zeros where `errors[i]` is set.
@@ -44,7 +45,7 @@ impl EmbeddingRows {
     }
 
     /// Append a raw (unnormalised) embedding; it is normalised here.
-    pub fn push_raw(&mut self, hash: String, id: String, raw: &[f32]) {
+    pub fn push_raw(&mut self, hash: ContentHash, id: String, raw: &[f32]) {
         let norm = raw.iter().map(|v| v * v).sum::<f32>().sqrt();
         let inv = if norm > 0.0 { 1.0 / norm } else { 0.0 };
         self.vectors.extend(raw.iter().map(|v| v * inv));
@@ -54,7 +55,7 @@ impl EmbeddingRows {
         self.errors.push(None);
     }
 
-    pub fn push_error(&mut self, hash: String, id: String, reason: String) {
+    pub fn push_error(&mut self, hash: ContentHash, id: String, reason: String) {
         self.vectors.extend(std::iter::repeat_n(0.0, self.dim));
         self.norms.push(f32::NAN);
         self.hashes.push(hash);
@@ -87,7 +88,9 @@ impl EmbeddingRows {
         Ok(RecordBatch::try_new(
             Arc::new(Self::schema(self.dim)),
             vec![
-                Arc::new(StringArray::from(self.hashes.clone())),
+                Arc::new(StringArray::from_iter_values(
+                    self.hashes.iter().map(ContentHash::to_hex),
+                )),
                 Arc::new(StringArray::from(self.ids.clone())),
                 vector_array(self.dim, self.vectors.clone(), Some(valid))?,
                 Arc::new(norms),
@@ -113,7 +116,7 @@ impl EmbeddingRows {
             )));
         }
         for i in 0..b.num_rows() {
-            self.hashes.push(hashes.value(i).to_string());
+            self.hashes.push(ContentHash::from_hex(hashes.value(i))?);
             self.ids.push(ids.value(i).to_string());
             self.vectors
                 .extend_from_slice(&flat[i * dim..(i + 1) * dim]);
@@ -132,16 +135,17 @@ impl EmbeddingRows {
     }
 
     /// Row index by item hash (first occurrence wins).
-    pub fn index(&self) -> HashMap<&str, usize> {
+    pub fn index(&self) -> HashMap<ContentHash, usize> {
         let mut m = HashMap::with_capacity(self.hashes.len());
         for (i, h) in self.hashes.iter().enumerate() {
-            m.entry(h.as_str()).or_insert(i);
+            m.entry(*h).or_insert(i);
         }
         m
     }
 
-    /// Gather rows for `hashes` in order: `(matrix [n, dim], per-row error or missing)`.
-    pub fn gather(&self, hashes: &[&str]) -> (Vec<f32>, Vec<Option<String>>) {
+    /// Gather rows for `hashes` in order: `(matrix [n, dim], per-row status)`; rows of items
+    /// without an embedding are zeros.
+    pub fn gather(&self, hashes: &[ContentHash]) -> (Vec<f32>, Vec<ItemStatus>) {
         let index = self.index();
         let mut out = Vec::with_capacity(hashes.len() * self.dim);
         let mut status = Vec::with_capacity(hashes.len());
@@ -149,11 +153,14 @@ impl EmbeddingRows {
             match index.get(h) {
                 Some(&i) => {
                     out.extend_from_slice(self.row(i));
-                    status.push(self.errors[i].clone());
+                    status.push(match &self.errors[i] {
+                        None => ItemStatus::Embedded,
+                        Some(r) => ItemStatus::Failed(r.clone()),
+                    });
                 }
                 None => {
                     out.extend(std::iter::repeat_n(0.0, self.dim));
-                    status.push(Some("not embedded".into()));
+                    status.push(ItemStatus::NotEmbedded);
                 }
             }
         }
@@ -167,9 +174,14 @@ mod tests {
 
     #[test]
     fn roundtrip_with_errors_and_normalisation() {
+        let (h1, h2, zz) = (
+            ContentHash::of(b"1"),
+            ContentHash::of(b"2"),
+            ContentHash::of(b"z"),
+        );
         let mut r = EmbeddingRows::new(2);
-        r.push_raw("h1".into(), "a.png".into(), &[3.0, 4.0]);
-        r.push_error("h2".into(), "b.png".into(), "not a PNG".into());
+        r.push_raw(h1, "a.png".into(), &[3.0, 4.0]);
+        r.push_error(h2, "b.png".into(), "not a PNG".into());
         let batch = r.to_batch().unwrap();
         let mut back = EmbeddingRows::default();
         back.extend_from_batch(&batch).unwrap();
@@ -177,8 +189,16 @@ mod tests {
         assert_eq!(back.row(0), &[0.6, 0.8]);
         assert_eq!(back.norms[0], 5.0);
         assert_eq!(back.errors[1].as_deref(), Some("not a PNG"));
-        let (m, st) = back.gather(&["h2", "h1", "zz"]);
+        assert_eq!(back.hashes, vec![h1, h2]);
+        let (m, st) = back.gather(&[h2, h1, zz]);
         assert_eq!(&m[2..4], &[0.6, 0.8]);
-        assert!(st[0].is_some() && st[1].is_none() && st[2].is_some());
+        assert_eq!(
+            st,
+            vec![
+                ItemStatus::Failed("not a PNG".into()),
+                ItemStatus::Embedded,
+                ItemStatus::NotEmbedded
+            ]
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! dataset's items, plus the zero-shot head and the logit scale. Built by the pipeline from store
 //! artifacts; stages compute from it and never touch the model.
 
-use crate::{ItemIndex, ZeroShotHead};
+use crate::{ItemIndex, ItemStatus, ZeroShotHead};
 
 /// One (model, dataset) pair, ready for metric computation.
 #[derive(Debug, Clone, Copy)]
@@ -16,8 +16,9 @@ pub struct EvalSet<'a> {
     pub index: &'a ItemIndex,
     /// Row-major `[items, dim]`, L2-normalised, aligned with `index`; zeros for failed items.
     pub embeddings: &'a [f32],
-    /// `Some(reason)` for items without an embedding (undecodable image): skip and count them.
-    pub failures: &'a [Option<String>],
+    /// Per item: embedded, or why not (failed to decode, no row in the namespace); stages skip
+    /// and count the items without an embedding.
+    pub status: &'a [ItemStatus],
     /// The zero-shot head over the dataset's class names (1000 ImageNet classes for subsets).
     pub head: &'a ZeroShotHead,
     /// Head rows forming the label space of a class-subset dataset (ImageNet-A/R/O).
@@ -70,7 +71,7 @@ impl EvalSet<'_> {
     /// Indices of items with an embedding.
     pub fn usable(&self) -> Vec<usize> {
         (0..self.len())
-            .filter(|&i| self.failures[i].is_none())
+            .filter(|&i| self.status[i].is_embedded())
             .collect()
     }
 }

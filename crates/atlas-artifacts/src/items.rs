@@ -10,12 +10,14 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 
+use crate::ContentHash;
 use crate::columns::{ArtifactError, int64s, strings};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ItemIndex {
     pub ids: Vec<String>,
-    pub hashes: Vec<String>,
+    /// blake3 of each item's bytes (stored as the hex `item_hash` column).
+    pub hashes: Vec<ContentHash>,
     /// -1 where the item has no label (e.g. OOD images).
     pub labels: Vec<i64>,
     /// Extra per-item columns (factor annotations, captions, texture labels, ...).
@@ -31,12 +33,14 @@ impl ItemIndex {
         self.ids.is_empty()
     }
 
-    /// blake3 over every (id, hash, label) and meta cell, in order.
+    /// blake3 over every (id, hash, label) and meta cell, in order. A hash enters as its 64 hex
+    /// digits (the spelling keys have always used, so stores made before `ContentHash` keep
+    /// their keys).
     pub fn content_key(&self) -> [u8; 32] {
         let mut h = blake3::Hasher::new();
         for i in 0..self.len() {
             h.update(self.ids[i].as_bytes());
-            h.update(self.hashes[i].as_bytes());
+            h.update(self.hashes[i].to_hex().as_bytes());
             h.update(&self.labels[i].to_le_bytes());
         }
         for (k, col) in &self.meta {
@@ -56,7 +60,9 @@ impl ItemIndex {
         ];
         let mut cols: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from(self.ids.clone())),
-            Arc::new(StringArray::from(self.hashes.clone())),
+            Arc::new(StringArray::from_iter_values(
+                self.hashes.iter().map(ContentHash::to_hex),
+            )),
             Arc::new(Int64Array::from(self.labels.clone())),
         ];
         for (k, v) in &self.meta {
@@ -74,7 +80,7 @@ impl ItemIndex {
             let labels = int64s(b, "label")?;
             for i in 0..b.num_rows() {
                 out.ids.push(ids.value(i).to_string());
-                out.hashes.push(hashes.value(i).to_string());
+                out.hashes.push(ContentHash::from_hex(hashes.value(i))?);
                 out.labels.push(labels.value(i));
             }
             for f in b.schema().fields() {

@@ -7,6 +7,7 @@
 mod columns;
 pub mod embeddings;
 pub mod eval;
+pub mod hash;
 pub mod head;
 pub mod items;
 pub mod tags;
@@ -14,6 +15,7 @@ pub mod tags;
 pub use columns::ArtifactError;
 pub use embeddings::EmbeddingRows;
 pub use eval::EvalSet;
+pub use hash::{ContentHash, ItemStatus};
 pub use head::{GroupedHead, HeadError, ZeroShotHead};
 pub use items::ItemIndex;
 pub use tags::FactorTags;

@@ -2,9 +2,9 @@
 
 use std::collections::HashSet;
 
-use atlas_artifacts::{EmbeddingRows, kinds};
+use atlas_artifacts::{ContentHash, EmbeddingRows, kinds};
 use atlas_preprocess::PreprocessConfig;
-use atlas_store::{ManifestMeta, Store, parse_hex32};
+use atlas_store::{ManifestMeta, Store};
 use serde_json::json;
 
 use crate::batcher::run_overlapped;
@@ -14,7 +14,7 @@ use crate::{EmbedError, EmbedOptions, EmbedReport, ImageEncoder, STAGE_VERSION};
 /// read the bytes of item `i` (from a folder, a tar shard, ...).
 pub struct ImageItems<'a> {
     pub ids: &'a [String],
-    pub hashes: &'a [String],
+    pub hashes: &'a [ContentHash],
     pub read: &'a (dyn Fn(usize) -> Result<Vec<u8>, String> + Sync),
     /// Pixels cut from every side before preprocessing (ObjectNet's protocol: 2). The caller
     /// keys such items by a hash that includes the crop.
@@ -40,9 +40,7 @@ pub fn embed_images(
     let mut seen = HashSet::new();
     let mut todo = Vec::new();
     for (i, h) in items.hashes.iter().enumerate() {
-        let bytes = parse_hex32(h)
-            .map_err(|e| EmbedError::Invalid(format!("item {}: {e}", items.ids[i])))?;
-        if !done.contains(&bytes) && seen.insert(bytes) {
+        if !done.contains(h.as_bytes()) && seen.insert(*h) {
             todo.push(i);
         }
     }
@@ -92,7 +90,7 @@ pub fn embed_images(
                 }
                 Err(reason) => {
                     tracing::warn!(item = %items.ids[i], %reason, "image skipped");
-                    pending.push_error(items.hashes[i].clone(), items.ids[i].clone(), reason);
+                    pending.push_error(items.hashes[i], items.ids[i].clone(), reason);
                     report.failed += 1;
                 }
             }
@@ -119,7 +117,7 @@ pub fn embed_images(
             }
             for (j, &i) in ok.iter().enumerate() {
                 pending.push_raw(
-                    items.hashes[i].clone(),
+                    items.hashes[i],
                     items.ids[i].clone(),
                     &out[j * dim..(j + 1) * dim],
                 );

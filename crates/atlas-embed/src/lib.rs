@@ -14,7 +14,7 @@ pub use images::{ImageItems, embed_images};
 pub use keys::STAGE_VERSION;
 pub use texts::{build_head, embed_texts, prompts_for, text_embeddings};
 
-use atlas_artifacts::{EmbeddingRows, kinds};
+use atlas_artifacts::{ContentHash, EmbeddingRows, kinds};
 use atlas_store::Store;
 
 /// Something that turns preprocessed pixels into (unnormalised) embeddings.
@@ -118,15 +118,16 @@ pub fn load_image_rows(store: &Store, namespace: &str) -> Result<EmbeddingRows, 
     load_rows(store, kinds::IMAGE_EMBEDDINGS, namespace)
 }
 
-/// The items of `hashes` (hex, dataset order) recorded as failed in the image namespace, with
+/// The items of `hashes` (dataset order) recorded as failed in the image namespace, with
 /// their reasons: `(position in hashes, reason)`. Reads only the `item_hash` and `error` columns.
 pub fn failures_of(
     store: &Store,
     namespace: &str,
-    hashes: &[String],
+    hashes: &[ContentHash],
 ) -> Result<Vec<(usize, String)>, EmbedError> {
     use arrow::array::{Array, StringArray};
-    let mut failed: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut failed: std::collections::HashMap<ContentHash, String> =
+        std::collections::HashMap::new();
     for shard in store.shards(kinds::IMAGE_EMBEDDINGS, namespace)? {
         for b in shard.read_columns(&["item_hash", "error"])? {
             let (Some(h), Some(e)) = (
@@ -142,7 +143,7 @@ pub fn failures_of(
             for i in 0..b.num_rows() {
                 if e.is_valid(i) {
                     failed
-                        .entry(h.value(i).to_string())
+                        .entry(ContentHash::from_hex(h.value(i))?)
                         .or_insert_with(|| e.value(i).to_string());
                 }
             }

@@ -2,8 +2,8 @@
 
 use std::collections::HashSet;
 
-use atlas_artifacts::{EmbeddingRows, ZeroShotHead, kinds};
-use atlas_store::{LostShard, Store, hex32};
+use atlas_artifacts::{ContentHash, EmbeddingRows, ZeroShotHead, kinds};
+use atlas_store::{LostShard, Store};
 use atlas_tokenizer::TextTokenizer;
 use serde_json::json;
 
@@ -22,8 +22,8 @@ pub fn prompts_for(classnames: &[String], templates: &[String]) -> Vec<Vec<Strin
         .collect()
 }
 
-fn text_hash(text: &str) -> String {
-    hex32(blake3::hash(text.as_bytes()).as_bytes())
+fn text_hash(text: &str) -> ContentHash {
+    ContentHash::of(text.as_bytes())
 }
 
 /// Embed every prompt not yet in `namespace`.
@@ -40,8 +40,8 @@ pub fn embed_texts(
     let todo: Vec<&String> = texts
         .iter()
         .filter(|t| {
-            let h = *blake3::hash(t.as_bytes()).as_bytes();
-            !done.contains(&h) && seen.insert(h)
+            let h = text_hash(t);
+            !done.contains(h.as_bytes()) && seen.insert(h)
         })
         .collect();
     let mut report = EmbedReport {
@@ -113,7 +113,7 @@ pub fn build_head(
         let mut g = Vec::with_capacity(prompts.len() * rows.dim);
         for p in &prompts {
             let i = index
-                .get(text_hash(p).as_str())
+                .get(&text_hash(p))
                 .ok_or_else(|| not_embedded("prompt", p, namespace, &lost))?;
             g.extend_from_slice(rows.row(*i));
         }
@@ -138,7 +138,7 @@ pub fn text_embeddings(
     let mut out = Vec::with_capacity(texts.len() * rows.dim);
     for t in texts {
         let i = index
-            .get(text_hash(t).as_str())
+            .get(&text_hash(t))
             .ok_or_else(|| not_embedded("text", t, namespace, &lost))?;
         out.extend_from_slice(rows.row(*i));
     }
@@ -163,7 +163,7 @@ fn text_rows(
 
 /// A text that should have been embedded is not: lost to a damaged shard, or never embedded.
 fn not_embedded(what: &str, text: &str, namespace: &str, lost: &[LostShard]) -> EmbedError {
-    let h = blake3::hash(text.as_bytes());
+    let h = text_hash(text);
     let in_lost = lost
         .iter()
         .find(|l| l.items.as_ref().is_some_and(|i| i.contains(h.as_bytes())));

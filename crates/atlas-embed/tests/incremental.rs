@@ -1,12 +1,13 @@
 //! The embed stage computes only what is missing, records bad images, and builds heads as
 //! open_clip does — with small fake encoders, so no burn here.
 
+use atlas_artifacts::ContentHash;
 use atlas_embed::{
     EmbedOptions, ImageEncoder, ImageItems, TextEncoder, build_head, embed_images, embed_texts,
     load_image_rows, prompts_for,
 };
 use atlas_preprocess::PreprocessConfig;
-use atlas_store::{Store, hex32};
+use atlas_store::Store;
 use atlas_tokenizer::{ClipBpeTokenizer, TextTokenizer};
 
 struct MeanColour;
@@ -53,10 +54,7 @@ fn png(rgb: [u8; 3]) -> Vec<u8> {
 
 fn run(store: &Store, ns: &str, files: &[Vec<u8>]) -> atlas_embed::EmbedReport {
     let ids: Vec<String> = (0..files.len()).map(|i| format!("img{i}.png")).collect();
-    let hashes: Vec<String> = files
-        .iter()
-        .map(|b| hex32(blake3::hash(b).as_bytes()))
-        .collect();
+    let hashes: Vec<ContentHash> = files.iter().map(|b| ContentHash::of(b)).collect();
     let read = |i: usize| Ok(files[i].clone());
     let items = ImageItems {
         ids: &ids,

@@ -1,12 +1,13 @@
 //! A model whose outputs are not finite (NaN/Inf weights) is an error naming its namespace,
 //! never a table of NaN confidences, and never blamed on the images.
 
+use atlas_artifacts::ContentHash;
 use atlas_artifacts::kinds;
 use atlas_embed::{
     EmbedError, EmbedOptions, ImageEncoder, ImageItems, TextEncoder, embed_images, embed_texts,
 };
 use atlas_preprocess::PreprocessConfig;
-use atlas_store::{Store, hex32};
+use atlas_store::Store;
 use atlas_tokenizer::ClipBpeTokenizer;
 
 /// Finite for every image but the `bad`-th of each batch, which gets `value`.
@@ -51,10 +52,7 @@ fn png(rgb: [u8; 3]) -> Vec<u8> {
 fn embed(store: &Store, ns: &str, enc: &Broken) -> Result<atlas_embed::EmbedReport, EmbedError> {
     let files: Vec<Vec<u8>> = (0..5u8).map(|i| png([i * 40, 9, 99])).collect();
     let ids: Vec<String> = (0..files.len()).map(|i| format!("img{i}.png")).collect();
-    let hashes: Vec<String> = files
-        .iter()
-        .map(|b| hex32(blake3::hash(b).as_bytes()))
-        .collect();
+    let hashes: Vec<ContentHash> = files.iter().map(|b| ContentHash::of(b)).collect();
     let read = |i: usize| Ok(files[i].clone());
     let items = ImageItems {
         ids: &ids,

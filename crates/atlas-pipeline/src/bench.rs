@@ -8,7 +8,7 @@ use std::time::Instant;
 use atlas_embed::{EmbedOptions, ImageItems};
 use atlas_models::{Clip, DeviceKind, LoadedClip, Precision};
 use atlas_preprocess::PreprocessConfig;
-use atlas_store::{Store, hex32};
+use atlas_store::Store;
 
 use crate::PipelineError;
 use crate::execute::Encoders;
@@ -54,7 +54,7 @@ pub fn bench_pipeline(
     let mut hashes = Vec::with_capacity(files.len());
     for p in files {
         let bytes = std::fs::read(p).map_err(|e| PipelineError::Io(p.clone(), e))?;
-        hashes.push(hex32(blake3::hash(&bytes).as_bytes()));
+        hashes.push(atlas_artifacts::ContentHash::of(&bytes));
     }
     let read = |i: usize| std::fs::read(&files[i]).map_err(|e| e.to_string());
     let items = ImageItems {

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
-use atlas_artifacts::{EvalSet, ItemIndex, ZeroShotHead};
+use atlas_artifacts::{ContentHash, EvalSet, ItemIndex, ItemStatus, ZeroShotHead};
 use atlas_metrics::bootstrap::Rng;
 use atlas_metrics::classification::ClassGroups;
 use atlas_stagekit::stage::{
@@ -110,7 +110,9 @@ fn sized(n: usize, scale: f64) -> usize {
 fn index(name: &str, n: usize, label: impl Fn(usize) -> i64) -> ItemIndex {
     ItemIndex {
         ids: (0..n).map(|i| format!("{name}/{i}")).collect(),
-        hashes: (0..n).map(|i| format!("{name}-{i}")).collect(),
+        hashes: (0..n)
+            .map(|i| ContentHash::of(format!("{name}-{i}").as_bytes()))
+            .collect(),
         labels: (0..n).map(label).collect(),
         meta: BTreeMap::new(),
     }
@@ -366,7 +368,7 @@ fn set<'a>(
     d: &'a Synth,
     emb: &'a [f32],
     head: &'a ZeroShotHead,
-    failures: &'a [Option<String>],
+    status: &'a [ItemStatus],
     model: &'a str,
     cosines: Option<&'a [f32]>,
 ) -> EvalSet<'a> {
@@ -376,7 +378,7 @@ fn set<'a>(
         role: d.role,
         index: &d.index,
         embeddings: emb,
-        failures,
+        status,
         head,
         class_subset: d.subset.as_deref(),
         scale: 100.0,
@@ -431,9 +433,9 @@ pub fn bench_stages_with(
     for d in &sets {
         report.sizes.insert(d.name.to_string(), d.index.len());
     }
-    let failures: BTreeMap<&str, Vec<Option<String>>> = sets
+    let status: BTreeMap<&str, Vec<ItemStatus>> = sets
         .iter()
-        .map(|d| (d.name, vec![None; d.index.len()]))
+        .map(|d| (d.name, vec![ItemStatus::Embedded; d.index.len()]))
         .collect();
     let run = RunSettings {
         bootstrap: cfg.bootstrap,
@@ -521,7 +523,7 @@ pub fn bench_stages_with(
                         let c = (heads && !cos[k].is_empty()).then(|| cos[k].as_slice());
                         let head = if heads { head_of(k) } else { &empty };
                         StageSet {
-                            set: set(d, &md.emb[k], head, &failures[d.name], name, c),
+                            set: set(d, &md.emb[k], head, &status[d.name], name, c),
                             groups: d.groups.as_ref(),
                             protocol: d.groups.as_ref().map(|_| "synthetic groups"),
                             texts: md.captions.get(d.name).map(|(_, emb, _)| EmbeddedTexts {

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use atlas_artifacts::ItemIndex;
+use atlas_artifacts::{ContentHash, ItemIndex};
 use atlas_data::{
     Benchmark, BenchmarkSource, ClassList, Dataset, DatasetSource, ManifestDataset, Subset200,
     SubsetName, TemplateSet,
@@ -179,7 +179,7 @@ fn resolve_one(
     let mut index = ItemIndex::default();
     for it in &data.items {
         index.ids.push(it.id.clone());
-        index.hashes.push(it.hash_hex());
+        index.hashes.push(ContentHash(it.bytes_hash));
         index.labels.push(it.label.unwrap_or(-1));
     }
     let keys: std::collections::BTreeSet<&String> =
@@ -249,11 +249,10 @@ fn resolve_one(
     })
 }
 
-/// Row key of an image embedded after cropping `px` pixels from each border.
-pub fn cropped_hash(hash: &str, px: u32) -> String {
-    blake3::hash(format!("border-crop-{px}px:{hash}").as_bytes())
-        .to_hex()
-        .to_string()
+/// Row key of an image embedded after cropping `px` pixels from each border: the blake3 of
+/// `border-crop-{px}px:{hex of the bytes' hash}`.
+pub fn cropped_hash(hash: &ContentHash, px: u32) -> ContentHash {
+    ContentHash::of(format!("border-crop-{px}px:{hash}").as_bytes())
 }
 
 /// ObjectNet's protocol choices (none for other datasets).

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use arrow::array::RecordBatch;
-use atlas_artifacts::{EmbeddingRows, EvalSet, ZeroShotHead, kinds};
+use atlas_artifacts::{EmbeddingRows, EvalSet, ItemStatus, ZeroShotHead, kinds};
 use atlas_stagekit::stage::{EmbeddedTexts, ModelData, StageSet, TextList};
 use atlas_store::{ManifestMeta, Store};
 use serde_json::json;
@@ -26,15 +26,12 @@ pub struct ModelInputs {
     pub heads: BTreeMap<usize, ZeroShotHead>,
     pub scale: f32,
     pub bias: Option<f32>,
-    /// Per dataset: (embeddings, failures) gathered in dataset order.
-    pub gathered: BTreeMap<usize, (Vec<f32>, Vec<Option<String>>)>,
+    /// Per dataset: (embeddings, item statuses) gathered in dataset order.
+    pub gathered: BTreeMap<usize, (Vec<f32>, Vec<ItemStatus>)>,
     /// Per dataset with a head: cosines of every item against it.
     pub cosines: BTreeMap<usize, Vec<f32>>,
     pub texts: Texts,
 }
-
-/// Reason recorded by [`EmbeddingRows::gather`] for an item with no row in the namespace.
-pub const NOT_EMBEDDED: &str = "not embedded";
 
 impl ModelInputs {
     /// Gathers `wanted` datasets from `rows` and reads the heads of `heads_for`.
@@ -61,13 +58,7 @@ impl ModelInputs {
         }
         let mut gathered = BTreeMap::new();
         for &di in wanted {
-            let hashes: Vec<&str> = datasets[di]
-                .index
-                .hashes
-                .iter()
-                .map(String::as_str)
-                .collect();
-            gathered.insert(di, rows.gather(&hashes));
+            gathered.insert(di, rows.gather(&datasets[di].index.hashes));
         }
         let cosines = gathered
             .iter()
@@ -94,10 +85,7 @@ impl ModelInputs {
         self.gathered
             .iter()
             .filter_map(|(&di, (_, f))| {
-                let n = f
-                    .iter()
-                    .filter(|r| r.as_deref() == Some(NOT_EMBEDDED))
-                    .count();
+                let n = f.iter().filter(|s| **s == ItemStatus::NotEmbedded).count();
                 (n > 0).then_some((di, n))
             })
             .collect()
@@ -117,7 +105,7 @@ impl ModelInputs {
             role: d.role.name(),
             index: &d.index,
             embeddings: emb,
-            failures: fail,
+            status: fail,
             head: self.heads.get(&di).unwrap_or(empty),
             class_subset: d.class_subset.as_ref().map(|s| s.1.as_slice()),
             scale: self.scale,

@@ -35,7 +35,6 @@ mod published;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use arrow::array::RecordBatch;
 use atlas_artifacts::EvalSet;
 use atlas_metrics::bootstrap::{BootstrapCi, bootstrap_mean_ci};
 use atlas_metrics::classification::{
@@ -45,12 +44,13 @@ use atlas_metrics::robustness::{FitSpace, RobustnessFit, bootstrap_effective_rob
 use serde::{Deserialize, Serialize};
 
 mod stage;
+mod tables;
 
 pub use common::{HeadlineNumber, InputError};
 pub use published::{PublishedAccuracy, default_published_names, parse_published_csv};
 pub use stage::ShiftStage;
 
-use common::{Table, bootstrap_config, check_set, cosines_of, label_head, labelled, logits_of};
+use common::{bootstrap_config, check_set, cosines_of, label_head, labelled, logits_of};
 
 /// Bump when the same inputs would give different outputs.
 pub const STAGE_VERSION: &str = "1";
@@ -515,113 +515,6 @@ pub fn compute_from_accuracies(
         fits,
         rows,
     })
-}
-
-fn space_name(s: FitSpace) -> &'static str {
-    match s {
-        FitSpace::Logit => "logit",
-        FitSpace::Probit => "probit",
-        FitSpace::Linear => "linear",
-    }
-}
-
-impl ShiftOutput {
-    /// `shift_fits` (one row per shift) and `shift` (one row per model x shift).
-    pub fn to_batches(&self) -> Result<Vec<(&'static str, RecordBatch)>, ShiftError> {
-        let f = &self.fits;
-        let fit_col = |g: fn(&RobustnessFit) -> f64| f.iter().map(move |x| x.fit.as_ref().map(g));
-        let fits = Table::default()
-            .utf8("model", f.iter().map(|_| FIT_MODEL))
-            .utf8("dataset", f.iter().map(|x| x.dataset.clone()))
-            .utf8("id_dataset", f.iter().map(|x| x.id_dataset.clone()))
-            .utf8("x_axis", f.iter().map(|x| x.x_axis.clone()))
-            .utf8("space", f.iter().map(|x| space_name(x.space)))
-            .f64_opt("slope", fit_col(|r| r.fit.slope))
-            .f64_opt("intercept", fit_col(|r| r.fit.intercept))
-            .f64_opt(
-                "rvalue",
-                f.iter().map(|x| x.fit.as_ref().and_then(|r| r.fit.rvalue)),
-            )
-            .f64_opt("stderr", fit_col(|r| r.fit.stderr))
-            .f64_opt("intercept_stderr", fit_col(|r| r.fit.intercept_stderr))
-            .i64(
-                "n_baseline",
-                f.iter()
-                    .map(|x| (x.n_baseline_models + x.n_baseline_published) as i64),
-            )
-            .i64(
-                "n_baseline_models",
-                f.iter().map(|x| x.n_baseline_models as i64),
-            )
-            .i64(
-                "n_baseline_published",
-                f.iter().map(|x| x.n_baseline_published as i64),
-            )
-            .utf8_opt("error", f.iter().map(|x| x.error.clone()).collect())
-            .finish()?;
-        let r = &self.rows;
-        let er = |g: fn(&BootstrapCi) -> f64| {
-            r.iter()
-                .map(move |x| x.effective_robustness.as_ref().map(g))
-        };
-        let rows = Table::default()
-            .utf8("model", r.iter().map(|x| x.model.clone()))
-            .utf8("dataset", r.iter().map(|x| x.dataset.clone()))
-            .utf8("id_dataset", r.iter().map(|x| x.id_dataset.clone()))
-            .utf8("x_axis", r.iter().map(|x| x.x_axis.clone()))
-            .utf8("space", r.iter().map(|_| space_name(self.params.space)))
-            .bool("baseline", r.iter().map(|x| x.baseline))
-            .i64("n_id", r.iter().map(|x| x.acc_id.n as i64))
-            .i64("n_ood", r.iter().map(|x| x.acc_ood.n as i64))
-            .i64("failed_ood", r.iter().map(|x| x.acc_ood.failed as i64))
-            .f64("acc_id", r.iter().map(|x| x.acc_id.top1.estimate))
-            .f64("acc_id_lower", r.iter().map(|x| x.acc_id.top1.lower))
-            .f64("acc_id_upper", r.iter().map(|x| x.acc_id.top1.upper))
-            .f64("acc_ood", r.iter().map(|x| x.acc_ood.top1.estimate))
-            .f64("acc_ood_lower", r.iter().map(|x| x.acc_ood.top1.lower))
-            .f64("acc_ood_upper", r.iter().map(|x| x.acc_ood.top1.upper))
-            .f64_opt("predicted", r.iter().map(|x| x.predicted))
-            .f64_opt("effective_robustness", er(|c| c.estimate))
-            .f64_opt("er_lower", er(|c| c.lower))
-            .f64_opt("er_upper", er(|c| c.upper))
-            .f64_opt("residual", r.iter().map(|x| x.residual))
-            .utf8_opt(
-                "objectnet_protocol",
-                r.iter().map(|x| x.objectnet_protocol.clone()).collect(),
-            )
-            .utf8_opt("note", r.iter().map(|x| x.note.clone()).collect())
-            .finish()?;
-        Ok(vec![("shift_fits", fits), ("shift", rows)])
-    }
-
-    /// Per model x shift: OOD accuracy (items), x-axis accuracy (items), effective robustness
-    /// (baseline models) where defined.
-    pub fn headline(&self) -> Vec<HeadlineNumber> {
-        let mut out = Vec::new();
-        for r in &self.rows {
-            out.push(HeadlineNumber::new(
-                &r.model,
-                &r.dataset,
-                "top1",
-                &r.acc_ood.top1,
-            ));
-            out.push(HeadlineNumber::new(
-                &r.model,
-                &r.dataset,
-                format!("top1 {}", r.x_axis),
-                &r.acc_id.top1,
-            ));
-            if let Some(er) = &r.effective_robustness {
-                out.push(HeadlineNumber::new(
-                    &r.model,
-                    &r.dataset,
-                    "effective_robustness",
-                    er,
-                ));
-            }
-        }
-        out
-    }
 }
 
 #[cfg(test)]

@@ -84,14 +84,12 @@ pub fn check_set(set: &EvalSet<'_>) -> Result<(), InputError> {
             dim,
         });
     }
-    if set.failures.len() != items
-        || set.index.labels.len() != items
-        || set.index.ids.len() != items
+    if set.status.len() != items || set.index.labels.len() != items || set.index.ids.len() != items
     {
         return Err(InputError::Misaligned {
             model: set.model.into(),
             dataset: set.dataset.into(),
-            flags: set.failures.len(),
+            flags: set.status.len(),
             labels: set.index.labels.len(),
             items,
         });
@@ -140,7 +138,7 @@ pub fn labelled(
                 classes,
             });
         }
-        if set.failures[i].is_some() {
+        if !set.status[i].is_embedded() {
             failed += 1;
         } else if l < 0 {
             unlabelled += 1;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use atlas_artifacts::{EvalSet, ItemIndex, ZeroShotHead};
+use atlas_artifacts::{ContentHash, EvalSet, ItemIndex, ItemStatus, ZeroShotHead};
 
 /// One-hot head of `classes` rows in `classes` dimensions.
 pub fn one_hot_head(classes: usize) -> ZeroShotHead {
@@ -31,7 +31,7 @@ pub fn mixed(dim: usize, mix: &[(usize, f32)]) -> Vec<f32> {
 pub struct Owned {
     pub index: ItemIndex,
     pub emb: Vec<f32>,
-    pub failures: Vec<Option<String>>,
+    pub status: Vec<ItemStatus>,
     pub head: ZeroShotHead,
 }
 
@@ -43,12 +43,14 @@ impl Owned {
         Self {
             index: ItemIndex {
                 ids: (0..n).map(|i| format!("item{i}")).collect(),
-                hashes: (0..n).map(|i| format!("h{i}")).collect(),
+                hashes: (0..n)
+                    .map(|i| ContentHash::of(format!("h{i}").as_bytes()))
+                    .collect(),
                 labels,
                 meta: BTreeMap::new(),
             },
             emb: rows.concat(),
-            failures: vec![None; n],
+            status: vec![ItemStatus::Embedded; n],
             head,
         }
     }
@@ -81,7 +83,7 @@ impl Owned {
             role,
             index: &self.index,
             embeddings: &self.emb,
-            failures: &self.failures,
+            status: &self.status,
             head: &self.head,
             class_subset: subset,
             scale: 100.0,

@@ -88,7 +88,7 @@ pub fn evaluate(
     let classes = groups.map_or(subset_head.num_classes(), ClassGroups::len);
     let mut keep = Vec::new();
     let mut failed = 0;
-    for (i, (&l, f)) in set.index.labels.iter().zip(set.failures).enumerate() {
+    for (i, (&l, f)) in set.index.labels.iter().zip(set.status).enumerate() {
         if l >= classes as i64 {
             return Err(ZeroShotError::LabelOutOfRange {
                 dataset: set.dataset.to_string(),
@@ -97,7 +97,7 @@ pub fn evaluate(
                 classes,
             });
         }
-        if f.is_some() {
+        if !f.is_embedded() {
             failed += 1;
         } else if l >= 0 {
             keep.push(i);

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use atlas_artifacts::{EvalSet, ItemIndex, ZeroShotHead};
+use atlas_artifacts::{ContentHash, EvalSet, ItemIndex, ItemStatus, ZeroShotHead};
 use atlas_metrics::bootstrap::Rng;
 use atlas_metrics::classification::{ClassGroups, GroupAggregation, logits_from_cosines};
 use atlas_metrics::cosine::cosines;
@@ -26,7 +26,7 @@ fn unit_rows(rng: &mut Rng, n: usize, dim: usize) -> Vec<f32> {
 fn former(
     index: &ItemIndex,
     emb: &[f32],
-    failures: &[Option<String>],
+    status: &[ItemStatus],
     head: &ZeroShotHead,
     subset: Option<&[usize]>,
     groups: Option<&ClassGroups>,
@@ -40,7 +40,7 @@ fn former(
     let dim = head.dim;
     let classes = groups.map_or(head.num_classes(), ClassGroups::len);
     let keep: Vec<usize> = (0..index.len())
-        .filter(|&i| failures[i].is_none() && index.labels[i] >= 0)
+        .filter(|&i| status[i].is_embedded() && index.labels[i] >= 0)
         .collect();
     let rows: Vec<f32> = keep
         .iter()
@@ -59,7 +59,7 @@ fn former(
         }
         logits = out;
     }
-    let failed = failures.iter().filter(|f| f.is_some()).count();
+    let failed = status.iter().filter(|s| !s.is_embedded()).count();
     Predictions::from_logits(
         keep.iter().map(|&i| index.ids[i].clone()).collect(),
         keep.iter().map(|&i| index.labels[i] as u32).collect(),
@@ -97,7 +97,9 @@ fn evaluate_on_an_eval_set_equals_the_former_path() {
         let n_labels = groups.as_ref().map_or(label_space, ClassGroups::len) as u64;
         let index = ItemIndex {
             ids: (0..n).map(|i| format!("item{i}")).collect(),
-            hashes: (0..n).map(|i| format!("h{i}")).collect(),
+            hashes: (0..n)
+                .map(|i| ContentHash::of(format!("h{i}").as_bytes()))
+                .collect(),
             labels: (0..n)
                 .map(|i| {
                     if i % 11 == 0 {
@@ -110,8 +112,12 @@ fn evaluate_on_an_eval_set_equals_the_former_path() {
             meta: BTreeMap::new(),
         };
         let emb = unit_rows(&mut rng, n, dim);
-        let failures: Vec<Option<String>> = (0..n)
-            .map(|i| (i % 17 == 5).then(|| "decode".to_string()))
+        let status: Vec<ItemStatus> = (0..n)
+            .map(|i| match i % 17 {
+                5 => ItemStatus::Failed("decode".into()),
+                9 => ItemStatus::NotEmbedded,
+                _ => ItemStatus::Embedded,
+            })
             .collect();
         let sub = with_subset.then_some(subset.as_slice());
         let (scale, bias) = (
@@ -121,7 +127,7 @@ fn evaluate_on_an_eval_set_equals_the_former_path() {
         let want = former(
             &index,
             &emb,
-            &failures,
+            &status,
             &head,
             sub,
             groups.as_ref(),
@@ -136,7 +142,7 @@ fn evaluate_on_an_eval_set_equals_the_former_path() {
                 role: "id",
                 index: &index,
                 embeddings: &emb,
-                failures: &failures,
+                status: &status,
                 head: &head,
                 class_subset: sub,
                 scale,
@@ -158,18 +164,18 @@ fn groups_over_another_width_are_an_error() {
     };
     let index = ItemIndex {
         ids: vec!["x".into()],
-        hashes: vec!["h".into()],
+        hashes: vec![ContentHash::of(b"h")],
         labels: vec![0],
         meta: BTreeMap::new(),
     };
-    let failures = vec![None];
+    let status = vec![ItemStatus::Embedded];
     let set = EvalSet {
         model: "m",
         dataset: "d",
         role: "id",
         index: &index,
         embeddings: &[1.0],
-        failures: &failures,
+        status: &status,
         head: &head,
         class_subset: None,
         scale: 1.0,

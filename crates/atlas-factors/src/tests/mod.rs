@@ -1,6 +1,7 @@
 use atlas_stagekit::testing as util;
 
 use arrow::datatypes::DataType;
+use atlas_metrics::robustness::FitSpace;
 use util::{Owned, one_hot_head};
 
 use super::*;

@@ -107,7 +107,7 @@ fn overlapping_sets_and_both_conventions() {
 fn empty_ood_set_names_the_dataset() {
     let id = id_set();
     let mut ood = ood_set(3, 0.0);
-    ood.failures = vec![Some("bad jpeg".into()); 3];
+    ood.status = vec![atlas_artifacts::ItemStatus::Failed("bad jpeg".into()); 3];
     let e = compute(
         &id.set("m", "val", "id", None),
         &[ood.set("m", "inat", "ood", None)],

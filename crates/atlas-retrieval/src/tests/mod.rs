@@ -114,7 +114,7 @@ fn caption_lists_from_meta_and_failed_images() {
         .iter()
         .flat_map(|&i| imgs.emb[i * 3..(i + 1) * 3].to_vec())
         .collect();
-    imgs.failures[2] = Some("truncated".into());
+    imgs.status[2] = atlas_artifacts::ItemStatus::Failed("truncated".into());
     let caps = Captions {
         texts: &texts,
         embeddings: &emb,
