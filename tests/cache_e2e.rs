@@ -240,3 +240,47 @@ fn gc_with_models_keeps_the_other_models_and_results_have_no_temp_files() {
         "{names:?}"
     );
 }
+
+#[test]
+fn a_second_run_on_a_locked_store_stops_with_a_clear_error_and_changes_nothing() {
+    let ws = Workspace::new(&["fixture-a"]);
+    ws.write_config(&config(&["fixture-a"], ""));
+    ws.run(&[]);
+    let before = results_bytes(ws.path());
+    // Another run holds the store (the lock is per open file, so this process's handle counts
+    // as another writer for the child).
+    let store = atlas_store::Store::open(ws.path().join("store")).unwrap();
+    let lock = store.lock_exclusive().unwrap();
+    let out = xtask()
+        .args(["pipeline", "--no-progress", "--config"])
+        .arg(ws.path().join("pipeline.toml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a run on a locked store must stop");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("in use by another clip-atlas run"), "{err}");
+    assert!(
+        err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
+    assert!(!err.contains("run embed_texts first"), "{err}");
+    assert_eq!(
+        results_bytes(ws.path()),
+        before,
+        "results changed under a refused run"
+    );
+    // A dry run only reads, so it is not refused.
+    let dry = xtask()
+        .args(["pipeline", "--no-progress", "--dry-run", "--config"])
+        .arg(ws.path().join("pipeline.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    drop(lock);
+    let again = stdout(&ws.run(&[]));
+    assert!(again.contains("0 to compute"), "{again}");
+}

@@ -1,5 +1,6 @@
 //! The same model code trains: build on an autodiff device, backprop a CLIP loss.
-//! Run with `cargo test -p atlas-models --features autodiff --test autodiff`.
+//! Runs in `cargo test --workspace` (atlas-train turns the `autodiff` feature on, and the
+//! workspace build unifies features); alone: `cargo test -p atlas-models --features autodiff`.
 #![cfg(feature = "autodiff")]
 
 use atlas_models::{Activation, Clip, ClipConfig, VisionConfig, VisionTower, builtin_config};
