@@ -21,8 +21,8 @@
 //!
 //! Tests: `tests/parity.rs` compares against open_clip on committed fixtures made by
 //! `tools/parity/make_model_fixtures.py` (no Python needed to run them); `tests/autodiff.rs` needs
-//! the `autodiff` feature (on in `cargo test --workspace`, through atlas-train); `tests/bench.rs` is `#[ignore]`d (tower throughput, see
-//! `tools/parity/bench_towers.py` for the PyTorch side).
+//! the `autodiff` feature (on in `cargo test --workspace`, through atlas-train); `tests/bench.rs`
+//! is `#[ignore]`d (tower throughput, see `tools/parity/bench_towers.py` for the PyTorch side).
 
 pub mod activation;
 pub mod bench;
