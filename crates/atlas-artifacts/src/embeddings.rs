@@ -143,6 +143,15 @@ impl EmbeddingRows {
         m
     }
 
+    /// The raw norms of `hashes` in order (NaN for items without an embedding).
+    pub fn gather_norms(&self, hashes: &[ContentHash]) -> Vec<f32> {
+        let index = self.index();
+        hashes
+            .iter()
+            .map(|h| index.get(h).map_or(f32::NAN, |&i| self.norms[i]))
+            .collect()
+    }
+
     /// Gather rows for `hashes` in order: `(matrix [n, dim], per-row status)`; rows of items
     /// without an embedding are zeros.
     pub fn gather(&self, hashes: &[ContentHash]) -> (Vec<f32>, Vec<ItemStatus>) {
@@ -190,6 +199,9 @@ mod tests {
         assert_eq!(back.norms[0], 5.0);
         assert_eq!(back.errors[1].as_deref(), Some("not a PNG"));
         assert_eq!(back.hashes, vec![h1, h2]);
+        let norms = back.gather_norms(&[h1, zz]);
+        assert_eq!(norms[0], 5.0);
+        assert!(norms[1].is_nan());
         let (m, st) = back.gather(&[h2, h1, zz]);
         assert_eq!(&m[2..4], &[0.6, 0.8]);
         assert_eq!(

@@ -19,6 +19,9 @@ pub struct EvalSet<'a> {
     /// Per item: embedded, or why not (failed to decode, no row in the namespace); stages skip
     /// and count the items without an embedding.
     pub status: &'a [ItemStatus],
+    /// Raw norms of the embeddings (before L2 normalisation), aligned with `index`; needed by a
+    /// linear head on raw features (`head.linear`), which computes `norm * (unit · w) + b`.
+    pub norms: Option<&'a [f32]>,
     /// The zero-shot head over the dataset's class names (1000 ImageNet classes for subsets).
     pub head: &'a ZeroShotHead,
     /// Head rows forming the label space of a class-subset dataset (ImageNet-A/R/O).

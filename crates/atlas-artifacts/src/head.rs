@@ -1,15 +1,24 @@
-//! A zero-shot classification head: one L2-normalised text embedding per class.
+//! A classification head over a model's image embeddings: one row per class.
 //!
-//! Built as open_clip's `build_zero_shot_classifier`: per class, every template's embedding is
-//! L2-normalised, the normalised embeddings are averaged, and the mean is re-normalised.
+//! - Zero-shot (CLIP): one L2-normalised text embedding per class, built as open_clip's
+//!   `build_zero_shot_classifier` (per class, every template's embedding is L2-normalised, the
+//!   normalised embeddings are averaged, and the mean is re-normalised); logits are
+//!   `scale * cos + bias` with the model's scalar logit scale and bias.
+//! - Linear ([`LinearHead`]): a supervised classifier's output layer (timm / torchvision `fc`,
+//!   a fine-tuned CLIP's ImageNet head): rows are the layer's weights (not unit length) and
+//!   logits are `w·x + b_class`, where `x` is the raw feature vector (`norm * unit embedding`) or,
+//!   for heads that normalise their input (WiSE-FT's `ClassificationHead`), the unit embedding.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Int64Array, RecordBatch, StringArray};
+use arrow::array::{ArrayRef, Float32Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 
-use crate::columns::{ArtifactError, int64s, strings, vector_array, vector_field, vectors};
+use crate::columns::{
+    ArtifactError, float32s, int64s, strings, vector_array, vector_field, vectors,
+};
 
 /// Why a head cannot be restricted to a dataset's label space.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -26,9 +35,24 @@ pub enum HeadError {
 pub struct ZeroShotHead {
     pub classnames: Vec<String>,
     pub dim: usize,
-    /// Row-major `[classes, dim]`, each row unit length.
+    /// Row-major `[classes, dim]`; each row unit length for a zero-shot head.
     pub weights: Vec<f32>,
+    /// `Some` for a supervised classifier's linear layer (see the module docs).
+    pub linear: Option<LinearHead>,
 }
+
+/// What makes a head a supervised linear layer rather than zero-shot text embeddings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinearHead {
+    /// Per class bias `[classes]`.
+    pub bias: Vec<f32>,
+    /// The layer reads the raw features (timm, torchvision): logits = `norm * (unit · w) + b`.
+    /// False: it reads L2-normalised features (WiSE-FT): logits = `unit · w + b`.
+    pub raw_features: bool,
+}
+
+/// Schema metadata key marking a stored head as linear (value: `raw` or `normalized`).
+const LINEAR_META: &str = "linear_head_input";
 
 impl ZeroShotHead {
     /// `template_embeddings[c]` holds the (already L2-normalised) embeddings of class `c`'s
@@ -72,6 +96,33 @@ impl ZeroShotHead {
             classnames,
             dim,
             weights,
+            linear: None,
+        })
+    }
+
+    /// A supervised classifier's output layer: `weights` `[classes, dim]` row-major, `bias`
+    /// `[classes]`.
+    pub fn linear(
+        classnames: Vec<String>,
+        dim: usize,
+        weights: Vec<f32>,
+        bias: Vec<f32>,
+        raw_features: bool,
+    ) -> Result<Self, ArtifactError> {
+        let c = classnames.len();
+        if weights.len() != c * dim || bias.len() != c || c == 0 || dim == 0 {
+            return Err(ArtifactError::Invalid(format!(
+                "linear head: {c} classes of dimension {dim} need {} weights and {c} biases, got {} and {}",
+                c * dim,
+                weights.len(),
+                bias.len()
+            )));
+        }
+        Ok(Self {
+            classnames,
+            dim,
+            weights,
+            linear: Some(LinearHead { bias, raw_features }),
         })
     }
 
@@ -93,10 +144,15 @@ impl ZeroShotHead {
             weights.extend_from_slice(&self.weights[c * self.dim..(c + 1) * self.dim]);
             classnames.push(self.classnames[c].clone());
         }
+        let linear = self.linear.as_ref().map(|l| LinearHead {
+            bias: subset.iter().map(|&c| l.bias[c]).collect(),
+            raw_features: l.raw_features,
+        });
         Ok(ZeroShotHead {
             classnames,
             dim: self.dim,
             weights,
+            linear,
         })
     }
 
@@ -146,33 +202,50 @@ impl ZeroShotHead {
         })
     }
 
+    /// `(class_index, classname, weight)`, plus a `bias` column and the schema metadata
+    /// `linear_head_input` for a linear head (a zero-shot head's batch is unchanged by them).
     pub fn to_batch(&self) -> Result<RecordBatch, ArtifactError> {
-        let schema = Schema::new(vec![
+        let mut fields = vec![
             Field::new("class_index", DataType::Int64, false),
             Field::new("classname", DataType::Utf8, false),
             vector_field("weight", self.dim, false),
-        ]);
-        Ok(RecordBatch::try_new(
-            Arc::new(schema),
-            vec![
-                Arc::new(Int64Array::from_iter_values(
-                    0..self.classnames.len() as i64,
-                )),
-                Arc::new(StringArray::from(self.classnames.clone())),
-                vector_array(self.dim, self.weights.clone(), None)?,
-            ],
-        )?)
+        ];
+        let mut cols: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values(
+                0..self.classnames.len() as i64,
+            )),
+            Arc::new(StringArray::from(self.classnames.clone())),
+            vector_array(self.dim, self.weights.clone(), None)?,
+        ];
+        let mut schema_meta = HashMap::new();
+        if let Some(l) = &self.linear {
+            fields.push(Field::new("bias", DataType::Float32, false));
+            cols.push(Arc::new(Float32Array::from(l.bias.clone())));
+            let input = if l.raw_features { "raw" } else { "normalized" };
+            schema_meta.insert(LINEAR_META.to_string(), input.to_string());
+        }
+        let schema = Schema::new(fields).with_metadata(schema_meta);
+        Ok(RecordBatch::try_new(Arc::new(schema), cols)?)
     }
 
     pub fn from_batches(batches: &[RecordBatch]) -> Result<Self, ArtifactError> {
         let mut classnames = Vec::new();
         let mut weights = Vec::new();
         let mut dim = 0;
+        let mut linear: Option<LinearHead> = None;
         for b in batches {
             let idx = int64s(b, "class_index")?;
             let names = strings(b, "classname")?;
             let (d, flat, _) = vectors(b, "weight")?;
             dim = d;
+            if let Some(input) = b.schema().metadata().get(LINEAR_META) {
+                let l = linear.get_or_insert(LinearHead {
+                    bias: Vec::new(),
+                    raw_features: input == "raw",
+                });
+                let bias = float32s(b, "bias")?;
+                l.bias.extend((0..b.num_rows()).map(|i| bias.value(i)));
+            }
             for i in 0..b.num_rows() {
                 if idx.value(i) != classnames.len() as i64 {
                     return Err(ArtifactError::Invalid(
@@ -187,6 +260,7 @@ impl ZeroShotHead {
             classnames,
             dim,
             weights,
+            linear,
         })
     }
 }
@@ -248,6 +322,7 @@ mod tests {
             classnames: (0..classes).map(|c| format!("c{c}")).collect(),
             dim: 2,
             weights: (0..classes * 2).map(|v| v as f32).collect(),
+            linear: None,
         }
     }
 
@@ -298,5 +373,28 @@ mod tests {
             Err(HeadError::EmptyGroup { group: 1 })
         );
         assert!(h.restrict_to_groups(&[vec![6]]).is_err());
+    }
+
+    #[test]
+    fn linear_head_roundtrips_and_restricts_its_bias() {
+        let h = ZeroShotHead::linear(
+            vec!["a".into(), "b".into(), "c".into()],
+            2,
+            vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            vec![0.5, -0.5, 1.5],
+            true,
+        )
+        .unwrap();
+        let back = ZeroShotHead::from_batches(&[h.to_batch().unwrap()]).unwrap();
+        assert_eq!(back, h);
+        let r = h.restrict(&[2, 0]).unwrap();
+        assert_eq!(r.weights, vec![5.0, 6.0, 1.0, 2.0]);
+        assert_eq!(r.linear.as_ref().unwrap().bias, vec![1.5, 0.5]);
+        assert!(r.linear.unwrap().raw_features);
+        let zs =
+            ZeroShotHead::from_template_embeddings(vec!["a".into()], 2, &[vec![1.0, 0.0]]).unwrap();
+        let batch = zs.to_batch().unwrap();
+        assert!(batch.schema().metadata().is_empty() && batch.num_columns() == 3);
+        assert!(ZeroShotHead::linear(vec!["a".into()], 2, vec![1.0], vec![0.0], true).is_err());
     }
 }

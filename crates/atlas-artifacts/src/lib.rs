@@ -16,7 +16,7 @@ pub use columns::ArtifactError;
 pub use embeddings::EmbeddingRows;
 pub use eval::EvalSet;
 pub use hash::{ContentHash, ItemStatus};
-pub use head::{GroupedHead, HeadError, ZeroShotHead};
+pub use head::{GroupedHead, HeadError, LinearHead, ZeroShotHead};
 pub use items::ItemIndex;
 pub use tags::FactorTags;
 

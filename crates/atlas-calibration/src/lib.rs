@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 mod stage;
 
 pub use common::{HeadlineNumber, InputError};
-use common::{Table, bootstrap_config, check_set, cosines_of, label_head, labelled, logits_of};
+use common::{Table, bootstrap_config, check_set, label_head, labelled, logits};
 pub use stage::CalibrationStage;
 
 /// Bump when the same inputs would give different outputs.
@@ -148,7 +148,7 @@ fn score(set: &EvalSet<'_>) -> Result<Scored, CalibrationError> {
     let head = label_head(set)?;
     let classes = head.num_classes();
     let (rows, labels, failed) = labelled(set, classes)?;
-    let logits = logits_of(&cosines_of(set, &rows, &head), set.scale, set.bias)?;
+    let logits = logits(set, &rows, &head)?;
     Ok(Scored {
         ids: rows.iter().map(|&i| set.index.ids[i].clone()).collect(),
         logits,

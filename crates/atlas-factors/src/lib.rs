@@ -43,7 +43,7 @@ mod robustness;
 mod stage;
 
 pub use common::{HeadlineNumber, InputError};
-use common::{Table, bootstrap_config, check_set, cosines_of, label_head, labelled, logits_of};
+use common::{Table, bootstrap_config, check_set, label_head, labelled, logits};
 pub use robustness::{
     FactorErRow, FactorFit, FactorModel, FactorRobustnessOutput, factor_robustness,
 };
@@ -254,7 +254,7 @@ pub fn compute(set: &EvalSet<'_>, params: &Params) -> Result<FactorOutput, Facto
             dataset: set.dataset.into(),
         });
     }
-    let logits = logits_of(&cosines_of(set, &rows, &head), set.scale, set.bias)?;
+    let logits = logits(set, &rows, &head)?;
     let preds = predictions(Matrix::new(&logits, classes)?);
     let correct: Vec<bool> = preds.iter().zip(&labels).map(|(p, l)| p == l).collect();
     let keep: Vec<bool> = is_proto

@@ -260,6 +260,40 @@ pub fn logits_from_cosines(
     Ok(())
 }
 
+/// Logits of a linear layer from the dot products of unit embeddings with its rows:
+/// `logit[i, j] = row_scale[i] * dot[i, j] + bias[j]` (timm / torchvision classifiers read raw
+/// features, so `row_scale` is each item's embedding norm; a head on normalised features passes
+/// `None`, i.e. 1). `dot` is `[rows, bias.len()]` row-major; written into `out`.
+pub fn linear_logits(
+    dot: &[f32],
+    row_scale: Option<&[f32]>,
+    bias: &[f32],
+    out: &mut [f32],
+) -> Result<()> {
+    check_len("logits output", dot.len(), out.len())?;
+    let c = bias.len();
+    if c == 0 || dot.len() % c != 0 {
+        return Err(MetricsError::Shape {
+            what: "linear logits",
+            len: dot.len(),
+            width: c,
+        });
+    }
+    if let Some(s) = row_scale {
+        check_len("row scales", dot.len() / c, s.len())?;
+    }
+    out.par_chunks_mut(c)
+        .zip(dot.par_chunks(c))
+        .enumerate()
+        .for_each(|(i, (o, d))| {
+            let s = row_scale.map_or(1.0, |s| s[i]);
+            for ((o, &d), &b) in o.iter_mut().zip(d).zip(bias) {
+                *o = s * d + b;
+            }
+        });
+    Ok(())
+}
+
 /// Top-1 predictions (first index on ties) for every row, parallel.
 pub fn predictions(m: Matrix<'_>) -> Vec<u32> {
     m.par_rows().map(|r| argmax(r) as u32).collect()

@@ -165,6 +165,14 @@ fn set_scores(
     }
     let c = head.num_classes();
     let cos = cosines_view(set, &rows, head);
+    // A supervised classifier has no cosine space: every score (MCM too, which is then MSP at
+    // the MCM temperature) reads its logits.
+    let (cos, scale, bias) = if head.linear.is_some() {
+        let logits = common::head_logits(set, &rows, head, &cos)?;
+        (std::borrow::Cow::Owned(logits), 1.0, None)
+    } else {
+        (cos, scale, bias)
+    };
     let inputs: Vec<ScoreInput> = p
         .scores
         .iter()

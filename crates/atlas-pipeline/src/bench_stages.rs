@@ -307,11 +307,13 @@ fn model_data(sets: &[Synth], dim: usize, m: usize, seed: u64) -> SynthModel {
         classnames: (0..CLASSES).map(|c| format!("class {c}")).collect(),
         dim,
         weights,
+        linear: None,
     };
     let cue_head = ZeroShotHead {
         classnames: (0..16).map(|c| format!("cat{c}")).collect(),
         dim,
         weights: unit_rows(16, dim, s ^ 0x16),
+        linear: None,
     };
     // Models differ in signal, so accuracies spread and the ER fit has something to fit.
     let strength = 0.35 + 0.5 * ((m * 37) % 84) as f32 / 84.0;
@@ -384,6 +386,7 @@ fn set<'a>(
         scale: 100.0,
         bias: None,
         cosines,
+        norms: None,
     }
 }
 

@@ -28,6 +28,9 @@ pub struct ModelInputs {
     pub bias: Option<f32>,
     /// Per dataset: (embeddings, item statuses) gathered in dataset order.
     pub gathered: BTreeMap<usize, (Vec<f32>, Vec<ItemStatus>)>,
+    /// Per gathered dataset, when a head is a supervised linear layer on raw features: the
+    /// embeddings' raw norms (the layer's logits are `norm * cos + bias`); empty otherwise.
+    pub norms: BTreeMap<usize, Vec<f32>>,
     /// Per dataset with a head: cosines of every item against it.
     pub cosines: BTreeMap<usize, Vec<f32>>,
     pub texts: Texts,
@@ -60,6 +63,19 @@ impl ModelInputs {
         for &di in wanted {
             gathered.insert(di, rows.gather(&datasets[di].index.hashes));
         }
+        // A linear head on raw features scores other datasets too (OOD sets against the ID
+        // head), so every gathered dataset gets its norms.
+        let raw_linear = heads
+            .values()
+            .any(|h| h.linear.as_ref().is_some_and(|l| l.raw_features));
+        let norms = if raw_linear {
+            wanted
+                .iter()
+                .map(|&di| (di, rows.gather_norms(&datasets[di].index.hashes)))
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
         let cosines = gathered
             .iter()
             .filter_map(|(di, (emb, _))| {
@@ -74,6 +90,7 @@ impl ModelInputs {
             scale: scale.0,
             bias: scale.1,
             gathered,
+            norms,
             cosines,
             texts: Texts::new(),
         })
@@ -111,6 +128,7 @@ impl ModelInputs {
             scale: self.scale,
             bias: self.bias,
             cosines: self.cosines.get(&di).map(Vec::as_slice),
+            norms: self.norms.get(&di).map(Vec::as_slice),
         }
     }
 
@@ -154,6 +172,7 @@ pub fn empty_head(dim: usize) -> ZeroShotHead {
         classnames: Vec::new(),
         dim,
         weights: Vec::new(),
+        linear: None,
     }
 }
 

@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 mod stage;
 
 pub use common::{HeadlineNumber, InputError};
-use common::{Table, bootstrap_config, check_set, cosines_of, label_head, logits_of, no_items};
+use common::{Table, bootstrap_config, check_set, label_head, logits, no_items};
 pub use human::{HumanShapeBias, human_shape_bias, load_human_responses};
 pub use stage::ShapeBiasStage;
 
@@ -297,7 +297,7 @@ fn decide(
     match p.decision {
         DecisionMode::Direct => {
             let head = label_head(set)?;
-            let logits = logits_of(&cosines_of(set, &rows, &head), set.scale, set.bias)?;
+            let logits = logits(set, &rows, &head)?;
             let d = predictions(Matrix::new(&logits, head.num_classes())?);
             Ok((rows, d, head.classnames.clone()))
         }
@@ -317,7 +317,7 @@ fn decide(
                         head.num_classes()
                     ))
                 })?;
-            let logits = logits_of(&cosines_of(set, &rows, head), set.scale, set.bias)?;
+            let logits = logits(set, &rows, head)?;
             let d =
                 decisions_from_imagenet_logits(Matrix::new(&logits, head.num_classes())?, &groups)?;
             Ok((rows, d, m.categories.clone()))

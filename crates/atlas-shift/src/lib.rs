@@ -50,7 +50,7 @@ pub use common::{HeadlineNumber, InputError};
 pub use published::{PublishedAccuracy, default_published_names, parse_published_csv};
 pub use stage::ShiftStage;
 
-use common::{bootstrap_config, check_set, cosines_of, label_head, labelled, logits_of};
+use common::{bootstrap_config, check_set, label_head, labelled, logits};
 
 /// Bump when the same inputs would give different outputs.
 pub const STAGE_VERSION: &str = "1";
@@ -184,7 +184,7 @@ pub fn model_accuracies(
     let id_head = label_head(id)?;
     let classes = id_head.num_classes();
     let (rows, labels, failed) = labelled(id, classes)?;
-    let id_logits = logits_of(&cosines_of(id, &rows, &id_head), id.scale, id.bias)?;
+    let id_logits = logits(id, &rows, &id_head)?;
     let m = Matrix::new(&id_logits, classes)?;
     let preds = predictions(m);
     let correct: Vec<bool> = preds.iter().zip(&labels).map(|(p, l)| p == l).collect();
@@ -280,7 +280,7 @@ pub fn model_accuracies(
                 ));
             }
             let (rows, labels, _) = labelled(set, g.len())?;
-            let logits = logits_of(&cosines_of(set, &rows, &head), set.scale, set.bias)?;
+            let logits = logits(set, &rows, &head)?;
             let p = g.predictions(
                 Matrix::new(&logits, head.num_classes())?,
                 GroupAggregation::Max,
@@ -297,7 +297,7 @@ pub fn model_accuracies(
             let head = label_head(set)?;
             let c = head.num_classes();
             let (rows, labels, _) = labelled(set, c)?;
-            let logits = logits_of(&cosines_of(set, &rows, &head), set.scale, set.bias)?;
+            let logits = logits(set, &rows, &head)?;
             let correct = logits
                 .chunks_exact(c)
                 .zip(&labels)

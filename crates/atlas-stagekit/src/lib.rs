@@ -240,6 +240,61 @@ mod cached_cosine_tests {
             assert_eq!(got.as_deref(), Some(&want[..]));
         }
     }
+
+    /// A linear head reproduces `x · w + b` on the raw features (timm / torchvision), and
+    /// `unit(x) · w + b` for a head on normalised features; without norms it is an error.
+    #[test]
+    fn linear_head_logits_are_the_layer_on_raw_features() {
+        let raw: Vec<Vec<f32>> = vec![vec![3.0, 4.0, 0.0], vec![-1.0, 2.0, 2.0]];
+        let w = vec![0.5, -1.0, 2.0, 1.5, 0.25, -0.75];
+        let b = vec![0.1, -0.2];
+        let direct = |x: &[f32], scale: f32| -> Vec<f32> {
+            (0..2)
+                .map(|j| {
+                    x.iter()
+                        .zip(&w[j * 3..j * 3 + 3])
+                        .map(|(a, c)| a * c)
+                        .sum::<f32>()
+                        / scale
+                        + b[j]
+                })
+                .collect()
+        };
+        let norms: Vec<f32> = raw
+            .iter()
+            .map(|x| x.iter().map(|v| v * v).sum::<f32>().sqrt())
+            .collect();
+        let units: Vec<Vec<f32>> = raw
+            .iter()
+            .zip(&norms)
+            .map(|(x, n)| x.iter().map(|v| v / n).collect())
+            .collect();
+        for raw_features in [true, false] {
+            let head = ZeroShotHead::linear(
+                vec!["a".into(), "b".into()],
+                3,
+                w.clone(),
+                b.clone(),
+                raw_features,
+            )
+            .unwrap();
+            let owned = testing::Owned::new(head.clone(), vec![0, 1], units.clone());
+            let set = EvalSet {
+                norms: Some(&norms),
+                ..owned.set("m", "d", "id", None)
+            };
+            let got = logits(&set, &[1, 0], &head).unwrap();
+            let mut want = Vec::new();
+            for i in [1, 0] {
+                want.extend(direct(&raw[i], if raw_features { 1.0 } else { norms[i] }));
+            }
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() < 1e-5, "{got:?} vs {want:?}");
+            }
+            let no_norms = EvalSet { norms: None, ..set };
+            assert_eq!(logits(&no_norms, &[0], &head).is_err(), raw_features);
+        }
+    }
 }
 
 /// Logits `scale * cos + bias`.
@@ -247,6 +302,50 @@ pub fn logits_of(cos: &[f32], scale: f32, bias: Option<f32>) -> Result<Vec<f32>,
     let mut out = vec![0f32; cos.len()];
     atlas_metrics::classification::logits_from_cosines(cos, scale, bias, &mut out)?;
     Ok(out)
+}
+
+/// Logits of `rows` over `head` from their cosines `cos` (`[rows, classes]`, as
+/// [`cosines_of`] gives them): `scale * cos + bias` for a zero-shot head; for a supervised
+/// classifier's linear head (`head.linear`), `norm * cos + b_class` on raw features (the raw
+/// feature is `norm * unit`, so this is the layer's `w·x + b`) or `cos + b_class` on normalised
+/// ones.
+pub fn head_logits(
+    set: &EvalSet<'_>,
+    rows: &[usize],
+    head: &ZeroShotHead,
+    cos: &[f32],
+) -> Result<Vec<f32>, MetricsError> {
+    let mut out = vec![0f32; cos.len()];
+    match &head.linear {
+        None => {
+            atlas_metrics::classification::logits_from_cosines(cos, set.scale, set.bias, &mut out)?
+        }
+        Some(l) => {
+            let scale = if l.raw_features {
+                let norms = set.norms.filter(|n| n.len() == set.len()).ok_or(
+                    MetricsError::LengthMismatch {
+                        what: "embedding norms (a linear head on raw features needs one per item)",
+                        expected: set.len(),
+                        got: set.norms.map_or(0, <[f32]>::len),
+                    },
+                )?;
+                Some(rows.iter().map(|&i| norms[i]).collect::<Vec<f32>>())
+            } else {
+                None
+            };
+            atlas_metrics::classification::linear_logits(cos, scale.as_deref(), &l.bias, &mut out)?
+        }
+    }
+    Ok(out)
+}
+
+/// Logits of `rows` over `head` (see [`head_logits`]).
+pub fn logits(
+    set: &EvalSet<'_>,
+    rows: &[usize],
+    head: &ZeroShotHead,
+) -> Result<Vec<f32>, MetricsError> {
+    head_logits(set, rows, head, &cosines_view(set, rows, head))
 }
 
 /// The bootstrap settings of a stage.

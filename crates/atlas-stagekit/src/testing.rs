@@ -14,6 +14,7 @@ pub fn one_hot_head(classes: usize) -> ZeroShotHead {
         classnames: (0..classes).map(|c| format!("class{c}")).collect(),
         dim: classes,
         weights,
+        linear: None,
     }
 }
 
@@ -89,6 +90,7 @@ impl Owned {
             scale: 100.0,
             bias: None,
             cosines: None,
+            norms: None,
         }
     }
 }

@@ -134,8 +134,7 @@ pub fn evaluate(
             atlas_metrics::cosine::cosines(&emb, &head.weights, dim)
         }
     };
-    let mut logits = vec![0f32; cos.len()];
-    atlas_metrics::classification::logits_from_cosines(&cos, set.scale, set.bias, &mut logits)?;
+    let mut logits = atlas_stagekit::head_logits(set, &keep, head, &cos)?;
     if let Some(g) = &grouped {
         logits = g.group_max(&logits);
     }

@@ -78,6 +78,7 @@ fn evaluate_on_an_eval_set_equals_the_former_path() {
         classnames: (0..classes).map(|c| format!("c{c}")).collect(),
         dim,
         weights: unit_rows(&mut rng, classes, dim),
+        linear: None,
     };
     let subset: Vec<usize> = (0..12).map(|k| (k * 7 + 3) % classes).collect();
     for case in 0..4 {
@@ -148,6 +149,7 @@ fn evaluate_on_an_eval_set_equals_the_former_path() {
                 scale,
                 bias,
                 cosines: cached,
+                norms: None,
             };
             let got = evaluate(&set, groups.as_ref()).unwrap();
             assert_eq!(got, want, "case {case}, cached {}", cached.is_some());
@@ -161,6 +163,7 @@ fn groups_over_another_width_are_an_error() {
         classnames: vec!["a".into(), "b".into()],
         dim: 1,
         weights: vec![1.0, -1.0],
+        linear: None,
     };
     let index = ItemIndex {
         ids: vec!["x".into()],
@@ -181,6 +184,7 @@ fn groups_over_another_width_are_an_error() {
         scale: 1.0,
         bias: None,
         cosines: None,
+        norms: None,
     };
     let g = ClassGroups::new(vec![vec![0, 2]], 3).unwrap();
     assert!(matches!(
