@@ -10,10 +10,11 @@
 //!   for heads that normalise their input (WiSE-FT's `ClassificationHead`), the unit embedding.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float32Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, Float32Array, Int64Array, RecordBatch, StringArray,
+};
 use arrow::datatypes::{DataType, Field, Schema};
 
 use crate::columns::{
@@ -50,9 +51,6 @@ pub struct LinearHead {
     /// False: it reads L2-normalised features (WiSE-FT): logits = `unit · w + b`.
     pub raw_features: bool,
 }
-
-/// Schema metadata key marking a stored head as linear (value: `raw` or `normalized`).
-const LINEAR_META: &str = "linear_head_input";
 
 impl ZeroShotHead {
     /// `template_embeddings[c]` holds the (already L2-normalised) embeddings of class `c`'s
@@ -202,8 +200,8 @@ impl ZeroShotHead {
         })
     }
 
-    /// `(class_index, classname, weight)`, plus a `bias` column and the schema metadata
-    /// `linear_head_input` for a linear head (a zero-shot head's batch is unchanged by them).
+    /// `(class_index, classname, weight)`, plus `bias` and `raw_input` (the same on every row)
+    /// columns for a linear head (a zero-shot head's batch is unchanged by them).
     pub fn to_batch(&self) -> Result<RecordBatch, ArtifactError> {
         let mut fields = vec![
             Field::new("class_index", DataType::Int64, false),
@@ -217,15 +215,16 @@ impl ZeroShotHead {
             Arc::new(StringArray::from(self.classnames.clone())),
             vector_array(self.dim, self.weights.clone(), None)?,
         ];
-        let mut schema_meta = HashMap::new();
         if let Some(l) = &self.linear {
             fields.push(Field::new("bias", DataType::Float32, false));
             cols.push(Arc::new(Float32Array::from(l.bias.clone())));
-            let input = if l.raw_features { "raw" } else { "normalized" };
-            schema_meta.insert(LINEAR_META.to_string(), input.to_string());
+            fields.push(Field::new("raw_input", DataType::Boolean, false));
+            cols.push(Arc::new(BooleanArray::from(vec![
+                l.raw_features;
+                self.classnames.len()
+            ])));
         }
-        let schema = Schema::new(fields).with_metadata(schema_meta);
-        Ok(RecordBatch::try_new(Arc::new(schema), cols)?)
+        Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
     }
 
     pub fn from_batches(batches: &[RecordBatch]) -> Result<Self, ArtifactError> {
@@ -238,10 +237,16 @@ impl ZeroShotHead {
             let names = strings(b, "classname")?;
             let (d, flat, _) = vectors(b, "weight")?;
             dim = d;
-            if let Some(input) = b.schema().metadata().get(LINEAR_META) {
+            if b.column_by_name("bias").is_some() {
+                let raw = b
+                    .column_by_name("raw_input")
+                    .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
+                    .ok_or_else(|| {
+                        ArtifactError::Invalid("a linear head without a raw_input column".into())
+                    })?;
                 let l = linear.get_or_insert(LinearHead {
                     bias: Vec::new(),
-                    raw_features: input == "raw",
+                    raw_features: b.num_rows() > 0 && raw.value(0),
                 });
                 let bias = float32s(b, "bias")?;
                 l.bias.extend((0..b.num_rows()).map(|i| bias.value(i)));
@@ -394,7 +399,7 @@ mod tests {
         let zs =
             ZeroShotHead::from_template_embeddings(vec!["a".into()], 2, &[vec![1.0, 0.0]]).unwrap();
         let batch = zs.to_batch().unwrap();
-        assert!(batch.schema().metadata().is_empty() && batch.num_columns() == 3);
+        assert_eq!(batch.num_columns(), 3);
         assert!(ZeroShotHead::linear(vec!["a".into()], 2, vec![1.0], vec![0.0], true).is_err());
     }
 }

@@ -61,7 +61,7 @@ pub use folder::{ClassSource, ImageFolder};
 pub use hub::{HubDataset, HubUri};
 pub use karpathy::{CAPTION_COLUMN, KarpathyFormat, KarpathyJson};
 pub use manifest::{LABEL_COLUMNS, ManifestDataset, ManifestFormat, PATH_COLUMNS};
-pub use meta::{ClassList, Subset200, SubsetName, TemplateSet};
+pub use meta::{ClassList, Subset200, SubsetName, TemplateSet, looks_like_wnid};
 pub use unlabelled::UnlabelledFolder;
 pub use wds::{CLASSNAMES_FILE, TEMPLATES_FILE, WDS_IMAGE_EXTENSIONS, WebDataset};
 

@@ -92,6 +92,23 @@ impl ClassList {
         Self::builtin(IMAGENET_WNIDS, "data/imagenet/wnids.txt")
     }
 
+    /// When every name is an ImageNet WNID (`n01440764`, as ImageNet's `val/<wnid>/` folders
+    /// are named), the OpenAI class names of those WNIDs, in the same order; else `None`.
+    pub fn imagenet_names_of_wnids(names: &[String]) -> Option<Vec<String>> {
+        if names.is_empty() || !names.iter().all(|n| looks_like_wnid(n)) {
+            return None;
+        }
+        let wnids = Self::imagenet_wnids();
+        let classnames = Self::imagenet_classnames();
+        names
+            .iter()
+            .map(|n| {
+                let i = wnids.index_of(n)?;
+                classnames.get(i).map(str::to_string)
+            })
+            .collect()
+    }
+
     fn builtin(text: &str, source: &str) -> Self {
         let names = text
             .lines()
@@ -305,4 +322,10 @@ impl Subset200 {
     pub fn position_of(&self, index_1k: usize) -> Option<usize> {
         self.indices.iter().position(|&i| i == index_1k)
     }
+}
+
+/// `n` followed by 8 digits: a WordNet id such as ImageNet's `n01440764`.
+pub fn looks_like_wnid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 9 && b[0] == b'n' && b[1..].iter().all(u8::is_ascii_digit)
 }

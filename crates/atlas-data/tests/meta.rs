@@ -107,3 +107,22 @@ fn loaders_report_bad_files() {
 }
 
 mod common;
+
+#[test]
+fn wnids_map_to_imagenet_class_names() {
+    use atlas_data::looks_like_wnid;
+    let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        ClassList::imagenet_names_of_wnids(&v(&["n01443537", "n01440764"])),
+        Some(v(&["goldfish", "tench"]))
+    );
+    // Not every name a WNID, or a WNID-shaped name outside ImageNet-1k: no mapping.
+    assert_eq!(
+        ClassList::imagenet_names_of_wnids(&v(&["n01440764", "cat"])),
+        None
+    );
+    assert_eq!(ClassList::imagenet_names_of_wnids(&v(&["n99999999"])), None);
+    assert_eq!(ClassList::imagenet_names_of_wnids(&[]), None);
+    assert!(looks_like_wnid("n01440764"));
+    assert!(!looks_like_wnid("n0144076") && !looks_like_wnid("x01440764"));
+}

@@ -272,7 +272,7 @@ pub fn linear_logits(
 ) -> Result<()> {
     check_len("logits output", dot.len(), out.len())?;
     let c = bias.len();
-    if c == 0 || dot.len() % c != 0 {
+    if c == 0 || !dot.len().is_multiple_of(c) {
         return Err(MetricsError::Shape {
             what: "linear logits",
             len: dot.len(),

@@ -111,6 +111,20 @@ pub struct ModelEntry {
     /// A `tokenizer.json` (HF format); default: the CLIP BPE vocabulary.
     #[serde(default)]
     pub tokenizer: Option<PathBuf>,
+    /// A linear classification head on the image embeddings (safetensors with `weight`
+    /// `[classes, dim]` and `bias` `[classes]`, e.g. a fine-tuned CLIP's ImageNet head): the model
+    /// is then evaluated as a supervised classifier (logits `w·x + b`, no text tower, no prompts;
+    /// stages that need a text tower, such as retrieval, skip it).
+    #[serde(default)]
+    pub head: Option<PathBuf>,
+    /// The head's class names, one per line in row order. Default: the ImageNet-1k class names
+    /// when the head has 1000 rows.
+    #[serde(default)]
+    pub head_classnames: Option<PathBuf>,
+    /// What the head reads: `normalized` (L2-normalised embeddings, as WiSE-FT's
+    /// `ClassificationHead`; the default) or `raw` (the embeddings before normalisation).
+    #[serde(default)]
+    pub head_input: HeadInput,
     /// Part of the baseline set for effective-robustness fits.
     #[serde(default)]
     pub baseline: bool,
@@ -122,6 +136,15 @@ pub struct ModelEntry {
 }
 
 pub use atlas_artifacts::FactorTags;
+
+/// What a `[[model]] head` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeadInput {
+    #[default]
+    Normalized,
+    Raw,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -232,6 +232,22 @@ fn resolve_one(
     } else {
         ClassList::imagenet_classnames().into_names()
     };
+    // ImageNet as users have it: `val/<wnid>/` folders. Prompts read class names, not WNIDs.
+    let classnames = match ClassList::imagenet_names_of_wnids(&classnames) {
+        Some(names) => {
+            tracing::info!(dataset = %name, "class folders are ImageNet WNIDs: using their class names");
+            names
+        }
+        None => classnames,
+    };
+    if let Some(w) = classnames.iter().find(|c| atlas_data::looks_like_wnid(c)) {
+        tracing::warn!(
+            dataset = %name,
+            class = %w,
+            "a class name looks like a WordNet id, so its prompts read \"a photo of a {w}\"; give \
+             the dataset real class names (`classnames = \"FILE\"`)"
+        );
+    }
     let (prompt_set, templates) = prompts_for(cfg, d, &data)?;
     Ok(ResolvedDataset {
         name,
@@ -299,7 +315,7 @@ fn objectnet_protocol(
 }
 
 /// The dataset's prompt set: the one it names, else its own templates, else the first
-/// `[[prompts]]`, else ImageNet's 7 simple templates.
+/// `[[prompts]]`, else the 80 OpenAI ImageNet templates (the study's and open_clip's default).
 fn prompts_for(
     cfg: &LoadedConfig,
     d: &DatasetEntry,
@@ -318,10 +334,14 @@ fn prompts_for(
         return Ok(("dataset".into(), t.clone()));
     }
     Ok((
-        "imagenet-simple-7".into(),
-        TemplateSet::simple_7().templates().to_vec(),
+        DEFAULT_PROMPT_SET.into(),
+        TemplateSet::openai_80().templates().to_vec(),
     ))
 }
+
+/// Name of the prompt set a dataset gets when the config names none and the dataset has no
+/// templates of its own: the 80 OpenAI ImageNet templates.
+pub const DEFAULT_PROMPT_SET: &str = "openai-80";
 
 /// List a dataset, reusing the listing stored under its fingerprint.
 fn list_cached(source: &DatasetSource, store_root: &Path) -> Result<Dataset, PipelineError> {

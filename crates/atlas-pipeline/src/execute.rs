@@ -174,7 +174,9 @@ impl Executor<'_> {
         wanted.dedup();
         heads.sort();
         heads.dedup();
+        // A classifier's linear head has its own scale (its weights) and bias.
         let scale = match self.logit_scale {
+            _ if model.classifier.is_some() => (1.0, None),
             LogitScaleSetting::Fixed(v) => (v, None),
             LogitScaleSetting::Checkpoint => checkpoint_scale(model)?,
         };
@@ -385,6 +387,16 @@ impl Executor<'_> {
     fn build_head(&self, net: &mut Net<'_>, job: &Job) -> Result<usize, PipelineError> {
         let model = net.model;
         let d = &self.datasets[job.dataset];
+        if let Some(c) = &model.classifier {
+            let head = c.for_classes(&model.name, &d.name, &d.classnames)?;
+            let meta = ManifestMeta::new("classifier-head", atlas_embed::STAGE_VERSION)
+                .with_inputs(json!({
+                    "model": model.name, "head_file": c.path.display().to_string(), "classes": d.classnames.len()
+                }));
+            self.store
+                .put(kinds::ZEROSHOT_HEAD, &job.key, meta, &[head.to_batch()?])?;
+            return Ok(0);
+        }
         let prompts: Vec<String> = atlas_embed::prompts_for(&d.classnames, &d.templates).concat();
         let embedded = self.embed_texts(net, &prompts)?;
         let head =

@@ -94,6 +94,22 @@ pub fn text_namespace(weights: &[u8; 32], tokenizer: &[u8; 32], precision: &str)
         .to_hex()
 }
 
+fn classifier_namespace_fields(weights: &[u8; 32], head: &[u8; 32], raw_input: bool) -> Fields {
+    Fields::new()
+        .s("stage", "classifier-head")
+        .b("weights", weights)
+        .b("head", head)
+        .t("raw_input", raw_input)
+}
+
+/// Where a supervised classifier's heads live (hex), in place of a text namespace: model
+/// weights, the head file's bytes and what the head reads.
+pub fn classifier_namespace(weights: &[u8; 32], head: &[u8; 32], raw_input: bool) -> String {
+    classifier_namespace_fields(weights, head, raw_input)
+        .finish()
+        .to_hex()
+}
+
 /// Version of the coverage marker's content (2: it lists the dataset's failed items).
 const COVERAGE_FORMAT: u64 = 2;
 
@@ -330,6 +346,11 @@ pub fn catalog() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
             "text embeddings namespace",
             kinds::TEXT_EMBEDDINGS,
             text_namespace_fields(&h, &h, "f32").names,
+        ),
+        (
+            "classifier head namespace",
+            kinds::ZEROSHOT_HEAD,
+            classifier_namespace_fields(&h, &h, false).names,
         ),
         (
             "coverage marker",

@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod bench_stages;
+mod classifier;
 pub mod config;
 mod datasets;
 mod execute;

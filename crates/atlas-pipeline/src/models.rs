@@ -13,6 +13,7 @@ use atlas_tokenizer::{ClipBpeTokenizer, TextTokenizer};
 use serde::{Deserialize, Serialize};
 
 use crate::PipelineError;
+use crate::classifier::ClassifierHead;
 use crate::config::{LoadedConfig, ModelEntry};
 
 pub struct ResolvedModel {
@@ -29,6 +30,9 @@ pub struct ResolvedModel {
     pub text_ns: String,
     /// The weights-hash cache `weights_hash` came from (`<store>/weights-hashes.json`).
     pub weights_hash_cache: PathBuf,
+    /// `Some` for a supervised classifier (`[[model]] head`): its linear head. Then `text_ns`
+    /// is the head's namespace (weights + head file + input), not a text-embedding space.
+    pub classifier: Option<ClassifierHead>,
 }
 
 impl ResolvedModel {
@@ -102,7 +106,30 @@ pub fn resolve_models(
         let tokenizer = tokenizer_for(cfg, entry, &described)?;
         let image_ns =
             crate::keys::image_namespace(&weights_hash, &described.preprocess, precision);
-        let text_ns = crate::keys::text_namespace(&weights_hash, &tokenizer.identity(), precision);
+        let classifier = entry
+            .head
+            .as_ref()
+            .map(|p| ClassifierHead::read(cfg, entry, &cfg.resolve(p)))
+            .transpose()?;
+        if let Some(c) = &classifier
+            && c.head.dim != described.config.embed_dim
+        {
+            return Err(PipelineError::Config(format!(
+                "model `{name}`: its head {} reads {}-dimensional embeddings, the image tower \
+                 gives {}",
+                c.path.display(),
+                c.head.dim,
+                described.config.embed_dim
+            )));
+        }
+        let text_ns = match &classifier {
+            Some(c) => crate::keys::classifier_namespace(
+                &weights_hash,
+                &c.hash,
+                c.head.linear.as_ref().is_some_and(|l| l.raw_features),
+            ),
+            None => crate::keys::text_namespace(&weights_hash, &tokenizer.identity(), precision),
+        };
         out.push(ResolvedModel {
             entry: entry.clone(),
             name,
@@ -116,6 +143,7 @@ pub fn resolve_models(
             image_ns,
             text_ns,
             weights_hash_cache: hashes.path.clone(),
+            classifier,
         });
     }
     hashes.save()?;

@@ -177,8 +177,13 @@ pub fn zeroshot_datasets(cfg: &LoadedConfig, datasets: &[ResolvedDataset]) -> Ve
         .collect()
 }
 
+/// The key of a model's head over a dataset's classes: its prompts' embeddings for a CLIP, its
+/// linear layer's rows for a supervised classifier (no templates: prompts do not apply).
 pub fn head_key(model: &ResolvedModel, d: &ResolvedDataset) -> ArtifactKey {
-    keys::head_key(&model.text_ns, &d.classnames, &d.templates)
+    match model.classifier {
+        Some(_) => keys::head_key(&model.text_ns, &d.classnames, &[]),
+        None => keys::head_key(&model.text_ns, &d.classnames, &d.templates),
+    }
 }
 
 pub fn scale_label(s: LogitScaleSetting) -> String {
@@ -277,6 +282,9 @@ fn metric_jobs(p: &PlanInputs<'_>, scale: &str) -> Vec<MetricJob> {
             let cross = stage.cross_model();
             let mut summaries = Vec::new();
             for (mi, m) in models.iter().enumerate() {
+                if m.classifier.is_some() && stage.needs_text_tower() {
+                    continue;
+                }
                 let inputs: Vec<DatasetInput<'_>> = ds
                     .iter()
                     .map(|&di| {

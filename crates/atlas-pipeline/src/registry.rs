@@ -43,6 +43,7 @@ pub trait RegisteredStage: Send + Sync {
     fn table(&self) -> &'static str;
     fn reads(&self) -> Reads;
     fn cross_model(&self) -> bool;
+    fn needs_text_tower(&self) -> bool;
     /// Parses `[stages.<table>]` from the config source (None: the stage is off).
     fn parse(
         &self,
@@ -93,6 +94,9 @@ impl<S: Stage> RegisteredStage for Erased<S> {
     }
     fn cross_model(&self) -> bool {
         self.0.cross_model()
+    }
+    fn needs_text_tower(&self) -> bool {
+        self.0.needs_text_tower()
     }
 
     fn parse(

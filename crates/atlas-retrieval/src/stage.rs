@@ -31,6 +31,10 @@ impl Stage for RetrievalStage {
         }
     }
 
+    fn needs_text_tower(&self) -> bool {
+        true
+    }
+
     fn configure(&self, p: &mut Params, run: &RunSettings) {
         p.bootstrap = run.bootstrap;
         p.seed = run.seed;

@@ -158,6 +158,12 @@ pub trait Stage: Send + Sync + 'static {
         false
     }
 
+    /// The stage embeds texts with the model's text tower ([`Stage::texts`]). Supervised
+    /// classifiers have none: the plan leaves them out of such a stage.
+    fn needs_text_tower(&self) -> bool {
+        false
+    }
+
     /// Apply run-wide settings (bootstrap, seed, path resolution) to parsed parameters.
     fn configure(&self, params: &mut Self::Params, run: &RunSettings);
 
