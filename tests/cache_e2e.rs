@@ -164,11 +164,7 @@ fn nan_weights_are_an_error_naming_the_model() {
         "visual.proj",
     );
     ws.write_config(&config(&["fixture-a", "fixture-b"], ""));
-    let out = xtask()
-        .args(["pipeline", "--no-progress", "--config"])
-        .arg(ws.path().join("pipeline.toml"))
-        .output()
-        .unwrap();
+    let out = ws.output(&[]);
     assert!(!out.status.success(), "a NaN model must not give tables");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("model `fixture-b`"), "{err}");
@@ -194,11 +190,7 @@ fn template_without_class_placeholder_is_refused() {
         config(&["fixture-a"], "")
     );
     ws.write_config(&cfg);
-    let out = xtask()
-        .args(["pipeline", "--no-progress", "--config"])
-        .arg(ws.path().join("pipeline.toml"))
-        .output()
-        .unwrap();
+    let out = ws.output(&[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("prompt set `bad`"), "{err}");
@@ -251,11 +243,7 @@ fn a_second_run_on_a_locked_store_stops_with_a_clear_error_and_changes_nothing()
     // as another writer for the child).
     let store = atlas_store::Store::open(ws.path().join("store")).unwrap();
     let lock = store.lock_exclusive().unwrap();
-    let out = xtask()
-        .args(["pipeline", "--no-progress", "--config"])
-        .arg(ws.path().join("pipeline.toml"))
-        .output()
-        .unwrap();
+    let out = ws.output(&[]);
     assert!(!out.status.success(), "a run on a locked store must stop");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("in use by another clip-atlas run"), "{err}");
@@ -270,11 +258,7 @@ fn a_second_run_on_a_locked_store_stops_with_a_clear_error_and_changes_nothing()
         "results changed under a refused run"
     );
     // A dry run only reads, so it is not refused.
-    let dry = xtask()
-        .args(["pipeline", "--no-progress", "--dry-run", "--config"])
-        .arg(ws.path().join("pipeline.toml"))
-        .output()
-        .unwrap();
+    let dry = ws.output(&["--dry-run"]);
     assert!(
         dry.status.success(),
         "{}",

@@ -178,11 +178,7 @@ fn a_head_that_does_not_fit_is_a_config_error() {
         &config(&["fixture-a"], ""),
         "\n[[model]]\nname = \"bad\"\nsource = \"local-dir:fixture-a\"\nhead = \"bad.safetensors\"\n",
     ));
-    let out = xtask()
-        .args(["pipeline", "--no-progress", "--config"])
-        .arg(ws.path().join("pipeline.toml"))
-        .output()
-        .unwrap();
+    let out = ws.output(&[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
