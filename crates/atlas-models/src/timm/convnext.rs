@@ -26,8 +26,10 @@ use crate::timm::layers::{
     Conv2d, ConvSpec, WeightShapes, global_avg_pool, layer_norm_2d, layer_norm_eps,
 };
 
-/// (name, depths, dims, conv_mlp, eps) of timm's ConvNeXt entrypoints.
-const CONVNEXTS: &[(&str, [usize; 4], [usize; 4], bool, f64)] = &[
+/// (name, depths, dims, conv_mlp, eps) of a timm ConvNeXt entrypoint.
+type ConvNeXtEntry = (&'static str, [usize; 4], [usize; 4], bool, f64);
+
+const CONVNEXTS: &[ConvNeXtEntry] = &[
     (
         "convnext_atto",
         [2, 2, 6, 2],
@@ -416,5 +418,67 @@ impl ConvNeXt {
         }
         // LayerNorm2d on [N, C, 1, 1] == LayerNorm over C of the pooled vector.
         self.head_norm.forward(global_avg_pool(x))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use burn::tensor::TensorData;
+
+    use super::*;
+    use crate::checkpoint::{CheckpointParams, Layout, SafetensorsFile};
+    use crate::device::{DeviceKind, Precision, select_device};
+    use crate::params::to_host;
+
+    fn f32_tensor(st: &safetensors::SafeTensors, name: &str) -> (Vec<usize>, Vec<f32>) {
+        let t = st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let data = t
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        (t.shape().to_vec(), data)
+    }
+
+    /// The trunk alone, under `visual.trunk` of an open_clip ConvNeXt CLIP checkpoint, with its
+    /// depths / dims inferred from the weights, gives open_clip's `visual.trunk(pixels)`.
+    #[test]
+    fn open_clip_trunk_with_inferred_sizes() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/convnext_clip");
+        let file = SafetensorsFile::open(&dir.join("open_clip/open_clip_model.safetensors"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let shapes = WeightShapes::read(&file).unwrap_or_else(|e| panic!("{e}"));
+        let vb = VarPath::root().pp("visual").pp("trunk");
+        let spec = ConvNeXtSpec::infer(&shapes, &vb, 1e-6, 0).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(spec.depths, vec![1, 1, 2, 1]);
+        assert_eq!(spec.dims, vec![8, 16, 32, 64]);
+        assert!(!spec.conv_mlp);
+        let device =
+            select_device(DeviceKind::Cpu, Precision::F32).unwrap_or_else(|e| panic!("{e}"));
+        let mut params = CheckpointParams::new(&file, Layout::OpenClip);
+        let trunk = ConvNeXt::build(&spec, &device)
+            .walk(&vb, &mut params)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(trunk.head_fc.is_none());
+        let bytes =
+            std::fs::read(dir.join("reference.safetensors")).unwrap_or_else(|e| panic!("{e}"));
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap_or_else(|e| panic!("{e:?}"));
+        let (ps, pixels) = f32_tensor(&st, "pixels");
+        let (_, want) = f32_tensor(&st, "image_trunk_features");
+        let x = Tensor::from_data(
+            TensorData::new(pixels, [ps[0], ps[1], ps[2], ps[3]]),
+            &device,
+        );
+        let got = to_host(trunk.forward_pooled(x)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(got.len(), want.len());
+        let max_ref = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let max_abs = got
+            .iter()
+            .zip(&want)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        println!("open_clip ConvNeXt trunk: max abs {max_abs:e} (max |ref| {max_ref})");
+        assert!(max_abs <= 1e-4 * max_ref, "{max_abs} vs {max_ref}");
     }
 }

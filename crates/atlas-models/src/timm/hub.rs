@@ -149,7 +149,7 @@ pub fn timm_data_config(cfg: &Map<String, Value>, origin: &str) -> Result<Prepro
     let crop_pct = match cfg.get("crop_pct") {
         None | Some(Value::Null) => DEFAULT_CROP_PCT,
         Some(v) => match v.as_f64() {
-            Some(p) if p == 0.0 => DEFAULT_CROP_PCT,
+            Some(0.0) => DEFAULT_CROP_PCT,
             Some(p) if p > 0.0 && p <= 1.0 => p,
             _ => return Err(unsupported("crop_pct", v, "a number in (0, 1]")),
         },
