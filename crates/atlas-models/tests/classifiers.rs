@@ -579,3 +579,21 @@ fn bad_inputs_are_errors() {
         .unwrap_or_default();
     assert!(msg.contains("needs 32 x 32"), "{msg}");
 }
+
+/// A timm hub repo that also ships open_clip files resolves to those; the classifier loader
+/// uses the timm pair beside them.
+#[test]
+fn timm_pair_beside_open_clip_files_is_used() {
+    let tmp = edited_copy("timm_resnet50", None, None, |_| {});
+    let oc = fixtures().join("../gelu_p16/open_clip");
+    for f in ["open_clip_model.safetensors", "open_clip_config.json"] {
+        std::fs::copy(oc.join(f), tmp.path().join(f)).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let m = load_src(&dir_src(&tmp), &LoadOptions::default());
+    assert_eq!(m.arch, "timm:resnet50");
+    check_parity(
+        &m,
+        &reference("timm_resnet50"),
+        "timm pair beside open_clip files",
+    );
+}

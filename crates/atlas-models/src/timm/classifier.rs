@@ -2,6 +2,8 @@
 //! [`Classifier`] module, and the public loading API: [`load_classifier`] ->
 //! [`LoadedClassifier`] with `encode_images` (pre-logits) and `logits`.
 
+use std::path::Path;
+
 use atlas_preprocess::PreprocessConfig;
 use burn::module::Module;
 use burn::nn::Linear;
@@ -13,7 +15,7 @@ use crate::device::{AttentionImpl, Precision, select_device_resolved};
 use crate::error::{ModelError, Result};
 use crate::load::LoadOptions;
 use crate::params::{ParamVisitor, VarPath, check_materialised, to_host};
-use crate::source::{CheckpointSource, ResolvedFiles};
+use crate::source::{CheckpointSource, HF_CONFIG, HF_WEIGHTS, ResolvedFiles};
 use crate::timm::convnext::{ConvNeXt, ConvNeXtSpec, convnext_names};
 use crate::timm::hub::{TimmHubConfig, torchvision_preprocess};
 use crate::timm::layers::WeightShapes;
@@ -180,15 +182,23 @@ pub fn load_classifier(source: &CheckpointSource, opts: &LoadOptions) -> Result<
         spec: source.to_string(),
         message,
     };
+    let timm_pair;
     let (weights, timm_cfg) = match &files {
         ResolvedFiles::Hf {
             weights, config, ..
         } => (weights, Some(TimmHubConfig::read(config)?)),
         ResolvedFiles::Bare { weights } => (weights, None),
-        ResolvedFiles::OpenClip { .. } => {
-            return Err(src_err(
-                "an open_clip CLIP checkpoint, not a classifier: load it with `load`".into(),
-            ));
+        ResolvedFiles::OpenClip { weights, .. } => {
+            // Some timm hub repos also ship open_clip files: use the timm pair beside them.
+            let dir = weights.parent().unwrap_or(Path::new("."));
+            let (w, c) = (dir.join(HF_WEIGHTS), dir.join(HF_CONFIG));
+            if !(w.is_file() && c.is_file()) {
+                return Err(src_err(
+                    "an open_clip CLIP checkpoint, not a classifier: load it with `load`".into(),
+                ));
+            }
+            timm_pair = w;
+            (&timm_pair, Some(TimmHubConfig::read(&c)?))
         }
     };
     let file = SafetensorsFile::open(weights)?;
