@@ -126,6 +126,9 @@ pub enum ModelError {
         message: String,
     },
 
+    #[error("unknown classifier architecture `{name}`; accepted: {accepted}")]
+    UnknownArchitecture { name: String, accepted: String },
+
     #[error("invalid input: {0}")]
     Input(String),
 

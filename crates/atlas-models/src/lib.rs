@@ -1,5 +1,5 @@
 //! OpenCLIP CLIP (ViT or ModifiedResNet image tower + text tower) in burn, numerically equal to
-//! open_clip.
+//! open_clip, and timm / torchvision ImageNet classifiers (ResNet, ViT, ConvNeXt).
 //!
 //! - [`load`] a checkpoint ([`CheckpointSource`]: file, `local-dir:`, `hf-hub:`) in open_clip or
 //!   HF `CLIPModel` layout onto a device ([`DeviceKind`], [`Precision`]), giving a
@@ -17,9 +17,16 @@
 //! Files and their dependency order (a file uses only files listed before it; no `use` cycles):
 //! `error` → `activation`, `device`, `interp`, `source` → `config/` (`arch` → `raw` →
 //! `open_clip`, `hf` → `preprocess`, `builtin`) → `params` → `transformer` → `vit`, `resnet` →
-//! `model` → `hf_keys` → `checkpoint` → `save` → `load` → `bench`.
+//! `model` → `hf_keys` → `checkpoint` → `save` → `load` → `bench` → `timm/` (`layers` → `hub` →
+//! `resnet`, `vit`, `convnext` → `classifier`).
 //!
-//! Tests: `tests/parity.rs` compares against open_clip on committed fixtures made by
+//! Supervised ImageNet classifiers ([`load_classifier`] -> [`LoadedClassifier`]: timm hub
+//! directories, torchvision ResNet state dicts) live in [`timm`]; their modules follow the same
+//! build + walk pattern under timm's key names and reuse `transformer`'s blocks and `resnet`'s
+//! conv types.
+//!
+//! Tests: `tests/classifiers.rs` checks the classifiers against timm / torchvision on fixtures
+//! made by `tools/parity/make_classifier_fixtures.py`; `tests/parity.rs` compares against open_clip on committed fixtures made by
 //! `tools/parity/make_model_fixtures.py` (no Python needed to run them); `tests/autodiff.rs` needs
 //! the `autodiff` feature (on in `cargo test --workspace`, through atlas-train); `tests/bench.rs`
 //! is `#[ignore]`d (tower throughput, see `tools/parity/bench_towers.py` for the PyTorch side).
@@ -38,6 +45,7 @@ pub mod params;
 pub mod resnet;
 pub mod save;
 pub mod source;
+pub mod timm;
 pub mod transformer;
 pub mod vit;
 
@@ -57,6 +65,10 @@ pub use model::{Clip, VisionTower};
 pub use params::VarPath;
 pub use save::{NamedTensor, SaveDtype, save_open_clip, state_dict};
 pub use source::{CheckpointSource, ResolvedFiles};
+pub use timm::{
+    Classifier, ClassifierSpec, LoadedClassifier, TimmHubConfig, accepted_architectures,
+    load_classifier, torchvision_preprocess,
+};
 
 /// The burn device type models run on.
 pub use burn::tensor::Device;

@@ -2,10 +2,11 @@
 //!
 //! `image_transform(size, is_train=False)` applied to `PIL.Image.open(path)`:
 //! 1. `Resize` (torchvision on a PIL image = Pillow `Image.resize`, mode-dependent, see
-//!    [`decode::PilMode`]): `Shortest` resizes the short side to `size` and the long side to
-//!    `int(size * long / short)`; `Squash` resizes to `size x size`.
-//! 2. `CenterCrop(size)` (`Shortest` only): offsets `int(round((H - size) / 2))`, Python's
-//!    round-half-to-even.
+//!    [`decode::PilMode`]) to `r` = [`PreprocessConfig::resize_side`] (`size`, or timm's
+//!    `floor(size / crop_pct)` / torchvision's `Resize(256)` when a crop margin is set):
+//!    `Shortest` resizes the short side to `r` and the long side to `int(r * long / short)`;
+//!    `Squash` resizes to `r x r`.
+//! 2. `CenterCrop(size)`: offsets `int(round((H - size) / 2))`, Python's round-half-to-even.
 //! 3. `convert('RGB')`, after the crop.
 //! 4. `ToTensor` (`/255` in f32) and `Normalize` (`(x - mean) / std` in f32), CHW.
 //!
@@ -21,7 +22,10 @@ mod resample;
 use rayon::prelude::*;
 
 pub use bench::{BenchReport, bench, bench_files};
-pub use config::{Interpolation, OPENAI_MEAN, OPENAI_STD, PreprocessConfig, ResizeMode};
+pub use config::{
+    DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD, Interpolation, OPENAI_MEAN, OPENAI_STD,
+    PreprocessConfig, ResizeMode,
+};
 pub use decode::{DecodedImage, MAX_PIXELS, PilMode, PixelData, decode};
 pub use error::PreprocessError;
 
@@ -35,40 +39,30 @@ pub struct RgbImageU8 {
     pub data: Vec<u8>,
 }
 
-/// The size Pillow resizes to and the window of that which the center crop keeps.
+/// The size Pillow resizes to and the window of that which the center crop keeps. The resize
+/// target is [`PreprocessConfig::resize_side`] (`size` unless a crop margin is configured).
 fn geometry(w: usize, h: usize, cfg: &PreprocessConfig) -> ((usize, usize), Window) {
     let size = cfg.size as usize;
-    match cfg.resize_mode {
+    let r = cfg.resize_side() as usize;
+    // torchvision `center_crop`: int(round((H - size) / 2.0)), round half to even.
+    let off = |n: usize| ((n - size) as f64 / 2.0).round_ties_even() as usize;
+    let (nw, nh) = match cfg.resize_mode {
         ResizeMode::Shortest => {
-            // torchvision `_compute_resized_output_size`: int(size * long / short) (Python true
+            // torchvision `_compute_resized_output_size`: int(r * long / short) (Python true
             // division of exact integers: one correctly rounded f64 division, then truncation).
             let (short, long) = if w <= h { (w, h) } else { (h, w) };
-            let new_long = ((size as u64 * long as u64) as f64 / short as f64) as usize;
-            let (nw, nh) = if w <= h {
-                (size, new_long)
-            } else {
-                (new_long, size)
-            };
-            // torchvision `center_crop`: int(round((H - size) / 2.0)), round half to even.
-            let off = |n: usize| ((n - size) as f64 / 2.0).round_ties_even() as usize;
-            let win = Window {
-                x0: off(nw),
-                y0: off(nh),
-                w: size,
-                h: size,
-            };
-            ((nw, nh), win)
+            let new_long = ((r as u64 * long as u64) as f64 / short as f64) as usize;
+            if w <= h { (r, new_long) } else { (new_long, r) }
         }
-        ResizeMode::Squash => {
-            let win = Window {
-                x0: 0,
-                y0: 0,
-                w: size,
-                h: size,
-            };
-            ((size, size), win)
-        }
-    }
+        ResizeMode::Squash => (r, r),
+    };
+    let win = Window {
+        x0: off(nw),
+        y0: off(nh),
+        w: size,
+        h: size,
+    };
+    ((nw, nh), win)
 }
 
 /// `MULDIV255(a, b)` of libImaging: round(a * b / 255) exactly as Pillow computes it.
@@ -109,6 +103,13 @@ pub fn preprocess_decoded(
 ) -> Result<RgbImageU8, PreprocessError> {
     if cfg.size == 0 {
         return Err(PreprocessError::Config("size must be > 0".into()));
+    }
+    if cfg.resize_side() < cfg.size {
+        return Err(PreprocessError::Config(format!(
+            "resize_size {} is smaller than the crop size {} (crop_pct > 1 is not supported)",
+            cfg.resize_side(),
+            cfg.size
+        )));
     }
     let (w, h) = (img.width as usize, img.height as usize);
     let (out, win) = geometry(w, h, cfg);
@@ -294,6 +295,43 @@ mod tests {
             (w, h, win.x0, win.y0, win.w, win.h),
             (224, 224, 0, 0, 224, 224)
         );
+    }
+
+    #[test]
+    fn crop_margin_geometry() {
+        // timm crop_pct 0.875 at 224: shortest side -> 256, long side int(256 * 500 / 375) =
+        // 341, crop offsets round((341 - 224) / 2) = round(58.5) = 58 (half to even), 16.
+        let c = PreprocessConfig::default().with_crop_pct(0.875);
+        let ((w, h), win) = geometry(500, 375, &c);
+        assert_eq!(
+            (w, h, win.x0, win.y0, win.w, win.h),
+            (341, 256, 58, 16, 224, 224)
+        );
+        // Portrait: 256 x int(256 * 500 / 333) = 384, y0 = 80.
+        let ((w, h), win) = geometry(333, 500, &c);
+        assert_eq!((w, h, win.x0, win.y0), (256, 384, 16, 80));
+        // squash + crop_pct: resize to 256 x 256, crop the middle 224.
+        let c = PreprocessConfig {
+            resize_mode: ResizeMode::Squash,
+            ..c
+        };
+        let ((w, h), win) = geometry(500, 375, &c);
+        assert_eq!((w, h, win.x0, win.y0), (256, 256, 16, 16));
+        // A margin smaller than the crop is refused, not a panic.
+        let bad = PreprocessConfig {
+            resize_size: Some(100),
+            ..PreprocessConfig::default()
+        };
+        let img = DecodedImage {
+            width: 4,
+            height: 4,
+            mode: PilMode::Rgb,
+            data: PixelData::U8(vec![0; 48]),
+        };
+        assert!(matches!(
+            preprocess_decoded(&img, &bad),
+            Err(PreprocessError::Config(_))
+        ));
     }
 
     #[test]

@@ -363,6 +363,7 @@ fn openclip_fixture_without_python() {
                 "shortest" => ResizeMode::Shortest,
                 _ => ResizeMode::Squash,
             },
+            resize_size: None,
         };
         // Our normalisation equals torch's, bit for bit, for every u8 value.
         let lut = atlas_preprocess::normalize_lut(&c);

@@ -1,0 +1,484 @@
+//! timm `ConvNeXt` (`convnext.py`: `ConvNeXt`, `ConvNeXtStage`, `ConvNeXtBlock`,
+//! `NormMlpClassifierHead`) as burn modules.
+//!
+//! Keys (`C_i = dims[i]`): `stem.0` (4x4 stride-4 conv + bias), `stem.1` (LayerNorm2d);
+//! `stages.{i}.downsample.{0,1}` (LayerNorm2d, 2x2 stride-2 conv; stages 1-3);
+//! `stages.{i}.blocks.{j}.conv_dw` (7x7 depthwise, pad 3), `.norm`, `.mlp.fc1`, `.mlp.fc2`
+//! (Linear, or 1x1 conv `[out, in, 1, 1]` with `conv_mlp`: atto..nano), `.gamma` (layer
+//! scale); `head.norm`, `head.fc`. All LayerNorms eps 1e-6 (1e-5 for xxlarge), exact GELU.
+//!
+//! Block: `x + gamma * fc2(gelu(fc1(LN(dwconv(x)))))` (channels last inside). Pre-logits =
+//! `head.norm(mean over H, W)`. [`ConvNeXt::forward_pooled`] is that trunk output alone (open_clip
+//! uses a ConvNeXt without `head.fc` as a CLIP image tower: build it with `num_classes` 0).
+
+use burn::module::{Module, Param};
+use burn::nn::{LayerNorm, Linear};
+use burn::tensor::module::linear as linear_op;
+use burn::tensor::{Device, Tensor};
+
+use crate::activation::Activation;
+use crate::error::{ModelError, Result};
+use crate::params::{
+    Init, ParamVisitor, Stored, VarPath, lazy, linear, walk_layer_norm, walk_linear,
+};
+use crate::timm::hub::{ModelArgs, TimmHubConfig};
+use crate::timm::layers::{
+    Conv2d, ConvSpec, WeightShapes, global_avg_pool, layer_norm_2d, layer_norm_eps,
+};
+
+/// (name, depths, dims, conv_mlp, eps) of a timm ConvNeXt entrypoint.
+type ConvNeXtEntry = (&'static str, [usize; 4], [usize; 4], bool, f64);
+
+const CONVNEXTS: &[ConvNeXtEntry] = &[
+    (
+        "convnext_atto",
+        [2, 2, 6, 2],
+        [40, 80, 160, 320],
+        true,
+        1e-6,
+    ),
+    (
+        "convnext_femto",
+        [2, 2, 6, 2],
+        [48, 96, 192, 384],
+        true,
+        1e-6,
+    ),
+    (
+        "convnext_pico",
+        [2, 2, 6, 2],
+        [64, 128, 256, 512],
+        true,
+        1e-6,
+    ),
+    (
+        "convnext_nano",
+        [2, 2, 8, 2],
+        [80, 160, 320, 640],
+        true,
+        1e-6,
+    ),
+    (
+        "convnext_tiny",
+        [3, 3, 9, 3],
+        [96, 192, 384, 768],
+        false,
+        1e-6,
+    ),
+    (
+        "convnext_small",
+        [3, 3, 27, 3],
+        [96, 192, 384, 768],
+        false,
+        1e-6,
+    ),
+    (
+        "convnext_base",
+        [3, 3, 27, 3],
+        [128, 256, 512, 1024],
+        false,
+        1e-6,
+    ),
+    (
+        "convnext_large",
+        [3, 3, 27, 3],
+        [192, 384, 768, 1536],
+        false,
+        1e-6,
+    ),
+    (
+        "convnext_xlarge",
+        [3, 3, 27, 3],
+        [256, 512, 1024, 2048],
+        false,
+        1e-6,
+    ),
+    (
+        "convnext_xxlarge",
+        [3, 4, 30, 3],
+        [384, 768, 1536, 3072],
+        false,
+        1e-5,
+    ),
+];
+
+/// The accepted ConvNeXt names.
+pub fn convnext_names() -> Vec<&'static str> {
+    CONVNEXTS.iter().map(|c| c.0).collect()
+}
+
+/// Everything that decides the module shapes and the math.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvNeXtSpec {
+    pub depths: Vec<usize>,
+    pub dims: Vec<usize>,
+    /// MLP as 1x1 convs (`[out, in, 1, 1]` weights; same math).
+    pub conv_mlp: bool,
+    pub eps: f64,
+    /// 0: no `head.fc` (trunk only).
+    pub num_classes: usize,
+}
+
+impl ConvNeXtSpec {
+    /// A table entry (`None` for a name not in the table).
+    pub fn named(name: &str, num_classes: usize) -> Option<Self> {
+        let &(_, depths, dims, conv_mlp, eps) = CONVNEXTS.iter().find(|c| c.0 == name)?;
+        Some(Self {
+            depths: depths.to_vec(),
+            dims: dims.to_vec(),
+            conv_mlp,
+            eps,
+            num_classes,
+        })
+    }
+
+    /// timm: the named architecture with `model_args` applied.
+    pub(crate) fn from_timm(cfg: &TimmHubConfig) -> Result<Option<Self>> {
+        let Some(mut spec) = Self::named(&cfg.architecture, cfg.model_num_classes()?) else {
+            return Ok(None);
+        };
+        let args = ModelArgs::new(
+            cfg,
+            &[
+                "depths",
+                "dims",
+                "conv_mlp",
+                "norm_eps",
+                "num_classes",
+                "in_chans",
+                "global_pool",
+                "drop_rate",
+                "drop_path_rate",
+                "ls_init_value",
+            ],
+        )?;
+        args.check_common(&["avg"])?;
+        if let Some(d) = args.list("depths")? {
+            spec.depths = d;
+        }
+        if let Some(d) = args.list("dims")? {
+            spec.dims = d;
+        }
+        spec.conv_mlp = args.bool("conv_mlp")?.unwrap_or(spec.conv_mlp);
+        spec.eps = args.f64("norm_eps")?.unwrap_or(spec.eps);
+        if args.get("ls_init_value").is_none() && cfg.model_args.contains_key("ls_init_value") {
+            return Err(ModelError::Config {
+                origin: cfg.origin.clone(),
+                message: "model_args.ls_init_value = null (no layer scale) is not supported".into(),
+            });
+        }
+        if spec.depths.len() != spec.dims.len() || spec.dims.is_empty() {
+            return Err(ModelError::Config {
+                origin: cfg.origin.clone(),
+                message: format!(
+                    "depths {:?} and dims {:?} must have the same (non-zero) length",
+                    spec.depths, spec.dims
+                ),
+            });
+        }
+        Ok(Some(spec))
+    }
+
+    /// Depths, dims and `conv_mlp` from the weights under `prefix` (e.g. `visual.trunk` of an
+    /// open_clip checkpoint, whose timm model name is not in the table).
+    pub fn infer(
+        shapes: &WeightShapes,
+        prefix: &VarPath,
+        eps: f64,
+        num_classes: usize,
+    ) -> Result<Self> {
+        let stages = prefix.pp("stages");
+        let n = shapes.count(&stages);
+        let mut depths = Vec::with_capacity(n);
+        let mut dims = Vec::with_capacity(n);
+        for i in 0..n {
+            let blocks = stages.pp(i).pp("blocks");
+            depths.push(shapes.count(&blocks));
+            dims.push(shapes.dim(&blocks.pp(0).pp("conv_dw").key("weight"), 0)?);
+        }
+        if n == 0 {
+            shapes.need(&stages.pp(0).pp("blocks").pp(0).pp("conv_dw").key("weight"))?;
+        }
+        let fc1 = stages
+            .pp(0)
+            .pp("blocks")
+            .pp(0)
+            .pp("mlp")
+            .pp("fc1")
+            .key("weight");
+        Ok(Self {
+            depths,
+            dims,
+            conv_mlp: shapes.need(&fc1)?.len() == 4,
+            eps,
+            num_classes,
+        })
+    }
+
+    pub fn num_features(&self) -> usize {
+        self.dims.last().copied().unwrap_or(0)
+    }
+}
+
+/// A pointwise projection: `Linear` (burn `[in, out]`, stored transposed) or a 1x1 conv
+/// (`[out, in, 1, 1]`, stored as is), the same math.
+#[derive(Module, Debug)]
+pub enum Pointwise {
+    Linear(Linear),
+    Conv(Conv2d),
+}
+
+impl Pointwise {
+    fn build(inp: usize, out: usize, conv: bool, device: &Device) -> Self {
+        if conv {
+            Pointwise::Conv(Conv2d::build(ConvSpec::new(out, inp, 1), device))
+        } else {
+            let tn = Init::Normal(0.02);
+            Pointwise::Linear(linear(inp, out, tn, Init::Zeros, device))
+        }
+    }
+
+    fn walk<V: ParamVisitor>(self, vb: &VarPath, v: &mut V) -> Result<Self> {
+        Ok(match self {
+            Pointwise::Linear(l) => Pointwise::Linear(walk_linear(v, vb, l)?),
+            Pointwise::Conv(c) => Pointwise::Conv(c.walk(vb, v)?),
+        })
+    }
+
+    /// Channels-last `[b, h, w, in]` -> `[b, h, w, out]`.
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Pointwise::Linear(l) => l.forward(x),
+            Pointwise::Conv(c) => {
+                let [out, inp, _, _] = c.weight.dims();
+                let w = c.weight.val().reshape([out, inp]).transpose();
+                linear_op(x, w, c.bias.as_ref().map(Param::val))
+            }
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct ConvNeXtBlock {
+    /// `conv_dw`: 7x7 depthwise, pad 3, bias.
+    pub conv_dw: Conv2d,
+    pub norm: LayerNorm,
+    pub fc1: Pointwise,
+    pub fc2: Pointwise,
+    /// Layer scale `[C]`.
+    pub gamma: Param<Tensor<1>>,
+}
+
+impl ConvNeXtBlock {
+    fn build(c: usize, spec: &ConvNeXtSpec, device: &Device) -> Self {
+        ConvNeXtBlock {
+            conv_dw: Conv2d::build(ConvSpec::new(c, c, 7).padding(3).groups(c), device),
+            norm: layer_norm_eps(c, spec.eps, device),
+            fc1: Pointwise::build(c, 4 * c, spec.conv_mlp, device),
+            fc2: Pointwise::build(4 * c, c, spec.conv_mlp, device),
+            gamma: lazy([c], Init::Const(1e-6), device),
+        }
+    }
+
+    fn walk<V: ParamVisitor>(self, vb: &VarPath, v: &mut V) -> Result<Self> {
+        Ok(ConvNeXtBlock {
+            gamma: v.float(vb.key("gamma"), self.gamma, Stored::AsIs)?,
+            conv_dw: self.conv_dw.walk(&vb.pp("conv_dw"), v)?,
+            norm: walk_layer_norm(v, &vb.pp("norm"), self.norm)?,
+            fc1: self.fc1.walk(&vb.pp("mlp").pp("fc1"), v)?,
+            fc2: self.fc2.walk(&vb.pp("mlp").pp("fc2"), v)?,
+        })
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let y = self.conv_dw.forward(x.clone()).permute([0, 2, 3, 1]);
+        let y = self.norm.forward(y);
+        let y = self
+            .fc2
+            .forward(Activation::Gelu.forward(self.fc1.forward(y)));
+        let y = y * self.gamma.val().unsqueeze::<4>();
+        x + y.permute([0, 3, 1, 2])
+    }
+}
+
+/// `downsample.0` (LayerNorm2d) and `downsample.1` (2x2 stride-2 conv).
+#[derive(Module, Debug)]
+pub struct StageDownsample {
+    pub norm: LayerNorm,
+    pub conv: Conv2d,
+}
+
+#[derive(Module, Debug)]
+pub struct ConvNeXtStage {
+    /// Not in stage 0.
+    pub downsample: Option<StageDownsample>,
+    pub blocks: Vec<ConvNeXtBlock>,
+}
+
+/// timm `ConvNeXt` (avg pool + `head.norm`, then `head.fc`).
+#[derive(Module, Debug)]
+pub struct ConvNeXt {
+    /// `stem.0`: 4x4 stride-4 conv with bias.
+    pub stem_conv: Conv2d,
+    /// `stem.1`: LayerNorm2d.
+    pub stem_norm: LayerNorm,
+    pub stages: Vec<ConvNeXtStage>,
+    pub head_norm: LayerNorm,
+    /// `head.fc`; `None` for a trunk (open_clip) or `num_classes` 0.
+    pub head_fc: Option<Linear>,
+}
+
+impl ConvNeXt {
+    pub(crate) fn build(spec: &ConvNeXtSpec, device: &Device) -> Self {
+        let ln = |c| layer_norm_eps(c, spec.eps, device);
+        let stages = spec
+            .dims
+            .iter()
+            .zip(&spec.depths)
+            .enumerate()
+            .map(|(i, (&c, &depth))| ConvNeXtStage {
+                downsample: (i > 0).then(|| {
+                    let prev = spec.dims[i - 1];
+                    StageDownsample {
+                        norm: ln(prev),
+                        conv: Conv2d::build(ConvSpec::new(c, prev, 2).stride(2), device),
+                    }
+                }),
+                blocks: (0..depth)
+                    .map(|_| ConvNeXtBlock::build(c, spec, device))
+                    .collect(),
+            })
+            .collect();
+        let c0 = spec.dims.first().copied().unwrap_or(0);
+        let f = spec.num_features();
+        ConvNeXt {
+            stem_conv: Conv2d::build(ConvSpec::new(c0, 3, 4).stride(4), device),
+            stem_norm: ln(c0),
+            stages,
+            head_norm: ln(f),
+            head_fc: (spec.num_classes > 0)
+                .then(|| linear(f, spec.num_classes, Init::Normal(0.02), Init::Zeros, device)),
+        }
+    }
+
+    /// Keys under `vb` (the model root, or `visual.trunk` in open_clip), state-dict order.
+    pub(crate) fn walk<V: ParamVisitor>(self, vb: &VarPath, v: &mut V) -> Result<Self> {
+        let stem_conv = self.stem_conv.walk(&vb.pp("stem").pp(0), v)?;
+        let stem_norm = walk_layer_norm(v, &vb.pp("stem").pp(1), self.stem_norm)?;
+        let mut stages = Vec::with_capacity(self.stages.len());
+        for (i, s) in self.stages.into_iter().enumerate() {
+            let sp = vb.pp("stages").pp(i);
+            let downsample = match s.downsample {
+                Some(d) => {
+                    let dp = sp.pp("downsample");
+                    Some(StageDownsample {
+                        norm: walk_layer_norm(v, &dp.pp(0), d.norm)?,
+                        conv: d.conv.walk(&dp.pp(1), v)?,
+                    })
+                }
+                None => None,
+            };
+            let blocks: Result<Vec<ConvNeXtBlock>> = s
+                .blocks
+                .into_iter()
+                .enumerate()
+                .map(|(j, b)| b.walk(&sp.pp("blocks").pp(j), v))
+                .collect();
+            stages.push(ConvNeXtStage {
+                downsample,
+                blocks: blocks?,
+            });
+        }
+        let head_norm = walk_layer_norm(v, &vb.pp("head").pp("norm"), self.head_norm)?;
+        let head_fc = match self.head_fc {
+            Some(fc) => Some(walk_linear(v, &vb.pp("head").pp("fc"), fc)?),
+            None => None,
+        };
+        Ok(ConvNeXt {
+            stem_conv,
+            stem_norm,
+            stages,
+            head_norm,
+            head_fc,
+        })
+    }
+
+    /// Pooled, head-normed features `[batch, dims[-1]]` (timm `forward_head(pre_logits=True)`;
+    /// open_clip's `visual.trunk(x)` for a ConvNeXt tower).
+    pub fn forward_pooled(&self, pixels: Tensor<4>) -> Tensor<2> {
+        let x = layer_norm_2d(&self.stem_norm, self.stem_conv.forward(pixels));
+        let mut x = x;
+        for stage in &self.stages {
+            if let Some(d) = &stage.downsample {
+                x = d.conv.forward(layer_norm_2d(&d.norm, x));
+            }
+            for block in &stage.blocks {
+                x = block.forward(x);
+            }
+        }
+        // LayerNorm2d on [N, C, 1, 1] == LayerNorm over C of the pooled vector.
+        self.head_norm.forward(global_avg_pool(x))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use burn::tensor::TensorData;
+
+    use super::*;
+    use crate::checkpoint::{CheckpointParams, Layout, SafetensorsFile};
+    use crate::device::{DeviceKind, Precision, select_device};
+    use crate::params::to_host;
+
+    fn f32_tensor(st: &safetensors::SafeTensors, name: &str) -> (Vec<usize>, Vec<f32>) {
+        let t = st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let data = t
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        (t.shape().to_vec(), data)
+    }
+
+    /// The trunk alone, under `visual.trunk` of an open_clip ConvNeXt CLIP checkpoint, with its
+    /// depths / dims inferred from the weights, gives open_clip's `visual.trunk(pixels)`.
+    #[test]
+    fn open_clip_trunk_with_inferred_sizes() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/convnext_clip");
+        let file = SafetensorsFile::open(&dir.join("open_clip/open_clip_model.safetensors"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let shapes = WeightShapes::read(&file).unwrap_or_else(|e| panic!("{e}"));
+        let vb = VarPath::root().pp("visual").pp("trunk");
+        let spec = ConvNeXtSpec::infer(&shapes, &vb, 1e-6, 0).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(spec.depths, vec![1, 1, 2, 1]);
+        assert_eq!(spec.dims, vec![8, 16, 32, 64]);
+        assert!(!spec.conv_mlp);
+        let device =
+            select_device(DeviceKind::Cpu, Precision::F32).unwrap_or_else(|e| panic!("{e}"));
+        let mut params = CheckpointParams::new(&file, Layout::OpenClip);
+        let trunk = ConvNeXt::build(&spec, &device)
+            .walk(&vb, &mut params)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(trunk.head_fc.is_none());
+        let bytes =
+            std::fs::read(dir.join("reference.safetensors")).unwrap_or_else(|e| panic!("{e}"));
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap_or_else(|e| panic!("{e:?}"));
+        let (ps, pixels) = f32_tensor(&st, "pixels");
+        let (_, want) = f32_tensor(&st, "image_trunk_features");
+        let x = Tensor::from_data(
+            TensorData::new(pixels, [ps[0], ps[1], ps[2], ps[3]]),
+            &device,
+        );
+        let got = to_host(trunk.forward_pooled(x)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(got.len(), want.len());
+        let max_ref = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let max_abs = got
+            .iter()
+            .zip(&want)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        println!("open_clip ConvNeXt trunk: max abs {max_abs:e} (max |ref| {max_ref})");
+        assert!(max_abs <= 1e-4 * max_ref, "{max_abs} vs {max_ref}");
+    }
+}
