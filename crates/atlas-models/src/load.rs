@@ -9,8 +9,7 @@ use crate::activation::{Activation, activation_for, known_activation};
 use crate::checkpoint::{CheckpointParams, Layout, SafetensorsFile};
 use crate::config::{
     ClipConfig, TextPool, builtin_config, builtin_config_names, default_preprocess,
-    parse_hf_preprocessor,
-    parse_open_clip_config_json, read_json,
+    parse_hf_preprocessor, parse_open_clip_config_json, read_json,
 };
 use crate::device::{AttentionImpl, DeviceKind, Precision, select_device_resolved};
 use crate::error::{ModelError, Result};

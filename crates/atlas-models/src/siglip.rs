@@ -128,7 +128,9 @@ impl SiglipVisionTransformer {
             mlp_width,
             layer_norm_eps: eps,
         };
-        let lin = |i: usize, o: usize| crate::params::linear(i, o, Init::Normal(0.02), Init::Zeros, device);
+        let lin = |i: usize, o: usize| {
+            crate::params::linear(i, o, Init::Normal(0.02), Init::Zeros, device)
+        };
         SiglipVisionTransformer {
             patch_weight: lazy([w, 3, p, p], Init::Uniform(conv_bound), device),
             patch_bias: lazy([w], Init::Zeros, device),

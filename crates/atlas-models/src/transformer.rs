@@ -15,8 +15,7 @@ use crate::activation::Activation;
 use crate::device::AttentionImpl;
 use crate::error::Result;
 use crate::params::{
-    Init, ParamVisitor, Stored, VarPath, layer_norm_eps, lazy, linear, walk_layer_norm,
-    walk_linear,
+    Init, ParamVisitor, Stored, VarPath, layer_norm_eps, lazy, linear, walk_layer_norm, walk_linear,
 };
 
 /// open_clip's `nn.MultiheadAttention` with the fused `in_proj_weight` (rows q | k | v).

@@ -44,7 +44,9 @@ impl Reference {
     }
 
     fn get(&self, k: &str) -> &(Vec<usize>, Vec<u8>, safetensors::Dtype) {
-        self.t.get(k).unwrap_or_else(|| panic!("reference has no {k}"))
+        self.t
+            .get(k)
+            .unwrap_or_else(|| panic!("reference has no {k}"))
     }
 
     fn f32s(&self, k: &str) -> Vec<f32> {
@@ -154,8 +156,14 @@ fn check_model(sub: &str, layout: Layout) -> LoadedClip {
     // logit_scale (stored raw; LoadedClip has exp()) and logit_bias.
     let scale = r.f32s("logit_scale")[0].exp();
     let bias = r.f32s("logit_bias")[0];
-    println!("{sub}: logit_scale {} (want {scale}), logit_bias {:?} (want {bias})", m.logit_scale, m.logit_bias);
-    assert!((m.logit_scale - scale).abs() <= 1e-4 * scale, "{sub}: logit_scale");
+    println!(
+        "{sub}: logit_scale {} (want {scale}), logit_bias {:?} (want {bias})",
+        m.logit_scale, m.logit_bias
+    );
+    assert!(
+        (m.logit_scale - scale).abs() <= 1e-4 * scale,
+        "{sub}: logit_scale"
+    );
     assert_eq!(m.logit_bias, Some(bias), "{sub}: logit_bias");
     let want = r.f32s("logits_per_image");
     let got = logits(&m, &img, &txt);
@@ -174,13 +182,22 @@ fn check_siglip_config(m: &LoadedClip) {
     let VisionTowerConfig::SiglipVit(s) = &c.vision.tower else {
         panic!("expected a SigLIP ViT tower, got {:?}", c.vision.tower)
     };
-    assert_eq!(s.timm_model_name.as_deref(), Some("vit_tiny_patch8_siglip_32"));
+    assert_eq!(
+        s.timm_model_name.as_deref(),
+        Some("vit_tiny_patch8_siglip_32")
+    );
     assert_eq!((s.patch_size, s.layers, s.layer_norm_eps), (8, 2, 1e-6));
-    assert_eq!((c.vision.width, c.vision.heads(), c.vision.num_positions()), (32, 2, 16));
+    assert_eq!(
+        (c.vision.width, c.vision.heads(), c.vision.num_positions()),
+        (32, 2, 16)
+    );
     assert_eq!(c.text.pool, TextPool::Last);
     assert!(!c.text.causal_mask && c.text.proj_bias && c.text.custom_text);
     assert_eq!(c.text.layer_norm_eps, 1e-6);
-    assert_eq!((c.text.context_length, c.text.vocab_size, c.embed_dim), (64, 1024, 32));
+    assert_eq!(
+        (c.text.context_length, c.text.vocab_size, c.embed_dim),
+        (64, 1024, 32)
+    );
     assert!(matches!(m.model.visual, VisionTower::SiglipVit(_)));
     let p = &m.preprocess;
     assert_eq!((p.size, p.mean, p.std), (32, [0.5; 3], [0.5; 3]));
@@ -240,18 +257,25 @@ fn hf_config_gelu_tanh() {
     for tower in ["text_config", "vision_config"] {
         cfg[tower]["hidden_act"] = "gelu_pytorch_tanh".into();
     }
-    std::fs::write(tmp.path().join("config.json"), cfg.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(tmp.path().join("config.json"), cfg.to_string())
+        .unwrap_or_else(|e| panic!("{e}"));
     let m = load_dir(tmp.path());
     assert_eq!(m.activation, Activation::GeluTanh);
     assert_eq!(m.config.activation(), Activation::GeluTanh);
-    check_parity(&m, &Reference::load(), "hf (gelu_pytorch_tanh)", "_gelu_tanh");
+    check_parity(
+        &m,
+        &Reference::load(),
+        "hf (gelu_pytorch_tanh)",
+        "_gelu_tanh",
+    );
 }
 
 /// prompts.json through the SigLIP tokenizer (open_clip mode) and `encode_texts`.
 #[test]
 fn encode_texts_with_the_siglip_tokenizer() {
     let r = Reference::load();
-    let text = std::fs::read_to_string(fixtures().join("prompts.json")).unwrap_or_else(|e| panic!("{e}"));
+    let text =
+        std::fs::read_to_string(fixtures().join("prompts.json")).unwrap_or_else(|e| panic!("{e}"));
     let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
     let prompts: Vec<&str> = v["prompts"]
         .as_array()
@@ -270,10 +294,19 @@ fn encode_texts_with_the_siglip_tokenizer() {
         let m = load_dir(&fixtures().join(sub));
         assert_eq!(tok.context_length(), m.context_length());
         let txt = m.encode_texts(&ids).unwrap_or_else(|e| panic!("{e}"));
-        check(&format!("{sub} tokenizer -> text"), &txt, &r.f32s("text_embeddings"), m.embed_dim());
+        check(
+            &format!("{sub} tokenizer -> text"),
+            &txt,
+            &r.f32s("text_embeddings"),
+            m.embed_dim(),
+        );
         // Unpadded rows are refused: without a causal mask the pads are part of the input.
         let short = vec![ids[0][..10].to_vec()];
-        let err = m.encode_texts(&short).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = m
+            .encode_texts(&short)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("exactly 64"), "{err}");
     }
 }
@@ -282,8 +315,14 @@ fn encode_texts_with_the_siglip_tokenizer() {
 fn save_open_clip_roundtrip_from_hf() {
     let m = load_dir(&fixtures().join("hf"));
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    save_open_clip(&m.model, &m.config, &m.preprocess, tmp.path(), SaveDtype::F32)
-        .unwrap_or_else(|e| panic!("{e}"));
+    save_open_clip(
+        &m.model,
+        &m.config,
+        &m.preprocess,
+        tmp.path(),
+        SaveDtype::F32,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let back = load_dir(tmp.path());
     assert_eq!(back.layout, Layout::OpenClip);
     assert_eq!(back.config, m.config);
@@ -307,7 +346,10 @@ fn timm_tower_config_errors() {
     let ok = ClipConfig::from_open_clip_value(&base("vit_base_patch16_siglip_224", "map"), "x");
     let ok = ok.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(ok.activation(), Activation::Gelu);
-    assert_eq!(ClipConfig::from_open_clip_value(&ok.to_open_clip_value(), "y").ok(), Some(ok));
+    assert_eq!(
+        ClipConfig::from_open_clip_value(&ok.to_open_clip_value(), "y").ok(),
+        Some(ok)
+    );
     let err = |v: serde_json::Value| {
         ClipConfig::from_open_clip_value(&v, "x")
             .err()
@@ -315,7 +357,10 @@ fn timm_tower_config_errors() {
             .unwrap_or_default()
     };
     let e = err(base("vit_huge_patch14_siglip_224", "map"));
-    assert!(e.contains("vit_so400m_patch14_siglip_384") && e.contains("timm_model_name"), "{e}");
+    assert!(
+        e.contains("vit_so400m_patch14_siglip_384") && e.contains("timm_model_name"),
+        "{e}"
+    );
     let e = err(base("convnext_base", "map"));
     assert!(e.contains("convnext_base"), "{e}");
     assert!(err(base("vit_base_patch16_siglip_224", "avg")).contains("timm_pool"));

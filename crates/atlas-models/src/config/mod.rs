@@ -19,9 +19,10 @@ pub use arch::{
     ClipConfig, DEFAULT_EOT_TOKEN_ID, RESNET_STRIDE, ResNetConfig, SiglipVitConfig, TextConfig,
     TextPool, VisionConfig, VisionTowerConfig, VitConfig,
 };
-pub use timm::{TIMM_SIGLIP_VITS, TimmSiglipVit, timm_siglip_vit};
 pub use builtin::{builtin_config, builtin_config_names};
 pub use preprocess::{
-    default_preprocess, parse_hf_preprocessor, parse_open_clip_config_json, parse_preprocess_cfg, preprocess_to_json,
+    default_preprocess, parse_hf_preprocessor, parse_open_clip_config_json, parse_preprocess_cfg,
+    preprocess_to_json,
 };
 pub(crate) use raw::read_json;
+pub use timm::{TIMM_SIGLIP_VITS, TimmSiglipVit, timm_siglip_vit};

@@ -403,7 +403,7 @@ const TEXT_ALLOWED: &[(&str, Allowed)] = &[
     ("final_ln_after_pool", Allowed::Off),
     ("proj_bias", Allowed::Any), // text_options
     ("proj_type", Allowed::Str("linear")),
-    ("act_kwargs", Allowed::Any), // text_options
+    ("act_kwargs", Allowed::Any),  // text_options
     ("norm_kwargs", Allowed::Any), // text_options
     ("block_type", Allowed::Str("default")),
     ("qk_norm", Allowed::Off),
