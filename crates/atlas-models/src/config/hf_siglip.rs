@@ -113,7 +113,7 @@ impl ClipConfig {
             init_logit_bias: Some(-10.0),
         };
         cfg.validate(origin)?;
-        if cfg.vision.width % v.num_attention_heads != 0 {
+        if !cfg.vision.width.is_multiple_of(v.num_attention_heads) {
             return Err(cfg_err(format!(
                 "vision hidden_size {} is not a multiple of num_attention_heads {}",
                 v.hidden_size, v.num_attention_heads
