@@ -308,6 +308,28 @@ impl CheckpointParams<'_> {
                 let d = self.read(&k, &rev, grid)?;
                 transpose2(&d, rev[0], rev[1])
             }
+            Recipe::Unsqueezed(k) => {
+                let inner = shape.get(1..).unwrap_or_default().to_vec();
+                if shape.first() != Some(&1) {
+                    return Err(ModelError::Tensor(format!(
+                        "internal: {key} has module shape {shape:?}, expected a leading 1"
+                    )));
+                }
+                self.read(&k, &inner, grid)?
+            }
+            Recipe::Rows {
+                key: k,
+                parts,
+                from,
+                count,
+            } => {
+                let unit = shape[0] / count;
+                let mut full = shape.clone();
+                full[0] = unit * parts;
+                let d = self.read(&k, &full, grid)?;
+                let row: usize = shape[1..].iter().product();
+                d[from * unit * row..(from + count) * unit * row].to_vec()
+            }
             Recipe::Concat3(ks) => {
                 let mut part_shape = shape.clone();
                 part_shape[0] /= 3;

@@ -1,9 +1,15 @@
-//! OpenCLIP CLIP (ViT or ModifiedResNet image tower + text tower) in burn, numerically equal to
-//! open_clip, and timm / torchvision ImageNet classifiers (ResNet, ViT, ConvNeXt).
+//! OpenCLIP CLIP (ViT or ModifiedResNet image tower + text tower) and SigLIP (timm SigLIP ViT
+//! with its MAP head + SigLIP text tower) in burn, numerically equal to open_clip, and timm /
+//! torchvision ImageNet classifiers (ResNet, ViT, ConvNeXt).
 //!
 //! - [`load`] a checkpoint ([`CheckpointSource`]: file, `local-dir:`, `hf-hub:`) in open_clip or
-//!   HF `CLIPModel` layout onto a device ([`DeviceKind`], [`Precision`]), giving a
+//!   HF `CLIPModel` / `SiglipModel` layout onto a device ([`DeviceKind`], [`Precision`]), giving a
 //!   [`LoadedClip`] with `encode_images` / `encode_texts`.
+//! - SigLIP: open_clip configs with `vision_cfg.timm_model_name: vit_*_siglip_*` (numbers from
+//!   the timm table [`TIMM_SIGLIP_VITS`]) and `custom_text` text towers (`no_causal_mask`,
+//!   `pool_type: "last"`, `proj_bias`, `norm_kwargs.eps`), or HF `SiglipModel` configs. The
+//!   activation follows the config (HF `hidden_act`, default tanh-GELU; open_clip / timm exact
+//!   GELU unless `act_kwargs` / the timm model say tanh).
 //! - [`Clip::init`] builds a randomly initialised model (also on autodiff devices, where
 //!   [`Clip::encode_text`] trains too) and [`save_open_clip`] writes it in open_clip layout.
 //! - The activation of a (model, pretrained tag) pair comes from [`activation_for`]; a config
@@ -11,25 +17,27 @@
 //!
 //! Parameter keys are spelled once: each module has a skeleton `build` (shapes, open_clip's init)
 //! and a `walk` that names its parameters with a [`VarPath`] (`vb.pp("transformer")...`);
-//! random init, checkpoint loading (open_clip keys, or HF `CLIPModel` keys mapped from them in
-//! `hf_keys`) and the state-dict writer are visitors of that walk (see [`params`]).
+//! random init, checkpoint loading (open_clip keys, or HF `CLIPModel` / `SiglipModel` keys mapped
+//! from them in `hf_keys`) and the state-dict writer are visitors of that walk (see [`params`]).
 //!
 //! Files and their dependency order (a file uses only files listed before it; no `use` cycles):
 //! `error` → `activation`, `device`, `interp`, `source` → `config/` (`arch` → `raw` →
-//! `open_clip`, `hf` → `preprocess`, `builtin`) → `params` → `transformer` → `vit`, `resnet` →
-//! `model` → `hf_keys` → `checkpoint` → `save` → `load` → `bench` → `timm/` (`layers` → `hub` →
-//! `resnet`, `vit`, `convnext` → `classifier`).
+//! `timm` → `open_clip`, `hf`, `hf_siglip` → `preprocess`, `builtin`) → `params` →
+//! `transformer` → `vit`, `resnet`, `siglip` → `model` → `hf_keys` → `checkpoint` → `save` →
+//! `load` → `bench` → `timm/` (`layers` → `hub` → `resnet`, `vit`, `convnext` → `classifier`).
 //!
 //! Supervised ImageNet classifiers ([`load_classifier`] -> [`LoadedClassifier`]: timm hub
 //! directories, torchvision ResNet state dicts) live in [`timm`]; their modules follow the same
 //! build + walk pattern under timm's key names and reuse `transformer`'s blocks and `resnet`'s
 //! conv types.
 //!
-//! Tests: `tests/classifiers.rs` checks the classifiers against timm / torchvision on fixtures
-//! made by `tools/parity/make_classifier_fixtures.py`; `tests/parity.rs` compares against open_clip on committed fixtures made by
-//! `tools/parity/make_model_fixtures.py` (no Python needed to run them); `tests/autodiff.rs` needs
-//! the `autodiff` feature (on in `cargo test --workspace`, through atlas-train); `tests/bench.rs`
-//! is `#[ignore]`d (tower throughput, see `tools/parity/bench_towers.py` for the PyTorch side).
+//! Tests: `tests/parity.rs` compares against open_clip on committed fixtures made by
+//! `tools/parity/make_model_fixtures.py` (no Python needed to run them); `tests/siglip.rs`
+//! against open_clip and transformers on `tools/parity/make_siglip_fixtures.py`'s fixtures;
+//! `tests/classifiers.rs` checks the classifiers against timm / torchvision on fixtures made by
+//! `tools/parity/make_classifier_fixtures.py`; `tests/autodiff.rs` needs the `autodiff` feature
+//! (on in `cargo test --workspace`, through atlas-train); `tests/bench.rs` is `#[ignore]`d (tower
+//! throughput, see `tools/parity/bench_towers.py` for the PyTorch side).
 
 pub mod activation;
 pub mod bench;
@@ -44,6 +52,7 @@ pub mod model;
 pub mod params;
 pub mod resnet;
 pub mod save;
+pub mod siglip;
 pub mod source;
 pub mod timm;
 pub mod transformer;
@@ -53,8 +62,9 @@ pub use activation::{Activation, activation_for, known_activation};
 pub use bench::{BenchOptions, BenchReport, bench_towers};
 pub use checkpoint::Layout;
 pub use config::{
-    ClipConfig, DEFAULT_EOT_TOKEN_ID, ResNetConfig, TextConfig, VisionConfig, VisionTowerConfig,
-    VitConfig, builtin_config,
+    ClipConfig, DEFAULT_EOT_TOKEN_ID, ResNetConfig, SiglipVitConfig, TIMM_SIGLIP_VITS, TextConfig,
+    TextPool, TimmSiglipVit, VisionConfig, VisionTowerConfig, VitConfig, builtin_config,
+    timm_siglip_vit,
 };
 pub use device::{AttentionImpl, DeviceKind, Precision, select_device};
 pub use error::{ModelError, Result};

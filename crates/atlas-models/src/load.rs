@@ -8,8 +8,8 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use crate::activation::{Activation, activation_for, known_activation};
 use crate::checkpoint::{CheckpointParams, Layout, SafetensorsFile};
 use crate::config::{
-    ClipConfig, builtin_config, builtin_config_names, parse_hf_preprocessor,
-    parse_open_clip_config_json, read_json,
+    ClipConfig, TextPool, builtin_config, builtin_config_names, default_preprocess,
+    parse_hf_preprocessor, parse_open_clip_config_json, read_json,
 };
 use crate::device::{AttentionImpl, DeviceKind, Precision, select_device_resolved};
 use crate::error::{ModelError, Result};
@@ -128,10 +128,7 @@ pub fn describe(source: &CheckpointSource, opts: &LoadOptions) -> Result<Describ
                         cfg.vision.image_size,
                         &p.display().to_string(),
                     )?,
-                    None => PreprocessConfig {
-                        size: cfg.vision.image_size,
-                        ..PreprocessConfig::default()
-                    },
+                    None => default_preprocess(&cfg),
                 };
                 (cfg, pre, act)
             }
@@ -260,6 +257,9 @@ impl LoadedClip {
     /// is at most `context_length` ids and must contain the end-of-text id; pooling reads its
     /// first occurrence. Ids after the batch's last EOT are not computed (the causal mask makes
     /// them irrelevant), so rows may be given padded or unpadded.
+    ///
+    /// A text tower pooling the last position without a causal mask (SigLIP) needs every row
+    /// padded to exactly `context_length` ids (the tokenizer's padding is part of the input).
     pub fn encode_texts(&self, ids: &[Vec<u32>]) -> Result<Vec<f32>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -267,6 +267,7 @@ impl LoadedClip {
         let ctx = self.context_length();
         let eot = self.config.text.eot_token_id;
         let vocab = self.config.text.vocab_size;
+        let last = self.config.text.pool == TextPool::Last;
         let mut positions = Vec::with_capacity(ids.len());
         for (i, row) in ids.iter().enumerate() {
             if row.len() > ctx {
@@ -275,11 +276,22 @@ impl LoadedClip {
                     row.len()
                 )));
             }
-            let pos = eot_position(row, eot).ok_or_else(|| {
-                ModelError::Input(format!(
-                    "encode_texts: row {i} has no end-of-text id {eot} (tokenize with SOT/EOT)"
-                ))
-            })?;
+            let pos = if last {
+                if row.len() != ctx {
+                    return Err(ModelError::Input(format!(
+                        "encode_texts: row {i} has {} ids; this text tower (no causal mask, pools \
+                         the last position) needs rows of exactly {ctx} ids (pad in the tokenizer)",
+                        row.len()
+                    )));
+                }
+                ctx - 1
+            } else {
+                eot_position(row, eot).ok_or_else(|| {
+                    ModelError::Input(format!(
+                        "encode_texts: row {i} has no end-of-text id {eot} (tokenize with SOT/EOT)"
+                    ))
+                })?
+            };
             if let Some(bad) = row[..=pos].iter().find(|&&t| t as usize >= vocab) {
                 return Err(ModelError::Input(format!(
                     "encode_texts: row {i} has id {bad} >= vocab size {vocab}"

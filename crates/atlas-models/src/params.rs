@@ -170,7 +170,12 @@ pub(crate) fn linear(
 
 /// Skeleton of a LayerNorm with open_clip's eps.
 pub(crate) fn layer_norm(d: usize, device: &Device) -> LayerNorm {
-    LayerNormConfig::new(d).with_epsilon(1e-5).init(device)
+    layer_norm_eps(d, 1e-5, device)
+}
+
+/// Skeleton of a LayerNorm with another eps (timm / SigLIP: 1e-6).
+pub(crate) fn layer_norm_eps(d: usize, eps: f64, device: &Device) -> LayerNorm {
+    LayerNormConfig::new(d).with_epsilon(eps).init(device)
 }
 
 /// Skeleton of a BatchNorm with PyTorch's eps (bias 0, running mean 0, running var 1).

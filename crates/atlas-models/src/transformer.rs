@@ -15,7 +15,7 @@ use crate::activation::Activation;
 use crate::device::AttentionImpl;
 use crate::error::Result;
 use crate::params::{
-    Init, ParamVisitor, Stored, VarPath, layer_norm, lazy, linear, walk_layer_norm, walk_linear,
+    Init, ParamVisitor, Stored, VarPath, layer_norm_eps, lazy, linear, walk_layer_norm, walk_linear,
 };
 
 /// open_clip's `nn.MultiheadAttention` with the fused `in_proj_weight` (rows q | k | v).
@@ -122,6 +122,46 @@ pub struct TransformerDims {
     pub heads: usize,
     pub layers: usize,
     pub mlp_width: usize,
+    /// LayerNorm eps (open_clip 1e-5, timm / SigLIP 1e-6).
+    pub layer_norm_eps: f64,
+}
+
+/// How a checkpoint names the parts of a block stack: open_clip's `Transformer`
+/// (`resblocks.{i}.ln_1`, `attn.in_proj_weight`, `mlp.c_fc`, ...) or timm's `VisionTransformer`
+/// (`blocks.{i}.norm1`, `attn.qkv.weight`, `mlp.fc1`, ...). Same tensors, same shapes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BlockKeys {
+    pub blocks: &'static str,
+    pub ln_1: &'static str,
+    pub ln_2: &'static str,
+    pub qkv_weight: &'static str,
+    pub qkv_bias: &'static str,
+    pub out_proj: &'static str,
+    pub fc: &'static str,
+    pub proj: &'static str,
+}
+
+impl BlockKeys {
+    pub const OPEN_CLIP: Self = Self {
+        blocks: "resblocks",
+        ln_1: "ln_1",
+        ln_2: "ln_2",
+        qkv_weight: "in_proj_weight",
+        qkv_bias: "in_proj_bias",
+        out_proj: "out_proj",
+        fc: "c_fc",
+        proj: "c_proj",
+    };
+    pub const TIMM: Self = Self {
+        blocks: "blocks",
+        ln_1: "norm1",
+        ln_2: "norm2",
+        qkv_weight: "qkv.weight",
+        qkv_bias: "qkv.bias",
+        out_proj: "proj",
+        fc: "fc1",
+        proj: "fc2",
+    };
 }
 
 impl Transformer {
@@ -150,8 +190,9 @@ impl Transformer {
         let attn_std = (w as f64).powf(-0.5);
         let proj_std = attn_std * ((2 * dims.layers) as f64).powf(-0.5);
         let fc_std = ((2 * w) as f64).powf(-0.5);
+        let eps = dims.layer_norm_eps;
         let block = || ResidualAttentionBlock {
-            ln_1: layer_norm(w, device),
+            ln_1: layer_norm_eps(w, eps, device),
             attn: FusedAttention {
                 in_proj_weight: lazy([w, 3 * w], Init::Normal(attn_std), device),
                 in_proj_bias: lazy([3 * w], Init::Zeros, device),
@@ -159,7 +200,7 @@ impl Transformer {
                 heads: dims.heads,
                 attention,
             },
-            ln_2: layer_norm(w, device),
+            ln_2: layer_norm_eps(w, eps, device),
             mlp: Mlp {
                 c_fc: linear(w, dims.mlp_width, Init::Normal(fc_std), Init::Zeros, device),
                 c_proj: linear(
@@ -180,26 +221,36 @@ impl Transformer {
     /// Parameters under `vb` = the tower's `transformer`
     /// (`{vb}.resblocks.{i}.attn.in_proj_weight`, ...).
     pub(crate) fn walk<V: ParamVisitor>(self, vb: &VarPath, v: &mut V) -> Result<Self> {
+        self.walk_keys(vb, v, &BlockKeys::OPEN_CLIP)
+    }
+
+    /// Parameters under `vb`, named by `keys`.
+    pub(crate) fn walk_keys<V: ParamVisitor>(
+        self,
+        vb: &VarPath,
+        v: &mut V,
+        keys: &BlockKeys,
+    ) -> Result<Self> {
         let mut resblocks = Vec::with_capacity(self.resblocks.len());
         for (i, b) in self.resblocks.into_iter().enumerate() {
-            let vb = vb.pp("resblocks").pp(i);
-            let ln_1 = walk_layer_norm(v, &vb.pp("ln_1"), b.ln_1)?;
+            let vb = vb.pp(keys.blocks).pp(i);
+            let ln_1 = walk_layer_norm(v, &vb.pp(keys.ln_1), b.ln_1)?;
             let a = vb.pp("attn");
             let attn = FusedAttention {
                 in_proj_weight: v.float(
-                    a.key("in_proj_weight"),
+                    a.key(keys.qkv_weight),
                     b.attn.in_proj_weight,
                     Stored::Transposed,
                 )?,
-                in_proj_bias: v.float(a.key("in_proj_bias"), b.attn.in_proj_bias, Stored::AsIs)?,
-                out_proj: walk_linear(v, &a.pp("out_proj"), b.attn.out_proj)?,
+                in_proj_bias: v.float(a.key(keys.qkv_bias), b.attn.in_proj_bias, Stored::AsIs)?,
+                out_proj: walk_linear(v, &a.pp(keys.out_proj), b.attn.out_proj)?,
                 ..b.attn
             };
-            let ln_2 = walk_layer_norm(v, &vb.pp("ln_2"), b.ln_2)?;
+            let ln_2 = walk_layer_norm(v, &vb.pp(keys.ln_2), b.ln_2)?;
             let m = vb.pp("mlp");
             let mlp = Mlp {
-                c_fc: walk_linear(v, &m.pp("c_fc"), b.mlp.c_fc)?,
-                c_proj: walk_linear(v, &m.pp("c_proj"), b.mlp.c_proj)?,
+                c_fc: walk_linear(v, &m.pp(keys.fc), b.mlp.c_fc)?,
+                c_proj: walk_linear(v, &m.pp(keys.proj), b.mlp.c_proj)?,
                 ..b.mlp
             };
             resblocks.push(ResidualAttentionBlock {

@@ -77,6 +77,7 @@ impl VisionTransformer {
             heads: vision.heads(),
             layers: vit.layers,
             mlp_width: (w as f64 * vit.mlp_ratio) as usize,
+            layer_norm_eps: 1e-5,
         };
         VisionTransformer {
             conv1: lazy([w, 3, p, p], Init::Uniform(conv_bound), device),

@@ -44,6 +44,7 @@ fn clip_loss_backprop_reaches_both_towers() {
     let g_conv = match &model.visual {
         VisionTower::Vit(v) => v.conv1.grad(&grads),
         VisionTower::ModifiedResNet(r) => r.conv1.weight.grad(&grads),
+        VisionTower::SiglipVit(s) => s.patch_weight.grad(&grads),
     };
     let g_tok = model.token_embedding.weight.grad(&grads);
     let g_scale = model.logit_scale.grad(&grads);

@@ -120,7 +120,7 @@ fn parity_all_configs_both_layouts() {
                         .val()
                         .try_into_vec_as::<f32>()
                         .unwrap_or_default(),
-                    VisionTower::ModifiedResNet(_) => panic!("{label}: expected a ViT"),
+                    _ => panic!("{label}: expected a ViT"),
                 };
                 let (c, a) = compare(&pos, &r.pos_embed, pos.len());
                 println!("{label}: resized pos embed cos {c:.9} max abs err {a:.3e}");

@@ -6,6 +6,9 @@
 //!   mapping. The vocabulary `data/clip-bpe/bpe_simple_vocab_16e6.txt.gz` (MIT, see
 //!   `data/clip-bpe/LICENSE`) is compiled in ([`ClipBpeTokenizer::bundled`]).
 //! * [`HfJsonTokenizer`]: any Hugging Face `tokenizer.json` with a pad id, EOT id, context length.
+//! * [`SiglipTokenizer`]: SigLIP's SentencePiece `tokenizer.json` as open_clip's
+//!   `HFTokenizer(clean="canonicalize")` ([`SiglipMode::OpenClip`], id for id) or transformers'
+//!   `SiglipProcessor` ([`SiglipMode::HfProcessor`]) lays it out (context 64, `</s>` = EOS = PAD).
 //! * [`WordTokenizer`]: the demo zoo's word-level vocabulary, built from texts and written as a
 //!   HF `tokenizer.json` that [`HfJsonTokenizer`] reads back id for id.
 //!
@@ -43,6 +46,7 @@ mod clip;
 mod ftfy;
 mod hf;
 mod pyclean;
+mod siglip;
 mod tables;
 pub mod word;
 
@@ -57,6 +61,7 @@ pub use clip::{
 pub use ftfy::fix_text;
 pub use hf::{HfClean, HfJsonOptions, HfJsonTokenizer};
 pub use pyclean::html_unescape;
+pub use siglip::{SIGLIP_CONTEXT_LENGTH, SiglipMode, SiglipTokenizer, hf_canonicalize};
 pub use word::WordTokenizer;
 
 /// A text tokenizer producing fixed-width id rows.

@@ -1,5 +1,6 @@
 //! The architecture numbers of an OpenCLIP CLIP: [`ClipConfig`] with a [`VisionConfig`] whose
-//! tower is a ViT or a ModifiedResNet ([`VisionTowerConfig`]), and a [`TextConfig`].
+//! tower is a ViT, a ModifiedResNet or a SigLIP ViT ([`VisionTowerConfig`]), and a
+//! [`TextConfig`] (CLIP's causal, first-EOT-pooled text tower or SigLIP's options of it).
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +29,10 @@ pub enum VisionTowerConfig {
     Vit(VitConfig),
     /// open_clip `ModifiedResNet` (`vision_cfg.layers` is a list of four stage depths).
     ModifiedResNet(ResNetConfig),
+    /// timm `VisionTransformer` as SigLIP uses it (open_clip `timm_model_name: vit_*_siglip_*`,
+    /// HF `SiglipVisionModel`): no class token, no pre-norm, patch conv with bias, MAP
+    /// attention-pooling head, no projection (`embed_dim == width`).
+    SiglipVit(SiglipVitConfig),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +40,22 @@ pub struct VitConfig {
     pub patch_size: u32,
     pub layers: usize,
     pub mlp_ratio: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SiglipVitConfig {
+    pub patch_size: u32,
+    pub layers: usize,
+    /// MLP width `int(width * mlp_ratio)`, for the blocks and the MAP head.
+    pub mlp_ratio: f64,
+    /// Every LayerNorm of the tower (timm: 1e-6).
+    pub layer_norm_eps: f64,
+    /// The timm model name (open_clip `vision_cfg.timm_model_name`); for an HF config the first
+    /// name of the timm table with the same numbers, if any. Written back by
+    /// [`ClipConfig::to_open_clip_value`].
+    pub timm_model_name: Option<String>,
+    /// The activation timm builds the tower with (`act_layer`); the text tower must agree.
+    pub activation: Activation,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,6 +104,16 @@ impl VisionConfig {
         }
     }
 
+    /// A SigLIP ViT tower (`heads` attention heads).
+    pub fn siglip_vit(image_size: u32, width: usize, heads: usize, tower: SiglipVitConfig) -> Self {
+        Self {
+            image_size,
+            width,
+            head_width: width / heads.max(1),
+            tower: VisionTowerConfig::SiglipVit(tower),
+        }
+    }
+
     /// Whether the tower is a `ModifiedResNet`.
     pub fn is_resnet(&self) -> bool {
         matches!(self.tower, VisionTowerConfig::ModifiedResNet(_))
@@ -93,25 +124,33 @@ impl VisionConfig {
         match &self.tower {
             VisionTowerConfig::Vit(v) => v.patch_size,
             VisionTowerConfig::ModifiedResNet(_) => RESNET_STRIDE,
+            VisionTowerConfig::SiglipVit(v) => v.patch_size,
         }
     }
 
-    /// Cells per side of the final grid.
+    /// Cells per side of the final grid (a SigLIP patch conv drops a remainder, as PyTorch's
+    /// unpadded conv does: so400m/14 at 384 has a 27 x 27 grid).
     pub fn grid(&self) -> usize {
         (self.image_size / self.stride()) as usize
     }
 
     /// Tokens that get a position embedding: grid² cells + the class (ViT) or mean (ResNet
-    /// attention pool) token.
+    /// attention pool) token; a SigLIP ViT has no class token.
     pub fn num_positions(&self) -> usize {
-        self.grid() * self.grid() + 1
+        let cells = self.grid() * self.grid();
+        match self.tower {
+            VisionTowerConfig::SiglipVit(_) => cells,
+            _ => cells + 1,
+        }
     }
 
     /// Attention heads (ViT: `width / head_width`; ResNet attention pool:
     /// `width * 32 / head_width`).
     pub fn heads(&self) -> usize {
         match &self.tower {
-            VisionTowerConfig::Vit(_) => self.width / self.head_width,
+            VisionTowerConfig::Vit(_) | VisionTowerConfig::SiglipVit(_) => {
+                self.width / self.head_width
+            }
             VisionTowerConfig::ModifiedResNet(_) => self.width * 32 / self.head_width,
         }
     }
@@ -121,12 +160,27 @@ impl VisionConfig {
     pub fn mlp_width(&self) -> Option<usize> {
         match &self.tower {
             VisionTowerConfig::Vit(v) => Some((self.width as f64 * v.mlp_ratio) as usize),
+            VisionTowerConfig::SiglipVit(v) => Some((self.width as f64 * v.mlp_ratio) as usize),
             VisionTowerConfig::ModifiedResNet(_) => None,
         }
     }
 }
 
+/// Which position of the text tower's output is pooled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TextPool {
+    /// The first position holding `eot_token_id` (open_clip `argmax` / `eos`; CLIP).
+    #[default]
+    FirstEot,
+    /// The last position of the full `context_length` row (open_clip `last`; SigLIP). Rows must
+    /// be padded to the context length: without a causal mask the pads are attended to.
+    Last,
+}
+
+/// The text tower. The defaults ([`TextConfig::default`]) are open_clip's `CLIPTextCfg`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TextConfig {
     pub context_length: usize,
     pub vocab_size: usize,
@@ -134,8 +188,40 @@ pub struct TextConfig {
     pub heads: usize,
     pub layers: usize,
     pub mlp_ratio: f64,
-    /// Pooling reads the first position whose id equals this (CLIP: 49407).
+    /// Pooling reads the first position whose id equals this (CLIP: 49407); unused by
+    /// [`TextPool::Last`].
     pub eot_token_id: u32,
+    pub pool: TextPool,
+    /// Causal attention mask (CLIP); SigLIP has none (open_clip `no_causal_mask`).
+    pub causal_mask: bool,
+    /// The projection is an `nn.Linear` with bias (open_clip `proj_bias`; keys
+    /// `text_projection.weight` `[embed_dim, width]` and `.bias`) instead of a raw
+    /// `[width, embed_dim]` matrix.
+    pub proj_bias: bool,
+    /// Every LayerNorm of the tower (open_clip `norm_kwargs.eps`; default 1e-5).
+    pub layer_norm_eps: f64,
+    /// open_clip `CustomTextCLIP` layout (`custom_text`): the text tower's keys sit under
+    /// `text.` (`text.transformer...`, `text.ln_final...`).
+    pub custom_text: bool,
+}
+
+impl Default for TextConfig {
+    fn default() -> Self {
+        Self {
+            context_length: 77,
+            vocab_size: 49408,
+            width: 512,
+            heads: 8,
+            layers: 12,
+            mlp_ratio: 4.0,
+            eot_token_id: DEFAULT_EOT_TOKEN_ID,
+            pool: TextPool::FirstEot,
+            causal_mask: true,
+            proj_bias: false,
+            layer_norm_eps: 1e-5,
+            custom_text: false,
+        }
+    }
 }
 
 impl TextConfig {
@@ -157,8 +243,13 @@ pub struct ClipConfig {
 }
 
 impl ClipConfig {
+    /// The activation of both towers: QuickGELU or GELU from the `quick_gelu` flag; a SigLIP
+    /// ViT tower's own (timm `act_layer`, e.g. tanh-GELU for SigLIP2 towers).
     pub fn activation(&self) -> Activation {
-        Activation::from_quick_gelu_flag(self.quick_gelu)
+        match &self.vision.tower {
+            VisionTowerConfig::SiglipVit(s) if !self.quick_gelu => s.activation,
+            _ => Activation::from_quick_gelu_flag(self.quick_gelu),
+        }
     }
 
     /// Check that the numbers describe a buildable model.
@@ -194,6 +285,27 @@ impl ClipConfig {
                         "vision width * 32 = {} must be a positive multiple of head_width {}",
                         v.width * 32,
                         v.head_width
+                    )));
+                }
+            }
+            VisionTowerConfig::SiglipVit(s) => {
+                if s.patch_size == 0 || v.image_size < s.patch_size {
+                    return Err(err(format!(
+                        "vision image_size {} must be at least patch_size {} (> 0)",
+                        v.image_size, s.patch_size
+                    )));
+                }
+                if v.head_width == 0 || v.width == 0 || !v.width.is_multiple_of(v.head_width) {
+                    return Err(err(format!(
+                        "vision width {} must be a positive multiple of head_width {}",
+                        v.width, v.head_width
+                    )));
+                }
+                if self.embed_dim != v.width {
+                    return Err(err(format!(
+                        "embed_dim {} must equal the SigLIP vision width {} (the tower has no \
+                         projection: timm_proj \"none\")",
+                        self.embed_dim, v.width
                     )));
                 }
             }

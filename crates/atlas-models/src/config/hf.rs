@@ -1,4 +1,5 @@
-//! transformers `CLIPModel` `config.json` (ViT towers only).
+//! transformers `CLIPModel` `config.json` (ViT towers only); `SiglipModel` configs are handed
+//! to `hf_siglip`.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -12,6 +13,9 @@ impl ClipConfig {
     /// Parse an HF transformers `CLIPModel` `config.json`. Returns the config and the activation
     /// named by `hidden_act`.
     pub fn from_hf_value(value: &Value, origin: &str) -> Result<(Self, Activation)> {
+        if super::hf_siglip::is_siglip(value) {
+            return Self::from_hf_siglip_value(value, origin);
+        }
         let raw: RawHfConfig =
             serde_json::from_value(value.clone()).map_err(|e| ModelError::Config {
                 origin: origin.to_string(),
@@ -23,7 +27,7 @@ impl ClipConfig {
             return Err(ModelError::UnsupportedConfig {
                 origin: origin.to_string(),
                 field: "architectures".into(),
-                value: format!("{archs:?} (only CLIPModel is supported)"),
+                value: format!("{archs:?} (only CLIPModel and SiglipModel are supported)"),
             });
         }
         let t = raw.text_config.or(raw.text_config_dict).unwrap_or_default();
@@ -90,6 +94,7 @@ impl ClipConfig {
                 layers: t.num_hidden_layers,
                 mlp_ratio: ratio(t.intermediate_size, t.hidden_size),
                 eot_token_id,
+                ..TextConfig::default()
             },
             quick_gelu: text_act == Activation::QuickGelu,
             init_logit_bias: None,

@@ -7,7 +7,7 @@ use atlas_preprocess::{Interpolation, OPENAI_MEAN, OPENAI_STD, PreprocessConfig,
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::arch::ClipConfig;
+use super::arch::{ClipConfig, VisionTowerConfig};
 use super::raw::{SizeValue, read_json};
 use crate::error::{ModelError, Result};
 
@@ -22,12 +22,28 @@ pub fn parse_open_clip_config_json(path: &Path) -> Result<(ClipConfig, Preproces
     let cfg = ClipConfig::from_open_clip_value(model_cfg, &origin)?;
     let pre = match value.get("preprocess_cfg") {
         Some(p) => parse_preprocess_cfg(p, cfg.vision.image_size, &origin)?,
-        None => PreprocessConfig {
-            size: cfg.vision.image_size,
-            ..PreprocessConfig::default()
-        },
+        None => default_preprocess(&cfg),
     };
     Ok((cfg, pre))
+}
+
+/// The preprocessing of a model without a preprocessing config: open_clip's defaults (OpenAI
+/// mean/std, shortest-side resize + center crop); for a SigLIP tower the SigLIP ones (mean = std
+/// = 0.5, squash resize), as open_clip's `_slpcfg` and HF's `SiglipImageProcessor` have them.
+pub fn default_preprocess(cfg: &ClipConfig) -> PreprocessConfig {
+    let base = PreprocessConfig {
+        size: cfg.vision.image_size,
+        ..PreprocessConfig::default()
+    };
+    match cfg.vision.tower {
+        VisionTowerConfig::SiglipVit(_) => PreprocessConfig {
+            mean: [0.5; 3],
+            std: [0.5; 3],
+            resize_mode: ResizeMode::Squash,
+            ..base
+        },
+        _ => base,
+    }
 }
 
 /// open_clip `preprocess_cfg` (mean/std/interpolation/resize_mode/size); missing keys take
@@ -94,7 +110,8 @@ pub fn parse_preprocess_cfg(
 }
 
 /// HF `preprocessor_config.json` (CLIPImageProcessor): mean/std/size. `resample` 3 = bicubic,
-/// 2 = bilinear.
+/// 2 = bilinear. A `SiglipImageProcessor` (or any `size: {height, width}` without a center
+/// crop) resizes to the square ignoring the aspect ratio: [`ResizeMode::Squash`].
 pub fn parse_hf_preprocessor(
     value: &Value,
     image_size: u32,
@@ -119,6 +136,20 @@ pub fn parse_hf_preprocessor(
                 value: other.to_string(),
             });
         }
+    }
+    let siglip = value
+        .get("image_processor_type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t.starts_with("Siglip"));
+    let squash = value.get("size").is_some_and(|s| s.get("height").is_some())
+        && value.get("do_center_crop").and_then(Value::as_bool) != Some(true);
+    if siglip || squash {
+        pcfg.insert("resize_mode".into(), json!("squash"));
+    }
+    if siglip {
+        // SiglipImageProcessor's defaults: IMAGENET_STANDARD_MEAN / _STD = 0.5.
+        pcfg.entry("mean").or_insert(json!([0.5, 0.5, 0.5]));
+        pcfg.entry("std").or_insert(json!([0.5, 0.5, 0.5]));
     }
     parse_preprocess_cfg(&Value::Object(pcfg), image_size, origin)
 }

@@ -147,6 +147,7 @@ impl ArchSpec {
                 layers: self.text_layers,
                 mlp_ratio: 4.0,
                 eot_token_id: eot,
+                ..TextConfig::default()
             },
             quick_gelu: false,
             init_logit_bias: siglip.then_some(-10.0),
