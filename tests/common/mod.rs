@@ -27,6 +27,7 @@ pub fn make_fixture_model(dir: &Path) {
             layers: 1,
             mlp_ratio: 2.0,
             eot_token_id: 49407,
+            ..TextConfig::default()
         },
         quick_gelu: false,
         init_logit_bias: None,
