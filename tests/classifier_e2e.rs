@@ -186,3 +186,86 @@ fn a_head_that_does_not_fit_is_a_config_error() {
         "{err}"
     );
 }
+
+/// The committed timm / torchvision classifier fixtures (10 classes).
+fn classifier_fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/atlas-models/tests/fixtures/classifiers")
+        .join(name)
+}
+
+#[test]
+fn timm_and_torchvision_classifiers_predict_as_their_own_logits() {
+    let ws = Workspace::new(&["fixture-a"]);
+    ws.write_config(&config(&["fixture-a"], ""));
+    ws.run(&[]);
+    // A folder dataset of world images under 3 of the classifiers' 10 class names.
+    let pngs: Vec<_> = walk(&ws.path().join("world"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "png"))
+        .take(24)
+        .collect();
+    assert_eq!(pngs.len(), 24);
+    let names: Vec<String> = (0..10).map(|i| format!("class{i}")).collect();
+    std::fs::write(ws.path().join("classes.txt"), names.join("\n")).unwrap();
+    for (i, p) in pngs.iter().enumerate() {
+        let dir = ws.path().join("photos").join(&names[i % 3]);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(p, dir.join(format!("img{i:02}.png"))).unwrap();
+    }
+    copy_dir(
+        &classifier_fixture("timm_clip_ft_vit"),
+        &ws.path().join("timm-vit"),
+    );
+    copy_dir(
+        &classifier_fixture("torchvision_resnet50"),
+        &ws.path().join("tv-rn50"),
+    );
+    let models = "\n[[model]]\nname = \"timm-vit\"\nsource = \"local-dir:timm-vit\"\nhead_classnames = \"classes.txt\"\nbaseline = true\n\n[[model]]\nname = \"tv-rn50\"\nsource = \"tv-rn50/model.safetensors\"\narch = \"torchvision:resnet50\"\nhead_classnames = \"classes.txt\"\nbaseline = true\n";
+    let photos = "\n[[dataset]]\nname = \"photos\"\nkind = \"folder\"\npath = \"photos\"\nrole = \"shift\"\n";
+    let cfg = with_models(&config(&["fixture-a"], photos), models);
+    ws.write_config(&cfg);
+    ws.run(&[]);
+    let preds = predictions(ws.path());
+    for (model, src, opts) in [
+        (
+            "timm-vit",
+            atlas_models::CheckpointSource::LocalDir(ws.path().join("timm-vit")),
+            atlas_models::LoadOptions::default(),
+        ),
+        (
+            "tv-rn50",
+            atlas_models::CheckpointSource::File(ws.path().join("tv-rn50/model.safetensors")),
+            atlas_models::LoadOptions {
+                arch_name: Some("torchvision:resnet50".into()),
+                ..Default::default()
+            },
+        ),
+    ] {
+        let net = atlas_models::load_classifier(&src, &opts).unwrap();
+        let mut checked = 0;
+        for r in preds.iter().filter(|r| r.0 == model && r.1 == "photos") {
+            let file = Path::new(&r.3).file_name().unwrap().to_string_lossy();
+            let class = Path::new(&r.3)
+                .parent()
+                .and_then(|p| p.file_name())
+                .unwrap()
+                .to_string_lossy();
+            let bytes = std::fs::read(ws.path().join("photos").join(&*class).join(&*file))
+                .unwrap_or_else(|e| panic!("{}: {e}", r.3));
+            let px = atlas_preprocess::preprocess(&bytes, &net.preprocess).unwrap();
+            let logits = net.logits(&px, 1).unwrap();
+            // The dataset's classes are class0..class2 (sorted folder names): rows 0..3.
+            let mut order: Vec<usize> = (0..3).collect();
+            order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+            let margin = logits[order[0]] - logits[order[1]];
+            if margin.abs() > 1e-3 * logits[order[0]].abs().max(1.0) {
+                assert_eq!(r.4, order[0] as i64, "{model} {}: {logits:?}", r.3);
+            }
+            checked += 1;
+        }
+        assert_eq!(checked, 24, "{model}: every photo predicted");
+    }
+    let again = stdout(&ws.run(&[]));
+    assert!(again.contains("0 to compute"), "{again}");
+}

@@ -232,3 +232,56 @@ fn malformed_config_names_line_and_column() {
     assert!(err.contains("pipeline.toml:6:1"), "{err}");
     assert!(err.contains("sorce"), "{err}");
 }
+
+/// ImageNet as users have it: `val/<wnid>/*.JPEG`. The folder names map to class names, so
+/// prompts read "a photo of a tench", not "a photo of a n01440764".
+#[test]
+fn wnid_folders_give_imagenet_class_names() {
+    let ws = Workspace::new(&["fixture-a"]);
+    ws.write_config(&config(&["fixture-a"], ""));
+    ws.run(&[]);
+    let world_png = walk(&ws.path().join("world/id-test"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "png"))
+        .take(2)
+        .collect::<Vec<_>>();
+    assert_eq!(world_png.len(), 2);
+    for (wnid, png) in ["n01440764", "n01443537"].iter().zip(&world_png) {
+        let dir = ws.path().join("val").join(wnid);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(png, dir.join("x.png")).unwrap();
+    }
+    let heads_before: std::collections::HashSet<_> = walk(&ws.path().join("store/zeroshot-head"))
+        .into_iter()
+        .collect();
+    ws.write_config(&config(
+        &["fixture-a"],
+        "\n[[dataset]]\nname = \"val\"\nkind = \"folder\"\npath = \"val\"\nrole = \"shift\"\nprompts = \"simple\"\n\n[[prompts]]\nname = \"simple\"\ntemplates = [\"a photo of a {c}.\"]\n",
+    ));
+    ws.run(&[]);
+    let new_heads: Vec<Vec<String>> = walk(&ws.path().join("store/zeroshot-head"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet") && !heads_before.contains(p))
+        .map(|p| {
+            let batches = atlas_store::read_parquet_file(&p).unwrap();
+            let names = batches[0]
+                .column_by_name("classname")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<atlas_store::arrow::array::StringArray>()
+                .unwrap()
+                .clone();
+            (0..atlas_store::arrow::array::Array::len(&names))
+                .map(|i| names.value(i).to_string())
+                .collect()
+        })
+        .collect();
+    assert!(
+        new_heads.iter().any(|h| h == &["tench", "goldfish"]),
+        "{new_heads:?}"
+    );
+    assert!(
+        !new_heads.iter().flatten().any(|c| c.starts_with("n0")),
+        "{new_heads:?}"
+    );
+}

@@ -102,6 +102,11 @@ impl SafetensorsFile {
     }
 
     /// A tensor as f32 with its shape.
+    /// Whether the file holds a tensor named `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
     pub fn read_f32(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
         let info = self
             .tensors

@@ -76,7 +76,8 @@ pub use params::VarPath;
 pub use save::{NamedTensor, SaveDtype, save_open_clip, state_dict};
 pub use source::{CheckpointSource, ResolvedFiles};
 pub use timm::{
-    Classifier, ClassifierSpec, LoadedClassifier, TimmHubConfig, accepted_architectures,
+    Classifier, ClassifierHeadWeights, ClassifierSpec, DescribedClassifier, LoadedClassifier,
+    TimmHubConfig, accepted_architectures, describe_classifier, is_classifier_source,
     load_classifier, torchvision_preprocess,
 };
 

@@ -68,20 +68,16 @@ pub fn bench_pipeline(
     // Warm-up: one batch through the tower (first-call allocation), not timed.
     let warm = vec![0f32; 3 * (net.image_size() as usize).pow(2)];
     net.encode_images(&warm, 1)?;
+    let preprocess = net.preprocess.clone();
+    let net = crate::models::LoadedNet::Clip(net);
     let opts = EmbedOptions {
         batch_size: batch,
         shard_rows: 4096,
         progress: None,
     };
     let t = Instant::now();
-    let r = atlas_embed::embed_images(
-        &store,
-        "bench",
-        &Encoders(&net),
-        &net.preprocess,
-        &items,
-        &opts,
-    )?;
+    let r =
+        atlas_embed::embed_images(&store, "bench", &Encoders(&net), &preprocess, &items, &opts)?;
     let seconds = t.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(PipelineBench {

@@ -19,22 +19,16 @@ pub struct ClassifierHead {
 }
 
 impl ClassifierHead {
+    /// A `[[model]] head = "FILE"`: `weight` and `bias` read from the file, keyed by its bytes.
     pub(crate) fn read(
         cfg: &LoadedConfig,
         entry: &ModelEntry,
         path: &Path,
     ) -> Result<ClassifierHead, PipelineError> {
-        let name = entry.name.get_ref();
         let bytes = std::fs::read(path).map_err(|e| PipelineError::Io(path.to_path_buf(), e))?;
         let hash = *blake3::hash(&bytes).as_bytes();
         let file = atlas_models::checkpoint::SafetensorsFile::open(path)?;
-        let bad = |what: String| {
-            PipelineError::Config(format!(
-                "model `{name}`: head {}: {what} (a head file holds `weight` [classes, dim] and \
-                 `bias` [classes])",
-                path.display()
-            ))
-        };
+        let bad = |what: String| head_error(entry, path, &what);
         let (wshape, weights) = file
             .read_f32("weight")
             .map_err(|e| bad(format!("no readable `weight` tensor ({e})")))?;
@@ -51,6 +45,63 @@ impl ClassifierHead {
                 "`bias` has shape {bshape:?}, expected [{classes}] (one per row of `weight`)"
             )));
         }
+        let raw = entry.head_input == Some(HeadInput::Raw);
+        Self::new(cfg, entry, path, hash, (classes, dim), weights, bias, raw)
+    }
+
+    /// The head stored in a timm / torchvision checkpoint (`fc`, `head`, `head.fc`): it reads
+    /// the raw pre-logits features; keyed by the checkpoint's weights hash.
+    pub(crate) fn from_checkpoint(
+        cfg: &LoadedConfig,
+        entry: &ModelEntry,
+        described: &atlas_models::DescribedClassifier,
+        weights_hash: [u8; 32],
+    ) -> Result<ClassifierHead, PipelineError> {
+        let path = &described.weights;
+        if entry.head_input == Some(HeadInput::Normalized) {
+            return Err(head_error(
+                entry,
+                path,
+                "a checkpoint's own head reads the raw features: drop `head_input`, or give a \
+                 separate `head = \"FILE\"`",
+            ));
+        }
+        let h = described.read_head()?.ok_or_else(|| {
+            head_error(
+                entry,
+                path,
+                &format!(
+                    "{} was saved without a classifier head (num_classes = 0): give one with \
+                     `head = \"FILE\"`",
+                    described.arch
+                ),
+            )
+        })?;
+        let shape = (h.num_classes, h.num_features);
+        Self::new(
+            cfg,
+            entry,
+            path,
+            weights_hash,
+            shape,
+            h.weight,
+            h.bias,
+            true,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        cfg: &LoadedConfig,
+        entry: &ModelEntry,
+        path: &Path,
+        hash: [u8; 32],
+        (classes, dim): (usize, usize),
+        weights: Vec<f32>,
+        bias: Vec<f32>,
+        raw: bool,
+    ) -> Result<ClassifierHead, PipelineError> {
+        let bad = |what: String| head_error(entry, path, &what);
         if weights.iter().chain(&bias).any(|v| !v.is_finite()) {
             return Err(bad("it holds non-finite values".into()));
         }
@@ -70,7 +121,6 @@ impl ClassifierHead {
                 classnames.len()
             )));
         }
-        let raw = entry.head_input == HeadInput::Raw;
         let head = ZeroShotHead::linear(classnames, dim, weights, bias, raw)
             .map_err(|e| bad(e.to_string()))?;
         Ok(ClassifierHead {
@@ -111,4 +161,13 @@ impl ClassifierHead {
             .restrict(&subset)
             .map_err(|e| PipelineError::Config(format!("model `{model}`: {e}")))
     }
+}
+
+fn head_error(entry: &ModelEntry, path: &Path, what: &str) -> PipelineError {
+    PipelineError::Config(format!(
+        "model `{}`: head {}: {what} (a head file holds `weight` [classes, dim] and `bias` \
+         [classes])",
+        entry.name.get_ref(),
+        path.display()
+    ))
 }

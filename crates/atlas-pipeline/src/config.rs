@@ -122,9 +122,11 @@ pub struct ModelEntry {
     #[serde(default)]
     pub head_classnames: Option<PathBuf>,
     /// What the head reads: `normalized` (L2-normalised embeddings, as WiSE-FT's
-    /// `ClassificationHead`; the default) or `raw` (the embeddings before normalisation).
+    /// `ClassificationHead`; the default for a `head` file) or `raw` (the embeddings before
+    /// normalisation; what a timm / torchvision checkpoint's own head reads, and the only choice
+    /// for it).
     #[serde(default)]
-    pub head_input: HeadInput,
+    pub head_input: Option<HeadInput>,
     /// Part of the baseline set for effective-robustness fits.
     #[serde(default)]
     pub baseline: bool,

@@ -6,7 +6,6 @@ use std::collections::HashSet;
 
 use atlas_artifacts::kinds;
 use atlas_embed::{EmbedOptions, EmbedReport, ImageEncoder, ImageItems, TextEncoder};
-use atlas_models::LoadedClip;
 use atlas_stagekit::stage::ModelSummary;
 use atlas_store::{ManifestMeta, Status, Store};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -15,7 +14,7 @@ use serde_json::json;
 use crate::PipelineError;
 use crate::config::LogitScaleSetting;
 use crate::datasets::ResolvedDataset;
-use crate::models::ResolvedModel;
+use crate::models::{LoadedNet, ResolvedModel};
 use crate::plan::{Job, JobKind, MetricJob, Plan, Step};
 use crate::registry::{Registry, StageParams};
 use crate::stages::{self, ModelInputs};
@@ -35,24 +34,41 @@ pub struct ExecutionReport {
     pub stages_run: Vec<(String, String, String)>,
 }
 
-/// The burn model seen through the embed stage's encoder traits.
-pub struct Encoders<'a>(pub &'a LoadedClip);
+/// The burn model seen through the embed stage's encoder traits. A classifier's image
+/// "embeddings" are its pre-logits features; it has no text tower.
+pub struct Encoders<'a>(pub &'a LoadedNet);
 
 impl ImageEncoder for Encoders<'_> {
     fn embed_dim(&self) -> usize {
-        self.0.embed_dim()
+        match self.0 {
+            LoadedNet::Clip(m) => m.embed_dim(),
+            LoadedNet::Classifier(m) => m.num_features,
+        }
     }
     fn encode_images(&self, px: &[f32], batch: usize) -> Result<Vec<f32>, String> {
-        self.0.encode_images(px, batch).map_err(|e| e.to_string())
+        match self.0 {
+            LoadedNet::Clip(m) => m.encode_images(px, batch),
+            LoadedNet::Classifier(m) => m.encode_images(px, batch),
+        }
+        .map_err(|e| e.to_string())
     }
 }
 
 impl TextEncoder for Encoders<'_> {
     fn embed_dim(&self) -> usize {
-        self.0.embed_dim()
+        match self.0 {
+            LoadedNet::Clip(m) => m.embed_dim(),
+            LoadedNet::Classifier(m) => m.num_features,
+        }
     }
     fn encode_texts(&self, ids: &[Vec<u32>]) -> Result<Vec<f32>, String> {
-        self.0.encode_texts(ids).map_err(|e| e.to_string())
+        match self.0 {
+            LoadedNet::Clip(m) => m.encode_texts(ids).map_err(|e| e.to_string()),
+            LoadedNet::Classifier(m) => Err(format!(
+                "{} is a supervised classifier with no text tower",
+                m.arch
+            )),
+        }
     }
 }
 
@@ -71,11 +87,11 @@ pub struct Executor<'a> {
 /// The network of one model, loaded on first use.
 struct Net<'a> {
     model: &'a ResolvedModel,
-    net: Option<LoadedClip>,
+    net: Option<LoadedNet>,
 }
 
 impl Net<'_> {
-    fn get(&mut self) -> Result<&LoadedClip, PipelineError> {
+    fn get(&mut self) -> Result<&LoadedNet, PipelineError> {
         if self.net.is_none() {
             tracing::info!(model = %self.model.name, "loading model");
             self.net = Some(self.model.load()?);

@@ -16,6 +16,8 @@ mod plan;
 pub mod registry;
 mod results;
 mod stages;
+mod tokenizers;
+mod weights_hash;
 
 use std::collections::HashSet;
 use std::fmt::Write as _;

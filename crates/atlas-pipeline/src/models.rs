@@ -2,19 +2,45 @@
 //! building the network: planning must be cheap. The network is loaded only when something is
 //! missing from the cache.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use atlas_models::{CheckpointSource, LoadOptions, LoadedClip};
+use atlas_models::{CheckpointSource, LoadOptions, LoadedClassifier, LoadedClip};
 use atlas_preprocess::PreprocessConfig;
-use atlas_store::{hex32, parse_hex32, write_bytes_atomic};
+use atlas_store::hex32;
 use atlas_tokenizer::{ClipBpeTokenizer, TextTokenizer};
-use serde::{Deserialize, Serialize};
 
 use crate::PipelineError;
 use crate::classifier::ClassifierHead;
 use crate::config::{LoadedConfig, ModelEntry};
+use crate::tokenizers::tokenizer_for;
+use crate::weights_hash::HashCache;
+
+/// What kind of network a `[[model]]` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    /// A CLIP (open_clip or HF layout): image and text towers.
+    Clip,
+    /// A supervised classifier (timm hub directory, torchvision state dict): an image network
+    /// whose pre-logits features are the embeddings, and its own linear head.
+    Classifier,
+}
+
+/// A loaded network (one per model at a time, so the size difference does not matter).
+#[allow(clippy::large_enum_variant)]
+pub enum LoadedNet {
+    Clip(LoadedClip),
+    Classifier(LoadedClassifier),
+}
+
+impl LoadedNet {
+    pub fn weights_hash(&self) -> [u8; 32] {
+        match self {
+            LoadedNet::Clip(m) => m.weights_hash,
+            LoadedNet::Classifier(m) => m.weights_hash,
+        }
+    }
+}
 
 pub struct ResolvedModel {
     pub entry: ModelEntry,
@@ -33,6 +59,7 @@ pub struct ResolvedModel {
     /// `Some` for a supervised classifier (`[[model]] head`): its linear head. Then `text_ns`
     /// is the head's namespace (weights + head file + input), not a text-embedding space.
     pub classifier: Option<ClassifierHead>,
+    pub network: Network,
 }
 
 impl ResolvedModel {
@@ -40,9 +67,15 @@ impl ResolvedModel {
     /// checkpoint was rewritten during the run, or after its hash was cached in a way the file
     /// fingerprint did not see), the cached hash is dropped and the error asks for a rerun, which
     /// then hashes the checkpoint afresh: never an error that repeats on every run.
-    pub fn load(&self) -> Result<LoadedClip, PipelineError> {
-        let m = atlas_models::load(&self.source, &self.load_options)?;
-        if m.weights_hash != self.weights_hash {
+    pub fn load(&self) -> Result<LoadedNet, PipelineError> {
+        let m = match self.network {
+            Network::Clip => LoadedNet::Clip(atlas_models::load(&self.source, &self.load_options)?),
+            Network::Classifier => LoadedNet::Classifier(atlas_models::load_classifier(
+                &self.source,
+                &self.load_options,
+            )?),
+        };
+        if m.weights_hash() != self.weights_hash {
             let dropped = HashCache::forget(&self.weights_hash_cache, &self.weights_path);
             return Err(PipelineError::Config(format!(
                 "model `{}`: the checkpoint {} is not the one this run was planned with (its \
@@ -50,7 +83,7 @@ impl ResolvedModel {
                  its hash was cached. {}; rerun",
                 self.name,
                 self.weights_path.display(),
-                hex32(&m.weights_hash),
+                hex32(&m.weights_hash()),
                 hex32(&self.weights_hash),
                 match dropped {
                     Ok(()) => format!(
@@ -100,54 +133,139 @@ pub fn resolve_models(
             pretrained_tag: entry.pretrained_tag.clone(),
             arch_name: entry.arch.clone(),
         };
-        let described = atlas_models::describe(&source, &load_options)?;
-        let weights_path = described.files.weights().to_path_buf();
-        let weights_hash = hashes.get(&weights_path)?;
-        let tokenizer = tokenizer_for(cfg, entry, &described)?;
-        let image_ns =
-            crate::keys::image_namespace(&weights_hash, &described.preprocess, precision);
-        let classifier = entry
-            .head
-            .as_ref()
-            .map(|p| ClassifierHead::read(cfg, entry, &cfg.resolve(p)))
-            .transpose()?;
-        if let Some(c) = &classifier
-            && c.head.dim != described.config.embed_dim
-        {
-            return Err(PipelineError::Config(format!(
-                "model `{name}`: its head {} reads {}-dimensional embeddings, the image tower \
-                 gives {}",
-                c.path.display(),
-                c.head.dim,
-                described.config.embed_dim
-            )));
-        }
-        let text_ns = match &classifier {
-            Some(c) => crate::keys::classifier_namespace(
-                &weights_hash,
-                &c.hash,
-                c.head.linear.as_ref().is_some_and(|l| l.raw_features),
-            ),
-            None => crate::keys::text_namespace(&weights_hash, &tokenizer.identity(), precision),
+        let r = if atlas_models::is_classifier_source(&source, &load_options)? {
+            resolve_classifier(cfg, entry, &source, &load_options, precision, &mut hashes)?
+        } else {
+            resolve_clip(cfg, entry, &source, &load_options, precision, &mut hashes)?
         };
         out.push(ResolvedModel {
             entry: entry.clone(),
             name,
             source,
             load_options,
-            weights_path,
-            weights_hash,
-            preprocess: described.preprocess,
-            tokenizer,
+            weights_path: r.weights_path,
+            weights_hash: r.weights_hash,
+            preprocess: r.preprocess,
+            tokenizer: r.tokenizer,
             precision: precision.to_string(),
-            image_ns,
-            text_ns,
+            image_ns: r.image_ns,
+            text_ns: r.text_ns,
             weights_hash_cache: hashes.path.clone(),
-            classifier,
+            classifier: r.classifier,
+            network: r.network,
         });
     }
     hashes.save()?;
     Ok(out)
+}
+
+/// What resolving one `[[model]]` decides.
+struct Resolved {
+    weights_path: PathBuf,
+    weights_hash: [u8; 32],
+    preprocess: PreprocessConfig,
+    tokenizer: Arc<dyn TextTokenizer>,
+    image_ns: String,
+    text_ns: String,
+    classifier: Option<ClassifierHead>,
+    network: Network,
+}
+
+fn dim_mismatch(entry: &ModelEntry, head: &ClassifierHead, tower: usize) -> PipelineError {
+    PipelineError::Config(format!(
+        "model `{}`: its head {} reads {}-dimensional embeddings, the image network gives {tower}",
+        entry.name.get_ref(),
+        head.path.display(),
+        head.head.dim,
+    ))
+}
+
+fn head_namespace(weights_hash: &[u8; 32], c: &ClassifierHead) -> String {
+    crate::keys::classifier_namespace(
+        weights_hash,
+        &c.hash,
+        c.head.linear.as_ref().is_some_and(|l| l.raw_features),
+    )
+}
+
+/// A CLIP, optionally with a linear head file (a fine-tuned CLIP evaluated as a classifier).
+fn resolve_clip(
+    cfg: &LoadedConfig,
+    entry: &ModelEntry,
+    source: &CheckpointSource,
+    load_options: &LoadOptions,
+    precision: &str,
+    hashes: &mut HashCache,
+) -> Result<Resolved, PipelineError> {
+    let described = atlas_models::describe(source, load_options)?;
+    let weights_path = described.files.weights().to_path_buf();
+    let weights_hash = hashes.get(&weights_path)?;
+    let tokenizer = tokenizer_for(cfg, entry, &described)?;
+    let image_ns = crate::keys::image_namespace(&weights_hash, &described.preprocess, precision);
+    let classifier = entry
+        .head
+        .as_ref()
+        .map(|p| ClassifierHead::read(cfg, entry, &cfg.resolve(p)))
+        .transpose()?;
+    if let Some(c) = &classifier
+        && c.head.dim != described.config.embed_dim
+    {
+        return Err(dim_mismatch(entry, c, described.config.embed_dim));
+    }
+    let text_ns = match &classifier {
+        Some(c) => head_namespace(&weights_hash, c),
+        None => crate::keys::text_namespace(&weights_hash, &tokenizer.identity(), precision),
+    };
+    Ok(Resolved {
+        weights_path,
+        weights_hash,
+        preprocess: described.preprocess,
+        tokenizer,
+        image_ns,
+        text_ns,
+        classifier,
+        network: Network::Clip,
+    })
+}
+
+/// A timm / torchvision classifier: embeddings are its pre-logits features; its head is the
+/// checkpoint's own (or a `head` file over the same features).
+fn resolve_classifier(
+    cfg: &LoadedConfig,
+    entry: &ModelEntry,
+    source: &CheckpointSource,
+    load_options: &LoadOptions,
+    precision: &str,
+    hashes: &mut HashCache,
+) -> Result<Resolved, PipelineError> {
+    let name = entry.name.get_ref();
+    let described = atlas_models::describe_classifier(source, load_options)?;
+    if entry.tokenizer.is_some() {
+        return Err(PipelineError::Config(format!(
+            "model `{name}` is a supervised classifier ({}): it has no text tower, so              `tokenizer` does not apply; remove it",
+            described.arch
+        )));
+    }
+    let weights_hash = hashes.get(&described.weights)?;
+    let image_ns = crate::keys::image_namespace(&weights_hash, &described.preprocess, precision);
+    let classifier = match &entry.head {
+        Some(p) => ClassifierHead::read(cfg, entry, &cfg.resolve(p))?,
+        None => ClassifierHead::from_checkpoint(cfg, entry, &described, weights_hash)?,
+    };
+    let features = described.spec.num_features();
+    if classifier.head.dim != features {
+        return Err(dim_mismatch(entry, &classifier, features));
+    }
+    Ok(Resolved {
+        text_ns: head_namespace(&weights_hash, &classifier),
+        weights_path: described.weights,
+        weights_hash,
+        preprocess: described.preprocess,
+        tokenizer: Arc::new(ClipBpeTokenizer::bundled(77)?),
+        image_ns,
+        classifier: Some(classifier),
+        network: Network::Classifier,
+    })
 }
 
 /// Relative `local-dir:` and file paths start at the config file's folder.
@@ -161,311 +279,13 @@ fn resolve_source_spec(cfg: &LoadedConfig, spec: &str) -> String {
     cfg.resolve(Path::new(spec)).display().to_string()
 }
 
-/// The model's tokenizer: an explicit `tokenizer = "..."`, else a `tokenizer.json` beside the
-/// weights (the demo zoo ships one), else the CLIP BPE vocabulary.
-fn tokenizer_for(
-    cfg: &LoadedConfig,
-    entry: &ModelEntry,
-    described: &atlas_models::Described,
-) -> Result<Arc<dyn TextTokenizer>, PipelineError> {
-    let ctx = described.config.text.context_length;
-    let beside = described
-        .files
-        .weights()
-        .parent()
-        .map(|d| d.join("tokenizer.json"));
-    let json = entry
-        .tokenizer
-        .as_ref()
-        .map(|p| cfg.resolve(p))
-        .or_else(|| beside.filter(|p| p.is_file()));
-    match json {
-        Some(path) => Ok(Arc::new(hf_tokenizer(
-            &path,
-            described.config.text.context_length,
-        )?)),
-        None => Ok(Arc::new(ClipBpeTokenizer::bundled(ctx)?)),
-    }
-}
-
-/// blake3 of tensor bytes per weights file, remembered under the file's [`FileId`] so a rerun
-/// does not re-hash gigabytes.
-struct HashCache {
-    path: PathBuf,
-    entries: BTreeMap<String, HashEntry>,
-    dirty: bool,
-}
-
-/// What must be unchanged for a cached hash to be reused: size, mtime (ns), and where the
-/// platform has them the inode, device and ctime (ns). A checkpoint rewritten with the same size
-/// and a restored mtime still gets a new ctime (and usually a new inode), so it is re-hashed.
-/// Entries written before these fields existed miss and are re-hashed once.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct FileId {
-    size: u64,
-    mtime_ns: u128,
-    ctime_ns: Option<i128>,
-    inode: Option<u64>,
-    dev: Option<u64>,
-}
-
-impl FileId {
-    fn of(meta: &std::fs::Metadata) -> Self {
-        let mtime_ns = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
-        #[cfg(unix)]
-        let (ctime_ns, inode, dev) = {
-            use std::os::unix::fs::MetadataExt;
-            (
-                Some(i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec())),
-                Some(meta.ino()),
-                Some(meta.dev()),
-            )
-        };
-        #[cfg(not(unix))]
-        let (ctime_ns, inode, dev) = (None, None, None);
-        FileId {
-            size: meta.len(),
-            mtime_ns,
-            ctime_ns,
-            inode,
-            dev,
-        }
-    }
-}
-
-/// One cached hash, as stored in `weights-hashes.json` (the [`FileId`] fields, then the hash).
-#[derive(Serialize, Deserialize, Clone)]
-struct HashEntry {
-    size: u64,
-    mtime_ns: u128,
-    #[serde(default)]
-    ctime_ns: Option<i128>,
-    #[serde(default)]
-    inode: Option<u64>,
-    #[serde(default)]
-    dev: Option<u64>,
-    hash: String,
-}
-
-impl HashEntry {
-    fn file(&self) -> FileId {
-        FileId {
-            size: self.size,
-            mtime_ns: self.mtime_ns,
-            ctime_ns: self.ctime_ns,
-            inode: self.inode,
-            dev: self.dev,
-        }
-    }
-}
-
-impl HashCache {
-    fn open(store_root: &Path) -> Self {
-        Self::open_file(store_root.join("weights-hashes.json"))
-    }
-
-    fn open_file(path: PathBuf) -> Self {
-        let entries = std::fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        Self {
-            path,
-            entries,
-            dirty: false,
-        }
-    }
-
-    /// The cache key of a weights file: its canonical path.
-    fn key(weights: &Path) -> String {
-        weights
-            .canonicalize()
-            .unwrap_or_else(|_| weights.to_path_buf())
-            .display()
-            .to_string()
-    }
-
-    fn get(&mut self, weights: &Path) -> Result<[u8; 32], PipelineError> {
-        let meta =
-            std::fs::metadata(weights).map_err(|e| PipelineError::Io(weights.to_path_buf(), e))?;
-        let file = FileId::of(&meta);
-        let key = Self::key(weights);
-        if let Some(e) = self.entries.get(&key)
-            && e.file() == file
-            && let Ok(h) = parse_hex32(&e.hash)
-        {
-            return Ok(h);
-        }
-        let hash = atlas_models::checkpoint::SafetensorsFile::open(weights)?.weights_hash();
-        self.entries.insert(
-            key,
-            HashEntry {
-                size: file.size,
-                mtime_ns: file.mtime_ns,
-                ctime_ns: file.ctime_ns,
-                inode: file.inode,
-                dev: file.dev,
-                hash: hex32(&hash),
-            },
-        );
-        self.dirty = true;
-        Ok(hash)
-    }
-
-    /// Drops the cached hash of `weights` from the cache file at `path` (if present).
-    fn forget(path: &Path, weights: &Path) -> Result<(), PipelineError> {
-        let mut cache = Self::open_file(path.to_path_buf());
-        cache.dirty = cache.entries.remove(&Self::key(weights)).is_some();
-        cache.save()
-    }
-
-    fn save(&self) -> Result<(), PipelineError> {
-        if self.dirty {
-            let json = serde_json::to_vec_pretty(&self.entries)
-                .map_err(|e| PipelineError::Config(format!("weights hash cache: {e}")))?;
-            write_bytes_atomic(&self.path, &json)?;
-        }
-        Ok(())
-    }
-}
-
-/// A `tokenizer.json` with its layout options: from `tokenizer_options.json` beside it when
-/// present (the demo zoo writes one), else CLIP-like defaults (pad 0, EOT = the `<eot>` /
-/// `<|endoftext|>` / `</s>` token, EOT kept last on truncation).
-fn hf_tokenizer(
-    path: &Path,
-    context_length: usize,
-) -> Result<atlas_tokenizer::HfJsonTokenizer, PipelineError> {
-    let opts_path = path.with_file_name("tokenizer_options.json");
-    let opts = if opts_path.is_file() {
-        let bytes =
-            std::fs::read(&opts_path).map_err(|e| PipelineError::Io(opts_path.clone(), e))?;
-        serde_json::from_slice::<atlas_tokenizer::HfJsonOptions>(&bytes)
-            .map_err(|e| PipelineError::Config(format!("{}: {e}", opts_path.display())))?
-    } else {
-        let probe = atlas_tokenizer::HfJsonTokenizer::from_file(
-            path,
-            atlas_tokenizer::HfJsonOptions::default(),
-        )?;
-        let eot = ["<eot>", "<|endoftext|>", "<end_of_text>", "</s>"]
-            .iter()
-            .find_map(|t| probe.inner().token_to_id(t))
-            .ok_or_else(|| {
-                PipelineError::Config(format!(
-                    "{}: no end-of-text token found; write a tokenizer_options.json beside it",
-                    path.display()
-                ))
-            })?;
-        atlas_tokenizer::HfJsonOptions {
-            context_length,
-            eot_id: eot,
-            ..atlas_tokenizer::HfJsonOptions::default()
-        }
-    };
-    Ok(atlas_tokenizer::HfJsonTokenizer::from_file(path, opts)?)
-}
-
 #[cfg(test)]
 mod tests {
-    use std::fs::{self, File};
-    use std::time::{Duration, SystemTime};
+    use std::fs;
+
+    use atlas_store::hex32;
 
     use super::*;
-
-    /// A one-tensor safetensors file (`w`: two f32 values); same size whatever the values.
-    fn safetensors(a: f32, b: f32) -> Vec<u8> {
-        let mut header = br#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#.to_vec();
-        while !header.len().is_multiple_of(8) {
-            header.push(b' ');
-        }
-        let mut out = (header.len() as u64).to_le_bytes().to_vec();
-        out.extend_from_slice(&header);
-        out.extend_from_slice(&a.to_le_bytes());
-        out.extend_from_slice(&b.to_le_bytes());
-        out
-    }
-
-    fn true_hash(path: &Path) -> [u8; 32] {
-        atlas_models::checkpoint::SafetensorsFile::open(path)
-            .unwrap()
-            .weights_hash()
-    }
-
-    /// Writes `bytes` in place and puts the mtime back to `mtime` (what `cp -p`, rsync -t or an
-    /// archive extraction do).
-    fn rewrite_keeping_mtime(path: &Path, bytes: &[u8], mtime: SystemTime) {
-        // Past the coarse timestamp tick, so the kernel can tell the two writes apart.
-        std::thread::sleep(Duration::from_millis(50));
-        fs::write(path, bytes).unwrap();
-        File::options()
-            .write(true)
-            .open(path)
-            .unwrap()
-            .set_modified(mtime)
-            .unwrap();
-    }
-
-    #[test]
-    fn same_size_same_mtime_rewrite_is_rehashed() {
-        let dir = tempfile::tempdir().unwrap();
-        let weights = dir.path().join("model.safetensors");
-        fs::write(&weights, safetensors(1.0, 2.0)).unwrap();
-        let mtime = fs::metadata(&weights).unwrap().modified().unwrap();
-        let mut cache = HashCache::open(dir.path());
-        let first = cache.get(&weights).unwrap();
-        assert_eq!(first, true_hash(&weights));
-        cache.save().unwrap();
-
-        // A rerun with nothing changed reuses the entry (no re-hash: the entry is not dirty).
-        let mut cache = HashCache::open(dir.path());
-        assert_eq!(cache.get(&weights).unwrap(), first);
-        assert!(!cache.dirty);
-
-        rewrite_keeping_mtime(&weights, &safetensors(1.0, 3.0), mtime);
-        let meta = fs::metadata(&weights).unwrap();
-        assert_eq!(meta.modified().unwrap(), mtime);
-        assert_eq!(meta.len(), safetensors(1.0, 2.0).len() as u64);
-        let mut cache = HashCache::open(dir.path());
-        let second = cache.get(&weights).unwrap();
-        assert_ne!(second, first);
-        assert_eq!(second, true_hash(&weights));
-    }
-
-    #[test]
-    fn entries_of_the_old_format_are_rehashed_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let weights = dir.path().join("model.safetensors");
-        fs::write(&weights, safetensors(4.0, 5.0)).unwrap();
-        let meta = fs::metadata(&weights).unwrap();
-        let mtime_ns = meta
-            .modified()
-            .unwrap()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        // (size, mtime) only, with a wrong hash: the old format could not see the difference.
-        let mut old = serde_json::Map::new();
-        old.insert(
-            HashCache::key(&weights),
-            serde_json::json!({ "size": meta.len(), "mtime_ns": mtime_ns, "hash": hex32(&[9; 32]) }),
-        );
-        fs::write(
-            dir.path().join("weights-hashes.json"),
-            serde_json::to_vec(&old).unwrap(),
-        )
-        .unwrap();
-        let mut cache = HashCache::open(dir.path());
-        assert_eq!(cache.entries.len(), 1, "the old format still parses");
-        assert_eq!(cache.get(&weights).unwrap(), true_hash(&weights));
-        cache.save().unwrap();
-        let mut cache = HashCache::open(dir.path());
-        assert_eq!(cache.get(&weights).unwrap(), true_hash(&weights));
-        assert!(!cache.dirty);
-    }
 
     /// The fixture ViT (random weights) as a `[[model]]`, resolved against `dir/store`.
     fn resolve_fixture(dir: &Path) -> ResolvedModel {

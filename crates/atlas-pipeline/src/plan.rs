@@ -186,6 +186,19 @@ pub fn head_key(model: &ResolvedModel, d: &ResolvedDataset) -> ArtifactKey {
     }
 }
 
+/// Whether `model` can be evaluated on `d`: a CLIP always (its head comes from prompts); a
+/// supervised classifier only when its head has every class of the dataset (an ImageNet head
+/// cannot score the world's classes). Those pairs are left out of every job, with a warning.
+pub fn evaluates(model: &ResolvedModel, d: &ResolvedDataset) -> bool {
+    match &model.classifier {
+        Some(c) => d
+            .classnames
+            .iter()
+            .all(|n| c.head.classnames.iter().any(|h| h == n)),
+        None => true,
+    }
+}
+
 pub fn scale_label(s: LogitScaleSetting) -> String {
     match s {
         LogitScaleSetting::Checkpoint => "checkpoint".into(),
@@ -285,7 +298,15 @@ fn metric_jobs(p: &PlanInputs<'_>, scale: &str) -> Vec<MetricJob> {
                 if m.classifier.is_some() && stage.needs_text_tower() {
                     continue;
                 }
-                let inputs: Vec<DatasetInput<'_>> = ds
+                let ds_m: Vec<usize> = ds
+                    .iter()
+                    .copied()
+                    .filter(|&di| !reads.heads || evaluates(m, &datasets[di]))
+                    .collect();
+                if ds_m.is_empty() || (reads.id_first && ds_m.first() != ds.first()) {
+                    continue;
+                }
+                let inputs: Vec<DatasetInput<'_>> = ds_m
                     .iter()
                     .map(|&di| {
                         let d = &datasets[di];
@@ -310,7 +331,7 @@ fn metric_jobs(p: &PlanInputs<'_>, scale: &str) -> Vec<MetricJob> {
                         Step::Model(mi)
                     },
                     prompt_set: view.cloned(),
-                    datasets: ds.clone(),
+                    datasets: ds_m,
                     key,
                 });
             }
@@ -366,6 +387,10 @@ impl Plan {
         for (mi, m) in models.iter().enumerate() {
             for &di in &embed {
                 let d = &datasets[di];
+                if !evaluates(m, d) {
+                    tracing::warn!(model = %m.name, dataset = %d.name, "the classifier's head has no row for some of the dataset's classes: the model is not evaluated on this dataset (give `head_classnames`, or leave the dataset out)");
+                    continue;
+                }
                 if want("embed") || !metric_jobs.is_empty() {
                     let cover = keys::coverage_key(&m.image_ns, &d.items_key);
                     // Prompt-set views of one dataset share their images: embed them once.

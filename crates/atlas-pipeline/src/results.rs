@@ -172,7 +172,7 @@ pub fn write_zeroshot(
         n_failed.push(s.failed as i64);
         summaries.insert((mi, di), s);
         pred_batches.push(tag_predictions(
-            preds.to_batch()?,
+            preds.to_results_batch()?,
             &models[mi].name,
             &datasets[di].name,
             &datasets[di].prompt_set,

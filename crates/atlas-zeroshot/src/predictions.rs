@@ -152,28 +152,44 @@ impl Predictions {
         ])
     }
 
+    /// The stored artifact: lists of width `k` (= min(5, classes)).
     pub fn to_batch(&self) -> Result<RecordBatch, ZeroShotError> {
+        self.batch_of_width(self.k)
+    }
+
+    /// The results-table form: lists of width [`TOP_K`] whatever the number of classes, so
+    /// datasets with fewer than 5 classes share one schema with the others; the missing ranks
+    /// are padded with class -1 and probability NaN.
+    pub fn to_results_batch(&self) -> Result<RecordBatch, ZeroShotError> {
+        self.batch_of_width(TOP_K.max(self.k))
+    }
+
+    fn batch_of_width(&self, width: usize) -> Result<RecordBatch, ZeroShotError> {
         let k = self.k;
+        let mut classes = Vec::with_capacity(self.len() * width);
+        let mut probs = Vec::with_capacity(self.len() * width);
+        for i in 0..self.len() {
+            classes.extend(
+                self.top_classes[i * k..(i + 1) * k]
+                    .iter()
+                    .map(|&c| c as i64),
+            );
+            probs.extend_from_slice(&self.top_probs[i * k..(i + 1) * k]);
+            classes.extend(std::iter::repeat_n(-1i64, width - k));
+            probs.extend(std::iter::repeat_n(f32::NAN, width - k));
+        }
         let fixed = |values: Arc<dyn Array>, t: DataType| {
             FixedSizeListArray::try_new(
                 Arc::new(Field::new("item", t, false)),
-                k as i32,
+                width as i32,
                 values,
                 None,
             )
         };
-        let top_classes = fixed(
-            Arc::new(Int64Array::from_iter_values(
-                self.top_classes.iter().map(|&c| c as i64),
-            )),
-            DataType::Int64,
-        )?;
-        let top_probs = fixed(
-            Arc::new(Float32Array::from(self.top_probs.clone())),
-            DataType::Float32,
-        )?;
+        let top_classes = fixed(Arc::new(Int64Array::from(classes)), DataType::Int64)?;
+        let top_probs = fixed(Arc::new(Float32Array::from(probs)), DataType::Float32)?;
         Ok(RecordBatch::try_new(
-            Arc::new(Self::schema(k)),
+            Arc::new(Self::schema(width)),
             vec![
                 Arc::new(StringArray::from(self.item_ids.clone())),
                 Arc::new(Int64Array::from_iter_values(
@@ -280,5 +296,40 @@ mod tests {
         assert_eq!(s.failed, 1);
         let back = Predictions::from_batches(&[p.to_batch().unwrap()], 6, 1).unwrap();
         assert_eq!(back, p);
+    }
+
+    #[test]
+    fn fewer_than_five_classes_pad_the_results_lists_to_one_schema() {
+        let two = Predictions::from_logits(
+            vec!["a".into(), "b".into()],
+            vec![0, 1],
+            &[1.0, 2.0, 4.0, 3.0],
+            2,
+            0,
+        )
+        .unwrap();
+        let six = Predictions::from_logits(vec!["c".into()], vec![0], &[0.0; 6], 6, 0).unwrap();
+        let (b2, b6) = (
+            two.to_results_batch().unwrap(),
+            six.to_results_batch().unwrap(),
+        );
+        assert_eq!(b2.schema(), b6.schema(), "one schema for both datasets");
+        assert_ne!(two.to_batch().unwrap().schema(), b6.schema());
+        let tc = b2
+            .column_by_name("top_classes")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<FixedSizeListArray>()
+            .unwrap();
+        let v = tc.values().as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(v.values(), &[1, 0, -1, -1, -1, 0, 1, -1, -1, -1]);
+        let tp = b2
+            .column_by_name("top_probs")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<FixedSizeListArray>()
+            .unwrap();
+        let p = tp.values().as_any().downcast_ref::<Float32Array>().unwrap();
+        assert!(p.value(0) > 0.5 && p.value(2).is_nan());
     }
 }

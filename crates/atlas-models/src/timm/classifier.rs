@@ -2,15 +2,17 @@
 //! [`Classifier`] module, and the public loading API: [`load_classifier`] ->
 //! [`LoadedClassifier`] with `encode_images` (pre-logits) and `logits`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use atlas_preprocess::PreprocessConfig;
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::module::linear as linear_op;
 use burn::tensor::{Device, Tensor, TensorData};
+use serde_json::Value;
 
 use crate::checkpoint::{CheckpointParams, Layout, SafetensorsFile};
+use crate::config::read_json;
 use crate::device::{AttentionImpl, Precision, select_device_resolved};
 use crate::error::{ModelError, Result};
 use crate::load::LoadOptions;
@@ -99,6 +101,15 @@ impl ClassifierSpec {
         }
     }
 
+    /// The key prefix of the classification head (`fc`, `head`, `head.fc`).
+    pub fn head_key(&self) -> &'static str {
+        match self {
+            Self::ResNet(_) => "fc",
+            Self::Vit(_) => "head",
+            Self::ConvNeXt(_) => "head.fc",
+        }
+    }
+
     pub fn num_features(&self) -> usize {
         match self {
             Self::ResNet(s) => s.num_features(),
@@ -144,49 +155,75 @@ pub fn accepted_architectures() -> String {
     )
 }
 
-fn unknown_arch(name: &str) -> ModelError {
+pub(crate) fn unknown_arch(name: &str) -> ModelError {
     ModelError::UnknownArchitecture {
         name: name.to_string(),
         accepted: accepted_architectures(),
     }
 }
 
-/// A loaded classifier, ready to embed and classify.
-#[derive(Debug)]
-pub struct LoadedClassifier {
+/// A classifier checkpoint, described.
+#[derive(Debug, Clone)]
+pub struct DescribedClassifier {
+    /// The safetensors file holding the weights.
+    pub weights: PathBuf,
     /// `timm:<architecture>` or `torchvision:<name>`.
     pub arch: String,
-    /// The eval transform (timm `pretrained_cfg`, or torchvision's preset). Callers may
-    /// replace it (e.g. another crop size for a conv net); `encode_images` uses its `size`.
-    pub preprocess: PreprocessConfig,
-    /// blake3 over the checkpoint's sorted (key, dtype, shape, bytes), as for CLIP models.
-    pub weights_hash: [u8; 32],
-    pub num_classes: usize,
-    pub num_features: usize,
-    /// `[num_classes, num_features]` row-major (PyTorch layout), f32.
-    pub head_weight: Vec<f32>,
-    /// `[num_classes]`.
-    pub head_bias: Vec<f32>,
-    pub precision: Precision,
-    pub device: Device,
-    pub model: Classifier,
     pub spec: ClassifierSpec,
+    /// The eval transform: timm's `pretrained_cfg`, or torchvision's preset.
+    pub preprocess: PreprocessConfig,
 }
 
-/// Load a classifier: a timm hub directory (`local-dir:`, `hf-hub:timm/...`, or its
+/// The linear head stored in a classifier checkpoint, PyTorch layout.
+#[derive(Debug, Clone)]
+pub struct ClassifierHeadWeights {
+    pub num_classes: usize,
+    pub num_features: usize,
+    /// `[num_classes, num_features]` row-major.
+    pub weight: Vec<f32>,
+    /// `[num_classes]` (zeros when the checkpoint has no bias).
+    pub bias: Vec<f32>,
+}
+
+fn is_timm_config(path: &Path) -> bool {
+    read_json(path)
+        .ok()
+        .as_ref()
+        .and_then(Value::as_object)
+        .is_some_and(|o| o.get("architecture").is_some_and(Value::is_string))
+}
+
+/// Whether `source` (with `opts.arch_name`) names a supervised classifier rather than a CLIP:
+/// an architecture name with a `timm:` / `torchvision:` prefix, or a hub directory whose
+/// `config.json` is timm's (it has an `architecture` string). Reads at most that JSON file.
+pub fn is_classifier_source(source: &CheckpointSource, opts: &LoadOptions) -> Result<bool> {
+    if let Some(a) = opts.arch_name.as_deref()
+        && (a.starts_with(TIMM_PREFIX) || a.starts_with(TORCHVISION_PREFIX))
+    {
+        return Ok(true);
+    }
+    Ok(match source.resolve()? {
+        ResolvedFiles::Hf { config, .. } => is_timm_config(&config),
+        _ => false,
+    })
+}
+
+/// Describe a classifier: a timm hub directory (`local-dir:`, `hf-hub:timm/...`, or its
 /// `model.safetensors`) or a torchvision state dict (`.safetensors`, with
 /// `opts.arch_name = "torchvision:resnet50"`).
-pub fn load_classifier(source: &CheckpointSource, opts: &LoadOptions) -> Result<LoadedClassifier> {
+pub fn describe_classifier(
+    source: &CheckpointSource,
+    opts: &LoadOptions,
+) -> Result<DescribedClassifier> {
     let files = source.resolve()?;
     let src_err = |message: String| ModelError::Source {
         spec: source.to_string(),
         message,
     };
-    let timm_pair;
-    let (weights, timm_cfg) = match &files {
+    let (weights, timm_cfg) = match files {
         ResolvedFiles::Hf {
             weights, config, ..
-        } => (weights, Some(TimmHubConfig::read(config)?)),
+        } => (weights, Some(TimmHubConfig::read(&config)?)),
         ResolvedFiles::Bare { weights } => (weights, None),
         ResolvedFiles::OpenClip { weights, .. } => {
             // Some timm hub repos also ship open_clip files: use the timm pair beside them.
@@ -197,12 +234,10 @@ pub fn load_classifier(source: &CheckpointSource, opts: &LoadOptions) -> Result<
                     "an open_clip CLIP checkpoint, not a classifier: load it with `load`".into(),
                 ));
             }
-            timm_pair = w;
-            (&timm_pair, Some(TimmHubConfig::read(&c)?))
+            let cfg = TimmHubConfig::read(&c)?;
+            (w, Some(cfg))
         }
     };
-    let file = SafetensorsFile::open(weights)?;
-    let shapes = WeightShapes::read(&file)?;
     let (arch, spec, preprocess) = match timm_cfg {
         Some(cfg) => {
             if let Some(name) = opts.arch_name.as_deref() {
@@ -236,11 +271,94 @@ pub fn load_classifier(source: &CheckpointSource, opts: &LoadOptions) -> Result<
                     unknown_arch(name)
                 }
             })?;
+            let shapes = WeightShapes::read(&SafetensorsFile::open(&weights)?)?;
             let spec = ResNetSpec::infer(tv, &shapes)?.ok_or_else(|| unknown_arch(name))?;
             let pre = torchvision_preprocess(TORCHVISION_RESIZE, TORCHVISION_CROP);
             (name.to_string(), ClassifierSpec::ResNet(spec), pre)
         }
     };
+    Ok(DescribedClassifier {
+        weights,
+        arch,
+        spec,
+        preprocess,
+    })
+}
+
+impl DescribedClassifier {
+    /// Reads the classification head from the weights (`fc`, `head`, `head.fc`); `None` for a
+    /// model saved without one (`num_classes = 0`).
+    pub fn read_head(&self) -> Result<Option<ClassifierHeadWeights>> {
+        let (classes, features) = (self.spec.num_classes(), self.spec.num_features());
+        if classes == 0 {
+            return Ok(None);
+        }
+        let file = SafetensorsFile::open(&self.weights)?;
+        let prefix = self.spec.head_key();
+        let bad = |message: String| ModelError::Safetensors {
+            path: self.weights.clone(),
+            message,
+        };
+        let (wshape, weight) = file.read_f32(&format!("{prefix}.weight"))?;
+        if wshape != [classes, features] {
+            return Err(bad(format!(
+                "`{prefix}.weight` has shape {wshape:?}, the architecture says [{classes}, \
+                 {features}]"
+            )));
+        }
+        let bias = if file.has(&format!("{prefix}.bias")) {
+            let (bshape, bias) = file.read_f32(&format!("{prefix}.bias"))?;
+            if bshape != [classes] {
+                return Err(bad(format!(
+                    "`{prefix}.bias` has shape {bshape:?}, expected [{classes}]"
+                )));
+            }
+            bias
+        } else {
+            vec![0.0; classes]
+        };
+        Ok(Some(ClassifierHeadWeights {
+            num_classes: classes,
+            num_features: features,
+            weight,
+            bias,
+        }))
+    }
+}
+
+/// A loaded classifier, ready to embed and classify.
+#[derive(Debug)]
+pub struct LoadedClassifier {
+    /// `timm:<architecture>` or `torchvision:<name>`.
+    pub arch: String,
+    /// The eval transform (timm `pretrained_cfg`, or torchvision's preset). Callers may
+    /// replace it (e.g. another crop size for a conv net); `encode_images` uses its `size`.
+    pub preprocess: PreprocessConfig,
+    /// blake3 over the checkpoint's sorted (key, dtype, shape, bytes), as for CLIP models.
+    pub weights_hash: [u8; 32],
+    pub num_classes: usize,
+    pub num_features: usize,
+    /// `[num_classes, num_features]` row-major (PyTorch layout), f32.
+    pub head_weight: Vec<f32>,
+    /// `[num_classes]`.
+    pub head_bias: Vec<f32>,
+    pub precision: Precision,
+    pub device: Device,
+    pub model: Classifier,
+    pub spec: ClassifierSpec,
+}
+
+/// Load a classifier: a timm hub directory (`local-dir:`, `hf-hub:timm/...`, or its
+/// `model.safetensors`) or a torchvision state dict (`.safetensors`, with
+/// `opts.arch_name = "torchvision:resnet50"`).
+pub fn load_classifier(source: &CheckpointSource, opts: &LoadOptions) -> Result<LoadedClassifier> {
+    let DescribedClassifier {
+        weights,
+        arch,
+        spec,
+        preprocess,
+    } = describe_classifier(source, opts)?;
+    let file = SafetensorsFile::open(&weights)?;
     let (device, kind) = select_device_resolved(opts.device, opts.precision)?;
     let attention = opts
         .attention
