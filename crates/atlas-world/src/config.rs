@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::WorldError;
 
 /// Bumped whenever sampling or rendering changes, so stored worlds are regenerated.
-pub const GENERATOR_VERSION: &str = "atlas-world/1";
+pub const GENERATOR_VERSION: &str = "atlas-world/2";
 
 /// The dataset splits of the world. Directory names are the kebab-case names
 /// ([`Split::name`]).

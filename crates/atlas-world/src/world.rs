@@ -7,7 +7,7 @@
 //!
 //! | column | meaning |
 //! |---|---|
-//! | `path` | `images/NNNNNN.png`, relative to the split directory |
+//! | `path` | `images/NNNNNN.png`, relative to the split directory (an evaluation split drops an image byte-identical to an earlier one, so its indices may have gaps) |
 //! | `label` | index in `classnames.txt`; `-1` for `ood` |
 //! | `class` | shape name (`none` for pattern-only OOD images) |
 //! | `color` | object colour (`black` = sketch ink) |
@@ -63,6 +63,8 @@ pub struct SplitSummary {
     pub dir: PathBuf,
     /// `<out>/<split>/manifest.csv`.
     pub manifest: PathBuf,
+    /// Images in the split: the configured size less the byte-identical duplicates dropped
+    /// from an evaluation split.
     pub count: u64,
     /// False when an identical split was already on disk and nothing was written.
     pub generated: bool,
@@ -239,7 +241,7 @@ fn generate_split(
     let dir = out_dir.join(split.name());
     let manifest = dir.join("manifest.csv");
     let count = config.sizes.get(split);
-    let summary = |generated| SplitSummary {
+    let summary = |count, generated| SplitSummary {
         split,
         dir: dir.clone(),
         manifest: manifest.clone(),
@@ -248,7 +250,9 @@ fn generate_split(
     };
     if dir.exists() {
         match read_marker(&dir.join(MARKER)) {
-            Some(m) if m.config_hash == hash && manifest.is_file() => return Ok(summary(false)),
+            Some(m) if m.config_hash == hash && manifest.is_file() => {
+                return Ok(summary(m.count.unwrap_or(count), false));
+            }
             Some(_) => fs::remove_dir_all(&dir).map_err(io_err(&dir))?,
             None => {
                 let empty = fs::read_dir(&dir).map_err(io_err(&dir))?.next().is_none();
@@ -267,17 +271,32 @@ fn generate_split(
     let images = tmp.join("images");
     fs::create_dir_all(&images).map_err(io_err(&images))?;
 
-    let rows: Vec<Vec<String>> = (0..count)
+    let rendered: Vec<(Vec<String>, [u8; 32])> = (0..count)
         .into_par_iter()
-        .map(|i| -> Result<Vec<String>> {
+        .map(|i| -> Result<(Vec<String>, [u8; 32])> {
             let spec = sample_spec(split, i, config);
             let png = render_png(&spec)?;
+            let digest = *blake3::hash(&png).as_bytes();
             let path = tmp.join(image_path(i));
             fs::write(&path, png).map_err(io_err(&path))?;
             let hidden = hidden_fraction(&spec)?;
-            Ok(manifest_row(&spec, hidden))
+            Ok((manifest_row(&spec, hidden), digest))
         })
         .collect::<Result<_>>()?;
+    // An evaluation split holds no two byte-identical images: a duplicate of an earlier image
+    // would count one observation twice (too-narrow intervals). Later copies are dropped, so
+    // image indices have gaps; the training split keeps every sample.
+    let mut seen = std::collections::HashSet::new();
+    let mut rows = Vec::with_capacity(rendered.len());
+    for (i, (row, digest)) in rendered.into_iter().enumerate() {
+        if split == Split::Train || seen.insert(digest) {
+            rows.push(row);
+        } else {
+            let path = tmp.join(image_path(i as u64));
+            fs::remove_file(&path).map_err(io_err(&path))?;
+        }
+    }
+    let count = rows.len() as u64;
 
     let tmp_manifest = tmp.join("manifest.csv");
     let csv_err = |source| WorldError::Csv {
@@ -294,5 +313,5 @@ fn generate_split(
     let marker = tmp.join(MARKER);
     fs::write(&marker, marker_json(config, Some(split), Some(count))).map_err(io_err(&marker))?;
     fs::rename(&tmp, &dir).map_err(io_err(&dir))?;
-    Ok(summary(true))
+    Ok(summary(count, true))
 }

@@ -147,8 +147,13 @@ fn manifests_match_specs_and_pixels() {
         assert_eq!(&header[..2], ["path", "label"]);
         assert!(header.contains(&"caption".to_string()));
         assert_eq!(rows.len() as u64, s.count);
-        for (i, row) in rows.iter().enumerate() {
-            let spec = sample_spec(s.split, i as u64, &cfg);
+        for row in &rows {
+            // images/NNNNNN.png: the sample index (evaluation splits drop duplicates, so the
+            // indices may have gaps).
+            let i: u64 = row["path"]["images/".len()..row["path"].len() - ".png".len()]
+                .parse()
+                .unwrap();
+            let spec = sample_spec(s.split, i, &cfg);
             let expect = manifest_row(&spec, hidden_fraction(&spec).unwrap());
             let got: Vec<String> = header.iter().map(|h| row[h].clone()).collect();
             assert_eq!(got, expect, "{} row {i}", s.split);
@@ -165,6 +170,62 @@ fn manifests_match_specs_and_pixels() {
             }
         }
     }
+}
+
+/// Evaluation splits hold no two byte-identical images (the factors split samples 6 copies of
+/// each class prototype, which render identically for solid-pattern classes); the training
+/// split keeps every sample.
+#[test]
+fn evaluation_splits_have_no_duplicate_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = WorldConfig {
+        resolution: 32,
+        ..WorldConfig::default()
+    };
+    cfg.sizes = SplitSizes::uniform(0);
+    cfg.sizes.factors = 1008;
+    cfg.sizes.ood = 600;
+    cfg.sizes.train = 200;
+    let summary = generate(
+        &cfg,
+        dir.path(),
+        &[Split::Factors, Split::Ood, Split::Train],
+    )
+    .unwrap();
+    for s in &summary.splits {
+        let (_, rows) = read_manifest(&s.manifest);
+        assert_eq!(rows.len() as u64, s.count);
+        let mut digests = HashSet::new();
+        for row in &rows {
+            let bytes = fs::read(s.dir.join(&row["path"])).unwrap();
+            assert!(
+                digests.insert(blake3::hash(&bytes)),
+                "{}: {} is a duplicate",
+                s.split,
+                row["path"]
+            );
+        }
+        let files = fs::read_dir(s.dir.join("images")).unwrap().count();
+        assert_eq!(files, rows.len(), "{}: no stray image files", s.split);
+    }
+    let count = |split| {
+        summary
+            .splits
+            .iter()
+            .find(|s| s.split == split)
+            .unwrap()
+            .count
+    };
+    assert!(
+        count(Split::Factors) < 1008,
+        "the factors split had duplicates to drop"
+    );
+    assert!(count(Split::Factors) > 700);
+    assert_eq!(count(Split::Train), 200);
+    // Regenerating is idempotent and reports the same count.
+    let again = generate(&cfg, dir.path(), &[Split::Factors]).unwrap();
+    assert!(!again.splits[0].generated);
+    assert_eq!(again.splits[0].count, count(Split::Factors));
 }
 
 #[test]
@@ -520,7 +581,7 @@ fn spec_stream_is_pinned() {
     let got = h.finalize().to_hex().to_string();
     assert_eq!(
         (atlas_world::GENERATOR_VERSION, got.as_str()),
-        ("atlas-world/1", PINNED_SPEC_HASH),
+        ("atlas-world/2", PINNED_SPEC_HASH),
         "sampling changed: bump GENERATOR_VERSION and update PINNED_SPEC_HASH"
     );
 }
