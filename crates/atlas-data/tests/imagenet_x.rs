@@ -132,7 +132,11 @@ fn both_layouts_list_the_same_images_with_sorted_wnid_labels() {
     assert_eq!(names.get(0), Some("tench"));
     assert_eq!(names.get(999), Some("toilet paper"));
     // Ids: `<wnid>/<file>` and `<file>`.
-    assert!(a.items.iter().all(|i| i.id.starts_with('n') && i.id.contains('/')));
+    assert!(
+        a.items
+            .iter()
+            .all(|i| i.id.starts_with('n') && i.id.contains('/'))
+    );
     assert!(b.items.iter().all(|i| !i.id.contains('/')));
 }
 
@@ -157,7 +161,10 @@ fn flat_layout_problems_are_errors_or_recorded() {
     let ds = ImageNetVal::new(&root).load(None).unwrap();
     assert_eq!(
         ds.properties["labels_file"],
-        dir.path().join("LOC_val_solution.csv").display().to_string()
+        dir.path()
+            .join("LOC_val_solution.csv")
+            .display()
+            .to_string()
     );
     // Not in the CSV; first WNID unknown: both recorded and left out.
     assert_eq!(
@@ -309,10 +316,7 @@ fn imagenet_x_join_matches_the_toolkit_in_both_layouts() {
                 "{case}"
             );
             // Skipped and counted: the image without annotation, the annotation without image.
-            assert_eq!(
-                expected["unannotated_images"].as_array().unwrap().len(),
-                1
-            );
+            assert_eq!(expected["unannotated_images"].as_array().unwrap().len(), 1);
             assert_eq!(ds.properties["unannotated_images"], "1", "{case}");
             assert_eq!(ds.properties["annotations_without_image"], "1", "{case}");
             assert_eq!(ds.properties["prototypes"], "1", "{case}");
@@ -320,8 +324,8 @@ fn imagenet_x_join_matches_the_toolkit_in_both_layouts() {
             let unannotated = expected["unannotated_images"][0].as_str().unwrap();
             assert!(ds.items.iter().all(|i| file_name(&i.id) != unannotated));
             // Per-factor image counts equal the toolkit's.
-            let counts = &expected[format!("{}/filter_prototypes=True", which.name())]
-                ["factor_counts"];
+            let counts =
+                &expected[format!("{}/filter_prototypes=True", which.name())]["factor_counts"];
             for f in IMAGENET_X_FACTORS {
                 let n = kept.values().filter(|(_, fs)| fs.contains(f)).count();
                 assert_eq!(Some(n as u64), counts[f].as_u64(), "{case} {f}");
@@ -453,7 +457,11 @@ fn imagenet_x_records_wrong_folders_and_duplicate_names() {
         .find(|e| e.id == format!("{other}/{f}"))
         .unwrap();
     assert!(wrong.reason.contains("class 0"), "{}", wrong.reason);
-    assert!(wrong.reason.contains("wrong class folder"), "{}", wrong.reason);
+    assert!(
+        wrong.reason.contains("wrong class folder"),
+        "{}",
+        wrong.reason
+    );
     let dup = ds
         .errors
         .iter()

@@ -33,7 +33,11 @@ fn workspace() -> tempfile::TempDir {
         let f = im["file_name"].as_str().unwrap();
         std::fs::write(flat.join(f), format!("image {i}")).unwrap();
     }
-    std::fs::copy(fixture("LOC_val_solution.csv"), dir.path().join("labels.csv")).unwrap();
+    std::fs::copy(
+        fixture("LOC_val_solution.csv"),
+        dir.path().join("labels.csv"),
+    )
+    .unwrap();
     let ann = dir.path().join("ann");
     std::fs::create_dir_all(&ann).unwrap();
     for f in [
@@ -66,7 +70,10 @@ fn imagenet_x_reaches_the_factors_stage_under_its_column_names() {
         let mut ds = resolve_datasets(&cfg, &dir.path().join("store")).unwrap();
         assert_eq!(ds.len(), 1);
         let d = ds.remove(0);
-        assert_eq!(d.classnames, atlas_data::ClassList::imagenet_classnames().into_names());
+        assert_eq!(
+            d.classnames,
+            atlas_data::ClassList::imagenet_classnames().into_names()
+        );
         assert_eq!(d.templates.len(), 80);
         assert!(d.data.errors.is_empty(), "{:?}", d.data.errors);
         assert_eq!(d.data.properties["which_factor"], which);
@@ -88,7 +95,11 @@ fn imagenet_x_reaches_the_factors_stage_under_its_column_names() {
         let mut emb = vec![0f32; n * classes];
         let mut correct = Vec::new();
         for (i, &label) in d.index.labels.iter().enumerate() {
-            let pred = if i % 2 == 1 { label as usize } else { (label as usize + 1) % classes };
+            let pred = if i % 2 == 1 {
+                label as usize
+            } else {
+                (label as usize + 1) % classes
+            };
             emb[i * classes + pred] = 1.0;
             correct.push(pred == label as usize);
         }
