@@ -72,7 +72,8 @@ impl ImageNetValLayout {
 pub struct ImageNetVal {
     pub root: PathBuf,
     pub name: String,
-    /// Flat layout: the labels file; default: found next to or above the images.
+    /// Flat layout: the labels file; default: found next to or above the images. Not read with
+    /// class folders (the folder is the label).
     pub labels_file: Option<PathBuf>,
 }
 
