@@ -108,12 +108,7 @@ const PROMPTS: &str = "\n[[prompts]]\nname = \"single\"\ntemplates = [\"a photo 
 
 /// Checks `name`'s rows against the package's counts for `which`, and `correct` against the
 /// predictions. `all16`: every factor has a row (multi-hot layout), else only those present.
-fn check(
-    dir: &Path,
-    name: &str,
-    which: &str,
-    all16: bool,
-) {
+fn check(dir: &Path, name: &str, which: &str, all16: bool) {
     let rows = factors(dir);
     let right = correct(dir);
     let expected = &json("expected.json")[format!("{which}/filter_prototypes=True")];
@@ -136,7 +131,10 @@ fn check(
     let is_right = |f: &str| right[&(name.to_string(), f.to_string())];
     let all = &rows[&(name.to_string(), "all".to_string())];
     assert_eq!(all.0, kept.len() as i64, "{name}");
-    assert_eq!(all.1, kept.iter().filter(|(f, _)| is_right(f)).count() as i64);
+    assert_eq!(
+        all.1,
+        kept.iter().filter(|(f, _)| is_right(f)).count() as i64
+    );
     assert_eq!(all.2, 1, "{name}: one prototype excluded");
     for f in FACTORS {
         let want = expected["factor_counts"][f].as_i64().unwrap();
@@ -187,7 +185,10 @@ fn imagenet_x_gives_a_factors_table_without_a_manifest() {
     }
 
     // `top` with the stage's defaults.
-    let mut text = config(&["fixture-a"], &format!("{PROMPTS}{}", dataset("inx-top", "top")));
+    let mut text = config(
+        &["fixture-a"],
+        &format!("{PROMPTS}{}", dataset("inx-top", "top")),
+    );
     text.push_str("\n[stages.factors]\n");
     ws.write_config(&text);
     let out = stdout(&ws.run(&[]));
