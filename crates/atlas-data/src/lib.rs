@@ -10,6 +10,8 @@
 //! | [`ManifestDataset`] | CSV/TSV/JSONL `path,label[,extra]`, paths relative to the manifest |
 //! | [`WebDataset`] | CLIP_benchmark `wds_*`: `<split>/N.tar` + `classnames.txt` + `zeroshot_classification_templates.txt` |
 //! | [`HubDataset`] | `hf://datasets/<owner>/<name>` of the same layout, through the Hugging Face cache |
+//! | [`ImageNetVal`] | ImageNet-1k validation: `<root>/<wnid>/*.JPEG`, or flat `<root>/ILSVRC2012_val_*.JPEG` labelled by Kaggle's `LOC_val_solution.csv` (first WNID of `PredictionString`); label = WNID position in `wnids.txt`, metadata `wnid` |
+//! | [`ImageNetX`] | ImageNet-X: either validation layout joined by file name with the `imagenet-x` package's `imagenet_x_val_{top,multi}_factor.jsonl` + `prototypical_paths.csv`; metadata: one 0/1 column per factor ([`IMAGENET_X_FACTORS`]), `prototype`, and (`top`) `factor`; unannotated images skipped and counted |
 //! | [`ImageFolder::imagenet_v2`] | ImageNet-V2 (any variant): `<root>/<k>/*.jpeg`, `k` = class index `0`..`999` (folder `10` is class 10) |
 //! | [`ImageFolder::imagenet_sketch`] | ImageNet-Sketch: `<root>/<wnid>/*.JPEG` or `<root>/sketch/<wnid>/*.JPEG`, label = WNID position in `wnids.txt` |
 //! | [`ImageFolder::imagenet_subset`] | ImageNet-R / -A / -O: `<root>/<wnid>/*`, 200 WNIDs, label = position in the [`Subset200`] (0..199) |
@@ -49,8 +51,10 @@ mod wds;
 use std::path::{Path, PathBuf};
 
 pub use benchmark::{
-    Benchmark, BenchmarkAdapter, BenchmarkSource, ImageNetV2Variant, OBJECTNET_BORDER_CROP_PX,
-    ObjectNet, ObjectNetClass, ObjectNetMapping, OodSet, RetrievalSet,
+    Benchmark, BenchmarkAdapter, BenchmarkSource, IMAGENET_VAL_SOLUTION, IMAGENET_X_FACTOR_COLUMN,
+    IMAGENET_X_FACTORS, IMAGENET_X_PROTOTYPE_COLUMN, IMAGENET_X_PROTOTYPES, ImageNetV2Variant,
+    ImageNetVal, ImageNetValLayout, ImageNetX, OBJECTNET_BORDER_CROP_PX, ObjectNet, ObjectNetClass,
+    ObjectNetMapping, OodSet, RetrievalSet, WhichFactor,
 };
 pub use dataset::{
     Dataset, FileStat, HashCache, IMAGE_EXTENSIONS, Item, ItemError, Location, read_location,

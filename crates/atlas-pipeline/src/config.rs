@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+mod imagenet;
+use imagenet::check_imagenet_fields;
+
 /// The whole run description.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -159,9 +162,9 @@ pub enum DatasetKind {
     Wds,
     /// A split of the generated demo world (`[world]`).
     World,
-    /// A benchmark in its released layout, named by `benchmark` (imagenet-v2, imagenet-sketch,
-    /// imagenet-r, imagenet-a, imagenet-o, objectnet, inaturalist, sun, places, textures,
-    /// ninco, coco, flickr30k; see `atlas_data::Benchmark`).
+    /// A benchmark in its released layout, named by `benchmark` (imagenet, imagenet-x,
+    /// imagenet-v2, imagenet-sketch, imagenet-r, imagenet-a, imagenet-o, objectnet, inaturalist,
+    /// sun, places, textures, ninco, coco, flickr30k; see `atlas_data::Benchmark`).
     Benchmark,
 }
 
@@ -242,6 +245,20 @@ pub struct DatasetEntry {
     /// `"clip-benchmark"` (no crop, a 113-way head over ObjectNet's own class names).
     #[serde(default)]
     pub objectnet_protocol: Option<Spanned<String>>,
+    /// `benchmark = "imagenet"` / `"imagenet-x"` with the flat `ILSVRC2012_val_*.JPEG` layout:
+    /// Kaggle's `LOC_val_solution.csv` (relative to the config file). Default: found beside the
+    /// images or in one of the four folders above them.
+    #[serde(default)]
+    pub labels_file: Option<Spanned<PathBuf>>,
+    /// `benchmark = "imagenet-x"`: the folder with the `imagenet-x` package's annotation files
+    /// (`imagenet_x_val_{top,multi}_factor.jsonl`, `prototypical_paths.csv`), relative to the
+    /// config file. Default: looked for beside the images and in the folder above (also under
+    /// `imagenet_x/annotations/`).
+    #[serde(default)]
+    pub annotations: Option<Spanned<PathBuf>>,
+    /// `benchmark = "imagenet-x"`: `"top"` (default, as the package evaluates) or `"multi"`.
+    #[serde(default)]
+    pub which_factor: Option<Spanned<String>>,
 }
 
 fn default_role() -> DatasetRole {
@@ -413,6 +430,7 @@ impl LoadedConfig {
                 }
                 (None, _) => {}
             }
+            check_imagenet_fields(self, d)?;
             if let Some(p) = &d.objectnet_protocol
                 && !["imagenet-groups", "clip-benchmark"].contains(&p.get_ref().as_str())
             {

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use atlas_artifacts::{ContentHash, ItemIndex};
 use atlas_data::{
-    Benchmark, BenchmarkSource, ClassList, Dataset, DatasetSource, ManifestDataset, Subset200,
-    SubsetName, TemplateSet,
+    Benchmark, BenchmarkAdapter, BenchmarkSource, ClassList, Dataset, DatasetSource,
+    ManifestDataset, Subset200, SubsetName, TemplateSet, WhichFactor,
 };
 use atlas_metrics::classification::ClassGroups;
 use atlas_store::write_bytes_atomic;
@@ -152,7 +152,27 @@ fn source_for(cfg: &LoadedConfig, d: &DatasetEntry) -> Result<DatasetSource, Pip
                 .as_ref()
                 .map(|b| b.get_ref().as_str())
                 .unwrap_or("");
-            DatasetSource::Benchmark(BenchmarkSource::new(Benchmark::from_name(b)?, path)?)
+            let mut source = BenchmarkSource::new(Benchmark::from_name(b)?, path)?;
+            let labels = d.labels_file.as_ref().map(|p| cfg.resolve(p.get_ref()));
+            match &mut source.adapter {
+                BenchmarkAdapter::ImageNet(v) => {
+                    v.labels_file = labels;
+                }
+                BenchmarkAdapter::ImageNetX(x) => {
+                    x.val.labels_file = labels;
+                    x.annotations = d.annotations.as_ref().map(|p| cfg.resolve(p.get_ref()));
+                    if let Some(w) = &d.which_factor {
+                        x.which_factor = WhichFactor::from_name(w.get_ref()).ok_or_else(|| {
+                            PipelineError::Config(format!(
+                                "dataset `{name}`: unknown which_factor `{}`",
+                                w.get_ref()
+                            ))
+                        })?;
+                    }
+                }
+                _ => {}
+            }
+            DatasetSource::Benchmark(source)
         }
     })
 }
@@ -175,6 +195,10 @@ fn resolve_one(
     let data = list_cached(&source, store_root)?;
     for e in &data.errors {
         tracing::warn!(dataset = %name, item = %e.id, reason = %e.reason, "item not listed");
+    }
+    // What the adapter counted beside the items (e.g. ImageNet-X's unannotated images).
+    for (key, value) in &data.properties {
+        tracing::info!(dataset = %name, %key, %value, "dataset property");
     }
     let mut index = ItemIndex::default();
     for it in &data.items {
@@ -363,3 +387,6 @@ fn list_cached(source: &DatasetSource, store_root: &Path) -> Result<Dataset, Pip
     write_bytes_atomic(&path, &json)?;
     Ok(data)
 }
+
+#[cfg(test)]
+mod tests;

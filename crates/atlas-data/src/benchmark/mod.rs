@@ -3,6 +3,8 @@
 //!
 //! | [`Benchmark`] (canonical name; aliases) | adapter | layout |
 //! |---|---|---|
+//! | `imagenet` (`imagenet-val`, `imagenet-1k`, `ilsvrc2012`) | [`ImageNetVal`] | `<root>/<wnid>/*.JPEG`, or `<root>/ILSVRC2012_val_*.JPEG` + `LOC_val_solution.csv` |
+//! | `imagenet-x` (`imagenetx`) | [`ImageNetX`] | either ImageNet layout + the `imagenet-x` package's `imagenet_x_val_{top,multi}_factor.jsonl` and `prototypical_paths.csv` |
 //! | `imagenet-v2-matched-frequency` (`imagenet-v2`), `-threshold0.7`, `-top-images` | [`ImageFolder::imagenet_v2`] | `<root>/<k>/*.jpeg`, `k` = class index 0..999 |
 //! | `imagenet-sketch` (`sketch`) | [`ImageFolder::imagenet_sketch`] | `<root>[/sketch]/<wnid>/*.JPEG` |
 //! | `imagenet-r`, `imagenet-a`, `imagenet-o` | [`ImageFolder::imagenet_subset`] | `<root>/<wnid>/*`, 200 WNIDs, labels 0..199 |
@@ -13,6 +15,8 @@
 //! Names are matched case-insensitively, with `_` and spaces read as `-`.
 
 mod imagenet;
+mod imagenet_val;
+mod imagenet_x;
 mod objectnet;
 mod objectnet_map;
 
@@ -21,6 +25,13 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 pub use imagenet::ImageNetV2Variant;
+pub use imagenet_val::{
+    IMAGENET_VAL_SOLUTION, ImageNetVal, ImageNetValLayout, SOLUTION_SEARCH_DEPTH,
+};
+pub use imagenet_x::{
+    IMAGENET_X_FACTOR_COLUMN, IMAGENET_X_FACTORS, IMAGENET_X_PROTOTYPE_COLUMN,
+    IMAGENET_X_PROTOTYPES, ImageNetX, WhichFactor,
+};
 pub use objectnet::{OBJECTNET_BORDER_CROP_PX, ObjectNet};
 pub use objectnet_map::{
     OBJECTNET_FOLDER_MAP, OBJECTNET_IMAGENET_LABELS, OBJECTNET_PYTORCH_MAP, OBJECTNET_TO_IMAGENET,
@@ -67,6 +78,10 @@ impl RetrievalSet {
 /// A benchmark with a known released layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Benchmark {
+    /// The ImageNet-1k validation set, class-folder or flat layout.
+    ImageNet,
+    /// ImageNet-X factor annotations on the ImageNet validation set.
+    ImageNetX,
     ImageNetV2(ImageNetV2Variant),
     ImageNetSketch,
     /// ImageNet-R / -A / -O (200-class subsets).
@@ -78,6 +93,11 @@ pub enum Benchmark {
 
 /// Alternative names, after normalisation (lowercase, `-`).
 const ALIASES: &[(&str, Benchmark)] = &[
+    ("imagenet-val", Benchmark::ImageNet),
+    ("imagenet-1k", Benchmark::ImageNet),
+    ("imagenet1k", Benchmark::ImageNet),
+    ("ilsvrc2012", Benchmark::ImageNet),
+    ("imagenetx", Benchmark::ImageNetX),
     (
         "imagenet-v2",
         Benchmark::ImageNetV2(ImageNetV2Variant::MatchedFrequency),
@@ -117,7 +137,9 @@ const ALIASES: &[(&str, Benchmark)] = &[
 
 impl Benchmark {
     /// Every benchmark, in documentation order.
-    pub const ALL: [Benchmark; 16] = [
+    pub const ALL: [Benchmark; 18] = [
+        Benchmark::ImageNet,
+        Benchmark::ImageNetX,
         Benchmark::ImageNetV2(ImageNetV2Variant::MatchedFrequency),
         Benchmark::ImageNetV2(ImageNetV2Variant::Threshold07),
         Benchmark::ImageNetV2(ImageNetV2Variant::TopImages),
@@ -161,6 +183,8 @@ impl Benchmark {
     /// The canonical name (also the dataset name).
     pub fn name(self) -> &'static str {
         match self {
+            Benchmark::ImageNet => "imagenet",
+            Benchmark::ImageNetX => "imagenet-x",
             Benchmark::ImageNetV2(ImageNetV2Variant::MatchedFrequency) => {
                 "imagenet-v2-matched-frequency"
             }
@@ -186,6 +210,12 @@ impl Benchmark {
     pub fn adapter(self, root: &Path) -> Result<BenchmarkAdapter> {
         let name = self.name();
         Ok(match self {
+            Benchmark::ImageNet => {
+                BenchmarkAdapter::ImageNet(ImageNetVal::new(root).with_name(name))
+            }
+            Benchmark::ImageNetX => {
+                BenchmarkAdapter::ImageNetX(ImageNetX::new(root).with_name(name))
+            }
             Benchmark::ImageNetV2(v) => {
                 BenchmarkAdapter::Folder(ImageFolder::imagenet_v2(root, v).with_name(name))
             }
@@ -235,6 +265,8 @@ impl fmt::Display for Benchmark {
 /// The adapter a benchmark uses (customisable before loading, e.g. a Karpathy split).
 #[derive(Clone, Debug)]
 pub enum BenchmarkAdapter {
+    ImageNet(ImageNetVal),
+    ImageNetX(ImageNetX),
     Folder(ImageFolder),
     ObjectNet(ObjectNet),
     Unlabelled(UnlabelledFolder),
@@ -244,6 +276,8 @@ pub enum BenchmarkAdapter {
 impl BenchmarkAdapter {
     pub fn load(&self, cache: Option<&HashCache>) -> Result<Dataset> {
         match self {
+            BenchmarkAdapter::ImageNet(a) => a.load(cache),
+            BenchmarkAdapter::ImageNetX(a) => a.load(cache),
             BenchmarkAdapter::Folder(a) => a.load(cache),
             BenchmarkAdapter::ObjectNet(a) => a.load(cache),
             BenchmarkAdapter::Unlabelled(a) => a.load(cache),
@@ -253,6 +287,8 @@ impl BenchmarkAdapter {
 
     pub fn fingerprint(&self) -> Result<Fingerprint> {
         match self {
+            BenchmarkAdapter::ImageNet(a) => a.fingerprint(),
+            BenchmarkAdapter::ImageNetX(a) => a.fingerprint(),
             BenchmarkAdapter::Folder(a) => a.fingerprint(),
             BenchmarkAdapter::ObjectNet(a) => a.fingerprint(),
             BenchmarkAdapter::Unlabelled(a) => a.fingerprint(),
