@@ -32,7 +32,7 @@ use atlas_stagekit as common;
 
 use arrow::array::RecordBatch;
 use atlas_artifacts::EvalSet;
-use atlas_metrics::bootstrap::{BootstrapCi, bootstrap_counts_ci, bootstrap_mean_ci};
+use atlas_metrics::bootstrap::{BootstrapCi, bootstrap_counts_ci, bootstrap_mean_ci, CiMethod};
 use atlas_metrics::classification::{Matrix, predictions};
 use atlas_metrics::factors::{
     FactorAccuracies, FactorAnnotations, IMAGENET_X_FACTORS, error_ratios, factor_accuracies,
@@ -102,6 +102,8 @@ pub struct Params {
     pub bootstrap: usize,
     /// Bootstrap seed; default 0.
     pub seed: u64,
+    /// Bootstrap interval method (`[run] ci_method`); default BCa.
+    pub ci_method: CiMethod,
 }
 
 impl Default for Params {
@@ -114,6 +116,7 @@ impl Default for Params {
             exclude_prototypes: true,
             bootstrap: 1000,
             seed: 0,
+            ci_method: CiMethod::Bca,
         }
     }
 }
@@ -265,7 +268,7 @@ pub fn compute(set: &EvalSet<'_>, params: &Params) -> Result<FactorOutput, Facto
     let nf = names.len();
     let ann = FactorAnnotations::new(names.clone(), flags.clone())?;
     let acc = factor_accuracies(&correct, &ann, Some(&keep))?;
-    let cfg = bootstrap_config(params.bootstrap, params.seed);
+    let cfg = bootstrap_config(params.bootstrap, params.seed, params.ci_method);
 
     // Kept items only, for the bootstraps.
     let kept: Vec<usize> = (0..rows.len()).filter(|&r| keep[r]).collect();

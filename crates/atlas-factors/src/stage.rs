@@ -22,6 +22,7 @@ const READS: Reads = Reads {
 fn configure(p: &mut Params, run: &RunSettings) {
     p.bootstrap = run.bootstrap;
     p.seed = run.seed;
+        p.ci_method = run.ci_method;
 }
 
 /// `[stages.factors]`: accuracy and error ratio per visual factor.
