@@ -61,6 +61,50 @@ impl FitSpace {
     }
 }
 
+/// What a fit in logit or probit space does with an accuracy of exactly 0 or 1, whose transform
+/// is infinite ([`bounded_accuracy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Boundary {
+    /// Clip to `[0.5/n, 1 − 0.5/n]`, `n` the items behind the accuracy (half an item either
+    /// way: the smallest change that makes the transform finite).
+    #[default]
+    Clip,
+    /// Leave the point out.
+    Drop,
+}
+
+impl Boundary {
+    /// `clip` or `drop`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Boundary::Clip => "clip",
+            Boundary::Drop => "drop",
+        }
+    }
+}
+
+/// An accuracy `p` of `n` items made usable in `space`: `Some((p, false))` when its transform is
+/// finite (always, in linear space); for `p` = 0 or 1 in logit/probit space, `Some((clipped,
+/// true))` under [`Boundary::Clip`] when `n` is known, else `None` (the point is dropped).
+pub fn bounded_accuracy(
+    p: f64,
+    n: Option<u64>,
+    space: FitSpace,
+    boundary: Boundary,
+) -> Option<(f64, bool)> {
+    if space == FitSpace::Linear || (p > 0.0 && p < 1.0) {
+        return Some((p, false));
+    }
+    match (boundary, n) {
+        (Boundary::Clip, Some(n)) if n > 0 => {
+            let e = 0.5 / n as f64;
+            Some((p.clamp(e, 1.0 - e), true))
+        }
+        _ => None,
+    }
+}
+
 /// Result of an ordinary least-squares line fit (fields as `scipy.stats.linregress`, no p-value).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LinearFit {
