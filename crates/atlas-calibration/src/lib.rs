@@ -24,7 +24,9 @@ use atlas_stagekit as common;
 
 use arrow::array::RecordBatch;
 use atlas_artifacts::EvalSet;
-use atlas_metrics::bootstrap::{BootstrapCi, Rng, bootstrap_counts_ci, bootstrap_mean_ci, CiMethod};
+use atlas_metrics::bootstrap::{
+    BootstrapCi, CiMethod, Rng, bootstrap_counts_ci, bootstrap_mean_ci,
+};
 use atlas_metrics::calibration::{
     DEFAULT_ECE_BINS, ReliabilityBin, TemperatureFit, TemperatureSearch, bin_indices, ece_counted,
     reliability_bins, row_stats, tune_temperature,

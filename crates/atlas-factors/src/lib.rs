@@ -35,7 +35,7 @@ use atlas_stagekit as common;
 
 use arrow::array::RecordBatch;
 use atlas_artifacts::EvalSet;
-use atlas_metrics::bootstrap::{BootstrapCi, bootstrap_counts_ci, bootstrap_mean_ci, CiMethod};
+use atlas_metrics::bootstrap::{BootstrapCi, CiMethod, bootstrap_counts_ci, bootstrap_mean_ci};
 use atlas_metrics::classification::{Matrix, predictions};
 use atlas_metrics::factors::{
     FactorAccuracies, FactorAnnotations, IMAGENET_X_FACTORS, error_ratios, factor_accuracies,

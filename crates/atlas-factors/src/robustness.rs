@@ -184,7 +184,11 @@ pub fn factor_robustness(
         for m in models {
             let a = m.accuracies;
             let (mut predicted, mut er, mut note) = (None, None, None);
-            match (&fit, a.per_factor[f], bound(a.average, Some(a.n_images as u64))) {
+            match (
+                &fit,
+                a.per_factor[f],
+                bound(a.average, Some(a.n_images as u64)),
+            ) {
                 (_, None, _) => note = Some("no images with this factor".into()),
                 (Err(e), _, _) => note = Some(format!("no baseline fit: {e}{dropped}")),
                 (Ok(_), _, None) => {

@@ -136,7 +136,10 @@ fn fits_match_scipy_in_every_space_and_boundary_rule() {
                 .iter()
                 .find(|r| r.model == want["model"] && r.factor == want["factor"])
                 .unwrap();
-            assert!(close(r.predicted.unwrap(), want["predicted"].as_f64().unwrap()));
+            assert!(close(
+                r.predicted.unwrap(),
+                want["predicted"].as_f64().unwrap()
+            ));
             let er = r.effective_robustness.unwrap_or_else(|| panic!("{r:?}"));
             assert!(close(
                 er.estimate,
@@ -177,7 +180,13 @@ fn dropped_points_are_reported() {
     let shape = out.fits.iter().find(|x| x.factor == "shape").unwrap();
     assert!(shape.fit.is_none());
     assert_eq!((shape.n_baseline, shape.n_dropped), (0, 2));
-    assert!(shape.error.as_deref().unwrap().contains("2 baseline point(s) dropped"));
+    assert!(
+        shape
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("2 baseline point(s) dropped")
+    );
     let row = out
         .rows
         .iter()
@@ -186,7 +195,18 @@ fn dropped_points_are_reported() {
     assert!(row.effective_robustness.is_none());
     assert!(row.note.as_deref().unwrap().contains("dropped"), "{row:?}");
     // Clipping keeps them: a defined (if short) line.
-    let clip = factor_robustness(&models, &[], &Params { boundary: Boundary::Clip, ..params }).unwrap();
+    let clip = factor_robustness(
+        &models,
+        &[],
+        &Params {
+            boundary: Boundary::Clip,
+            ..params
+        },
+    )
+    .unwrap();
     let shape = clip.fits.iter().find(|x| x.factor == "shape").unwrap();
-    assert_eq!((shape.n_baseline, shape.n_clipped, shape.n_dropped), (2, 2, 0));
+    assert_eq!(
+        (shape.n_baseline, shape.n_clipped, shape.n_dropped),
+        (2, 2, 0)
+    );
 }

@@ -26,7 +26,7 @@ use atlas_stagekit as common;
 
 use arrow::array::RecordBatch;
 use atlas_artifacts::EvalSet;
-use atlas_metrics::bootstrap::{BootstrapCi, bootstrap_strata_ci, CiMethod};
+use atlas_metrics::bootstrap::{BootstrapCi, CiMethod, bootstrap_strata_ci};
 use atlas_metrics::classification::Matrix;
 use atlas_metrics::ood::{
     OodMetrics, OodScore, OpenOodMetrics, ScoreInput, ood_and_openood_metrics,

@@ -251,7 +251,8 @@ fn metric_jobs(p: &PlanInputs<'_>, scale: &str) -> Vec<MetricJob> {
     let (models, datasets) = (p.models, p.datasets);
     let sets = prompt_sets(datasets);
     let run = &p.cfg.config.run;
-    let ci_method = atlas_stagekit::bootstrap_config(run.bootstrap, run.seed, run.ci_method).method_key();
+    let ci_method =
+        atlas_stagekit::bootstrap_config(run.bootstrap, run.seed, run.ci_method).method_key();
     let mut jobs = Vec::new();
     for (si, stage) in p.registry.stages().iter().enumerate() {
         let Some(params) = &p.params[si] else {

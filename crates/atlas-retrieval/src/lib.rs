@@ -25,7 +25,7 @@ use atlas_stagekit as common;
 
 use arrow::array::RecordBatch;
 use atlas_artifacts::{EvalSet, ItemIndex};
-use atlas_metrics::bootstrap::{BootstrapCi, bootstrap_mean_ci, CiMethod};
+use atlas_metrics::bootstrap::{BootstrapCi, CiMethod, bootstrap_mean_ci};
 use atlas_metrics::classification::Matrix;
 use atlas_metrics::retrieval::retrieval_ranks;
 use serde::{Deserialize, Serialize};

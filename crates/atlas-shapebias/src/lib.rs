@@ -36,7 +36,7 @@ use std::path::Path;
 
 use arrow::array::RecordBatch;
 use atlas_artifacts::EvalSet;
-use atlas_metrics::bootstrap::{BootstrapCi, bootstrap_ci, bootstrap_mean_ci, CiMethod};
+use atlas_metrics::bootstrap::{BootstrapCi, CiMethod, bootstrap_ci, bootstrap_mean_ci};
 use atlas_metrics::classification::{ClassGroups, Matrix, predictions};
 use atlas_metrics::shape_bias::{ShapeBiasResult, decisions_from_imagenet_logits, shape_bias};
 use serde::{Deserialize, Serialize};

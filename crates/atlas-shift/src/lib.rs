@@ -38,7 +38,7 @@ use atlas_stagekit as common;
 use std::collections::BTreeMap;
 
 use atlas_artifacts::EvalSet;
-use atlas_metrics::bootstrap::{BootstrapCi, bootstrap_mean_ci, CiMethod};
+use atlas_metrics::bootstrap::{BootstrapCi, CiMethod, bootstrap_mean_ci};
 use atlas_metrics::classification::{
     ClassGroups, ClassSubset, GroupAggregation, Matrix, argmax, predictions,
 };
@@ -177,7 +177,10 @@ fn accuracy(correct: &[bool], failed: usize, params: &Params) -> Result<Accuracy
     Ok(Accuracy {
         n: correct.len(),
         failed,
-        top1: bootstrap_mean_ci(&v, &bootstrap_config(params.bootstrap, params.seed, params.ci_method))?,
+        top1: bootstrap_mean_ci(
+            &v,
+            &bootstrap_config(params.bootstrap, params.seed, params.ci_method),
+        )?,
     })
 }
 

@@ -140,8 +140,14 @@ fn fits_use_one_x_axis_and_match_scipy() {
                 .find(|r| r.model == want["model"] && r.dataset == want["dataset"])
                 .unwrap();
             assert_eq!(r.x_axis, want["x_axis"].as_str().unwrap());
-            assert!(close(r.acc_id.top1.estimate, want["acc_id"].as_f64().unwrap()));
-            assert!(close(r.predicted.unwrap(), want["predicted"].as_f64().unwrap()));
+            assert!(close(
+                r.acc_id.top1.estimate,
+                want["acc_id"].as_f64().unwrap()
+            ));
+            assert!(close(
+                r.predicted.unwrap(),
+                want["predicted"].as_f64().unwrap()
+            ));
             let er = r.effective_robustness.unwrap();
             assert!(close(
                 er.estimate,

@@ -157,7 +157,9 @@ fn accuracy(line: usize, cell: &str, percent: bool) -> Result<f64, PublishedErro
         if !(0.0..=100.0).contains(&v) {
             return Err(bad(
                 line,
-                format!("accuracy {v} is outside [0, 100] (imagenet-testbed tables are in percent)"),
+                format!(
+                    "accuracy {v} is outside [0, 100] (imagenet-testbed tables are in percent)"
+                ),
             ));
         }
         return Ok(v / 100.0);
@@ -286,15 +288,21 @@ mod tests {
 
     #[test]
     fn layouts_are_told_apart_by_the_header() {
-        let long = parse_published_csv("model,dataset,factor,accuracy,count\nr50,inx,pose,0.5,10\n")
-            .unwrap();
+        let long =
+            parse_published_csv("model,dataset,factor,accuracy,count\nr50,inx,pose,0.5,10\n")
+                .unwrap();
         assert_eq!(long[0].layout, PublishedLayout::Long);
         assert_eq!(long[0].factor.as_deref(), Some("pose"));
         assert_eq!(long[0].count, Some(10));
-        let oc = parse_published_csv("name,pretrained,ImageNet 1k,Average perf.\nViT-B-32,openai,0.63,0.5\n")
-            .unwrap();
+        let oc = parse_published_csv(
+            "name,pretrained,ImageNet 1k,Average perf.\nViT-B-32,openai,0.63,0.5\n",
+        )
+        .unwrap();
         assert_eq!(oc.len(), 1);
-        assert_eq!((oc[0].model.as_str(), oc[0].layout), ("ViT-B-32/openai", PublishedLayout::OpenClip));
+        assert_eq!(
+            (oc[0].model.as_str(), oc[0].layout),
+            ("ViT-B-32/openai", PublishedLayout::OpenClip)
+        );
         let tb = parse_published_csv("model,val,imagenet-a\nresnet50,76.13,\n").unwrap();
         assert_eq!(tb.len(), 1, "empty cells are skipped");
         assert_eq!(tb[0].layout, PublishedLayout::Testbed);
@@ -308,12 +316,27 @@ mod tests {
     fn names_resolve_override_then_layout_default_then_own() {
         let mut o = BTreeMap::new();
         o.insert("imagenet".to_string(), "my-val".to_string());
-        assert_eq!(published_name("imagenet", PublishedLayout::Testbed, &o), "my-val");
+        assert_eq!(
+            published_name("imagenet", PublishedLayout::Testbed, &o),
+            "my-val"
+        );
         let none = BTreeMap::new();
-        assert_eq!(published_name("imagenet", PublishedLayout::Testbed, &none), "val");
-        assert_eq!(published_name("objectnet", PublishedLayout::Testbed, &none), "objectnet-1.0-beta");
-        assert_eq!(published_name("imagenet", PublishedLayout::OpenClip, &none), "ImageNet 1k");
-        assert_eq!(published_name("imagenet", PublishedLayout::Long, &none), "imagenet");
+        assert_eq!(
+            published_name("imagenet", PublishedLayout::Testbed, &none),
+            "val"
+        );
+        assert_eq!(
+            published_name("objectnet", PublishedLayout::Testbed, &none),
+            "objectnet-1.0-beta"
+        );
+        assert_eq!(
+            published_name("imagenet", PublishedLayout::OpenClip, &none),
+            "ImageNet 1k"
+        );
+        assert_eq!(
+            published_name("imagenet", PublishedLayout::Long, &none),
+            "imagenet"
+        );
         assert_eq!(
             published_name("val-on-imagenet-r-classes", PublishedLayout::Testbed, &none),
             "val-on-imagenet-r-classes"
