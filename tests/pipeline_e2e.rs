@@ -284,4 +284,52 @@ fn wnid_folders_give_imagenet_class_names() {
         !new_heads.iter().flatten().any(|c| c.starts_with("n0")),
         "{new_heads:?}"
     );
+
+/// `[run] ci_method` is part of every metric job's key: switching BCa (the default) to
+/// percentile recomputes the stage tables from the cached embeddings (nothing is embedded), the
+/// point estimates stay and the intervals change. A stage table that sets it is refused.
+#[test]
+fn switching_the_interval_method_recomputes_only_the_metric_jobs() {
+    use atlas_store::arrow::array::Float64Array;
+    let ws = Workspace::new(&["fixture-a"]);
+    let bca = format!("{}\n[stages.calibration]\n", config(&["fixture-a"], ""));
+    ws.write_config(&bca);
+    ws.run(&[]);
+    let read = |ws: &Workspace| {
+        let b =
+            atlas_store::read_parquet_file(&ws.path().join("results/calibration.parquet")).unwrap();
+        let b = &b[0];
+        let col = |n: &str| {
+            b.column_by_name(n)
+                .unwrap()
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .unwrap()
+                .values()
+                .to_vec()
+        };
+        (col("ece_raw"), col("ece_raw_lower"), col("ece_raw_upper"))
+    };
+    let (est, lo, hi) = read(&ws);
+    ws.write_config(&bca.replacen("[run]\n", "[run]\nci_method = \"percentile\"\n", 1));
+    let out = stdout(&ws.run(&[]));
+    assert!(
+        out.contains("0 images embedded, 0 prompts embedded, 1 stage results"),
+        "{out}"
+    );
+    let (est2, lo2, hi2) = read(&ws);
+    assert_eq!(
+        est, est2,
+        "the estimates do not depend on the interval method"
+    );
+    assert!(
+        lo != lo2 || hi != hi2,
+        "BCa and percentile intervals are the same"
+    );
+
+    ws.write_config(&format!("{bca}ci_method = \"percentile\"\n"));
+    let out = ws.output(&[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("[run]") && err.contains("ci_method"), "{err}");
 }

@@ -26,7 +26,7 @@ fn all_stages_config() -> String {
             "\n[[dataset]]\nname = \"{name}\"\nkind = \"world\"\npath = \"{split}\"\nrole = \"{role}\"\n"
         ));
     }
-    s.push_str("\n[stages.zeroshot]\n\n[stages.shift]\n\n[stages.factors]\n\n[stages.shapebias]\ndecision = \"direct\"\n\n[stages.calibration]\n\n[stages.ood]\n\n[stages.retrieval]\n");
+    s.push_str("\n[stages.zeroshot]\n\n[stages.shift]\npublished = \"published.csv\"\npublished_names = { id-test = \"val\", sketch = \"imagenet-sketch\" }\n\n[stages.factors]\npublished = \"factor_published.csv\"\n\n[stages.shapebias]\ndecision = \"direct\"\n\n[stages.calibration]\n\n[stages.ood]\n\n[stages.retrieval]\n");
     s
 }
 
@@ -77,6 +77,17 @@ fn type_name(t: &atlas_store::arrow::datatypes::DataType) -> String {
 fn every_results_table_has_its_documented_columns() {
     let ws = Workspace::new(&["fixture-a", "fixture-b"]);
     ws.write_config(&all_stages_config());
+    // Published baselines in imagenet-testbed's layout (percent) and factor accuracies.
+    std::fs::write(
+        ws.path().join("published.csv"),
+        "model,val,imagenet-sketch\ntb-a,61.5,30.2\ntb-b,70.25,\n",
+    )
+    .unwrap();
+    std::fs::write(
+        ws.path().join("factor_published.csv"),
+        "model,dataset,factor,accuracy,count\npub-a,factors,all,0.6,100\npub-a,factors,pose,0.5,20\n",
+    )
+    .unwrap();
     ws.run(&[]);
     let doc = documented();
     let mut seen = Vec::new();

@@ -24,7 +24,9 @@ use atlas_stagekit as common;
 
 use arrow::array::RecordBatch;
 use atlas_artifacts::EvalSet;
-use atlas_metrics::bootstrap::{BootstrapCi, Rng, bootstrap_counts_ci, bootstrap_mean_ci};
+use atlas_metrics::bootstrap::{
+    BootstrapCi, CiMethod, Rng, bootstrap_counts_ci, bootstrap_mean_ci,
+};
 use atlas_metrics::calibration::{
     DEFAULT_ECE_BINS, ReliabilityBin, TemperatureFit, TemperatureSearch, bin_indices, ece_counted,
     reliability_bins, row_stats, tune_temperature,
@@ -77,6 +79,8 @@ pub struct Params {
     pub bootstrap: usize,
     /// Seed of the bootstrap and of the held-out split; default 0.
     pub seed: u64,
+    /// Bootstrap interval method (`[run] ci_method`); default BCa.
+    pub ci_method: CiMethod,
 }
 
 impl Default for Params {
@@ -87,6 +91,7 @@ impl Default for Params {
             search: TemperatureSearch::default(),
             bootstrap: 1000,
             seed: 0,
+            ci_method: CiMethod::Bca,
         }
     }
 }
@@ -217,7 +222,7 @@ pub struct CalibrationOutput {
 
 fn scores(s: &Scored, t: f64, p: &Params) -> Result<(Scores, Vec<bool>), CalibrationError> {
     let m = s.matrix()?;
-    let cfg = bootstrap_config(p.bootstrap, p.seed);
+    let cfg = bootstrap_config(p.bootstrap, p.seed, p.ci_method);
     // One pass per row for confidence, correctness, NLL and Brier.
     let rows = row_stats(m, &s.labels, t)?;
     let conf: Vec<f64> = rows.iter().map(|r| r.confidence).collect();
@@ -258,7 +263,7 @@ fn evaluate(
         role: role.into(),
         n: s.labels.len(),
         failed: s.failed,
-        accuracy: bootstrap_mean_ci(&c, &bootstrap_config(p.bootstrap, p.seed))?,
+        accuracy: bootstrap_mean_ci(&c, &bootstrap_config(p.bootstrap, p.seed, p.ci_method))?,
         raw,
         scaled,
     })

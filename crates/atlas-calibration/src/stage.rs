@@ -31,6 +31,7 @@ impl Stage for CalibrationStage {
     fn configure(&self, p: &mut Params, run: &RunSettings) {
         p.bootstrap = run.bootstrap;
         p.seed = run.seed;
+        p.ci_method = run.ci_method;
     }
 
     fn run_model(&self, p: &Params, data: &ModelData<'_>) -> Result<Vec<NamedTable>, StageError> {

@@ -25,18 +25,22 @@
 //!   overall accuracy of exactly 1 makes every error ratio null (`error_ratio_note` says so).
 //!   Zero kept images is an error.
 //! - **Factor-level effective robustness** ([`factor_robustness`]): across models, for each factor
-//!   fit `f(acc_f) = a·f(acc_all) + b` on the baseline models (logit by default) and report every
-//!   model's `acc_f − f⁻¹(a·f(acc_all) + b)`, with a bootstrap CI over baseline models.
+//!   fit `f(acc_f) = a·f(acc_all) + b` on the baseline models and published rows
+//!   ([`Params::published`]), `f` = [`Params::space`] (logit by default), and report every
+//!   model's `acc_f − f⁻¹(a·f(acc_all) + b)`, with a bootstrap CI over baseline points.
+//!   Accuracies of exactly 0 or 1 are clipped half an item inside or dropped
+//!   ([`Params::boundary`]; rules in the `robustness` module docs).
 
 use atlas_stagekit as common;
 
 use arrow::array::RecordBatch;
 use atlas_artifacts::EvalSet;
-use atlas_metrics::bootstrap::{BootstrapCi, bootstrap_counts_ci, bootstrap_mean_ci};
+use atlas_metrics::bootstrap::{BootstrapCi, CiMethod, bootstrap_counts_ci, bootstrap_mean_ci};
 use atlas_metrics::classification::{Matrix, predictions};
 use atlas_metrics::factors::{
     FactorAccuracies, FactorAnnotations, IMAGENET_X_FACTORS, error_ratios, factor_accuracies,
 };
+use atlas_metrics::robustness::{Boundary, FitSpace};
 use serde::{Deserialize, Serialize};
 
 mod robustness;
@@ -45,12 +49,12 @@ mod stage;
 pub use common::{HeadlineNumber, InputError};
 use common::{Table, bootstrap_config, check_set, label_head, labelled, logits};
 pub use robustness::{
-    FactorErRow, FactorFit, FactorModel, FactorRobustnessOutput, factor_robustness,
+    ALL_FACTOR, FactorErRow, FactorFit, FactorModel, FactorRobustnessOutput, factor_robustness,
 };
 pub use stage::{FactorErStage, FactorsStage};
 
 /// Bump when the same inputs would give different outputs.
-pub const STAGE_VERSION: &str = "1";
+pub const STAGE_VERSION: &str = "2";
 
 /// Value of the `model` column in the factor-fit table.
 pub const FIT_MODEL: &str = "(baseline)";
@@ -102,6 +106,19 @@ pub struct Params {
     pub bootstrap: usize,
     /// Bootstrap seed; default 0.
     pub seed: u64,
+    /// Bootstrap interval method (`[run] ci_method`); default BCa.
+    pub ci_method: CiMethod,
+    /// Factor-level ER: axis transform of the fit, as the shift stage's `space` (`Logit`,
+    /// `Probit` or `Linear`); default `Logit`.
+    pub space: FitSpace,
+    /// Factor-level ER: what an accuracy of exactly 0 or 1 becomes in logit / probit space:
+    /// `clip` to `[0.5/n, 1 − 0.5/n]` (default) or `drop` the point.
+    pub boundary: Boundary,
+    /// Factor-level ER: published factor accuracies (long CSV layout with `model`, `dataset`,
+    /// `factor`, `top1`/`accuracy` and optionally `count`; `factor = all` is the accuracy over
+    /// every annotated item; `dataset` names the `[[dataset]]`) joining the fits as baseline
+    /// points for models not evaluated here; relative to the config file. Default none.
+    pub published: Option<std::path::PathBuf>,
 }
 
 impl Default for Params {
@@ -114,6 +131,10 @@ impl Default for Params {
             exclude_prototypes: true,
             bootstrap: 1000,
             seed: 0,
+            ci_method: CiMethod::Bca,
+            space: FitSpace::Logit,
+            boundary: Boundary::Clip,
+            published: None,
         }
     }
 }
@@ -265,7 +286,7 @@ pub fn compute(set: &EvalSet<'_>, params: &Params) -> Result<FactorOutput, Facto
     let nf = names.len();
     let ann = FactorAnnotations::new(names.clone(), flags.clone())?;
     let acc = factor_accuracies(&correct, &ann, Some(&keep))?;
-    let cfg = bootstrap_config(params.bootstrap, params.seed);
+    let cfg = bootstrap_config(params.bootstrap, params.seed, params.ci_method);
 
     // Kept items only, for the bootstraps.
     let kept: Vec<usize> = (0..rows.len()).filter(|&r| keep[r]).collect();

@@ -2,11 +2,12 @@
 //! (`factors`), and the factor-level effective-robustness fit over models (`factor_er`, a
 //! cross-model stage on the same `[stages.factors]` parameters).
 
-use atlas_metrics::robustness::FitSpace;
 use atlas_stagekit::stage::{
     ModelData, ModelSummary, NamedTable, Reads, Role, RunSettings, Stage, StageError, find_summary,
     from_summary_batch, summary_batch,
 };
+
+use atlas_stagekit::published::read_published_csv;
 
 use crate::{FactorModel, FactorOutput, Params, STAGE_VERSION, compute, factor_robustness};
 
@@ -22,6 +23,8 @@ const READS: Reads = Reads {
 fn configure(p: &mut Params, run: &RunSettings) {
     p.bootstrap = run.bootstrap;
     p.seed = run.seed;
+    p.ci_method = run.ci_method;
+    p.published = p.published.as_deref().map(|f| run.resolve(f));
 }
 
 /// `[stages.factors]`: accuracy and error ratio per visual factor.
@@ -56,8 +59,9 @@ impl Stage for FactorsStage {
     }
 }
 
-/// Factor-level effective robustness: each factor's accuracy against the baseline models'
-/// average accuracy (logit space), on `[stages.factors]`.
+/// Factor-level effective robustness: each factor's accuracy against the accuracy over every
+/// annotated item, fitted over the baseline models and published rows (`space`, `boundary`,
+/// `published` of `[stages.factors]`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FactorErStage;
 
@@ -88,6 +92,10 @@ impl Stage for FactorErStage {
         configure(p, run)
     }
 
+    fn input_files(&self, p: &Params) -> Vec<std::path::PathBuf> {
+        p.published.iter().cloned().collect()
+    }
+
     fn run_model(&self, p: &Params, data: &ModelData<'_>) -> Result<Vec<NamedTable>, StageError> {
         let outs = data
             .sets
@@ -102,6 +110,10 @@ impl Stage for FactorErStage {
             .iter()
             .map(|m| from_summary_batch(find_summary(m.tables, SUMMARY)?))
             .collect::<Result<Vec<Vec<FactorOutput>>, StageError>>()?;
+        let published = match &p.published {
+            Some(path) => read_published_csv(path)?,
+            None => Vec::new(),
+        };
         let n_sets = outs.first().map_or(0, Vec::len);
         let mut tables = Vec::new();
         for d in 0..n_sets {
@@ -109,11 +121,13 @@ impl Stage for FactorErStage {
                 .iter()
                 .zip(models)
                 .map(|(o, m)| FactorModel {
-                    output: &o[d],
+                    model: &o[d].model,
+                    dataset: &o[d].dataset,
+                    accuracies: &o[d].accuracies,
                     baseline: m.baseline,
                 })
                 .collect();
-            let out = factor_robustness(&fm, FitSpace::Logit, p.bootstrap, p.seed)?;
+            let out = factor_robustness(&fm, &published, p)?;
             tables.extend(out.to_batches()?);
         }
         Ok(tables)

@@ -16,16 +16,20 @@
 //! | [`calibration`] | ECE, reliability bins, NLL, Brier, temperature bisection | authors' `temperature_scaling.py`, sklearn |
 //! | [`ood`] | MCM/MSP/MaxLogit/Energy, AUROC, AUPR, FPR@95 (ID positive; OpenOOD variant) | sklearn, MCM, OpenOOD |
 //! | [`retrieval`] | Recall@K both directions | CLIP_benchmark `zeroshot_retrieval.py` |
-//! | [`bootstrap`] | seeded percentile bootstrap | — (documented method) |
+//! | [`bootstrap`] | seeded bootstrap, BCa (default) or percentile intervals | `scipy.stats.bootstrap` (BCa); documented method |
+//! | [`bca`] | BCa bias correction, acceleration, levels | `scipy.stats.bootstrap(method='BCa')` |
+//! | [`normal`] | standard normal `Φ`, `Φ⁻¹` | `scipy.special.ndtr` / `ndtri` |
 //!
 //! Degenerate inputs return a [`MetricsError`] or a documented value (`None`), never a silent NaN.
 
+pub mod bca;
 pub mod bootstrap;
 pub mod calibration;
 pub mod classification;
 pub mod cosine;
 pub mod error;
 pub mod factors;
+pub mod normal;
 pub mod ood;
 pub mod ood_shared;
 pub mod retrieval;

@@ -202,6 +202,7 @@ fn bootstrap_is_deterministic_and_sane() {
         n_resamples: 400,
         seed: 7,
         level: 0.95,
+        ..BootstrapConfig::default()
     };
     let a = bootstrap_mean_ci(&values, &cfg).unwrap();
     let b = bootstrap_mean_ci(&values, &cfg).unwrap();
@@ -265,12 +266,16 @@ fn arrow_entry_point_borrows_the_child_buffer() {
 /// ranking of `RankedPool` equals a fresh `BinaryRanking` of the resampled scores (ties included).
 #[test]
 fn counted_replicates_equal_index_replicates() {
-    use atlas_metrics::bootstrap::{Rng, bootstrap_counts_ci, plan};
+    use atlas_metrics::bootstrap::{CiMethod, Rng, bootstrap_counts_ci, plan};
     use atlas_metrics::ood::{BinaryRanking, RankedPool};
+    // Percentile: the statistics below rely on every replicate holding exactly n items (BCa's
+    // jackknife evaluations hold fewer).
     let cfg = BootstrapConfig {
         n_resamples: 50,
         seed: 11,
         level: 0.9,
+        method: CiMethod::Percentile,
+        ..BootstrapConfig::default()
     };
     let n = 300;
     let p = plan(n, &cfg).unwrap();

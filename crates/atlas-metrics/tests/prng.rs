@@ -3,7 +3,7 @@
 //! and so every interval in the results, depend on this stream bit for bit.
 
 use atlas_metrics::bootstrap::{
-    BootstrapConfig, Rng, bootstrap_mean_ci, bootstrap_strata_ci, weighted_sum,
+    BootstrapConfig, CiMethod, Rng, bootstrap_mean_ci, bootstrap_strata_ci, weighted_sum,
 };
 use serde_json::Value;
 
@@ -67,6 +67,9 @@ fn config(c: &Value) -> BootstrapConfig {
         n_resamples: c["n_resamples"].as_u64().unwrap() as usize,
         seed: c["seed"].as_u64().unwrap(),
         level: c["level"].as_f64().unwrap(),
+        // The reference intervals are percentile intervals (BCa: tests/bca.rs).
+        method: CiMethod::Percentile,
+        ..BootstrapConfig::default()
     }
 }
 

@@ -26,7 +26,7 @@ use atlas_stagekit as common;
 
 use arrow::array::RecordBatch;
 use atlas_artifacts::EvalSet;
-use atlas_metrics::bootstrap::{BootstrapCi, bootstrap_strata_ci};
+use atlas_metrics::bootstrap::{BootstrapCi, CiMethod, bootstrap_strata_ci};
 use atlas_metrics::classification::Matrix;
 use atlas_metrics::ood::{
     OodMetrics, OodScore, OpenOodMetrics, ScoreInput, ood_and_openood_metrics,
@@ -105,6 +105,8 @@ pub struct Params {
     pub bootstrap: usize,
     /// Bootstrap seed; default 0.
     pub seed: u64,
+    /// Bootstrap interval method (`[run] ci_method`); default BCa.
+    pub ci_method: CiMethod,
 }
 
 impl Default for Params {
@@ -121,6 +123,7 @@ impl Default for Params {
             recall_level: 0.95,
             bootstrap: 1000,
             seed: 0,
+            ci_method: CiMethod::Bca,
         }
     }
 }
@@ -239,7 +242,7 @@ pub fn compute(
         }
         per_set.push((o.dataset.to_string(), s, failed));
     }
-    let cfg = bootstrap_config(params.bootstrap, params.seed);
+    let cfg = bootstrap_config(params.bootstrap, params.seed, params.ci_method);
     let lvl = params.recall_level;
     let n_scores = params.scores.len();
     let n_id = id_scores.first().map_or(0, Vec::len);

@@ -443,6 +443,7 @@ pub fn bench_stages_with(
     let run = RunSettings {
         bootstrap: cfg.bootstrap,
         seed: cfg.seed,
+        ci_method: Default::default(),
         base_dir: std::path::PathBuf::from("."),
     };
     let text = bench_stage_config();

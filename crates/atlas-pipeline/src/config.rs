@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use atlas_metrics::bootstrap::CiMethod;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -47,6 +48,9 @@ pub struct RunConfig {
     /// Bootstrap resamples for the 95% intervals.
     pub bootstrap: usize,
     pub seed: u64,
+    /// How the intervals are read from the resamples: `"bca"` (bias-corrected and accelerated,
+    /// the default) or `"percentile"`.
+    pub ci_method: CiMethod,
 }
 
 impl Default for RunConfig {
@@ -61,6 +65,7 @@ impl Default for RunConfig {
             logit_scale: LogitScaleSetting::Checkpoint,
             bootstrap: 1000,
             seed: 0,
+            ci_method: CiMethod::Bca,
         }
     }
 }

@@ -198,6 +198,9 @@ pub struct StageBase<'a> {
     pub logit_scale: &'a str,
     pub bootstrap: u64,
     pub seed: u64,
+    /// How intervals are read from the resamples (`BootstrapConfig::method_key`: `percentile`,
+    /// or `bca` with its jackknife group limit).
+    pub ci_method: &'a str,
     pub prompt_set: Option<&'a str>,
 }
 
@@ -214,7 +217,8 @@ fn base_fields(b: &StageBase<'_>, step: &str) -> Fields {
     let f = f
         .s("logit_scale", b.logit_scale)
         .u("bootstrap", b.bootstrap)
-        .u("seed", b.seed);
+        .u("seed", b.seed)
+        .s("ci_method", b.ci_method);
     match b.prompt_set {
         Some(p) => f.s("prompt_set", p),
         None => f,
@@ -321,6 +325,7 @@ pub fn catalog() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
         logit_scale: "checkpoint",
         bootstrap: 1,
         seed: 0,
+        ci_method: "bca",
         prompt_set: Some("p"),
     };
     let set = DatasetInput {

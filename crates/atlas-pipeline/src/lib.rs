@@ -24,7 +24,6 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use atlas_metrics::bootstrap::BootstrapConfig;
 use atlas_report::Table;
 use atlas_store::{GcOptions, Status, Store};
 
@@ -211,6 +210,7 @@ fn open<'r>(
     let settings = atlas_stagekit::stage::RunSettings {
         bootstrap: run.bootstrap,
         seed: run.seed,
+        ci_method: run.ci_method,
         base_dir: cfg.base_dir.clone(),
     };
     let params = registry.parse_params(&cfg, &settings)?;
@@ -414,11 +414,8 @@ pub fn run_with(opts: &RunOptions, registry: &Registry) -> Result<RunReport, Pip
     report.prompts_embedded = done.prompts_embedded;
     report.stages_run = done.stages_run.len();
 
-    let bootstrap = BootstrapConfig {
-        n_resamples: s.cfg.config.run.bootstrap,
-        seed: s.cfg.config.run.seed,
-        ..BootstrapConfig::default()
-    };
+    let run = &s.cfg.config.run;
+    let bootstrap = atlas_stagekit::bootstrap_config(run.bootstrap, run.seed, run.ci_method);
     let zs = results::read_zeroshot(&s.store, &s.plan)?;
     if !zs.is_empty() {
         report.table = Some(results::write_zeroshot(

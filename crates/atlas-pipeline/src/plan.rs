@@ -263,6 +263,9 @@ pub struct PlanInputs<'a> {
 fn metric_jobs(p: &PlanInputs<'_>, scale: &str) -> Vec<MetricJob> {
     let (models, datasets) = (p.models, p.datasets);
     let sets = prompt_sets(datasets);
+    let run = &p.cfg.config.run;
+    let ci_method =
+        atlas_stagekit::bootstrap_config(run.bootstrap, run.seed, run.ci_method).method_key();
     let mut jobs = Vec::new();
     for (si, stage) in p.registry.stages().iter().enumerate() {
         let Some(params) = &p.params[si] else {
@@ -290,6 +293,7 @@ fn metric_jobs(p: &PlanInputs<'_>, scale: &str) -> Vec<MetricJob> {
                 logit_scale: scale,
                 bootstrap: p.cfg.config.run.bootstrap as u64,
                 seed: p.cfg.config.run.seed,
+                ci_method: &ci_method,
                 prompt_set: view.map(String::as_str),
             };
             let cross = stage.cross_model();

@@ -114,7 +114,8 @@ impl<S: Stage> RegisteredStage for Erased<S> {
                 message: format!("[stages.{table}] {}", e.message()),
             }
         };
-        // `bootstrap` and `seed` belong to [run]: a stage table that sets them is refused.
+        // `bootstrap`, `seed` and `ci_method` belong to [run]: a stage table that sets them is
+        // refused.
         toml::Deserializer::new(cfg.text)
             .deserialize_map(Walk(RefuseRunKeys { table }))
             .map_err(at)?;
@@ -367,7 +368,7 @@ impl<'de> StageTables<'de> for KnownTables<'_> {
     fn finish(self) {}
 }
 
-/// `bootstrap` / `seed` inside a stage table are errors: they are `[run]` settings.
+/// `bootstrap` / `seed` / `ci_method` inside a stage table are errors: they are `[run]` settings.
 struct RefuseRunKeys {
     table: &'static str,
 }
@@ -402,7 +403,7 @@ impl<'de> Visitor<'de> for RunKeysSeed {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<String>()? {
-            if key == "bootstrap" || key == "seed" {
+            if key == "bootstrap" || key == "seed" || key == "ci_method" {
                 return map.next_value_seed(FailHere(format!(
                     "`{key}` is set for every stage in [run] (`[run] {key} = ..`), not per stage"
                 )));

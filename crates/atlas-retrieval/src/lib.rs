@@ -25,7 +25,7 @@ use atlas_stagekit as common;
 
 use arrow::array::RecordBatch;
 use atlas_artifacts::{EvalSet, ItemIndex};
-use atlas_metrics::bootstrap::{BootstrapCi, bootstrap_mean_ci};
+use atlas_metrics::bootstrap::{BootstrapCi, CiMethod, bootstrap_mean_ci};
 use atlas_metrics::classification::Matrix;
 use atlas_metrics::retrieval::retrieval_ranks;
 use serde::{Deserialize, Serialize};
@@ -63,6 +63,8 @@ pub struct Params {
     pub bootstrap: usize,
     /// Bootstrap seed; default 0.
     pub seed: u64,
+    /// Bootstrap interval method (`[run] ci_method`); default BCa.
+    pub ci_method: CiMethod,
 }
 
 impl Default for Params {
@@ -72,6 +74,7 @@ impl Default for Params {
             caption_column: "caption".into(),
             bootstrap: 1000,
             seed: 0,
+            ci_method: CiMethod::Bca,
         }
     }
 }
@@ -234,7 +237,7 @@ pub fn compute(
         .collect();
     let scores = atlas_metrics::cosine::cosines(&cap_emb, &img, dim);
     let (t2i, i2t) = retrieval_ranks(Matrix::new(&scores, rows.len())?, &text_image)?;
-    let cfg = bootstrap_config(params.bootstrap, params.seed);
+    let cfg = bootstrap_config(params.bootstrap, params.seed, params.ci_method);
     let mut out = Vec::new();
     for dir in [Direction::ImageToText, Direction::TextToImage] {
         // Best rank of each query in this direction (`None` = image without captions: a miss).

@@ -38,6 +38,7 @@ impl Stage for RetrievalStage {
     fn configure(&self, p: &mut Params, run: &RunSettings) {
         p.bootstrap = run.bootstrap;
         p.seed = run.seed;
+        p.ci_method = run.ci_method;
     }
 
     fn texts(&self, p: &Params, index: &ItemIndex) -> Result<Option<TextList>, StageError> {

@@ -36,7 +36,7 @@ use std::path::Path;
 
 use arrow::array::RecordBatch;
 use atlas_artifacts::EvalSet;
-use atlas_metrics::bootstrap::{BootstrapCi, bootstrap_ci, bootstrap_mean_ci};
+use atlas_metrics::bootstrap::{BootstrapCi, CiMethod, bootstrap_ci, bootstrap_mean_ci};
 use atlas_metrics::classification::{ClassGroups, Matrix, predictions};
 use atlas_metrics::shape_bias::{ShapeBiasResult, decisions_from_imagenet_logits, shape_bias};
 use serde::{Deserialize, Serialize};
@@ -112,6 +112,8 @@ pub struct Params {
     pub bootstrap: usize,
     /// Bootstrap seed; default 0.
     pub seed: u64,
+    /// Bootstrap interval method (`[run] ci_method`); default BCa.
+    pub ci_method: CiMethod,
 }
 
 impl Default for Params {
@@ -124,6 +126,7 @@ impl Default for Params {
             human_responses: None,
             bootstrap: 1000,
             seed: 0,
+            ci_method: CiMethod::Bca,
         }
     }
 }
@@ -371,7 +374,7 @@ pub fn compute(
         texture.push(t.unwrap_or(s));
     }
     let result = shape_bias(&decisions, &shape, &texture, cats.len())?;
-    let cfg = bootstrap_config(params.bootstrap, params.seed);
+    let cfg = bootstrap_config(params.bootstrap, params.seed, params.ci_method);
     let conflict: Vec<usize> = (0..rows.len())
         .filter(|&r| shape[r] != texture[r])
         .collect();

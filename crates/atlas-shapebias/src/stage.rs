@@ -30,6 +30,7 @@ impl Stage for ShapeBiasStage {
     fn configure(&self, p: &mut Params, run: &RunSettings) {
         p.bootstrap = run.bootstrap;
         p.seed = run.seed;
+        p.ci_method = run.ci_method;
         p.mapping = p.mapping.as_deref().map(|f| run.resolve(f));
         p.human_responses = p.human_responses.as_deref().map(|f| run.resolve(f));
     }

@@ -16,10 +16,13 @@
 //!   correct when the predicted group contains the label.
 //! - **Fit**: per shift, `f(acc_ood) = a·f(x) + b` by least squares (`scipy.stats.linregress`) over
 //!   the baseline points, `f` = logit (default), probit or identity ([`Params::space`]). Baseline
-//!   points = evaluated models flagged `baseline` plus published rows ([`parse_published_csv`]).
-//!   A published model needs a value for the shift and for the x-axis; for subset / grouped shifts
-//!   that is a `val-on-<shift>-classes` row (long format only) unless
-//!   [`Params::published_full_id_x`] allows its full ID accuracy (recorded in `x_axis`).
+//!   points = evaluated models flagged `baseline` plus published rows ([`parse_published_csv`]:
+//!   long, open_clip or imagenet-testbed layout). Every point of a fit is on one x axis
+//!   ([`fit`] module docs): a published model needs a value for the shift and for that axis; for
+//!   subset / grouped shifts that is `val-on-<shift>-classes` (the testbed and the long layout
+//!   have it) unless [`Params::published_full_id_x`] puts the whole fit on full ID accuracy.
+//!   A published model without it is left out and counted (`n_published_excluded`); every
+//!   published point is written to `shift_published_points` so the scatter can be redrawn.
 //!   An evaluated model with the same name as a published one replaces it.
 //! - **Per model**: `predicted = f⁻¹(a·f(x) + b)`, `effective_robustness = acc_ood − predicted`,
 //!   `residual = f(acc_ood) − (a·f(x) + b)`; the ER interval is a bootstrap over **baseline models**
@@ -31,29 +34,33 @@
 //!   string passed with the shift set is recorded as `objectnet_protocol`.
 
 use atlas_stagekit as common;
-mod published;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use atlas_artifacts::EvalSet;
-use atlas_metrics::bootstrap::{BootstrapCi, bootstrap_mean_ci};
+use atlas_metrics::bootstrap::{BootstrapCi, CiMethod, bootstrap_mean_ci};
 use atlas_metrics::classification::{
     ClassGroups, ClassSubset, GroupAggregation, Matrix, argmax, predictions,
 };
-use atlas_metrics::robustness::{FitSpace, RobustnessFit, bootstrap_effective_robustness};
+use atlas_metrics::robustness::FitSpace;
 use serde::{Deserialize, Serialize};
 
+pub mod fit;
 mod stage;
 mod tables;
 
+pub use common::published::{
+    PublishedAccuracy, PublishedError, PublishedLayout, default_published_names,
+    parse_published_csv,
+};
 pub use common::{HeadlineNumber, InputError};
-pub use published::{PublishedAccuracy, default_published_names, parse_published_csv};
+pub use fit::{PublishedPoint, ShiftFit, ShiftOutput, ShiftRow, compute, compute_from_accuracies};
 pub use stage::ShiftStage;
 
 use common::{bootstrap_config, check_set, label_head, labelled, logits};
 
 /// Bump when the same inputs would give different outputs.
-pub const STAGE_VERSION: &str = "1";
+pub const STAGE_VERSION: &str = "2";
 
 /// Value of the `model` column in the fits table (a fit belongs to no single model).
 pub const FIT_MODEL: &str = "(baseline)";
@@ -64,8 +71,8 @@ pub enum ShiftError {
     Input(#[from] InputError),
     #[error("shift `{dataset}`: {reason}")]
     Protocol { dataset: String, reason: String },
-    #[error("published results, line {line}: {reason}")]
-    Published { line: usize, reason: String },
+    #[error(transparent)]
+    Published(#[from] PublishedError),
     #[error(transparent)]
     Metrics(#[from] atlas_metrics::MetricsError),
     #[error(transparent)]
@@ -82,14 +89,20 @@ pub struct Params {
     pub bootstrap: usize,
     /// Bootstrap seed; default 0.
     pub seed: u64,
-    /// Our dataset name -> the dataset name / column used in the published CSV. Default:
-    /// [`default_published_names`] (common ImageNet names -> open_clip's column names).
+    /// Bootstrap interval method (`[run] ci_method`); default BCa.
+    pub ci_method: CiMethod,
+    /// Our dataset name -> the dataset name / column used in the published CSV, over the
+    /// layout's defaults ([`default_published_names`]: common ImageNet names -> open_clip's or
+    /// imagenet-testbed's names). Default: empty (the defaults alone).
     pub published_names: BTreeMap<String, String>,
-    /// Use a published model's full ID accuracy as x on class-subset / grouped shifts when it has
-    /// no `val-on-<shift>-classes` value; default false (such models are left out of that fit).
+    /// Fit class-subset / grouped shifts on the full ID accuracy instead of
+    /// `val-on-<shift>-classes`, for every point (evaluated models too), so published tables
+    /// without `val-on-*` values (open_clip's) can join; default false (published models without
+    /// the `val-on-*` value are left out of that fit and counted in `n_published_excluded`).
     pub published_full_id_x: bool,
-    /// Published accuracies (open_clip's results CSV layout) added to the scatter and, for
-    /// models not evaluated here, to the fits; relative to the config file. Default none.
+    /// Published accuracies (long, open_clip or imagenet-testbed CSV layout; see
+    /// [`parse_published_csv`]) added to the scatter and, for models not evaluated here, to the
+    /// fits; relative to the config file. Default none.
     pub published: Option<std::path::PathBuf>,
 }
 
@@ -99,7 +112,8 @@ impl Default for Params {
             space: FitSpace::Logit,
             bootstrap: 1000,
             seed: 0,
-            published_names: default_published_names(),
+            ci_method: CiMethod::Bca,
+            published_names: BTreeMap::new(),
             published_full_id_x: false,
             published: None,
         }
@@ -163,7 +177,10 @@ fn accuracy(correct: &[bool], failed: usize, params: &Params) -> Result<Accuracy
     Ok(Accuracy {
         n: correct.len(),
         failed,
-        top1: bootstrap_mean_ci(&v, &bootstrap_config(params.bootstrap, params.seed))?,
+        top1: bootstrap_mean_ci(
+            &v,
+            &bootstrap_config(params.bootstrap, params.seed, params.ci_method),
+        )?,
     })
 }
 
@@ -320,200 +337,6 @@ pub fn model_accuracies(
         id_dataset: id.dataset.to_string(),
         id: id_acc,
         shifts,
-    })
-}
-
-/// The baseline line of one shift.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ShiftFit {
-    pub dataset: String,
-    pub id_dataset: String,
-    pub x_axis: String,
-    pub space: FitSpace,
-    /// `None` when the fit is undefined (`error` says why).
-    pub fit: Option<RobustnessFit>,
-    pub n_baseline_models: usize,
-    pub n_baseline_published: usize,
-    pub error: Option<String>,
-}
-
-/// One model on one shift.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ShiftRow {
-    pub model: String,
-    pub dataset: String,
-    pub id_dataset: String,
-    pub x_axis: String,
-    pub baseline: bool,
-    pub acc_id: Accuracy,
-    pub acc_ood: Accuracy,
-    pub predicted: Option<f64>,
-    pub effective_robustness: Option<BootstrapCi>,
-    pub residual: Option<f64>,
-    pub objectnet_protocol: Option<String>,
-    pub note: Option<String>,
-}
-
-/// Output of the stage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ShiftOutput {
-    pub params: Params,
-    pub fits: Vec<ShiftFit>,
-    pub rows: Vec<ShiftRow>,
-}
-
-/// Whole stage: per-model accuracies, then the fits over baseline models and published rows.
-pub fn compute(
-    models: &[ModelInput<'_>],
-    published: &[PublishedAccuracy],
-    params: &Params,
-) -> Result<ShiftOutput, ShiftError> {
-    let accs = models
-        .iter()
-        .map(|m| model_accuracies(m, params))
-        .collect::<Result<Vec<_>, _>>()?;
-    compute_from_accuracies(&accs, published, params)
-}
-
-/// Cross-model step over already computed [`ModelAccuracies`].
-pub fn compute_from_accuracies(
-    models: &[ModelAccuracies],
-    published: &[PublishedAccuracy],
-    params: &Params,
-) -> Result<ShiftOutput, ShiftError> {
-    let cfg = bootstrap_config(params.bootstrap, params.seed);
-    let alias = |d: &str| {
-        params
-            .published_names
-            .get(d)
-            .cloned()
-            .unwrap_or_else(|| d.to_string())
-    };
-    let mut pub_map: BTreeMap<(&str, String), f64> = BTreeMap::new();
-    for p in published {
-        pub_map.insert((p.model.as_str(), p.dataset.clone()), p.top1);
-    }
-    let evaluated: BTreeSet<&str> = models.iter().map(|m| m.model.as_str()).collect();
-    let pub_models: BTreeSet<&str> = published
-        .iter()
-        .map(|p| p.model.as_str())
-        .filter(|m| !evaluated.contains(m))
-        .collect();
-
-    let mut order: Vec<&str> = Vec::new();
-    for m in models {
-        for s in &m.shifts {
-            if !order.contains(&s.dataset.as_str()) {
-                order.push(&s.dataset);
-            }
-        }
-    }
-    let mut fits = Vec::new();
-    let mut rows = Vec::new();
-    for shift in order {
-        let members: Vec<(&ModelAccuracies, &ShiftAccuracy)> = models
-            .iter()
-            .filter_map(|m| m.shifts.iter().find(|s| s.dataset == shift).map(|s| (m, s)))
-            .collect();
-        let Some(&(first_model, first_shift)) = members.first() else {
-            continue;
-        };
-        let (mut bx, mut by) = (Vec::new(), Vec::new());
-        let mut n_models = 0;
-        for (m, s) in &members {
-            if m.baseline {
-                bx.push(s.id.top1.estimate);
-                by.push(s.ood.top1.estimate);
-                n_models += 1;
-            }
-        }
-        let mut n_pub = 0;
-        let mut x_axis = first_shift.x_axis.clone();
-        for pm in &pub_models {
-            let Some(&y) = pub_map.get(&(*pm, alias(shift))) else {
-                continue;
-            };
-            let x = if first_shift.restricted {
-                match pub_map.get(&(*pm, alias(&first_shift.x_axis))) {
-                    Some(&x) => Some(x),
-                    None if params.published_full_id_x => {
-                        x_axis = format!(
-                            "{} (published baselines: {})",
-                            first_shift.x_axis, first_model.id_dataset
-                        );
-                        pub_map.get(&(*pm, alias(&first_model.id_dataset))).copied()
-                    }
-                    None => None,
-                }
-            } else {
-                pub_map.get(&(*pm, alias(&first_model.id_dataset))).copied()
-            };
-            if let Some(x) = x {
-                bx.push(x);
-                by.push(y);
-                n_pub += 1;
-            }
-        }
-        let fit = RobustnessFit::fit(&bx, &by, params.space);
-        fits.push(ShiftFit {
-            dataset: shift.to_string(),
-            id_dataset: first_model.id_dataset.clone(),
-            x_axis,
-            space: params.space,
-            fit: fit.as_ref().ok().copied(),
-            n_baseline_models: n_models,
-            n_baseline_published: n_pub,
-            error: fit
-                .as_ref()
-                .err()
-                .map(|e| format!("{e} ({} baseline points)", bx.len())),
-        });
-        for (m, s) in &members {
-            let (x, y) = (s.id.top1.estimate, s.ood.top1.estimate);
-            let mut note = None;
-            let (mut predicted, mut er, mut residual) = (None, None, None);
-            match &fit {
-                Ok(f) => {
-                    match f
-                        .predict(x)
-                        .and_then(|p| Ok((p, f.residuals(&[x], &[y])?[0])))
-                    {
-                        Ok((p, r)) => {
-                            predicted = Some(p);
-                            residual = Some(r);
-                            match bootstrap_effective_robustness(&bx, &by, params.space, x, y, &cfg)
-                            {
-                                Ok(ci) => er = Some(ci),
-                                Err(e) => {
-                                    note = Some(format!("effective robustness interval: {e}"))
-                                }
-                            }
-                        }
-                        Err(e) => note = Some(format!("no prediction: {e}")),
-                    }
-                }
-                Err(e) => note = Some(format!("no baseline fit: {e}")),
-            }
-            rows.push(ShiftRow {
-                model: m.model.clone(),
-                dataset: shift.to_string(),
-                id_dataset: m.id_dataset.clone(),
-                x_axis: s.x_axis.clone(),
-                baseline: m.baseline,
-                acc_id: s.id,
-                acc_ood: s.ood,
-                predicted,
-                effective_robustness: er,
-                residual,
-                objectnet_protocol: s.objectnet_protocol.clone(),
-                note,
-            });
-        }
-    }
-    Ok(ShiftOutput {
-        params: params.clone(),
-        fits,
-        rows,
     })
 }
 

@@ -9,8 +9,9 @@ use atlas_stagekit::stage::{
 
 use crate::{
     ModelAccuracies, ModelInput, Params, STAGE_VERSION, ShiftSet, compute_from_accuracies,
-    model_accuracies, parse_published_csv,
+    model_accuracies,
 };
+use atlas_stagekit::published::read_published_csv;
 
 /// Name of the per-model summary table (never written to `results/`).
 const SUMMARY: &str = "shift_accuracies";
@@ -45,6 +46,7 @@ impl Stage for ShiftStage {
     fn configure(&self, p: &mut Params, run: &RunSettings) {
         p.bootstrap = run.bootstrap;
         p.seed = run.seed;
+        p.ci_method = run.ci_method;
         p.published = p.published.as_deref().map(|f| run.resolve(f));
     }
 
@@ -73,11 +75,7 @@ impl Stage for ShiftStage {
 
     fn fit(&self, p: &Params, models: &[ModelSummary<'_>]) -> Result<Vec<NamedTable>, StageError> {
         let published = match &p.published {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("published accuracies {}: {e}", path.display()))?;
-                parse_published_csv(&text)?
-            }
+            Some(path) => read_published_csv(path)?,
             None => Vec::new(),
         };
         let accs = models

@@ -1,4 +1,5 @@
-//! The shift stage's result tables (`shift_fits`, `shift`) and headline numbers.
+//! The shift stage's result tables (`shift_fits`, `shift`, `shift_published_points`) and
+//! headline numbers.
 
 use arrow::array::RecordBatch;
 use atlas_metrics::bootstrap::BootstrapCi;
@@ -16,7 +17,8 @@ fn space_name(s: FitSpace) -> &'static str {
 }
 
 impl ShiftOutput {
-    /// `shift_fits` (one row per shift) and `shift` (one row per model x shift).
+    /// `shift_fits` (one row per shift), `shift` (one row per model x shift) and, when published
+    /// accuracies were given, `shift_published_points` (one row per published model x shift).
     pub fn to_batches(&self) -> Result<Vec<(&'static str, RecordBatch)>, ShiftError> {
         let f = &self.fits;
         let fit_col = |g: fn(&RobustnessFit) -> f64| f.iter().map(move |x| x.fit.as_ref().map(g));
@@ -46,6 +48,10 @@ impl ShiftOutput {
             .i64(
                 "n_baseline_published",
                 f.iter().map(|x| x.n_baseline_published as i64),
+            )
+            .i64(
+                "n_published_excluded",
+                f.iter().map(|x| x.n_published_excluded as i64),
             )
             .utf8_opt("error", f.iter().map(|x| x.error.clone()).collect())
             .finish()?;
@@ -81,7 +87,25 @@ impl ShiftOutput {
             )
             .utf8_opt("note", r.iter().map(|x| x.note.clone()).collect())
             .finish()?;
-        Ok(vec![("shift_fits", fits), ("shift", rows)])
+        let p = &self.published;
+        let points = Table::default()
+            .utf8("model", p.iter().map(|x| x.model.clone()))
+            .utf8("dataset", p.iter().map(|x| x.dataset.clone()))
+            .utf8("id_dataset", p.iter().map(|x| x.id_dataset.clone()))
+            .utf8("x_axis", p.iter().map(|x| x.x_axis.clone()))
+            .utf8("space", p.iter().map(|_| space_name(self.params.space)))
+            .f64_opt("acc_id", p.iter().map(|x| x.acc_id))
+            .f64("acc_ood", p.iter().map(|x| x.acc_ood))
+            .utf8("source", p.iter().map(|x| x.source.clone()))
+            .bool("in_fit", p.iter().map(|x| x.in_fit))
+            .utf8_opt("note", p.iter().map(|x| x.note.clone()).collect())
+            .finish()?;
+        let mut out = vec![("shift_fits", fits), ("shift", rows)];
+        // Only when a published table is configured (as `shape_only`: a file per input given).
+        if self.params.published.is_some() || !p.is_empty() {
+            out.push(("shift_published_points", points));
+        }
+        Ok(out)
     }
 
     /// Per model x shift: OOD accuracy (items), x-axis accuracy (items), effective robustness

@@ -1,8 +1,10 @@
 //! Input handling and table building shared by the metric stage crates (shift, factors, shape
 //! bias, calibration, OOD, retrieval): checks on an [`EvalSet`], logits of a set, bootstrap
-//! settings, [`HeadlineNumber`] and a small Arrow [`Table`] builder. Stages depend on this kit,
+//! settings, [`HeadlineNumber`], a small Arrow [`Table`] builder and the published-baseline CSVs
+//! ([`published`]). Stages depend on this kit,
 //! never on one another. `testing` holds synthetic evaluation sets for their tests.
 
+pub mod published;
 pub mod stage;
 pub mod testing;
 
@@ -14,7 +16,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow::error::ArrowError;
 use atlas_artifacts::{EvalSet, HeadError, ZeroShotHead};
 use atlas_metrics::MetricsError;
-use atlas_metrics::bootstrap::{BootstrapCi, BootstrapConfig};
+use atlas_metrics::bootstrap::{BootstrapCi, BootstrapConfig, CiMethod};
 use serde::{Deserialize, Serialize};
 
 /// Problems with an [`EvalSet`] itself (shapes, labels, class subset, no usable item).
@@ -348,12 +350,16 @@ pub fn logits(
     head_logits(set, rows, head, &cosines_view(set, rows, head))
 }
 
-/// The bootstrap settings of a stage.
-pub fn bootstrap_config(n_resamples: usize, seed: u64) -> BootstrapConfig {
+/// The bootstrap settings of a stage: `[run] bootstrap` resamples, `[run] seed`, 95 % intervals
+/// by `[run] ci_method` (BCa by default; the jackknife group limit is
+/// [`atlas_metrics::bootstrap::JACKKNIFE_GROUPS`]).
+pub fn bootstrap_config(n_resamples: usize, seed: u64, method: CiMethod) -> BootstrapConfig {
     BootstrapConfig {
         n_resamples,
         seed,
         level: 0.95,
+        method,
+        ..BootstrapConfig::default()
     }
 }
 

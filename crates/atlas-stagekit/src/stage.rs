@@ -70,6 +70,9 @@ pub struct RunSettings {
     pub bootstrap: usize,
     /// Seed of every bootstrap and random split (`[run] seed`).
     pub seed: u64,
+    /// How every bootstrap interval is read from the replicates (`[run] ci_method`: BCa by
+    /// default, or percentile).
+    pub ci_method: atlas_metrics::bootstrap::CiMethod,
     /// The folder relative paths in stage parameters start from (the config file's).
     pub base_dir: PathBuf,
 }
@@ -135,8 +138,8 @@ pub struct ModelSummary<'a> {
 /// show a complete toy stage.
 pub trait Stage: Send + Sync + 'static {
     /// `[stages.<table>]` parameters. Fields default as documented on them; unknown fields must
-    /// be refused (`#[serde(deny_unknown_fields, default)]`). `bootstrap` and `seed` come from
-    /// `[run]` through [`Stage::configure`], never from the stage table.
+    /// be refused (`#[serde(deny_unknown_fields, default)]`). `bootstrap`, `seed` and `ci_method`
+    /// come from `[run]` through [`Stage::configure`], never from the stage table.
     type Params: DeserializeOwned + Serialize + Clone + Default + Send + Sync + 'static;
 
     /// The stage's name: `--only <name>`, the store's `stage-<name>` marker, the plan's lines.

@@ -160,11 +160,17 @@ fn factor_level_effective_robustness() {
         .iter()
         .enumerate()
         .map(|(i, o)| FactorModel {
-            output: o,
+            model: &o.model,
+            dataset: &o.dataset,
+            accuracies: &o.accuracies,
             baseline: i < 3,
         })
         .collect();
-    let r = factor_robustness(&models, FitSpace::Linear, 100, 0).unwrap();
+    let linear = Params {
+        space: FitSpace::Linear,
+        ..params()
+    };
+    let r = factor_robustness(&models, &[], &linear).unwrap();
     assert_eq!(r.fits.len(), 2);
     assert_eq!(r.rows.len(), 8);
     // Linear fit of pose accuracy on average over the 3 baselines, checked by hand.
@@ -195,11 +201,13 @@ fn factor_level_effective_robustness() {
     let none: Vec<FactorModel> = outs
         .iter()
         .map(|o| FactorModel {
-            output: o,
+            model: &o.model,
+            dataset: &o.dataset,
+            accuracies: &o.accuracies,
             baseline: false,
         })
         .collect();
-    let r = factor_robustness(&none, FitSpace::Logit, 100, 0).unwrap();
+    let r = factor_robustness(&none, &[], &params()).unwrap();
     assert!(
         r.rows
             .iter()
