@@ -16,6 +16,7 @@ mod plan;
 pub mod registry;
 mod results;
 mod stages;
+mod views;
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -220,7 +221,8 @@ fn open<'r>(
         None
     };
     ensure_world(&cfg)?;
-    let datasets = datasets::resolve_datasets(&cfg, &store_root)?;
+    let mut datasets = datasets::resolve_datasets(&cfg, &store_root)?;
+    views::add_stage_views(&cfg, &mut datasets, registry, &params)?;
     let device = opts.device.clone().unwrap_or_else(|| run.device.clone());
     let precision = opts
         .precision
