@@ -284,6 +284,7 @@ fn wnid_folders_give_imagenet_class_names() {
         !new_heads.iter().flatten().any(|c| c.starts_with("n0")),
         "{new_heads:?}"
     );
+}
 
 /// `[run] ci_method` is part of every metric job's key: switching BCa (the default) to
 /// percentile recomputes the stage tables from the cached embeddings (nothing is embedded), the

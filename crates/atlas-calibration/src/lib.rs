@@ -4,8 +4,17 @@
 //! (authors' `VLM_calibrate/temperature_scaling.py`; notes in `docs/study-protocols.md` §2.4).
 //!
 //! Protocol
-//! - **Logits**: `scale·cos + bias` over the set's label space (class subsets honoured), on items
-//!   with an embedding and a label. The logit scale is recorded.
+//! - **Logits**: `scale·cos + bias` (a supervised classifier's `w·x + b`) over the set's label
+//!   space, on items with an embedding and a label; the logit scale is recorded. The label space
+//!   ([`LabelSpace`], recorded as `label_space`):
+//!   - a set whose labels are the head's classes: the head (`head`);
+//!   - a class subset (ImageNet-R/A: 200 classes) with [`Params::subset_heads`] (default true):
+//!     the subset's logits only (`class-subset`), as the authors build each test set's weights from
+//!     its own class names; with `subset_heads = false`, the full head's softmax with label `k`
+//!     read as head row `subset[k]` (`full-head`, the 1000-way option);
+//!   - class groups (ObjectNet's 113 groups of ImageNet classes): the shift stage's ObjectNet
+//!     protocol, a group's logit is the **max** of its member classes' logits and the softmax runs
+//!     over the groups (`groups-max`); `max(z/T) = max(z)/T`, so temperature scaling is unchanged.
 //! - **Metrics** (atlas-metrics `calibration`): ECE with [`Params::n_bins`] (default 15) equal-width
 //!   bins, `lower < conf ≤ upper`; NLL; multi-class Brier; accuracy. Each at `T = 1` (`raw`) and at
 //!   the fitted `T` (`scaled`). ECE and NLL carry bootstrap CIs over items; the reliability-diagram
@@ -17,8 +26,13 @@
 //!     hash of their item id ([`held_out_split`]); the first `round(fraction·n)` (at least one, at
 //!     most `n − 1`) fit `T` and **only the rest** is evaluated as the ID set. Deterministic for a
 //!     seed, independent of item order, and disjoint by construction.
-//!   - `dataset`: a separate, named calibration set fits `T`; the whole ID set is evaluated.
+//!   - `dataset`: a separate, named calibration set fits `T` (the stage reads it by name,
+//!     whatever its role: [`CalibrationStage`]'s `named_datasets`); the whole ID set is
+//!     evaluated. The calibration set is not an evaluated row (unless it is also a shift set) and
+//!     may not be the ID set itself.
 //! - **Shifted sets**: `T` is applied unchanged.
+//! - **Search edge**: a fitted `T` within `tol` of `lower` or `upper` means the optimum may lie
+//!   outside the bracket: the stage logs a warning and `temperature_edge` says which end.
 
 use atlas_stagekit as common;
 
@@ -31,7 +45,7 @@ use atlas_metrics::calibration::{
     DEFAULT_ECE_BINS, ReliabilityBin, TemperatureFit, TemperatureSearch, bin_indices, ece_counted,
     reliability_bins, row_stats, tune_temperature,
 };
-use atlas_metrics::classification::Matrix;
+use atlas_metrics::classification::{ClassGroups, GroupAggregation, Matrix};
 use serde::{Deserialize, Serialize};
 
 mod stage;
@@ -41,7 +55,7 @@ use common::{Table, bootstrap_config, check_set, label_head, labelled, logits};
 pub use stage::CalibrationStage;
 
 /// Bump when the same inputs would give different outputs.
-pub const STAGE_VERSION: &str = "2";
+pub const STAGE_VERSION: &str = "3";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CalibrationError {
@@ -49,6 +63,8 @@ pub enum CalibrationError {
     Input(#[from] InputError),
     #[error("calibration split: {0}")]
     Split(String),
+    #[error("dataset `{dataset}`: {reason}")]
+    Protocol { dataset: String, reason: String },
     #[error(transparent)]
     Metrics(#[from] atlas_metrics::MetricsError),
     #[error(transparent)]
@@ -75,6 +91,10 @@ pub struct Params {
     pub split: CalibrationSplit,
     /// Bisection bracket; default `[0.5, 10]`, tol 1e-4 (the authors' defaults).
     pub search: TemperatureSearch,
+    /// Class-subset sets (ImageNet-R/A) are scored over their subset's logits (true, default:
+    /// the dataset's own classes, as the authors' per-dataset zero-shot weights) or over the full
+    /// head with label `k` = head row `subset[k]` (false: the 1000-way softmax).
+    pub subset_heads: bool,
     /// Bootstrap resamples; default 1000.
     pub bootstrap: usize,
     /// Seed of the bootstrap and of the held-out split; default 0.
@@ -89,6 +109,7 @@ impl Default for Params {
             n_bins: DEFAULT_ECE_BINS,
             split: CalibrationSplit::HeldOut { fraction: 0.2 },
             search: TemperatureSearch::default(),
+            subset_heads: true,
             bootstrap: 1000,
             seed: 0,
             ci_method: CiMethod::Bca,
@@ -139,6 +160,45 @@ pub fn held_out_split(
     Ok((fit, eval))
 }
 
+/// A set to score and, for ObjectNet-style sets, the class groups that form its labels.
+#[derive(Debug, Clone, Copy)]
+pub struct LabelledSet<'a> {
+    pub set: EvalSet<'a>,
+    /// Group `g` (the dataset's label `g`) = head rows `groups[g]`; a group's logit is the max
+    /// of its members'. `None`: labels are head rows (or class-subset positions).
+    pub groups: Option<&'a ClassGroups>,
+}
+
+impl<'a> From<EvalSet<'a>> for LabelledSet<'a> {
+    fn from(set: EvalSet<'a>) -> Self {
+        Self { set, groups: None }
+    }
+}
+
+/// The label space a set was scored over (see the crate docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LabelSpace {
+    /// The head's classes are the labels.
+    Head,
+    /// A class subset's logits only.
+    ClassSubset,
+    /// The full head, subset labels mapped to head rows.
+    FullHead,
+    /// Class groups, group logit = max member logit.
+    GroupsMax,
+}
+
+impl LabelSpace {
+    pub fn name(self) -> &'static str {
+        match self {
+            LabelSpace::Head => "head",
+            LabelSpace::ClassSubset => "class-subset",
+            LabelSpace::FullHead => "full-head",
+            LabelSpace::GroupsMax => "groups-max",
+        }
+    }
+}
+
 /// Logits and labels of a set's labelled, embedded items.
 struct Scored {
     ids: Vec<String>,
@@ -146,20 +206,97 @@ struct Scored {
     labels: Vec<u32>,
     classes: usize,
     failed: usize,
+    space: LabelSpace,
 }
 
-fn score(set: &EvalSet<'_>) -> Result<Scored, CalibrationError> {
+fn protocol_err(set: &EvalSet<'_>, reason: impl Into<String>) -> CalibrationError {
+    CalibrationError::Protocol {
+        dataset: set.dataset.into(),
+        reason: reason.into(),
+    }
+}
+
+fn score(s: &LabelledSet<'_>, subset_heads: bool) -> Result<Scored, CalibrationError> {
+    let set = &s.set;
     check_set(set)?;
-    let head = label_head(set)?;
-    let classes = head.num_classes();
-    let (rows, labels, failed) = labelled(set, classes)?;
-    let logits = logits(set, &rows, &head)?;
+    let (classes, labels, rows, logits, failed, space) = match (s.groups, set.class_subset) {
+        (Some(_), Some(_)) => {
+            return Err(protocol_err(
+                set,
+                "give either a class subset or class groups, not both",
+            ));
+        }
+        (Some(g), None) => {
+            let head = set.head;
+            if g.num_classes() != head.num_classes() {
+                return Err(protocol_err(
+                    set,
+                    format!(
+                        "class groups index a {}-class head, the set's head has {}",
+                        g.num_classes(),
+                        head.num_classes()
+                    ),
+                ));
+            }
+            let (rows, labels, failed) = labelled(set, g.len())?;
+            let wide = logits(set, &rows, head)?;
+            let mut out = Vec::with_capacity(rows.len() * g.len());
+            let mut agg = vec![0f64; g.len()];
+            for r in wide.chunks_exact(head.num_classes()) {
+                g.aggregate_into(r, GroupAggregation::Max, &mut agg)?;
+                // The max of f32 values is one of them: the cast back is exact.
+                out.extend(agg.iter().map(|&v| v as f32));
+            }
+            (g.len(), labels, rows, out, failed, LabelSpace::GroupsMax)
+        }
+        (None, Some(subset)) if !subset_heads => {
+            let head = set.head;
+            let (rows, labels, failed) = labelled(set, subset.len())?;
+            let labels = labels
+                .iter()
+                .map(|&k| {
+                    let row = subset[k as usize];
+                    if row < head.num_classes() {
+                        Ok(row as u32)
+                    } else {
+                        Err(InputError::BadSubset {
+                            dataset: set.dataset.into(),
+                            index: row,
+                            classes: head.num_classes(),
+                        })
+                    }
+                })
+                .collect::<Result<Vec<u32>, _>>()?;
+            let l = logits(set, &rows, head)?;
+            (
+                head.num_classes(),
+                labels,
+                rows,
+                l,
+                failed,
+                LabelSpace::FullHead,
+            )
+        }
+        (None, subset) => {
+            let head = label_head(set)?;
+            let classes = head.num_classes();
+            let (rows, labels, failed) = labelled(set, classes)?;
+            let l = logits(set, &rows, &head)?;
+            let space = if subset.is_some() {
+                LabelSpace::ClassSubset
+            } else {
+                LabelSpace::Head
+            };
+            (classes, labels, rows, l, failed, space)
+        }
+    };
     Ok(Scored {
         ids: rows.iter().map(|&i| set.index.ids[i].clone()).collect(),
         logits,
         labels,
         classes,
         failed,
+        space,
     })
 }
 
@@ -175,6 +312,7 @@ impl Scored {
             labels: pos.iter().map(|&p| self.labels[p]).collect(),
             classes: c,
             failed: self.failed,
+            space: self.space,
         }
     }
     fn matrix(&self) -> Result<Matrix<'_>, CalibrationError> {
@@ -198,11 +336,41 @@ pub struct DatasetCalibration {
     pub dataset: String,
     /// `id` (the evaluated part of the ID set) or the set's role (`shift`, ...).
     pub role: String,
+    /// How the set's labels were scored (`label_space`).
+    pub label_space: LabelSpace,
     pub n: usize,
     pub failed: usize,
     pub accuracy: BootstrapCi,
     pub raw: Scores,
     pub scaled: Scores,
+}
+
+/// Which end of the search bracket a fitted temperature sits at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SearchEdge {
+    Lower,
+    Upper,
+}
+
+impl SearchEdge {
+    pub fn name(self) -> &'static str {
+        match self {
+            SearchEdge::Lower => "lower",
+            SearchEdge::Upper => "upper",
+        }
+    }
+}
+
+/// `Some(edge)` when `t` lies within `tol` of an end of the bracket: the bisection could not
+/// move away from it, so the cross-entropy optimum may lie outside `[lower, upper]`.
+pub fn search_edge(t: f64, search: &TemperatureSearch) -> Option<SearchEdge> {
+    if t - search.lower <= search.tol {
+        Some(SearchEdge::Lower)
+    } else if search.upper - t <= search.tol {
+        Some(SearchEdge::Upper)
+    } else {
+        None
+    }
 }
 
 /// Output for one model.
@@ -215,6 +383,8 @@ pub struct CalibrationOutput {
     pub calibration_dataset: String,
     pub n_calibration: usize,
     pub temperature: TemperatureFit,
+    /// The fitted `T` is at an end of the search bracket ([`search_edge`]).
+    pub temperature_edge: Option<SearchEdge>,
     pub logit_scale: f32,
     pub logit_bias: Option<f32>,
     pub datasets: Vec<DatasetCalibration>,
@@ -261,6 +431,7 @@ fn evaluate(
     Ok(DatasetCalibration {
         dataset: dataset.into(),
         role: role.into(),
+        label_space: s.space,
         n: s.labels.len(),
         failed: s.failed,
         accuracy: bootstrap_mean_ci(&c, &bootstrap_config(p.bootstrap, p.seed, p.ci_method))?,
@@ -274,14 +445,15 @@ fn evaluate(
 /// [`CalibrationSplit::Dataset`] and ignored for `held_out`.
 pub fn compute(
     id: &EvalSet<'_>,
-    calibration: Option<&EvalSet<'_>>,
-    shifted: &[EvalSet<'_>],
+    calibration: Option<&LabelledSet<'_>>,
+    shifted: &[LabelledSet<'_>],
     params: &Params,
 ) -> Result<CalibrationOutput, CalibrationError> {
     if params.n_bins == 0 {
         return Err(CalibrationError::Split("n_bins must be at least 1".into()));
     }
-    let id_scored = score(id)?;
+    let sub = params.subset_heads;
+    let id_scored = score(&(*id).into(), sub)?;
     let (fit_set, eval_set, split, calib_name) = match &params.split {
         CalibrationSplit::HeldOut { fraction } => {
             let ids: Vec<&str> = id_scored.ids.iter().map(String::as_str).collect();
@@ -300,20 +472,25 @@ pub fn compute(
             let c = calibration.ok_or_else(|| {
                 CalibrationError::Split(format!("calibration dataset `{name}` was not given"))
             })?;
-            if c.dataset != name {
+            if c.set.dataset != name {
                 return Err(CalibrationError::Split(format!(
                     "expected calibration dataset `{name}`, got `{}`",
-                    c.dataset
+                    c.set.dataset
                 )));
             }
-            if c.model != id.model {
+            if c.set.dataset == id.dataset {
+                return Err(CalibrationError::Split(format!(
+                    "calibration dataset `{name}` is the ID set itself: the temperature would be fitted on the items it is scored on; name another dataset, or use split = {{ kind = \"held_out\", fraction = 0.2 }}"
+                )));
+            }
+            if c.set.model != id.model {
                 return Err(CalibrationError::Split(format!(
                     "calibration set is model `{}`, ID set is `{}`",
-                    c.model, id.model
+                    c.set.model, id.model
                 )));
             }
             (
-                score(c)?,
+                score(c, sub)?,
                 id_scored,
                 format!("dataset {name}"),
                 name.clone(),
@@ -322,9 +499,30 @@ pub fn compute(
     };
     let temperature = tune_temperature(fit_set.matrix()?, &fit_set.labels, params.search)?;
     let t = temperature.temperature;
+    let temperature_edge = search_edge(t, &params.search);
+    if let Some(edge) = temperature_edge {
+        tracing::warn!(
+            model = %id.model,
+            calibration_dataset = %calib_name,
+            temperature = t,
+            edge = edge.name(),
+            "the fitted temperature is at the {} end of its search range [{}, {}]: the NLL optimum \
+             may lie outside it; widen `[stages.calibration] search = {{ lower = .., upper = .., tol = .. }}` \
+             (the row's `temperature_edge` says so)",
+            edge.name(),
+            params.search.lower,
+            params.search.upper,
+        );
+    }
     let mut datasets = vec![evaluate(&eval_set, id.dataset, "id", t, params)?];
     for s in shifted {
-        datasets.push(evaluate(&score(s)?, s.dataset, s.role, t, params)?);
+        datasets.push(evaluate(
+            &score(s, sub)?,
+            s.set.dataset,
+            s.set.role,
+            t,
+            params,
+        )?);
     }
     Ok(CalibrationOutput {
         model: id.model.into(),
@@ -333,6 +531,7 @@ pub fn compute(
         calibration_dataset: calib_name,
         n_calibration: fit_set.labels.len(),
         temperature,
+        temperature_edge,
         logit_scale: id.scale,
         logit_bias: id.bias,
         datasets,
@@ -355,10 +554,17 @@ impl CalibrationOutput {
             .utf8("model", rep(self.model.clone()))
             .utf8("dataset", d.iter().map(|x| x.dataset.clone()))
             .utf8("role", d.iter().map(|x| x.role.clone()))
+            .utf8("label_space", d.iter().map(|x| x.label_space.name()))
             .utf8("split", rep(self.split.clone()))
             .utf8("calibration_dataset", rep(self.calibration_dataset.clone()))
             .i64("n_calibration", (0..n).map(|_| self.n_calibration as i64))
             .f64("temperature", (0..n).map(|_| self.temperature.temperature))
+            .utf8_opt(
+                "temperature_edge",
+                (0..n)
+                    .map(|_| self.temperature_edge.map(|e| e.name().to_string()))
+                    .collect(),
+            )
             .f64("logit_scale", (0..n).map(|_| self.logit_scale as f64))
             .f64_opt("logit_bias", (0..n).map(|_| self.logit_bias.map(f64::from)))
             .i64("n", d.iter().map(|x| x.n as i64))

@@ -1,9 +1,11 @@
-//! The calibration stage as a registered [`Stage`]: temperature fitted on the first ID set,
-//! carried to every shifted set.
+//! The calibration stage as a registered [`Stage`]: temperature fitted on the first ID set's
+//! held-out part or on a named dataset, carried to every shifted set.
 
-use atlas_stagekit::stage::{ModelData, NamedTable, Reads, Role, RunSettings, Stage, StageError};
+use atlas_stagekit::stage::{
+    ModelData, NamedTable, Reads, Role, RunSettings, Stage, StageError, StageSet,
+};
 
-use crate::{Params, STAGE_VERSION, compute};
+use crate::{CalibrationSplit, LabelledSet, Params, STAGE_VERSION, compute};
 
 /// `[stages.calibration]`: ECE / NLL / Brier before and after temperature scaling.
 #[derive(Debug, Clone, Copy, Default)]
@@ -34,9 +36,40 @@ impl Stage for CalibrationStage {
         p.ci_method = run.ci_method;
     }
 
+    /// `split = { kind = "dataset", name = ".." }` reads that dataset, whatever its role.
+    fn named_datasets(&self, p: &Params) -> Vec<String> {
+        match &p.split {
+            CalibrationSplit::Dataset { name } => vec![name.clone()],
+            CalibrationSplit::HeldOut { .. } => Vec::new(),
+        }
+    }
+
     fn run_model(&self, p: &Params, data: &ModelData<'_>) -> Result<Vec<NamedTable>, StageError> {
-        let sets: Vec<_> = data.sets.iter().map(|s| s.set).collect();
-        let (id, shifted) = sets.split_first().ok_or("no ID dataset")?;
-        Ok(compute(id, None, shifted, p)?.to_batches()?)
+        let (id, rest) = data.sets.split_first().ok_or("no ID dataset")?;
+        fn labelled<'a>(s: &StageSet<'a>) -> LabelledSet<'a> {
+            LabelledSet {
+                set: s.set,
+                groups: s.groups,
+            }
+        }
+        let calibration_name = match &p.split {
+            CalibrationSplit::Dataset { name } => Some(name.as_str()),
+            CalibrationSplit::HeldOut { .. } => None,
+        };
+        let calibration = calibration_name.and_then(|name| {
+            data.sets
+                .iter()
+                .find(|s| s.set.dataset == name)
+                .map(labelled)
+        });
+        // The calibration set is read by name; it is evaluated only when it is a shift set too.
+        let shifted: Vec<LabelledSet<'_>> = rest
+            .iter()
+            .filter(|s| {
+                calibration_name != Some(s.set.dataset) || s.set.role == Role::Shift.as_str()
+            })
+            .map(labelled)
+            .collect();
+        Ok(compute(&id.set, calibration.as_ref(), &shifted, p)?.to_batches()?)
     }
 }

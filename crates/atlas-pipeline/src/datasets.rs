@@ -36,6 +36,30 @@ pub struct ResolvedDataset {
     pub protocol: Option<String>,
     /// Pixels cropped from every border of each image before preprocessing (ObjectNet: 2).
     pub border_crop: u32,
+    /// Added for a stage that reads the dataset under a prompt set the config does not give it
+    /// (`views.rs`); only that stage reads it.
+    pub stage_view: bool,
+}
+
+impl ResolvedDataset {
+    /// The same dataset under another prompt set.
+    pub fn view(&self, prompt_set: &str, templates: Vec<String>) -> ResolvedDataset {
+        ResolvedDataset {
+            name: self.name.clone(),
+            role: self.role,
+            data: self.data.clone(),
+            index: self.index.clone(),
+            items_key: self.items_key,
+            classnames: self.classnames.clone(),
+            templates,
+            prompt_set: prompt_set.to_string(),
+            class_subset: self.class_subset.clone(),
+            groups: self.groups.clone(),
+            protocol: self.protocol.clone(),
+            border_crop: self.border_crop,
+            stage_view: true,
+        }
+    }
 }
 
 /// Every dataset, once per prompt set when `[stages.zeroshot] prompts = [..]` asks for several
@@ -69,18 +93,8 @@ pub fn resolve_datasets(
             let (prompt_set, templates) = named_prompts(cfg, name)?;
             check_templates(&prompt_set, &templates)?;
             out.push(ResolvedDataset {
-                name: base.name.clone(),
-                role: base.role,
-                data: base.data.clone(),
-                index: base.index.clone(),
-                items_key: base.items_key,
-                classnames: base.classnames.clone(),
-                templates,
-                prompt_set,
-                class_subset: base.class_subset.clone(),
-                groups: base.groups.clone(),
-                protocol: base.protocol.clone(),
-                border_crop: base.border_crop,
+                stage_view: false,
+                ..base.view(&prompt_set, templates)
             });
         }
     }
@@ -106,7 +120,10 @@ fn check_templates(set: &str, templates: &[String]) -> Result<(), PipelineError>
     }
 }
 
-fn named_prompts(cfg: &LoadedConfig, name: &str) -> Result<(String, Vec<String>), PipelineError> {
+pub(crate) fn named_prompts(
+    cfg: &LoadedConfig,
+    name: &str,
+) -> Result<(String, Vec<String>), PipelineError> {
     let set = cfg
         .config
         .prompt_sets
@@ -286,6 +303,7 @@ fn resolve_one(
         groups: objectnet.groups,
         protocol: objectnet.protocol,
         border_crop: objectnet.border_crop,
+        stage_view: false,
     })
 }
 

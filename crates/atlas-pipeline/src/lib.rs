@@ -18,6 +18,7 @@ mod results;
 mod stages;
 mod tokenizers;
 mod weights_hash;
+mod views;
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -222,7 +223,8 @@ fn open<'r>(
         None
     };
     ensure_world(&cfg)?;
-    let datasets = datasets::resolve_datasets(&cfg, &store_root)?;
+    let mut datasets = datasets::resolve_datasets(&cfg, &store_root)?;
+    views::add_stage_views(&cfg, &mut datasets, registry, &params)?;
     let device = opts.device.clone().unwrap_or_else(|| run.device.clone());
     let precision = opts
         .precision

@@ -157,6 +157,7 @@ pub fn zeroshot_datasets(cfg: &LoadedConfig, datasets: &[ResolvedDataset]) -> Ve
         return datasets
             .iter()
             .enumerate()
+            .filter(|(_, d)| !d.stage_view)
             .filter(|(_, d)| stage.datasets.iter().any(|n| n.get_ref() == &d.name))
             .map(|(i, _)| i)
             .collect();
@@ -164,6 +165,7 @@ pub fn zeroshot_datasets(cfg: &LoadedConfig, datasets: &[ResolvedDataset]) -> Ve
     datasets
         .iter()
         .enumerate()
+        .filter(|(_, d)| !d.stage_view)
         .filter(|(_, d)| {
             matches!(
                 d.role,
@@ -206,41 +208,76 @@ pub fn scale_label(s: LogitScaleSetting) -> String {
     }
 }
 
-/// Datasets of a role under one prompt set (`None`: the first view of each dataset name).
-fn by_role(datasets: &[ResolvedDataset], role: DatasetRole, prompts: Option<&str>) -> Vec<usize> {
+/// Datasets of a role under one prompt set (`None`: the first view of each dataset name). Stage
+/// views (`views.rs`) only when `stage_views`.
+fn by_role(
+    datasets: &[ResolvedDataset],
+    role: DatasetRole,
+    prompts: Option<&str>,
+    stage_views: bool,
+) -> Vec<usize> {
     let mut seen = std::collections::HashSet::new();
     (0..datasets.len())
         .filter(|&i| {
             datasets[i].role == role
+                && (stage_views || !datasets[i].stage_view)
                 && prompts.is_none_or(|p| datasets[i].prompt_set == p)
                 && seen.insert(datasets[i].name.clone())
         })
         .collect()
 }
 
-/// The datasets a stage reads under a prompt set, ID first where it asks for it.
+/// What a stage reads besides its [`Reads`](atlas_stagekit::stage::Reads): the datasets its
+/// parameters name, and whether it fixes its prompt set (then it reads the stage views of that
+/// set).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StageReads<'a> {
+    pub named: &'a [String],
+    pub fixed_prompts: bool,
+}
+
+/// The datasets a stage reads under a prompt set: the first ID dataset where it asks for it,
+/// those of its role, then those its parameters name (each once, whatever their role).
 pub fn stage_datasets(
     reads: atlas_stagekit::stage::Reads,
+    extra: StageReads<'_>,
     datasets: &[ResolvedDataset],
     prompts: Option<&str>,
 ) -> Vec<usize> {
     let prompts = if reads.heads { prompts } else { None };
+    let fixed = extra.fixed_prompts;
     let mut out: Vec<usize> = Vec::new();
     if reads.id_first {
         out.extend(
-            by_role(datasets, DatasetRole::Id, prompts)
+            by_role(datasets, DatasetRole::Id, prompts, fixed)
                 .into_iter()
                 .take(1),
         );
     }
-    out.extend(by_role(datasets, DatasetRole::from(reads.role), prompts));
+    out.extend(by_role(
+        datasets,
+        DatasetRole::from(reads.role),
+        prompts,
+        fixed,
+    ));
+    for name in extra.named {
+        if out.iter().any(|&i| &datasets[i].name == name) {
+            continue;
+        }
+        if let Some(i) = (0..datasets.len()).find(|&i| {
+            &datasets[i].name == name && prompts.is_none_or(|p| datasets[i].prompt_set == p)
+        }) {
+            out.push(i);
+        }
+    }
     out
 }
 
-/// The prompt sets of the run, in first-use order (each dataset is resolved once per set).
+/// The prompt sets of the run, in first-use order (each dataset is resolved once per set; stage
+/// views do not add one).
 pub fn prompt_sets(datasets: &[ResolvedDataset]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for d in datasets {
+    for d in datasets.iter().filter(|d| !d.stage_view) {
         if !out.contains(&d.prompt_set) {
             out.push(d.prompt_set.clone());
         }
@@ -275,13 +312,19 @@ fn metric_jobs(p: &PlanInputs<'_>, scale: &str) -> Vec<MetricJob> {
             continue;
         }
         let reads = stage.reads();
-        let views: Vec<Option<&String>> = if reads.heads {
-            sets.iter().map(Some).collect()
-        } else {
-            vec![None]
+        let named = stage.named_datasets(params);
+        let fixed = stage.fixed_prompts(params);
+        let views: Vec<Option<String>> = match (reads.heads, fixed) {
+            (false, _) => vec![None],
+            (true, Some(f)) => vec![Some(f.to_string())],
+            (true, None) => sets.iter().cloned().map(Some).collect(),
+        };
+        let extra = StageReads {
+            named: &named,
+            fixed_prompts: fixed.is_some(),
         };
         for view in views {
-            let ds = stage_datasets(reads, datasets, view.map(String::as_str));
+            let ds = stage_datasets(reads, extra, datasets, view.as_deref());
             if ds.is_empty() {
                 continue;
             }
@@ -294,7 +337,7 @@ fn metric_jobs(p: &PlanInputs<'_>, scale: &str) -> Vec<MetricJob> {
                 bootstrap: p.cfg.config.run.bootstrap as u64,
                 seed: p.cfg.config.run.seed,
                 ci_method: &ci_method,
-                prompt_set: view.map(String::as_str),
+                prompt_set: view.as_deref(),
             };
             let cross = stage.cross_model();
             let mut summaries = Vec::new();
@@ -334,7 +377,7 @@ fn metric_jobs(p: &PlanInputs<'_>, scale: &str) -> Vec<MetricJob> {
                     } else {
                         Step::Model(mi)
                     },
-                    prompt_set: view.cloned(),
+                    prompt_set: view.clone(),
                     datasets: ds_m,
                     key,
                 });
@@ -344,7 +387,7 @@ fn metric_jobs(p: &PlanInputs<'_>, scale: &str) -> Vec<MetricJob> {
                     stage: si,
                     name: stage.name(),
                     step: Step::Fit,
-                    prompt_set: view.cloned(),
+                    prompt_set: view.clone(),
                     datasets: ds.clone(),
                     key: keys::fit_key(&base, &summaries),
                 });

@@ -53,6 +53,10 @@ pub trait RegisteredStage: Send + Sync {
     /// The default parameters, configured for `run` (the stage benchmark uses them).
     fn default_params(&self, run: &RunSettings) -> StageParams;
     fn texts(&self, p: &StageParams, index: &ItemIndex) -> Result<Option<TextList>, StageError>;
+    /// [`Stage::named_datasets`] of the configured parameters.
+    fn named_datasets(&self, p: &StageParams) -> Vec<String>;
+    /// [`Stage::fixed_prompts`] of the configured parameters.
+    fn fixed_prompts(&self, p: &StageParams) -> Option<&'static str>;
     fn run_model(
         &self,
         p: &StageParams,
@@ -156,6 +160,16 @@ impl<S: Stage> RegisteredStage for Erased<S> {
 
     fn texts(&self, p: &StageParams, index: &ItemIndex) -> Result<Option<TextList>, StageError> {
         self.0.texts(self.params(p)?, index)
+    }
+
+    fn named_datasets(&self, p: &StageParams) -> Vec<String> {
+        self.params(p)
+            .map(|p| self.0.named_datasets(p))
+            .unwrap_or_default()
+    }
+
+    fn fixed_prompts(&self, p: &StageParams) -> Option<&'static str> {
+        self.params(p).ok().and_then(|p| self.0.fixed_prompts(p))
     }
 
     fn run_model(

@@ -261,3 +261,260 @@ fn stage_parameters_are_checked_with_line_and_column() {
     assert!(msg.contains("unknown stage `[stages.toy]`"), "{msg}");
     assert!(msg.contains("shapebias"), "{msg}");
 }
+
+// --- datasets a stage names, prompt sets a stage fixes ------------------------------------------
+
+/// Reads the cue-conflict sets and, by name, `named`; fixes its prompt set to `openai-80`. One
+/// row per set it receives: its name, role and head width.
+struct ViewsStage {
+    named: Vec<String>,
+}
+
+impl Stage for ViewsStage {
+    type Params = ToyParams;
+
+    fn name(&self) -> &'static str {
+        "views"
+    }
+    fn version(&self) -> &'static str {
+        "1"
+    }
+    fn reads(&self) -> Reads {
+        Reads {
+            id_first: true,
+            role: Role::CueConflict,
+            heads: true,
+        }
+    }
+    fn configure(&self, _p: &mut ToyParams, _run: &RunSettings) {}
+    fn named_datasets(&self, _p: &ToyParams) -> Vec<String> {
+        self.named.clone()
+    }
+    fn fixed_prompts(&self, _p: &ToyParams) -> Option<&'static str> {
+        Some("openai-80")
+    }
+    fn run_model(
+        &self,
+        _p: &ToyParams,
+        data: &ModelData<'_>,
+    ) -> Result<Vec<NamedTable>, StageError> {
+        let s = &data.sets;
+        let t = Table::default()
+            .utf8("model", s.iter().map(|_| data.model))
+            .utf8("dataset", s.iter().map(|x| x.set.dataset))
+            .utf8("role", s.iter().map(|x| x.set.role))
+            .i64("classes", s.iter().map(|x| x.set.head.num_classes() as i64))
+            .finish()?;
+        Ok(vec![("views", t)])
+    }
+}
+
+/// A world with an ID split, a separate calibration split (`calib`, role id), a shift split and
+/// a cue-conflict split.
+fn views_config(stage_table: &str) -> String {
+    format!(
+        r#"[run]
+store = "store"
+results = "results"
+batch_size = 16
+bootstrap = 20
+
+[world]
+path = "world"
+seed = 3
+resolution = 32
+sizes = {{ id-test = 48, train = 40, shift-sketch = 24, cue-conflict = 24 }}
+
+[[model]]
+name = "m"
+source = "local-dir:m"
+fixture = true
+
+[[dataset]]
+name = "id-test"
+kind = "world"
+path = "id-test"
+
+[[dataset]]
+name = "calib"
+kind = "world"
+path = "train"
+
+[[dataset]]
+name = "shift-sketch"
+kind = "world"
+path = "shift-sketch"
+role = "shift"
+
+[[dataset]]
+name = "cue-conflict"
+kind = "world"
+path = "cue-conflict"
+role = "cue-conflict"
+
+[stages.zeroshot]
+
+{stage_table}
+"#
+    )
+}
+
+fn strings(b: &RecordBatch, name: &str) -> Vec<Option<String>> {
+    let c = b
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    (0..c.len())
+        .map(|i| c.is_valid(i).then(|| c.value(i).to_string()))
+        .collect()
+}
+
+fn results(dir: &Path, table: &str) -> RecordBatch {
+    let b = atlas_store::read_parquet_file(&dir.join("results").join(format!("{table}.parquet")))
+        .unwrap();
+    arrow::compute::concat_batches(&b[0].schema(), &b).unwrap()
+}
+
+/// `[stages.calibration] split = { kind = "dataset", name = "calib" }`: the pipeline hands the
+/// named set (role id, not the first ID set) to the stage, which fits T on it; it is not an
+/// evaluated row. A name no dataset has is refused with its line.
+#[test]
+fn calibration_split_dataset_is_read_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    make_fixture_model(&dir.path().join("m"));
+    let write =
+        |s: &str| std::fs::write(dir.path().join("pipeline.toml"), views_config(s)).unwrap();
+    write("[stages.calibration]\nsplit = { kind = \"dataset\", name = \"calib\" }\n");
+    let report = atlas_pipeline::run_with(&opts(dir.path()), &Registry::builtin())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.to_run > 0);
+    let t = results(dir.path(), "calibration");
+    let datasets = strings(&t, "dataset");
+    assert_eq!(
+        datasets,
+        vec![Some("id-test".into()), Some("shift-sketch".into())]
+    );
+    assert!(
+        strings(&t, "calibration_dataset")
+            .iter()
+            .all(|c| c.as_deref() == Some("calib"))
+    );
+    let n_cal = t
+        .column_by_name("n_calibration")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .unwrap()
+        .value(0);
+    assert_eq!(n_cal, 40, "every item of the calibration split fits T");
+    let n = t
+        .column_by_name("n")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .unwrap()
+        .value(0);
+    assert_eq!(n, 48, "the whole ID set is evaluated");
+
+    write("[stages.calibration]\nsplit = { kind = \"dataset\", name = \"nope\" }\n");
+    let msg = atlas_pipeline::run_with(&opts(dir.path()), &Registry::builtin())
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("pipeline.toml:43:36:"), "{msg}");
+    assert!(
+        msg.contains("[stages.calibration] names dataset `nope`, but no [[dataset]]"),
+        "{msg}"
+    );
+}
+
+/// `[stages.shapebias] shape_only = [..]`: the named set reaches the stage and is reported in
+/// `shape_only` (the world's outline sketches stand in for model-vs-human's edges).
+#[test]
+fn shape_only_sets_reach_the_shape_bias_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    make_fixture_model(&dir.path().join("m"));
+    std::fs::write(
+        dir.path().join("pipeline.toml"),
+        views_config(
+            "[stages.shapebias]\ndecision = \"direct\"\nshape_only = [\"shift-sketch\"]\n",
+        ),
+    )
+    .unwrap();
+    atlas_pipeline::run_with(&opts(dir.path()), &Registry::builtin())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let so = results(dir.path(), "shape_only");
+    assert_eq!(strings(&so, "dataset"), vec![Some("shift-sketch".into())]);
+    let n = so
+        .column_by_name("n")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .unwrap()
+        .value(0);
+    assert_eq!(n, 24);
+    assert_eq!(results(dir.path(), "shape_bias").num_rows(), 1);
+}
+
+/// A stage that fixes its prompt set reads every dataset it needs (first ID set, its role, the
+/// named ones) under that set: the pipeline adds the views and builds their heads from the 80
+/// OpenAI templates, whatever the datasets' own prompts; the zero-shot stage does not see them.
+#[test]
+fn fixed_prompts_add_stage_views_with_their_own_heads() {
+    let dir = tempfile::tempdir().unwrap();
+    make_fixture_model(&dir.path().join("m"));
+    std::fs::write(
+        dir.path().join("pipeline.toml"),
+        views_config("[stages.views]\n"),
+    )
+    .unwrap();
+    let registry = Registry::builtin().with(ViewsStage {
+        named: vec!["shift-sketch".into()],
+    });
+    let report =
+        atlas_pipeline::run_with(&opts(dir.path()), &registry).unwrap_or_else(|e| panic!("{e}"));
+    let v = results(dir.path(), "views");
+    assert_eq!(
+        strings(&v, "dataset"),
+        vec![
+            Some("id-test".into()),
+            Some("cue-conflict".into()),
+            Some("shift-sketch".into())
+        ]
+    );
+    assert_eq!(
+        strings(&v, "role"),
+        vec![
+            Some("id".into()),
+            Some("cue-conflict".into()),
+            Some("shift".into())
+        ]
+    );
+    assert!(
+        strings(&v, "prompts")
+            .iter()
+            .all(|p| p.as_deref() == Some("openai-80"))
+    );
+    // One head per stage view, under openai-80; the world's own prompt set keeps its heads.
+    for d in ["id-test", "cue-conflict", "shift-sketch"] {
+        assert!(
+            report
+                .plan_lines
+                .iter()
+                .any(|l| l.starts_with("zeroshot-head") && l.contains(&format!("{d} [openai-80]"))),
+            "{d}: {:#?}",
+            report.plan_lines
+        );
+    }
+    let zs = results(dir.path(), "zeroshot");
+    assert!(
+        strings(&zs, "prompts")
+            .iter()
+            .all(|p| p.as_deref() != Some("openai-80")),
+        "the zero-shot stage evaluates the configured prompt sets only"
+    );
+    // A rerun computes nothing.
+    let again = atlas_pipeline::run_with(&opts(dir.path()), &registry).unwrap();
+    assert_eq!(again.to_run, 0, "{}", again.render());
+}

@@ -23,16 +23,25 @@
 //!   by all items as model-vs-human does. Bootstrap CIs resample conflict items.
 //! - **Per category**: one row per category of the decision space, counting conflict items whose
 //!   shape is that category.
-//! - **Shape-only sets** (edges, filled silhouettes): plain accuracy of the same decision rule
-//!   against the shape category (metadata, folder name, or, in `direct` mode, the item label).
+//! - **Shape-only sets** (model-vs-human's edges and filled silhouettes): the datasets named by
+//!   [`Params::shape_only`] (read whatever their role); plain accuracy of the same decision rule
+//!   against the shape category (metadata, folder name, or, in `direct` mode, the item label),
+//!   reported with the first cue-conflict set (`results/shape_only.parquet`).
+//! - **Paper-faithful protocol** ([`Params::protocol`] `= "model-vs-human"`): model-vs-human
+//!   scores CLIP with logit scale 100 and zero-shot weights from the 80 OpenAI templates. The
+//!   stage then computes its logits at scale 100 whatever the run's `logit_scale`, asks the
+//!   pipeline for heads built from the `openai-80` prompt set (whatever prompt sets the datasets
+//!   name; the rows' `prompts` column says `openai-80`), and decides by the 16-class mean mapping
+//!   (`decision = "imagenet16"`, the default; `direct` is refused). Class names stay the
+//!   dataset's (model-vs-human uses OpenAI's cleaned ImageNet names,
+//!   `data/imagenet/classnames_openai.txt`). A supervised classifier's linear head keeps its own
+//!   logits (no scale, no prompts).
 //! - **Human reference**: [`human_shape_bias`] applies the same rule to model-vs-human's raw
 //!   responses (pooled over subjects; the shared README gives 0.959).
 //! - Documented values: shape bias is null when no decision matched shape or texture.
 
 use atlas_stagekit as common;
 mod human;
-
-use std::path::Path;
 
 use arrow::array::RecordBatch;
 use atlas_artifacts::EvalSet;
@@ -41,15 +50,18 @@ use atlas_metrics::classification::{ClassGroups, Matrix, predictions};
 use atlas_metrics::shape_bias::{ShapeBiasResult, decisions_from_imagenet_logits, shape_bias};
 use serde::{Deserialize, Serialize};
 
+mod labels;
 mod stage;
 
 pub use common::{HeadlineNumber, InputError};
 use common::{Table, bootstrap_config, check_set, label_head, logits, no_items};
 pub use human::{HumanShapeBias, human_shape_bias, load_human_responses};
+use labels::labels_of;
+pub use labels::{CategoryMapping, parse_stimulus_name};
 pub use stage::ShapeBiasStage;
 
 /// Bump when the same inputs would give different outputs.
-pub const STAGE_VERSION: &str = "1";
+pub const STAGE_VERSION: &str = "2";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShapeBiasError {
@@ -93,12 +105,54 @@ impl DecisionMode {
     }
 }
 
+/// A named, paper-faithful setting of the stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Protocol {
+    /// model-vs-human's CLIP evaluation: logit scale 100, the 80 OpenAI templates, the 16-class
+    /// mean mapping.
+    #[serde(rename = "model-vs-human")]
+    ModelVsHuman,
+}
+
+impl Protocol {
+    /// The logit scale the protocol fixes.
+    pub fn logit_scale(self) -> f32 {
+        match self {
+            Protocol::ModelVsHuman => MODEL_VS_HUMAN_LOGIT_SCALE,
+        }
+    }
+
+    /// The prompt set (by name) the protocol's heads are built from.
+    pub fn prompt_set(self) -> &'static str {
+        match self {
+            Protocol::ModelVsHuman => "openai-80",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::ModelVsHuman => "model-vs-human",
+        }
+    }
+}
+
+/// model-vs-human's CLIP logit scale (`modelvshuman/models/wrappers/pytorch.py`,
+/// `ClipPyTorchModel.forward_batch`: `logits = 100. * image_features @ zeroshot_weights`, the
+/// weights from its 80 `imagenet_templates`).
+pub const MODEL_VS_HUMAN_LOGIT_SCALE: f32 = 100.0;
+
 /// Stage parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {
+    /// A paper-faithful setting that fixes the logit scale and the prompts (see the crate docs);
+    /// default none: the run's logit scale and each dataset's prompt set.
+    pub protocol: Option<Protocol>,
     /// Default `imagenet16`.
     pub decision: DecisionMode,
+    /// `[[dataset]]` names of shape-only sets (model-vs-human's `edges`, `silhouettes`), scored
+    /// with the same decision rule against their shape category; default none.
+    pub shape_only: Vec<String>,
     /// Metadata column with the shape category; default `shape_label`.
     pub shape_column: String,
     /// Metadata column with the texture category; default `texture_label`.
@@ -119,7 +173,9 @@ pub struct Params {
 impl Default for Params {
     fn default() -> Self {
         Self {
+            protocol: None,
             decision: DecisionMode::Imagenet16,
+            shape_only: Vec::new(),
             shape_column: "shape_label".into(),
             texture_column: "texture_label".into(),
             mapping: None,
@@ -129,158 +185,6 @@ impl Default for Params {
             ci_method: CiMethod::Bca,
         }
     }
-}
-
-/// Categories and their member ImageNet-1k classes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CategoryMapping {
-    pub categories: Vec<String>,
-    pub imagenet_indices: Vec<Vec<usize>>,
-}
-
-impl CategoryMapping {
-    /// Parse `16class_imagenet_mapping.json`: `{"categories": [...], "mapping": {cat:
-    /// {"imagenet_indices": [...]}}}`.
-    pub fn from_json(text: &str) -> Result<Self, ShapeBiasError> {
-        let bad = |s: String| ShapeBiasError::Mapping(s);
-        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
-        let cats = v
-            .get("categories")
-            .and_then(|c| c.as_array())
-            .ok_or_else(|| bad("no `categories` array".into()))?;
-        let mut categories = Vec::new();
-        let mut imagenet_indices = Vec::new();
-        for c in cats {
-            let name = c
-                .as_str()
-                .ok_or_else(|| bad(format!("category {c} is not a string")))?;
-            let idx = v
-                .get("mapping")
-                .and_then(|m| m.get(name))
-                .and_then(|m| m.get("imagenet_indices"))
-                .and_then(|i| i.as_array())
-                .ok_or_else(|| bad(format!("no `mapping.{name}.imagenet_indices`")))?;
-            let idx = idx
-                .iter()
-                .map(|i| {
-                    i.as_u64().map(|i| i as usize).ok_or_else(|| {
-                        bad(format!(
-                            "index {i} of `{name}` is not a non-negative integer"
-                        ))
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            if idx.is_empty() {
-                return Err(bad(format!("`{name}` has no ImageNet classes")));
-            }
-            categories.push(name.to_string());
-            imagenet_indices.push(idx);
-        }
-        if categories.is_empty() {
-            return Err(bad("no categories".into()));
-        }
-        Ok(Self {
-            categories,
-            imagenet_indices,
-        })
-    }
-
-    /// Read and parse a mapping file.
-    pub fn load(path: &Path) -> Result<Self, ShapeBiasError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ShapeBiasError::Mapping(format!("{}: {e}", path.display())))?;
-        Self::from_json(&text)
-    }
-}
-
-/// Split a cue-conflict file name `<shape>N-<texture>M.png` (with or without folders) into
-/// `(shape, Some(texture))`, or `(name, None)` for a shape-only name such as `boat3.png`.
-pub fn parse_stimulus_name(id: &str) -> (String, Option<String>) {
-    let file = id.rsplit(['/', '\\']).next().unwrap_or(id);
-    let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
-    let strip = |s: &str| s.trim_end_matches(|c: char| c.is_ascii_digit()).to_string();
-    match stem.rsplit_once('-') {
-        Some((a, b)) => (strip(a.rsplit('_').next().unwrap_or(a)), Some(strip(b))),
-        None => (strip(stem), None),
-    }
-}
-
-fn folder_of(id: &str) -> Option<&str> {
-    let mut parts = id.rsplit(['/', '\\']);
-    parts.next()?;
-    parts.next()
-}
-
-/// Resolve a category cell: an index `< n` or a category name.
-fn category(cell: &str, cats: &[String]) -> Option<u32> {
-    let cell = cell.trim();
-    if let Ok(i) = cell.parse::<usize>() {
-        return (i < cats.len()).then_some(i as u32);
-    }
-    cats.iter().position(|c| c == cell).map(|i| i as u32)
-}
-
-/// Shape (and texture when `with_texture`) category of item `i`.
-fn labels_of(
-    set: &EvalSet<'_>,
-    i: usize,
-    cats: &[String],
-    p: &Params,
-    with_texture: bool,
-) -> Result<(u32, Option<u32>), ShapeBiasError> {
-    let id = &set.index.ids[i];
-    let err = |reason: String| ShapeBiasError::Label {
-        dataset: set.dataset.into(),
-        item: id.clone(),
-        reason,
-    };
-    let meta = |col: &str| {
-        set.index
-            .meta
-            .get(col)
-            .and_then(|c| c.get(i))
-            .map(String::as_str)
-    };
-    let resolve = |name: &str, what: &str| {
-        category(name, cats).ok_or_else(|| {
-            err(format!(
-                "{what} `{name}` is not one of the categories [{}]",
-                cats.join(", ")
-            ))
-        })
-    };
-    let (parsed_shape, parsed_tex) = parse_stimulus_name(id);
-    let shape = if let Some(v) = meta(&p.shape_column) {
-        resolve(v, "shape")?
-    } else if let Some(f) = folder_of(id).filter(|f| category(f, cats).is_some()) {
-        resolve(f, "shape folder")?
-    } else if category(&parsed_shape, cats).is_some() {
-        resolve(&parsed_shape, "shape")?
-    } else if p.decision == DecisionMode::Direct
-        && set.index.labels[i] >= 0
-        && (set.index.labels[i] as usize) < cats.len()
-    {
-        set.index.labels[i] as u32
-    } else {
-        return Err(err(format!(
-            "no shape category: no `{}` column, and neither the folder nor `{parsed_shape}` is a category",
-            p.shape_column
-        )));
-    };
-    if !with_texture {
-        return Ok((shape, None));
-    }
-    let texture = if let Some(v) = meta(&p.texture_column) {
-        resolve(v, "texture")?
-    } else if let Some(t) = parsed_tex {
-        resolve(&t, "texture")?
-    } else {
-        return Err(err(format!(
-            "no texture category: no `{}` column and the name has no `-<texture>` part",
-            p.texture_column
-        )));
-    };
-    Ok((shape, Some(texture)))
 }
 
 /// `(usable rows, category decisions, category names)`.
@@ -328,6 +232,27 @@ fn decide(
     }
 }
 
+/// The set as the protocol scores it: at the protocol's logit scale (see the crate docs).
+fn under_protocol<'a>(set: &EvalSet<'a>, p: &Params) -> Result<EvalSet<'a>, ShapeBiasError> {
+    let Some(protocol) = p.protocol else {
+        return Ok(*set);
+    };
+    if p.decision != DecisionMode::Imagenet16 {
+        return Err(ShapeBiasError::Protocol(format!(
+            "[stages.shapebias] protocol = \"{}\" decides by the 16-class mean mapping: remove `decision = \"{}\"` (or set it to \"imagenet16\")",
+            protocol.name(),
+            match p.decision {
+                DecisionMode::Direct => "direct",
+                DecisionMode::Imagenet16 => "imagenet16",
+            }
+        )));
+    }
+    Ok(EvalSet {
+        scale: protocol.logit_scale(),
+        ..*set
+    })
+}
+
 /// Accuracy of one shape-only set (edges, silhouettes).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShapeOnlyAccuracy {
@@ -343,6 +268,8 @@ pub struct ShapeBiasOutput {
     pub model: String,
     pub dataset: String,
     pub decision_mode: DecisionMode,
+    /// The named protocol the numbers follow, if any.
+    pub protocol: Option<Protocol>,
     pub scale: f32,
     pub categories: Vec<String>,
     pub failed: usize,
@@ -365,6 +292,7 @@ pub fn compute(
     human: Option<&HumanShapeBias>,
     params: &Params,
 ) -> Result<ShapeBiasOutput, ShapeBiasError> {
+    let cue = &under_protocol(cue, params)?;
     let (rows, decisions, cats) = decide(cue, mapping, params)?;
     let mut shape = Vec::with_capacity(rows.len());
     let mut texture = Vec::with_capacity(rows.len());
@@ -417,6 +345,7 @@ pub fn compute(
     };
     let mut so = Vec::new();
     for set in shape_only {
+        let set = &under_protocol(set, params)?;
         let (r, d, c) = decide(set, mapping, params)?;
         let mut hits = Vec::with_capacity(r.len());
         for (&i, &dec) in r.iter().zip(&d) {
@@ -434,6 +363,7 @@ pub fn compute(
         model: cue.model.into(),
         dataset: cue.dataset.into(),
         decision_mode: params.decision,
+        protocol: params.protocol,
         scale: cue.scale,
         categories: cats,
         failed: cue.len() - rows.len(),
@@ -454,6 +384,10 @@ fn ci3(t: Table, name: &str, v: Option<BootstrapCi>) -> Table {
 }
 
 impl ShapeBiasOutput {
+    fn protocol_name(&self) -> Option<String> {
+        self.protocol.map(|p| p.name().to_string())
+    }
+
     /// `shape_bias` (one row), `shape_bias_categories` (one row per category), `shape_only`
     /// (one row per shape-only dataset).
     pub fn to_batches(&self) -> Result<Vec<(&'static str, RecordBatch)>, ShapeBiasError> {
@@ -462,6 +396,7 @@ impl ShapeBiasOutput {
             .utf8("model", [self.model.clone()])
             .utf8("dataset", [self.dataset.clone()])
             .utf8("decision_mode", [self.decision_mode.name()])
+            .utf8_opt("protocol", vec![self.protocol_name()])
             .f64("logit_scale", [self.scale as f64])
             .i64("n_total", [r.n_total as i64])
             .i64("failed", [self.failed as i64])
@@ -492,6 +427,8 @@ impl ShapeBiasOutput {
             .utf8("model", s.iter().map(|_| self.model.clone()))
             .utf8("dataset", s.iter().map(|x| x.dataset.clone()))
             .utf8("decision_mode", s.iter().map(|_| self.decision_mode.name()))
+            .utf8_opt("protocol", s.iter().map(|_| self.protocol_name()).collect())
+            .f64("logit_scale", s.iter().map(|_| self.scale as f64))
             .i64("n", s.iter().map(|x| x.n as i64))
             .i64("failed", s.iter().map(|x| x.failed as i64))
             .f64("accuracy", s.iter().map(|x| x.accuracy.estimate))

@@ -1,4 +1,5 @@
-//! The shape-bias stage as a registered [`Stage`]: cue-conflict decisions of one model.
+//! The shape-bias stage as a registered [`Stage`]: cue-conflict decisions of one model, and its
+//! accuracy on the shape-only sets the parameters name.
 
 use atlas_stagekit::stage::{ModelData, NamedTable, Reads, Role, RunSettings, Stage, StageError};
 
@@ -43,6 +44,16 @@ impl Stage for ShapeBiasStage {
             .collect()
     }
 
+    /// `shape_only = [..]`: the edges / silhouette sets, whatever their role.
+    fn named_datasets(&self, p: &Params) -> Vec<String> {
+        p.shape_only.clone()
+    }
+
+    /// `protocol = "model-vs-human"`: heads from the 80 OpenAI templates.
+    fn fixed_prompts(&self, p: &Params) -> Option<&'static str> {
+        p.protocol.map(|p| p.prompt_set())
+    }
+
     fn run_model(&self, p: &Params, data: &ModelData<'_>) -> Result<Vec<NamedTable>, StageError> {
         let mapping = p
             .mapping
@@ -54,9 +65,23 @@ impl Stage for ShapeBiasStage {
             .as_deref()
             .map(load_human_responses)
             .transpose()?;
+        let (shape_only, cue): (Vec<_>, Vec<_>) = data
+            .sets
+            .iter()
+            .map(|s| s.set)
+            .partition(|s| p.shape_only.iter().any(|n| n == s.dataset));
+        if cue.is_empty() {
+            return Err(format!(
+                "[stages.shapebias] shape_only sets ({}) are reported with a cue-conflict set; add a [[dataset]] with role = \"cue-conflict\"",
+                p.shape_only.join(", ")
+            )
+            .into());
+        }
         let mut out = Vec::new();
-        for s in &data.sets {
-            let o = compute(&s.set, mapping.as_ref(), &[], human.as_ref(), p)?;
+        for (i, s) in cue.iter().enumerate() {
+            // The shape-only rows go with the first cue-conflict set (one row per set and model).
+            let so: &[_] = if i == 0 { &shape_only } else { &[] };
+            let o = compute(s, mapping.as_ref(), so, human.as_ref(), p)?;
             out.extend(o.to_batches()?);
         }
         Ok(out)

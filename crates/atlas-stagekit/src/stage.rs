@@ -175,6 +175,22 @@ pub trait Stage: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Datasets the parameters name (`[[dataset]] name`s: a calibration set, shape-only sets),
+    /// read whatever their role. [`ModelData::sets`] holds them after the sets of
+    /// [`Stage::reads`], each once (a named set that is already read by role is not repeated).
+    /// The pipeline refuses a name no `[[dataset]]` has. Default none.
+    fn named_datasets(&self, _params: &Self::Params) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// A prompt set the stage's heads must use, by name, instead of each prompt set of the run
+    /// (a paper-faithful protocol: model-vs-human's 80 OpenAI templates). The stage then runs
+    /// once, over the datasets it reads evaluated under that prompt set, whatever prompt sets
+    /// the datasets name. The pipeline knows [`FIXED_PROMPT_SETS`]. Default none.
+    fn fixed_prompts(&self, _params: &Self::Params) -> Option<&'static str> {
+        None
+    }
+
     /// Texts of `index` to embed with the model's text tower for this stage (none by default).
     fn texts(
         &self,
@@ -200,6 +216,11 @@ pub trait Stage: Send + Sync + 'static {
         Err(format!("stage `{}` has no cross-model step", self.name()).into())
     }
 }
+
+/// Prompt sets a stage can fix by name ([`Stage::fixed_prompts`]): `openai-80`, the 80 OpenAI
+/// ImageNet templates (CLIP's `Prompt_Engineering_for_ImageNet`, open_clip's
+/// `OPENAI_IMAGENET_TEMPLATES`, model-vs-human's CLIP weights).
+pub const FIXED_PROMPT_SETS: [&str; 1] = ["openai-80"];
 
 /// Name of the one column of a [`summary_batch`].
 pub const SUMMARY_COLUMN: &str = "summary_cbor";

@@ -1,5 +1,6 @@
 use atlas_stagekit::testing as util;
 
+use arrow::array::Array;
 use arrow::datatypes::DataType;
 use util::{Owned, mixed, one_hot_head};
 
@@ -67,7 +68,7 @@ fn temperature_scaling_reduces_ece_on_an_overconfident_model() {
     let out = compute(
         &id.set("m", "val", "id", None),
         None,
-        &[shift.set("m", "v2", "shift", None)],
+        &[shift.set("m", "v2", "shift", None).into()],
         &params(),
     )
     .unwrap();
@@ -113,7 +114,7 @@ fn separate_calibration_dataset() {
     assert!(e.to_string().contains("val-calib"), "{e}");
     let out = compute(
         &id.set("m", "val", "id", None),
-        Some(&cal.set("m", "val-calib", "id", None)),
+        Some(&cal.set("m", "val-calib", "id", None).into()),
         &[],
         &p,
     )
@@ -133,12 +134,12 @@ fn nll_matches_atlas_metrics() {
     let cal = overconfident(20);
     let out = compute(
         &id.set("m", "val", "id", None),
-        Some(&cal.set("m", "c", "id", None)),
+        Some(&cal.set("m", "c", "id", None).into()),
         &[],
         &p,
     )
     .unwrap();
-    let s = score(&id.set("m", "val", "id", None)).unwrap();
+    let s = score(&id.set("m", "val", "id", None).into(), true).unwrap();
     let expect = atlas_metrics::calibration::nll(
         s.matrix().unwrap(),
         &s.labels,
@@ -193,4 +194,149 @@ fn schema_and_bins() {
         &DataType::Float64
     );
     assert_eq!(out.headline().len(), 4);
+}
+
+/// `n` items over 4 classes whose top class is right only when `right(i)`; the runner-up
+/// (cosine 0.6 against 0.8) is the other one of the pair.
+fn paired(n: usize, right: impl Fn(usize) -> bool) -> Owned {
+    let labels: Vec<i64> = (0..n as i64).map(|i| i % 4).collect();
+    let rows = labels
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| {
+            let (l, other) = (l as usize, (l as usize + 1) % 4);
+            if right(i) {
+                mixed(4, &[(l, 0.8), (other, 0.6)])
+            } else {
+                mixed(4, &[(other, 0.8), (l, 0.6)])
+            }
+        })
+        .collect();
+    Owned::new(one_hot_head(4), labels, rows)
+}
+
+fn edge_column(out: &CalibrationOutput) -> Vec<Option<String>> {
+    let b = out.to_batches().unwrap();
+    let col = b[0]
+        .1
+        .column_by_name("temperature_edge")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow::array::StringArray>()
+        .unwrap()
+        .clone();
+    (0..col.len())
+        .map(|i| col.is_valid(i).then(|| col.value(i).to_string()))
+        .collect()
+}
+
+/// Half the confident predictions wrong: the NLL optimum lies far above T = 10, so the fit ends
+/// at the upper edge; an all-correct model at logit scale 1 wants T -> 0 and ends at the lower
+/// edge. Both are flagged in `temperature_edge`; an interior optimum is not.
+#[test]
+fn temperature_at_the_search_edge_is_flagged() {
+    let wrong_half = paired(80, |i| i % 2 == 0);
+    let out = compute(
+        &wrong_half.set("m", "val", "id", None),
+        None,
+        &[],
+        &params(),
+    )
+    .unwrap();
+    assert_eq!(out.temperature.temperature, 10.0);
+    assert_eq!(out.temperature_edge, Some(SearchEdge::Upper));
+    assert_eq!(edge_column(&out), vec![Some("upper".to_string())]);
+
+    let all_right = paired(80, |_| true);
+    let set = EvalSet {
+        scale: 1.0,
+        ..all_right.set("m", "val", "id", None)
+    };
+    let out = compute(&set, None, &[], &params()).unwrap();
+    assert_eq!(out.temperature.temperature, 0.5);
+    assert_eq!(out.temperature_edge, Some(SearchEdge::Lower));
+    assert_eq!(edge_column(&out), vec![Some("lower".to_string())]);
+
+    // One in three wrong at logit scale 20: an interior optimum.
+    let id = overconfident(120);
+    let set = EvalSet {
+        scale: 20.0,
+        ..id.set("m", "val", "id", None)
+    };
+    let out = compute(&set, None, &[], &params()).unwrap();
+    let t = out.temperature.temperature;
+    assert!(t > 0.6 && t < 9.9, "T = {t}");
+    assert_eq!(out.temperature_edge, None);
+    assert_eq!(edge_column(&out), vec![None]);
+    assert_eq!(search_edge(5.0, &TemperatureSearch::default()), None);
+}
+
+#[test]
+fn calibration_set_may_not_be_the_id_set() {
+    let id = overconfident(40);
+    let p = Params {
+        split: CalibrationSplit::Dataset { name: "val".into() },
+        ..params()
+    };
+    let set = id.set("m", "val", "id", None);
+    let e = compute(&set, Some(&set.into()), &[], &p).unwrap_err();
+    assert!(e.to_string().contains("ID set itself"), "{e}");
+}
+
+#[test]
+fn groups_and_a_class_subset_together_are_refused() {
+    let id = overconfident(40);
+    let shift = overconfident(20);
+    let groups = ClassGroups::new(vec![vec![0, 1], vec![2, 3]], 4).unwrap();
+    let subset = [0usize, 1, 2, 3];
+    let s = LabelledSet {
+        set: shift.set("m", "objectnet", "shift", Some(&subset)),
+        groups: Some(&groups),
+    };
+    let e = compute(&id.set("m", "val", "id", None), None, &[s], &params()).unwrap_err();
+    assert!(
+        matches!(&e, CalibrationError::Protocol { dataset, .. } if dataset == "objectnet"),
+        "{e}"
+    );
+}
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn temperature_at_the_search_edge_is_a_warning() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let wrong_half = paired(80, |i| i % 2 == 0);
+    tracing::subscriber::with_default(subscriber, || {
+        compute(
+            &wrong_half.set("m", "val", "id", None),
+            None,
+            &[],
+            &params(),
+        )
+        .unwrap();
+    });
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("WARN"), "{text}");
+    assert!(
+        text.contains("upper end of its search range [0.5, 10]"),
+        "{text}"
+    );
+    assert!(text.contains("search = { lower"), "{text}");
 }
