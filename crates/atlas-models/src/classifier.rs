@@ -1,6 +1,6 @@
 //! Supervised ImageNet classifiers (timm hub directories, torchvision state dicts) as one
-//! [`Classifier`] module, and the public loading API: [`load_classifier`] ->
-//! [`LoadedClassifier`] with `encode_images` (pre-logits) and `logits`.
+//! [`Classifier`] module over the [`crate::timm`] families, and the public loading API:
+//! [`load_classifier`] -> [`LoadedClassifier`] with `encode_images` (pre-logits) and `logits`.
 
 use std::path::Path;
 
@@ -202,7 +202,7 @@ pub fn load_classifier(source: &CheckpointSource, opts: &LoadOptions) -> Result<
         }
     };
     let file = SafetensorsFile::open(weights)?;
-    let shapes = WeightShapes::read(&file)?;
+    let shapes = WeightShapes::new(file.path(), file.normalised_shapes());
     let (arch, spec, preprocess) = match timm_cfg {
         Some(cfg) => {
             if let Some(name) = opts.arch_name.as_deref() {
