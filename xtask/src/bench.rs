@@ -188,16 +188,8 @@ fn tower_rows(
         iters,
         ..atlas_models::BenchOptions::default()
     };
-    let ours = atlas_models::bench_towers(&opts).with_context(|| {
-        format!(
-            "{arch} at {precision} on {device}{}",
-            if precision == atlas_models::Precision::F32 {
-                ""
-            } else {
-                " (reduced precision needs a backend that has it: the CPU backend may be f32 only)"
-            }
-        )
-    })?;
+    let ours = atlas_models::bench_towers(&opts)
+        .with_context(|| format!("clip-atlas side: {arch} at {precision} on {device}"))?;
     let reference = if no_reference {
         None
     } else {
