@@ -10,11 +10,18 @@ use serde_json::Value;
 
 #[derive(Subcommand)]
 pub enum Which {
-    /// Image tower images/s and text tower prompts/s (ViT-B/32, random init, batch 32, f32), and
-    /// decode + preprocess images/s on the shared ImageNet photos, vs PyTorch/open_clip and PIL.
+    /// Image tower images/s and text tower prompts/s (random init; default ViT-B/32, batch 32,
+    /// f32), and decode + preprocess images/s on the shared ImageNet photos, vs PyTorch/open_clip
+    /// and PIL.
     Towers {
-        #[arg(long, default_value = "ViT-B-32")]
-        arch: String,
+        /// Built-in architectures, comma-separated: ViT-B-32, ViT-B-16, ViT-L-14, RN50,
+        /// convnext_base(_w), EVA02-B-16, ViT-B-16-SigLIP, ... (`atlas_models::config::
+        /// builtin_config_names`).
+        #[arg(long, default_value = "ViT-B-32", value_delimiter = ',')]
+        arch: Vec<String>,
+        /// f32, f16 or bf16, for both sides (PyTorch: `.half()` / `.bfloat16()` and autocast).
+        #[arg(long, default_value = "f32")]
+        precision: String,
         #[arg(long, default_value_t = 32)]
         batch: usize,
         #[arg(long, default_value_t = 3)]
@@ -76,11 +83,12 @@ pub fn run(which: Which) -> Result<()> {
         }
         Which::Towers {
             arch,
+            precision,
             batch,
             iters,
             device,
             no_reference,
-        } => towers(&arch, batch, iters, &device, no_reference),
+        } => towers(&arch, &precision, batch, iters, &device, no_reference),
         Which::Pipeline {
             arch,
             batch,
@@ -123,52 +131,20 @@ fn pipeline(arch: &str, batch: usize, device: &str, no_reference: bool) -> Resul
     Ok(())
 }
 
-fn towers(arch: &str, batch: usize, iters: usize, device: &str, no_reference: bool) -> Result<()> {
+fn towers(
+    archs: &[String],
+    precision: &str,
+    batch: usize,
+    iters: usize,
+    device: &str,
+    no_reference: bool,
+) -> Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!(
-        "machine: {} CPU threads; device {device}; {arch}, batch {batch}, f32",
-        threads
-    );
-    let opts = atlas_models::BenchOptions {
-        device: device.parse()?,
-        arch: arch.to_string(),
-        batch,
-        iters,
-        ..atlas_models::BenchOptions::default()
-    };
-    let ours = atlas_models::bench_towers(&opts)?;
-    let reference = if no_reference {
-        None
-    } else {
-        let out = python(&[
-            "tools/parity/bench_towers.py",
-            "--arch",
-            arch,
-            "--batch",
-            &batch.to_string(),
-            "--iters",
-            &iters.to_string(),
-            "--device",
-            if device == "cuda" { "cuda" } else { "cpu" },
-        ])?;
-        Some(out)
-    };
-    let r = |key: &str| reference.as_ref().and_then(|v| v[key].as_f64());
-    println!(
-        "{:<28} {:>12} {:>14} {:>8}",
-        "", "clip-atlas", "open_clip", "ratio"
-    );
-    row(
-        "image tower (images/s)",
-        ours.images_per_s,
-        r("images_per_s"),
-    );
-    row(
-        "text tower (prompts/s)",
-        ours.prompts_per_s,
-        r("prompts_per_s"),
-    );
-
+    let precision: atlas_models::Precision = precision.parse()?;
+    println!("machine: {threads} CPU threads; device {device}; batch {batch}, {precision}");
+    for arch in archs {
+        tower_rows(arch, precision, batch, iters, device, no_reference)?;
+    }
     let shared = shared_dir();
     let samples = shared.join("data/imagenet/samples");
     let files = jpegs(&samples)?;
@@ -183,11 +159,89 @@ fn towers(arch: &str, batch: usize, iters: usize, device: &str, no_reference: bo
             &samples.display().to_string(),
         ])?)
     };
+    println!(
+        "{:<28} {:>12} {:>14} {:>8}",
+        "ViT-B-32 eval transform", "clip-atlas", "PIL", "ratio"
+    );
     row(
         "decode+preprocess (img/s/core)",
         ours_pre.single_thread_images_per_s,
         ref_pre.as_ref().and_then(|v| v["images_per_s"].as_f64()),
     );
+    Ok(())
+}
+
+/// One architecture: ours and PyTorch's image / text throughput at `precision`.
+fn tower_rows(
+    arch: &str,
+    precision: atlas_models::Precision,
+    batch: usize,
+    iters: usize,
+    device: &str,
+    no_reference: bool,
+) -> Result<()> {
+    let opts = atlas_models::BenchOptions {
+        device: device.parse()?,
+        precision,
+        arch: arch.to_string(),
+        batch,
+        iters,
+        ..atlas_models::BenchOptions::default()
+    };
+    let ours = atlas_models::bench_towers(&opts)
+        .with_context(|| format!("clip-atlas side: {arch} at {precision} on {device}"))?;
+    let reference = if no_reference {
+        None
+    } else {
+        Some(python(&[
+            "tools/parity/bench_towers.py",
+            "--arch",
+            arch,
+            "--batch",
+            &batch.to_string(),
+            "--iters",
+            &iters.to_string(),
+            "--device",
+            if device == "cuda" { "cuda" } else { "cpu" },
+            "--precision",
+            &precision.to_string(),
+        ])?)
+    };
+    let r = |key: &str| reference.as_ref().and_then(|v| v[key].as_f64());
+    let cast = reference
+        .as_ref()
+        .and_then(|v| v["cast"].as_str())
+        .map(|c| format!(" vs {c}"))
+        .unwrap_or_default();
+    println!(
+        "{:<28} {:>12} {:>14} {:>8}",
+        format!("{arch}{cast}"),
+        "clip-atlas",
+        "open_clip",
+        "ratio"
+    );
+    row(
+        "image tower (images/s)",
+        ours.images_per_s,
+        r("images_per_s"),
+    );
+    row(
+        "text tower (prompts/s)",
+        ours.prompts_per_s,
+        r("prompts_per_s"),
+    );
+    if r("images_per_s_autocast").is_some() {
+        row(
+            "image tower vs autocast",
+            ours.images_per_s,
+            r("images_per_s_autocast"),
+        );
+        row(
+            "text tower vs autocast",
+            ours.prompts_per_s,
+            r("prompts_per_s_autocast"),
+        );
+    }
     Ok(())
 }
 

@@ -1,10 +1,13 @@
-//! Tower throughput benchmark: ViT-B/32 (random init) image and text towers.
+//! Tower throughput benchmark: the image and text towers of a built-in architecture (random
+//! init; default ViT-B/32) at a precision. Every built-in family runs: ViT, ModifiedResNet
+//! (`RN50`), ConvNeXt (`convnext_base`, `convnext_base_w`), EVA02 (`EVA02-B-16`, ...) and
+//! SigLIP (`ViT-B-16-SigLIP`).
 
 use std::time::Instant;
 
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 
-use crate::config::builtin_config;
+use crate::config::{builtin_config, builtin_config_names};
 use crate::device::{AttentionImpl, DeviceKind, Precision, select_device_resolved};
 use crate::error::{ModelError, Result};
 use crate::model::Clip;
@@ -57,7 +60,10 @@ pub struct BenchReport {
 pub fn bench_towers(opts: &BenchOptions) -> Result<BenchReport> {
     let config = builtin_config(&opts.arch).ok_or_else(|| ModelError::Config {
         origin: opts.arch.clone(),
-        message: "not a built-in architecture".into(),
+        message: format!(
+            "not a built-in architecture; one of {:?}",
+            builtin_config_names()
+        ),
     })?;
     if opts.batch == 0 || opts.iters == 0 {
         return Err(ModelError::Input(
@@ -73,18 +79,15 @@ pub fn bench_towers(opts: &BenchOptions) -> Result<BenchReport> {
     let s = config.vision.image_size as usize;
     let b = opts.batch;
     let ctx = config.text.context_length;
-    let tokens = opts.text_tokens.unwrap_or(ctx).clamp(2, ctx);
+    // A text tower without a causal mask (SigLIP) reads the whole padded row.
+    let tokens = match config.text.causal_mask {
+        true => opts.text_tokens.unwrap_or(ctx).clamp(2, ctx),
+        false => ctx,
+    };
 
     let pixels: Tensor<4> = Tensor::random([b, 3, s, s], Distribution::Normal(0.0, 1.0), &device);
     let run_image = || to_host(model.encode_image(pixels.clone())).map(|_| ());
-    let mut ids = vec![0i64; b * tokens];
-    for r in 0..b {
-        ids[r * tokens] = 49406;
-        for c in 1..tokens - 1 {
-            ids[r * tokens + c] = 1000 + ((r * 31 + c * 7) % 40000) as i64;
-        }
-        ids[r * tokens + tokens - 1] = config.text.eot_token_id as i64;
-    }
+    let ids = bench_token_ids(b, tokens, config.text.vocab_size, config.text.eot_token_id);
     let ids_t: Tensor<2, Int> = Tensor::from_data(TensorData::new(ids, [b, tokens]), &device);
     let pos_t: Tensor<1, Int> =
         Tensor::from_data(TensorData::new(vec![(tokens - 1) as i64; b], [b]), &device);
@@ -113,4 +116,21 @@ pub fn bench_towers(opts: &BenchOptions) -> Result<BenchReport> {
         images_per_s,
         prompts_per_s,
     })
+}
+
+/// The prompts both sides of the benchmark encode (`tools/parity/bench_towers.py` builds the
+/// same rows): start id `vocab - 2`, then `1000 + (r * 31 + c * 7) % min(40000, vocab - 1002)`,
+/// then `eot` in the last position.
+pub fn bench_token_ids(batch: usize, tokens: usize, vocab: usize, eot: u32) -> Vec<i64> {
+    let span = 40000.min(vocab.saturating_sub(1002)).max(1);
+    let mut ids = vec![0i64; batch * tokens];
+    for r in 0..batch {
+        let row = &mut ids[r * tokens..(r + 1) * tokens];
+        row[0] = vocab as i64 - 2;
+        for (c, id) in row.iter_mut().enumerate().take(tokens - 1).skip(1) {
+            *id = 1000 + ((r * 31 + c * 7) % span) as i64;
+        }
+        row[tokens - 1] = eot as i64;
+    }
+    ids
 }

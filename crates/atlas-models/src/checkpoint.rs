@@ -175,6 +175,15 @@ impl SafetensorsFile {
         }
     }
 
+    /// normalised key -> shape (wrappers stripped as [`Self::normalised_keys`] strips them),
+    /// from the header alone: no tensor data is read.
+    pub fn normalised_shapes(&self) -> BTreeMap<String, Vec<usize>> {
+        self.normalised_keys()
+            .into_iter()
+            .filter_map(|(norm, raw)| self.tensors.get(&raw).map(|i| (norm, i.shape.clone())))
+            .collect()
+    }
+
     /// normalised key -> raw key: strips a `state_dict.` wrapper and a `module.` prefix.
     pub fn normalised_keys(&self) -> BTreeMap<String, String> {
         self.tensors
@@ -189,9 +198,12 @@ impl SafetensorsFile {
     }
 }
 
-/// Keys that loaders drop on purpose.
+/// Keys that loaders drop on purpose: HF position ids, BatchNorm step counters, and a timm
+/// Eva's rotary tables (non-persistent buffers in timm; computed here, never read).
 fn ignored(norm_key: &str) -> bool {
-    norm_key.ends_with("position_ids") || norm_key.ends_with(NUM_BATCHES_TRACKED)
+    norm_key.ends_with("position_ids")
+        || norm_key.ends_with(NUM_BATCHES_TRACKED)
+        || norm_key.starts_with("visual.trunk.rope.")
 }
 
 /// Loads the model walk's parameters from a checkpoint, checking names and shapes, resizing the

@@ -150,10 +150,15 @@ pub fn select_device_resolved(
 fn configure(device: &mut Device, kind: DeviceKind, precision: Precision) -> Result<()> {
     let want = precision.float_dtype();
     if !device.supports_dtype(want) {
+        let backend = match kind {
+            DeviceKind::Cpu if cfg!(feature = "flex") => "burn flex",
+            DeviceKind::Cpu => "burn ndarray (f32 only)",
+            _ => "this backend",
+        };
         return Err(ModelError::Device {
             device: kind.to_string(),
             message: format!(
-                "precision {precision} is not supported by this backend; use f32 (or another backend)"
+                "precision {precision} is not supported by {backend}; use f32 (or another backend)"
             ),
         });
     }

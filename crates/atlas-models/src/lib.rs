@@ -1,6 +1,6 @@
-//! OpenCLIP CLIP (ViT or ModifiedResNet image tower + text tower) and SigLIP (timm SigLIP ViT
-//! with its MAP head + SigLIP text tower) in burn, numerically equal to open_clip, and timm /
-//! torchvision ImageNet classifiers (ResNet, ViT, ConvNeXt).
+//! OpenCLIP CLIP (ViT, ModifiedResNet, timm ConvNeXt or timm EVA02 image tower + text tower) and
+//! SigLIP (timm SigLIP ViT with its MAP head + SigLIP text tower) in burn, numerically equal to
+//! open_clip, and timm / torchvision ImageNet classifiers (ResNet, ViT, ConvNeXt).
 //!
 //! - [`load`] a checkpoint ([`CheckpointSource`]: file, `local-dir:`, `hf-hub:`) in open_clip or
 //!   HF `CLIPModel` / `SiglipModel` layout onto a device ([`DeviceKind`], [`Precision`]), giving a
@@ -10,6 +10,11 @@
 //!   `pool_type: "last"`, `proj_bias`, `norm_kwargs.eps`), or HF `SiglipModel` configs. The
 //!   activation follows the config (HF `hidden_act`, default tanh-GELU; open_clip / timm exact
 //!   GELU unless `act_kwargs` / the timm model say tanh).
+//! - ConvNeXt CLIPs (open_clip `convnext_*` configs: `timm_model_name: convnext_*`, numbers from
+//!   [`TIMM_CONVNEXTS`], `timm_proj` `linear` / `mlp`, `timm_proj_bias`) and EVA02 CLIPs
+//!   (`EVA02-*` configs: `timm_model_name: eva02_*_clip_*` from [`TIMM_EVAS`], `timm_pool:
+//!   "token"`, `timm_proj: null`, `custom_text`): open_clip's `TimmModel` ([`timm_model`]) over
+//!   the timm trunks in [`timm`].
 //! - [`Clip::init`] builds a randomly initialised model (also on autodiff devices, where
 //!   [`Clip::encode_text`] trains too) and [`save_open_clip`] writes it in open_clip layout.
 //! - The activation of a (model, pretrained tag) pair comes from [`activation_for`]; a config
@@ -23,17 +28,21 @@
 //! Files and their dependency order (a file uses only files listed before it; no `use` cycles):
 //! `error` → `activation`, `device`, `interp`, `source` → `config/` (`arch` → `raw` →
 //! `timm` → `open_clip`, `hf`, `hf_siglip` → `preprocess`, `builtin`) → `params` →
-//! `transformer` → `vit`, `resnet`, `siglip` → `model` → `hf_keys` → `checkpoint` → `save` →
-//! `load` → `bench` → `timm/` (`layers` → `hub` → `resnet`, `vit`, `convnext` → `classifier`).
+//! `transformer` → `vit`, `resnet`, `siglip` → `timm/` (`layers` → `hub` → `resnet`, `vit`,
+//! `convnext`, `eva`) → `timm_model` → `model` → `hf_keys` → `checkpoint` → `save` → `load` →
+//! `classifier`, `bench`.
 //!
 //! Supervised ImageNet classifiers ([`load_classifier`] -> [`LoadedClassifier`]: timm hub
-//! directories, torchvision ResNet state dicts) live in [`timm`]; their modules follow the same
-//! build + walk pattern under timm's key names and reuse `transformer`'s blocks and `resnet`'s
-//! conv types.
+//! directories, torchvision ResNet state dicts) are [`classifier`] over the families in
+//! [`timm`]; their modules follow the same build + walk pattern under timm's key names and reuse
+//! `transformer`'s blocks and `resnet`'s conv types. The CLIP towers reuse the same timm
+//! modules (the ConvNeXt trunk is the classifier's, without `head.fc`).
 //!
 //! Tests: `tests/parity.rs` compares against open_clip on committed fixtures made by
 //! `tools/parity/make_model_fixtures.py` (no Python needed to run them); `tests/siglip.rs`
 //! against open_clip and transformers on `tools/parity/make_siglip_fixtures.py`'s fixtures;
+//! `tests/towers.rs` checks the ConvNeXt and EVA02 CLIPs against open_clip on fixtures made by
+//! `tools/parity/make_classifier_fixtures.py` and `tools/parity/make_eva_fixture.py`;
 //! `tests/classifiers.rs` checks the classifiers against timm / torchvision on fixtures made by
 //! `tools/parity/make_classifier_fixtures.py`; `tests/autodiff.rs` needs the `autodiff` feature
 //! (on in `cargo test --workspace`, through atlas-train); `tests/bench.rs` is `#[ignore]`d (tower
@@ -42,6 +51,7 @@
 pub mod activation;
 pub mod bench;
 pub mod checkpoint;
+pub mod classifier;
 pub mod config;
 pub mod device;
 pub mod error;
@@ -55,16 +65,22 @@ pub mod save;
 pub mod siglip;
 pub mod source;
 pub mod timm;
+pub mod timm_model;
 pub mod transformer;
 pub mod vit;
 
 pub use activation::{Activation, activation_for, known_activation};
 pub use bench::{BenchOptions, BenchReport, bench_towers};
 pub use checkpoint::Layout;
+pub use classifier::{
+    Classifier, ClassifierHeadWeights, ClassifierSpec, DescribedClassifier, LoadedClassifier,
+    accepted_architectures, describe_classifier, is_classifier_source, load_classifier,
+};
 pub use config::{
-    ClipConfig, DEFAULT_EOT_TOKEN_ID, ResNetConfig, SiglipVitConfig, TIMM_SIGLIP_VITS, TextConfig,
-    TextPool, TimmSiglipVit, VisionConfig, VisionTowerConfig, VitConfig, builtin_config,
-    timm_siglip_vit,
+    ClipConfig, ConvNeXtTowerConfig, DEFAULT_EOT_TOKEN_ID, EvaConfig, ResNetConfig,
+    SiglipVitConfig, TIMM_CONVNEXTS, TIMM_EVAS, TIMM_SIGLIP_VITS, TextConfig, TextPool, TimmEva,
+    TimmProj, TimmSiglipVit, VisionConfig, VisionTowerConfig, VitConfig, builtin_config,
+    timm_convnext, timm_eva, timm_siglip_vit,
 };
 pub use device::{AttentionImpl, DeviceKind, Precision, select_device};
 pub use error::{ModelError, Result};
@@ -75,11 +91,8 @@ pub use model::{Clip, VisionTower};
 pub use params::VarPath;
 pub use save::{NamedTensor, SaveDtype, save_open_clip, state_dict};
 pub use source::{CheckpointSource, ResolvedFiles};
-pub use timm::{
-    Classifier, ClassifierHeadWeights, ClassifierSpec, DescribedClassifier, LoadedClassifier,
-    TimmHubConfig, accepted_architectures, describe_classifier, is_classifier_source,
-    load_classifier, torchvision_preprocess,
-};
+pub use timm::{TimmHubConfig, torchvision_preprocess};
+pub use timm_model::{ConvNeXtTower, TimmHead};
 
 /// The burn device type models run on.
 pub use burn::tensor::Device;

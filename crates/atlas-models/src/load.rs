@@ -151,10 +151,8 @@ pub fn describe(source: &CheckpointSource, opts: &LoadOptions) -> Result<Describ
                 })?;
                 let act = activation_for(arch, opts.pretrained_tag.as_deref());
                 cfg.quick_gelu = act == Activation::QuickGelu;
-                let pre = PreprocessConfig {
-                    size: cfg.vision.image_size,
-                    ..PreprocessConfig::default()
-                };
+                // open_clip's defaults for the tower (SigLIP: its own mean / std and squash).
+                let pre = default_preprocess(&cfg);
                 (cfg, pre, act)
             }
         };

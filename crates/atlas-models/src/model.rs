@@ -1,5 +1,5 @@
-//! OpenCLIP `CLIP` (ViT, ModifiedResNet or SigLIP ViT image tower + text tower) as burn
-//! modules.
+//! OpenCLIP `CLIP` (ViT, ModifiedResNet, SigLIP ViT, timm ConvNeXt or timm EVA02 Eva image
+//! tower + text tower) as burn modules.
 //!
 //! Field names mirror open_clip's state-dict keys (`visual.transformer.resblocks.0.attn...`);
 //! the keys themselves are spelled once, in the modules' `walk`s (see [`crate::params`]).
@@ -28,6 +28,8 @@ use crate::params::{
 };
 use crate::resnet::ModifiedResNet;
 use crate::siglip::SiglipVisionTransformer;
+use crate::timm::Eva;
+use crate::timm_model::ConvNeXtTower;
 use crate::transformer::{Transformer, TransformerDims};
 use crate::vit::VisionTransformer;
 
@@ -36,13 +38,17 @@ pub(crate) const LOGIT_SCALE: &str = "logit_scale";
 /// Key of the SigLIP-style logit bias.
 pub(crate) const LOGIT_BIAS: &str = "logit_bias";
 
-/// The image tower: open_clip's `VisionTransformer` or `ModifiedResNet`, or timm's SigLIP ViT.
+/// The image tower: open_clip's `VisionTransformer` or `ModifiedResNet`, or a timm trunk
+/// (open_clip `TimmModel`): SigLIP ViT, ConvNeXt (+ open_clip's head), EVA02 Eva.
 #[derive(Module, Debug)]
 #[allow(clippy::large_enum_variant)]
 pub enum VisionTower {
     Vit(VisionTransformer),
     ModifiedResNet(ModifiedResNet),
     SiglipVit(SiglipVisionTransformer),
+    ConvNeXt(ConvNeXtTower),
+    /// Keys under `visual.trunk`; the trunk's `head` is the projection (no `visual.head`).
+    Eva(Eva),
 }
 
 impl VisionTower {
@@ -52,6 +58,8 @@ impl VisionTower {
             VisionTower::Vit(v) => v.forward(pixels),
             VisionTower::ModifiedResNet(r) => r.forward(pixels),
             VisionTower::SiglipVit(s) => s.forward(pixels),
+            VisionTower::ConvNeXt(c) => c.forward(pixels),
+            VisionTower::Eva(e) => e.forward(pixels),
         }
     }
 
@@ -60,6 +68,8 @@ impl VisionTower {
             VisionTower::Vit(t) => VisionTower::Vit(t.walk(vb, v)?),
             VisionTower::ModifiedResNet(t) => VisionTower::ModifiedResNet(t.walk(vb, v)?),
             VisionTower::SiglipVit(t) => VisionTower::SiglipVit(t.walk(vb, v)?),
+            VisionTower::ConvNeXt(t) => VisionTower::ConvNeXt(t.walk(vb, v)?),
+            VisionTower::Eva(t) => VisionTower::Eva(t.walk(&vb.pp("trunk"), v)?),
         })
     }
 }
@@ -156,7 +166,8 @@ impl Clip {
         match &mut self.visual {
             VisionTower::Vit(v) => v.transformer.set_attention(imp),
             VisionTower::SiglipVit(v) => v.blocks.set_attention(imp),
-            VisionTower::ModifiedResNet(_) => {}
+            VisionTower::Eva(v) => v.set_attention(imp),
+            VisionTower::ModifiedResNet(_) | VisionTower::ConvNeXt(_) => {}
         }
         self.transformer.set_attention(imp);
     }
@@ -184,6 +195,12 @@ impl Clip {
             VisionTowerConfig::SiglipVit(s) => VisionTower::SiglipVit(
                 SiglipVisionTransformer::build(vision, s, activation, attention, device),
             ),
+            VisionTowerConfig::ConvNeXt(c) => {
+                VisionTower::ConvNeXt(ConvNeXtTower::build(vision, c, config.embed_dim, device))
+            }
+            VisionTowerConfig::Eva(e) => {
+                VisionTower::Eva(Eva::build(vision, e, config.embed_dim, attention, device))
+            }
         };
         let t = &config.text;
         let w = t.width;

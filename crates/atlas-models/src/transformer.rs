@@ -48,34 +48,47 @@ impl FusedAttention {
         let q: Tensor<4> = qkv.clone().narrow(0, 0, 1).reshape([b, h, l, hd]);
         let k: Tensor<4> = qkv.clone().narrow(0, 1, 1).reshape([b, h, l, hd]);
         let v: Tensor<4> = qkv.narrow(0, 2, 1).reshape([b, h, l, hd]);
-        let scale = (hd as f64).powf(-0.5);
-        let ctx = match self.attention {
-            AttentionImpl::Fused => attention(
-                q,
-                k,
-                v,
-                None,
-                None,
-                AttentionModuleOptions {
-                    scale: Some(scale),
-                    softcap: None,
-                    is_causal: causal,
-                },
-            ),
-            AttentionImpl::Matmul => {
-                let device = q.device();
-                let mut scores = q.matmul(k.swap_dims(2, 3)) * scale;
-                if causal {
-                    let mask = Tensor::<2, Bool>::tril_mask([l, l], 0, &device)
-                        .reshape([1, 1, l, l])
-                        .expand([b, h, l, l]);
-                    scores = scores.mask_fill(mask, f32::NEG_INFINITY);
-                }
-                softmax(scores, 3).matmul(v)
-            }
-        };
+        let ctx = attend(q, k, v, causal, self.attention);
         let ctx = ctx.swap_dims(1, 2).reshape([b, l, d]);
         self.out_proj.forward(ctx)
+    }
+}
+
+/// `softmax(q k^T / sqrt(hd) [+ causal mask]) v` over `[batch, heads, seq, hd]` tensors, with
+/// burn's fused op or plain matmuls (the same function).
+pub(crate) fn attend(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    causal: bool,
+    imp: AttentionImpl,
+) -> Tensor<4> {
+    let [b, h, l, hd] = q.dims();
+    let scale = (hd as f64).powf(-0.5);
+    match imp {
+        AttentionImpl::Fused => attention(
+            q,
+            k,
+            v,
+            None,
+            None,
+            AttentionModuleOptions {
+                scale: Some(scale),
+                softcap: None,
+                is_causal: causal,
+            },
+        ),
+        AttentionImpl::Matmul => {
+            let device = q.device();
+            let mut scores = q.matmul(k.swap_dims(2, 3)) * scale;
+            if causal {
+                let mask = Tensor::<2, Bool>::tril_mask([l, l], 0, &device)
+                    .reshape([1, 1, l, l])
+                    .expand([b, h, l, l]);
+                scores = scores.mask_fill(mask, f32::NEG_INFINITY);
+            }
+            softmax(scores, 3).matmul(v)
+        }
     }
 }
 

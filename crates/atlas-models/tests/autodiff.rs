@@ -45,6 +45,8 @@ fn clip_loss_backprop_reaches_both_towers() {
         VisionTower::Vit(v) => v.conv1.grad(&grads),
         VisionTower::ModifiedResNet(r) => r.conv1.weight.grad(&grads),
         VisionTower::SiglipVit(s) => s.patch_weight.grad(&grads),
+        VisionTower::ConvNeXt(c) => c.trunk.stem_conv.weight.grad(&grads),
+        VisionTower::Eva(e) => e.patch_weight.grad(&grads),
     };
     let g_tok = model.token_embedding.weight.grad(&grads);
     let g_scale = model.logit_scale.grad(&grads);

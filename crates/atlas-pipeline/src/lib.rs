@@ -17,8 +17,8 @@ pub mod registry;
 mod results;
 mod stages;
 mod tokenizers;
-mod weights_hash;
 mod views;
+mod weights_hash;
 
 use std::collections::HashSet;
 use std::fmt::Write as _;

@@ -1,5 +1,6 @@
 //! The architecture numbers of an OpenCLIP CLIP: [`ClipConfig`] with a [`VisionConfig`] whose
-//! tower is a ViT, a ModifiedResNet or a SigLIP ViT ([`VisionTowerConfig`]), and a
+//! tower is a ViT, a ModifiedResNet, a SigLIP ViT, a timm ConvNeXt or a timm EVA02 Eva
+//! ([`VisionTowerConfig`]), and a
 //! [`TextConfig`] (CLIP's causal, first-EOT-pooled text tower or SigLIP's options of it).
 
 use serde::{Deserialize, Serialize};
@@ -15,9 +16,11 @@ pub const DEFAULT_EOT_TOKEN_ID: u32 = 49407;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VisionConfig {
     pub image_size: u32,
-    /// ViT: the transformer width. ModifiedResNet: the stem width (the feature map before the
-    /// attention pool has `width * 32` channels).
+    /// ViT / SigLIP / Eva: the transformer width. ModifiedResNet: the stem width (the feature
+    /// map before the attention pool has `width * 32` channels). ConvNeXt: the trunk's pooled
+    /// features (`dims[-1]`).
     pub width: usize,
+    /// Channels per attention head (0 for a ConvNeXt, which has none).
     pub head_width: usize,
     pub tower: VisionTowerConfig,
 }
@@ -33,6 +36,76 @@ pub enum VisionTowerConfig {
     /// HF `SiglipVisionModel`): no class token, no pre-norm, patch conv with bias, MAP
     /// attention-pooling head, no projection (`embed_dim == width`).
     SiglipVit(SiglipVitConfig),
+    /// open_clip `TimmModel` over a timm `ConvNeXt` trunk (`timm_model_name: convnext_*`):
+    /// stem, four stages, average pool + `head.norm`, then open_clip's `timm_proj` head.
+    ConvNeXt(ConvNeXtTowerConfig),
+    /// open_clip `TimmModel` over a timm `Eva` trunk as EVA02 CLIPs build it
+    /// (`timm_model_name: eva02_*_clip_*`, `timm_pool: "token"`, `timm_proj: null`): class
+    /// token + absolute position embedding, rotary embeddings on the patch tokens, SwiGLU MLP,
+    /// sub-LN inside attention and MLP; the trunk's `head` (a Linear with bias) is the
+    /// projection.
+    Eva(EvaConfig),
+}
+
+/// open_clip `TimmModel`'s head after a pooled trunk (`vision_cfg.timm_proj`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimmProj {
+    /// `visual.head.proj`: `Linear(num_features, embed_dim)` (bias with `timm_proj_bias`).
+    Linear,
+    /// `visual.head.mlp`: timm `Mlp(num_features, 2 * embed_dim, embed_dim)`, exact GELU, fc1
+    /// with bias, fc2 with bias only with `timm_proj_bias`.
+    Mlp,
+}
+
+impl TimmProj {
+    pub fn name(self) -> &'static str {
+        match self {
+            TimmProj::Linear => "linear",
+            TimmProj::Mlp => "mlp",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConvNeXtTowerConfig {
+    /// The timm model name (open_clip `vision_cfg.timm_model_name`), written back by
+    /// [`ClipConfig::to_open_clip_value`].
+    pub timm_model_name: String,
+    /// Blocks per stage.
+    pub depths: Vec<usize>,
+    /// Channels per stage.
+    pub dims: Vec<usize>,
+    /// MLP as 1x1 convs (`[out, in, 1, 1]` weights; atto..nano).
+    pub conv_mlp: bool,
+    /// Every LayerNorm of the trunk (timm 1e-6; xxlarge 1e-5).
+    pub layer_norm_eps: f64,
+    pub proj: TimmProj,
+    /// `timm_proj_bias`.
+    pub proj_bias: bool,
+}
+
+/// The total stride of a ConvNeXt trunk (4x4 stem, three 2x2 downsamples).
+pub const CONVNEXT_STRIDE: u32 = 32;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvaConfig {
+    /// The timm model name (open_clip `vision_cfg.timm_model_name`).
+    pub timm_model_name: String,
+    pub patch_size: u32,
+    pub layers: usize,
+    /// SwiGLU hidden width `int(width * mlp_ratio)` (EVA02: 4 * 2 / 3).
+    pub mlp_ratio: f64,
+    /// Rotary embeddings on the patch tokens (`use_rot_pos_emb`).
+    pub rope: bool,
+    /// The rope reference grid (`ref_feat_shape`, square): coordinates are `i / grid * ref`.
+    pub rope_ref_grid: usize,
+    /// Sub-LN after the attention heads are merged, before `proj` (`scale_attn_inner`).
+    pub scale_attn_inner: bool,
+    /// Sub-LN over the SwiGLU hidden units, before `fc2` (`scale_mlp`).
+    pub scale_mlp: bool,
+    /// Every LayerNorm of the trunk (timm 1e-6).
+    pub layer_norm_eps: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,17 +187,40 @@ impl VisionConfig {
         }
     }
 
+    /// An open_clip `TimmModel` tower over a timm ConvNeXt trunk (no attention heads).
+    pub fn convnext(image_size: u32, tower: ConvNeXtTowerConfig) -> Self {
+        Self {
+            image_size,
+            width: tower.dims.last().copied().unwrap_or(0),
+            head_width: 0,
+            tower: VisionTowerConfig::ConvNeXt(tower),
+        }
+    }
+
+    /// An open_clip `TimmModel` tower over a timm Eva trunk (`heads` attention heads).
+    pub fn eva(image_size: u32, width: usize, heads: usize, tower: EvaConfig) -> Self {
+        Self {
+            image_size,
+            width,
+            head_width: width / heads.max(1),
+            tower: VisionTowerConfig::Eva(tower),
+        }
+    }
+
     /// Whether the tower is a `ModifiedResNet`.
     pub fn is_resnet(&self) -> bool {
         matches!(self.tower, VisionTowerConfig::ModifiedResNet(_))
     }
 
-    /// Pixels per output cell: the ViT patch size, or the ResNet's total stride (32).
+    /// Pixels per output cell: the ViT patch size, or the ResNet's / ConvNeXt's total stride
+    /// (32).
     pub fn stride(&self) -> u32 {
         match &self.tower {
             VisionTowerConfig::Vit(v) => v.patch_size,
             VisionTowerConfig::ModifiedResNet(_) => RESNET_STRIDE,
             VisionTowerConfig::SiglipVit(v) => v.patch_size,
+            VisionTowerConfig::ConvNeXt(_) => CONVNEXT_STRIDE,
+            VisionTowerConfig::Eva(v) => v.patch_size,
         }
     }
 
@@ -134,35 +230,40 @@ impl VisionConfig {
         (self.image_size / self.stride()) as usize
     }
 
-    /// Tokens that get a position embedding: grid² cells + the class (ViT) or mean (ResNet
-    /// attention pool) token; a SigLIP ViT has no class token.
+    /// Tokens that get a position embedding: grid² cells + the class (ViT, Eva) or mean
+    /// (ResNet attention pool) token; a SigLIP ViT has no class token, a ConvNeXt no position
+    /// embedding at all (0).
     pub fn num_positions(&self) -> usize {
         let cells = self.grid() * self.grid();
         match self.tower {
             VisionTowerConfig::SiglipVit(_) => cells,
+            VisionTowerConfig::ConvNeXt(_) => 0,
             _ => cells + 1,
         }
     }
 
-    /// Attention heads (ViT: `width / head_width`; ResNet attention pool:
-    /// `width * 32 / head_width`).
+    /// Attention heads (ViT, Eva: `width / head_width`; ResNet attention pool:
+    /// `width * 32 / head_width`; ConvNeXt: 0).
     pub fn heads(&self) -> usize {
         match &self.tower {
-            VisionTowerConfig::Vit(_) | VisionTowerConfig::SiglipVit(_) => {
-                self.width / self.head_width
-            }
-            VisionTowerConfig::ModifiedResNet(_) => self.width * 32 / self.head_width,
+            VisionTowerConfig::Vit(_)
+            | VisionTowerConfig::SiglipVit(_)
+            | VisionTowerConfig::Eva(_) => self.width / self.head_width.max(1),
+            VisionTowerConfig::ModifiedResNet(_) => self.width * 32 / self.head_width.max(1),
+            VisionTowerConfig::ConvNeXt(_) => 0,
         }
     }
 
-    /// The ViT's MLP width `int(width * mlp_ratio)` as open_clip computes it; `None` for a
-    /// ModifiedResNet.
+    /// The transformer MLP width `int(width * mlp_ratio)` as open_clip / timm compute it
+    /// (Eva: the SwiGLU hidden width); `None` for a ModifiedResNet or a ConvNeXt.
     pub fn mlp_width(&self) -> Option<usize> {
-        match &self.tower {
-            VisionTowerConfig::Vit(v) => Some((self.width as f64 * v.mlp_ratio) as usize),
-            VisionTowerConfig::SiglipVit(v) => Some((self.width as f64 * v.mlp_ratio) as usize),
-            VisionTowerConfig::ModifiedResNet(_) => None,
-        }
+        let ratio = match &self.tower {
+            VisionTowerConfig::Vit(v) => v.mlp_ratio,
+            VisionTowerConfig::SiglipVit(v) => v.mlp_ratio,
+            VisionTowerConfig::Eva(v) => v.mlp_ratio,
+            VisionTowerConfig::ModifiedResNet(_) | VisionTowerConfig::ConvNeXt(_) => return None,
+        };
+        Some((self.width as f64 * ratio) as usize)
     }
 }
 
@@ -306,6 +407,39 @@ impl ClipConfig {
                         "embed_dim {} must equal the SigLIP vision width {} (the tower has no \
                          projection: timm_proj \"none\")",
                         self.embed_dim, v.width
+                    )));
+                }
+            }
+            VisionTowerConfig::ConvNeXt(c) => {
+                if c.depths.len() != c.dims.len() || c.dims.is_empty() || c.dims.contains(&0) {
+                    return Err(err(format!(
+                        "ConvNeXt {}: depths {:?} and dims {:?} must have the same (non-zero) length",
+                        c.timm_model_name, c.depths, c.dims
+                    )));
+                }
+                if v.image_size < CONVNEXT_STRIDE {
+                    return Err(err(format!(
+                        "vision image_size {} is below a ConvNeXt's stride {CONVNEXT_STRIDE}",
+                        v.image_size
+                    )));
+                }
+            }
+            VisionTowerConfig::Eva(e) => {
+                if e.patch_size == 0 || v.image_size < e.patch_size {
+                    return Err(err(format!(
+                        "vision image_size {} must be at least patch_size {} (> 0)",
+                        v.image_size, e.patch_size
+                    )));
+                }
+                if v.head_width == 0
+                    || v.width == 0
+                    || !v.width.is_multiple_of(v.head_width)
+                    || (e.rope && !v.head_width.is_multiple_of(4))
+                {
+                    return Err(err(format!(
+                        "vision width {} must be a positive multiple of head_width {} (a multiple \
+                         of 4 with rotary embeddings)",
+                        v.width, v.head_width
                     )));
                 }
             }

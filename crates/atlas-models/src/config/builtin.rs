@@ -51,13 +51,41 @@ const BUILTIN_CONFIGS: &[(&str, &str)] = &[
         "ViT-bigG-14",
         include_str!("../../../../data/model_configs/ViT-bigG-14.json"),
     ),
+    (
+        "RN50",
+        include_str!("../../../../data/model_configs/RN50.json"),
+    ),
+    (
+        "convnext_base",
+        include_str!("../../../../data/model_configs/convnext_base.json"),
+    ),
+    (
+        "convnext_base_w",
+        include_str!("../../../../data/model_configs/convnext_base_w.json"),
+    ),
+    (
+        "EVA02-B-16",
+        include_str!("../../../../data/model_configs/EVA02-B-16.json"),
+    ),
+    (
+        "EVA02-L-14",
+        include_str!("../../../../data/model_configs/EVA02-L-14.json"),
+    ),
+    (
+        "EVA02-L-14-336",
+        include_str!("../../../../data/model_configs/EVA02-L-14-336.json"),
+    ),
+    (
+        "ViT-B-16-SigLIP",
+        include_str!("../../../../data/model_configs/ViT-B-16-SigLIP.json"),
+    ),
 ];
 
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
-    use super::super::arch::DEFAULT_EOT_TOKEN_ID;
+    use super::super::arch::{DEFAULT_EOT_TOKEN_ID, TextPool, VisionTowerConfig};
     use super::*;
     use crate::activation::Activation;
 
@@ -77,6 +105,20 @@ mod tests {
         assert_eq!(h, Some((16, 257)));
         let q = builtin_config("ViT-B-32-quickgelu").map(|c| c.quick_gelu);
         assert_eq!(q, Some(true));
+        let rn = builtin_config("RN50").map(|c| (c.vision.is_resnet(), c.vision.heads()));
+        assert_eq!(rn, Some((true, 32)));
+        let cw = builtin_config("convnext_base_w").map(|c| match c.vision.tower {
+            VisionTowerConfig::ConvNeXt(t) => (t.dims, c.vision.image_size, c.embed_dim),
+            _ => (vec![], 0, 0),
+        });
+        assert_eq!(cw, Some((vec![128, 256, 512, 1024], 256, 640)));
+        let eva = builtin_config("EVA02-B-16")
+            .map(|c| (c.vision.heads(), c.vision.mlp_width(), c.text.custom_text));
+        assert_eq!(eva, Some((12, Some(2048), true)));
+        let l336 = builtin_config("EVA02-L-14-336").map(|c| c.vision.grid());
+        assert_eq!(l336, Some(24));
+        let sig = builtin_config("ViT-B-16-SigLIP").map(|c| (c.text.pool, c.init_logit_bias));
+        assert_eq!(sig, Some((TextPool::Last, Some(-10.0))));
     }
 
     #[test]

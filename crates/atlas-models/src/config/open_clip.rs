@@ -48,7 +48,13 @@ fn text_options(tc: &RawTextCfg, origin: &str) -> Result<TextOptions> {
         None => None,
     };
     let (pool, eot_token_id) = match get("pool_type").and_then(Value::as_str).unwrap_or("argmax") {
-        "argmax" => (TextPool::FirstEot, DEFAULT_EOT_TOKEN_ID),
+        // open_clip pools at `ids.argmax(-1)`: the first occurrence of the largest id, which for
+        // a tokenizer whose end-of-text is the last vocabulary entry (CLIP: 49407 of 49408) is
+        // the first EOT. A smaller vocabulary ends at vocab_size - 1.
+        "argmax" => (
+            TextPool::FirstEot,
+            u32::try_from(tc.vocab_size.saturating_sub(1)).unwrap_or(DEFAULT_EOT_TOKEN_ID),
+        ),
         "eos" => (TextPool::FirstEot, eos_id.unwrap_or(2)),
         // SigLIP: the </s> (= pad) id 1 of its T5-style vocabulary; unused for pooling.
         "last" => (TextPool::Last, eos_id.unwrap_or(1)),
@@ -113,7 +119,7 @@ impl ClipConfig {
             }
             (None, LayersValue::One(layers)) => VisionConfig::vit(
                 image_size,
-                rv.patch_size,
+                rv.patch_size.unwrap_or(d_patch()),
                 rv.width,
                 *layers,
                 rv.head_width,
@@ -238,6 +244,21 @@ impl ClipConfig {
                 "timm_pool": "map",
                 "timm_proj": "none",
             }),
+            VisionTowerConfig::ConvNeXt(c) => json!({
+                "image_size": self.vision.image_size,
+                "timm_model_name": c.timm_model_name,
+                "timm_model_pretrained": false,
+                "timm_pool": "",
+                "timm_proj": c.proj.name(),
+                "timm_proj_bias": c.proj_bias,
+            }),
+            VisionTowerConfig::Eva(e) => json!({
+                "image_size": self.vision.image_size,
+                "timm_model_name": e.timm_model_name,
+                "timm_model_pretrained": false,
+                "timm_pool": "token",
+                "timm_proj": null,
+            }),
             VisionTowerConfig::ModifiedResNet(r) => json!({
                 "image_size": self.vision.image_size,
                 "layers": r.layers,
@@ -317,8 +338,9 @@ struct RawVisionCfg {
     head_width: usize,
     #[serde(default = "d_mlp_ratio")]
     mlp_ratio: f64,
-    #[serde(default = "d_patch")]
-    patch_size: u32,
+    /// null in ModifiedResNet configs (open_clip's `RN50.json`).
+    #[serde(default)]
+    patch_size: Option<u32>,
     #[serde(flatten)]
     extra: BTreeMap<String, Value>,
 }

@@ -9,7 +9,8 @@
 //!
 //! Block: `x + gamma * fc2(gelu(fc1(LN(dwconv(x)))))` (channels last inside). Pre-logits =
 //! `head.norm(mean over H, W)`. [`ConvNeXt::forward_pooled`] is that trunk output alone (open_clip
-//! uses a ConvNeXt without `head.fc` as a CLIP image tower: build it with `num_classes` 0).
+//! uses a ConvNeXt without `head.fc` as a CLIP image tower: [`ConvNeXtSpec::from_tower`],
+//! `crate::timm_model`). The entrypoint table is `crate::config::TIMM_CONVNEXTS`.
 
 use burn::module::{Module, Param};
 use burn::nn::{LayerNorm, Linear};
@@ -17,6 +18,7 @@ use burn::tensor::module::linear as linear_op;
 use burn::tensor::{Device, Tensor};
 
 use crate::activation::Activation;
+use crate::config::{ConvNeXtTowerConfig, TIMM_CONVNEXTS, timm_convnext};
 use crate::error::{ModelError, Result};
 use crate::params::{
     Init, ParamVisitor, Stored, VarPath, lazy, linear, walk_layer_norm, walk_linear,
@@ -26,85 +28,9 @@ use crate::timm::layers::{
     Conv2d, ConvSpec, WeightShapes, global_avg_pool, layer_norm_2d, layer_norm_eps,
 };
 
-/// (name, depths, dims, conv_mlp, eps) of a timm ConvNeXt entrypoint.
-type ConvNeXtEntry = (&'static str, [usize; 4], [usize; 4], bool, f64);
-
-const CONVNEXTS: &[ConvNeXtEntry] = &[
-    (
-        "convnext_atto",
-        [2, 2, 6, 2],
-        [40, 80, 160, 320],
-        true,
-        1e-6,
-    ),
-    (
-        "convnext_femto",
-        [2, 2, 6, 2],
-        [48, 96, 192, 384],
-        true,
-        1e-6,
-    ),
-    (
-        "convnext_pico",
-        [2, 2, 6, 2],
-        [64, 128, 256, 512],
-        true,
-        1e-6,
-    ),
-    (
-        "convnext_nano",
-        [2, 2, 8, 2],
-        [80, 160, 320, 640],
-        true,
-        1e-6,
-    ),
-    (
-        "convnext_tiny",
-        [3, 3, 9, 3],
-        [96, 192, 384, 768],
-        false,
-        1e-6,
-    ),
-    (
-        "convnext_small",
-        [3, 3, 27, 3],
-        [96, 192, 384, 768],
-        false,
-        1e-6,
-    ),
-    (
-        "convnext_base",
-        [3, 3, 27, 3],
-        [128, 256, 512, 1024],
-        false,
-        1e-6,
-    ),
-    (
-        "convnext_large",
-        [3, 3, 27, 3],
-        [192, 384, 768, 1536],
-        false,
-        1e-6,
-    ),
-    (
-        "convnext_xlarge",
-        [3, 3, 27, 3],
-        [256, 512, 1024, 2048],
-        false,
-        1e-6,
-    ),
-    (
-        "convnext_xxlarge",
-        [3, 4, 30, 3],
-        [384, 768, 1536, 3072],
-        false,
-        1e-5,
-    ),
-];
-
 /// The accepted ConvNeXt names.
 pub fn convnext_names() -> Vec<&'static str> {
-    CONVNEXTS.iter().map(|c| c.0).collect()
+    TIMM_CONVNEXTS.iter().map(|c| c.0).collect()
 }
 
 /// Everything that decides the module shapes and the math.
@@ -122,7 +48,7 @@ pub struct ConvNeXtSpec {
 impl ConvNeXtSpec {
     /// A table entry (`None` for a name not in the table).
     pub fn named(name: &str, num_classes: usize) -> Option<Self> {
-        let &(_, depths, dims, conv_mlp, eps) = CONVNEXTS.iter().find(|c| c.0 == name)?;
+        let &(_, depths, dims, conv_mlp, eps) = timm_convnext(name)?;
         Some(Self {
             depths: depths.to_vec(),
             dims: dims.to_vec(),
@@ -130,6 +56,18 @@ impl ConvNeXtSpec {
             eps,
             num_classes,
         })
+    }
+
+    /// The trunk of an open_clip ConvNeXt CLIP tower (no `head.fc`: open_clip resets the
+    /// classifier).
+    pub fn from_tower(tower: &ConvNeXtTowerConfig) -> Self {
+        Self {
+            depths: tower.depths.clone(),
+            dims: tower.dims.clone(),
+            conv_mlp: tower.conv_mlp,
+            eps: tower.layer_norm_eps,
+            num_classes: 0,
+        }
     }
 
     /// timm: the named architecture with `model_args` applied.
@@ -418,67 +356,5 @@ impl ConvNeXt {
         }
         // LayerNorm2d on [N, C, 1, 1] == LayerNorm over C of the pooled vector.
         self.head_norm.forward(global_avg_pool(x))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use burn::tensor::TensorData;
-
-    use super::*;
-    use crate::checkpoint::{CheckpointParams, Layout, SafetensorsFile};
-    use crate::device::{DeviceKind, Precision, select_device};
-    use crate::params::to_host;
-
-    fn f32_tensor(st: &safetensors::SafeTensors, name: &str) -> (Vec<usize>, Vec<f32>) {
-        let t = st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e:?}"));
-        let data = t
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        (t.shape().to_vec(), data)
-    }
-
-    /// The trunk alone, under `visual.trunk` of an open_clip ConvNeXt CLIP checkpoint, with its
-    /// depths / dims inferred from the weights, gives open_clip's `visual.trunk(pixels)`.
-    #[test]
-    fn open_clip_trunk_with_inferred_sizes() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/convnext_clip");
-        let file = SafetensorsFile::open(&dir.join("open_clip/open_clip_model.safetensors"))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let shapes = WeightShapes::read(&file).unwrap_or_else(|e| panic!("{e}"));
-        let vb = VarPath::root().pp("visual").pp("trunk");
-        let spec = ConvNeXtSpec::infer(&shapes, &vb, 1e-6, 0).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(spec.depths, vec![1, 1, 2, 1]);
-        assert_eq!(spec.dims, vec![8, 16, 32, 64]);
-        assert!(!spec.conv_mlp);
-        let device =
-            select_device(DeviceKind::Cpu, Precision::F32).unwrap_or_else(|e| panic!("{e}"));
-        let mut params = CheckpointParams::new(&file, Layout::OpenClip);
-        let trunk = ConvNeXt::build(&spec, &device)
-            .walk(&vb, &mut params)
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(trunk.head_fc.is_none());
-        let bytes =
-            std::fs::read(dir.join("reference.safetensors")).unwrap_or_else(|e| panic!("{e}"));
-        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap_or_else(|e| panic!("{e:?}"));
-        let (ps, pixels) = f32_tensor(&st, "pixels");
-        let (_, want) = f32_tensor(&st, "image_trunk_features");
-        let x = Tensor::from_data(
-            TensorData::new(pixels, [ps[0], ps[1], ps[2], ps[3]]),
-            &device,
-        );
-        let got = to_host(trunk.forward_pooled(x)).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(got.len(), want.len());
-        let max_ref = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let max_abs = got
-            .iter()
-            .zip(&want)
-            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-        println!("open_clip ConvNeXt trunk: max abs {max_abs:e} (max |ref| {max_ref})");
-        assert!(max_abs <= 1e-4 * max_ref, "{max_abs} vs {max_ref}");
     }
 }

@@ -2,7 +2,6 @@
 //! before building), a convolution with optional bias, and LayerNorm helpers.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use burn::module::{Module, Param};
@@ -10,43 +9,25 @@ use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
-use memmap2::Mmap;
 
-use crate::checkpoint::SafetensorsFile;
 use crate::error::{ModelError, Result};
 use crate::params::{Init, ParamVisitor, Stored, VarPath, lazy};
 
-/// Normalised key (wrappers stripped as the loader strips them) -> shape, from the header of a
-/// safetensors file; no tensor data is read.
+/// Normalised key (wrappers stripped as the loader strips them) -> shape of a checkpoint, from
+/// its header (no tensor data is read): sizes can be inferred before building.
 pub struct WeightShapes {
     path: PathBuf,
     shapes: BTreeMap<String, Vec<usize>>,
 }
 
 impl WeightShapes {
-    pub fn read(file: &SafetensorsFile) -> Result<Self> {
-        let path = file.path().to_path_buf();
-        let io = |source| ModelError::Io {
-            path: path.clone(),
-            source,
-        };
-        let f = File::open(&path).map_err(io)?;
-        // SAFETY: read-only map of a checkpoint that must not change while loading (as in
-        // `SafetensorsFile::open`).
-        let mmap = unsafe { Mmap::map(&f) }.map_err(io)?;
-        let (_, meta) = safetensors::SafeTensors::read_metadata(&mmap[..]).map_err(|e| {
-            ModelError::Safetensors {
-                path: path.clone(),
-                message: format!("{e:?}"),
-            }
-        })?;
-        let raw = meta.tensors();
-        let shapes = file
-            .normalised_keys()
-            .into_iter()
-            .filter_map(|(norm, raw_key)| raw.get(&raw_key).map(|i| (norm, i.shape.clone())))
-            .collect();
-        Ok(Self { path, shapes })
+    /// `shapes`: normalised key -> shape of the checkpoint at `path`
+    /// (`SafetensorsFile::normalised_shapes`).
+    pub fn new(path: &Path, shapes: BTreeMap<String, Vec<usize>>) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            shapes,
+        }
     }
 
     pub fn has(&self, key: &str) -> bool {

@@ -1,6 +1,6 @@
 //! Supervised ImageNet classifiers (timm hub directories, torchvision state dicts) as one
-//! [`Classifier`] module, and the public loading API: [`load_classifier`] ->
-//! [`LoadedClassifier`] with `encode_images` (pre-logits) and `logits`.
+//! [`Classifier`] module over the [`crate::timm`] families, and the public loading API:
+//! [`load_classifier`] -> [`LoadedClassifier`] with `encode_images` (pre-logits) and `logits`.
 
 use std::path::{Path, PathBuf};
 
@@ -271,7 +271,8 @@ pub fn describe_classifier(
                     unknown_arch(name)
                 }
             })?;
-            let shapes = WeightShapes::read(&SafetensorsFile::open(&weights)?)?;
+            let file = SafetensorsFile::open(&weights)?;
+            let shapes = WeightShapes::new(file.path(), file.normalised_shapes());
             let spec = ResNetSpec::infer(tv, &shapes)?.ok_or_else(|| unknown_arch(name))?;
             let pre = torchvision_preprocess(TORCHVISION_RESIZE, TORCHVISION_CROP);
             (name.to_string(), ClassifierSpec::ResNet(spec), pre)
