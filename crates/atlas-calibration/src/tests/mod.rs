@@ -5,6 +5,7 @@ use arrow::datatypes::DataType;
 use util::{Owned, mixed, one_hot_head};
 
 use super::*;
+use atlas_metrics::classification::ClassGroups;
 
 fn params() -> Params {
     Params {
