@@ -47,13 +47,13 @@ use atlas_metrics::calibration::{
 };
 use serde::{Deserialize, Serialize};
 
-mod score;
+mod scoring;
 mod stage;
 
 pub use common::{HeadlineNumber, InputError};
 use common::{Table, bootstrap_config};
-pub use score::{LabelSpace, LabelledSet};
-use score::{Scored, score};
+pub use scoring::{LabelSpace, LabelledSet};
+use scoring::{Scored, score};
 pub use stage::CalibrationStage;
 
 /// Bump when the same inputs would give different outputs.

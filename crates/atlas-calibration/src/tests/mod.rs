@@ -2,10 +2,10 @@ use atlas_stagekit::testing as util;
 
 use arrow::array::Array;
 use arrow::datatypes::DataType;
+use atlas_metrics::classification::ClassGroups;
 use util::{Owned, mixed, one_hot_head};
 
 use super::*;
-use atlas_metrics::classification::ClassGroups;
 
 fn params() -> Params {
     Params {
@@ -299,45 +299,4 @@ fn groups_and_a_class_subset_together_are_refused() {
         matches!(&e, CalibrationError::Protocol { dataset, .. } if dataset == "objectnet"),
         "{e}"
     );
-}
-
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[test]
-fn temperature_at_the_search_edge_is_a_warning() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let wrong_half = paired(80, |i| i % 2 == 0);
-    tracing::subscriber::with_default(subscriber, || {
-        compute(
-            &wrong_half.set("m", "val", "id", None),
-            None,
-            &[],
-            &params(),
-        )
-        .unwrap();
-    });
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    assert!(text.contains("WARN"), "{text}");
-    assert!(
-        text.contains("upper end of its search range [0.5, 10]"),
-        "{text}"
-    );
-    assert!(text.contains("search = { lower"), "{text}");
 }

@@ -1,12 +1,12 @@
-//! Scoring a set for calibration: its logits and labels in the label space its protocol asks
-//! for (the head's classes, a class subset, the full head, or ObjectNet-style class groups).
+//! Scoring a set over its label space: the head, a class subset's logits, the full head for a
+//! class subset, or ObjectNet-style class groups (see the crate docs).
 
 use atlas_artifacts::EvalSet;
 use atlas_metrics::classification::{ClassGroups, GroupAggregation, Matrix};
+use atlas_stagekit::{InputError, check_set, label_head, labelled, logits};
 use serde::{Deserialize, Serialize};
 
 use crate::CalibrationError;
-use crate::common::{InputError, check_set, label_head, labelled, logits};
 
 /// A set to score and, for ObjectNet-style sets, the class groups that form its labels.
 #[derive(Debug, Clone, Copy)]
