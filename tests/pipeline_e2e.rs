@@ -28,7 +28,9 @@ fn run_rerun_add_model_and_query_results() {
         Some((64, 0, 0)),
         "{first}"
     );
-    assert!(first.contains("zero-shot top-1 accuracy"), "{first}");
+    assert!(first.contains("Zero-shot top-1 accuracy (%)"), "{first}");
+    assert!(first.lines().all(|l| l.chars().count() <= 120), "{first}");
+    assert!(first.contains("report.html"), "{first}");
     assert!(first.contains("fixture-a (fixture)"), "{first}");
     assert!(first.contains("random-weight fixture"), "{first}");
 

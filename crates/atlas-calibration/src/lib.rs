@@ -32,6 +32,7 @@ use atlas_metrics::calibration::{
 use atlas_metrics::classification::Matrix;
 use serde::{Deserialize, Serialize};
 
+mod report;
 mod stage;
 
 pub use common::{HeadlineNumber, InputError};

@@ -40,6 +40,7 @@ use atlas_metrics::factors::{
 use serde::{Deserialize, Serialize};
 
 mod robustness;
+mod report;
 mod stage;
 
 pub use common::{HeadlineNumber, InputError};

@@ -41,6 +41,7 @@ use atlas_metrics::classification::{ClassGroups, Matrix, predictions};
 use atlas_metrics::shape_bias::{ShapeBiasResult, decisions_from_imagenet_logits, shape_bias};
 use serde::{Deserialize, Serialize};
 
+mod report;
 mod stage;
 
 pub use common::{HeadlineNumber, InputError};

@@ -43,6 +43,7 @@ use atlas_metrics::classification::{
 use atlas_metrics::robustness::{FitSpace, RobustnessFit, bootstrap_effective_robustness};
 use serde::{Deserialize, Serialize};
 
+mod report;
 mod stage;
 mod tables;
 

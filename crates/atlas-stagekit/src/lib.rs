@@ -3,6 +3,7 @@
 //! settings, [`HeadlineNumber`] and a small Arrow [`Table`] builder. Stages depend on this kit,
 //! never on one another. `testing` holds synthetic evaluation sets for their tests.
 
+pub mod report;
 pub mod stage;
 pub mod testing;
 
