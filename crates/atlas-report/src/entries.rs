@@ -191,10 +191,6 @@ impl Entries {
         self.list.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
-    }
-
     /// Group of each entry under `factor` (index into [`Entries::groups`]).
     pub fn groups(&self, factor: &str) -> (Vec<String>, Vec<usize>) {
         let col = FACTORS.iter().position(|(c, _)| *c == factor).unwrap_or(1);

@@ -112,20 +112,6 @@ pub struct Panel {
     pub body: Body,
 }
 
-impl Panel {
-    /// Distinct entries with a mark.
-    pub fn entries(&self) -> Vec<usize> {
-        let mut v: Vec<usize> = match &self.body {
-            Body::Scatter { marks, .. } => marks.iter().map(|m| m.entry).collect(),
-            Body::Strip { marks, .. } => marks.iter().map(|m| m.1).collect(),
-            Body::Lines { series, .. } => series.iter().map(|s| s.0).collect(),
-        };
-        v.sort_unstable();
-        v.dedup();
-        v
-    }
-}
-
 /// A figure's panels and what could not be drawn.
 #[derive(Debug, Clone, Default)]
 pub struct PlotData {
@@ -526,6 +512,7 @@ fn strip(s: &Strip, f: &Frame, tables: &Tables, entries: &Entries) -> PlotData {
                 marks.push((ci, e, v));
             }
         }
+        let reference = reference(&s.reference, tables, &s.panels, &key);
         out.panels.push(Panel {
             title: key.join(" · "),
             key,
@@ -533,7 +520,7 @@ fn strip(s: &Strip, f: &Frame, tables: &Tables, entries: &Entries) -> PlotData {
                 axis: axis.clone(),
                 categories,
                 marks,
-                reference: reference(&s.reference, tables, &s.panels, &key),
+                reference,
             },
         });
     }
