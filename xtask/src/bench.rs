@@ -67,10 +67,7 @@ pub enum Which {
 }
 
 /// Median seconds of `runs` report generations of `dir`, and the last one's output.
-fn time_report(
-    dir: &std::path::Path,
-    runs: usize,
-) -> Result<(f64, atlas_pipeline::ReportWritten)> {
+fn time_report(dir: &std::path::Path, runs: usize) -> Result<(f64, atlas_pipeline::ReportWritten)> {
     let registry = atlas_pipeline::Registry::builtin();
     let mut times = Vec::new();
     let mut last = None;

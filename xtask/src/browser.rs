@@ -12,7 +12,12 @@ pub fn chromium() -> Result<PathBuf> {
         return Ok(PathBuf::from(p));
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
-    for name in ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"] {
+    for name in [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ] {
         for dir in std::env::split_paths(&path) {
             let p = dir.join(name);
             if p.is_file() {
@@ -38,7 +43,9 @@ fn headless(chrome: &Path, profile: &Path) -> Command {
 }
 
 fn run(mut c: Command, what: &str) -> Result<()> {
-    let out = c.output().with_context(|| format!("running Chromium for {what}"))?;
+    let out = c
+        .output()
+        .with_context(|| format!("running Chromium for {what}"))?;
     if !out.status.success() {
         bail!(
             "Chromium failed on {what}: {}",

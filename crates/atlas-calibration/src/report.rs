@@ -14,11 +14,19 @@ pub fn sections() -> Vec<Section> {
                 the shifted sets; reliability diagrams per split.",
         tables: vec!["calibration", "reliability"],
         columns: vec![
-            Column::new("calibration", ece("ece_raw", "ece_raw_lower", "ece_raw_upper", "ECE ID"))
-                .filter(Filter::Eq("role", "id")),
             Column::new(
                 "calibration",
-                ece("ece_scaled", "ece_scaled_lower", "ece_scaled_upper", "ECE ID (TS)"),
+                ece("ece_raw", "ece_raw_lower", "ece_raw_upper", "ECE ID"),
+            )
+            .filter(Filter::Eq("role", "id")),
+            Column::new(
+                "calibration",
+                ece(
+                    "ece_scaled",
+                    "ece_scaled_lower",
+                    "ece_scaled_upper",
+                    "ECE ID (TS)",
+                ),
             )
             .filter(Filter::Eq("role", "id")),
             Column::new("calibration", Measure::num("temperature", "T", 3))
@@ -46,7 +54,7 @@ pub fn sections() -> Vec<Section> {
                 id: "ece-vs-id",
                 title: "ECE vs ID accuracy",
                 caption: "Per split, before and after temperature scaling.",
-                plot: Plot::Scatter(Scatter {
+                plot: Plot::Scatter(Box::new(Scatter {
                     table: "calibration",
                     filter: Vec::new(),
                     panels: vec!["dataset"],
@@ -75,7 +83,7 @@ pub fn sections() -> Vec<Section> {
                     fit: None,
                     mean_panel: None,
                     reference: None,
-                }),
+                })),
             },
         ],
     }]

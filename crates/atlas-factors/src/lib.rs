@@ -39,8 +39,8 @@ use atlas_metrics::factors::{
 };
 use serde::{Deserialize, Serialize};
 
-mod robustness;
 mod report;
+mod robustness;
 mod stage;
 
 pub use common::{HeadlineNumber, InputError};

@@ -60,7 +60,7 @@ pub fn factor_er_sections() -> Vec<Section> {
             title: "Factor-level effective robustness",
             caption: "x: accuracy over all factor-annotated items (acc_average), y: accuracy on \
                       the factor's items (acc_factor); outlined dots are baseline models.",
-            plot: Plot::Scatter(Scatter {
+            plot: Plot::Scatter(Box::new(Scatter {
                 table: "factor_robustness",
                 filter: Vec::new(),
                 panels: vec!["dataset", "factor"],
@@ -87,7 +87,7 @@ pub fn factor_er_sections() -> Vec<Section> {
                 }),
                 mean_panel: None,
                 reference: None,
-            }),
+            })),
         }],
     }]
 }

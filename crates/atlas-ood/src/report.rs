@@ -42,7 +42,7 @@ pub fn sections() -> Vec<Section> {
                 id: "ood-vs-id",
                 title: "OOD detection vs ID accuracy",
                 caption: "Mean over the OOD sets, per score.",
-                plot: Plot::Scatter(Scatter {
+                plot: Plot::Scatter(Box::new(Scatter {
                     table: "ood",
                     filter: vec![Filter::Eq("dataset", "mean")],
                     panels: vec!["score"],
@@ -55,7 +55,7 @@ pub fn sections() -> Vec<Section> {
                     fit: None,
                     mean_panel: None,
                     reference: None,
-                }),
+                })),
             },
         ],
     }]

@@ -149,10 +149,14 @@ impl RunReport {
             s.push_str(&self.summary);
         }
         if !self.metric_tables.is_empty() {
+            let last = self.metric_tables.len() - 1;
             let tables: Vec<String> = self
                 .metric_tables
                 .iter()
-                .map(|(name, rows)| format!("{name} ({rows} rows)"))
+                .enumerate()
+                .map(|(i, (name, rows))| {
+                    format!("{name} ({rows} rows){}", if i < last { "," } else { "" })
+                })
                 .collect();
             let mut line = String::from("\nresult tables:");
             for t in tables {
@@ -168,10 +172,9 @@ impl RunReport {
         if let Some(r) = &self.report {
             let _ = writeln!(
                 s,
-                "report: {} ({} figures, also as SVG in {}); open it in a browser",
+                "report: {} ({} figures, also as SVG files in figures/ beside it)",
                 r.html.display(),
-                r.figures,
-                r.html.with_file_name("figures").display()
+                r.figures
             );
         }
         for f in &self.fixtures {
@@ -191,16 +194,18 @@ impl RunReport {
             .filter(|(_, n)| *n > 0)
             .map(|(m, n)| format!("{m} {n}"))
             .collect();
-        let _ = writeln!(
-            s,
-            "store reads: {files} data files ({:.1} MB), {shards} image-embedding shards{}",
-            bytes as f64 / 1e6,
-            if per_model.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", per_model.join(", "))
-            }
+        let head = format!(
+            "store reads: {files} data files ({:.1} MB), {shards} image-embedding shards",
+            bytes as f64 / 1e6
         );
+        let per_model = per_model.join(", ");
+        let _ = match per_model.is_empty() {
+            true => writeln!(s, "{head}"),
+            false if head.len() + per_model.len() + 3 <= atlas_report::TERMINAL_WIDTH => {
+                writeln!(s, "{head} ({per_model})")
+            }
+            false => writeln!(s, "{head}:\n  {per_model}"),
+        };
         let _ = writeln!(
             s,
             "\nresults in {} ({:.1} s)",

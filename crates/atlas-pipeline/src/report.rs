@@ -48,7 +48,11 @@ pub fn write_report(dir: &Path, registry: &Registry) -> Result<ReportWritten, Pi
     Ok(ReportWritten {
         html: dir.join("report.html"),
         bytes: report.html.len(),
-        figures: report.figures.iter().filter(|f| f.0.ends_with(".svg")).count(),
+        figures: report
+            .figures
+            .iter()
+            .filter(|f| f.0.ends_with(".svg"))
+            .count(),
         entries: report.entries,
         marks: report.marks,
         terminal: report.terminal,
@@ -99,7 +103,9 @@ pub fn write_provenance(dir: &Path, p: &ProvenanceOf<'_>) -> Result<(), Pipeline
     let prov = Provenance {
         version: env!("CARGO_PKG_VERSION").to_string(),
         config: p.config.display().to_string(),
-        config_hash: blake3::hash(p.config_source.as_bytes()).to_hex().to_string(),
+        config_hash: blake3::hash(p.config_source.as_bytes())
+            .to_hex()
+            .to_string(),
         store: p.store.display().to_string(),
         written: atlas_report::utc_now(),
         inputs,

@@ -118,7 +118,13 @@ pub fn build(dir: &Path, sections: &[Section], generated: &str) -> Result<Report
     let names = tables_read(sections);
     let tables = Tables::read(dir, &names)?;
     let provenance = read_provenance(dir);
-    Ok(build_from(&tables, &names, sections, provenance.as_ref(), generated))
+    Ok(build_from(
+        &tables,
+        &names,
+        sections,
+        provenance.as_ref(),
+        generated,
+    ))
 }
 
 /// [`build`] over tables already in memory.

@@ -60,12 +60,7 @@ pub fn render(
     body.push_str(&summary_table(tables, entries, sections));
     body.push_str("</section>");
     for sec in sections {
-        let _ = write!(
-            toc,
-            "<a href=\"#{}\">{}</a>",
-            esc(sec.id),
-            esc(sec.title)
-        );
+        let _ = write!(toc, "<a href=\"#{}\">{}</a>", esc(sec.id), esc(sec.title));
         let _ = write!(
             body,
             "<section id=\"{}\"><h2>{}</h2><p class=\"about\">{}</p>",
@@ -86,7 +81,11 @@ pub fn render(
         for fig in &sec.figures {
             let built = plots::build(&fig.plot, tables, entries);
             let query = sql::query(fig, entries);
-            let _ = write!(readme, "\n## {}.svg: {}\n\n{}\n\n```sql\n{}\n```\n", fig.id, fig.title, fig.caption, query);
+            let _ = write!(
+                readme,
+                "\n## {}.svg: {}\n\n{}\n\n```sql\n{}\n```\n",
+                fig.id, fig.title, fig.caption, query
+            );
             match built {
                 Err(why) => {
                     let _ = write!(
@@ -158,7 +157,11 @@ fn page(
         let _ = write!(
             h,
             "<option value=\"{col}\"{}>{label}</option>",
-            if col == DEFAULT_FACTOR { " selected" } else { "" }
+            if col == DEFAULT_FACTOR {
+                " selected"
+            } else {
+                ""
+            }
         );
     }
     h.push_str("</select></label></div><div id=\"legend\" class=\"legend\">");
@@ -170,7 +173,10 @@ fn page(
             esc(name)
         );
     }
-    let _ = write!(h, "</div><nav><a href=\"#summary\">summary</a>{toc}</nav></header><main>{body}</main>");
+    let _ = write!(
+        h,
+        "</div><nav><a href=\"#summary\">summary</a>{toc}</nav></header><main>{body}</main>"
+    );
     h.push_str(&footer(provenance, generated));
     h.push_str("<div id=\"tip\" class=\"tip\" hidden></div>");
     let data = serde_json::json!({
@@ -179,9 +185,9 @@ fn page(
         "palette": PALETTE,
         "entries": entries.list,
     });
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<script type=\"application/json\" id=\"atlas-data\">{}</script><script>{JS}</script></body></html>\n",
+        "<script type=\"application/json\" id=\"atlas-data\">{}</script><script>{JS}</script></body></html>",
         data.to_string().replace("</", "<\\/")
     );
     h
@@ -255,21 +261,39 @@ fn summary_table(tables: &Tables, entries: &Entries, sections: &[Section]) -> St
             groups.push((sec, cols));
         }
     }
-    let mut t = String::from("<div class=\"scroll\"><table id=\"summary-table\" class=\"sortable\"><thead><tr><th colspan=\"2\"></th>");
+    let mut t = String::from(
+        "<div class=\"scroll\"><table id=\"summary-table\" class=\"sortable\"><thead><tr><th colspan=\"2\"></th>",
+    );
     for (sec, cols) in &groups {
-        let _ = write!(t, "<th colspan=\"{}\" class=\"grp\">{}</th>", cols.len(), esc(sec.title));
+        let _ = write!(
+            t,
+            "<th colspan=\"{}\" class=\"grp\">{}</th>",
+            cols.len(),
+            esc(sec.title)
+        );
     }
     t.push_str("</tr><tr><th data-k=\"t\">model</th><th data-k=\"t\">prompts</th>");
     for (_, cols) in &groups {
         for c in cols {
-            let _ = write!(t, "<th data-k=\"n\" title=\"{}\">{}</th>", esc(c.spec.table), esc(&c.header));
+            let _ = write!(
+                t,
+                "<th data-k=\"n\" title=\"{}\">{}</th>",
+                esc(c.spec.table),
+                esc(&c.header)
+            );
         }
     }
     t.push_str("</tr></thead><tbody>");
     for (e, ent) in entries.list.iter().enumerate() {
-        let _ = write!(t, "<tr data-e=\"{e}\"><td class=\"model\"><i class=\"dot\"></i>{}", esc(&ent.model));
+        let _ = write!(
+            t,
+            "<tr data-e=\"{e}\"><td class=\"model\"><i class=\"dot\"></i>{}",
+            esc(&ent.model)
+        );
         if ent.baseline {
-            t.push_str(" <span class=\"badge\" title=\"a point of the baseline fits\">baseline</span>");
+            t.push_str(
+                " <span class=\"badge\" title=\"a point of the baseline fits\">baseline</span>",
+            );
         }
         if ent.fixture {
             t.push_str(" <span class=\"badge warn\" title=\"random-weight fixture: its numbers say nothing about CLIP\">fixture</span>");
@@ -373,7 +397,10 @@ fn standalone(
         .iter()
         .find(|f| f.0 == DEFAULT_FACTOR)
         .map_or(DEFAULT_FACTOR, |f| f.1);
-    let _ = write!(legend, "<text x=\"{lx}\" y=\"{ly}\" font-weight=\"bold\">{factor}:</text>");
+    let _ = write!(
+        legend,
+        "<text x=\"{lx}\" y=\"{ly}\" font-weight=\"bold\">{factor}:</text>"
+    );
     lx += 90.0;
     for (g, name) in groups.iter().enumerate() {
         let w = 22.0 + 6.0 * name.chars().count() as f64;

@@ -212,9 +212,9 @@ fn reference(
             let t = tables.get(table)?;
             let vals: Vec<f64> = (0..t.rows)
                 .filter(|&i| {
-                    cols.iter().zip(key).all(|(c, k)| {
-                        !t.has(c) || t.display(c, i).as_deref() == Some(k.as_str())
-                    })
+                    cols.iter()
+                        .zip(key)
+                        .all(|(c, k)| !t.has(c) || t.display(c, i).as_deref() == Some(k.as_str()))
                 })
                 .filter_map(|i| t.num(column, i))
                 .collect();
@@ -303,15 +303,20 @@ fn fit_lines(
     notes: &mut Vec<String>,
 ) -> (Vec<Curve>, Vec<(f64, f64, bool)>) {
     let Some(ft) = tables.get(fit.table) else {
-        notes.push(format!("no baseline line: no results/{}.parquet", fit.table));
+        notes.push(format!(
+            "no baseline line: no results/{}.parquet",
+            fit.table
+        ));
         return (Vec::new(), Vec::new());
     };
     // Key columns that are panel columns must equal the panel's values.
     let matches = |t: &Frame, j: usize| {
-        fit.key.iter().all(|k| match s.panels.iter().position(|p| p == k) {
-            Some(pi) => t.display(k, j).as_deref() == Some(key[pi].as_str()),
-            None => true,
-        })
+        fit.key
+            .iter()
+            .all(|k| match s.panels.iter().position(|p| p == k) {
+                Some(pi) => t.display(k, j).as_deref() == Some(key[pi].as_str()),
+                None => true,
+            })
     };
     let published: Vec<(f64, f64, bool, Option<String>)> = fit
         .published
@@ -411,7 +416,11 @@ fn mean_panel(title: &str, panels: &[Panel]) -> Result<Panel, String> {
     let mut axes = None;
     for p in panels {
         let Body::Scatter {
-            x, y, marks, curves, ..
+            x,
+            y,
+            marks,
+            curves,
+            ..
         } = &p.body
         else {
             continue;
@@ -434,7 +443,10 @@ fn mean_panel(title: &str, panels: &[Panel]) -> Result<Panel, String> {
     }
     let (x, y) = axes.ok_or("no scatter panel")?;
     let n = panels.len();
-    let full: Vec<(usize, Vec<Mark>)> = per_entry.into_iter().filter(|(_, v)| v.len() == n).collect();
+    let full: Vec<(usize, Vec<Mark>)> = per_entry
+        .into_iter()
+        .filter(|(_, v)| v.len() == n)
+        .collect();
     if full.is_empty() {
         return Err("no entry has a value in every panel".into());
     }
@@ -539,14 +551,18 @@ fn lines(l: &Lines, f: &Frame, entries: &Entries) -> PlotData {
     let mut out = PlotData::default();
     let selected = rows(f, &l.filter);
     for (key, rws) in panels(f, &l.panels, &selected) {
-        let mut series: Vec<(usize, Vec<(f64, f64, f64)>)> = Vec::new();
+        // Per entry: (order, x, y) of its rows.
+        type Rows = Vec<(f64, f64, f64)>;
+        let mut series: Vec<(usize, Rows)> = Vec::new();
         for &i in &rws {
             if l.weight.and_then(|w| f.num(w, i)) == Some(0.0) {
                 continue;
             }
-            let (Some(x), Some(y), Some(o)) =
-                (f.num(l.x.column, i), f.num(l.y.column, i), f.num(l.order, i))
-            else {
+            let (Some(x), Some(y), Some(o)) = (
+                f.num(l.x.column, i),
+                f.num(l.y.column, i),
+                f.num(l.order, i),
+            ) else {
                 continue;
             };
             for e in entries.of_row(f, i) {

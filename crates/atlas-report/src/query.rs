@@ -134,10 +134,7 @@ mod tests {
 
     #[test]
     fn filters_compare_display_values_and_missing_columns_keep_nothing() {
-        let f = frame(&[
-            ("model", &["a", "b", "c"][..]),
-            ("k", &["1", "5", "1"]),
-        ]);
+        let f = frame(&[("model", &["a", "b", "c"][..]), ("k", &["1", "5", "1"])]);
         assert_eq!(rows(&f, &[Filter::Eq("k", "1")]), vec![0, 2]);
         assert_eq!(rows(&f, &[Filter::Ne("k", "1")]), vec![1]);
         assert!(rows(&f, &[Filter::Ne("absent", "1")]).is_empty());
@@ -163,6 +160,9 @@ mod tests {
         let cols = summary_column(&zs, &mean, &entries).unwrap();
         assert_eq!(cols[0].cells[0].unwrap().v, 0.375);
         let bad = Column::new("zeroshot", Measure::pct("absent", "x"));
-        assert_eq!(summary_column(&zs, &bad, &entries).unwrap_err(), vec!["absent"]);
+        assert_eq!(
+            summary_column(&zs, &bad, &entries).unwrap_err(),
+            vec!["absent"]
+        );
     }
 }

@@ -78,6 +78,12 @@ impl AxisScale {
         self.p0 + (t - self.lo) / (self.hi - self.lo) * (self.p1 - self.p0)
     }
 
+    /// Pixel of a data value, not clamped (lines run past the axis and are clipped).
+    pub fn px_raw(&self, v: f64) -> f64 {
+        let t = transform(self.kind, v);
+        self.p0 + (t - self.lo) / (self.hi - self.lo) * (self.p1 - self.p0)
+    }
+
     /// Whether a data value lies inside the axis.
     pub fn contains(&self, v: f64) -> bool {
         let t = transform(self.kind, v);
@@ -87,7 +93,12 @@ impl AxisScale {
     /// Data values along the axis, evenly spaced in transformed space.
     pub fn samples(&self, n: usize) -> Vec<f64> {
         (0..=n)
-            .map(|i| inverse(self.kind, self.lo + (self.hi - self.lo) * i as f64 / n as f64))
+            .map(|i| {
+                inverse(
+                    self.kind,
+                    self.lo + (self.hi - self.lo) * i as f64 / n as f64,
+                )
+            })
             .collect()
     }
 
@@ -96,9 +107,10 @@ impl AxisScale {
         let label = |v: f64| fmt_tick(v, self.format);
         match self.kind {
             Scale::Logit => {
-                const PCT: [f64; 17] = [
-                    0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 95.0,
-                    98.0, 99.0, 99.5,
+                const PCT: [f64; 29] = [
+                    0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 25.0, 30.0, 35.0, 40.0, 45.0,
+                    50.0, 55.0, 60.0, 65.0, 70.0, 75.0, 80.0, 85.0, 90.0, 92.5, 95.0, 97.0, 98.0,
+                    99.0, 99.5,
                 ];
                 let inside: Vec<f64> = PCT
                     .iter()
@@ -134,7 +146,7 @@ impl AxisScale {
 }
 
 fn nice_step(raw: f64) -> f64 {
-    if !(raw > 0.0) || !raw.is_finite() {
+    if raw.is_nan() || raw <= 0.0 || !raw.is_finite() {
         return 1.0;
     }
     let mag = 10f64.powf(raw.log10().floor());
@@ -197,7 +209,10 @@ mod tests {
         // 0.5 is the midpoint of logit(0.2) and logit(0.8).
         assert!((s.px(0.5) - 150.0).abs() < 1e-9);
         let ticks = s.ticks();
-        assert!(ticks.iter().any(|(v, l)| *v == 0.5 && l == "50"), "{ticks:?}");
+        assert!(
+            ticks.iter().any(|(v, l)| *v == 0.5 && l == "50"),
+            "{ticks:?}"
+        );
         assert!(ticks.iter().all(|(v, _)| s.contains(*v)));
     }
 
@@ -206,7 +221,10 @@ mod tests {
         let s = AxisScale::fit(Scale::Linear, Format::Fixed(2), &[0.13, 0.87], 0.0, 1.0);
         let t = s.ticks();
         assert!(t.len() >= 3, "{t:?}");
-        assert!(t.iter().all(|(v, _)| ((v * 10.0) - (v * 10.0).round()).abs() < 1e-9));
+        assert!(
+            t.iter()
+                .all(|(v, _)| ((v * 10.0) - (v * 10.0).round()).abs() < 1e-9)
+        );
     }
 
     #[test]

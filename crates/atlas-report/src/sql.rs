@@ -36,7 +36,13 @@ fn axis_cols(a: &Axis, name: &str, cols: &mut Vec<String>, id_join: &mut bool) {
     }
 }
 
-fn select(table: &str, mut cols: Vec<String>, where_: Vec<String>, id_join: bool, id: &str) -> String {
+fn select(
+    table: &str,
+    mut cols: Vec<String>,
+    where_: Vec<String>,
+    id_join: bool,
+    id: &str,
+) -> String {
     let mut head = vec!["t.model".to_string(), "t.prompts".to_string()];
     head.append(&mut cols);
     let mut q = format!(
@@ -57,7 +63,10 @@ fn select(table: &str, mut cols: Vec<String>, where_: Vec<String>, id_join: bool
 
 /// The query (or queries) behind a figure.
 pub fn query(fig: &Figure, entries: &Entries) -> String {
-    let id = entries.id_dataset.as_deref().unwrap_or("<first ID dataset>");
+    let id = entries
+        .id_dataset
+        .as_deref()
+        .unwrap_or("<first ID dataset>");
     let prefix = |cols: &[&str]| cols.iter().map(|c| format!("t.{c}")).collect::<Vec<_>>();
     match &fig.plot {
         Plot::Scatter(s) => {
@@ -78,7 +87,9 @@ pub fn query(fig: &Figure, entries: &Entries) -> String {
                 q.push_str(" and y column");
             }
             if let Some(m) = s.mean_panel {
-                q.push_str(&format!("; `{m}`: x and y averaged over the panels per model and prompt set"));
+                q.push_str(&format!(
+                    "; `{m}`: x and y averaged over the panels per model and prompt set"
+                ));
             }
             if let Some(f) = &s.fit {
                 q.push_str(&format!(

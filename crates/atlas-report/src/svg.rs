@@ -17,6 +17,8 @@ const L: f64 = 54.0;
 const R: f64 = 12.0;
 const T: f64 = 26.0;
 const B: f64 = 40.0;
+/// A curve sample: x, y and the band's (low, high) there.
+type CurvePoint = (f64, f64, Option<(f64, f64)>);
 /// Height of one strip-plot category row.
 const ROW: f64 = 16.0;
 
@@ -125,7 +127,7 @@ pub fn panel(id: &str, figure: &str, p: &Panel, style: &Style<'_>) -> String {
             }
             for (k, c) in curves.iter().enumerate() {
                 let samples = sx.samples(80);
-                let pts: Vec<(f64, f64, Option<(f64, f64)>)> = samples
+                let pts: Vec<CurvePoint> = samples
                     .iter()
                     .filter_map(|&xv| c.at(xv).map(|(yv, b)| (xv, yv, b)))
                     .collect();
@@ -134,17 +136,26 @@ pub fn panel(id: &str, figure: &str, p: &Panel, style: &Style<'_>) -> String {
                     let mut d = String::new();
                     for (i, p) in pts.iter().enumerate() {
                         let b = p.2.unwrap_or_default();
-                        let _ = write!(d, "{}{},{}", if i == 0 { "M" } else { "L" }, n(sx.px(p.0)), n(sy.px(b.1)));
+                        let _ = write!(
+                            d,
+                            "{}{},{}",
+                            if i == 0 { "M" } else { "L" },
+                            n(sx.px_raw(p.0)),
+                            n(sy.px_raw(b.1))
+                        );
                     }
                     for p in pts.iter().rev() {
                         let b = p.2.unwrap_or_default();
-                        let _ = write!(d, "L{},{}", n(sx.px(p.0)), n(sy.px(b.0)));
+                        let _ = write!(d, "L{},{}", n(sx.px_raw(p.0)), n(sy.px_raw(b.0)));
                     }
-                    let _ = write!(s, "<path class=\"band\" d=\"{d}Z\" fill=\"#888\" fill-opacity=\"0.18\" stroke=\"none\"/>");
+                    let _ = write!(
+                        s,
+                        "<path class=\"band\" d=\"{d}Z\" fill=\"#888\" fill-opacity=\"0.18\" stroke=\"none\"/>"
+                    );
                 }
                 let line: Vec<String> = pts
                     .iter()
-                    .map(|p| format!("{},{}", n(sx.px(p.0)), n(sy.px(p.1))))
+                    .map(|p| format!("{},{}", n(sx.px_raw(p.0)), n(sy.px_raw(p.1))))
                     .collect();
                 let _ = write!(
                     s,
@@ -180,8 +191,16 @@ pub fn panel(id: &str, figure: &str, p: &Panel, style: &Style<'_>) -> String {
                     n(sx.px(m.x.v)),
                     n(sy.px(m.y.v)),
                     style.colours[m.entry],
-                    if style.baseline[m.entry] { "#111" } else { "#fff" },
-                    if style.baseline[m.entry] { "1.2" } else { "0.6" },
+                    if style.baseline[m.entry] {
+                        "#111"
+                    } else {
+                        "#fff"
+                    },
+                    if style.baseline[m.entry] {
+                        "1.2"
+                    } else {
+                        "0.6"
+                    },
                 );
                 title(&mut s, style, m.entry);
                 s.push_str("</circle>");
@@ -193,26 +212,54 @@ pub fn panel(id: &str, figure: &str, p: &Panel, style: &Style<'_>) -> String {
             marks,
             reference,
         } => {
-            let vals: Vec<f64> = marks.iter().map(|m| m.2.v).chain(reference.iter().map(|r| r.0)).collect();
+            let vals: Vec<f64> = marks
+                .iter()
+                .map(|m| m.2.v)
+                .chain(reference.iter().map(|r| r.0))
+                .collect();
             let sx = AxisScale::fit(axis.scale, axis.format, &vals, L + 50.0, w - R);
             let n_entries = style.colours.len().max(1) as f64;
             for (ci, c) in categories.iter().enumerate() {
                 let yc = T + ROW * (ci as f64 + 0.5);
                 if ci % 2 == 0 {
-                    let _ = write!(s, "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{ROW}\" fill=\"#f3f3f3\"/>", L + 50.0, n(yc - ROW / 2.0), n(w - R - L - 50.0));
+                    let _ = write!(
+                        s,
+                        "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{ROW}\" fill=\"#f3f3f3\"/>",
+                        L + 50.0,
+                        n(yc - ROW / 2.0),
+                        n(w - R - L - 50.0)
+                    );
                 }
-                let _ = write!(s, "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>", L + 46.0, n(yc + 3.5), esc(c));
+                let _ = write!(
+                    s,
+                    "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+                    L + 46.0,
+                    n(yc + 3.5),
+                    esc(c)
+                );
             }
             let bottom = T + ROW * categories.len().max(3) as f64;
             x_axis(&mut s, &sx, axis, bottom, h, w);
             if let Some((v, label)) = reference {
                 let px = sx.px(*v);
-                let _ = write!(s, "<line class=\"ref\" x1=\"{0}\" x2=\"{0}\" y1=\"{T}\" y2=\"{1}\" stroke=\"#c00\" stroke-dasharray=\"4 3\"/><text x=\"{0}\" y=\"{2}\" fill=\"#c00\" text-anchor=\"middle\" font-size=\"9\">{3}</text>", n(px), n(bottom), n(T - 2.0), esc(label));
+                let _ = write!(
+                    s,
+                    "<line class=\"ref\" x1=\"{0}\" x2=\"{0}\" y1=\"{T}\" y2=\"{1}\" stroke=\"#c00\" stroke-dasharray=\"4 3\"/><text x=\"{0}\" y=\"{2}\" fill=\"#c00\" text-anchor=\"middle\" font-size=\"9\">{3}</text>",
+                    n(px),
+                    n(bottom),
+                    n(T - 2.0),
+                    esc(label)
+                );
             }
             for (ci, e, v) in marks {
                 let jitter = (*e as f64 + 0.5) / n_entries - 0.5;
                 let yc = T + ROW * (*ci as f64 + 0.5) + jitter * ROW * 0.7;
-                let _ = write!(s, "<circle class=\"pt{}\" data-e=\"{e}\" data-c=\"{}\"", if style.baseline[*e] { " base" } else { "" }, esc(&categories[*ci]));
+                let _ = write!(
+                    s,
+                    "<circle class=\"pt{}\" data-e=\"{e}\" data-c=\"{}\"",
+                    if style.baseline[*e] { " base" } else { "" },
+                    esc(&categories[*ci])
+                );
                 ci_attrs(&mut s, 'x', v);
                 let _ = write!(
                     s,
@@ -239,7 +286,10 @@ pub fn panel(id: &str, figure: &str, p: &Panel, style: &Style<'_>) -> String {
                 diagonal_line(&mut s, &sx, &sy);
             }
             for (e, pts) in series {
-                let p: Vec<String> = pts.iter().map(|(a, b)| format!("{},{}", n(sx.px(*a)), n(sy.px(*b)))).collect();
+                let p: Vec<String> = pts
+                    .iter()
+                    .map(|(a, b)| format!("{},{}", n(sx.px(*a)), n(sy.px(*b))))
+                    .collect();
                 let data: Vec<String> = pts.iter().map(|(a, b)| format!("{a}:{b}")).collect();
                 let _ = write!(
                     s,
@@ -265,10 +315,20 @@ fn title(s: &mut String, style: &Style<'_>, e: usize) {
 
 fn axes(s: &mut String, sx: &AxisScale, sy: &AxisScale, x: &AxisDef, y: &AxisDef, w: f64, h: f64) {
     x_axis(s, sx, x, h - B, h, w);
-    let _ = write!(s, "<line x1=\"{L}\" x2=\"{L}\" y1=\"{T}\" y2=\"{}\" stroke=\"#444\"/>", n(h - B));
+    let _ = write!(
+        s,
+        "<line x1=\"{L}\" x2=\"{L}\" y1=\"{T}\" y2=\"{}\" stroke=\"#444\"/>",
+        n(h - B)
+    );
     for (v, label) in sy.ticks() {
         let py = n(sy.px(v));
-        let _ = write!(s, "<line x1=\"{L}\" x2=\"{}\" y1=\"{py}\" y2=\"{py}\" stroke=\"#e4e4e4\"/><text x=\"{}\" y=\"{py}\" dy=\"3\" text-anchor=\"end\">{}</text>", n(w - R), L - 4.0, esc(&label));
+        let _ = write!(
+            s,
+            "<line x1=\"{L}\" x2=\"{}\" y1=\"{py}\" y2=\"{py}\" stroke=\"#e4e4e4\"/><text x=\"{}\" y=\"{py}\" dy=\"3\" text-anchor=\"end\">{}</text>",
+            n(w - R),
+            L - 4.0,
+            esc(&label)
+        );
     }
     let _ = write!(
         s,
@@ -281,10 +341,24 @@ fn axes(s: &mut String, sx: &AxisScale, sy: &AxisScale, x: &AxisDef, y: &AxisDef
 
 fn x_axis(s: &mut String, sx: &AxisScale, x: &AxisDef, bottom: f64, h: f64, w: f64) {
     let left = sx.px(f64::NEG_INFINITY).min(sx.px(f64::INFINITY));
-    let _ = write!(s, "<line x1=\"{}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" stroke=\"#444\"/>", n(left), n(w - R), n(bottom), n(bottom));
+    let _ = write!(
+        s,
+        "<line x1=\"{}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" stroke=\"#444\"/>",
+        n(left),
+        n(w - R),
+        n(bottom),
+        n(bottom)
+    );
     for (v, label) in sx.ticks() {
         let px = n(sx.px(v));
-        let _ = write!(s, "<line x1=\"{px}\" x2=\"{px}\" y1=\"{}\" y2=\"{}\" stroke=\"#444\"/><text x=\"{px}\" y=\"{}\" text-anchor=\"middle\">{}</text>", n(bottom), n(bottom + 4.0), n(bottom + 14.0), esc(&label));
+        let _ = write!(
+            s,
+            "<line x1=\"{px}\" x2=\"{px}\" y1=\"{}\" y2=\"{}\" stroke=\"#444\"/><text x=\"{px}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+            n(bottom),
+            n(bottom + 4.0),
+            n(bottom + 14.0),
+            esc(&label)
+        );
     }
     let _ = write!(
         s,
@@ -308,12 +382,23 @@ fn diagonal_line(s: &mut String, sx: &AxisScale, sy: &AxisScale) {
     let pts: Vec<String> = sx
         .samples(40)
         .into_iter()
-        .map(|v| format!("{},{}", n(sx.px(v)), n(sy.px(v))))
+        .map(|v| format!("{},{}", n(sx.px_raw(v)), n(sy.px_raw(v))))
         .collect();
-    let _ = write!(s, "<polyline class=\"diag\" points=\"{}\" fill=\"none\" stroke=\"#aaa\" stroke-dasharray=\"3 3\"/>", pts.join(" "));
+    let _ = write!(
+        s,
+        "<polyline class=\"diag\" points=\"{}\" fill=\"none\" stroke=\"#aaa\" stroke-dasharray=\"3 3\"/>",
+        pts.join(" ")
+    );
 }
 
 fn hline(s: &mut String, sx: &AxisScale, sy: &AxisScale, v: f64, label: &str, w: f64) {
     let py = n(sy.px(v));
-    let _ = write!(s, "<line class=\"ref\" x1=\"{}\" x2=\"{}\" y1=\"{py}\" y2=\"{py}\" stroke=\"#c00\" stroke-dasharray=\"4 3\"/><text x=\"{}\" y=\"{py}\" dy=\"-3\" fill=\"#c00\" text-anchor=\"end\" font-size=\"9\">{}</text>", n(sx.px(f64::NEG_INFINITY)), n(w - R), n(w - R - 2.0), esc(label));
+    let _ = write!(
+        s,
+        "<line class=\"ref\" x1=\"{}\" x2=\"{}\" y1=\"{py}\" y2=\"{py}\" stroke=\"#c00\" stroke-dasharray=\"4 3\"/><text x=\"{}\" y=\"{py}\" dy=\"-3\" fill=\"#c00\" text-anchor=\"end\" font-size=\"9\">{}</text>",
+        n(sx.px(f64::NEG_INFINITY)),
+        n(w - R),
+        n(w - R - 2.0),
+        esc(label)
+    );
 }

@@ -34,7 +34,9 @@ pub fn render(tables: &Tables, entries: &Entries, sections: &[Section]) -> Strin
         if cols.is_empty() || used.is_empty() {
             continue;
         }
-        let pct = cols.iter().all(|c| c.spec.measure.format == Format::Percent);
+        let pct = cols
+            .iter()
+            .all(|c| c.spec.measure.format == Format::Percent);
         let title = if pct {
             format!("{} (%)", sec.title)
         } else {

@@ -71,7 +71,13 @@ fn entry_labels(html: &str) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| format!("{} [{}]", e["m"].as_str().unwrap(), e["p"].as_str().unwrap()))
+        .map(|e| {
+            format!(
+                "{} [{}]",
+                e["m"].as_str().unwrap(),
+                e["p"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
@@ -94,7 +100,10 @@ fn every_plot_has_one_mark_per_entry_and_er_points_are_shift_rows() {
             .iter()
             .find(|f| f.0 == format!("{fig}.svg"))
             .unwrap_or_else(|| panic!("figures/{fig}.svg"));
-        assert!(text.contains("<desc>") && text.contains("SELECT"), "{fig}: no query");
+        assert!(
+            text.contains("<desc>") && text.contains("SELECT"),
+            "{fig}: no query"
+        );
     }
 
     // ER points vs shift.parquet, read here with the parquet crate.
@@ -203,7 +212,10 @@ fn missing_tables_and_columns_say_so() {
     w.close().unwrap();
 
     let r = atlas_report::build(dir.path(), &sections(), "now").unwrap();
-    assert!(r.html.contains("OOD detection: not configured"), "no OOD notice");
+    assert!(
+        r.html.contains("OOD detection: not configured"),
+        "no OOD notice"
+    );
     assert!(
         r.html
             .contains("not available: results/shift.parquet has no column acc_ood"),

@@ -25,7 +25,7 @@ pub fn sections() -> Vec<Section> {
             id: "retrieval-vs-zeroshot",
             title: "Retrieval vs zero-shot accuracy",
             caption: "Recall@1 per retrieval set and direction against zero-shot ID top-1.",
-            plot: Plot::Scatter(Scatter {
+            plot: Plot::Scatter(Box::new(Scatter {
                 table: "retrieval",
                 filter: vec![Filter::Eq("k", "1")],
                 panels: vec!["dataset", "direction"],
@@ -35,7 +35,7 @@ pub fn sections() -> Vec<Section> {
                 fit: None,
                 mean_panel: None,
                 reference: None,
-            }),
+            })),
         }],
     }]
 }

@@ -46,7 +46,7 @@ pub fn sections() -> Vec<Section> {
                 id: "shape-bias-vs-id",
                 title: "Shape bias vs ID accuracy",
                 caption: "Does a more accurate model decide more by shape?",
-                plot: Plot::Scatter(Scatter {
+                plot: Plot::Scatter(Box::new(Scatter {
                     table: "shape_bias",
                     filter: Vec::new(),
                     panels: vec!["dataset"],
@@ -62,7 +62,7 @@ pub fn sections() -> Vec<Section> {
                     fit: None,
                     mean_panel: None,
                     reference: humans(),
-                }),
+                })),
             },
         ],
     }]

@@ -25,7 +25,7 @@ pub fn sections() -> Vec<Section> {
             title: "Effective robustness",
             caption: "x: top-1 on the line's x axis (acc_id), y: top-1 on the shifted set \
                       (acc_ood); outlined dots are baseline models.",
-            plot: Plot::Scatter(Scatter {
+            plot: Plot::Scatter(Box::new(Scatter {
                 table: "shift",
                 filter: Vec::new(),
                 panels: vec!["dataset"],
@@ -62,7 +62,7 @@ pub fn sections() -> Vec<Section> {
                 }),
                 mean_panel: Some("mean over shifts"),
                 reference: None,
-            }),
+            })),
         }],
     }]
 }

@@ -243,7 +243,7 @@ pub struct Lines {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plot {
-    Scatter(Scatter),
+    Scatter(Box<Scatter>),
     Strip(Strip),
     Lines(Lines),
 }
