@@ -215,7 +215,7 @@ fn adding_a_metric_stage_embeds_nothing() {
         out.contains("0 images embedded, 0 prompts embedded, 1 stage results"),
         "{out}"
     );
-    assert!(out.contains("results/calibration.parquet"), "{out}");
+    assert!(out.contains("result tables: calibration ("), "{out}");
 }
 
 #[test]

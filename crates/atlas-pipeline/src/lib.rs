@@ -172,9 +172,10 @@ impl RunReport {
         if let Some(r) = &self.report {
             let _ = writeln!(
                 s,
-                "report: {} ({} figures, also as SVG files in figures/ beside it)",
+                "report: {} ({} figure{}, also as SVG files in figures/ beside it)",
                 r.html.display(),
-                r.figures
+                r.figures,
+                if r.figures == 1 { "" } else { "s" }
             );
         }
         for f in &self.fixtures {

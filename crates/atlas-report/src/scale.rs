@@ -107,26 +107,33 @@ impl AxisScale {
         let label = |v: f64| fmt_tick(v, self.format);
         match self.kind {
             Scale::Logit => {
-                const PCT: [f64; 29] = [
-                    0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 25.0, 30.0, 35.0, 40.0, 45.0,
-                    50.0, 55.0, 60.0, 65.0, 70.0, 75.0, 80.0, 85.0, 90.0, 92.5, 95.0, 97.0, 98.0,
-                    99.0, 99.5,
+                // Rounder percentages first; a finer one only where it keeps 22 px from the
+                // ticks already chosen, until the axis has five.
+                const LEVELS: [&[f64]; 3] = [
+                    &[
+                        50.0, 10.0, 20.0, 30.0, 40.0, 60.0, 70.0, 80.0, 90.0, 1.0, 5.0, 95.0, 99.0,
+                    ],
+                    &[
+                        25.0, 75.0, 15.0, 35.0, 45.0, 55.0, 65.0, 85.0, 2.0, 3.0, 97.0, 98.0,
+                    ],
+                    &[7.5, 92.5, 0.5, 99.5],
                 ];
-                let inside: Vec<f64> = PCT
-                    .iter()
-                    .map(|p| p / 100.0)
-                    .filter(|&v| self.contains(v))
-                    .collect();
-                // Keep ticks at least 22 px apart.
                 let mut out: Vec<(f64, String)> = Vec::new();
-                for v in inside {
-                    if out
-                        .last()
-                        .is_none_or(|(u, _)| (self.px(v) - self.px(*u)).abs() >= 22.0)
-                    {
-                        out.push((v, label(v)));
+                for level in LEVELS {
+                    if out.len() >= 5 {
+                        break;
+                    }
+                    for p in level {
+                        let v = p / 100.0;
+                        let clear = out
+                            .iter()
+                            .all(|(u, _)| (self.px(v) - self.px(*u)).abs() >= 22.0);
+                        if self.contains(v) && clear {
+                            out.push((v, label(v)));
+                        }
                     }
                 }
+                out.sort_by(|a, b| a.0.total_cmp(&b.0));
                 out
             }
             _ => {

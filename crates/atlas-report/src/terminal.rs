@@ -19,7 +19,8 @@ pub fn render(tables: &Tables, entries: &Entries, sections: &[Section]) -> Strin
             continue;
         }
         if let Some(t) = sec.tables.first().filter(|t| tables.get(t).is_none()) {
-            missing.push(format!("{} (no results/{t}.parquet)", sec.title));
+            let _ = t;
+            missing.push(sec.title.to_string());
             continue;
         }
         let mut cols = Vec::new();
@@ -66,7 +67,18 @@ pub fn render(tables: &Tables, entries: &Entries, sections: &[Section]) -> Strin
         out.push_str(&t.render_fit(2, TERMINAL_WIDTH));
     }
     if !missing.is_empty() {
-        let _ = writeln!(out, "\nnot configured: {}", missing.join("; "));
+        let mut line = String::from("\nnot configured:");
+        let last = missing.len() - 1;
+        for (i, m) in missing.iter().enumerate() {
+            let item = format!("{m}{}", if i < last { ";" } else { "" });
+            if line.trim_start_matches('\n').len() + item.len() + 1 > TERMINAL_WIDTH {
+                let _ = writeln!(out, "{line}");
+                line = String::from(" ");
+            }
+            line.push(' ');
+            line.push_str(&item);
+        }
+        let _ = writeln!(out, "{line}");
     }
     out
 }
