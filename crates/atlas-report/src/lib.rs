@@ -11,6 +11,7 @@
 //! pipeline's registry): this crate knows no stage. Tables and columns are read by name; a
 //! missing table or column shows as "not configured" / "not available", never as an error.
 
+mod curve;
 mod entries;
 mod frame;
 mod page;
