@@ -10,7 +10,7 @@ use atlas_stagekit::report::{
 pub fn factor_sections() -> Vec<Section> {
     vec![Section {
         id: "factors",
-        title: "Visual factors",
+        title: "Visual factors: error ratio",
         about: "ImageNet-X error ratio per visual factor: the error on items showing the factor \
                 over the error on all annotated items (> 1: the factor hurts).",
         tables: vec!["factors"],
