@@ -226,9 +226,9 @@ fn gc_with_models_keeps_the_other_models_and_results_have_no_temp_files() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert!(
-        names
-            .iter()
-            .all(|n| n.ends_with(".parquet") && !n.starts_with('.')),
+        names.iter().all(|n| !n.starts_with('.')
+            && (n.ends_with(".parquet")
+                || ["report.html", "figures", "provenance.json"].contains(&n.as_str()))),
         "{names:?}"
     );
 }

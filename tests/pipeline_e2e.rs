@@ -28,7 +28,9 @@ fn run_rerun_add_model_and_query_results() {
         Some((64, 0, 0)),
         "{first}"
     );
-    assert!(first.contains("zero-shot top-1 accuracy"), "{first}");
+    assert!(first.contains("Zero-shot top-1 accuracy (%)"), "{first}");
+    assert!(first.lines().all(|l| l.chars().count() <= 120), "{first}");
+    assert!(first.contains("report.html"), "{first}");
     assert!(first.contains("fixture-a (fixture)"), "{first}");
     assert!(first.contains("random-weight fixture"), "{first}");
 
@@ -213,7 +215,7 @@ fn adding_a_metric_stage_embeds_nothing() {
         out.contains("0 images embedded, 0 prompts embedded, 1 stage results"),
         "{out}"
     );
-    assert!(out.contains("results/calibration.parquet"), "{out}");
+    assert!(out.contains("result tables: calibration ("), "{out}");
 }
 
 #[test]

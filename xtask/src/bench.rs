@@ -46,6 +46,19 @@ pub enum Which {
         #[arg(long, default_value_t = 1000)]
         bootstrap: usize,
     },
+    /// Report generation (`results/report.html` + `results/figures/`) from an existing results
+    /// folder (the demo run's), and from a synthetic results folder at study size (84 models x
+    /// 2 prompt sets x every stage), with the page sizes.
+    Report {
+        /// The demo run's results (skipped when absent).
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        #[arg(long, default_value_t = 84)]
+        models: usize,
+        /// Timed runs of each (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// End-to-end images/s (read -> decode -> preprocess -> image tower -> stored) on the 300
     /// shared ImageNet photos, vs open_clip + a torch DataLoader doing the same.
     Pipeline {
@@ -60,8 +73,66 @@ pub enum Which {
     },
 }
 
+/// Median seconds of `runs` report generations of `dir`, and the last one's output.
+fn time_report(dir: &std::path::Path, runs: usize) -> Result<(f64, atlas_pipeline::ReportWritten)> {
+    let registry = atlas_pipeline::Registry::builtin();
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..runs.max(1) {
+        let w = atlas_pipeline::write_report(dir, &registry)?;
+        times.push(w.seconds);
+        last = Some(w);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times[times.len() / 2], last.context("one run")?))
+}
+
+fn report_line(what: &str, secs: f64, w: &atlas_pipeline::ReportWritten) {
+    println!(
+        "{what:<28} {secs:>6.3} s  report.html {:>7.1} KiB  {} entries  {} figures  {} marks",
+        w.bytes as f64 / 1024.0,
+        w.entries,
+        w.figures,
+        w.marks
+    );
+}
+
 pub fn run(which: Which) -> Result<()> {
     match which {
+        Which::Report {
+            results,
+            models,
+            runs,
+        } => {
+            println!("median of {runs} runs (read the Parquet files, render, write the files)");
+            if results.join("zeroshot.parquet").is_file() {
+                let (secs, w) = time_report(&results, runs)?;
+                report_line(&format!("demo run ({})", results.display()), secs, &w);
+            } else {
+                println!(
+                    "{}: no results (run `cargo xtask pipeline` first); demo timing skipped",
+                    results.display()
+                );
+            }
+            let dir = std::env::temp_dir().join("clip-atlas-bench-report");
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)?;
+            }
+            let size = atlas_report::synthetic::StudySize {
+                models,
+                ..Default::default()
+            };
+            let tables = atlas_report::synthetic::write_study(&dir, &size, 0)?;
+            let rows: usize = tables.iter().map(|t| t.1).sum();
+            let (secs, w) = time_report(&dir, runs)?;
+            report_line(&format!("synthetic study ({models} models)"), secs, &w);
+            println!(
+                "  synthetic folder: {} tables, {rows} rows in {}",
+                tables.len(),
+                dir.display()
+            );
+            Ok(())
+        }
         Which::Stages {
             models,
             dim,

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the thin command-line front end. All logic lives in library crates.
 
 mod bench;
+mod browser;
 
 use std::path::PathBuf;
 
@@ -67,6 +68,24 @@ enum Command {
         #[command(flatten)]
         plan: PlanArgs,
     },
+    /// Write results/report.html and results/figures/ from an existing results folder (nothing
+    /// is recomputed; `cargo xtask pipeline` writes them too).
+    Report {
+        /// The results folder (default: `[run] results` of the config).
+        #[arg(long)]
+        results: Option<PathBuf>,
+        /// The config whose results folder to use when --results is not given.
+        #[arg(long, short, default_value = "pipeline.toml")]
+        config: PathBuf,
+    },
+    /// Screenshots of results/report.html with headless Chromium: 1280x800 PNG, print-to-PDF and
+    /// its first page as PNG (the README's are of the default run, in docs/).
+    Screenshots {
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        #[arg(long, default_value = "docs")]
+        out: PathBuf,
+    },
     /// Remove store artifacts that the current plan does not reference.
     Gc {
         #[command(flatten)]
@@ -131,6 +150,32 @@ fn main() -> Result<()> {
         Command::Status { plan } => {
             let opts = options(&plan, true, false);
             print!("{}", atlas_pipeline::status(&opts)?.render());
+            Ok(())
+        }
+        Command::Report { results, config } => {
+            let dir = match results {
+                Some(d) => d,
+                None => {
+                    let cfg = atlas_pipeline::LoadedConfig::read(&config)?;
+                    cfg.resolve(&cfg.config.run.results)
+                }
+            };
+            let w = atlas_pipeline::write_report(&dir, &atlas_pipeline::Registry::builtin())?;
+            print!("{}", w.terminal);
+            println!(
+                "\nreport: {} ({:.1} KiB, {} figures in {}) in {:.2} s",
+                w.html.display(),
+                w.bytes as f64 / 1024.0,
+                w.figures,
+                dir.join("figures").display(),
+                w.seconds
+            );
+            Ok(())
+        }
+        Command::Screenshots { results, out } => {
+            for p in browser::screenshots(&results, &out)? {
+                println!("{}", p.display());
+            }
             Ok(())
         }
         Command::Gc { plan, dry_run } => {

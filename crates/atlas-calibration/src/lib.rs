@@ -47,6 +47,7 @@ use atlas_metrics::calibration::{
 };
 use serde::{Deserialize, Serialize};
 
+mod report;
 mod scoring;
 mod stage;
 

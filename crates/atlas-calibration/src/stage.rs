@@ -18,6 +18,10 @@ impl Stage for CalibrationStage {
         "calibration"
     }
 
+    fn report(&self) -> Vec<atlas_stagekit::report::Section> {
+        crate::report::sections()
+    }
+
     fn version(&self) -> &'static str {
         STAGE_VERSION
     }

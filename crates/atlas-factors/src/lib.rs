@@ -43,6 +43,7 @@ use atlas_metrics::factors::{
 use atlas_metrics::robustness::{Boundary, FitSpace};
 use serde::{Deserialize, Serialize};
 
+mod report;
 mod robustness;
 mod stage;
 

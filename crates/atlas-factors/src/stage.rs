@@ -38,6 +38,10 @@ impl Stage for FactorsStage {
         "factors"
     }
 
+    fn report(&self) -> Vec<atlas_stagekit::report::Section> {
+        crate::report::factor_sections()
+    }
+
     fn version(&self) -> &'static str {
         STAGE_VERSION
     }
@@ -70,6 +74,10 @@ impl Stage for FactorErStage {
 
     fn name(&self) -> &'static str {
         "factor_er"
+    }
+
+    fn report(&self) -> Vec<atlas_stagekit::report::Section> {
+        crate::report::factor_er_sections()
     }
 
     fn version(&self) -> &'static str {

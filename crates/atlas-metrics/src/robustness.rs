@@ -120,6 +120,20 @@ pub struct LinearFit {
     pub n: usize,
 }
 
+impl LinearFit {
+    /// Standard error of the fitted mean response `slope·x + intercept` at `x`, given the mean
+    /// `x_mean` of the fitted x: `s·√(1/n + (x − x̄)²/Sxx)` (as statsmodels'
+    /// `get_prediction(..).se_mean`), written with this fit's own standard errors as
+    /// `√(intercept_stderr² + stderr²·(x² − 2·x·x̄))`, since `stderr² = s²/Sxx` and
+    /// `intercept_stderr² = stderr²·(Sxx/n + x̄²)`. The pointwise 95% band of an
+    /// effective-robustness line is `ŷ ± Φ⁻¹(0.975)·se` in the fit space.
+    pub fn mean_response_stderr(&self, x_mean: f64, x: f64) -> f64 {
+        let var = self.intercept_stderr * self.intercept_stderr
+            + self.stderr * self.stderr * (x * x - 2.0 * x * x_mean);
+        var.max(0.0).sqrt()
+    }
+}
+
 /// `scipy.stats.linregress(x, y)` (see module docs for the formulas and degenerate cases).
 pub fn linregress(x: &[f64], y: &[f64]) -> Result<LinearFit> {
     check_len("linregress y vs x", x.len(), y.len())?;

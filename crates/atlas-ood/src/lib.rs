@@ -35,6 +35,7 @@ use atlas_metrics::ood::{
 use atlas_metrics::ood_shared::SharedIdRanking;
 use serde::{Deserialize, Serialize};
 
+mod report;
 mod stage;
 
 pub use common::{HeadlineNumber, InputError};

@@ -15,6 +15,10 @@ impl Stage for OodStage {
         "ood"
     }
 
+    fn report(&self) -> Vec<atlas_stagekit::report::Section> {
+        crate::report::sections()
+    }
+
     fn version(&self) -> &'static str {
         STAGE_VERSION
     }

@@ -14,6 +14,7 @@ pub mod keys;
 mod models;
 mod plan;
 pub mod registry;
+mod report;
 mod results;
 mod stages;
 mod tokenizers;
@@ -25,13 +26,13 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use atlas_report::Table;
 use atlas_store::{GcOptions, Status, Store};
 
 pub use config::{ConfigError, LoadedConfig, PipelineConfig};
 pub use execute::EmbedCount;
 pub use plan::{Job, JobKind, MetricJob, Plan, Step};
 pub use registry::Registry;
+pub use report::{ReportWritten, write_report};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -87,7 +88,10 @@ pub struct RunReport {
     pub images: Vec<EmbedCount>,
     pub prompts_embedded: usize,
     pub stages_run: usize,
-    pub table: Option<Table>,
+    /// The terminal summary: one compact table per metric family (at most 120 columns).
+    pub summary: String,
+    /// `results/report.html` and `results/figures/`, as written.
+    pub report: Option<ReportWritten>,
     /// Metric tables written (name, rows).
     pub metric_tables: Vec<(String, usize)>,
     pub fixtures: Vec<String>,
@@ -140,15 +144,39 @@ impl RunReport {
                 self.stages_run
             );
         }
-        if let Some(t) = &self.table {
+        if !self.summary.is_empty() {
             let _ = writeln!(s);
-            s.push_str(&t.render());
+            s.push_str(&self.summary);
         }
         if !self.metric_tables.is_empty() {
-            let _ = writeln!(s);
-            for (name, rows) in &self.metric_tables {
-                let _ = writeln!(s, "results/{name}.parquet: {rows} rows");
+            let last = self.metric_tables.len() - 1;
+            let tables: Vec<String> = self
+                .metric_tables
+                .iter()
+                .enumerate()
+                .map(|(i, (name, rows))| {
+                    format!("{name} ({rows} rows){}", if i < last { "," } else { "" })
+                })
+                .collect();
+            let mut line = String::from("\nresult tables:");
+            for t in tables {
+                if line.len() + t.len() + 2 > atlas_report::TERMINAL_WIDTH {
+                    let _ = writeln!(s, "{line}");
+                    line = String::from(" ");
+                }
+                line.push(' ');
+                line.push_str(&t);
             }
+            let _ = writeln!(s, "{line}");
+        }
+        if let Some(r) = &self.report {
+            let _ = writeln!(
+                s,
+                "report: {} ({} figure{}, also as SVG files in figures/ beside it)",
+                r.html.display(),
+                r.figures,
+                if r.figures == 1 { "" } else { "s" }
+            );
         }
         for f in &self.fixtures {
             let _ = writeln!(
@@ -167,16 +195,18 @@ impl RunReport {
             .filter(|(_, n)| *n > 0)
             .map(|(m, n)| format!("{m} {n}"))
             .collect();
-        let _ = writeln!(
-            s,
-            "store reads: {files} data files ({:.1} MB), {shards} image-embedding shards{}",
-            bytes as f64 / 1e6,
-            if per_model.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", per_model.join(", "))
-            }
+        let head = format!(
+            "store reads: {files} data files ({:.1} MB), {shards} image-embedding shards",
+            bytes as f64 / 1e6
         );
+        let per_model = per_model.join(", ");
+        let _ = match per_model.is_empty() {
+            true => writeln!(s, "{head}"),
+            false if head.len() + per_model.len() + 3 <= atlas_report::TERMINAL_WIDTH => {
+                writeln!(s, "{head} ({per_model})")
+            }
+            false => writeln!(s, "{head}:\n  {per_model}"),
+        };
         let _ = writeln!(
             s,
             "\nresults in {} ({:.1} s)",
@@ -420,18 +450,26 @@ pub fn run_with(opts: &RunOptions, registry: &Registry) -> Result<RunReport, Pip
     let bootstrap = atlas_stagekit::bootstrap_config(run.bootstrap, run.seed, run.ci_method);
     let zs = results::read_zeroshot(&s.store, &s.plan)?;
     if !zs.is_empty() {
-        report.table = Some(results::write_zeroshot(
-            &results_dir,
-            &s.models,
-            &s.datasets,
-            &zs,
-            &bootstrap,
-        )?);
+        results::write_zeroshot(&results_dir, &s.models, &s.datasets, &zs, &bootstrap)?;
     }
     results::write_errors(&results_dir, &collect_errors(&s)?)?;
     let jobs: Vec<&MetricJob> = s.plan.metric_jobs.iter().map(|(j, _)| j).collect();
     let tables = stages::read_result_tables(&s.store, &jobs)?;
     report.metric_tables = results::write_metric_tables(&results_dir, &s.models, &tables)?;
+    report::write_provenance(
+        &results_dir,
+        &report::ProvenanceOf {
+            config: &opts.config,
+            config_source: &s.cfg.source,
+            store: &s.cfg.resolve(&s.cfg.config.run.store),
+            plan: &s.plan,
+            models: &s.models,
+            datasets: &s.datasets,
+        },
+    )?;
+    let written = write_report(&results_dir, s.registry)?;
+    report.summary = written.terminal.clone();
+    report.report = Some(written);
     report.store_reads = s.store.read_stats();
     report.shard_reads = s
         .models

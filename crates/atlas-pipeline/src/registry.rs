@@ -44,6 +44,8 @@ pub trait RegisteredStage: Send + Sync {
     fn reads(&self) -> Reads;
     fn cross_model(&self) -> bool;
     fn needs_text_tower(&self) -> bool;
+    /// The stage's sections of the report ([`Stage::report`]).
+    fn report(&self) -> Vec<atlas_stagekit::report::Section>;
     /// Parses `[stages.<table>]` from the config source (None: the stage is off).
     fn parse(
         &self,
@@ -101,6 +103,9 @@ impl<S: Stage> RegisteredStage for Erased<S> {
     }
     fn needs_text_tower(&self) -> bool {
         self.0.needs_text_tower()
+    }
+    fn report(&self) -> Vec<atlas_stagekit::report::Section> {
+        self.0.report()
     }
 
     fn parse(
@@ -245,6 +250,20 @@ impl Registry {
 
     pub fn names(&self) -> Vec<&'static str> {
         self.stages.iter().map(|s| s.name()).collect()
+    }
+
+    /// The report's sections: zero-shot accuracy, then each stage's, in run order (a section id
+    /// given twice keeps the first).
+    pub fn report_sections(&self) -> Vec<atlas_stagekit::report::Section> {
+        let mut out = atlas_zeroshot::report::sections();
+        for s in &self.stages {
+            for sec in s.report() {
+                if !out.iter().any(|o| o.id == sec.id) {
+                    out.push(sec);
+                }
+            }
+        }
+        out
     }
 
     /// `[stages.<table>]` names the stages read, without duplicates, plus `zeroshot`.

@@ -1,15 +1,12 @@
 //! `results/`: Parquet files assembled from the store's artifacts, one row per (model, dataset),
 //! every row tagged with the model's six factors. DuckDB, Polars and pandas read them directly.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use atlas_metrics::bootstrap::BootstrapConfig;
-use atlas_report::{Table, pct};
-use atlas_zeroshot::Summary;
 
 use crate::PipelineError;
 use crate::datasets::ResolvedDataset;
@@ -28,6 +25,48 @@ pub fn write_result(dir: &Path, name: &str, batches: &[RecordBatch]) -> Result<(
     std::fs::create_dir_all(dir).map_err(|e| PipelineError::Io(dir.to_path_buf(), e))?;
     let dest = dir.join(name);
     std::fs::rename(&staged, &dest).map_err(|e| PipelineError::Io(dest, e))
+}
+
+/// Writes `results/<name>` (any bytes) as [`write_result`] does: staged, fsynced, renamed.
+pub fn write_result_bytes(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), PipelineError> {
+    let staging = staging_dir(dir);
+    std::fs::create_dir_all(&staging).map_err(|e| PipelineError::Io(staging.clone(), e))?;
+    let staged = staging.join(name);
+    write_synced(&staged, bytes)?;
+    std::fs::create_dir_all(dir).map_err(|e| PipelineError::Io(dir.to_path_buf(), e))?;
+    let dest = dir.join(name);
+    std::fs::rename(&staged, &dest).map_err(|e| PipelineError::Io(dest, e))
+}
+
+/// Replaces the folder `results/<name>` by one holding `files` (each whole): written in the
+/// staging folder, then the old folder is removed and the new one renamed into place.
+pub fn write_result_dir(
+    dir: &Path,
+    name: &str,
+    files: &[(String, String)],
+) -> Result<(), PipelineError> {
+    let staged = staging_dir(dir).join(name);
+    if staged.exists() {
+        std::fs::remove_dir_all(&staged).map_err(|e| PipelineError::Io(staged.clone(), e))?;
+    }
+    std::fs::create_dir_all(&staged).map_err(|e| PipelineError::Io(staged.clone(), e))?;
+    for (file, text) in files {
+        write_synced(&staged.join(file), text.as_bytes())?;
+    }
+    std::fs::create_dir_all(dir).map_err(|e| PipelineError::Io(dir.to_path_buf(), e))?;
+    let dest = dir.join(name);
+    if dest.exists() {
+        std::fs::remove_dir_all(&dest).map_err(|e| PipelineError::Io(dest.clone(), e))?;
+    }
+    std::fs::rename(&staged, &dest).map_err(|e| PipelineError::Io(dest, e))
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), PipelineError> {
+    use std::io::Write as _;
+    let io = |e| PipelineError::Io(path.to_path_buf(), e);
+    let mut f = std::fs::File::create(path).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)
 }
 
 /// `<parent>/.<results>-staging`: where result files are written before they are renamed.
@@ -127,15 +166,14 @@ impl RowTags {
     }
 }
 
-/// Write `zeroshot.parquet` (summary) and `zeroshot_predictions.parquet` (per item); return the
-/// summary table for the terminal.
+/// Write `zeroshot.parquet` (summary) and `zeroshot_predictions.parquet` (per item).
 pub fn write_zeroshot(
     dir: &Path,
     models: &[ResolvedModel],
     datasets: &[ResolvedDataset],
     results: &ZeroShotResults,
     bootstrap: &BootstrapConfig,
-) -> Result<Table, PipelineError> {
+) -> Result<(), PipelineError> {
     let mut keys: Vec<&(usize, usize)> = results.keys().collect();
     keys.sort();
     let mut tags = RowTags::new();
@@ -151,7 +189,6 @@ pub fn write_zeroshot(
     .map(|n| (n, Vec::new()))
     .collect();
     let (mut n_items, mut n_failed) = (Vec::new(), Vec::new());
-    let mut summaries: HashMap<(usize, usize), Summary> = HashMap::new();
     let mut pred_batches = Vec::new();
     for &&(mi, di) in &keys {
         let (preds, params) = &results[&(mi, di)];
@@ -170,7 +207,6 @@ pub fn write_zeroshot(
         }
         n_items.push(s.n as i64);
         n_failed.push(s.failed as i64);
-        summaries.insert((mi, di), s);
         pred_batches.push(tag_predictions(
             preds.to_results_batch()?,
             &models[mi].name,
@@ -192,7 +228,7 @@ pub fn write_zeroshot(
     if !pred_batches.is_empty() {
         write_result(dir, "zeroshot_predictions.parquet", &pred_batches)?;
     }
-    Ok(accuracy_table(models, datasets, &summaries))
+    Ok(())
 }
 
 /// Per-item predictions with who, on what and under which prompt set (every item appears once
@@ -217,53 +253,6 @@ fn tag_predictions(
     fields.extend(b.schema().fields().iter().map(|f| f.as_ref().clone()));
     cols.extend(b.columns().iter().cloned());
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
-}
-
-/// Models as rows, datasets as columns, zero-shot top-1 in percent.
-fn accuracy_table(
-    models: &[ResolvedModel],
-    datasets: &[ResolvedDataset],
-    s: &HashMap<(usize, usize), Summary>,
-) -> Table {
-    let ds: Vec<usize> = (0..datasets.len())
-        .filter(|&di| s.keys().any(|k| k.1 == di))
-        .collect();
-    let mut headers = vec!["model".to_string()];
-    let shared_name = |di: usize| {
-        datasets
-            .iter()
-            .filter(|d| d.name == datasets[di].name)
-            .count()
-            > 1
-    };
-    headers.extend(ds.iter().map(|&di| {
-        if shared_name(di) {
-            format!("{} [{}]", datasets[di].name, datasets[di].prompt_set)
-        } else {
-            datasets[di].name.clone()
-        }
-    }));
-    let mut t = Table {
-        title: "zero-shot top-1 accuracy (%)".into(),
-        headers,
-        rows: Vec::new(),
-    };
-    for (mi, m) in models.iter().enumerate() {
-        if !s.keys().any(|k| k.0 == mi) {
-            continue;
-        }
-        let mut row = vec![if m.entry.fixture {
-            format!("{} (fixture)", m.name)
-        } else {
-            m.name.clone()
-        }];
-        row.extend(
-            ds.iter()
-                .map(|&di| s.get(&(mi, di)).map_or("-".into(), |x| pct(x.top1))),
-        );
-        t.push(row);
-    }
-    t
 }
 
 /// Items that could not be read or decoded: `errors.parquet` (dataset, item_id, reason, stage).

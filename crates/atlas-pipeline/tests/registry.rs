@@ -1,7 +1,8 @@
 //! A stage added through the registry alone: a new type and one `Registry::with` line. The
 //! pipeline plans it, runs it from cached embeddings, caches its table, reports it in
-//! `results/`, and a second run computes nothing. Its parameters are checked like the built-in
-//! stages' (unknown field -> line and column).
+//! `results/`, shows its report section (summary column, figure, terminal table) with no
+//! report-side code, and a second run computes nothing. Its parameters are checked like the
+//! built-in stages' (unknown field -> line and column).
 
 use std::path::Path;
 
@@ -10,6 +11,9 @@ use atlas_models::{Activation, Clip, ClipConfig, SaveDtype, TextConfig, VisionCo
 use atlas_pipeline::{Registry, RunOptions};
 use atlas_preprocess::PreprocessConfig;
 use atlas_stagekit::Table;
+use atlas_stagekit::report::{
+    Axis, Column, Figure, Measure, Plot, Scale, Scatter, Section, Source,
+};
 use atlas_stagekit::stage::{ModelData, NamedTable, Reads, Role, RunSettings, Stage, StageError};
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +50,33 @@ impl Stage for ToyStage {
         }
     }
     fn configure(&self, _p: &mut ToyParams, _run: &RunSettings) {}
+
+    fn report(&self) -> Vec<Section> {
+        let m = || Measure::num("mean_max_cosine", "toy statistic", 3);
+        vec![Section {
+            id: "toy",
+            title: "Toy statistic",
+            about: "Mean largest cosine.",
+            tables: vec!["toy"],
+            columns: vec![Column::new("toy", m())],
+            figures: vec![Figure {
+                id: "toy-vs-n",
+                title: "Toy statistic vs items",
+                caption: "A figure declared by the stage alone.",
+                plot: Plot::Scatter(Box::new(Scatter {
+                    table: "toy",
+                    filter: Vec::new(),
+                    panels: vec!["dataset"],
+                    x: Axis::new(Source::Column(Measure::num("n", "items", 0)), Scale::Linear),
+                    y: vec![Axis::new(Source::Column(m()), Scale::Linear)],
+                    diagonal: false,
+                    fit: None,
+                    mean_panel: None,
+                    reference: None,
+                })),
+            }],
+        }]
+    }
 
     fn run_model(
         &self,
@@ -195,6 +226,24 @@ fn a_stage_added_through_the_registry_is_planned_run_cached_and_reported() {
         .unwrap()
         .value(0);
     assert!(v.is_finite() && v.abs() <= 2.0 + 1e-9, "{v}");
+
+    // Its report section: in the page (a plot with the model's one entry), as a
+    // standalone figure, and as a terminal table.
+    let results = dir.path().join("results");
+    let html = std::fs::read_to_string(results.join("report.html")).unwrap();
+    assert!(html.contains("<h2>Toy statistic</h2>"), "no toy section");
+    let plot = html
+        .split("data-figure=\"toy-vs-n\" data-panel=\"id-test\"")
+        .nth(1)
+        .expect("the toy figure's panel");
+    let plot = &plot[..plot.find("</svg>").unwrap()];
+    assert_eq!(
+        plot.matches("<circle class=\"pt").count(),
+        1,
+        "one entry: the model under its prompt set"
+    );
+    assert!(results.join("figures").join("toy-vs-n.svg").is_file());
+    assert!(first.summary.contains("Toy statistic"), "{}", first.summary);
 
     // A second run computes nothing and reads no embedding shard.
     let second = atlas_pipeline::run_with(&opts(dir.path()), &registry).unwrap();

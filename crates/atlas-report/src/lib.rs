@@ -1,84 +1,187 @@
-//! Terminal summaries: small fixed-width tables over result rows.
+//! The report researchers read, built from a results folder (the Parquet files of a run):
+//!
+//! - `report.html`: one self-contained page (inline SVG, a small inline script for sorting,
+//!   group-by recolouring and tooltips; no network: a Content-Security-Policy forbids every
+//!   fetch), a summary table per model and every stage's figures;
+//! - `figures/<id>.svg`: each figure standalone (coloured by training data), with the data query
+//!   that produced it in its `<desc>` and in `figures/README.md`;
+//! - the terminal summary: one compact table per metric family, at most 120 columns wide.
+//!
+//! The sections come from the stages ([`atlas_stagekit::report::Section`], gathered by the
+//! pipeline's registry): this crate knows no stage. Tables and columns are read by name; a
+//! missing table or column shows as "not configured" / "not available", never as an error.
 
-use std::fmt::Write as _;
+mod curve;
+mod entries;
+mod frame;
+mod page;
+mod plots;
+mod query;
+mod scale;
+mod sql;
+mod svg;
+pub mod synthetic;
+mod table;
+mod terminal;
+#[cfg(test)]
+mod testing;
 
-/// A titled table of strings, rendered with aligned columns.
-#[derive(Debug, Clone, Default)]
-pub struct Table {
-    pub title: String,
-    pub headers: Vec<String>,
-    pub rows: Vec<Vec<String>>,
+use std::path::{Path, PathBuf};
+
+use atlas_stagekit::report::{Plot, Section};
+use serde::{Deserialize, Serialize};
+
+pub use entries::{DEFAULT_FACTOR, FACTORS};
+pub use frame::{Frame, Tables, Values};
+pub use table::{Table, pct};
+
+/// The widest line of the terminal summary.
+pub const TERMINAL_WIDTH: usize = 120;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{path}: {1} (is it a Parquet file written by clip-atlas? rerun `cargo xtask pipeline` to rewrite results/)", path = .0.display())]
+    Read(PathBuf, String),
 }
 
-impl Table {
-    pub fn new(title: impl Into<String>, headers: &[&str]) -> Self {
-        Self {
-            title: title.into(),
-            headers: headers.iter().map(|h| h.to_string()).collect(),
-            rows: Vec::new(),
+/// An input of the results: a store artifact a result table was assembled from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProvenanceInput {
+    /// Store kind (`zeroshot`, `stage-shift`, ..).
+    pub kind: String,
+    /// blake3 key, hex.
+    pub key: String,
+    /// What it is (`shift fit [ensemble]`, `zeroshot ref / id-test [single]`).
+    pub what: String,
+}
+
+/// `results/provenance.json`: who wrote the results, from which config, when, from what.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// clip-atlas version.
+    pub version: String,
+    /// The config file, as given.
+    pub config: String,
+    /// blake3 of the config file's bytes, hex.
+    pub config_hash: String,
+    /// The artifact store.
+    pub store: String,
+    /// When the results were written (UTC, RFC 3339).
+    pub written: String,
+    pub inputs: Vec<ProvenanceInput>,
+}
+
+/// File name of the provenance record in a results folder.
+pub const PROVENANCE_FILE: &str = "provenance.json";
+
+/// What [`build`] made.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub html: String,
+    /// `(file name under figures/, contents)`: one SVG per figure, then `README.md`.
+    pub figures: Vec<(String, String)>,
+    pub terminal: String,
+    /// Entries (model x prompt set) in the page.
+    pub entries: usize,
+    /// Marks drawn over all figures.
+    pub marks: usize,
+}
+
+/// Every result table the sections read (their own, fit and published tables, and `zeroshot`).
+pub fn tables_read(sections: &[Section]) -> Vec<&'static str> {
+    let mut t = vec!["zeroshot"];
+    let mut add = |n: &'static str| {
+        if !t.contains(&n) {
+            t.push(n);
         }
-    }
-
-    pub fn push(&mut self, row: Vec<String>) {
-        self.rows.push(row);
-    }
-
-    /// Columns whose every cell parses as a number are right-aligned.
-    pub fn render(&self) -> String {
-        let ncol = self
-            .rows
-            .iter()
-            .map(Vec::len)
-            .chain(std::iter::once(self.headers.len()))
-            .max()
-            .unwrap_or(0);
-        let cell = |r: &Vec<String>, c: usize| r.get(c).cloned().unwrap_or_default();
-        let mut width = vec![0usize; ncol];
-        let mut numeric = vec![true; ncol];
-        for c in 0..ncol {
-            width[c] = cell(&self.headers, c).chars().count();
-            for r in &self.rows {
-                let v = cell(r, c);
-                width[c] = width[c].max(v.chars().count());
-                if !v.is_empty() && v.trim_end_matches('%').parse::<f64>().is_err() {
-                    numeric[c] = false;
+    };
+    for s in sections {
+        s.tables.iter().for_each(|n| add(n));
+        s.columns.iter().for_each(|c| add(c.table));
+        for f in &s.figures {
+            add(f.plot.table());
+            if let Plot::Scatter(sc) = &f.plot
+                && let Some(fit) = &sc.fit
+            {
+                add(fit.table);
+                if let Some(p) = &fit.published {
+                    add(p.table);
                 }
             }
         }
-        let line = |r: &Vec<String>, out: &mut String| {
-            let cells: Vec<String> = (0..ncol)
-                .map(|c| {
-                    let v = cell(r, c);
-                    if numeric[c] {
-                        format!("{v:>w$}", w = width[c])
-                    } else {
-                        format!("{v:<w$}", w = width[c])
-                    }
-                })
-                .collect();
-            let _ = writeln!(out, "{}", cells.join("  ").trim_end());
-        };
-        let mut out = String::new();
-        if !self.title.is_empty() {
-            let _ = writeln!(out, "{}", self.title);
-        }
-        line(&self.headers, &mut out);
-        let total: usize = width.iter().sum::<usize>() + 2 * ncol.saturating_sub(1);
-        let _ = writeln!(out, "{}", "-".repeat(total));
-        for r in &self.rows {
-            line(r, &mut out);
-        }
-        out
+    }
+    t
+}
+
+/// Builds the report of the results in `dir`. `generated` is the time shown as the page's
+/// generation time.
+pub fn build(dir: &Path, sections: &[Section], generated: &str) -> Result<Report, ReportError> {
+    let names = tables_read(sections);
+    let tables = Tables::read(dir, &names)?;
+    let provenance = read_provenance(dir);
+    Ok(build_from(
+        &tables,
+        &names,
+        sections,
+        provenance.as_ref(),
+        generated,
+    ))
+}
+
+/// [`build`] over tables already in memory.
+pub fn build_from(
+    tables: &Tables,
+    names: &[&str],
+    sections: &[Section],
+    provenance: Option<&Provenance>,
+    generated: &str,
+) -> Report {
+    let entries = entries::Entries::collect(tables, names);
+    let rendered = page::render(tables, &entries, sections, provenance, generated);
+    let terminal = terminal::render(tables, &entries, sections);
+    Report {
+        html: rendered.html,
+        figures: rendered.figures,
+        terminal,
+        entries: entries.len(),
+        marks: rendered.marks,
     }
 }
 
-/// `0.91234` -> `"91.2"` (percent with one decimal); NaN -> `"n/a"`.
-pub fn pct(v: f64) -> String {
-    if v.is_finite() {
-        format!("{:.1}", v * 100.0)
-    } else {
-        "n/a".into()
-    }
+/// `results/provenance.json`, when present and readable.
+pub fn read_provenance(dir: &Path) -> Option<Provenance> {
+    let text = std::fs::read_to_string(dir.join(PROVENANCE_FILE)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// `now` as UTC RFC 3339 (`2026-12-05T13:45:00Z`), without a date library.
+pub fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    utc(secs)
+}
+
+/// Seconds since the Unix epoch as UTC RFC 3339 (proleptic Gregorian calendar).
+pub fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -86,21 +189,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn aligns_text_left_and_numbers_right() {
-        let mut t = Table::new("acc", &["model", "top1"]);
-        t.push(vec!["a".into(), "9.5".into()]);
-        t.push(vec!["longer".into(), "91.5".into()]);
-        let s = t.render();
-        let lines: Vec<&str> = s.lines().collect();
-        assert_eq!(lines[0], "acc");
-        assert_eq!(lines[1], "model   top1");
-        assert_eq!(lines[3], "a        9.5");
-        assert_eq!(lines[4], "longer  91.5");
-    }
-
-    #[test]
-    fn pct_formats_and_flags_nan() {
-        assert_eq!(pct(0.91234), "91.2");
-        assert_eq!(pct(f64::NAN), "n/a");
+    fn utc_matches_known_dates() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        // `date -u -d @1796482800` = 2026-12-05T15:00:00Z
+        assert_eq!(utc(1_796_482_800), "2026-12-05T15:00:00Z");
+        assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
     }
 }

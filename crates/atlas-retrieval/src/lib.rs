@@ -30,6 +30,7 @@ use atlas_metrics::classification::Matrix;
 use atlas_metrics::retrieval::retrieval_ranks;
 use serde::{Deserialize, Serialize};
 
+mod report;
 mod stage;
 
 pub use common::{HeadlineNumber, InputError};

@@ -19,6 +19,10 @@ impl Stage for RetrievalStage {
         "retrieval"
     }
 
+    fn report(&self) -> Vec<atlas_stagekit::report::Section> {
+        crate::report::sections()
+    }
+
     fn version(&self) -> &'static str {
         STAGE_VERSION
     }

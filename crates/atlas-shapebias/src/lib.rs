@@ -51,6 +51,7 @@ use atlas_metrics::shape_bias::{ShapeBiasResult, decisions_from_imagenet_logits,
 use serde::{Deserialize, Serialize};
 
 mod labels;
+mod report;
 mod stage;
 
 pub use common::{HeadlineNumber, InputError};

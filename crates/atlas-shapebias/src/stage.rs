@@ -16,6 +16,10 @@ impl Stage for ShapeBiasStage {
         "shapebias"
     }
 
+    fn report(&self) -> Vec<atlas_stagekit::report::Section> {
+        crate::report::sections()
+    }
+
     fn version(&self) -> &'static str {
         STAGE_VERSION
     }

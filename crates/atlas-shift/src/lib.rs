@@ -46,6 +46,7 @@ use atlas_metrics::robustness::FitSpace;
 use serde::{Deserialize, Serialize};
 
 pub mod fit;
+mod report;
 mod stage;
 mod tables;
 

@@ -27,6 +27,10 @@ impl Stage for ShiftStage {
         "shift"
     }
 
+    fn report(&self) -> Vec<atlas_stagekit::report::Section> {
+        crate::report::sections()
+    }
+
     fn version(&self) -> &'static str {
         STAGE_VERSION
     }

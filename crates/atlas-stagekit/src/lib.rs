@@ -5,6 +5,7 @@
 //! never on one another. `testing` holds synthetic evaluation sets for their tests.
 
 pub mod published;
+pub mod report;
 pub mod stage;
 pub mod testing;
 

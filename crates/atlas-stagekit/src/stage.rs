@@ -207,6 +207,12 @@ pub trait Stage: Send + Sync + 'static {
         data: &ModelData<'_>,
     ) -> Result<Vec<NamedTable>, StageError>;
 
+    /// The stage's sections of the report (page, figures, terminal tables), declared over its
+    /// result tables; none by default. See [`crate::report`].
+    fn report(&self) -> Vec<crate::report::Section> {
+        Vec::new()
+    }
+
     /// Cross-model stages: the result tables from every model's summary, in config order.
     fn fit(
         &self,

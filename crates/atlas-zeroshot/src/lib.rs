@@ -7,6 +7,7 @@
 //! as masking the other logits.
 
 mod predictions;
+pub mod report;
 
 pub use predictions::{Predictions, Summary, TOP_K};
 
