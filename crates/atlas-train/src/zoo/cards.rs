@@ -79,11 +79,26 @@ pub fn zoo_readme(report: &ZooReport, opts: &ZooOptions) -> String {
         "Rebuild: `{}` (step scale {}).\n\n",
         opts.command, opts.step_scale
     ));
+    let clips: Vec<&ModelReport> = report.models.iter().filter(|m| m.head.is_empty()).collect();
+    if !clips.is_empty() {
+        s.push_str(&clip_table(&clips, &specs));
+    }
+    s.push_str(&supervised_table(&report.models));
+    s.push_str(&format!(
+        "\nTotal: {:.0} s (world generation {:.0} s), weights {} bytes.\n",
+        report.total_seconds, report.world_seconds, report.total_weights_bytes
+    ));
+    s
+}
+
+/// The zoo README's table of CLIPs (zero-shot top-1).
+fn clip_table(models: &[&ModelReport], specs: &[ZooSpec]) -> String {
+    let mut s = String::new();
     s.push_str(&format!(
         "| model | differs in | id-test `{SIMPLE_PROMPT}` | id-test ensemble | shift-rendition | \
          shift-sketch | cue-conflict shape bias | train s |\n|---|---|---|---|---|---|---|---|\n"
     ));
-    for m in report.models.iter().filter(|m| m.head.is_empty()) {
+    for m in models {
         let differs = specs
             .iter()
             .find(|x| x.name == m.name)
@@ -111,11 +126,6 @@ pub fn zoo_readme(report: &ZooReport, opts: &ZooOptions) -> String {
             m.train_seconds
         ));
     }
-    s.push_str(&supervised_table(&report.models));
-    s.push_str(&format!(
-        "\nTotal: {:.0} s (world generation {:.0} s), weights {} bytes.\n",
-        report.total_seconds, report.world_seconds, report.total_weights_bytes
-    ));
     s
 }
 

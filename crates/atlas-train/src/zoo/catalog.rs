@@ -264,9 +264,8 @@ fn supervised_specs(r: &ArchSpec, vit: &ArchSpec) -> Vec<ZooSpec> {
         train: supervised_train(),
     };
     let common = "trained from scratch with cross-entropy on the training labels of the \
-                  texture-correlated world (linear head with bias on the image tower's raw \
-                  features); a supervised baseline of the effective-robustness fit, not a CLIP \
-                  (its text tower is the untrained random init).";
+                  texture-correlated world (a linear head with bias on the image tower's raw \
+                  features).";
     vec![
         ZooSpec {
             name: "sup-ref".into(),

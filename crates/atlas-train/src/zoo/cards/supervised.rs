@@ -15,9 +15,9 @@ pub const HEAD_FILE: &str = "head.safetensors";
 /// The head's class names, one per line in row order.
 pub const HEAD_CLASSNAMES: &str = "classnames.txt";
 
-const TEXT_TOWER_NOTE: &str = "untrained: the text tower is the random init of the open_clip \
-    config (the supervised recipe never reads text); zero-shot classification with this \
-    checkpoint is meaningless, evaluate it with its head";
+const TEXT_TOWER_NOTE: &str = "untrained (the random init of the open_clip config; the \
+    supervised recipe never reads text): zero-shot classification with this checkpoint is \
+    meaningless, evaluate it with its head";
 
 /// The `[[model]]` entry of `pipeline.toml` that evaluates the baseline `name` from `data/zoo`.
 pub fn pipeline_entry(name: &str) -> String {
