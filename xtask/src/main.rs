@@ -202,11 +202,9 @@ fn main() -> Result<()> {
                 only,
                 step_scale,
                 jobs,
-                // Recorded in the model cards: how a user reruns it (the binary path is not that).
-                command: std::iter::once("cargo xtask".to_string())
-                    .chain(std::env::args().skip(1))
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                // Recorded in the model cards: how a user reruns it (the binary path is not
+                // that), without `--only`: each card adds its own.
+                command: zoo_command(std::env::args().skip(1)),
                 ..atlas_train::ZooOptions::default()
             };
             let report = atlas_train::train_demo_zoo(&out, &opts)?;
@@ -242,6 +240,24 @@ fn main() -> Result<()> {
     }
 }
 
+/// `cargo xtask ARGS` with any `--only LIST` / `--only=LIST` left out: the command that
+/// rebuilds the zoo, to which a model card appends `--only <its name>`.
+fn zoo_command(args: impl Iterator<Item = String>) -> String {
+    let mut out = vec!["cargo xtask".to_string()];
+    let mut skip_value = false;
+    for a in args {
+        if std::mem::take(&mut skip_value) {
+            continue;
+        }
+        if a == "--only" {
+            skip_value = true;
+        } else if !a.starts_with("--only=") {
+            out.push(a);
+        }
+    }
+    out.join(" ")
+}
+
 fn options(p: &PlanArgs, dry_run: bool, progress: bool) -> atlas_pipeline::RunOptions {
     atlas_pipeline::RunOptions {
         config: p.config.clone(),
@@ -252,5 +268,32 @@ fn options(p: &PlanArgs, dry_run: bool, progress: bool) -> atlas_pipeline::RunOp
         dry_run,
         progress,
         verify: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::zoo_command;
+
+    #[test]
+    fn zoo_command_leaves_out_only() {
+        let args = |s: &str| {
+            s.split(' ')
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+                .into_iter()
+        };
+        assert_eq!(
+            zoo_command(args("train-demo-zoo --only sup-ref,sup-arch")),
+            "cargo xtask train-demo-zoo"
+        );
+        assert_eq!(
+            zoo_command(args("train-demo-zoo --only=ref --step-scale 0.1")),
+            "cargo xtask train-demo-zoo --step-scale 0.1"
+        );
+        assert_eq!(
+            zoo_command(args("train-demo-zoo --jobs 1")),
+            "cargo xtask train-demo-zoo --jobs 1"
+        );
     }
 }

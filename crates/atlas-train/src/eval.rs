@@ -62,7 +62,12 @@ pub fn to_vec2(t: Tensor<2>) -> (Vec<f32>, [usize; 2]) {
 
 /// Top-1 predictions of `emb @ head^T`.
 pub fn predict(emb: Tensor<2>, head: Tensor<2>) -> Vec<usize> {
-    let (v, [n, c]) = to_vec2(emb.matmul(head.transpose()));
+    argmax_rows(emb.matmul(head.transpose()))
+}
+
+/// Index of each row's largest logit (the first on ties).
+pub fn argmax_rows(logits: Tensor<2>) -> Vec<usize> {
+    let (v, [n, c]) = to_vec2(logits);
     (0..n)
         .map(|i| {
             let row = &v[i * c..(i + 1) * c];
@@ -109,7 +114,11 @@ pub fn evaluate_embeddings(
     head: Tensor<2>,
     split: &str,
 ) -> SplitAccuracy {
-    let pred = predict(emb, head);
+    accuracy(&predict(emb, head), data, split)
+}
+
+/// Top-1 accuracy (and the cue-conflict shape bias) of predictions `pred` of `data`'s items.
+pub fn accuracy(pred: &[usize], data: &Split, split: &str) -> SplitAccuracy {
     let correct = pred
         .iter()
         .zip(&data.labels)
@@ -119,7 +128,7 @@ pub fn evaluate_embeddings(
         split: split.to_string(),
         n: data.len(),
         top1: correct as f64 / data.len().max(1) as f64,
-        shape_bias: shape_bias(data, &pred),
+        shape_bias: shape_bias(data, pred),
     }
 }
 

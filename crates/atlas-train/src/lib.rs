@@ -5,6 +5,8 @@
 //!   schedule with warmup, seeded and deterministic.
 //! - [`train_finetune`]: supervised fine-tuning of the image tower against the fixed zero-shot
 //!   head (the CLIP-FT analogue); [`interpolate`] gives WiSE-FT.
+//! - [`train_supervised`]: a supervised baseline from scratch (image tower + linear head,
+//!   cross-entropy on the labels; [`supervised`]).
 //! - [`train_demo_zoo`] builds the whole demo zoo ([`zoo_specs`]) into `data/zoo/<name>/`.
 //!
 //! The model trained is `atlas_models::Clip`, built on an autodiff device.
@@ -17,6 +19,7 @@ pub mod eval;
 pub mod loss;
 pub mod model;
 pub mod schedule;
+pub mod supervised;
 pub mod train;
 pub mod zoo;
 
@@ -27,6 +30,7 @@ pub use error::{Result, TrainError};
 pub use eval::{SplitAccuracy, evaluate, zero_shot_head};
 pub use loss::LossKind;
 pub use model::{ClipLike, interpolate};
+pub use supervised::{LinearHead, Supervised, train_supervised};
 pub use train::{Augment, TrainConfig, TrainLog, train_contrastive, train_finetune};
 pub use zoo::{
     CardCheck, ModelReport, ZooOptions, ZooReport, ZooSpec, check_cards, train_demo_zoo, zoo_specs,

@@ -3,7 +3,7 @@
 use burn::tensor::activation::{log_sigmoid, log_softmax};
 use burn::tensor::{Device, Tensor, TensorData};
 
-/// Which image-text loss trains the model.
+/// Which loss trains the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LossKind {
@@ -11,6 +11,10 @@ pub enum LossKind {
     Clip,
     /// SigLIP: pairwise sigmoid loss with learnable temperature and bias.
     Siglip,
+    /// Supervised: softmax cross-entropy of a linear head's logits on the class labels
+    /// ([`crate::supervised::train_supervised`]); no text.
+    #[serde(rename = "cross-entropy")]
+    CrossEntropy,
 }
 
 impl LossKind {
@@ -18,6 +22,7 @@ impl LossKind {
         match self {
             Self::Clip => "clip",
             Self::Siglip => "siglip",
+            Self::CrossEntropy => "cross-entropy",
         }
     }
 }

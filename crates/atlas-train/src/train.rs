@@ -171,7 +171,7 @@ impl Batches {
     }
 }
 
-fn check(cfg: &TrainConfig, n: usize) -> Result<()> {
+pub(crate) fn check(cfg: &TrainConfig, n: usize) -> Result<()> {
     if n < 2 {
         return Err(TrainError::Config(format!(
             "the training split has {n} examples; need at least 2"
@@ -186,7 +186,10 @@ fn check(cfg: &TrainConfig, n: usize) -> Result<()> {
     Ok(())
 }
 
-fn optimizer(cfg: &TrainConfig, model: &impl burn::module::Module) -> burn::optim::ModuleOptimizer {
+pub(crate) fn optimizer(
+    cfg: &TrainConfig,
+    model: &impl burn::module::Module,
+) -> burn::optim::ModuleOptimizer {
     let base = AdamWConfig::new()
         .with_beta_2(cfg.beta2)
         .with_epsilon(1e-6)
@@ -200,13 +203,21 @@ fn optimizer(cfg: &TrainConfig, model: &impl burn::module::Module) -> burn::opti
         .with_group(no_decay_group(model), no_decay, None)
 }
 
-fn scalar(t: Tensor<1>) -> f32 {
+pub(crate) fn scalar(t: Tensor<1>) -> f32 {
     t.into_data()
         .convert::<f32>()
         .try_to_vec::<f32>()
         .ok()
         .and_then(|v| v.first().copied())
         .unwrap_or(f32::NAN)
+}
+
+fn contrastive_only() -> TrainError {
+    TrainError::Config(
+        "contrastive training needs loss = clip or siglip; cross-entropy is the supervised \
+         recipe's loss (train_supervised)"
+            .into(),
+    )
 }
 
 /// Contrastive image-text training on `(image, caption)` pairs of `data`. `model` lives on an
@@ -220,6 +231,9 @@ pub fn train_contrastive<M: ClipLike>(
     device: &Device,
 ) -> Result<(M, TrainLog)> {
     check(cfg, data.len())?;
+    if cfg.loss == LossKind::CrossEntropy {
+        return Err(contrastive_only());
+    }
     let fixed_tokens: Vec<Vec<u32>> = if cfg.captions.is_identity() {
         data.captions.iter().map(|c| tok.encode(c)).collect()
     } else {
@@ -268,6 +282,7 @@ pub fn train_contrastive<M: ClipLike>(
                         .into(),
                 ));
             }
+            (LossKind::CrossEntropy, _) => return Err(contrastive_only()),
         };
         let value = scalar(loss.clone().detach());
         if !value.is_finite() {

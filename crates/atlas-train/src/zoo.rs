@@ -5,6 +5,9 @@
 //!   preprocessing and tokenizer;
 //! - `build`: one model's build and the parallel schedule of builds;
 //! - [`cards`]: reports, model cards, the zoo README and [`check_cards`].
+//!
+//! A build writes `zoo_report.json` and `README.md` beside the models; a partial build
+//! (`ZooOptions::only`) updates its models' entries of an earlier report in the same folder.
 
 mod build;
 pub mod cards;
@@ -72,16 +75,9 @@ pub fn train_demo_zoo(out_dir: &Path, opts: &ZooOptions) -> Result<ZooReport> {
     ];
     let t_world = Instant::now();
     let ref_dir = ensure_world(&ref_world, &opts.world_dir, &eval_splits)?;
-    let need_balanced = specs.iter().any(|s| {
-        wanted.contains(&s.name)
-            && matches!(
-                s.recipe,
-                Recipe::Pretrain {
-                    world: WorldKind::Balanced,
-                    ..
-                }
-            )
-    });
+    let need_balanced = specs
+        .iter()
+        .any(|s| wanted.contains(&s.name) && s.recipe.world() == Some(WorldKind::Balanced));
     let bal_dir = if need_balanced {
         let cfg = world_config(WorldKind::Balanced, opts.train_size, opts.world_seed);
         Some(ensure_world(&cfg, &opts.world_dir, &[WS::Train])?)
@@ -148,11 +144,51 @@ pub fn train_demo_zoo(out_dir: &Path, opts: &ZooOptions) -> Result<ZooReport> {
         total_weights_bytes,
         world_seconds,
     };
-    if opts.only.is_empty() {
-        let path = out_dir.join("zoo_report.json");
-        write_json(&path, &serde_json::to_value(&report).unwrap_or_default())?;
-        let readme = out_dir.join("README.md");
-        std::fs::write(&readme, zoo_readme(&report, opts)).map_err(io_err(&readme))?;
-    }
+    let path = out_dir.join("zoo_report.json");
+    let written = match opts.only.is_empty() {
+        true => report.clone(),
+        false => merge_reports(read_report(&path)?, &report, &specs),
+    };
+    write_json(&path, &serde_json::to_value(&written).unwrap_or_default())?;
+    let readme = out_dir.join("README.md");
+    std::fs::write(&readme, zoo_readme(&written, opts)).map_err(io_err(&readme))?;
     Ok(report)
+}
+
+/// The `zoo_report.json` of an earlier build in the output folder, if there is one.
+fn read_report(path: &Path) -> Result<Option<ZooReport>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|source| TrainError::Json {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// A partial build (`--only`) folded into the folder's earlier report: its models replace their
+/// earlier entries, the others are kept (models no longer in the catalogue are dropped), in
+/// catalogue order; its time is added to the totals, so `total_seconds` is the time spent on
+/// all the builds the folder holds.
+fn merge_reports(old: Option<ZooReport>, new: &ZooReport, specs: &[ZooSpec]) -> ZooReport {
+    let Some(old) = old else {
+        return new.clone();
+    };
+    let mut models: Vec<ModelReport> = old
+        .models
+        .into_iter()
+        .filter(|m| !new.models.iter().any(|n| n.name == m.name))
+        .filter(|m| specs.iter().any(|s| s.name == m.name))
+        .chain(new.models.iter().cloned())
+        .collect();
+    models.sort_by_key(|m| specs.iter().position(|s| s.name == m.name));
+    ZooReport {
+        total_weights_bytes: models.iter().map(|m| m.weights_bytes).sum(),
+        models,
+        total_seconds: old.total_seconds + new.total_seconds,
+        world_seconds: old.world_seconds + new.world_seconds,
+    }
 }

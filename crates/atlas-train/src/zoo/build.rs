@@ -19,6 +19,7 @@ use crate::error::{Result, TrainError};
 use crate::eval::zero_shot_head;
 use crate::loss::LossKind;
 use crate::model::{ClipLike, INIT_LOCK, interpolate, materialize, round_to_f16};
+use crate::supervised::{Supervised, train_supervised};
 use crate::train::{TrainConfig, train_contrastive, train_finetune};
 
 /// A trained model in memory, with its config.
@@ -58,15 +59,32 @@ pub(super) struct BuildCtx<'a> {
 
 /// The models a recipe needs first.
 fn deps(recipe: &Recipe) -> Vec<&str> {
-    match recipe {
-        Recipe::Pretrain { .. } => Vec::new(),
-        Recipe::Finetune { from, .. } => vec![from.as_str()],
-        Recipe::WiseFt {
-            zero_shot,
-            fine_tuned,
-            ..
-        } => vec![zero_shot.as_str(), fine_tuned.as_str()],
+    recipe.sources()
+}
+
+/// The training split of a world, cut to `fraction` of it: a fixed subset drawn from the world
+/// seed, so every recipe with the same fraction sees the same images.
+fn training_data<'a>(
+    ctx: &'a BuildCtx<'_>,
+    world: WorldKind,
+    fraction: f64,
+    subset: &'a mut Option<Split>,
+) -> Result<&'a Split> {
+    let data = match world {
+        WorldKind::TextureCorrelated => ctx.train_ref,
+        WorldKind::Balanced => ctx
+            .train_bal
+            .ok_or_else(|| TrainError::Config("balanced world not generated".into()))?,
+    };
+    if fraction >= 1.0 {
+        return Ok(data);
     }
+    let n = ((data.len() as f64) * fraction).round().max(2.0) as usize;
+    let mut idx: Vec<usize> = (0..data.len()).collect();
+    Rng::new(ctx.opts.world_seed ^ 0x5eed).shuffle(&mut idx);
+    idx.truncate(n);
+    idx.sort_unstable();
+    Ok(subset.insert(data.subset(&idx)))
 }
 
 /// Builds `todo` with up to `jobs` models training at once (a model starts when the models it
@@ -121,12 +139,18 @@ pub(super) fn schedule(
                 .map_err(|_| TrainError::Config("a zoo worker thread stopped".into()))?;
             running -= 1;
             let (t, report) = out?;
-            eprintln!(
-                "[atlas-train] {name} done in {:.0}s: id-test top-1 {:.3} (simple prompt), {:.3} (ensemble)",
-                report.train_seconds,
-                report.simple_prompt.first().map_or(f64::NAN, |a| a.top1),
-                report.ensemble.first().map_or(f64::NAN, |a| a.top1)
-            );
+            match report.head.first() {
+                Some(a) => eprintln!(
+                    "[atlas-train] {name} done in {:.0}s: id-test top-1 {:.3} (linear head)",
+                    report.train_seconds, a.top1
+                ),
+                None => eprintln!(
+                    "[atlas-train] {name} done in {:.0}s: id-test top-1 {:.3} (simple prompt), {:.3} (ensemble)",
+                    report.train_seconds,
+                    report.simple_prompt.first().map_or(f64::NAN, |a| a.top1),
+                    report.ensemble.first().map_or(f64::NAN, |a| a.top1)
+                ),
+            }
             reports.push(report);
             trained.insert(name, t);
         }
@@ -151,30 +175,15 @@ fn build_one(
     let (opts, tok, pre, device, ad) = (ctx.opts, ctx.tok, ctx.pre, ctx.device, ctx.ad);
     let (train_ref, classnames, templates) = (ctx.train_ref, ctx.classnames, ctx.templates);
     let t0 = Instant::now();
+    let mut head = None;
     let (model, config, log, train_cfg) = match &spec.recipe {
         Recipe::Pretrain {
             world,
             data_fraction,
             train,
         } => {
-            let data = match world {
-                WorldKind::TextureCorrelated => train_ref,
-                WorldKind::Balanced => ctx
-                    .train_bal
-                    .ok_or_else(|| TrainError::Config("balanced world not generated".into()))?,
-            };
-            let subset;
-            let data = if *data_fraction < 1.0 {
-                let n = ((data.len() as f64) * data_fraction).round().max(2.0) as usize;
-                let mut idx: Vec<usize> = (0..data.len()).collect();
-                Rng::new(opts.world_seed ^ 0x5eed).shuffle(&mut idx);
-                idx.truncate(n);
-                idx.sort_unstable();
-                subset = data.subset(&idx);
-                &subset
-            } else {
-                data
-            };
+            let mut subset = None;
+            let data = training_data(ctx, *world, *data_fraction, &mut subset)?;
             let cfg = scaled(train, opts.step_scale);
             let siglip = cfg.loss == LossKind::Siglip;
             let config = spec
@@ -183,6 +192,22 @@ fn build_one(
             let model = build_model(&config, cfg.seed, ad, siglip);
             let (model, log) = train_contrastive(model, data, tok, pre, &cfg, ad)?;
             (model.valid(), config, Some(log), Some(cfg))
+        }
+        Recipe::Supervised {
+            world,
+            data_fraction,
+            train,
+        } => {
+            let mut subset = None;
+            let data = training_data(ctx, *world, *data_fraction, &mut subset)?;
+            let cfg = scaled(train, opts.step_scale);
+            let config = spec.arch.clip_config(tok.vocab_size(), tok.eot_id(), false);
+            let clip = build_model(&config, cfg.seed, ad, false);
+            let model = Supervised::new(clip, classnames.len(), config.embed_dim, cfg.seed, ad);
+            let (model, log) = train_supervised(model, data, pre, &cfg, ad)?;
+            let model = model.valid();
+            head = Some(model.head());
+            (model.clip, config, Some(log), Some(cfg))
         }
         Recipe::Finetune { from, train } => {
             let src = trained
@@ -223,6 +248,7 @@ fn build_one(
         model: &model,
         config: &config,
         log: log.as_ref(),
+        head: head.as_ref(),
         train_cfg: train_cfg.as_ref(),
         train_seconds,
         tok,

@@ -58,6 +58,43 @@ pub enum Recipe {
         fine_tuned: String,
         alpha: f64,
     },
+    /// A supervised baseline (not a CLIP): a randomly initialised image tower plus a linear head
+    /// with bias on its raw features, trained from scratch with cross-entropy on the training
+    /// labels ([`crate::supervised`]); the text tower stays at its random init.
+    Supervised {
+        world: WorldKind,
+        /// Fraction of the training split used (the same deterministic subset as `Pretrain`).
+        data_fraction: f64,
+        train: TrainConfig,
+    },
+}
+
+impl Recipe {
+    /// The training world a recipe reads directly (`None`: it derives from other models).
+    pub fn world(&self) -> Option<WorldKind> {
+        match self {
+            Recipe::Pretrain { world, .. } | Recipe::Supervised { world, .. } => Some(*world),
+            Recipe::Finetune { .. } | Recipe::WiseFt { .. } => None,
+        }
+    }
+
+    /// The models a recipe is made from.
+    pub fn sources(&self) -> Vec<&str> {
+        match self {
+            Recipe::Pretrain { .. } | Recipe::Supervised { .. } => Vec::new(),
+            Recipe::Finetune { from, .. } => vec![from.as_str()],
+            Recipe::WiseFt {
+                zero_shot,
+                fine_tuned,
+                ..
+            } => vec![zero_shot.as_str(), fine_tuned.as_str()],
+        }
+    }
+
+    /// A supervised classifier (evaluated with its linear head, not zero-shot).
+    pub fn is_supervised(&self) -> bool {
+        matches!(self, Recipe::Supervised { .. })
+    }
 }
 
 /// Architecture knobs of a zoo model.
@@ -200,8 +237,96 @@ pub fn reference_train() -> TrainConfig {
     }
 }
 
-/// The demo zoo, in build order (a model's sources come before it).
+/// Schedule of the supervised baselines: the reference optimiser (AdamW, lr 3e-3, weight decay
+/// 0.1, beta2 0.98, 10 % warmup, cosine) with cross-entropy on the labels, fewer steps (a
+/// 12-way classifier converges faster than the contrastive objective).
+pub fn supervised_train() -> TrainConfig {
+    TrainConfig {
+        steps: SUPERVISED_STEPS,
+        warmup: SUPERVISED_STEPS / 10,
+        loss: LossKind::CrossEntropy,
+        captions: CaptionViews::none(),
+        duplicate_captions_positive: false,
+        ..reference_train()
+    }
+}
+
+/// Steps of every supervised baseline.
+const SUPERVISED_STEPS: usize = 600;
+
+/// The supervised baselines of the effective-robustness fit (see [`Recipe::Supervised`]):
+/// ref's ResNet tower on the full training set and on small-data's 1/8 subset, and arch's ViT
+/// tower, so that their ID accuracies span a range.
+fn supervised_specs(r: &ArchSpec, vit: &ArchSpec) -> Vec<ZooSpec> {
+    let sup = |frac| Recipe::Supervised {
+        world: WorldKind::TextureCorrelated,
+        data_fraction: frac,
+        train: supervised_train(),
+    };
+    let common = "trained from scratch with cross-entropy on the training labels of the \
+                  texture-correlated world (a linear head with bias on the image tower's raw \
+                  features).";
+    vec![
+        ZooSpec {
+            name: "sup-ref".into(),
+            differs_in: "supervised baseline".into(),
+            description: format!(
+                "Supervised: ref's ModifiedResNet image tower, full training set, {common}"
+            ),
+            arch: r.clone(),
+            recipe: sup(1.0),
+            tags: tags(
+                &r.tower_name(),
+                "texture-correlated",
+                "full",
+                "supervised",
+                "cross-entropy",
+            ),
+        },
+        ZooSpec {
+            name: "sup-small-data".into(),
+            differs_in: "supervised baseline".into(),
+            description: format!(
+                "Supervised: ref's ModifiedResNet image tower on small-data's fixed 1/8 subset of \
+                 the training set, {common}"
+            ),
+            arch: r.clone(),
+            recipe: sup(0.125),
+            tags: tags(
+                &r.tower_name(),
+                "texture-correlated",
+                "1/8",
+                "supervised",
+                "cross-entropy",
+            ),
+        },
+        ZooSpec {
+            name: "sup-arch".into(),
+            differs_in: "supervised baseline".into(),
+            description: format!("Supervised: arch's ViT image tower, full training set, {common}"),
+            arch: vit.clone(),
+            recipe: sup(1.0),
+            tags: tags(
+                &vit.tower_name(),
+                "texture-correlated",
+                "full",
+                "supervised",
+                "cross-entropy",
+            ),
+        },
+    ]
+}
+
+/// The demo zoo, in build order (a model's sources come before it): seven CLIPs, then the
+/// supervised baselines.
 pub fn zoo_specs() -> Vec<ZooSpec> {
+    let mut specs = clip_specs();
+    specs.extend(supervised_specs(&ArchSpec::reference(), &ArchSpec::vit()));
+    specs
+}
+
+/// The seven CLIPs: `ref` and one variant per factor.
+fn clip_specs() -> Vec<ZooSpec> {
     let r = ArchSpec::reference();
     let ref_arch = r.tower_name();
     let pre = |world, frac, train| Recipe::Pretrain {
@@ -426,17 +551,8 @@ pub(super) fn needed(specs: &[ZooSpec], only: &[String]) -> Result<Vec<String>> 
                 specs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>()
             ))
         })?;
-        match &spec.recipe {
-            Recipe::Pretrain { .. } => {}
-            Recipe::Finetune { from, .. } => add(specs, from, want)?,
-            Recipe::WiseFt {
-                zero_shot,
-                fine_tuned,
-                ..
-            } => {
-                add(specs, zero_shot, want)?;
-                add(specs, fine_tuned, want)?;
-            }
+        for source in spec.recipe.sources() {
+            add(specs, source, want)?;
         }
         if !want.iter().any(|w| w == name) {
             want.push(name.to_string());
