@@ -277,6 +277,8 @@ pub struct ShapeBiasOutput {
     /// Items with shape == texture (excluded).
     pub n_excluded: usize,
     pub result: ShapeBiasResult,
+    /// Bootstrap interval of `result.shape_bias`; `None` when there is no estimate or when more
+    /// than half of the resamples hold no shape or texture decision (interval undefined).
     pub shape_bias: Option<BootstrapCi>,
     pub shape_accuracy: Option<BootstrapCi>,
     pub texture_accuracy: Option<BootstrapCi>,
@@ -337,9 +339,16 @@ pub fn compute(
                 });
             }
             Ok(s / (s + t))
-        })?;
+        });
+        // Too many resamples without a single shape or texture decision (a handful of decided
+        // items): the point estimate stands, its interval is reported as undefined (null).
+        let sb = match sb {
+            Ok(ci) => Some(ci),
+            Err(atlas_metrics::MetricsError::Undefined { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
         (
-            Some(sb),
+            sb,
             Some(bootstrap_mean_ci(&sh, &cfg)?),
             Some(bootstrap_mean_ci(&tx, &cfg)?),
         )
@@ -405,7 +414,10 @@ impl ShapeBiasOutput {
             .i64("n_conflict", [r.n_conflict as i64])
             .i64("shape_hits", [r.shape_hits as i64])
             .i64("texture_hits", [r.texture_hits as i64]);
-        let t = ci3(t, "shape_bias", self.shape_bias);
+        let t = t
+            .f64_opt("shape_bias", [r.shape_bias])
+            .f64_opt("shape_bias_lower", [self.shape_bias.map(|c| c.lower)])
+            .f64_opt("shape_bias_upper", [self.shape_bias.map(|c| c.upper)]);
         let t = ci3(t, "shape_accuracy", self.shape_accuracy);
         let t = ci3(t, "texture_accuracy", self.texture_accuracy)
             .f64("fraction_correct_shape", [r.fraction_correct_shape])
@@ -446,6 +458,16 @@ impl ShapeBiasOutput {
     /// Shape bias, shape and texture accuracy, shape-only accuracies (CIs over items).
     pub fn headline(&self) -> Vec<HeadlineNumber> {
         let mut out = Vec::new();
+        if let (None, Some(estimate)) = (&self.shape_bias, self.result.shape_bias) {
+            out.push(HeadlineNumber {
+                model: self.model.clone(),
+                dataset: self.dataset.clone(),
+                metric: "shape_bias".into(),
+                estimate,
+                lower: f64::NAN,
+                upper: f64::NAN,
+            });
+        }
         for (name, v) in [
             ("shape_bias", &self.shape_bias),
             ("shape_accuracy", &self.shape_accuracy),

@@ -2,6 +2,7 @@ use atlas_stagekit::testing as util;
 
 use std::path::PathBuf;
 
+use arrow::array::Array;
 use arrow::datatypes::DataType;
 use atlas_artifacts::ZeroShotHead;
 use atlas_metrics::shape_bias::CUE_CONFLICT_CATEGORIES;
@@ -214,6 +215,72 @@ fn world_style_meta_labels_known_split() {
     assert_eq!(out.result.per_category.len(), 12);
     let h = out.headline();
     assert_eq!(h[0].metric, "shape_bias");
+}
+
+/// One shape decision among 40 conflict items: about e^-1 of the resamples hold no shape or
+/// texture decision, so with 20 resamples some seeds leave more than half of them undefined. The
+/// point estimate (1.0) is still reported and the interval is null; nothing fails.
+#[test]
+fn undefined_shape_bias_interval_keeps_the_estimate() {
+    let names: Vec<String> = (0..12).map(|c| format!("shape{c}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let shape: Vec<usize> = (0..40).map(|i| i % 12).collect();
+    let texture: Vec<usize> = (0..40).map(|i| (i + 1) % 12).collect();
+    // Item 0 decided as its shape; every other item as a third category (neither).
+    let pred: Vec<usize> = (0..40)
+        .map(|i| {
+            if i == 0 {
+                shape[i]
+            } else {
+                (shape[i] + 5) % 12
+            }
+        })
+        .collect();
+    let o = Owned::pointing(
+        named_head(&refs),
+        shape.iter().map(|&s| s as i64).collect(),
+        &pred,
+    )
+    .with_meta("shape_label", shape.iter().map(|s| s.to_string()).collect())
+    .with_meta(
+        "texture_label",
+        texture.iter().map(|s| s.to_string()).collect(),
+    );
+    let mut undefined = 0;
+    for seed in 0..64 {
+        let p = Params {
+            decision: DecisionMode::Direct,
+            bootstrap: 20,
+            seed,
+            ..Params::default()
+        };
+        let out = compute(
+            &o.set("m", "world-cue", "cue-conflict", None),
+            None,
+            &[],
+            None,
+            &p,
+        )
+        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        assert_eq!(out.result.shape_bias, Some(1.0));
+        let batches = out.to_batches().unwrap();
+        let t = &batches[0].1;
+        let col = |n: &str| {
+            t.column_by_name(n)
+                .unwrap()
+                .as_any()
+                .downcast_ref::<arrow::array::Float64Array>()
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(col("shape_bias").value(0), 1.0);
+        if out.shape_bias.is_none() {
+            undefined += 1;
+            assert!(col("shape_bias_lower").is_null(0) && col("shape_bias_upper").is_null(0));
+            assert!(out.headline().iter().any(|h| h.metric == "shape_bias"));
+        }
+    }
+    assert!(undefined > 0, "no seed gave an undefined interval");
 }
 
 #[test]
