@@ -89,7 +89,7 @@ fn gaussian_window(m: usize, std: f64) -> Vec<f64> {
 /// Kernel size for radius `r`: `int(r * 3)`, plus one when even.
 pub fn cutoff(r: f64) -> usize {
     let mut c = (r * CUTOFF_MULTIPLIER) as usize;
-    if c % 2 == 0 {
+    if c.is_multiple_of(2) {
         c += 1;
     }
     c
