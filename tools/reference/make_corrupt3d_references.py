@@ -29,10 +29,13 @@ Inputs (deterministic, written to crates/atlas-corrupt3d/tests/fixtures/):
                  at the bottom, a near object (disc); smooth, strictly positive, no ties.
 - reshade.f32    48x64 float32 in [0, 1] (a reshading / shading image, as 8-bit PNG / 255).
 - noise_uniform.f32, noise_normal.f32   48*64*3 float32 each (the random field, see above).
+- noise_draw_seed7.f32   33 uniforms then 33 normals of the crate's NoiseField::draw(33, 7)
+                 (xoshiro256++, see `xoshiro_noise`), pinning the seeded stream.
 Outputs: `<name>_<severity>.u8`, 48x64x3 u8, for each implemented corruption, severity 1..5.
 The conversion back to u8 follows torchvision's ToPILImage (`x.mul(255).byte()`, truncation)
 for the torch-based corruptions and `np.uint8` (truncation) for the NumPy ones.
 """
+import math
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +43,50 @@ import numpy as np
 H, W = 48, 64
 OUT = Path("crates/atlas-corrupt3d/tests/fixtures")
 KMAX = 1000
+
+
+# -------------------------------------------------- the crate's seeded noise stream
+M64 = (1 << 64) - 1
+
+
+def _rotl(x, k):
+    return ((x << k) | (x >> (64 - k))) & M64
+
+
+def xoshiro_noise(n, seed):
+    """`NoiseField::draw(n, seed)`: xoshiro256++ (Blackman & Vigna 2019) seeded like
+    rand_xoshiro's `seed_from_u64` (four SplitMix64 outputs); n uniforms = (u64 >> 40) * 2^-24,
+    then n normals by Box-Muller (u1 = 1 - (u64 >> 11) * 2^-53, u2 = (u64 >> 11) * 2^-53,
+    r = sqrt(-2 ln u1), the pair r cos(2 pi u2), r sin(2 pi u2))."""
+    state, s = seed, []
+    for _ in range(4):
+        state = (state + 0x9E3779B97F4A7C15) & M64
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+        s.append(z ^ (z >> 31))
+
+    def next_u64():
+        result = (_rotl((s[0] + s[3]) & M64, 23) + s[0]) & M64
+        t = (s[1] << 17) & M64
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = _rotl(s[3], 45)
+        return result
+
+    uniform = [(next_u64() >> 40) * 2.0**-24 for _ in range(n)]
+    normal = []
+    while len(normal) < n:
+        u1 = 1.0 - (next_u64() >> 11) * 2.0**-53
+        u2 = (next_u64() >> 11) * 2.0**-53
+        r = math.sqrt(-2.0 * math.log(u1))
+        normal.append(r * math.cos(2.0 * math.pi * u2))
+        if len(normal) < n:
+            normal.append(r * math.sin(2.0 * math.pi * u2))
+    return np.array(uniform, dtype=np.float32), np.array(normal, dtype=np.float32)
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -258,6 +305,9 @@ def main():
     (OUT / "reshade.f32").write_bytes(reshade.astype("<f4").tobytes())
     (OUT / "noise_uniform.f32").write_bytes(uniform.astype("<f4").tobytes())
     (OUT / "noise_normal.f32").write_bytes(normal.astype("<f4").tobytes())
+    # Pins the crate's own draw (`corrupt(..., seed)`): 33 values of NoiseField::draw(33, 7).
+    u7, z7 = xoshiro_noise(33, 7)
+    (OUT / "noise_draw_seed7.f32").write_bytes(np.concatenate([u7, z7]).astype("<f4").tobytes())
     cases = {
         "near_focus": lambda s: defocus_blur_3d(rgb, depth, s, far=False),
         "far_focus": lambda s: defocus_blur_3d(rgb, depth, s, far=True),

@@ -93,7 +93,9 @@ fn every_corruption_and_severity_matches_the_reference_within_one_level() {
             // systematic drift (a wrong constant whose effect stays within one level) moves
             // far more than 0.5% of the values.
             if off * 200 > want.len() {
-                failures.push(format!("{c} severity {s}: {off} values differ by one level"));
+                failures.push(format!(
+                    "{c} severity {s}: {off} values differ by one level"
+                ));
             }
         }
     }
@@ -183,6 +185,16 @@ fn seeded_randomness_is_deterministic_and_seed_dependent() {
     let a = corrupt(&inp.rgb, Some(&inp.depth), Corruption::Fog3d, 2, 1).expect("fog");
     let b = corrupt(&inp.rgb, Some(&inp.depth), Corruption::Fog3d, 2, 99).expect("fog");
     assert_eq!(a, b);
+}
+
+#[test]
+fn seeded_noise_stream_matches_the_python_xoshiro() {
+    let want = f32s("noise_draw_seed7.f32");
+    let got = NoiseField::draw(33, 7);
+    assert_eq!(got.uniform, want[..33], "uniforms differ");
+    for (i, (g, w)) in got.normal.iter().zip(&want[33..]).enumerate() {
+        assert!((g - w).abs() <= 1e-6, "normal {i}: {g} vs {w}");
+    }
 }
 
 #[test]
