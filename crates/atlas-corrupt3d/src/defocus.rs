@@ -5,6 +5,7 @@
 //! without magnification, `aperture * |q - focus| / q`; every pixel blends the two blurred
 //! images of the quantile values around its depth with weights `1 - dist^2`.
 
+use crate::error::Corrupt3dError;
 use crate::image::{DepthMap, RgbImage, f32_to_u8};
 
 /// Number of depth quantile intervals (`N_QUANTILES` in `create_dof.py`).
@@ -95,53 +96,94 @@ pub fn cutoff(r: f64) -> usize {
     c
 }
 
-/// `separable_gaussian(img, r, cutoff)`: identity for `r < 0.1`; otherwise replicate padding by
-/// `cutoff / 2`, the window along the width, divided by its sum, then along the height.
-/// `img` is `h * w * 3` floats.
-pub fn separable_gaussian(img: &[f64], w: usize, h: usize, r: f64) -> Vec<f64> {
-    if r < 1e-1 {
-        return img.to_vec();
-    }
-    let m = cutoff(r);
-    let fil = gaussian_window(m, r);
-    let sum: f64 = fil.iter().sum();
+/// Largest Gaussian kernel (taps) [`separable_gaussian`] builds; larger radii are rejected
+/// (a radius this large only arises from a near-zero depth quantile, where the circle of
+/// confusion `|q - f| / q` explodes).
+pub const MAX_KERNEL_TAPS: usize = 1 << 22;
+
+/// The replicate-padded correlation of a length-`n` line with the odd window `fil`, folded onto
+/// source indices: for each output index, the first source index and one weight per source
+/// index. Taps that fall into the padding read the edge value, so their weights are added to
+/// the edge's; this is the reference's `F.pad(..., "replicate")` + `F.conv2d` without
+/// materialising the padding (whose size grows with the radius).
+fn folded_taps(n: usize, fil: &[f64]) -> Vec<(usize, Vec<f64>)> {
+    let m = fil.len();
     let pad = (m / 2) as isize;
-    let clamp = |v: isize, n: usize| v.clamp(0, n as isize - 1) as usize;
-    // Horizontal pass over the padded rows: row index p in 0..h + 2 pad maps to clamp(p - pad).
-    let ph = h + 2 * (m / 2);
-    let mut tmp = vec![0.0; ph * w * 3];
-    for p in 0..ph {
-        let y = clamp(p as isize - pad, h);
+    let mut prefix = Vec::with_capacity(m + 1);
+    let mut acc = 0.0;
+    prefix.push(acc);
+    for &f in fil {
+        acc += f;
+        prefix.push(acc);
+    }
+    let last = n as isize - 1;
+    (0..n)
+        .map(|i| {
+            let lo = i as isize - pad; // source index read by tap 0
+            let hi = lo + m as isize - 1; // source index read by tap m - 1
+            let (s0, s1) = (lo.max(0) as usize, hi.min(last) as usize);
+            if s0 == s1 {
+                return (s0, vec![prefix[m]]);
+            }
+            let mut wts: Vec<f64> = (s0..=s1).map(|s| fil[(s as isize - lo) as usize]).collect();
+            if lo < 0 {
+                wts[0] = prefix[(-lo) as usize + 1];
+            }
+            if hi > last {
+                let k0 = (last - lo) as usize;
+                let end = wts.len() - 1;
+                wts[end] = prefix[m] - prefix[k0];
+            }
+            (s0, wts)
+        })
+        .collect()
+}
+
+/// `separable_gaussian(img, r, cutoff)`: identity for `r < 0.1`; otherwise a window of
+/// [`cutoff`]`(r)` taps with `std = r`, replicate padding by `cutoff / 2`, the window along the
+/// width, divided by its sum, then along the height, divided by its sum. `img` is `h * w * 3`
+/// floats (interleaved RGB). `None` when the kernel would exceed [`MAX_KERNEL_TAPS`].
+pub fn separable_gaussian(img: &[f64], w: usize, h: usize, r: f64) -> Option<Vec<f64>> {
+    if r < 1e-1 {
+        return Some(img.to_vec());
+    }
+    if !r.is_finite() || r * CUTOFF_MULTIPLIER >= MAX_KERNEL_TAPS as f64 {
+        return None;
+    }
+    let fil = gaussian_window(cutoff(r), r);
+    let sum: f64 = fil.iter().sum();
+    let mut tmp = vec![0.0; h * w * 3];
+    let across = folded_taps(w, &fil);
+    for y in 0..h {
         let row = &img[y * w * 3..(y + 1) * w * 3];
-        for x in 0..w {
+        for (x, (s0, wts)) in across.iter().enumerate() {
             let mut acc = [0.0f64; 3];
-            for (k, &f) in fil.iter().enumerate() {
-                let sx = clamp(x as isize + k as isize - pad, w);
+            for (j, &f) in wts.iter().enumerate() {
+                let px = &row[(s0 + j) * 3..(s0 + j) * 3 + 3];
                 for c in 0..3 {
-                    acc[c] += f * row[sx * 3 + c];
+                    acc[c] += f * px[c];
                 }
             }
             for c in 0..3 {
-                tmp[(p * w + x) * 3 + c] = acc[c] / sum;
+                tmp[(y * w + x) * 3 + c] = acc[c] / sum;
             }
         }
     }
     let mut out = vec![0.0; h * w * 3];
-    for y in 0..h {
-        for x in 0..w {
-            let mut acc = [0.0f64; 3];
-            for (k, &f) in fil.iter().enumerate() {
-                let base = ((y + k) * w + x) * 3;
-                for c in 0..3 {
-                    acc[c] += f * tmp[base + c];
-                }
-            }
-            for c in 0..3 {
-                out[(y * w + x) * 3 + c] = acc[c] / sum;
+    let down = folded_taps(h, &fil);
+    for (y, (s0, wts)) in down.iter().enumerate() {
+        let dst = &mut out[y * w * 3..(y + 1) * w * 3];
+        for (j, &f) in wts.iter().enumerate() {
+            let src = &tmp[(s0 + j) * w * 3..(s0 + j + 1) * w * 3];
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d += f * v;
             }
         }
+        for d in dst.iter_mut() {
+            *d /= sum;
+        }
     }
-    out
+    Some(out)
 }
 
 /// Blur radius of each quantile value: `compute_circle_of_confusion_no_magnification`.
@@ -156,15 +198,25 @@ pub fn blur_radii(
 }
 
 /// Near or far focus of `img` given `depth` (same size, checked by the caller).
-pub(crate) fn defocus(img: &RgbImage, depth: &DepthMap, focus: Focus, severity: u8) -> RgbImage {
+pub(crate) fn defocus(
+    img: &RgbImage,
+    depth: &DepthMap,
+    focus: Focus,
+    severity: u8,
+) -> Result<RgbImage, Corrupt3dError> {
     let (w, h) = (img.width(), img.height());
     let rgb: Vec<f64> = img.as_raw().iter().map(|&v| f64::from(v) / 255.0).collect();
     let vals = depth_quantiles(depth.as_slice());
     let radii = blur_radii(&vals, focus, severity);
-    let stack: Vec<Vec<f64>> = radii
-        .iter()
-        .map(|&r| separable_gaussian(&rgb, w, h, r))
-        .collect();
+    let mut stack = Vec::with_capacity(radii.len());
+    for &radius in &radii {
+        let blurred =
+            separable_gaussian(&rgb, w, h, radius).ok_or(Corrupt3dError::BlurTooLarge {
+                radius,
+                max_taps: MAX_KERNEL_TAPS,
+            })?;
+        stack.push(blurred);
+    }
     let mut out = vec![0u8; w * h * 3];
     for (i, &d) in depth.as_slice().iter().enumerate() {
         let d = f64::from(d);
@@ -184,5 +236,5 @@ pub(crate) fn defocus(img: &RgbImage, depth: &DepthMap, focus: Focus, severity: 
             out[i * 3 + c] = f32_to_u8(v as f32);
         }
     }
-    RgbImage::from_parts(w, h, out)
+    Ok(RgbImage::from_parts(w, h, out))
 }

@@ -72,6 +72,17 @@ pub enum Corrupt3dError {
         /// `width * height * 3`.
         expected: usize,
     },
+    /// A defocus blur radius too large to build its kernel (a depth quantile near zero).
+    #[error(
+        "defocus blur radius {radius} needs more than {max_taps} kernel taps: \
+         the depth map has values too close to zero for its range"
+    )]
+    BlurTooLarge {
+        /// The blur radius (Gaussian standard deviation, pixels).
+        radius: f64,
+        /// [`crate::MAX_KERNEL_TAPS`].
+        max_taps: usize,
+    },
     /// A corruption name that [`crate::Corruption::from_str`](std::str::FromStr) does not know.
     #[error("unknown 3DCC corruption `{0}`")]
     UnknownCorruption(String),

@@ -7,6 +7,10 @@ use crate::error::Corrupt3dError;
 /// normalised depth of 1.0 is 8000 / 512 = 15.625 m.
 pub const TASKONOMY_DEPTH_SCALE_M: f32 = 8000.0 / 512.0;
 
+/// Depth values must exceed this (normalised units): the defocus corruptions lower the smallest
+/// depth quantile by the same 1e-4 and divide by it.
+pub const MIN_DEPTH: f64 = 1e-4;
+
 /// An RGB image, 8 bits per channel, row-major, channels interleaved (`[r, g, b, r, g, b, ...]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RgbImage {
@@ -83,11 +87,12 @@ pub type DepthMap = FloatMap;
 impl FloatMap {
     /// A depth map already in the reference's normalised units (what `RGBAndDepthDataset`
     /// yields: Taskonomy euclidean depth PNG / 8000). Every value must be finite and greater
-    /// than 1e-4 (the defocus corruptions divide by depth quantiles shifted down by 1e-4).
+    /// than [`MIN_DEPTH`] (the defocus corruptions divide by depth quantiles shifted down by
+    /// 1e-4).
     pub fn depth(width: usize, height: usize, data: Vec<f32>) -> Result<Self, Corrupt3dError> {
         check_len(width, height, 1, data.len())?;
         for (index, &value) in data.iter().enumerate() {
-            if !value.is_finite() || value <= 1e-4 {
+            if !value.is_finite() || f64::from(value) <= MIN_DEPTH {
                 return Err(Corrupt3dError::InvalidValue {
                     guide: "depth",
                     index,

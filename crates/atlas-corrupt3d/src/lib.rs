@@ -92,11 +92,11 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use defocus::{
-    CUTOFF_MULTIPLIER, Focus, N_QUANTILES, QUANTILE_EPS, blur_radii, cutoff, depth_quantiles,
-    separable_gaussian,
+    CUTOFF_MULTIPLIER, Focus, MAX_KERNEL_TAPS, N_QUANTILES, QUANTILE_EPS, blur_radii, cutoff,
+    depth_quantiles, separable_gaussian,
 };
 pub use error::Corrupt3dError;
-pub use image::{DepthMap, FloatMap, RgbImage, TASKONOMY_DEPTH_SCALE_M};
+pub use image::{DepthMap, FloatMap, MIN_DEPTH, RgbImage, TASKONOMY_DEPTH_SCALE_M};
 pub use noise::{
     ISO_C_GAUSS, ISO_C_POISSON, ISO_GAUSS_FACTOR, LOW_LIGHT_C, LOW_LIGHT_NOISE_SEVERITY,
     NoiseField, PG_C_GAUSS, PG_C_POISSON, POISSON_K_MAX, iso_noise_with_noise,
@@ -297,8 +297,8 @@ fn apply(
         }
     };
     match (corruption, map) {
-        (Corruption::NearFocus, Some(d)) => Ok(defocus::defocus(img, d, Focus::Near, severity)),
-        (Corruption::FarFocus, Some(d)) => Ok(defocus::defocus(img, d, Focus::Far, severity)),
+        (Corruption::NearFocus, Some(d)) => defocus::defocus(img, d, Focus::Near, severity),
+        (Corruption::FarFocus, Some(d)) => defocus::defocus(img, d, Focus::Far, severity),
         (Corruption::Fog3d, Some(d)) => Ok(photometric::fog_3d(img, d, severity)),
         (Corruption::Flash, Some(r)) => Ok(photometric::flash(img, r, severity)),
         (Corruption::LowLight, _) => {

@@ -327,3 +327,81 @@ fn color_quant_keeps_the_top_bits() {
     let out = corrupt(&img, None, Corruption::ColorQuant, 1, 0).expect("cq");
     assert_eq!(out.as_raw(), &[0xf8, 0x80, 0x78]);
 }
+
+/// Direct replicate-padded separable Gaussian, as `create_dof.py` writes it (explicit padding).
+fn naive_blur(img: &[f64], w: usize, h: usize, r: f64) -> Vec<f64> {
+    let m = atlas_corrupt3d::cutoff(r);
+    let half = (m as f64 - 1.0) / 2.0;
+    let fil: Vec<f64> = (0..m)
+        .map(|i| (-((i as f64 - half).powi(2)) / (2.0 * r * r)).exp())
+        .collect();
+    let sum: f64 = fil.iter().sum();
+    let pad = (m / 2) as isize;
+    let at = |v: isize, n: usize| v.clamp(0, n as isize - 1) as usize;
+    let mut tmp = vec![0.0; w * h * 3];
+    for y in 0..h {
+        for x in 0..w {
+            for c in 0..3 {
+                let s: f64 = (0..m)
+                    .map(|k| fil[k] * img[(y * w + at(x as isize + k as isize - pad, w)) * 3 + c])
+                    .sum();
+                tmp[(y * w + x) * 3 + c] = s / sum;
+            }
+        }
+    }
+    let mut out = vec![0.0; w * h * 3];
+    for y in 0..h {
+        for x in 0..w {
+            for c in 0..3 {
+                let s: f64 = (0..m)
+                    .map(|k| fil[k] * tmp[(at(y as isize + k as isize - pad, h) * w + x) * 3 + c])
+                    .sum();
+                out[(y * w + x) * 3 + c] = s / sum;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn folded_blur_equals_explicit_replicate_padding() {
+    for (w, h) in [(1, 1), (1, 5), (7, 3), (13, 11)] {
+        let img: Vec<f64> = (0..w * h * 3)
+            .map(|i| ((i * 37 + 11) % 101) as f64 / 100.0)
+            .collect();
+        for r in [0.05, 0.5, 1.0, 2.3, 4.0, 9.7, 40.0] {
+            let got = atlas_corrupt3d::separable_gaussian(&img, w, h, r).expect("blur");
+            let want = if r < 0.1 {
+                img.clone()
+            } else {
+                naive_blur(&img, w, h, r)
+            };
+            for (g, e) in got.iter().zip(&want) {
+                assert!((g - e).abs() < 1e-12, "{w}x{h} r={r}: {g} vs {e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_fixture_exercises_kernels_wider_than_the_image() {
+    let inp = inputs();
+    let vals = atlas_corrupt3d::depth_quantiles(inp.depth.as_slice());
+    let radii = atlas_corrupt3d::blur_radii(&vals, atlas_corrupt3d::Focus::Far, 5);
+    let widest = radii
+        .iter()
+        .map(|&r| atlas_corrupt3d::cutoff(r))
+        .max()
+        .unwrap_or(0);
+    assert!(widest > W, "widest far-focus kernel {widest} taps");
+}
+
+#[test]
+fn near_zero_depth_gives_an_error_not_a_huge_allocation() {
+    let mut d = vec![0.5f32; W * H];
+    d[0] = 1.000_001e-4; // the lowest quantile becomes ~1e-10: far-focus radius ~ 1e10 px
+    let depth = FloatMap::depth(W, H, d).expect("depth");
+    let inp = inputs();
+    let err = corrupt(&inp.rgb, Some(&depth), Corruption::FarFocus, 5, 0).unwrap_err();
+    assert!(matches!(err, Corrupt3dError::BlurTooLarge { .. }), "{err}");
+}
