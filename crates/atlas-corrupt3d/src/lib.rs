@@ -46,6 +46,22 @@
 //! blurred images with weights `1 - dist_l^2`, `1 - dist_r^2` (normalised), `dist_l =
 //! (d - q_l) / (q_r - q_l)`, `dist_r = 1 - dist_l`.
 //!
+//! Reference details kept: fog's atmosphere `I_s = rgb.mean()` is the mean of the tensor
+//! passed in, i.e. of the one image at the reference's default `BATCH_SIZE=1`; a blur radius
+//! below 0.1 (or whose kernel rounds to one tap) leaves the image unchanged. One guard the
+//! reference lacks: a kernel over [`MAX_KERNEL_TAPS`] taps (only from depth quantiles within a
+//! hair of zero) gives [`Corrupt3dError::BlurTooLarge`] instead of an enormous allocation.
+//!
+//! # Verification
+//!
+//! `tests/reference.rs` runs all 7 corruptions x 5 severities on the committed 48x64 fixture
+//! (image, depth with near/far regions, reshading, noise field) and requires every value within
+//! one level of the Python reference and at most 0.5% of values off by one (at the time of
+//! writing all 35 cases are identical). It also checks severity monotonicity of the mean
+//! absolute change, that near focus blurs far rows and far focus near rows, that fog is thicker
+//! far away, the folded blur against an explicitly padded one, the seeded noise stream against a
+//! Python xoshiro256++, and the input errors.
+//!
 //! # Randomness
 //!
 //! `iso_noise` and `low_light` are random. The reference draws from NumPy's global generator;
