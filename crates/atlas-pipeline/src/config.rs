@@ -183,6 +183,7 @@ pub enum DatasetRole {
     Factors,
     CueConflict,
     Retrieval,
+    Corruption,
 }
 
 impl DatasetRole {
@@ -202,6 +203,7 @@ impl From<DatasetRole> for atlas_stagekit::stage::Role {
             DatasetRole::Factors => Role::Factors,
             DatasetRole::CueConflict => Role::CueConflict,
             DatasetRole::Retrieval => Role::Retrieval,
+            DatasetRole::Corruption => Role::Corruption,
         }
     }
 }
@@ -216,6 +218,7 @@ impl From<atlas_stagekit::stage::Role> for DatasetRole {
             Role::Factors => DatasetRole::Factors,
             Role::CueConflict => DatasetRole::CueConflict,
             Role::Retrieval => DatasetRole::Retrieval,
+            Role::Corruption => DatasetRole::Corruption,
         }
     }
 }

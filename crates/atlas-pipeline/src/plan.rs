@@ -173,6 +173,7 @@ pub fn zeroshot_datasets(cfg: &LoadedConfig, datasets: &[ResolvedDataset]) -> Ve
                     | DatasetRole::Shift
                     | DatasetRole::Factors
                     | DatasetRole::CueConflict
+                    | DatasetRole::Corruption
             )
         })
         .map(|(i, _)| i)

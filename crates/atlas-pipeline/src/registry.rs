@@ -224,6 +224,7 @@ impl Registry {
             .with(atlas_calibration::CalibrationStage)
             .with(atlas_ood::OodStage)
             .with(atlas_retrieval::RetrievalStage)
+            .with(atlas_corruption::CorruptionStage)
     }
 
     pub fn empty() -> Self {

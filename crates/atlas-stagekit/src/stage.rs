@@ -35,6 +35,8 @@ pub enum Role {
     Factors,
     CueConflict,
     Retrieval,
+    /// Images under 3D common corruptions, with `corruption` / `severity` metadata.
+    Corruption,
 }
 
 impl Role {
@@ -47,6 +49,7 @@ impl Role {
             Role::Factors => "factors",
             Role::CueConflict => "cue-conflict",
             Role::Retrieval => "retrieval",
+            Role::Corruption => "corruption",
         }
     }
 }

@@ -30,7 +30,11 @@ use crate::depth::{depth_map, reshading_map};
 use crate::error::{Result, WorldError, io_err};
 use crate::render::{encode_png, hidden_fraction, render};
 use crate::sample::sample_spec;
-use crate::world::manifest_row;
+use crate::spec::ImageSpec;
+
+/// The common manifest columns of a spec (`world::manifest_row`, passed in so this module does
+/// not depend on its caller).
+pub(crate) type RowFn = fn(&ImageSpec, f32) -> Vec<String>;
 
 /// The `corruption` value of a source image's row.
 pub const CLEAN: &str = "clean";
@@ -78,7 +82,12 @@ fn depth_png(depth_m: &[f32], side: u32) -> Result<Vec<u8>> {
 }
 
 /// One source image and its corruptions: (manifest rows, blake3 of the clean PNG).
-fn source(config: &WorldConfig, dir: &Path, i: u64) -> Result<(Vec<Vec<String>>, [u8; 32])> {
+fn source(
+    config: &WorldConfig,
+    dir: &Path,
+    i: u64,
+    manifest_row: RowFn,
+) -> Result<(Vec<Vec<String>>, [u8; 32])> {
     let spec = sample_spec(Split::Corrupt3d, i, config);
     let side = spec.resolution;
     let n = side as usize;
@@ -123,11 +132,15 @@ fn source(config: &WorldConfig, dir: &Path, i: u64) -> Result<(Vec<Vec<String>>,
 
 /// Renders the split into `dir` (the split's temporary directory) and returns the manifest
 /// rows, duplicates of an earlier source dropped.
-pub(crate) fn render_split(config: &WorldConfig, dir: &Path) -> Result<Vec<Vec<String>>> {
+pub(crate) fn render_split(
+    config: &WorldConfig,
+    dir: &Path,
+    manifest_row: RowFn,
+) -> Result<Vec<Vec<String>>> {
     let count = config.sizes.get(Split::Corrupt3d);
     let sources: Vec<(Vec<Vec<String>>, [u8; 32])> = (0..count)
         .into_par_iter()
-        .map(|i| source(config, dir, i))
+        .map(|i| source(config, dir, i, manifest_row))
         .collect::<Result<_>>()?;
     let mut seen = std::collections::HashSet::new();
     let mut rows = Vec::new();
@@ -160,7 +173,7 @@ mod tests {
             },
             ..WorldConfig::default()
         };
-        let rows = render_split(&config, out.path()).unwrap();
+        let rows = render_split(&config, out.path(), crate::world::manifest_row).unwrap();
         let per_source = 1 + 5 * Corruption::ALL.len();
         assert_eq!(rows.len() % per_source, 0);
         assert!(rows.len() >= 2 * per_source, "{} rows", rows.len());

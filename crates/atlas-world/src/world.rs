@@ -274,7 +274,7 @@ fn generate_split(
     fs::create_dir_all(&images).map_err(io_err(&images))?;
 
     let rows = if split == Split::Corrupt3d {
-        crate::corrupt3d::render_split(config, &tmp)?
+        crate::corrupt3d::render_split(config, &tmp, manifest_row)?
     } else {
         render_split(config, split, &tmp, count)?
     };
