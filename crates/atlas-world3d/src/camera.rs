@@ -29,12 +29,21 @@ impl Intrinsics {
     /// Square pixels, principal point at the image centre, horizontal field of view `fov_deg`.
     pub fn from_fov(width: u32, height: u32, fov_deg: f64) -> Intrinsics {
         let f = width as f64 * 0.5 / (fov_deg.to_radians() * 0.5).tan();
-        Intrinsics { fx: f, fy: f, cx: width as f64 * 0.5, cy: height as f64 * 0.5 }
+        Intrinsics {
+            fx: f,
+            fy: f,
+            cx: width as f64 * 0.5,
+            cy: height as f64 * 0.5,
+        }
     }
 
     /// The matrix `K`.
     pub fn matrix(&self) -> [[f64; 3]; 3] {
-        [[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]]
+        [
+            [self.fx, 0.0, self.cx],
+            [0.0, self.fy, self.cy],
+            [0.0, 0.0, 1.0],
+        ]
     }
 }
 
@@ -59,7 +68,13 @@ impl Camera {
         let y = z.cross(x);
         let r = Mat3::from_rows(x, y, z);
         let t = -r.apply(eye);
-        Camera { width, height, k, r, t }
+        Camera {
+            width,
+            height,
+            k,
+            r,
+            t,
+        }
     }
 
     /// The camera centre in world coordinates.
@@ -81,7 +96,11 @@ impl Camera {
     /// so that its camera-frame `z` component is 1: the ray parameter of a point *is* its
     /// z-depth.
     pub fn ray_dir(&self, u: f64, v: f64) -> Vec3 {
-        let d = Vec3::new((u - self.k.cx) / self.k.fx, (v - self.k.cy) / self.k.fy, 1.0);
+        let d = Vec3::new(
+            (u - self.k.cx) / self.k.fx,
+            (v - self.k.cy) / self.k.fy,
+            1.0,
+        );
         self.r.transpose().apply(d)
     }
 
@@ -90,13 +109,21 @@ impl Camera {
     pub fn project(&self, p: Vec3) -> Option<(f64, f64, f64)> {
         let c = self.to_camera(p);
         (c.z > 1e-9).then(|| {
-            (self.k.fx * c.x / c.z + self.k.cx, self.k.fy * c.y / c.z + self.k.cy, c.z)
+            (
+                self.k.fx * c.x / c.z + self.k.cx,
+                self.k.fy * c.y / c.z + self.k.cy,
+                c.z,
+            )
         })
     }
 
     /// The camera-frame point at image point `(u, v)` and z-depth `z`.
     pub fn backproject_camera(&self, u: f64, v: f64, z: f64) -> Vec3 {
-        Vec3::new((u - self.k.cx) / self.k.fx * z, (v - self.k.cy) / self.k.fy * z, z)
+        Vec3::new(
+            (u - self.k.cx) / self.k.fx * z,
+            (v - self.k.cy) / self.k.fy * z,
+            z,
+        )
     }
 
     /// The world point at image point `(u, v)` and z-depth `z`.
@@ -106,7 +133,12 @@ impl Camera {
 
     /// Euclidean distance / z-depth ratio at image point `(u, v)`: `|K^-1 [u, v, 1]|`.
     pub fn euclidean_factor(&self, u: f64, v: f64) -> f64 {
-        Vec3::new((u - self.k.cx) / self.k.fx, (v - self.k.cy) / self.k.fy, 1.0).norm()
+        Vec3::new(
+            (u - self.k.cx) / self.k.fx,
+            (v - self.k.cy) / self.k.fy,
+            1.0,
+        )
+        .norm()
     }
 
     /// Whether `(u, v)` lies inside the image `[0, width) x [0, height)`.
@@ -122,7 +154,13 @@ mod tests {
     #[test]
     fn project_backproject_round_trip() {
         let k = Intrinsics::from_fov(64, 48, 50.0);
-        let cam = Camera::look_at(Vec3::new(3.0, -2.0, 1.5), Vec3::new(0.0, 0.0, 0.4), k, 64, 48);
+        let cam = Camera::look_at(
+            Vec3::new(3.0, -2.0, 1.5),
+            Vec3::new(0.0, 0.0, 0.4),
+            k,
+            64,
+            48,
+        );
         assert!((cam.center() - Vec3::new(3.0, -2.0, 1.5)).norm() < 1e-12);
         // The target projects to the principal point; world up is image up.
         let (u, v, _) = cam.project(Vec3::new(0.0, 0.0, 0.4)).unwrap();

@@ -62,7 +62,10 @@ where
 
 /// Millimetre 16-bit depth (0 stays 0; saturates at 65535).
 pub fn depth_to_mm(depth: &[f32]) -> Vec<u16> {
-    depth.iter().map(|&d| (d as f64 * 1000.0).round().clamp(0.0, 65535.0) as u16).collect()
+    depth
+        .iter()
+        .map(|&d| (d as f64 * 1000.0).round().clamp(0.0, 65535.0) as u16)
+        .collect()
 }
 
 /// Relative file names of view `id`: (rgb, depth png, depth f32, mask).

@@ -26,7 +26,11 @@ impl From<Vec3> for [f64; 3] {
 }
 
 impl Vec3 {
-    pub const ZERO: Vec3 = Vec3 { x: 0.0, y: 0.0, z: 0.0 };
+    pub const ZERO: Vec3 = Vec3 {
+        x: 0.0,
+        y: 0.0,
+        z: 0.0,
+    };
 
     pub const fn new(x: f64, y: f64, z: f64) -> Vec3 {
         Vec3 { x, y, z }
@@ -156,7 +160,10 @@ impl Mat3 {
 /// (both rotation matrices): the angle of `b * a^T`.
 pub fn rotation_angle_deg(a: &Mat3, b: &Mat3) -> f64 {
     let rel = b.mul(&a.transpose());
-    ((rel.trace() - 1.0) * 0.5).clamp(-1.0, 1.0).acos().to_degrees()
+    ((rel.trace() - 1.0) * 0.5)
+        .clamp(-1.0, 1.0)
+        .acos()
+        .to_degrees()
 }
 
 #[cfg(test)]

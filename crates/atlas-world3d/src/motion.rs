@@ -84,7 +84,8 @@ pub struct MotionPath {
 /// The 3DCC-like path of `kind` for `scene` seen by `camera` (parameters from the scene seed).
 pub fn motion_path(scene: &Scene, camera: &Camera, kind: MotionKind) -> MotionPath {
     let mut rng = Rng::new(&[scene.seed, domain::MOTION, kind as u64]);
-    let int_in = |rng: &mut Rng, lo: i64, hi: i64| (lo + rng.below((hi - lo) as usize) as i64) as f64;
+    let int_in =
+        |rng: &mut Rng, lo: i64, hi: i64| (lo + rng.below((hi - lo) as usize) as i64) as f64;
     let (du, dv, crop) = match kind {
         MotionKind::Xy => {
             let mag = int_in(&mut rng, 50, 75);
@@ -97,9 +98,21 @@ pub fn motion_path(scene: &Scene, camera: &Camera, kind: MotionKind) -> MotionPa
         }
     };
     let sharp = render(scene, camera);
-    let near = sharp.depth.iter().copied().filter(|&d| d > 0.0).fold(f32::INFINITY, f32::min);
-    let near = if near.is_finite() { near as f64 } else { scene.bound.0.norm() };
-    let (sx, sy) = (camera.width as f64 / REF_WIDTH, camera.height as f64 / REF_WIDTH);
+    let near = sharp
+        .depth
+        .iter()
+        .copied()
+        .filter(|&d| d > 0.0)
+        .fold(f32::INFINITY, f32::min);
+    let near = if near.is_finite() {
+        near as f64
+    } else {
+        scene.bound.0.norm()
+    };
+    let (sx, sy) = (
+        camera.width as f64 / REF_WIDTH,
+        camera.height as f64 / REF_WIDTH,
+    );
     let offsets = (0..PATH_FRAMES)
         .map(|i| {
             let s = i as f64 / (PATH_FRAMES - 1) as f64;
@@ -112,13 +125,22 @@ pub fn motion_path(scene: &Scene, camera: &Camera, kind: MotionKind) -> MotionPa
             )
         })
         .collect();
-    MotionPath { kind, shift_ref_px: [du, dv], crop_scale: crop, near_depth: near, offsets }
+    MotionPath {
+        kind,
+        shift_ref_px: [du, dv],
+        crop_scale: crop,
+        near_depth: near,
+        offsets,
+    }
 }
 
 /// The camera of frame `i` of `path` (`None` past the path's end).
 pub fn path_camera(camera: &Camera, path: &MotionPath, i: usize) -> Option<Camera> {
     let m = *path.offsets.get(i)?;
-    Some(Camera { t: camera.t - m, ..*camera })
+    Some(Camera {
+        t: camera.t - m,
+        ..*camera
+    })
 }
 
 /// The first `n` frames of `path` (at most the path's length), rendered in parallel.

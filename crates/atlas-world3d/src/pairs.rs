@@ -95,7 +95,7 @@ pub fn correspondences(a: &View, b: &View, stride: u32) -> Vec<Correspondence> {
                 continue;
             }
             let visible = b
-                .depth_at(ub.floor() as i64, vb.floor() as i64)
+                .depth_interpolated(ub, vb)
                 .is_some_and(|d| depth_consistent(zb, d));
             if visible {
                 out.push(Correspondence {
@@ -112,7 +112,12 @@ pub fn correspondences(a: &View, b: &View, stride: u32) -> Vec<Correspondence> {
 
 /// The geometric pairs of every scene: the first `per_scene` of each scene's view pairs in the
 /// order (0,1), (0,2), ..., (1,2), ... (`views` scene-major, `v` views per scene).
-pub fn geometric_pairs(views: &[View], v: usize, per_scene: usize, stride: u32) -> Vec<GeometricPair> {
+pub fn geometric_pairs(
+    views: &[View],
+    v: usize,
+    per_scene: usize,
+    stride: u32,
+) -> Vec<GeometricPair> {
     use rayon::prelude::*;
     let mut index = Vec::new();
     let n_scenes = views.len() / v.max(1);

@@ -43,11 +43,20 @@ struct Spans {
     n: usize,
 }
 
-const NO_HIT: Hit = Hit { t: 0.0, n: Vec3::ZERO };
+const NO_HIT: Hit = Hit {
+    t: 0.0,
+    n: Vec3::ZERO,
+};
 
 impl Spans {
     fn empty() -> Spans {
-        Spans { s: [Span { a: NO_HIT, b: NO_HIT }; MAX_SPANS], n: 0 }
+        Spans {
+            s: [Span {
+                a: NO_HIT,
+                b: NO_HIT,
+            }; MAX_SPANS],
+            n: 0,
+        }
     }
 
     fn push(&mut self, a: Hit, b: Hit) {
@@ -121,7 +130,12 @@ impl Prim {
             Shape3::Cone { r, h } => r.max(*h),
             Shape3::Torus { big, small } => big + small,
         };
-        Prim { shape, rot, pos, bound: bound * (1.0 + 1e-9) + 1e-9 }
+        Prim {
+            shape,
+            rot,
+            pos,
+            bound: bound * (1.0 + 1e-9) + 1e-9,
+        }
     }
 
     /// The same primitive moved by the rigid motion `p -> rot * p + pos`.
@@ -147,7 +161,10 @@ impl Prim {
         let inv = self.rot.transpose();
         let o = inv.apply(oc);
         let d = inv.apply(ray.d);
-        let to_world = |h: Hit| Hit { t: h.t, n: self.rot.apply(h.n) };
+        let to_world = |h: Hit| Hit {
+            t: h.t,
+            n: self.rot.apply(h.n),
+        };
         let mut push = |lo: Hit, hi: Hit| out.push(to_world(lo), to_world(hi));
         match &self.shape {
             Shape3::Ellipsoid { r } => {
@@ -258,8 +275,14 @@ fn roots(a: f64, b: f64, c: f64) -> Option<(f64, f64)> {
 
 type Interval = (Hit, Hit);
 
-const NEG_INF: Hit = Hit { t: f64::NEG_INFINITY, n: Vec3::ZERO };
-const POS_INF: Hit = Hit { t: f64::INFINITY, n: Vec3::ZERO };
+const NEG_INF: Hit = Hit {
+    t: f64::NEG_INFINITY,
+    n: Vec3::ZERO,
+};
+const POS_INF: Hit = Hit {
+    t: f64::INFINITY,
+    n: Vec3::ZERO,
+};
 
 /// Where `a t^2 + b t + c <= 0`: up to two intervals (unbounded ends are infinite).
 fn quad_inside(a: f64, b: f64, c: f64, grad: impl Fn(f64) -> Vec3) -> [Option<Interval>; 2] {
@@ -270,7 +293,14 @@ fn quad_inside(a: f64, b: f64, c: f64, grad: impl Fn(f64) -> Vec3) -> [Option<In
             return [(c <= 0.0).then_some((NEG_INF, POS_INF)), None];
         }
         let t = -c / b;
-        return [Some(if b > 0.0 { (NEG_INF, hit(t)) } else { (hit(t), POS_INF) }), None];
+        return [
+            Some(if b > 0.0 {
+                (NEG_INF, hit(t))
+            } else {
+                (hit(t), POS_INF)
+            }),
+            None,
+        ];
     }
     match roots(a, b, c) {
         None => [(a < 0.0).then_some((NEG_INF, POS_INF)), None],
@@ -392,7 +422,10 @@ impl Part {
     }
 
     pub fn difference(prim: Prim, minus: Prim) -> Part {
-        Part { prim, minus: Some(minus) }
+        Part {
+            prim,
+            minus: Some(minus),
+        }
     }
 
     fn first_hit(&self, ray: &Ray, t_min: f64) -> Option<Hit> {
@@ -403,19 +436,41 @@ impl Part {
                 spans = spans.subtract(&cut);
             }
         }
-        spans.as_slice().iter().find(|s| s.b.t > t_min && s.a.t > t_min).map(|s| s.a)
+        spans
+            .as_slice()
+            .iter()
+            .find(|s| s.b.t > t_min && s.a.t > t_min)
+            .map(|s| s.a)
     }
 }
 
-/// A union of parts.
+/// A union of parts, with a bounding sphere for early ray rejection.
 #[derive(Clone, Debug, Default)]
 pub struct Solid {
-    pub parts: Vec<Part>,
+    parts: Vec<Part>,
+    /// `(centre, radius)` of a sphere containing every part.
+    bound: (Vec3, f64),
 }
 
 impl Solid {
+    /// The union of `parts`.
+    pub fn new(parts: Vec<Part>) -> Solid {
+        let bound = bounding_sphere(&parts);
+        Solid { parts, bound }
+    }
+
+    pub fn parts(&self) -> &[Part] {
+        &self.parts
+    }
+
     /// The nearest surface hit with `t > t_min`, if any.
     pub fn first_hit(&self, ray: &Ray, t_min: f64) -> Option<Hit> {
+        let (c, r) = self.bound;
+        let oc = ray.o - c;
+        let b = oc.dot(ray.d);
+        if b * b - ray.d.dot(ray.d) * (oc.dot(oc) - r * r) < 0.0 {
+            return None;
+        }
         let mut best: Option<Hit> = None;
         for p in &self.parts {
             if let Some(h) = p.first_hit(ray, t_min)
@@ -430,24 +485,39 @@ impl Solid {
     /// The solid moved by the rigid motion `p -> rot * p + pos`.
     pub fn transformed(&self, rot: &Mat3, pos: Vec3) -> Solid {
         let tr = |p: &Prim| p.transformed(rot, pos);
-        Solid {
-            parts: self
-                .parts
+        Solid::new(
+            self.parts
                 .iter()
-                .map(|p| Part { prim: tr(&p.prim), minus: p.minus.as_ref().map(tr) })
+                .map(|p| Part {
+                    prim: tr(&p.prim),
+                    minus: p.minus.as_ref().map(tr),
+                })
                 .collect(),
-        }
+        )
     }
 
     /// A sphere `(centre, radius)` containing the solid.
     pub fn bounding_sphere(&self) -> (Vec3, f64) {
-        let n = self.parts.len().max(1) as f64;
-        let c = self.parts.iter().fold(Vec3::ZERO, |acc, p| acc + p.prim.pos) * (1.0 / n);
-        let r = self
-            .parts
-            .iter()
-            .map(|p| (p.prim.pos - c).norm() + p.prim.bound)
-            .fold(0.0, f64::max);
-        (c, r)
+        self.bound
     }
+}
+
+/// A sphere around the parts' bounding spheres, centred on the box around them.
+fn bounding_sphere(parts: &[Part]) -> (Vec3, f64) {
+    if parts.is_empty() {
+        return (Vec3::ZERO, 0.0);
+    }
+    let inf = f64::INFINITY;
+    let (mut lo, mut hi) = (Vec3::new(inf, inf, inf), Vec3::new(-inf, -inf, -inf));
+    for p in parts {
+        let (c, r) = (p.prim.pos, p.prim.bound);
+        lo = Vec3::new(lo.x.min(c.x - r), lo.y.min(c.y - r), lo.z.min(c.z - r));
+        hi = Vec3::new(hi.x.max(c.x + r), hi.y.max(c.y + r), hi.z.max(c.z + r));
+    }
+    let c = (lo + hi) * 0.5;
+    let r = parts
+        .iter()
+        .map(|p| (p.prim.pos - c).norm() + p.prim.bound)
+        .fold(0.0, f64::max);
+    (c, r * (1.0 + 1e-9))
 }

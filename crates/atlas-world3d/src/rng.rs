@@ -65,7 +65,8 @@ impl Rng {
 
 /// A uniform value in `[0, 1)` for an integer lattice cell (3D cell noise).
 pub(crate) fn cell_noise(seed: u64, i: i64, j: i64, k: i64) -> f64 {
-    let h = mix64(seed ^ mix64((i as u64).wrapping_mul(GAMMA) ^ mix64((j as u64) ^ mix64(k as u64))));
+    let h =
+        mix64(seed ^ mix64((i as u64).wrapping_mul(GAMMA) ^ mix64((j as u64) ^ mix64(k as u64))));
     (h >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 

@@ -74,7 +74,8 @@ impl Scene {
         texture_correlation: f64,
     ) -> Scene {
         let class_id = class as u64;
-        let seed = crate::rng::mix64(world_seed ^ crate::rng::mix64(class_id << 32 | instance as u64));
+        let seed =
+            crate::rng::mix64(world_seed ^ crate::rng::mix64(class_id << 32 | instance as u64));
         let mut rng = Rng::new(&[seed, domain::SCENE]);
         let model = build(class, &mut rng);
         let typical_c = class.typical_color();
@@ -91,7 +92,10 @@ impl Scene {
         let yaw = rng.range(-std::f64::consts::PI, std::f64::consts::PI);
         let solid = model.solid.transformed(&Mat3::rot_z(yaw), Vec3::ZERO);
         let bound = solid.bounding_sphere();
-        let (az, el) = (rng.range(0.0, std::f64::consts::TAU), rng.range(35.0f64, 65.0).to_radians());
+        let (az, el) = (
+            rng.range(0.0, std::f64::consts::TAU),
+            rng.range(35.0f64, 65.0).to_radians(),
+        );
         let light = Vec3::new(el.cos() * az.cos(), el.cos() * az.sin(), el.sin());
         Scene {
             index,
@@ -117,7 +121,10 @@ impl Scene {
     /// Keypoints in world coordinates.
     pub fn world_keypoints(&self) -> Vec<(String, Vec3)> {
         let r = self.object_rotation();
-        self.keypoints.iter().map(|(n, p)| (n.clone(), r.apply(*p))).collect()
+        self.keypoints
+            .iter()
+            .map(|(n, p)| (n.clone(), r.apply(*p)))
+            .collect()
     }
 
     pub fn info(&self) -> SceneInfo {
@@ -135,7 +142,11 @@ impl Scene {
 }
 
 fn pick_other<T: Copy + PartialEq>(all: &[T], typical: Option<T>, rng: &mut Rng) -> T {
-    let others: Vec<T> = all.iter().copied().filter(|&x| Some(x) != typical).collect();
+    let others: Vec<T> = all
+        .iter()
+        .copied()
+        .filter(|&x| Some(x) != typical)
+        .collect();
     others[rng.below(others.len())]
 }
 
@@ -216,7 +227,13 @@ fn shade(scene: &Scene, to_canon: &Mat3, ray: Ray) -> ([f64; 3], f64, bool) {
         let shadowed = diffuse > 0.0
             && scene
                 .solid
-                .first_hit(&Ray { o: p + n * 1e-5, d: scene.light }, 1e-6)
+                .first_hit(
+                    &Ray {
+                        o: p + n * 1e-5,
+                        d: scene.light,
+                    },
+                    1e-6,
+                )
                 .is_some();
         let sky_term = AMBIENT * (0.75 + 0.25 * n.z);
         sky_term + if shadowed { 0.0 } else { SUN * diffuse }

@@ -33,21 +33,45 @@ pub(crate) fn build(shape: Shape, rng: &mut Rng) -> Model {
         Shape::Circle => circle(&mut b, rng),
         Shape::Square => square(&mut b, rng),
         Shape::Triangle => {
-            let (w, h, ax, hy) =
-                (rng.range(0.4, 0.55), rng.range(0.8, 1.05), rng.range(-0.1, 0.1), thick(rng));
+            let (w, h, ax, hy) = (
+                rng.range(0.4, 0.55),
+                rng.range(0.8, 1.05),
+                rng.range(-0.1, 0.1),
+                thick(rng),
+            );
             let poly = [(-w, 0.0), (w, 0.0), (ax, h)];
             b.prism(&poly, hy);
-            b.both(&[("base_left", -w, 0.0), ("base_right", w, 0.0), ("apex", ax, h)], hy);
+            b.both(
+                &[
+                    ("base_left", -w, 0.0),
+                    ("base_right", w, 0.0),
+                    ("apex", ax, h),
+                ],
+                hy,
+            );
         }
         Shape::Star => star(&mut b, rng),
         Shape::Heart => heart(&mut b, rng),
         Shape::Cross => cross(&mut b, rng),
         Shape::Pentagon => {
-            let names = ["top", "upper_left", "lower_left", "lower_right", "upper_right"];
+            let names = [
+                "top",
+                "upper_left",
+                "lower_left",
+                "lower_right",
+                "upper_right",
+            ];
             regular(&mut b, rng, &names, 90.0, 0.809_017)
         }
         Shape::Hexagon => {
-            let names = ["right", "upper_right", "upper_left", "left", "lower_left", "lower_right"];
+            let names = [
+                "right",
+                "upper_right",
+                "upper_left",
+                "left",
+                "lower_left",
+                "lower_right",
+            ];
             regular(&mut b, rng, &names, 0.0, 0.866_025)
         }
         Shape::Arrow => arrow(&mut b, rng),
@@ -66,7 +90,10 @@ pub(crate) fn build(shape: Shape, rng: &mut Rng) -> Model {
         Shape::Teardrop => teardrop(&mut b, rng),
         Shape::Bolt => bolt(&mut b, rng),
     }
-    Model { solid: Solid { parts: b.parts }, keypoints: b.kps }
+    Model {
+        solid: Solid::new(b.parts),
+        keypoints: b.kps,
+    }
 }
 
 /// Half thickness of an extruded class.
@@ -119,9 +146,14 @@ fn plane_through(a: Vec3, b: Vec3, c: Vec3, inside: Vec3) -> (Vec3, f64) {
 /// centroid.
 fn prism(poly: &[(f64, f64)], hy: f64) -> Prim {
     let k = poly.len() as f64;
-    let (cx, cz) = poly.iter().fold((0.0, 0.0), |(x, z), p| (x + p.0 / k, z + p.1 / k));
+    let (cx, cz) = poly
+        .iter()
+        .fold((0.0, 0.0), |(x, z), p| (x + p.0 / k, z + p.1 / k));
     let centre = Vec3::ZERO;
-    let mut planes = vec![(Vec3::new(0.0, 1.0, 0.0), hy), (Vec3::new(0.0, -1.0, 0.0), hy)];
+    let mut planes = vec![
+        (Vec3::new(0.0, 1.0, 0.0), hy),
+        (Vec3::new(0.0, -1.0, 0.0), hy),
+    ];
     for i in 0..poly.len() {
         let (x0, z0) = (poly[i].0 - cx, poly[i].1 - cz);
         let j = (i + 1) % poly.len();
@@ -130,12 +162,20 @@ fn prism(poly: &[(f64, f64)], hy: f64) -> Prim {
         let b = Vec3::new(x1, 0.0, z1);
         planes.push(plane_through(a, b, a + Vec3::new(0.0, 1.0, 0.0), centre));
     }
-    Prim::new(Shape3::Polytope { planes }, Mat3::IDENTITY, Vec3::new(cx, 0.0, cz))
+    Prim::new(
+        Shape3::Polytope { planes },
+        Mat3::IDENTITY,
+        Vec3::new(cx, 0.0, cz),
+    )
 }
 
 /// A cylinder whose axis is the world `y` axis through `(x, ., z)`.
 fn disc_y(x: f64, z: f64, r: f64, hy: f64) -> Prim {
-    Prim::new(Shape3::Cylinder { r, h: hy }, Mat3::rot_x(-FRAC_PI_2), Vec3::new(x, 0.0, z))
+    Prim::new(
+        Shape3::Cylinder { r, h: hy },
+        Mat3::rot_x(-FRAC_PI_2),
+        Vec3::new(x, 0.0, z),
+    )
 }
 
 /// The point of the ellipsoid with semi-axes `r` centred at `c` in direction `dir`.
@@ -146,7 +186,11 @@ fn on_ellipsoid(c: Vec3, r: Vec3, dir: Vec3) -> Vec3 {
 
 fn circle(b: &mut Builder, rng: &mut Rng) {
     let a = rng.range(0.42, 0.55);
-    let r = Vec3::new(a * rng.range(0.9, 1.1), a * rng.range(0.9, 1.1), a * rng.range(0.85, 1.1));
+    let r = Vec3::new(
+        a * rng.range(0.9, 1.1),
+        a * rng.range(0.9, 1.1),
+        a * rng.range(0.85, 1.1),
+    );
     let c = Vec3::new(0.0, 0.0, r.z);
     b.add(Prim::new(Shape3::Ellipsoid { r }, Mat3::IDENTITY, c));
     let s = std::f64::consts::FRAC_1_SQRT_2;
@@ -168,7 +212,11 @@ fn circle(b: &mut Builder, rng: &mut Rng) {
 
 fn square(b: &mut Builder, rng: &mut Rng) {
     let s = rng.range(0.35, 0.45);
-    let h = Vec3::new(s * rng.range(0.9, 1.1), s * rng.range(0.9, 1.1), s * rng.range(0.9, 1.1));
+    let h = Vec3::new(
+        s * rng.range(0.9, 1.1),
+        s * rng.range(0.9, 1.1),
+        s * rng.range(0.9, 1.1),
+    );
     let c = Vec3::new(0.0, 0.0, h.z);
     b.add(box_prim(c, h));
     for (fy, fname) in [(-1.0, "front"), (1.0, "back")] {
@@ -211,7 +259,13 @@ fn star(b: &mut Builder, rng: &mut Rng) {
     for k in 0..5 {
         b.prism(&[inner((k + 4) % 5), inner(k), tip(k)], hy);
     }
-    let names = ["top", "upper_left", "lower_left", "lower_right", "upper_right"];
+    let names = [
+        "top",
+        "upper_left",
+        "lower_left",
+        "lower_right",
+        "upper_right",
+    ];
     let pts: Vec<(&str, f64, f64)> = (0..5).map(|k| (names[k], tip(k).0, tip(k).1)).collect();
     b.both(&pts, hy);
 }
@@ -265,8 +319,9 @@ fn regular(b: &mut Builder, rng: &mut Rng, names: &[&str], start: f64, lift: f64
     let r = rng.range(0.45, 0.55);
     let hy = thick(rng);
     let n = names.len();
-    let v: Vec<(f64, f64)> =
-        (0..n).map(|k| polar(r, start + 360.0 * k as f64 / n as f64, r * lift)).collect();
+    let v: Vec<(f64, f64)> = (0..n)
+        .map(|k| polar(r, start + 360.0 * k as f64 / n as f64, r * lift))
+        .collect();
     b.prism(&v, hy);
     let pts: Vec<(&str, f64, f64)> = (0..n).map(|k| (names[k], v[k].0, v[k].1)).collect();
     b.both(&pts, hy);
@@ -281,7 +336,10 @@ fn arrow(b: &mut Builder, rng: &mut Rng) {
     let (tail, base, tip) = (-0.5 * len, 0.5 * len - head, 0.5 * len);
     let zc = hh;
     let shaft_c = Vec3::new(0.5 * (tail + base + 0.02), 0.0, zc);
-    b.add(box_prim(shaft_c, Vec3::new(0.5 * (base + 0.02 - tail), hy, sh)));
+    b.add(box_prim(
+        shaft_c,
+        Vec3::new(0.5 * (base + 0.02 - tail), hy, sh),
+    ));
     b.prism(&[(base, zc - hh), (tip, zc), (base, zc + hh)], hy);
     let pts = [
         ("tip", tip, zc),
@@ -308,7 +366,10 @@ fn crescent(b: &mut Builder, rng: &mut Rng) {
     let across = (big * big - along * along).max(0.0).sqrt();
     let (ux, uz) = (dx / d, dz / d);
     let (mx, mz) = (along * ux, big + along * uz);
-    let (h1, h2) = ((mx - across * uz, mz + across * ux), (mx + across * uz, mz - across * ux));
+    let (h1, h2) = (
+        (mx - across * uz, mz + across * ux),
+        (mx + across * uz, mz - across * ux),
+    );
     let (upper, lower) = if h1.1 > h2.1 { (h1, h2) } else { (h2, h1) };
     let pts = [
         ("upper_horn", upper.0, upper.1),
@@ -324,7 +385,11 @@ fn ring(b: &mut Builder, rng: &mut Rng) {
     let small = rng.range(0.08, 0.12);
     let c = big + small;
     let rot = Mat3::rot_x(-FRAC_PI_2);
-    b.add(Prim::new(Shape3::Torus { big, small }, rot, Vec3::new(0.0, 0.0, c)));
+    b.add(Prim::new(
+        Shape3::Torus { big, small },
+        rot,
+        Vec3::new(0.0, 0.0, c),
+    ));
     let (o, i) = (big + small, big - small);
     let kps = [
         ("outer_top", Vec3::new(0.0, 0.0, c + o)),
@@ -363,7 +428,11 @@ fn diamond(b: &mut Builder, rng: &mut Rng) {
         planes.push(plane_through(a, c, top - centre, Vec3::ZERO));
         planes.push(plane_through(a, c, bottom - centre, Vec3::ZERO));
     }
-    b.add(Prim::new(Shape3::Polytope { planes }, Mat3::IDENTITY, centre));
+    b.add(Prim::new(
+        Shape3::Polytope { planes },
+        Mat3::IDENTITY,
+        centre,
+    ));
     let kps = [
         ("top", top),
         ("bottom", bottom),
@@ -381,7 +450,10 @@ fn semicircle(b: &mut Builder, rng: &mut Rng) {
     let r = rng.range(0.5, 0.6);
     let hy = thick(rng);
     let disc = disc_y(0.0, 0.0, r, hy);
-    let below = box_prim(Vec3::new(0.0, 0.0, -0.6 * r), Vec3::new(1.1 * r, 1.5 * hy, 0.6 * r));
+    let below = box_prim(
+        Vec3::new(0.0, 0.0, -0.6 * r),
+        Vec3::new(1.1 * r, 1.5 * hy, 0.6 * r),
+    );
     b.parts.push(Part::difference(disc, below));
     let (s, c) = (PI / 4.0).sin_cos();
     let pts = [
@@ -398,12 +470,22 @@ fn teardrop(b: &mut Builder, rng: &mut Rng) {
     let r = rng.range(0.3, 0.36);
     let dist = r * rng.range(2.0, 2.6); // sphere centre to apex
     let zc = r;
-    b.add(Prim::new(Shape3::Ellipsoid { r: Vec3::new(r, r, r) }, Mat3::IDENTITY, Vec3::new(0.0, 0.0, zc)));
+    b.add(Prim::new(
+        Shape3::Ellipsoid {
+            r: Vec3::new(r, r, r),
+        },
+        Mat3::IDENTITY,
+        Vec3::new(0.0, 0.0, zc),
+    ));
     // The cone tangent to the sphere: base circle at the tangency height.
     let base_z = zc + r * r / dist;
     let base_r = r * (1.0 - (r / dist) * (r / dist)).sqrt();
     let h = zc + dist - base_z;
-    b.add(Prim::new(Shape3::Cone { r: base_r, h }, Mat3::IDENTITY, Vec3::new(0.0, 0.0, base_z)));
+    b.add(Prim::new(
+        Shape3::Cone { r: base_r, h },
+        Mat3::IDENTITY,
+        Vec3::new(0.0, 0.0, base_z),
+    ));
     let kps = [
         ("apex", Vec3::new(0.0, 0.0, zc + dist)),
         ("front", Vec3::new(0.0, -r, zc)),

@@ -31,7 +31,11 @@ fn luminance(c: [f64; 3]) -> f64 {
 }
 
 fn mix(a: [f64; 3], b: [f64; 3], t: f64) -> [f64; 3] {
-    [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t]
+    [
+        a[0] + (b[0] - a[0]) * t,
+        a[1] + (b[1] - a[1]) * t,
+        a[2] + (b[2] - a[2]) * t,
+    ]
 }
 
 impl Material {
@@ -51,14 +55,22 @@ impl Material {
             base,
             mark,
             period: 0.16 * rng.range(0.8, 1.25),
-            offset: Vec3::new(rng.range(0.0, 1.0), rng.range(0.0, 1.0), rng.range(0.0, 1.0)),
+            offset: Vec3::new(
+                rng.range(0.0, 1.0),
+                rng.range(0.0, 1.0),
+                rng.range(0.0, 1.0),
+            ),
             noise_seed: rng.next_u64(),
         }
     }
 
     /// Reflectance at canonical-frame point `p`.
     pub fn albedo(&self, p: Vec3) -> [f64; 3] {
-        if self.is_mark(p) { self.mark } else { self.base }
+        if self.is_mark(p) {
+            self.mark
+        } else {
+            self.base
+        }
     }
 
     fn is_mark(&self, p: Vec3) -> bool {
@@ -84,13 +96,21 @@ impl Material {
             }
             Pattern::Noise => {
                 let c = q * 2.0;
-                cell_noise(self.noise_seed, c.x.floor() as i64, c.y.floor() as i64, c.z.floor() as i64)
-                    < 0.45
+                cell_noise(
+                    self.noise_seed,
+                    c.x.floor() as i64,
+                    c.y.floor() as i64,
+                    c.z.floor() as i64,
+                ) < 0.45
             }
             Pattern::Grid => near0(q.x, 0.08) || near0(q.y, 0.08) || near0(q.z, 0.08),
             Pattern::Bricks => {
                 let row = (q.z * 2.0).floor();
-                let off = if (row as i64).rem_euclid(2) == 1 { 0.5 } else { 0.0 };
+                let off = if (row as i64).rem_euclid(2) == 1 {
+                    0.5
+                } else {
+                    0.0
+                };
                 near0(q.z * 2.0, 0.1) || near0(q.x + q.y + off, 0.06)
             }
             Pattern::Zigzag => {
@@ -100,7 +120,9 @@ impl Material {
             }
             Pattern::Diagonal => fr(q.x + q.z + 0.5 * q.y) < 0.4,
             Pattern::Concentric => fr((p - Vec3::new(0.0, 0.0, 0.5)).norm() / self.period) < 0.45,
-            Pattern::Crosshatch => near0(q.x + q.z + 0.5 * q.y, 0.12) || near0(q.x - q.z - 0.5 * q.y, 0.12),
+            Pattern::Crosshatch => {
+                near0(q.x + q.z + 0.5 * q.y, 0.12) || near0(q.x - q.z - 0.5 * q.y, 0.12)
+            }
         }
     }
 }
@@ -118,11 +140,20 @@ pub struct Ground {
 
 impl Ground {
     pub(crate) fn new(rng: &mut Rng) -> Ground {
-        const PALETTE: [[f64; 3]; 4] =
-            [[0.62, 0.6, 0.56], [0.5, 0.55, 0.5], [0.6, 0.55, 0.48], [0.55, 0.57, 0.62]];
+        const PALETTE: [[f64; 3]; 4] = [
+            [0.62, 0.6, 0.56],
+            [0.5, 0.55, 0.5],
+            [0.6, 0.55, 0.48],
+            [0.55, 0.57, 0.62],
+        ];
         let a = PALETTE[rng.below(PALETTE.len())];
         let k = rng.range(0.78, 0.88);
-        Ground { a, b: a.map(|c| c * k), tile: rng.range(0.4, 0.6), radius: 12.0 }
+        Ground {
+            a,
+            b: a.map(|c| c * k),
+            tile: rng.range(0.4, 0.6),
+            radius: 12.0,
+        }
     }
 
     pub fn albedo(&self, p: Vec3) -> [f64; 3] {
@@ -141,7 +172,10 @@ pub struct Sky {
 impl Sky {
     pub(crate) fn new(rng: &mut Rng) -> Sky {
         let h = rng.range(0.0, 0.08);
-        Sky { horizon: [0.86 - h, 0.9 - h, 0.95], zenith: [0.45, 0.6 - h, 0.85] }
+        Sky {
+            horizon: [0.86 - h, 0.9 - h, 0.95],
+            zenith: [0.45, 0.6 - h, 0.85],
+        }
     }
 
     /// Radiance seen along unit direction `d`.

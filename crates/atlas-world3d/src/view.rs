@@ -18,6 +18,9 @@ pub const KEYPOINT_DEPTH_TOLERANCE: f64 = 0.02;
 /// Absolute depth slack of the keypoint visibility test (metres).
 pub const KEYPOINT_DEPTH_SLACK: f64 = 0.01;
 
+/// Largest relative spread of the four depths that [`View::depth_interpolated`] interpolates.
+pub const INTERPOLATION_AGREEMENT: f64 = 0.1;
+
 /// A keypoint projected into a view.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Keypoint {
@@ -89,9 +92,43 @@ impl View {
         (col >= 0 && row >= 0 && col < w && row < h).then(|| self.depth[(row * w + col) as usize])
     }
 
+    /// The z-depth at continuous image point `(u, v)`: inverse depth interpolated bilinearly
+    /// between the four surrounding pixel centres when all four have a surface and agree within
+    /// [`INTERPOLATION_AGREEMENT`] (relative) — exact on planar surfaces, since `1/z` is affine
+    /// in `(u, v)` on a plane — otherwise the depth of the pixel containing `(u, v)` (depth
+    /// edges). `None` outside the image; `Some(0.0)` on sky.
+    pub fn depth_interpolated(&self, u: f64, v: f64) -> Option<f32> {
+        let nearest = self.depth_at(u.floor() as i64, v.floor() as i64)?;
+        let (x, y) = (u - 0.5, v - 0.5);
+        let (x0, y0) = (x.floor(), y.floor());
+        let (fx, fy) = (x - x0, y - y0);
+        let (c, r) = (x0 as i64, y0 as i64);
+        let q = [
+            self.depth_at(c, r),
+            self.depth_at(c + 1, r),
+            self.depth_at(c, r + 1),
+            self.depth_at(c + 1, r + 1),
+        ];
+        let [Some(a), Some(b), Some(cc), Some(d)] = q else {
+            return Some(nearest);
+        };
+        let (lo, hi) = (a.min(b).min(cc).min(d), a.max(b).max(cc).max(d));
+        if lo <= 0.0 || (hi - lo) as f64 > INTERPOLATION_AGREEMENT * lo as f64 {
+            return Some(nearest);
+        }
+        let inv = |z: f32| 1.0 / z as f64;
+        let top = inv(a) * (1.0 - fx) + inv(b) * fx;
+        let bottom = inv(cc) * (1.0 - fx) + inv(d) * fx;
+        Some((1.0 / (top * (1.0 - fy) + bottom * fy)) as f32)
+    }
+
     /// Euclidean depth (distance from the camera centre, metres; `0.0` for sky).
     pub fn euclidean_depth(&self) -> Vec<f32> {
-        let frame = Frame { rgb: RgbImage::new(0, 0), depth: self.depth.clone(), mask: Vec::new() };
+        let frame = Frame {
+            rgb: RgbImage::new(0, 0),
+            depth: self.depth.clone(),
+            mask: Vec::new(),
+        };
         frame.euclidean_depth(&self.camera)
     }
 }
@@ -118,7 +155,15 @@ fn project_keypoints(scene: &Scene, camera: &Camera, frame: &Frame) -> Vec<Keypo
                     .is_some_and(|d| passes_depth_test(z, d));
             // NaN is not valid JSON: keypoints behind the camera get (-1, -1).
             let (u, v) = if u.is_finite() { (u, v) } else { (-1.0, -1.0) };
-            Keypoint { name, u, v, z, world, in_image, visible }
+            Keypoint {
+                name,
+                u,
+                v,
+                z,
+                world,
+                in_image,
+                visible,
+            }
         })
         .collect()
 }

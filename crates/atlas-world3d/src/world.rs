@@ -72,10 +72,16 @@ impl World3dConfig {
             return bad("classes is empty".into());
         }
         if self.instances_per_class == 0 || self.instances_per_class > 10_000 {
-            return bad(format!("instances_per_class {} not in 1..=10000", self.instances_per_class));
+            return bad(format!(
+                "instances_per_class {} not in 1..=10000",
+                self.instances_per_class
+            ));
         }
         if self.views_per_instance == 0 || self.views_per_instance > 1_000 {
-            return bad(format!("views_per_instance {} not in 1..=1000", self.views_per_instance));
+            return bad(format!(
+                "views_per_instance {} not in 1..=1000",
+                self.views_per_instance
+            ));
         }
         if !(8..=4096).contains(&self.size) {
             return bad(format!("size {} not in 8..=4096", self.size));
@@ -84,7 +90,10 @@ impl World3dConfig {
             return bad(format!("fov_deg {} not in (5, 150)", self.fov_deg));
         }
         if !(0.0..=1.0).contains(&self.texture_correlation) {
-            return bad(format!("texture_correlation {} not in [0, 1]", self.texture_correlation));
+            return bad(format!(
+                "texture_correlation {} not in [0, 1]",
+                self.texture_correlation
+            ));
         }
         if self.correspondence_stride == 0 {
             return bad("correspondence_stride must be at least 1".into());
@@ -116,7 +125,13 @@ pub fn scenes(cfg: &World3dConfig) -> Result<Vec<Scene>> {
     for &class in &cfg.classes {
         for instance in 0..cfg.instances_per_class {
             let index = out.len();
-            out.push(Scene::new(class, instance, index, cfg.seed, cfg.texture_correlation));
+            out.push(Scene::new(
+                class,
+                instance,
+                index,
+                cfg.seed,
+                cfg.texture_correlation,
+            ));
         }
     }
     Ok(out)
@@ -142,7 +157,7 @@ pub fn view_camera(cfg: &World3dConfig, scene: &Scene, view: usize) -> Camera {
         centre.z * rng.range(0.85, 1.05),
     );
     let half_fov = (cfg.fov_deg * 0.5).to_radians();
-    let dist = radius / half_fov.sin() * rng.range(0.95, 1.3);
+    let dist = radius / half_fov.sin() * rng.range(1.05, 1.4);
     let (az, el) = (azimuth.to_radians(), elevation.to_radians());
     let eye = target + Vec3::new(el.cos() * az.cos(), el.cos() * az.sin(), el.sin()) * dist;
     let k = Intrinsics::from_fov(cfg.size, cfg.size, cfg.fov_deg);
@@ -161,9 +176,24 @@ pub fn generate(cfg: &World3dConfig) -> Result<World3d> {
             View::render(scene, view_camera(cfg, scene, id % v), id, id % v)
         })
         .collect();
-    let geometric_pairs =
-        geometric_pairs(&views, v, cfg.geometric_pairs_per_instance, cfg.correspondence_stride);
-    let semantic_pairs =
-        semantic_pairs(&cfg.classes, cfg.semantic_pairs_per_class, cfg.seed, &scenes, &views);
-    Ok(World3d { config: cfg.clone(), scenes, views, geometric_pairs, semantic_pairs })
+    let geometric_pairs = geometric_pairs(
+        &views,
+        v,
+        cfg.geometric_pairs_per_instance,
+        cfg.correspondence_stride,
+    );
+    let semantic_pairs = semantic_pairs(
+        &cfg.classes,
+        cfg.semantic_pairs_per_class,
+        cfg.seed,
+        &scenes,
+        &views,
+    );
+    Ok(World3d {
+        config: cfg.clone(),
+        scenes,
+        views,
+        geometric_pairs,
+        semantic_pairs,
+    })
 }

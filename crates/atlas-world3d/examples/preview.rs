@@ -1,0 +1,60 @@
+//! Renders every class (training and held-out) and writes contact sheets to a directory:
+//! `cargo run -p atlas-world3d --example preview -- /tmp/w3d` (default `/tmp/atlas-world3d`).
+
+use std::time::Instant;
+
+use atlas_world::Shape;
+use atlas_world3d::{MotionKind, World3dConfig, generate, motion_blur, write_dir};
+use image::RgbImage;
+
+fn sheet(tiles: &[&RgbImage], cols: u32) -> RgbImage {
+    let (w, h) = tiles.first().map_or((1, 1), |t| t.dimensions());
+    let rows = (tiles.len() as u32).div_ceil(cols);
+    let mut out = RgbImage::new(w * cols, h * rows);
+    for (i, t) in tiles.iter().enumerate() {
+        let (x, y) = ((i as u32 % cols) * w, (i as u32 / cols) * h);
+        image::imageops::replace(&mut out, *t, x as i64, y as i64);
+    }
+    out
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let out = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "/tmp/atlas-world3d".into());
+    let out = std::path::Path::new(&out);
+    std::fs::create_dir_all(out)?;
+    let mut classes = Shape::TRAIN.to_vec();
+    classes.extend(Shape::HELD_OUT);
+    let cfg = World3dConfig {
+        classes,
+        ..World3dConfig::default()
+    };
+    let t = Instant::now();
+    let world = generate(&cfg)?;
+    println!(
+        "generate: {} views in {:.3}s",
+        world.views.len(),
+        t.elapsed().as_secs_f64()
+    );
+    // One row per class: its views.
+    let tiles: Vec<&RgbImage> = world.views.iter().map(|v| &v.rgb).collect();
+    sheet(&tiles[..tiles.len() / 2], 8).save(out.join("sheet_a.png"))?;
+    sheet(&tiles[tiles.len() / 2..], 8).save(out.join("sheet_b.png"))?;
+    let t = Instant::now();
+    write_dir(&out.join("world"), &world)?;
+    println!("write_dir: {:.3}s", t.elapsed().as_secs_f64());
+    let scene = &world.scenes[3];
+    let cam = &world.views[3 * cfg.views_per_instance].camera;
+    let t = Instant::now();
+    let mut blurs = vec![world.views[3 * cfg.views_per_instance].rgb.clone()];
+    for kind in [MotionKind::Xy, MotionKind::Z] {
+        for s in [1, 3, 5] {
+            blurs.push(motion_blur(scene, cam, kind, s)?);
+        }
+    }
+    println!("6 motion blurs: {:.3}s", t.elapsed().as_secs_f64());
+    let refs: Vec<&RgbImage> = blurs.iter().collect();
+    sheet(&refs, 7).save(out.join("motion.png"))?;
+    Ok(())
+}
