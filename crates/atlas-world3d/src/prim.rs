@@ -4,7 +4,8 @@
 //! (constructive solid geometry difference, e.g. a crescent is a disc minus a disc). Every
 //! primitive reports the *spans* of a ray inside it (`t` intervals with the surface normals at
 //! both ends), computed in closed form (quadrics, planes) — only the torus's quartic is solved
-//! numerically, by sign-change bracketing and bisection to `~1e-12` relative precision.
+//! numerically (root isolation by derivatives, safeguarded Newton), with tangential (grazing)
+//! contacts counted as misses.
 //!
 //! Each primitive lives in its own local frame (`p_world = rot * p_local + pos`); rays need not
 //! be unit length, and the ray parameter `t` is preserved by the frame change, so with the
@@ -35,7 +36,7 @@ struct Span {
 }
 
 /// At most [`MAX_SPANS`] spans, sorted by entry.
-const MAX_SPANS: usize = 6;
+const MAX_SPANS: usize = 4;
 
 #[derive(Clone, Copy, Debug)]
 struct Spans {
@@ -355,58 +356,127 @@ fn clip_planes(
     Some((lo, hi))
 }
 
-/// Spans of a ray inside a torus (local frame): bracket the sign changes of the implicit
-/// function inside the bounding sphere at steps of a quarter tube radius, then bisect.
+/// Spans of a ray inside a torus (local frame). The implicit function
+/// `(|p|^2 + big^2 - small^2)^2 - 4 big^2 (x^2 + y^2)` along the ray is a quartic in `t`; its
+/// real roots in the part of the ray inside both the bounding sphere and the slab
+/// `|z| <= small` are isolated by the roots of its derivatives (monotone pieces) and polished
+/// by safeguarded Newton iteration. Tangential double roots (grazing rays) count as misses.
 fn torus_spans(big: f64, small: f64, o: Vec3, d: Vec3, push: &mut impl FnMut(Hit, Hit)) {
-    let f = |t: f64| {
-        let p = o + d * t;
-        let s = p.dot(p) + big * big - small * small;
-        s * s - 4.0 * big * big * (p.x * p.x + p.y * p.y)
-    };
-    let grad = |t: f64| {
-        let p = o + d * t;
-        let s = p.dot(p) + big * big - small * small;
-        p * (4.0 * s) - Vec3::new(p.x, p.y, 0.0) * (8.0 * big * big)
-    };
     let rb = big + small;
-    let Some((t0, t1)) = roots(d.dot(d), 2.0 * o.dot(d), o.dot(o) - rb * rb) else {
+    let Some((s0, s1)) = roots(d.dot(d), 2.0 * o.dot(d), o.dot(o) - rb * rb) else {
         return;
     };
-    let step = 0.25 * small / d.norm();
-    let n = (((t1 - t0) / step).ceil() as usize).clamp(2, 4096);
-    let dt = (t1 - t0) / n as f64;
-    let bisect = |mut a: f64, mut b: f64| {
-        let fa_neg = f(a) <= 0.0;
-        for _ in 0..60 {
-            let m = 0.5 * (a + b);
-            if (f(m) <= 0.0) == fa_neg {
-                a = m;
-            } else {
-                b = m;
-            }
-        }
-        0.5 * (a + b)
+    let (t0, t1) = if d.z.abs() > 1e-15 {
+        let (a, b) = ((-small - o.z) / d.z, (small - o.z) / d.z);
+        (s0.max(a.min(b)), s1.min(a.max(b)))
+    } else if o.z.abs() <= small {
+        (s0, s1)
+    } else {
+        return;
     };
-    let mut enter: Option<f64> = None;
-    let mut prev_t = t0;
-    let mut prev_in = f(t0) <= 0.0;
-    if prev_in {
-        enter = Some(t0);
+    if t0 >= t1 {
+        return;
     }
-    for i in 1..=n {
-        let t = t0 + dt * i as f64;
-        let inside = f(t) <= 0.0;
-        if inside != prev_in {
-            let tc = bisect(prev_t, t);
-            if inside {
-                enter = Some(tc);
-            } else if let Some(te) = enter.take() {
-                push(Hit { t: te, n: grad(te) }, Hit { t: tc, n: grad(tc) });
-            }
+    // Re-origin at the segment start for conditioning: p = q + d u, u in [0, t1 - t0].
+    let q = o + d * t0;
+    let big2 = big * big;
+    let (a, b, c) = (d.dot(d), 2.0 * q.dot(d), q.dot(q) + big2 - small * small);
+    let (dd, e, f) = (
+        d.x * d.x + d.y * d.y,
+        2.0 * (q.x * d.x + q.y * d.y),
+        q.x * q.x + q.y * q.y,
+    );
+    let poly = [
+        c * c - 4.0 * big2 * f,
+        2.0 * b * c - 4.0 * big2 * e,
+        b * b + 2.0 * a * c - 4.0 * big2 * dd,
+        2.0 * a * b,
+        a * a,
+    ];
+    let len = t1 - t0;
+    let mut found = [0.0; 4];
+    let n = poly_roots(&poly, 4, 0.0, len, &mut found);
+    let grad = |t: f64| {
+        let p = o + d * t;
+        let s = p.dot(p) + big2 - small * small;
+        p * (4.0 * s) - Vec3::new(p.x, p.y, 0.0) * (8.0 * big2)
+    };
+    let hit = |u: f64| Hit {
+        t: t0 + u,
+        n: grad(t0 + u),
+    };
+    let mut enter = (horner(&poly, 4, 0.0) <= 0.0).then_some(0.0);
+    for &u in &found[..n] {
+        match enter.take() {
+            Some(ue) => push(hit(ue), hit(u)),
+            None => enter = Some(u),
         }
-        prev_t = t;
-        prev_in = inside;
     }
+    if let Some(ue) = enter {
+        push(hit(ue), hit(len));
+    }
+}
+
+/// `c[0] + c[1] x + ... + c[deg] x^deg`.
+fn horner(c: &[f64; 5], deg: usize, x: f64) -> f64 {
+    c[..=deg].iter().rev().fold(0.0, |acc, &k| acc * x + k)
+}
+
+/// The roots in `(lo, hi)` where the polynomial changes sign, ascending, into `out`; returns
+/// how many. Recursion on the derivative splits `[lo, hi]` into monotone pieces.
+fn poly_roots(c: &[f64; 5], deg: usize, lo: f64, hi: f64, out: &mut [f64; 4]) -> usize {
+    if deg == 0 {
+        return 0;
+    }
+    let mut deriv = [0.0; 5];
+    for k in 1..=deg {
+        deriv[k - 1] = c[k] * k as f64;
+    }
+    let mut crit = [0.0; 4];
+    let nc = if deg == 1 {
+        0
+    } else {
+        poly_roots(&deriv, deg - 1, lo, hi, &mut crit)
+    };
+    let mut n = 0;
+    let mut a = lo;
+    for i in 0..=nc {
+        let b = if i < nc { crit[i] } else { hi };
+        let (fa, fb) = (horner(c, deg, a), horner(c, deg, b));
+        if (fa <= 0.0) != (fb <= 0.0) && n < 4 {
+            out[n] = polish(c, &deriv, deg, a, b, fa);
+            n += 1;
+        }
+        a = b;
+    }
+    n
+}
+
+/// The sign change of a polynomial monotone on `[a, b]`: Newton steps kept inside a shrinking
+/// bracket, bisection when a step leaves it.
+fn polish(c: &[f64; 5], deriv: &[f64; 5], deg: usize, mut a: f64, mut b: f64, fa: f64) -> f64 {
+    let a_neg = fa <= 0.0;
+    let mut x = 0.5 * (a + b);
+    for _ in 0..64 {
+        let fx = horner(c, deg, x);
+        if (fx <= 0.0) == a_neg {
+            a = x;
+        } else {
+            b = x;
+        }
+        let dfx = horner(deriv, deg - 1, x);
+        let newton = x - fx / dfx;
+        let next = if dfx != 0.0 && newton > a && newton < b {
+            newton
+        } else {
+            0.5 * (a + b)
+        };
+        if (next - x).abs() <= 1e-14 * (1.0 + x.abs()) || b - a <= 1e-14 * (1.0 + x.abs()) {
+            return next;
+        }
+        x = next;
+    }
+    x
 }
 
 /// A primitive, optionally minus another.
