@@ -440,8 +440,7 @@ fn poly_roots(c: &[f64; 5], deg: usize, lo: f64, hi: f64, out: &mut [f64; 4]) ->
     };
     let mut n = 0;
     let mut a = lo;
-    for i in 0..=nc {
-        let b = if i < nc { crit[i] } else { hi };
+    for b in crit[..nc].iter().copied().chain([hi]) {
         let (fa, fb) = (horner(c, deg, a), horner(c, deg, b));
         if (fa <= 0.0) != (fb <= 0.0) && n < 4 {
             out[n] = polish(c, &deriv, deg, a, b, fa);
