@@ -25,11 +25,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::path::Path::new(&out);
     std::fs::create_dir_all(out)?;
     // Timing of the default world (12 classes x 2 instances x 4 views, 224 x 224).
-    for threads in [1, 2] {
+    for (threads, antialias) in [(1, 1), (2, 1), (2, 2)] {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()?;
-        let cfg = World3dConfig::default();
+        let cfg = World3dConfig {
+            antialias,
+            ..World3dConfig::default()
+        };
         let t = Instant::now();
         let w = pool.install(|| generate(&cfg))?;
         let n: usize = w
@@ -38,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|p| p.correspondences.len())
             .sum();
         println!(
-            "default world, {threads} thread(s): {} views, {} geometric pairs ({n} correspondences), \
+            "default world, {threads} thread(s), antialias {antialias}: {} views, {} geometric pairs ({n} correspondences), \
              {} semantic pairs in {:.3}s",
             w.views.len(),
             w.geometric_pairs.len(),
@@ -50,6 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     classes.extend(Shape::HELD_OUT);
     let cfg = World3dConfig {
         classes,
+        antialias: 2,
         ..World3dConfig::default()
     };
     let t = Instant::now();

@@ -47,6 +47,9 @@ pub struct Scene {
     pub light: Vec3,
     /// A sphere `(centre, radius)` containing the object (world frame).
     pub bound: (Vec3, f64),
+    /// Colour samples per pixel side (1 = the pixel centre only). A render setting kept with the
+    /// scene so that every render of it (views, camera-motion frames) uses the same.
+    pub antialias: u32,
 }
 
 /// Scene parameters that go to disk.
@@ -110,6 +113,7 @@ impl Scene {
             sky: Sky::new(&mut rng),
             light,
             bound,
+            antialias: 1,
         }
     }
 
@@ -185,7 +189,9 @@ impl Frame {
 const AMBIENT: f64 = 0.38;
 const SUN: f64 = 0.72;
 
-/// Renders `scene` through `camera`.
+/// Renders `scene` through `camera`. Depth and mask come from the ray through each pixel
+/// centre; colour too, or with `scene.antialias = n > 1` the mean of `n x n` rays through the
+/// centres of a regular `n x n` grid of sub-pixels.
 pub fn render(scene: &Scene, camera: &Camera) -> Frame {
     let (w, h) = (camera.width as usize, camera.height as usize);
     let mut rgb = vec![0u8; w * h * 3];
@@ -193,6 +199,8 @@ pub fn render(scene: &Scene, camera: &Camera) -> Frame {
     let mut mask = vec![0u8; w * h];
     let origin = camera.center();
     let to_canon = scene.object_rotation().transpose();
+    let n = scene.antialias.max(1) as usize;
+    let nf = n as f64;
     rgb.par_chunks_mut(w * 3)
         .zip(depth.par_chunks_mut(w))
         .zip(mask.par_chunks_mut(w))
@@ -200,7 +208,29 @@ pub fn render(scene: &Scene, camera: &Camera) -> Frame {
         .for_each(|(row, ((rgb_row, depth_row), mask_row))| {
             for col in 0..w {
                 let d = camera.ray_dir(col as f64 + 0.5, row as f64 + 0.5);
-                let (c, z, on_obj) = shade(scene, &to_canon, Ray { o: origin, d });
+                let (mut c, z, on_obj) = shade(scene, &to_canon, Ray { o: origin, d });
+                if n > 1 {
+                    c = [0.0; 3];
+                    for j in 0..n {
+                        for i in 0..n {
+                            let (u, v) = (
+                                col as f64 + (i as f64 + 0.5) / nf,
+                                row as f64 + (j as f64 + 0.5) / nf,
+                            );
+                            let (cs, _, _) = shade(
+                                scene,
+                                &to_canon,
+                                Ray {
+                                    o: origin,
+                                    d: camera.ray_dir(u, v),
+                                },
+                            );
+                            for k in 0..3 {
+                                c[k] += cs[k] / (nf * nf);
+                            }
+                        }
+                    }
+                }
                 for k in 0..3 {
                     rgb_row[col * 3 + k] = (c[k].clamp(0.0, 1.0) * 255.0).round() as u8;
                 }

@@ -45,6 +45,9 @@ pub struct World3dConfig {
     /// Semantic (same-class, cross-instance) pairs per class, balanced over the three
     /// viewpoint-variation bins where the class's views allow.
     pub semantic_pairs_per_class: usize,
+    /// Colour samples per pixel side (anti-aliasing; 1 = one ray through the pixel centre,
+    /// `n` = the mean of `n x n` sub-pixel rays). Depth and mask always come from the centre ray.
+    pub antialias: u32,
 }
 
 impl Default for World3dConfig {
@@ -60,6 +63,7 @@ impl Default for World3dConfig {
             geometric_pairs_per_instance: 3,
             correspondence_stride: 8,
             semantic_pairs_per_class: 6,
+            antialias: 1,
         }
     }
 }
@@ -95,6 +99,9 @@ impl World3dConfig {
                 self.texture_correlation
             ));
         }
+        if !(1..=8).contains(&self.antialias) {
+            return bad(format!("antialias {} not in 1..=8", self.antialias));
+        }
         if self.correspondence_stride == 0 {
             return bad("correspondence_stride must be at least 1".into());
         }
@@ -125,13 +132,9 @@ pub fn scenes(cfg: &World3dConfig) -> Result<Vec<Scene>> {
     for &class in &cfg.classes {
         for instance in 0..cfg.instances_per_class {
             let index = out.len();
-            out.push(Scene::new(
-                class,
-                instance,
-                index,
-                cfg.seed,
-                cfg.texture_correlation,
-            ));
+            let mut scene = Scene::new(class, instance, index, cfg.seed, cfg.texture_correlation);
+            scene.antialias = cfg.antialias;
+            out.push(scene);
         }
     }
     Ok(out)

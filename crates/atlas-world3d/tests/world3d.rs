@@ -416,3 +416,69 @@ fn invalid_configs_are_errors() {
         assert!(err.to_string().contains("invalid world3d config"), "{err}");
     }
 }
+
+#[test]
+fn keypoints_lie_on_the_surface() {
+    let mut classes = Shape::TRAIN.to_vec();
+    classes.extend(Shape::HELD_OUT);
+    let cfg = World3dConfig {
+        instances_per_class: 3,
+        ..small(classes, 8)
+    };
+    let scenes = atlas_world3d::scenes(&cfg).unwrap();
+    // 26 directions: the cube's faces, edges and corners.
+    let mut dirs = Vec::new();
+    for x in -1..=1 {
+        for y in -1..=1 {
+            for z in -1..=1 {
+                if (x, y, z) != (0, 0, 0) {
+                    dirs.push(Vec3::new(x as f64, y as f64, z as f64).normalize());
+                }
+            }
+        }
+    }
+    for s in &scenes {
+        for (name, p) in s.world_keypoints() {
+            // Seen from outside along some direction, the first surface is the keypoint itself.
+            let best = dirs
+                .iter()
+                .filter_map(|&dir| {
+                    let o = p + dir * 5.0;
+                    let h = s.solid.first_hit(&Ray { o, d: -dir }, 1e-9)?;
+                    Some((h.t - 5.0).abs())
+                })
+                .fold(f64::INFINITY, f64::min);
+            assert!(best < 1e-6, "{:?} {name}: {best}", s.class);
+        }
+    }
+}
+
+#[test]
+fn antialiasing_changes_colour_only() {
+    let cfg = small(vec![Shape::Star, Shape::Ring], 48);
+    let (sharp, smooth) = (
+        world(&cfg),
+        world(&World3dConfig {
+            antialias: 3,
+            ..cfg.clone()
+        }),
+    );
+    let mut diff = 0.0;
+    for (a, b) in sharp.views.iter().zip(&smooth.views) {
+        assert_eq!(a.depth, b.depth);
+        assert_eq!(a.mask, b.mask);
+        assert_eq!(a.keypoints, b.keypoints);
+        diff += a
+            .rgb
+            .as_raw()
+            .iter()
+            .zip(b.rgb.as_raw())
+            .map(|(&x, &y)| (x as f64 - y as f64).abs())
+            .sum::<f64>()
+            / a.rgb.as_raw().len() as f64;
+    }
+    let mean = diff / sharp.views.len() as f64;
+    // Edges and texture boundaries soften; flat regions stay the same.
+    assert!(mean > 0.2 && mean < 12.0, "{mean}");
+    assert_eq!(sharp.geometric_pairs, smooth.geometric_pairs);
+}
