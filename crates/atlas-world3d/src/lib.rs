@@ -49,6 +49,7 @@ pub mod io;
 pub mod math;
 pub mod motion;
 pub mod pairs;
+mod poly;
 pub mod prim;
 mod rng;
 pub mod scene;

@@ -13,6 +13,7 @@
 //! either way; shading orients them towards the viewer.
 
 use crate::math::{Mat3, Vec3};
+use crate::poly::{horner, poly_roots};
 
 /// A ray `o + t d` (`d` need not be unit length).
 #[derive(Clone, Copy, Debug)]
@@ -415,67 +416,6 @@ fn torus_spans(big: f64, small: f64, o: Vec3, d: Vec3, push: &mut impl FnMut(Hit
     if let Some(ue) = enter {
         push(hit(ue), hit(len));
     }
-}
-
-/// `c[0] + c[1] x + ... + c[deg] x^deg`.
-fn horner(c: &[f64; 5], deg: usize, x: f64) -> f64 {
-    c[..=deg].iter().rev().fold(0.0, |acc, &k| acc * x + k)
-}
-
-/// The roots in `(lo, hi)` where the polynomial changes sign, ascending, into `out`; returns
-/// how many. Recursion on the derivative splits `[lo, hi]` into monotone pieces.
-fn poly_roots(c: &[f64; 5], deg: usize, lo: f64, hi: f64, out: &mut [f64; 4]) -> usize {
-    if deg == 0 {
-        return 0;
-    }
-    let mut deriv = [0.0; 5];
-    for k in 1..=deg {
-        deriv[k - 1] = c[k] * k as f64;
-    }
-    let mut crit = [0.0; 4];
-    let nc = if deg == 1 {
-        0
-    } else {
-        poly_roots(&deriv, deg - 1, lo, hi, &mut crit)
-    };
-    let mut n = 0;
-    let mut a = lo;
-    for b in crit[..nc].iter().copied().chain([hi]) {
-        let (fa, fb) = (horner(c, deg, a), horner(c, deg, b));
-        if (fa <= 0.0) != (fb <= 0.0) && n < 4 {
-            out[n] = polish(c, &deriv, deg, a, b, fa);
-            n += 1;
-        }
-        a = b;
-    }
-    n
-}
-
-/// The sign change of a polynomial monotone on `[a, b]`: Newton steps kept inside a shrinking
-/// bracket, bisection when a step leaves it.
-fn polish(c: &[f64; 5], deriv: &[f64; 5], deg: usize, mut a: f64, mut b: f64, fa: f64) -> f64 {
-    let a_neg = fa <= 0.0;
-    let mut x = 0.5 * (a + b);
-    for _ in 0..64 {
-        let fx = horner(c, deg, x);
-        if (fx <= 0.0) == a_neg {
-            a = x;
-        } else {
-            b = x;
-        }
-        let dfx = horner(deriv, deg - 1, x);
-        let newton = x - fx / dfx;
-        let next = if dfx != 0.0 && newton > a && newton < b {
-            newton
-        } else {
-            0.5 * (a + b)
-        };
-        if (next - x).abs() <= 1e-14 * (1.0 + x.abs()) || b - a <= 1e-14 * (1.0 + x.abs()) {
-            return next;
-        }
-        x = next;
-    }
-    x
 }
 
 /// A primitive, optionally minus another.
