@@ -482,3 +482,25 @@ fn antialiasing_changes_colour_only() {
     assert!(mean > 0.2 && mean < 12.0, "{mean}");
     assert_eq!(sharp.geometric_pairs, smooth.geometric_pairs);
 }
+
+#[test]
+fn euclidean_depth_is_the_distance_to_the_camera_centre() {
+    let w = world(&small(vec![Shape::Teardrop], 40));
+    let v = &w.views[1];
+    let e = v.euclidean_depth();
+    let width = v.camera.width as usize;
+    let centre = v.camera.center();
+    let mut checked = 0;
+    for (i, (&z, &d)) in v.depth.iter().zip(&e).enumerate() {
+        let (u, vv) = ((i % width) as f64 + 0.5, (i / width) as f64 + 0.5);
+        if z == 0.0 {
+            assert_eq!(d, 0.0);
+            continue;
+        }
+        let p = v.camera.backproject(u, vv, z as f64);
+        assert!(((p - centre).norm() - d as f64).abs() < 1e-5 * d as f64);
+        assert!(d >= z);
+        checked += 1;
+    }
+    assert!(checked > 100);
+}
