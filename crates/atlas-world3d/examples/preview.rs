@@ -67,6 +67,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tiles: Vec<&RgbImage> = world.views.iter().map(|v| &v.rgb).collect();
     sheet(&tiles[..tiles.len() / 2], 8).save(out.join("sheet_a.png"))?;
     sheet(&tiles[tiles.len() / 2..], 8).save(out.join("sheet_b.png"))?;
+    // Keypoints drawn on a few views: green visible, red occluded, plus the box in white.
+    let mut marked = Vec::new();
+    for id in [13, 26, 37, 42, 84, 90, 101, 118] {
+        let v = &world.views[id];
+        let mut img = v.rgb.clone();
+        if let Some([x0, y0, x1, y1]) = v.bbox {
+            for x in x0..x1 {
+                img.put_pixel(x, y0, image::Rgb([255, 255, 255]));
+                img.put_pixel(x, y1 - 1, image::Rgb([255, 255, 255]));
+            }
+            for y in y0..y1 {
+                img.put_pixel(x0, y, image::Rgb([255, 255, 255]));
+                img.put_pixel(x1 - 1, y, image::Rgb([255, 255, 255]));
+            }
+        }
+        for k in v.keypoints.iter().filter(|k| k.in_image) {
+            let c = if k.visible { [0, 255, 0] } else { [255, 0, 0] };
+            for d in -3i64..=3 {
+                for (x, y) in [(k.u as i64 + d, k.v as i64), (k.u as i64, k.v as i64 + d)] {
+                    if x >= 0 && y >= 0 && (x as u32) < img.width() && (y as u32) < img.height() {
+                        img.put_pixel(x as u32, y as u32, image::Rgb(c));
+                    }
+                }
+            }
+        }
+        marked.push(img);
+    }
+    let refs: Vec<&RgbImage> = marked.iter().collect();
+    sheet(&refs, 4).save(out.join("keypoints.png"))?;
     let t = Instant::now();
     write_dir(&out.join("world"), &world)?;
     println!("write_dir: {:.3}s", t.elapsed().as_secs_f64());
