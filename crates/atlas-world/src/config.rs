@@ -34,10 +34,14 @@ pub enum Split {
     Ood,
     /// Unique, fully detailed captions.
     Retrieval,
+    /// ID-distribution images rendered at [`WorldConfig::corrupt3d_resolution`], each clean and
+    /// under every implemented ImageNet-3DCC corruption at severities 1..=5, with the depth of
+    /// [`crate::depth`] (ImageNet-3DCC analogue; `corrupt3d.rs`).
+    Corrupt3d,
 }
 
 impl Split {
-    pub const ALL: [Split; 9] = [
+    pub const ALL: [Split; 10] = [
         Split::Train,
         Split::IdTest,
         Split::ShiftResampled,
@@ -47,6 +51,7 @@ impl Split {
         Split::CueConflict,
         Split::Ood,
         Split::Retrieval,
+        Split::Corrupt3d,
     ];
 
     pub fn name(self) -> &'static str {
@@ -60,6 +65,7 @@ impl Split {
             Split::CueConflict => "cue-conflict",
             Split::Ood => "ood",
             Split::Retrieval => "retrieval",
+            Split::Corrupt3d => "corrupt3d",
         }
     }
 }
@@ -99,6 +105,18 @@ pub struct SplitSizes {
     pub cue_conflict: u64,
     pub ood: u64,
     pub retrieval: u64,
+    /// Clean source images of `corrupt3d` (each also written under every corruption and
+    /// severity). Left out of the config's JSON (and so of its hash) at its default, so worlds
+    /// made before the split existed keep their identity.
+    #[serde(skip_serializing_if = "is_default_corrupt3d")]
+    pub corrupt3d: u64,
+}
+
+/// Default number of clean `corrupt3d` source images.
+pub const DEFAULT_CORRUPT3D_SIZE: u64 = 120;
+
+fn is_default_corrupt3d(n: &u64) -> bool {
+    *n == DEFAULT_CORRUPT3D_SIZE
 }
 
 impl Default for SplitSizes {
@@ -115,6 +133,7 @@ impl Default for SplitSizes {
             cue_conflict: 1_008,
             ood: 600,
             retrieval: 1_000,
+            corrupt3d: DEFAULT_CORRUPT3D_SIZE,
         }
     }
 }
@@ -131,6 +150,7 @@ impl SplitSizes {
             Split::CueConflict => self.cue_conflict,
             Split::Ood => self.ood,
             Split::Retrieval => self.retrieval,
+            Split::Corrupt3d => self.corrupt3d,
         }
     }
 
@@ -146,6 +166,7 @@ impl SplitSizes {
             cue_conflict: n,
             ood: n,
             retrieval: n,
+            corrupt3d: n,
         }
     }
 }
@@ -176,6 +197,11 @@ pub struct WorldConfig {
     /// Probability that a training image is drawn as an outline instead of filled.
     pub outline_probability: f64,
     pub sizes: SplitSizes,
+    /// Image side of the `corrupt3d` split (16..=1024); default twice `resolution` (at most
+    /// 1024), so that the corruptions' pixel-sized blurs act on a finer image than the models
+    /// see, as ImageNet-3DCC's act on full-size photos. Left out of the hash when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corrupt3d_resolution: Option<u32>,
 }
 
 impl Default for WorldConfig {
@@ -186,6 +212,7 @@ impl Default for WorldConfig {
             texture_correlation: 0.9,
             outline_probability: 0.05,
             sizes: SplitSizes::default(),
+            corrupt3d_resolution: None,
         }
     }
 }
@@ -200,6 +227,13 @@ impl WorldConfig {
             return Err(WorldError::InvalidConfig(format!(
                 "resolution = {} is out of range; use 16..=1024 (default 64)",
                 self.resolution
+            )));
+        }
+        if let Some(r) = self.corrupt3d_resolution
+            && !(16..=1024).contains(&r)
+        {
+            return Err(WorldError::InvalidConfig(format!(
+                "corrupt3d-resolution = {r} is out of range; use 16..=1024 (default: twice resolution)"
             )));
         }
         for (key, p) in [
@@ -229,6 +263,12 @@ impl WorldConfig {
             )));
         }
         Ok(())
+    }
+
+    /// Image side of the `corrupt3d` split.
+    pub fn corrupt3d_side(&self) -> u32 {
+        self.corrupt3d_resolution
+            .unwrap_or((2 * self.resolution).min(1024))
     }
 
     /// blake3 (hex) of the canonical JSON of the config and the generator version: the identity

@@ -16,7 +16,8 @@
 //!   otherwise one of the 11 others uniformly. `1/12` makes colour and pattern independent of
 //!   the class.
 //! * Splits ([`Split`]): `train`, `id-test`, `shift-resampled`, `shift-sketch`,
-//!   `shift-rendition`, `factors`, `cue-conflict`, `ood`, `retrieval`; each is written as
+//!   `shift-rendition`, `factors`, `cue-conflict`, `ood`, `retrieval`, `corrupt3d` (each image
+//!   clean and under the 3D common corruptions, with depth: [`corrupt3d`]); each is written as
 //!   `<out>/<split>/images/NNNNNN.png` + `<out>/<split>/manifest.csv`, with
 //!   `<out>/classnames.txt`, `<out>/templates.txt` and `<out>/vocabulary.txt` beside them.
 //!
@@ -41,6 +42,8 @@
 
 pub mod caption;
 pub mod config;
+pub mod corrupt3d;
+pub mod depth;
 pub mod error;
 mod geometry;
 pub mod render;

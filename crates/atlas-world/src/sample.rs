@@ -479,5 +479,11 @@ pub fn sample_spec(split: Split, index: u64, config: &WorldConfig) -> ImageSpec 
         Split::CueConflict => sample_cue_conflict(&mut rng, index, config),
         Split::Ood => sample_ood(&mut rng, index, config),
         Split::Retrieval => sample_retrieval(&mut rng, index, config),
+        // ID distribution, its own stream, rendered finer (the corruptions act on it).
+        Split::Corrupt3d => {
+            let mut s = sample_natural(&mut rng, split, index, config);
+            s.resolution = config.corrupt3d_side();
+            s
+        }
     }
 }

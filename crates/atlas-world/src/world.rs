@@ -27,7 +27,8 @@
 //! followed by split-specific columns: `factors`: `factor`; `cue-conflict`: `shape_label`,
 //! `texture_label` (class index whose typical texture is used; equal to `shape_label` for the
 //! 1/12 of images to be excluded from shape-bias), `texture_class`; `ood`: `ood_kind`
-//! (`novel_shape`, `pattern_only`).
+//! (`novel_shape`, `pattern_only`); `corrupt3d`: `corruption`, `severity`, `source` (layout in
+//! [`crate::corrupt3d`]).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -105,6 +106,7 @@ pub fn manifest_columns(split: Split) -> Vec<&'static str> {
         Split::Factors => c.push("factor"),
         Split::CueConflict => c.extend(["shape_label", "texture_label", "texture_class"]),
         Split::Ood => c.push("ood_kind"),
+        Split::Corrupt3d => c.extend(crate::corrupt3d::COLUMNS),
         _ => {}
     }
     c
@@ -271,6 +273,38 @@ fn generate_split(
     let images = tmp.join("images");
     fs::create_dir_all(&images).map_err(io_err(&images))?;
 
+    let rows = if split == Split::Corrupt3d {
+        crate::corrupt3d::render_split(config, &tmp)?
+    } else {
+        render_split(config, split, &tmp, count)?
+    };
+    let count = rows.len() as u64;
+
+    let tmp_manifest = tmp.join("manifest.csv");
+    let csv_err = |source| WorldError::Csv {
+        path: tmp_manifest.clone(),
+        source,
+    };
+    let mut w = csv::Writer::from_path(&tmp_manifest).map_err(csv_err)?;
+    w.write_record(manifest_columns(split)).map_err(csv_err)?;
+    for r in &rows {
+        w.write_record(r).map_err(csv_err)?;
+    }
+    w.flush().map_err(io_err(&tmp_manifest))?;
+    drop(w);
+    let marker = tmp.join(MARKER);
+    fs::write(&marker, marker_json(config, Some(split), Some(count))).map_err(io_err(&marker))?;
+    fs::rename(&tmp, &dir).map_err(io_err(&dir))?;
+    Ok(summary(count, true))
+}
+
+/// Renders `count` images of `split` into `tmp/images` and returns their manifest rows.
+fn render_split(
+    config: &WorldConfig,
+    split: Split,
+    tmp: &Path,
+    count: u64,
+) -> Result<Vec<Vec<String>>> {
     let rendered: Vec<(Vec<String>, [u8; 32])> = (0..count)
         .into_par_iter()
         .map(|i| -> Result<(Vec<String>, [u8; 32])> {
@@ -296,22 +330,5 @@ fn generate_split(
             fs::remove_file(&path).map_err(io_err(&path))?;
         }
     }
-    let count = rows.len() as u64;
-
-    let tmp_manifest = tmp.join("manifest.csv");
-    let csv_err = |source| WorldError::Csv {
-        path: tmp_manifest.clone(),
-        source,
-    };
-    let mut w = csv::Writer::from_path(&tmp_manifest).map_err(csv_err)?;
-    w.write_record(manifest_columns(split)).map_err(csv_err)?;
-    for r in &rows {
-        w.write_record(r).map_err(csv_err)?;
-    }
-    w.flush().map_err(io_err(&tmp_manifest))?;
-    drop(w);
-    let marker = tmp.join(MARKER);
-    fs::write(&marker, marker_json(config, Some(split), Some(count))).map_err(io_err(&marker))?;
-    fs::rename(&tmp, &dir).map_err(io_err(&dir))?;
-    Ok(summary(count, true))
+    Ok(rows)
 }
