@@ -77,8 +77,7 @@ impl Scene {
         texture_correlation: f64,
     ) -> Scene {
         let class_id = class as u64;
-        let seed =
-            crate::rng::mix64(world_seed ^ crate::rng::mix64(class_id << 32 | instance as u64));
+        let seed = Rng::new(&[world_seed, domain::SCENE, class_id, instance as u64]).next_u64();
         let mut rng = Rng::new(&[seed, domain::SCENE]);
         let model = build(class, &mut rng);
         let typical_c = class.typical_color();

@@ -244,22 +244,27 @@ fn keypoint_visibility_agrees_with_ray_casting() {
 #[test]
 fn bboxes_contain_visible_keypoints() {
     let w = world(&small(Shape::TRAIN.to_vec(), 96));
+    let (mut n, mut outside) = (0, 0);
     for v in &w.views {
         let [x0, y0, x1, y1] = v.bbox.expect("object in view");
         assert!(x0 < x1 && y0 < y1);
         for k in v.keypoints.iter().filter(|k| k.visible) {
-            assert!(
-                k.u >= x0 as f64 - 1.0 && k.u <= x1 as f64 + 1.0,
-                "{:?} {k:?}",
-                v.bbox
-            );
-            assert!(
-                k.v >= y0 as f64 - 1.0 && k.v <= y1 as f64 + 1.0,
-                "{:?} {k:?}",
-                v.bbox
-            );
+            // How far outside the box (pixels); 0 inside.
+            let dx = (x0 as f64 - k.u).max(k.u - x1 as f64).max(0.0);
+            let dy = (y0 as f64 - k.v).max(k.v - y1 as f64).max(0.0);
+            // The box is the mask's: an acute tip thinner than a pixel covers no pixel centre,
+            // so its vertex can lie a little outside; never far.
+            assert!(dx.max(dy) < 3.0, "{:?} {k:?}", v.bbox);
+            n += 1;
+            if dx.max(dy) > 1.0 {
+                outside += 1;
+            }
         }
     }
+    assert!(
+        n > 500 && outside * 100 < n,
+        "{outside} of {n} more than a pixel outside"
+    );
 }
 
 fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
