@@ -197,6 +197,41 @@ impl Pose {
         Self::new(r, [m[0][3], m[1][3], m[2][3]])
     }
 
+    /// NAVI's annotation pose (`evals/datasets/utils.py` `camera_matrices_from_annotation`, then
+    /// `navi.py::get_single`'s millimetre-to-metre division): `R` from the quaternion
+    /// `q = (w, x, y, z)` with `s = 2 / |q|^2` (`quaternion_to_rotation_matrix`; `q` need not be
+    /// unit), `t = t_mm / 1000`.
+    pub fn from_navi_annotation(q: [f64; 4], t_mm: [f64; 3]) -> Result<Self> {
+        check_finite_f64("quaternion", &q)?;
+        let [w, x, y, z] = q;
+        let n = w * w + x * x + y * y + z * z;
+        if n <= 0.0 {
+            return Err(MetricsError::Undefined {
+                what: "quaternion rotation",
+                reason: "zero quaternion".into(),
+            });
+        }
+        let s = 2.0 / n;
+        let r = [
+            [
+                1.0 - s * (y * y + z * z),
+                s * (x * y - z * w),
+                s * (x * z + y * w),
+            ],
+            [
+                s * (x * y + z * w),
+                1.0 - s * (x * x + z * z),
+                s * (y * z - x * w),
+            ],
+            [
+                s * (x * z - y * w),
+                s * (y * z + x * w),
+                1.0 - s * (x * x + y * y),
+            ],
+        ];
+        Self::new(r, t_mm.map(|v| v / 1000.0))
+    }
+
     pub fn identity() -> Self {
         Pose {
             r: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],

@@ -260,6 +260,7 @@ pub fn scannet_pair_errors(
 
 /// One NAVI pair from full-size xyz grids: `(3D errors in metres, 2D errors in pixels)`, the
 /// 2D errors with the unscaled view-1 intrinsics `k1` as Probe3D.
+#[allow(clippy::too_many_arguments)]
 pub fn navi_pair_errors(
     feat0: &FeatureMap,
     feat1: &FeatureMap,

@@ -44,7 +44,7 @@ pub fn normalize_rows(x: &[f64], dim: usize) -> Vec<f64> {
 /// For every row of `x` (already normalised), its two nearest rows of `y` and their cosine
 /// distances: `(indices, distances)` per row, nearest first.
 pub fn knn2_cosine(x: &[f64], y: &[f64], dim: usize) -> Result<Vec<([usize; 2], [f64; 2])>> {
-    if dim == 0 || x.len() % dim != 0 || y.len() % dim != 0 {
+    if dim == 0 || !x.len().is_multiple_of(dim) || !y.len().is_multiple_of(dim) {
         return Err(MetricsError::Shape {
             what: "knn features",
             len: x.len().max(y.len()),
