@@ -66,9 +66,11 @@ impl JsonDoc {
     pub fn uint(&self, v: &Value, at: &str) -> Result<u64> {
         let n = match v {
             Value::String(s) => s.trim().parse::<u64>().ok(),
-            _ => v
-                .as_u64()
-                .or_else(|| v.as_f64().filter(|x| *x >= 0.0 && x.fract() == 0.0).map(|x| x as u64)),
+            _ => v.as_u64().or_else(|| {
+                v.as_f64()
+                    .filter(|x| *x >= 0.0 && x.fract() == 0.0)
+                    .map(|x| x as u64)
+            }),
         };
         n.ok_or_else(|| self.err(at, format!("expected a non-negative integer, found {v}")))
     }
@@ -95,7 +97,10 @@ impl JsonDoc {
     pub fn nums_prefix<const N: usize>(&self, v: &Value, at: &str) -> Result<[f64; N]> {
         let a = self.array(v, at)?;
         if a.len() < N {
-            return Err(self.err(at, format!("expected at least {N} numbers, found {}", a.len())));
+            return Err(self.err(
+                at,
+                format!("expected at least {N} numbers, found {}", a.len()),
+            ));
         }
         let mut out = [0.0; N];
         for (i, (o, x)) in out.iter_mut().zip(a).enumerate() {

@@ -44,12 +44,12 @@ pub use imagenet_x::{
 };
 pub use navi::{NAVI_MAX_PAIR_ANGLE, Navi, NaviAnnotation, NaviCollection, NaviInstance};
 pub use objectnet::{OBJECTNET_BORDER_CROP_PX, ObjectNet};
-pub use scannet_pairs::{ScanNetPair, ScanNetPairs, read_pose};
-pub use spair::{Spair71k, SpairImage, SpairPair, SpairSplit};
 pub use objectnet_map::{
     OBJECTNET_FOLDER_MAP, OBJECTNET_IMAGENET_LABELS, OBJECTNET_PYTORCH_MAP, OBJECTNET_TO_IMAGENET,
     ObjectNetClass, ObjectNetMapping,
 };
+pub use scannet_pairs::{ScanNetPair, ScanNetPairs, read_pose};
+pub use spair::{Spair71k, SpairImage, SpairPair, SpairSplit};
 
 use crate::dataset::{Dataset, HashCache};
 use crate::error::{DataError, Result};

@@ -56,9 +56,21 @@ impl NaviAnnotation {
         let [w, x, y, z] = self.q;
         let s = 2.0 / (w * w + x * x + y * y + z * z);
         [
-            [1.0 - s * (y * y + z * z), s * (x * y - z * w), s * (x * z + y * w)],
-            [s * (x * y + z * w), 1.0 - s * (x * x + z * z), s * (y * z - x * w)],
-            [s * (x * z - y * w), s * (y * z + x * w), 1.0 - s * (x * x + y * y)],
+            [
+                1.0 - s * (y * y + z * z),
+                s * (x * y - z * w),
+                s * (x * z + y * w),
+            ],
+            [
+                s * (x * y + z * w),
+                1.0 - s * (x * x + z * z),
+                s * (y * z - x * w),
+            ],
+            [
+                s * (x * z - y * w),
+                s * (y * z + x * w),
+                1.0 - s * (x * x + y * y),
+            ],
         ]
     }
 }
@@ -77,11 +89,15 @@ pub struct NaviCollection {
 impl NaviCollection {
     /// `images/downsampled_<id>.jpg`, as `get_single` reads it.
     pub fn image_path(&self, id: &str) -> PathBuf {
-        self.path.join("images").join(format!("downsampled_{id}.jpg"))
+        self.path
+            .join("images")
+            .join(format!("downsampled_{id}.jpg"))
     }
     /// `depth/downsampled_<id>.png`.
     pub fn depth_path(&self, id: &str) -> PathBuf {
-        self.path.join("depth").join(format!("downsampled_{id}.png"))
+        self.path
+            .join("depth")
+            .join(format!("downsampled_{id}.png"))
     }
 
     /// For each view, the views whose relative rotation lies in `(0, max_angle]` degrees
@@ -91,13 +107,14 @@ impl NaviCollection {
             .views
             .iter()
             .map(|v| {
-                self.annotations.get(v).map(NaviAnnotation::rotation).ok_or_else(|| {
-                    DataError::Invalid {
+                self.annotations
+                    .get(v)
+                    .map(NaviAnnotation::rotation)
+                    .ok_or_else(|| DataError::Invalid {
                         what: "NAVI annotations",
                         path: self.path.join("annotations.json"),
                         reason: format!("no annotation for view {v:?} (images/{v}.jpg)"),
-                    }
-                })
+                    })
             })
             .collect::<Result<Vec<_>>>()?;
         let mut out = BTreeMap::new();
@@ -107,7 +124,9 @@ impl NaviCollection {
                 .enumerate()
                 .filter(|(_, b)| {
                     // trace(A B^T) = sum_ij A_ij B_ij
-                    let tr: f64 = (0..3).flat_map(|r| (0..3).map(move |c| a[r][c] * b[r][c])).sum();
+                    let tr: f64 = (0..3)
+                        .flat_map(|r| (0..3).map(move |c| a[r][c] * b[r][c]))
+                        .sum();
                     let deg = (0.5 * tr - 0.5).clamp(-1.0, 1.0).acos().to_degrees();
                     deg > 0.0 && deg <= max_angle
                 })
@@ -157,7 +176,10 @@ fn parse_annotations(path: &Path) -> Result<BTreeMap<String, NaviAnnotation>> {
             filename: d.str(e, &at, "filename")?.to_string(),
             q: d.nums::<4>(d.field(cam, &cat, "q")?, &format!("{cat}.q"))?,
             t: d.nums::<3>(d.field(cam, &cat, "t")?, &format!("{cat}.t"))?,
-            focal_length: d.num(d.field(cam, &cat, "focal_length")?, &format!("{cat}.focal_length"))?,
+            focal_length: d.num(
+                d.field(cam, &cat, "focal_length")?,
+                &format!("{cat}.focal_length"),
+            )?,
             image_size: [size[0] as u32, size[1] as u32],
             split: e.get("split").and_then(|s| s.as_str()).map(str::to_string),
         };
@@ -185,7 +207,11 @@ impl Navi {
         let mut out = Vec::new();
         for obj in list_dir(&self.root)?.into_iter().filter(|p| p.is_dir()) {
             for col in list_dir(&obj)?.into_iter().filter(|p| p.is_dir()) {
-                let name = col.file_name().unwrap_or_default().to_string_lossy().to_string();
+                let name = col
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string();
                 if !(name.starts_with("multiview_") || name == "wild_set") {
                     continue;
                 }
@@ -198,7 +224,11 @@ impl Navi {
                     .collect();
                 views.sort();
                 out.push(NaviCollection {
-                    object_id: obj.file_name().unwrap_or_default().to_string_lossy().to_string(),
+                    object_id: obj
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .to_string(),
                     collection_id: name,
                     annotations: parse_annotations(&col.join("annotations.json"))?,
                     path: col,

@@ -62,7 +62,10 @@ pub fn read_npz(path: &Path) -> Result<BTreeMap<String, NpyArray>> {
             .map(|n| String::from_utf8_lossy(n).into_owned())
             .ok_or_else(|| bad("truncated"))?;
         if csize == 0xFFFF_FFFF || usize_ == 0xFFFF_FFFF || local == 0xFFFF_FFFF {
-            return Err(invalid(path, format!("member {name}: zip64 sizes (over 4 GiB) unsupported")));
+            return Err(invalid(
+                path,
+                format!("member {name}: zip64 sizes (over 4 GiB) unsupported"),
+            ));
         }
         at += 46 + name_len + extra_len + comment_len;
         if u32_at(&bytes, local) != Some(0x0403_4b50) {
@@ -84,7 +87,10 @@ pub fn read_npz(path: &Path) -> Result<BTreeMap<String, NpyArray>> {
                 v
             }
             m => {
-                return Err(invalid(path, format!("member {name}: compression method {m} unsupported")));
+                return Err(invalid(
+                    path,
+                    format!("member {name}: compression method {m} unsupported"),
+                ));
             }
         };
         let key = name.strip_suffix(".npy").unwrap_or(&name).to_string();
@@ -128,7 +134,10 @@ pub fn parse_npy(b: &[u8]) -> std::result::Result<NpyArray, String> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|_| format!("bad shape entry {s:?}")))
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| format!("bad shape entry {s:?}"))
+        })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let n: usize = shape.iter().product();
     let body = &b[hstart + hlen..];
@@ -146,7 +155,10 @@ pub fn parse_npy(b: &[u8]) -> std::result::Result<NpyArray, String> {
         d => return Err(format!("dtype {d} unsupported")),
     };
     if body.len() < n * width {
-        return Err(format!("{} data bytes for {n} values of {descr}", body.len()));
+        return Err(format!(
+            "{} data bytes for {n} values of {descr}",
+            body.len()
+        ));
     }
     let data = body[..n * width].chunks_exact(width).map(conv).collect();
     Ok(NpyArray { shape, data })

@@ -32,7 +32,9 @@ pub struct ScanNetPair {
 
 impl ScanNetPair {
     fn frame_path(&self, root: &Path, dir: &str, frame: u64, ext: &str) -> PathBuf {
-        root.join(&self.scene_id).join(dir).join(format!("{frame}.{ext}"))
+        root.join(&self.scene_id)
+            .join(dir)
+            .join(format!("{frame}.{ext}"))
     }
     pub fn color_paths(&self, root: &Path) -> [PathBuf; 2] {
         [self.frame_0, self.frame_1].map(|f| self.frame_path(root, "color", f, "jpg"))
@@ -109,7 +111,10 @@ pub fn read_pose(path: &Path) -> Result<[[f64; 4]; 4]> {
         reason,
     };
     if rows.len() != 4 {
-        return Err(bad(rows.len(), format!("{} rows, expected a 4 x 4 matrix", rows.len())));
+        return Err(bad(
+            rows.len(),
+            format!("{} rows, expected a 4 x 4 matrix", rows.len()),
+        ));
     }
     let mut m = [[0.0; 4]; 4];
     for (i, (row, line)) in m.iter_mut().zip(&rows).enumerate() {

@@ -78,11 +78,15 @@ pub struct SpairPair {
 impl SpairPair {
     /// `<root>/JPEGImages/<category>/<src_imname>`.
     pub fn src_image(&self, root: &Path) -> PathBuf {
-        root.join("JPEGImages").join(&self.category).join(&self.src_imname)
+        root.join("JPEGImages")
+            .join(&self.category)
+            .join(&self.src_imname)
     }
 
     pub fn trg_image(&self, root: &Path) -> PathBuf {
-        root.join("JPEGImages").join(&self.category).join(&self.trg_imname)
+        root.join("JPEGImages")
+            .join(&self.category)
+            .join(&self.trg_imname)
     }
 
     /// The two image names in `filename` (`"<id>-<src>-<trg>:<category>"`), as Probe3D splits it.
@@ -94,7 +98,10 @@ impl SpairPair {
     }
 
     /// Keypoints by id (`num_kps` slots, `None` when absent) from the pair's own lists.
-    pub fn keypoints_by_id(&self, num_kps: usize) -> (Vec<Option<[f64; 2]>>, Vec<Option<[f64; 2]>>) {
+    pub fn keypoints_by_id(
+        &self,
+        num_kps: usize,
+    ) -> (Vec<Option<[f64; 2]>>, Vec<Option<[f64; 2]>>) {
         let mut s = vec![None; num_kps];
         let mut t = vec![None; num_kps];
         for (i, &id) in self.kps_ids.iter().enumerate() {
