@@ -49,7 +49,7 @@ pub use objectnet_map::{
     ObjectNetClass, ObjectNetMapping,
 };
 pub use scannet_pairs::{ScanNetPair, ScanNetPairs, read_pose};
-pub use spair::{Spair71k, SpairImage, SpairPair, SpairSplit};
+pub use spair::{KeypointsById, Spair71k, SpairImage, SpairPair, SpairSplit};
 
 use crate::dataset::{Dataset, HashCache};
 use crate::error::{DataError, Result};

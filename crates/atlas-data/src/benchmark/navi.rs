@@ -201,7 +201,7 @@ impl Navi {
         if !self.root.is_dir() {
             return Err(DataError::NotADirectory {
                 path: self.root.clone(),
-                expected: "NAVI's navi_v1/ with <object>/{multiview_*,wild_set}/".into(),
+                expected: "NAVI's navi_v1/ with <object>/{multiview_*,wild_set}/",
             });
         }
         let mut out = Vec::new();

@@ -50,6 +50,9 @@ impl SpairSplit {
     }
 }
 
+/// Keypoints by id: `None` where the keypoint is absent.
+pub type KeypointsById = Vec<Option<[f64; 2]>>;
+
 /// One `PairAnnotation` file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpairPair {
@@ -98,10 +101,7 @@ impl SpairPair {
     }
 
     /// Keypoints by id (`num_kps` slots, `None` when absent) from the pair's own lists.
-    pub fn keypoints_by_id(
-        &self,
-        num_kps: usize,
-    ) -> (Vec<Option<[f64; 2]>>, Vec<Option<[f64; 2]>>) {
+    pub fn keypoints_by_id(&self, num_kps: usize) -> (KeypointsById, KeypointsById) {
         let mut s = vec![None; num_kps];
         let mut t = vec![None; num_kps];
         for (i, &id) in self.kps_ids.iter().enumerate() {
