@@ -19,6 +19,8 @@
 //! | [`UnlabelledFolder`] | OOD sets (iNaturalist / SUN / Places `images/*.jpg`, Textures `images/<class>/*`, NINCO, any folder): every image, no label, metadata `subfolder` |
 //! | [`KarpathyJson`] | COCO / Flickr30k retrieval: Karpathy's `dataset_*.json` (split `test` by default) or BLIP's `*_test.json`; no label, captions in metadata `caption` as a JSON array |
 //!
+//! | [`benchmark::Spair71k`], [`benchmark::ScanNetPairs`], [`benchmark::Navi`] | Probe3D's correspondence suite: annotation parsers only (SPair-71k pair / image JSON, ScanNet `test.npz` + `intrinsics.npz` + pose files, NAVI `annotations.json`), for `atlas_metrics::correspondence` |
+//!
 //! [`DatasetSource::parse`] picks one of the first four from a string; [`Benchmark::from_name`]
 //! (`"imagenet-v2"`, `"objectnet"`, ...) picks the benchmark adapters, see [`benchmark`].
 //!

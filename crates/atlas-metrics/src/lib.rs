@@ -18,6 +18,7 @@
 //! | [`retrieval`] | Recall@K both directions | CLIP_benchmark `zeroshot_retrieval.py` |
 //! | [`bootstrap`] | seeded bootstrap, BCa (default) or percentile intervals | `scipy.stats.bootstrap` (BCa); documented method |
 //! | [`bca`] | BCa bias correction, acceleration, levels | `scipy.stats.bootstrap(method='BCa')` |
+//! | [`correspondence`] | Probe3D dense correspondence: ScanNet / NAVI recall (2D, 3D, rotation-binned), SPair-71k PCK@0.1 | Probe3D `evals/utils/correspondence.py`, `evaluate_*_correspondence.py` |
 //! | [`normal`] | standard normal `Φ`, `Φ⁻¹` | `scipy.special.ndtr` / `ndtri` |
 //!
 //! Degenerate inputs return a [`MetricsError`] or a documented value (`None`), never a silent NaN.
@@ -26,6 +27,7 @@ pub mod bca;
 pub mod bootstrap;
 pub mod calibration;
 pub mod classification;
+pub mod correspondence;
 pub mod cosine;
 pub mod error;
 pub mod factors;

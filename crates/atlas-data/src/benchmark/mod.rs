@@ -13,12 +13,22 @@
 //! | `coco-karpathy` (`coco`, `mscoco`), `flickr30k-karpathy` (`flickr30k`) | [`KarpathyJson`] | Karpathy or BLIP JSON + images |
 //!
 //! Names are matched case-insensitively, with `_` and spaces read as `-`.
+//!
+//! Correspondence benchmarks (Probe3D's suite) are annotation parsers, not image datasets:
+//! [`Spair71k`] (SPair-71k pair / image annotation JSON), [`ScanNetPairs`] (`scannet_test_1500`
+//! `test.npz` + `intrinsics.npz` + pose files) and [`Navi`] (NAVI `annotations.json`
+//! collections, test instances, pair candidates); [`npz`] reads NumPy archives.
 
 mod imagenet;
 mod imagenet_val;
 mod imagenet_x;
+mod json_field;
+mod navi;
+pub mod npz;
 mod objectnet;
 mod objectnet_map;
+mod scannet_pairs;
+mod spair;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -32,11 +42,14 @@ pub use imagenet_x::{
     IMAGENET_X_FACTOR_COLUMN, IMAGENET_X_FACTORS, IMAGENET_X_PROTOTYPE_COLUMN,
     IMAGENET_X_PROTOTYPES, ImageNetX, WhichFactor,
 };
+pub use navi::{NAVI_MAX_PAIR_ANGLE, Navi, NaviAnnotation, NaviCollection, NaviInstance};
 pub use objectnet::{OBJECTNET_BORDER_CROP_PX, ObjectNet};
 pub use objectnet_map::{
     OBJECTNET_FOLDER_MAP, OBJECTNET_IMAGENET_LABELS, OBJECTNET_PYTORCH_MAP, OBJECTNET_TO_IMAGENET,
     ObjectNetClass, ObjectNetMapping,
 };
+pub use scannet_pairs::{ScanNetPair, ScanNetPairs, read_pose};
+pub use spair::{KeypointsById, Spair71k, SpairImage, SpairPair, SpairSplit};
 
 use crate::dataset::{Dataset, HashCache};
 use crate::error::{DataError, Result};
