@@ -102,7 +102,12 @@ impl VisionTransformer {
             let device = self.positional_embedding.device();
             let host = to_host(self.positional_embedding.val())?;
             let mut out = host[..width].to_vec();
-            out.extend(resize_grid_bicubic_aa(&host[width..], width, (g, g), (gh, gw)));
+            out.extend(resize_grid_bicubic_aa(
+                &host[width..],
+                width,
+                (g, g),
+                (gh, gw),
+            ));
             tensor_from_host(out, [1 + gh * gw, width], &device)
         };
         let mut x = self.embed(pixels, pos);

@@ -47,7 +47,9 @@ impl Refs {
     }
 
     fn get(&self, k: &str) -> &(Vec<usize>, Vec<f32>) {
-        self.0.get(k).unwrap_or_else(|| panic!("no {k} in the dense fixture"))
+        self.0
+            .get(k)
+            .unwrap_or_else(|| panic!("no {k} in the dense fixture"))
     }
 }
 
@@ -129,7 +131,13 @@ fn modified_resnet_stage_maps_match_open_clip() {
     let refs = Refs::read();
     let m = load_dir("rn/open_clip");
     for i in 0..5 {
-        check(&m, &refs, "64", DenseLayer::Index(i), &format!("rn/index{i}"));
+        check(
+            &m,
+            &refs,
+            "64",
+            DenseLayer::Index(i),
+            &format!("rn/index{i}"),
+        );
     }
     check(&m, &refs, "96", DenseLayer::Last, "rn_96/index4");
 }
@@ -139,7 +147,13 @@ fn convnext_stage_maps_match_open_clip() {
     let refs = Refs::read();
     let m = load_dir("convnext_clip/open_clip");
     for i in 0..4 {
-        check(&m, &refs, "64", DenseLayer::Index(i), &format!("convnext/index{i}"));
+        check(
+            &m,
+            &refs,
+            "64",
+            DenseLayer::Index(i),
+            &format!("convnext/index{i}"),
+        );
     }
     assert_eq!(m.dense_index(DenseLayer::Last).ok(), Some(3));
 }
