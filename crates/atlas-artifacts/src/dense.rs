@@ -56,7 +56,12 @@ impl DenseRows {
     }
 
     /// Append one map (`[channels, height, width]` f32s), rounded to f16.
-    pub fn push(&mut self, hash: ContentHash, id: String, map: &[f32]) -> Result<(), ArtifactError> {
+    pub fn push(
+        &mut self,
+        hash: ContentHash,
+        id: String,
+        map: &[f32],
+    ) -> Result<(), ArtifactError> {
         if map.len() != self.row_len() {
             return Err(ArtifactError::Invalid(format!(
                 "dense features of {id}: {} values, expected {:?} = {}",
@@ -152,7 +157,11 @@ impl DenseRows {
     pub fn extend_from_batch(&mut self, b: &RecordBatch) -> Result<(), ArtifactError> {
         let hashes = strings(b, "item_hash")?;
         let ids = strings(b, "item_id")?;
-        let (c, h, w) = (int64s(b, "channels")?, int64s(b, "height")?, int64s(b, "width")?);
+        let (c, h, w) = (
+            int64s(b, "channels")?,
+            int64s(b, "height")?,
+            int64s(b, "width")?,
+        );
         let list = column::<FixedSizeListArray>(b, "features", "FixedSizeList<Float16>")?;
         let values = list
             .values()
