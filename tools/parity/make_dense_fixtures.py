@@ -35,10 +35,14 @@ how far the references are from the nearest wrong variants (ln_post applied to t
 position embedding resized without antialias, the neighbouring block), so the Rust test's cosine
 bound is known to separate them.
 
+The references belong to those checkpoints: regenerate them after any of the three is remade
+(summary.json records each checkpoint file's sha256).
+
 Usage: python tools/parity/make_dense_fixtures.py [--out crates/atlas-models/tests/fixtures/dense]
 """
 import argparse
 import copy
+import hashlib
 import json
 import shutil
 import sys
@@ -150,6 +154,10 @@ def main():
         put(f"convnext/index{i}", t)
 
     save_file(tensors, str(out / "reference.safetensors"))
+    summary["checkpoints_sha256"] = {
+        sub: hashlib.sha256((FIX / sub / "open_clip_model.safetensors").read_bytes()).hexdigest()
+        for sub in ["gelu_p16/open_clip", "rn/open_clip", "convnext_clip/open_clip"]
+    }
     summary["versions"] = {"open_clip": open_clip.__version__, "torch": torch.__version__}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())

@@ -46,6 +46,9 @@
 //! against open_clip and transformers on `tools/parity/make_siglip_fixtures.py`'s fixtures;
 //! `tests/towers.rs` checks the ConvNeXt and EVA02 CLIPs against open_clip on fixtures made by
 //! `tools/parity/make_classifier_fixtures.py` and `tools/parity/make_eva_fixture.py`;
+//! `tests/dense.rs` checks dense features against open_clip's `forward_intermediates` on
+//! `tools/parity/make_dense_fixtures.py`'s references (over the committed ViT, ResNet and
+//! ConvNeXt parity checkpoints);
 //! `tests/classifiers.rs` checks the classifiers against timm / torchvision on fixtures made by
 //! `tools/parity/make_classifier_fixtures.py`; `tests/autodiff.rs` needs the `autodiff` feature
 //! (on in `cargo test --workspace`, through atlas-train); `tests/bench.rs` is `#[ignore]`d (tower
