@@ -1,10 +1,11 @@
 //! Typed artifact schemas shared by the stages, as Arrow record batches.
 //!
 //! A stage writes one of these, another stage reads it; neither knows the other exists. Every
-//! schema is plain (Utf8, Int64, Float32, fixed-size lists of Float32) so DuckDB, Polars and
-//! pandas open the Parquet files directly.
+//! schema is plain (Utf8, Int64, Float32, fixed-size lists of Float32; dense features: fixed-size
+//! lists of Float16) so DuckDB, Polars and pandas open the Parquet files directly.
 
 mod columns;
+pub mod dense;
 pub mod embeddings;
 pub mod eval;
 pub mod hash;
@@ -13,6 +14,7 @@ pub mod items;
 pub mod tags;
 
 pub use columns::ArtifactError;
+pub use dense::DenseRows;
 pub use embeddings::EmbeddingRows;
 pub use eval::EvalSet;
 pub use hash::{ContentHash, ItemStatus};
@@ -24,6 +26,8 @@ pub use tags::FactorTags;
 pub mod kinds {
     pub const ITEM_INDEX: &str = "item-index";
     pub const IMAGE_EMBEDDINGS: &str = "image-embeddings";
+    /// Per-item dense (spatial) image features, f16 ([`crate::DenseRows`]).
+    pub const DENSE_FEATURES: &str = "dense-features";
     pub const TEXT_EMBEDDINGS: &str = "text-embeddings";
     pub const EMBED_COVERAGE: &str = "embed-coverage";
     pub const ZEROSHOT_HEAD: &str = "zeroshot-head";

@@ -15,6 +15,9 @@
 //!   (`EVA02-*` configs: `timm_model_name: eva02_*_clip_*` from [`TIMM_EVAS`], `timm_pool:
 //!   "token"`, `timm_proj: null`, `custom_text`): open_clip's `TimmModel` ([`timm_model`]) over
 //!   the timm trunks in [`timm`].
+//! - [`dense`]: spatial feature maps (ViT patch tokens of a chosen block, ModifiedResNet and
+//!   ConvNeXt stage maps) as open_clip's `forward_intermediates` returns them
+//!   ([`LoadedClip::image_dense`], [`DenseLayer`]).
 //! - [`Clip::init`] builds a randomly initialised model (also on autodiff devices, where
 //!   [`Clip::encode_text`] trains too) and [`save_open_clip`] writes it in open_clip layout.
 //! - The activation of a (model, pretrained tag) pair comes from [`activation_for`]; a config
@@ -30,7 +33,7 @@
 //! `timm` → `open_clip`, `hf`, `hf_siglip` → `preprocess`, `builtin`) → `params` →
 //! `transformer` → `vit`, `resnet`, `siglip` → `timm/` (`layers` → `hub` → `resnet`, `vit`,
 //! `convnext`, `eva`) → `timm_model` → `model` → `hf_keys` → `checkpoint` → `save` → `load` →
-//! `classifier`, `bench`.
+//! `dense`, `classifier`, `bench`.
 //!
 //! Supervised ImageNet classifiers ([`load_classifier`] -> [`LoadedClassifier`]: timm hub
 //! directories, torchvision ResNet state dicts) are [`classifier`] over the families in
@@ -43,6 +46,9 @@
 //! against open_clip and transformers on `tools/parity/make_siglip_fixtures.py`'s fixtures;
 //! `tests/towers.rs` checks the ConvNeXt and EVA02 CLIPs against open_clip on fixtures made by
 //! `tools/parity/make_classifier_fixtures.py` and `tools/parity/make_eva_fixture.py`;
+//! `tests/dense.rs` checks dense features against open_clip's `forward_intermediates` on
+//! `tools/parity/make_dense_fixtures.py`'s references (over the committed ViT, ResNet and
+//! ConvNeXt parity checkpoints);
 //! `tests/classifiers.rs` checks the classifiers against timm / torchvision on fixtures made by
 //! `tools/parity/make_classifier_fixtures.py`; `tests/autodiff.rs` needs the `autodiff` feature
 //! (on in `cargo test --workspace`, through atlas-train); `tests/bench.rs` is `#[ignore]`d (tower
@@ -53,6 +59,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod classifier;
 pub mod config;
+pub mod dense;
 pub mod device;
 pub mod error;
 mod hf_keys;
@@ -82,6 +89,7 @@ pub use config::{
     TimmProj, TimmSiglipVit, VisionConfig, VisionTowerConfig, VitConfig, builtin_config,
     timm_convnext, timm_eva, timm_siglip_vit,
 };
+pub use dense::{DenseFeatures, DenseLayer};
 pub use device::{AttentionImpl, DeviceKind, Precision, select_device};
 pub use error::{ModelError, Result};
 pub use load::{

@@ -146,20 +146,25 @@ pub struct ModifiedResNet {
 impl ModifiedResNet {
     /// `pixels`: `[batch, 3, size, size]`, normalised. Returns `[batch, embed_dim]`.
     pub fn forward(&self, pixels: Tensor<4>) -> Tensor<2> {
+        self.attnpool.forward(self.forward_stage(pixels, 4))
+    }
+
+    /// open_clip `ModifiedResNet.forward_intermediates(indices=[stage])`'s intermediate: the
+    /// feature map after `stem` (stage 0: the three stem convs and the 2x2 average pool) or
+    /// after `layer{stage}` (1..=4), `[batch, channels, h, w]` (no normalisation; the attention
+    /// pool is not run). Stages after `stage` are not run; `stage` above 4 is read as 4.
+    pub fn forward_stage(&self, pixels: Tensor<4>, stage: usize) -> Tensor<4> {
         let x = relu(self.bn1.forward(self.conv1.forward(pixels, 2)));
         let x = relu(self.bn2.forward(self.conv2.forward(x, 1)));
         let x = relu(self.bn3.forward(self.conv3.forward(x, 1)));
         let mut x = pool(x, 2);
-        for block in self
-            .layer1
-            .iter()
-            .chain(&self.layer2)
-            .chain(&self.layer3)
-            .chain(&self.layer4)
-        {
-            x = block.forward(x);
+        let layers = [&self.layer1, &self.layer2, &self.layer3, &self.layer4];
+        for layer in layers.into_iter().take(stage) {
+            for block in layer {
+                x = block.forward(x);
+            }
         }
-        self.attnpool.forward(x)
+        x
     }
 }
 

@@ -8,8 +8,12 @@ use burn::tensor::{Device, Tensor};
 use crate::activation::Activation;
 use crate::config::{VisionConfig, VitConfig};
 use crate::device::AttentionImpl;
-use crate::error::Result;
-use crate::params::{Init, ParamVisitor, Stored, VarPath, layer_norm, lazy, walk_layer_norm};
+use crate::error::{ModelError, Result};
+use crate::interp::resize_grid_bicubic_aa;
+use crate::params::{
+    Init, ParamVisitor, Stored, VarPath, layer_norm, lazy, tensor_from_host, to_host,
+    walk_layer_norm,
+};
 use crate::transformer::{Transformer, TransformerDims};
 
 #[derive(Module, Debug)]
@@ -31,6 +35,19 @@ pub struct VisionTransformer {
 impl VisionTransformer {
     /// `pixels`: `[batch, 3, size, size]`, normalised. Returns `[batch, embed_dim]`.
     pub fn forward(&self, pixels: Tensor<4>) -> Tensor<2> {
+        let b = pixels.dims()[0];
+        let [width, _, _, _] = self.conv1.dims();
+        let x = self.embed(pixels, self.positional_embedding.val());
+        let x = self.transformer.forward(x, false);
+        // ln_post is per token, so pooling first is the same as open_clip's ln_post-then-pool.
+        let pooled: Tensor<2> = x.narrow(1, 0, 1).reshape([b, width]);
+        let pooled = self.ln_post.forward(pooled);
+        pooled.matmul(self.proj.val())
+    }
+
+    /// open_clip `VisionTransformer._embeds`: patchify, class token, `pos` (`[1 + gh * gw,
+    /// width]`) added, `ln_pre`. Returns `[batch, 1 + gh * gw, width]`.
+    fn embed(&self, pixels: Tensor<4>, pos: Tensor<2>) -> Tensor<3> {
         let [b, c, hh, ww] = pixels.dims();
         let p = self.patch_size;
         let (gh, gw) = (hh / p, ww / p);
@@ -48,13 +65,57 @@ impl VisionTransformer {
             .reshape([1, 1, width])
             .expand([b, 1, width]);
         let x = Tensor::cat(vec![cls, x], 1);
-        let x = x + self.positional_embedding.val().unsqueeze::<3>();
-        let x = self.ln_pre.forward(x);
-        let x = self.transformer.forward(x, false);
-        // ln_post is per token, so pooling first is the same as open_clip's ln_post-then-pool.
-        let pooled: Tensor<2> = x.narrow(1, 0, 1).reshape([b, width]);
-        let pooled = self.ln_post.forward(pooled);
-        pooled.matmul(self.proj.val())
+        let x = x + pos.unsqueeze::<3>();
+        self.ln_pre.forward(x)
+    }
+
+    /// The side of the (square) patch grid of the position embedding.
+    pub fn pos_grid(&self) -> usize {
+        let [rows, _] = self.positional_embedding.dims();
+        ((rows.saturating_sub(1)) as f64).sqrt().round() as usize
+    }
+
+    /// open_clip `VisionTransformer.forward_intermediates(indices=[block],
+    /// normalize_intermediates=False, output_fmt='NCHW')`'s intermediate: the output of
+    /// transformer block `block` (0-based; `layers - 1` is the last block, before `ln_post`),
+    /// class token dropped, patch tokens as `[batch, width, gh, gw]`. Blocks after `block` are
+    /// not run. `pixels` is `[batch, 3, gh * patch, gw * patch]`; when `(gh, gw)` is not the
+    /// position-embedding grid, the grid part of the position embedding is resized with
+    /// open_clip's `resize_pos_embed` (bicubic, antialias, align_corners=False; computed on the
+    /// host in f32, see [`crate::interp`]), as open_clip does when it loads a checkpoint into a
+    /// model of that image size. The caller checks `block < layers` and the pixel sizes.
+    pub fn forward_block_tokens(&self, pixels: Tensor<4>, block: usize) -> Result<Tensor<4>> {
+        let [b, _, hh, ww] = pixels.dims();
+        let p = self.patch_size;
+        let (gh, gw) = (hh / p, ww / p);
+        let [rows, width] = self.positional_embedding.dims();
+        let g = self.pos_grid();
+        let pos = if (gh, gw) == (g, g) {
+            self.positional_embedding.val()
+        } else {
+            if g * g + 1 != rows {
+                return Err(ModelError::Input(format!(
+                    "position embedding has {rows} rows, not 1 + a square grid; cannot resize it \
+                     to {gh}x{gw}"
+                )));
+            }
+            let device = self.positional_embedding.device();
+            let host = to_host(self.positional_embedding.val())?;
+            let mut out = host[..width].to_vec();
+            out.extend(resize_grid_bicubic_aa(
+                &host[width..],
+                width,
+                (g, g),
+                (gh, gw),
+            ));
+            tensor_from_host(out, [1 + gh * gw, width], &device)
+        };
+        let mut x = self.embed(pixels, pos);
+        for blk in self.transformer.resblocks.iter().take(block + 1) {
+            x = blk.forward(x, false);
+        }
+        let tokens = x.narrow(1, 1, gh * gw); // [B, gh * gw, width]
+        Ok(tokens.reshape([b, gh, gw, width]).permute([0, 3, 1, 2]))
     }
 
     /// The skeleton: shapes and open_clip's init; a walk materialises or replaces the

@@ -78,6 +78,37 @@ pub fn image_namespace(weights: &[u8; 32], pre: &PreprocessConfig, precision: &s
         .to_hex()
 }
 
+fn dense_namespace_fields(
+    weights: &[u8; 32],
+    pre: &PreprocessConfig,
+    precision: &str,
+    layer: u64,
+) -> Fields {
+    Fields::new()
+        .s("stage", "embed-dense")
+        .s("stage_version", atlas_embed::STAGE_VERSION)
+        .b("weights", weights)
+        .b("preprocess", &pre.key_bytes())
+        .s("precision", precision)
+        .u("layer", layer)
+        .s("values", "f16")
+}
+
+/// The dense-feature space of images (hex): like [`image_namespace`] plus the layer (the
+/// resolved open_clip intermediate index, `atlas_models::LoadedClip::dense_index`, so `last` and
+/// its explicit index share features) and the stored value type (f16). Shards of per-item
+/// `atlas_artifacts::DenseRows` live in this namespace, keyed by image-bytes hash.
+pub fn dense_namespace(
+    weights: &[u8; 32],
+    pre: &PreprocessConfig,
+    precision: &str,
+    layer: u64,
+) -> String {
+    dense_namespace_fields(weights, pre, precision, layer)
+        .finish()
+        .to_hex()
+}
+
 fn text_namespace_fields(weights: &[u8; 32], tokenizer: &[u8; 32], precision: &str) -> Fields {
     Fields::new()
         .s("stage", "embed-text")
@@ -348,6 +379,11 @@ pub fn catalog() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
             image_namespace_fields(&h, &pre, "f32").names,
         ),
         (
+            "dense features namespace",
+            kinds::DENSE_FEATURES,
+            dense_namespace_fields(&h, &pre, "f32", 0).names,
+        ),
+        (
             "text embeddings namespace",
             kinds::TEXT_EMBEDDINGS,
             text_namespace_fields(&h, &h, "f32").names,
@@ -383,4 +419,20 @@ pub fn catalog() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
             fit_fields(&base, &[("m", true, ArtifactKey(h))]).names,
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dense_namespace_covers_layer_precision_weights_and_differs_from_embeddings() {
+        let (w, pre) = ([1u8; 32], PreprocessConfig::default());
+        let base = dense_namespace(&w, &pre, "f32", 11);
+        assert_eq!(base, dense_namespace(&w, &pre, "f32", 11));
+        assert_ne!(base, dense_namespace(&w, &pre, "f32", 10));
+        assert_ne!(base, dense_namespace(&w, &pre, "f16", 11));
+        assert_ne!(base, dense_namespace(&[2u8; 32], &pre, "f32", 11));
+        assert_ne!(base, image_namespace(&w, &pre, "f32"));
+    }
 }

@@ -344,17 +344,24 @@ impl ConvNeXt {
     /// Pooled, head-normed features `[batch, dims[-1]]` (timm `forward_head(pre_logits=True)`;
     /// open_clip's `visual.trunk(x)` for a ConvNeXt tower).
     pub fn forward_pooled(&self, pixels: Tensor<4>) -> Tensor<2> {
-        let x = layer_norm_2d(&self.stem_norm, self.stem_conv.forward(pixels));
-        let mut x = x;
-        for stage in &self.stages {
-            if let Some(d) = &stage.downsample {
+        let x = self.forward_stage(pixels, self.stages.len().saturating_sub(1));
+        // LayerNorm2d on [N, C, 1, 1] == LayerNorm over C of the pooled vector.
+        self.head_norm.forward(global_avg_pool(x))
+    }
+
+    /// timm `ConvNeXt.forward_intermediates(indices=[stage], norm=False)`'s intermediate: the
+    /// output of `stages.{stage}` (0-based), `[batch, dims[stage], h, w]`, no norm. Later stages
+    /// are not run; a `stage` past the last is read as the last.
+    pub fn forward_stage(&self, pixels: Tensor<4>, stage: usize) -> Tensor<4> {
+        let mut x = layer_norm_2d(&self.stem_norm, self.stem_conv.forward(pixels));
+        for st in self.stages.iter().take(stage + 1) {
+            if let Some(d) = &st.downsample {
                 x = d.conv.forward(layer_norm_2d(&d.norm, x));
             }
-            for block in &stage.blocks {
+            for block in &st.blocks {
                 x = block.forward(x);
             }
         }
-        // LayerNorm2d on [N, C, 1, 1] == LayerNorm over C of the pooled vector.
-        self.head_norm.forward(global_avg_pool(x))
+        x
     }
 }
