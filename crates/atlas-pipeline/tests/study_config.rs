@@ -34,8 +34,12 @@ fn study_config_parses_with_every_stage_and_tagged_models() {
     ] {
         assert!(names.contains(&name), "no stage {name}");
     }
+    // `corruption` needs ImageNet-3DCC in its released layout, whose adapter is not written yet
+    // (issue 14): every other stage is on.
     for (name, p) in names.iter().zip(&params) {
-        assert!(p.is_some(), "stage {name} is off in study.toml");
+        if *name != "corruption" {
+            assert!(p.is_some(), "stage {name} is off in study.toml");
+        }
     }
     let models = &cfg.config.models;
     assert!(models.len() >= 30, "{} models", models.len());
