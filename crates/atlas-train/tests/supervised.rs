@@ -200,20 +200,20 @@ fn each_trainer_refuses_the_other_loss() {
     let ad = Device::flex().autodiff();
     let mut clip_cfg = short(2);
     clip_cfg.loss = LossKind::Clip;
-    let e = train_supervised(model(1, &ad), world(), &zoo_preprocess(), &clip_cfg, &ad)
-        .err()
-        .expect("a CLIP loss is refused");
+    let Err(e) = train_supervised(model(1, &ad), world(), &zoo_preprocess(), &clip_cfg, &ad) else {
+        panic!("a CLIP loss is refused");
+    };
     assert!(matches!(e, TrainError::Config(m) if m.contains("cross-entropy")));
     let tok = atlas_train::WordTokenizer::from_texts(["a circle"], 8).expect("tokenizer");
-    let e = train_contrastive(
+    let Err(e) = train_contrastive(
         model(1, &ad).clip,
         world(),
         &tok,
         &zoo_preprocess(),
         &short(2),
         &ad,
-    )
-    .err()
-    .expect("cross-entropy is refused");
+    ) else {
+        panic!("cross-entropy is refused");
+    };
     assert!(matches!(e, TrainError::Config(m) if m.contains("supervised")));
 }
