@@ -249,7 +249,7 @@ impl CorruptionOutput {
             .f64("clean_top1_lower", r.iter().map(|x| x.clean_top1.lower))
             .f64("clean_top1_upper", r.iter().map(|x| x.clean_top1.upper))
             .f64_opt("relative", r.iter().map(|x| x.relative))
-            .utf8("space", r.iter().map(|_| space_name(self.space)))
+            .utf8("space", r.iter().map(|_| self.space.name()))
             .f64_opt("slope", r.iter().map(|x| x.slope))
             .f64_opt("intercept", r.iter().map(|x| x.intercept))
             .i64("n_baseline", r.iter().map(|x| x.n_baseline as i64))
@@ -275,13 +275,5 @@ impl CorruptionOutput {
             .f64_opt("mean_er", m.iter().map(|x| x.mean_er))
             .finish()?;
         Ok(vec![("corruption_3d", main), ("corruption_3d_mean", mean)])
-    }
-}
-
-fn space_name(s: FitSpace) -> &'static str {
-    match s {
-        FitSpace::Logit => "logit",
-        FitSpace::Probit => "probit",
-        FitSpace::Linear => "linear",
     }
 }

@@ -232,13 +232,13 @@ pub fn factor_robustness(
 impl FactorRobustnessOutput {
     /// `factor_fits` (one row per factor) and `factor_robustness` (model x factor).
     pub fn to_batches(&self) -> Result<Vec<(&'static str, RecordBatch)>, FactorError> {
-        let space = format!("{:?}", self.space).to_lowercase();
+        let space = self.space.name();
         let f = &self.fits;
         let fits = Table::default()
             .utf8("model", f.iter().map(|_| FIT_MODEL))
             .utf8("dataset", f.iter().map(|x| x.dataset.clone()))
             .utf8("factor", f.iter().map(|x| x.factor.clone()))
-            .utf8("space", f.iter().map(|_| space.clone()))
+            .utf8("space", f.iter().map(|_| space))
             .utf8("boundary", f.iter().map(|_| self.boundary.as_str()))
             .f64_opt("slope", f.iter().map(|x| x.fit.map(|r| r.fit.slope)))
             .f64_opt(
@@ -262,7 +262,7 @@ impl FactorRobustnessOutput {
             .utf8("model", r.iter().map(|x| x.model.clone()))
             .utf8("dataset", r.iter().map(|x| x.dataset.clone()))
             .utf8("factor", r.iter().map(|x| x.factor.clone()))
-            .utf8("space", r.iter().map(|_| space.clone()))
+            .utf8("space", r.iter().map(|_| space))
             .bool("baseline", r.iter().map(|x| x.baseline))
             .f64("acc_average", r.iter().map(|x| x.acc_average))
             .f64_opt("acc_factor", r.iter().map(|x| x.acc_factor))

@@ -36,6 +36,15 @@ pub enum FitSpace {
 }
 
 impl FitSpace {
+    /// The name written in result tables' `space` columns: `logit`, `probit`, `linear`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FitSpace::Logit => "logit",
+            FitSpace::Probit => "probit",
+            FitSpace::Linear => "linear",
+        }
+    }
+
     /// `f(p)`; error if the value is infinite or NaN (accuracy 0 or 1 in logit/probit space).
     pub fn forward(self, p: f64) -> Result<f64> {
         let z = match self {

@@ -3,18 +3,10 @@
 
 use arrow::array::RecordBatch;
 use atlas_metrics::bootstrap::BootstrapCi;
-use atlas_metrics::robustness::{FitSpace, RobustnessFit};
+use atlas_metrics::robustness::RobustnessFit;
 
 use crate::common::{HeadlineNumber, Table};
 use crate::{FIT_MODEL, ShiftError, ShiftOutput};
-
-fn space_name(s: FitSpace) -> &'static str {
-    match s {
-        FitSpace::Logit => "logit",
-        FitSpace::Probit => "probit",
-        FitSpace::Linear => "linear",
-    }
-}
 
 impl ShiftOutput {
     /// `shift_fits` (one row per shift), `shift` (one row per model x shift) and, when published
@@ -27,7 +19,7 @@ impl ShiftOutput {
             .utf8("dataset", f.iter().map(|x| x.dataset.clone()))
             .utf8("id_dataset", f.iter().map(|x| x.id_dataset.clone()))
             .utf8("x_axis", f.iter().map(|x| x.x_axis.clone()))
-            .utf8("space", f.iter().map(|x| space_name(x.space)))
+            .utf8("space", f.iter().map(|x| x.space.name()))
             .f64_opt("slope", fit_col(|r| r.fit.slope))
             .f64_opt("intercept", fit_col(|r| r.fit.intercept))
             .f64_opt(
@@ -65,7 +57,7 @@ impl ShiftOutput {
             .utf8("dataset", r.iter().map(|x| x.dataset.clone()))
             .utf8("id_dataset", r.iter().map(|x| x.id_dataset.clone()))
             .utf8("x_axis", r.iter().map(|x| x.x_axis.clone()))
-            .utf8("space", r.iter().map(|_| space_name(self.params.space)))
+            .utf8("space", r.iter().map(|_| self.params.space.name()))
             .bool("baseline", r.iter().map(|x| x.baseline))
             .i64("n_id", r.iter().map(|x| x.acc_id.n as i64))
             .i64("n_ood", r.iter().map(|x| x.acc_ood.n as i64))
@@ -93,7 +85,7 @@ impl ShiftOutput {
             .utf8("dataset", p.iter().map(|x| x.dataset.clone()))
             .utf8("id_dataset", p.iter().map(|x| x.id_dataset.clone()))
             .utf8("x_axis", p.iter().map(|x| x.x_axis.clone()))
-            .utf8("space", p.iter().map(|_| space_name(self.params.space)))
+            .utf8("space", p.iter().map(|_| self.params.space.name()))
             .f64_opt("acc_id", p.iter().map(|x| x.acc_id))
             .f64("acc_ood", p.iter().map(|x| x.acc_ood))
             .utf8("source", p.iter().map(|x| x.source.clone()))
