@@ -10,7 +10,7 @@ fn all_stages_config() -> String {
         "[run]\nstore = \"store\"\nresults = \"results\"\nbatch_size = 16\nshard_rows = 64\nbootstrap = 20\n",
     );
     s.push_str(
-        "\n[world]\npath = \"world\"\nseed = 5\nresolution = 32\nsizes = { id-test = 96, shift-sketch = 32, factors = 48, cue-conflict = 32, ood = 32, retrieval = 24, corrupt3d = 4 }\n",
+        "\n[world]\npath = \"world\"\nseed = 5\nresolution = 32\nsizes = { id-test = 96, shift-sketch = 32, factors = 48, cue-conflict = 32, ood = 32, retrieval = 24, corrupt3d = 4 }\nworld3d = { size = 64, classes = 2, views_per_instance = 3, geometric_pairs_per_instance = 2, semantic_pairs_per_class = 2 }\n",
     );
     s.push_str("\n[[model]]\nname = \"fixture-a\"\nsource = \"local-dir:fixture-a\"\nfixture = true\nbaseline = true\n");
     s.push_str("\n[[model]]\nname = \"fixture-b\"\nsource = \"local-dir:fixture-b\"\nfixture = true\nbaseline = true\n");
@@ -22,12 +22,13 @@ fn all_stages_config() -> String {
         ("ood", "ood", "ood"),
         ("retrieval", "retrieval", "retrieval"),
         ("corrupt3d", "corrupt3d", "corruption"),
+        ("world3d", "world3d", "correspondence"),
     ] {
         s.push_str(&format!(
             "\n[[dataset]]\nname = \"{name}\"\nkind = \"world\"\npath = \"{split}\"\nrole = \"{role}\"\n"
         ));
     }
-    s.push_str("\n[stages.zeroshot]\n\n[stages.shift]\npublished = \"published.csv\"\npublished_names = { id-test = \"val\", sketch = \"imagenet-sketch\" }\n\n[stages.factors]\npublished = \"factor_published.csv\"\n\n[stages.shapebias]\ndecision = \"direct\"\nshape_only = [\"sketch\"]\n\n[stages.calibration]\n\n[stages.ood]\n\n[stages.retrieval]\n\n[stages.corruption]\n");
+    s.push_str("\n[stages.zeroshot]\n\n[stages.shift]\npublished = \"published.csv\"\npublished_names = { id-test = \"val\", sketch = \"imagenet-sketch\" }\n\n[stages.factors]\npublished = \"factor_published.csv\"\n\n[stages.shapebias]\ndecision = \"direct\"\nshape_only = [\"sketch\"]\n\n[stages.calibration]\n\n[stages.ood]\n\n[stages.retrieval]\n\n[stages.corruption]\n\n[stages.correspondence]\nimage_size = 64\npx_thresholds = [1.0, 2.0]\nbinned_px = 2.0\n");
     s
 }
 

@@ -16,9 +16,18 @@ pub fn xtask() -> Command {
 
 /// A random-init ViT CLIP small enough to embed thousands of 32 px images in seconds.
 pub fn make_fixture_model(dir: &Path) {
+    make_fixture_with(dir, VisionConfig::vit(32, 8, 32, 1, 16, 2.0));
+}
+
+/// The same with a ModifiedResNet image tower (`[1, 1, 1, 1]` blocks, width 8).
+pub fn make_fixture_resnet(dir: &Path) {
+    make_fixture_with(dir, VisionConfig::modified_resnet(32, [1, 1, 1, 1], 8, 16));
+}
+
+fn make_fixture_with(dir: &Path, vision: VisionConfig) {
     let config = ClipConfig {
         embed_dim: 32,
-        vision: VisionConfig::vit(32, 8, 32, 1, 16, 2.0),
+        vision,
         text: TextConfig {
             context_length: 16,
             vocab_size: 49408,

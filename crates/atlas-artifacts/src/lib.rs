@@ -11,6 +11,7 @@ pub mod eval;
 pub mod hash;
 pub mod head;
 pub mod items;
+pub mod pairs;
 pub mod tags;
 
 pub use columns::ArtifactError;
@@ -20,6 +21,7 @@ pub use eval::EvalSet;
 pub use hash::{ContentHash, ItemStatus};
 pub use head::{GroupedHead, HeadError, LinearHead, ZeroShotHead};
 pub use items::ItemIndex;
+pub use pairs::{PairSet, PairTask};
 pub use tags::FactorTags;
 
 /// Store kinds (folder names under the store root).

@@ -86,6 +86,8 @@ impl Sets {
                 groups: (name == "objectnet").then_some(&self.groups),
                 protocol: None,
                 texts: None,
+                dense: None,
+                pairs: None,
             });
         }
         assert_eq!(self.classes, sets[0].set.head.num_classes());

@@ -6,10 +6,12 @@
 //! Images are decoded and preprocessed on CPU threads while the encoder runs ([`batcher`]).
 
 pub mod batcher;
+pub mod dense;
 mod images;
 mod keys;
 mod texts;
 
+pub use dense::{DenseEncoder, DenseMaps, embed_dense, load_dense};
 pub use images::{ImageItems, embed_images};
 pub use keys::STAGE_VERSION;
 pub use texts::{build_head, embed_texts, prompts_for, text_embeddings};

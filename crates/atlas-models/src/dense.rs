@@ -90,6 +90,55 @@ impl DenseFeatures {
     }
 }
 
+/// What a tower's dense features are, read from its config (for planning, no weights loaded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DenseInfo {
+    /// `ViT`, `ModifiedResNet` or `ConvNeXt`.
+    pub tower: &'static str,
+    /// Intermediate indices (`0..indices`), as [`VisionTower::dense_indices`].
+    pub indices: usize,
+    /// Input sides must be multiples of this, as [`VisionTower::dense_multiple`].
+    pub multiple: u32,
+}
+
+impl DenseInfo {
+    /// The absolute index `layer` names, or an error saying the range.
+    pub fn index(&self, layer: DenseLayer) -> Result<usize> {
+        match layer {
+            DenseLayer::Last => Ok(self.indices - 1),
+            DenseLayer::Index(i) if i < self.indices => Ok(i),
+            DenseLayer::Index(i) => Err(ModelError::Input(format!(
+                "dense layer {i} is out of range for this {} tower (indices 0..={}, or `last`)",
+                self.tower,
+                self.indices - 1
+            ))),
+        }
+    }
+}
+
+/// The dense features a config's image tower has (`None`: SigLIP ViT, EVA02).
+pub fn dense_info(cfg: &crate::config::VisionConfig) -> Option<DenseInfo> {
+    use crate::config::VisionTowerConfig as T;
+    match &cfg.tower {
+        T::Vit(v) => Some(DenseInfo {
+            tower: "ViT",
+            indices: v.layers,
+            multiple: v.patch_size,
+        }),
+        T::ModifiedResNet(_) => Some(DenseInfo {
+            tower: "ModifiedResNet",
+            indices: 5,
+            multiple: 32,
+        }),
+        T::ConvNeXt(c) => Some(DenseInfo {
+            tower: "ConvNeXt",
+            indices: c.depths.len(),
+            multiple: 32,
+        }),
+        T::SiglipVit(_) | T::Eva(_) => None,
+    }
+}
+
 impl VisionTower {
     /// How many intermediate indices the tower has (`None`: no dense features implemented).
     pub fn dense_indices(&self) -> Option<usize> {

@@ -89,7 +89,7 @@ pub use config::{
     TimmProj, TimmSiglipVit, VisionConfig, VisionTowerConfig, VitConfig, builtin_config,
     timm_convnext, timm_eva, timm_siglip_vit,
 };
-pub use dense::{DenseFeatures, DenseLayer};
+pub use dense::{DenseFeatures, DenseInfo, DenseLayer, dense_info};
 pub use device::{AttentionImpl, DeviceKind, Precision, select_device};
 pub use error::{ModelError, Result};
 pub use load::{

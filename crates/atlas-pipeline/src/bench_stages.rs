@@ -534,6 +534,8 @@ pub fn bench_stages_with(
                                 list: &lists[d.name],
                                 embeddings: emb,
                             }),
+                            dense: None,
+                            pairs: None,
                         }
                     })
                     .collect(),

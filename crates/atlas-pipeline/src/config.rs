@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 mod imagenet;
+mod role;
+
 use imagenet::check_imagenet_fields;
+pub use role::DatasetRole;
 
 /// The whole run description.
 #[derive(Debug, Clone, Deserialize)]
@@ -173,56 +176,6 @@ pub enum DatasetKind {
     Benchmark,
 }
 
-/// What a dataset is used for; decides which stages read it by default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DatasetRole {
-    Id,
-    Shift,
-    Ood,
-    Factors,
-    CueConflict,
-    Retrieval,
-    Corruption,
-}
-
-impl DatasetRole {
-    /// The name used in configs and in the `role` column of result tables.
-    pub fn name(self) -> &'static str {
-        atlas_stagekit::stage::Role::from(self).as_str()
-    }
-}
-
-impl From<DatasetRole> for atlas_stagekit::stage::Role {
-    fn from(r: DatasetRole) -> Self {
-        use atlas_stagekit::stage::Role;
-        match r {
-            DatasetRole::Id => Role::Id,
-            DatasetRole::Shift => Role::Shift,
-            DatasetRole::Ood => Role::Ood,
-            DatasetRole::Factors => Role::Factors,
-            DatasetRole::CueConflict => Role::CueConflict,
-            DatasetRole::Retrieval => Role::Retrieval,
-            DatasetRole::Corruption => Role::Corruption,
-        }
-    }
-}
-
-impl From<atlas_stagekit::stage::Role> for DatasetRole {
-    fn from(r: atlas_stagekit::stage::Role) -> Self {
-        use atlas_stagekit::stage::Role;
-        match r {
-            Role::Id => DatasetRole::Id,
-            Role::Shift => DatasetRole::Shift,
-            Role::Ood => DatasetRole::Ood,
-            Role::Factors => DatasetRole::Factors,
-            Role::CueConflict => DatasetRole::CueConflict,
-            Role::Retrieval => DatasetRole::Retrieval,
-            Role::Corruption => DatasetRole::Corruption,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetEntry {
@@ -267,6 +220,10 @@ pub struct DatasetEntry {
     /// `benchmark = "imagenet-x"`: `"top"` (default, as the package evaluates) or `"multi"`.
     #[serde(default)]
     pub which_factor: Option<Spanned<String>>,
+    /// Correspondence datasets: the pair annotations (`pairs.json`, `atlas_artifacts::pairs`),
+    /// relative to the config; a `world3d` split has its own.
+    #[serde(default)]
+    pub pairs: Option<Spanned<PathBuf>>,
 }
 
 fn default_role() -> DatasetRole {
@@ -406,6 +363,21 @@ impl LoadedConfig {
             }
         }
         for d in &c.datasets {
+            if d.role == DatasetRole::Correspondence
+                && d.pairs.is_none()
+                && d.kind != DatasetKind::Benchmark
+                && !(d.kind == DatasetKind::World && d.path.to_string_lossy() == "world3d")
+            {
+                return Err(self.error_at(
+                    &d.name,
+                    format!(
+                        "dataset `{}` has role = \"correspondence\" but no pair annotations: give \
+                         `pairs = \"FILE\"` (an atlas-pairs JSON, see ARCHITECTURE.md) or use the \
+                         world's `world3d` split",
+                        d.name.get_ref()
+                    ),
+                ));
+            }
             if d.kind == DatasetKind::World && c.world.is_none() {
                 return Err(self.error_at(
                     &d.name,

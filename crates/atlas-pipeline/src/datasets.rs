@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use atlas_artifacts::{ContentHash, ItemIndex};
+use atlas_artifacts::{ContentHash, ItemIndex, PairSet};
 use atlas_data::{
     Benchmark, BenchmarkAdapter, BenchmarkSource, ClassList, Dataset, DatasetSource,
     ManifestDataset, Subset200, SubsetName, TemplateSet, WhichFactor,
@@ -39,6 +39,8 @@ pub struct ResolvedDataset {
     /// Added for a stage that reads the dataset under a prompt set the config does not give it
     /// (`views.rs`); only that stage reads it.
     pub stage_view: bool,
+    /// Correspondence datasets: the image pairs (part of `items_key`).
+    pub pairs: Option<PairSet>,
 }
 
 impl ResolvedDataset {
@@ -58,6 +60,7 @@ impl ResolvedDataset {
             protocol: self.protocol.clone(),
             border_crop: self.border_crop,
             stage_view: true,
+            pairs: self.pairs.clone(),
         }
     }
 }
@@ -261,7 +264,17 @@ fn resolve_one(
             *h = cropped_hash(h, objectnet.border_crop);
         }
     }
-    let items_key = index.content_key();
+    let pairs = pairs::load(cfg, d, &index)?;
+    let items_key = match &pairs {
+        // The pairs decide the results as much as the images do.
+        Some(p) => {
+            let mut h = blake3::Hasher::new();
+            h.update(&index.content_key());
+            h.update(p.content_hash().as_bytes());
+            *h.finalize().as_bytes()
+        }
+        None => index.content_key(),
+    };
     let classnames = if objectnet.groups.is_some() {
         ClassList::imagenet_classnames().into_names()
     } else if let Some(p) = &d.classnames {
@@ -304,6 +317,7 @@ fn resolve_one(
         protocol: objectnet.protocol,
         border_crop: objectnet.border_crop,
         stage_view: false,
+        pairs,
     })
 }
 
@@ -406,5 +420,6 @@ fn list_cached(source: &DatasetSource, store_root: &Path) -> Result<Dataset, Pip
     Ok(data)
 }
 
+mod pairs;
 #[cfg(test)]
 mod tests;

@@ -30,6 +30,8 @@ pub struct EmbedCount {
 #[derive(Debug, Default)]
 pub struct ExecutionReport {
     pub images: Vec<EmbedCount>,
+    /// Dense-feature jobs (per model and dataset), like `images`.
+    pub dense: Vec<EmbedCount>,
     pub prompts_embedded: usize,
     pub stages_run: Vec<(String, String, String)>,
 }
@@ -171,6 +173,28 @@ impl Executor<'_> {
                 JobKind::Head => {
                     report.prompts_embedded += self.build_head(&mut net, job)?;
                 }
+                JobKind::EmbedDense => {
+                    let spec = job.dense.as_ref().ok_or_else(|| {
+                        PipelineError::Config("internal: a dense job without its features".into())
+                    })?;
+                    let pb = bars.add(bar(&format!("{} / {} (dense)", model.name, d.name)));
+                    let opts = EmbedOptions {
+                        batch_size: self.batch_size,
+                        shard_rows: self.shard_rows,
+                        progress: Some(pb.clone()),
+                    };
+                    let r = crate::dense::embed(self.store, net.get()?, model, spec, d, &opts)
+                        .map_err(|e| match e {
+                            PipelineError::Embed(e) => model_error(&model.name, e),
+                            e => e,
+                        })?;
+                    pb.finish_and_clear();
+                    report.dense.push(EmbedCount {
+                        model: model.name.clone(),
+                        dataset: d.name.clone(),
+                        report: r,
+                    });
+                }
                 JobKind::ZeroShot => {}
             }
         }
@@ -180,7 +204,7 @@ impl Executor<'_> {
         // The datasets this model's remaining jobs read, and those that need a head.
         let mut wanted: Vec<usize> = zs_jobs.iter().map(|j| j.dataset).collect();
         let mut heads = wanted.clone();
-        for j in &metric {
+        for j in metric.iter().filter(|j| j.dense.is_none()) {
             wanted.extend(&j.datasets);
             if self.registry.get(j.stage).reads().heads {
                 heads.extend(&j.datasets);
@@ -197,7 +221,12 @@ impl Executor<'_> {
             LogitScaleSetting::Checkpoint => checkpoint_scale(model)?,
         };
         let load = || -> Result<ModelInputs, PipelineError> {
-            let rows = atlas_embed::load_image_rows(self.store, &model.image_ns)?;
+            // Jobs that read only dense features open no embedding shard.
+            let rows = if wanted.is_empty() {
+                atlas_artifacts::EmbeddingRows::default()
+            } else {
+                atlas_embed::load_image_rows(self.store, &model.image_ns)?
+            };
             ModelInputs::from_rows(
                 self.store,
                 &rows,
@@ -228,6 +257,11 @@ impl Executor<'_> {
                     "model `{}`: {n} items of `{}` still have no embedding after embedding them again; is another process deleting the store?",
                     model.name, self.datasets[di].name
                 )));
+            }
+        }
+        for j in &metric {
+            if let Some(spec) = &j.dense {
+                inputs.attach_dense(self.store, j, spec, self.datasets)?;
             }
         }
         self.stage_texts(&mut net, &metric, &mut inputs, report)?;

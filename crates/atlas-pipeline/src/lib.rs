@@ -9,6 +9,7 @@ pub mod bench_stages;
 mod classifier;
 pub mod config;
 mod datasets;
+mod dense;
 mod execute;
 pub mod keys;
 mod models;
@@ -20,6 +21,7 @@ mod stages;
 mod tokenizers;
 mod views;
 mod weights_hash;
+mod world3d;
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -59,6 +61,8 @@ pub enum PipelineError {
     #[error(transparent)]
     World(#[from] atlas_world::WorldError),
     #[error(transparent)]
+    World3d(#[from] atlas_world3d::World3dError),
+    #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
 }
 
@@ -86,6 +90,8 @@ pub struct RunReport {
     pub dry_run: bool,
     pub plan_lines: Vec<String>,
     pub images: Vec<EmbedCount>,
+    /// Dense-feature jobs (stages that read feature maps), like `images`.
+    pub dense: Vec<EmbedCount>,
     pub prompts_embedded: usize,
     pub stages_run: usize,
     /// The terminal summary: one compact table per metric family (at most 120 columns).
@@ -127,6 +133,14 @@ impl RunReport {
             let _ = writeln!(
                 s,
                 "embedded {} / {}: {} new, {} cached, {} failed",
+                c.model, c.dataset, r.embedded, r.cached, r.failed
+            );
+        }
+        for c in &self.dense {
+            let r = &c.report;
+            let _ = writeln!(
+                s,
+                "dense features {} / {}: {} new, {} cached, {} failed",
                 c.model, c.dataset, r.embedded, r.cached, r.failed
             );
         }
@@ -252,7 +266,7 @@ fn open<'r>(
     } else {
         None
     };
-    ensure_world(&cfg)?;
+    world3d::ensure_world(&cfg)?;
     let mut datasets = datasets::resolve_datasets(&cfg, &store_root)?;
     views::add_stage_views(&cfg, &mut datasets, registry, &params)?;
     let device = opts.device.clone().unwrap_or_else(|| run.device.clone());
@@ -320,32 +334,6 @@ fn verify_shards(s: &mut Session<'_>) -> Result<(), PipelineError> {
             }
         }
     }
-    Ok(())
-}
-
-/// Generate the demo world's splits that the config reads (idempotent: an existing world with the
-/// same config is left alone).
-fn ensure_world(cfg: &LoadedConfig) -> Result<(), PipelineError> {
-    let Some(w) = &cfg.config.world else {
-        return Ok(());
-    };
-    let table = toml::Value::Table(w.config.clone().into_iter().collect());
-    let world_cfg: atlas_world::WorldConfig = table
-        .try_into()
-        .map_err(|e| PipelineError::Config(format!("{}: [world]: {e}", cfg.path.display())))?;
-    let mut splits = Vec::new();
-    for d in cfg
-        .config
-        .datasets
-        .iter()
-        .filter(|d| d.kind == config::DatasetKind::World)
-    {
-        let split: atlas_world::Split = d.path.to_string_lossy().parse()?;
-        if !splits.contains(&split) {
-            splits.push(split);
-        }
-    }
-    atlas_world::generate(&world_cfg, &cfg.resolve(&w.path), &splits)?;
     Ok(())
 }
 
@@ -443,6 +431,7 @@ pub fn run_with(opts: &RunOptions, registry: &Registry) -> Result<RunReport, Pip
     results::clean_results_dir(&results_dir)?;
     let done = exec.run(&s.plan)?;
     report.images = done.images;
+    report.dense = done.dense;
     report.prompts_embedded = done.prompts_embedded;
     report.stages_run = done.stages_run.len();
 

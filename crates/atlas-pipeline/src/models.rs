@@ -60,6 +60,8 @@ pub struct ResolvedModel {
     /// is the head's namespace (weights + head file + input), not a text-embedding space.
     pub classifier: Option<ClassifierHead>,
     pub network: Network,
+    /// The image tower's dense features (`None`: it has none; timm classifiers, SigLIP, EVA02).
+    pub dense: Option<atlas_models::DenseInfo>,
 }
 
 impl ResolvedModel {
@@ -153,6 +155,7 @@ pub fn resolve_models(
             weights_hash_cache: hashes.path.clone(),
             classifier: r.classifier,
             network: r.network,
+            dense: r.dense,
         });
     }
     hashes.save()?;
@@ -169,6 +172,7 @@ struct Resolved {
     text_ns: String,
     classifier: Option<ClassifierHead>,
     network: Network,
+    dense: Option<atlas_models::DenseInfo>,
 }
 
 fn dim_mismatch(entry: &ModelEntry, head: &ClassifierHead, tower: usize) -> PipelineError {
@@ -225,6 +229,7 @@ fn resolve_clip(
         text_ns,
         classifier,
         network: Network::Clip,
+        dense: atlas_models::dense_info(&described.config.vision),
     })
 }
 
@@ -265,6 +270,7 @@ fn resolve_classifier(
         image_ns,
         classifier: Some(classifier),
         network: Network::Classifier,
+        dense: None,
     })
 }
 

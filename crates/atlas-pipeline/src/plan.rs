@@ -7,6 +7,7 @@ use atlas_store::{ArtifactKey, Status, Store};
 use crate::PipelineError;
 use crate::config::{DatasetRole, LoadedConfig, LogitScaleSetting};
 use crate::datasets::ResolvedDataset;
+use crate::dense::{DenseSpec, dense_spec};
 use crate::keys::{self, DatasetInput, StageBase, ZeroShotInputs};
 use crate::models::ResolvedModel;
 use crate::registry::{Registry, StageParams};
@@ -19,19 +20,22 @@ pub enum JobKind {
     Head,
     /// Zero-shot predictions of a model on a dataset.
     ZeroShot,
+    /// Every image of a dataset's dense features in a dense-features namespace (a stage that
+    /// reads dense features asked for them).
+    EmbedDense,
 }
 
 impl JobKind {
     pub fn stage(self) -> &'static str {
         match self {
-            JobKind::EmbedImages | JobKind::Head => "embed",
+            JobKind::EmbedImages | JobKind::Head | JobKind::EmbedDense => "embed",
             JobKind::ZeroShot => "zeroshot",
         }
     }
 
     pub fn store_kind(self) -> &'static str {
         match self {
-            JobKind::EmbedImages => kinds::EMBED_COVERAGE,
+            JobKind::EmbedImages | JobKind::EmbedDense => kinds::EMBED_COVERAGE,
             JobKind::Head => kinds::ZEROSHOT_HEAD,
             JobKind::ZeroShot => kinds::ZEROSHOT,
         }
@@ -42,6 +46,7 @@ impl JobKind {
             JobKind::EmbedImages => "embed-images",
             JobKind::Head => "zeroshot-head",
             JobKind::ZeroShot => "zeroshot",
+            JobKind::EmbedDense => "embed-dense",
         }
     }
 }
@@ -53,6 +58,8 @@ pub struct Job {
     pub dataset: usize,
     pub key: ArtifactKey,
     pub status: Status,
+    /// [`JobKind::EmbedDense`]: which features.
+    pub dense: Option<DenseSpec>,
 }
 
 /// Which part of a metric stage a job is.
@@ -78,6 +85,9 @@ pub struct MetricJob {
     /// Datasets the job reads (indices into the resolved datasets), in the stage's order.
     pub datasets: Vec<usize>,
     pub key: ArtifactKey,
+    /// The dense features the job reads instead of pooled embeddings (per-model steps of a
+    /// stage with [`Stage::dense`](atlas_stagekit::stage::Stage::dense)).
+    pub dense: Option<DenseSpec>,
 }
 
 impl MetricJob {
@@ -298,7 +308,7 @@ pub struct PlanInputs<'a> {
     pub only: Option<&'a str>,
 }
 
-fn metric_jobs(p: &PlanInputs<'_>, scale: &str) -> Vec<MetricJob> {
+fn metric_jobs(p: &PlanInputs<'_>, scale: &str) -> Result<Vec<MetricJob>, PipelineError> {
     let (models, datasets) = (p.models, p.datasets);
     let sets = prompt_sets(datasets);
     let run = &p.cfg.config.run;
@@ -313,6 +323,7 @@ fn metric_jobs(p: &PlanInputs<'_>, scale: &str) -> Vec<MetricJob> {
             continue;
         }
         let reads = stage.reads();
+        let dense_req = stage.dense(params);
         let named = stage.named_datasets(params);
         let fixed = stage.fixed_prompts(params);
         let views: Vec<Option<String>> = match (reads.heads, fixed) {
@@ -346,6 +357,17 @@ fn metric_jobs(p: &PlanInputs<'_>, scale: &str) -> Vec<MetricJob> {
                 if m.classifier.is_some() && stage.needs_text_tower() {
                     continue;
                 }
+                let dense = match &dense_req {
+                    None => None,
+                    Some(r) => match dense_spec(m, r)? {
+                        Some(spec) => Some(spec),
+                        None => {
+                            tracing::info!(model = %m.name, stage = stage.name(), "the image tower has no dense features: left out of the stage");
+                            continue;
+                        }
+                    },
+                };
+                let image_ns = dense.as_ref().map_or(&m.image_ns, |d| &d.namespace);
                 let ds_m: Vec<usize> = ds
                     .iter()
                     .copied()
@@ -367,8 +389,7 @@ fn metric_jobs(p: &PlanInputs<'_>, scale: &str) -> Vec<MetricJob> {
                         }
                     })
                     .collect();
-                let key =
-                    keys::model_job_key(&base, cross, &m.name, &m.image_ns, &m.text_ns, &inputs);
+                let key = keys::model_job_key(&base, cross, &m.name, image_ns, &m.text_ns, &inputs);
                 summaries.push((m.name.as_str(), m.entry.baseline, key));
                 jobs.push(MetricJob {
                     stage: si,
@@ -381,6 +402,7 @@ fn metric_jobs(p: &PlanInputs<'_>, scale: &str) -> Vec<MetricJob> {
                     prompt_set: view.clone(),
                     datasets: ds_m,
                     key,
+                    dense,
                 });
             }
             if cross {
@@ -391,11 +413,12 @@ fn metric_jobs(p: &PlanInputs<'_>, scale: &str) -> Vec<MetricJob> {
                     prompt_set: view.clone(),
                     datasets: ds.clone(),
                     key: keys::fit_key(&base, &summaries),
+                    dense: None,
                 });
             }
         }
     }
-    jobs
+    Ok(jobs)
 }
 
 impl Plan {
@@ -417,11 +440,29 @@ impl Plan {
         } else {
             Vec::new()
         };
-        let metric_jobs = metric_jobs(p, &scale);
+        let metric_jobs = metric_jobs(p, &scale)?;
         // Datasets to embed, and those that need a zero-shot head.
         let mut embed: Vec<usize> = zs.clone();
         let mut heads: Vec<usize> = zs.clone();
+        let mut jobs = Vec::new();
         for j in &metric_jobs {
+            if let (Some(spec), Some(mi)) = (&j.dense, j.model()) {
+                // Dense features instead of pooled embeddings, once per namespace and dataset.
+                for &di in &j.datasets {
+                    let key = keys::coverage_key(&spec.namespace, &datasets[di].items_key);
+                    if !jobs.iter().any(|x: &Job| x.key == key) {
+                        jobs.push(Job {
+                            kind: JobKind::EmbedDense,
+                            model: mi,
+                            dataset: di,
+                            key,
+                            status: Status::Missing,
+                            dense: Some(spec.clone()),
+                        });
+                    }
+                }
+                continue;
+            }
             embed.extend(&j.datasets);
             if p.registry.get(j.stage).reads().heads {
                 heads.extend(&j.datasets);
@@ -431,7 +472,6 @@ impl Plan {
         embed.dedup();
         heads.sort();
         heads.dedup();
-        let mut jobs = Vec::new();
         for (mi, m) in models.iter().enumerate() {
             for &di in &embed {
                 let d = &datasets[di];
@@ -452,6 +492,7 @@ impl Plan {
                             dataset: di,
                             key: cover,
                             status: Status::Missing,
+                            dense: None,
                         });
                     }
                     if heads.contains(&di) {
@@ -461,6 +502,7 @@ impl Plan {
                             dataset: di,
                             key: head_key(m, d),
                             status: Status::Missing,
+                            dense: None,
                         });
                     }
                 }
@@ -481,6 +523,7 @@ impl Plan {
                         dataset: di,
                         key,
                         status: Status::Missing,
+                        dense: None,
                     });
                 }
             }

@@ -12,7 +12,8 @@ use std::path::PathBuf;
 
 use atlas_artifacts::ItemIndex;
 use atlas_stagekit::stage::{
-    ModelData, ModelSummary, NamedTable, Reads, RunSettings, Stage, StageError, TextList,
+    DenseRequest, ModelData, ModelSummary, NamedTable, Reads, RunSettings, Stage, StageError,
+    TextList,
 };
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -59,6 +60,8 @@ pub trait RegisteredStage: Send + Sync {
     fn named_datasets(&self, p: &StageParams) -> Vec<String>;
     /// [`Stage::fixed_prompts`] of the configured parameters.
     fn fixed_prompts(&self, p: &StageParams) -> Option<&'static str>;
+    /// [`Stage::dense`] of the configured parameters.
+    fn dense(&self, p: &StageParams) -> Option<DenseRequest>;
     fn run_model(
         &self,
         p: &StageParams,
@@ -177,6 +180,10 @@ impl<S: Stage> RegisteredStage for Erased<S> {
         self.params(p).ok().and_then(|p| self.0.fixed_prompts(p))
     }
 
+    fn dense(&self, p: &StageParams) -> Option<DenseRequest> {
+        self.params(p).ok().and_then(|p| self.0.dense(p))
+    }
+
     fn run_model(
         &self,
         p: &StageParams,
@@ -225,6 +232,7 @@ impl Registry {
             .with(atlas_ood::OodStage)
             .with(atlas_retrieval::RetrievalStage)
             .with(atlas_corruption::CorruptionStage)
+            .with(atlas_correspondence::CorrespondenceStage)
     }
 
     pub fn empty() -> Self {

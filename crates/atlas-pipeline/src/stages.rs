@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::PipelineError;
 use crate::datasets::ResolvedDataset;
+use crate::dense::{DenseData, DenseSpec};
 use crate::models::ResolvedModel;
 use crate::plan::{MetricJob, head_key, marker_tables, table_kind};
 use crate::registry::Registry;
@@ -34,6 +35,8 @@ pub struct ModelInputs {
     /// Per dataset with a head: cosines of every item against it.
     pub cosines: BTreeMap<usize, Vec<f32>>,
     pub texts: Texts,
+    /// Per (stage, dataset): the dense features its job reads.
+    pub dense: BTreeMap<(usize, usize), DenseData>,
 }
 
 impl ModelInputs {
@@ -93,14 +96,43 @@ impl ModelInputs {
             norms,
             cosines,
             texts: Texts::new(),
+            dense: BTreeMap::new(),
         })
+    }
+
+    /// Reads the dense features of `job`'s datasets. Those datasets get no pooled rows: their
+    /// sets are empty (every item `NotEmbedded`), which is not a loss.
+    pub fn attach_dense(
+        &mut self,
+        store: &Store,
+        job: &MetricJob,
+        spec: &DenseSpec,
+        datasets: &[ResolvedDataset],
+    ) -> Result<(), PipelineError> {
+        for &di in &job.datasets {
+            let d = &datasets[di];
+            let data = DenseData::load(store, spec, d)?;
+            if data.maps.iter().all(Option::is_none) && !data.maps.is_empty() {
+                return Err(PipelineError::Config(format!(
+                    "stage {}: no dense features of `{}` could be read from the store (namespace {}); rerun without --only",
+                    job.name, d.name, spec.namespace
+                )));
+            }
+            self.dense.insert((job.stage, di), data);
+            self.gathered
+                .entry(di)
+                .or_insert_with(|| (Vec::new(), vec![ItemStatus::NotEmbedded; d.index.len()]));
+        }
+        Ok(())
     }
 
     /// Datasets (of those gathered) with items that have no row at all: their shard was lost
     /// (quarantined or deleted) after the coverage marker was written.
     pub fn lost_items(&self) -> Vec<(usize, usize)> {
+        let dense_only = |di: usize| self.dense.keys().any(|&(_, d)| d == di);
         self.gathered
             .iter()
+            .filter(|(di, _)| !dense_only(**di))
             .filter_map(|(&di, (_, f))| {
                 let n = f.iter().filter(|s| **s == ItemStatus::NotEmbedded).count();
                 (n > 0).then_some((di, n))
@@ -159,6 +191,8 @@ impl ModelInputs {
                                 list,
                                 embeddings: emb,
                             }),
+                        dense: self.dense.get(&(job.stage, di)).map(DenseData::as_set),
+                        pairs: d.pairs.as_ref(),
                     }
                 })
                 .collect(),

@@ -79,6 +79,8 @@ fn data<'a>(owned: &'a [Owned], names: &[&str]) -> ModelData<'a> {
             groups: None,
             protocol: None,
             texts: None,
+            dense: None,
+            pairs: None,
         })
         .collect();
     ModelData {

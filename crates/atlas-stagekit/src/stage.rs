@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, BinaryArray, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
-use atlas_artifacts::{EvalSet, ItemIndex};
+use atlas_artifacts::{EvalSet, ItemIndex, PairSet};
 use atlas_metrics::classification::ClassGroups;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -37,6 +37,8 @@ pub enum Role {
     Retrieval,
     /// Images under 3D common corruptions, with `corruption` / `severity` metadata.
     Corruption,
+    /// Images in pairs (multi-view or same-class) with correspondence ground truth.
+    Correspondence,
 }
 
 impl Role {
@@ -50,6 +52,7 @@ impl Role {
             Role::CueConflict => "cue-conflict",
             Role::Retrieval => "retrieval",
             Role::Corruption => "corruption",
+            Role::Correspondence => "correspondence",
         }
     }
 }
@@ -117,6 +120,40 @@ pub struct StageSet<'a> {
     pub protocol: Option<&'a str>,
     /// The texts of [`Stage::texts`] with their embeddings, when the stage asked for any.
     pub texts: Option<EmbeddedTexts<'a>>,
+    /// The dense features of [`Stage::dense`], when the stage asked for them.
+    pub dense: Option<DenseSet<'a>>,
+    /// The dataset's image pairs (correspondence datasets).
+    pub pairs: Option<&'a PairSet>,
+}
+
+/// What dense (spatial) features a stage reads ([`Stage::dense`]). The pipeline computes them
+/// with each model's image tower from the images resized (aspect ignored) to
+/// `image_size x image_size`, caches them (f16) and attaches them as [`DenseSet`]s; the
+/// stage's datasets get no pooled embeddings then (their [`EvalSet`]s are empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DenseRequest {
+    /// open_clip `forward_intermediates` index, or `last`, for transformer towers.
+    pub layer: String,
+    /// The same for convolutional towers (ModifiedResNet, ConvNeXt); `None`: `layer`.
+    pub cnn_layer: Option<String>,
+    /// Input side in pixels; must be a multiple of each tower's stride (ViT: its patch; CNNs: 32).
+    pub image_size: u32,
+}
+
+/// One model's dense features of one dataset's items.
+#[derive(Debug, Clone, Copy)]
+pub struct DenseSet<'a> {
+    /// The image tower kind: `ViT`, `ModifiedResNet` or `ConvNeXt`.
+    pub tower: &'a str,
+    /// The resolved intermediate index the features come from.
+    pub layer: usize,
+    /// The square input side the features were computed at.
+    pub image_size: u32,
+    /// `[channels, height, width]` of every map.
+    pub shape: [usize; 3],
+    /// Per item of the dataset (its order): the `[channels, height, width]` values, or `None`
+    /// when the image could not be decoded.
+    pub maps: &'a [Option<Vec<f32>>],
 }
 
 /// One model's cached inputs for one job: the datasets of [`Stage::reads`], in that order.
@@ -191,6 +228,12 @@ pub trait Stage: Send + Sync + 'static {
     /// once, over the datasets it reads evaluated under that prompt set, whatever prompt sets
     /// the datasets name. The pipeline knows [`FIXED_PROMPT_SETS`]. Default none.
     fn fixed_prompts(&self, _params: &Self::Params) -> Option<&'static str> {
+        None
+    }
+
+    /// Dense features the stage reads instead of pooled embeddings (none by default). Models
+    /// whose tower has none (SigLIP, EVA02, supervised timm classifiers) are left out of it.
+    fn dense(&self, _params: &Self::Params) -> Option<DenseRequest> {
         None
     }
 
