@@ -50,8 +50,8 @@ fn config(results: &str, world: bool, datasets: &str, stage: &str) -> String {
 /// Rows of a results table as strings, without the dataset-name columns, sorted.
 fn rows(dir: &Path, table: &str) -> (Vec<Vec<String>>, Vec<String>) {
     let path = dir.join(format!("{table}.parquet"));
-    let batches: Vec<RecordBatch> = atlas_store::read_parquet_file(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let batches: Vec<RecordBatch> =
+        atlas_store::read_parquet_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut out = Vec::new();
     let mut datasets = Vec::new();
     for b in &batches {
@@ -80,7 +80,8 @@ fn rows(dir: &Path, table: &str) -> (Vec<Vec<String>>, Vec<String>) {
 
 fn copy(from: &Path, to: &Path) {
     std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-    std::fs::copy(from, to).unwrap_or_else(|e| panic!("{} -> {}: {e}", from.display(), to.display()));
+    std::fs::copy(from, to)
+        .unwrap_or_else(|e| panic!("{} -> {}: {e}", from.display(), to.display()));
 }
 
 #[test]
@@ -101,7 +102,9 @@ fn released_layout_gives_the_world_splits_tables_without_embedding_again() {
         .lines()
         .map(str::to_string)
         .collect();
-    let world = ManifestDataset::new(split.join("manifest.csv")).load(None).unwrap();
+    let world = ManifestDataset::new(split.join("manifest.csv"))
+        .load(None)
+        .unwrap();
     assert!(world.errors.is_empty(), "{:?}", world.errors);
     let released = ws.path().join("ImageNet-3DCC");
     let mut clean_manifest = String::from("path,label\n");
@@ -109,14 +112,24 @@ fn released_layout_gives_the_world_splits_tables_without_embedding_again() {
     for item in &world.items {
         let label = item.label.unwrap();
         let class = &classnames[label as usize];
-        let file = Path::new(&item.id).file_name().unwrap().to_string_lossy().into_owned();
+        let file = Path::new(&item.id)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let (c, s) = (&item.meta["corruption"], &item.meta["severity"]);
         if c == "clean" {
-            copy(&split.join(&item.id), &ws.path().join(format!("clean/{class}/{file}")));
+            copy(
+                &split.join(&item.id),
+                &ws.path().join(format!("clean/{class}/{file}")),
+            );
             clean_manifest.push_str(&format!("{class}/{file},{label}\n"));
             clean += 1;
         } else {
-            copy(&split.join(&item.id), &released.join(format!("{c}/{s}/{class}/{file}")));
+            copy(
+                &split.join(&item.id),
+                &released.join(format!("{c}/{s}/{class}/{file}")),
+            );
             corrupted += 1;
         }
     }
@@ -154,14 +167,23 @@ fn released_layout_gives_the_world_splits_tables_without_embedding_again() {
             _ => MODELS.len() * CORRUPTIONS,
         };
         assert_eq!(a.len(), expected, "{table}: {a:?}");
-        assert_eq!(a, b, "{table}: the released layout differs from the world split");
+        assert_eq!(
+            a, b,
+            "{table}: the released layout differs from the world split"
+        );
         // Not the same table twice: the second run read the released layout and the named
         // clean reference.
         assert!(da.contains(&"dataset=corrupt3d".to_string()), "{da:?}");
         assert!(db.contains(&"dataset=cc3d".to_string()), "{db:?}");
         if table == "corruption_3d" {
-            assert!(da.contains(&"clean_dataset=corrupt3d".to_string()), "{da:?}");
-            assert!(db.contains(&"clean_dataset=clean-ref".to_string()), "{db:?}");
+            assert!(
+                da.contains(&"clean_dataset=corrupt3d".to_string()),
+                "{da:?}"
+            );
+            assert!(
+                db.contains(&"clean_dataset=clean-ref".to_string()),
+                "{db:?}"
+            );
         }
     }
 }

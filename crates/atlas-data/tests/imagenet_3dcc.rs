@@ -84,7 +84,12 @@ fn released_layout_gives_labels_metadata_and_source_order() {
     assert_eq!(ds.properties["corruptions"], "near_focus,fog_3d");
     // The loose image and the folder outside the class list are recorded, not listed.
     let errs: Vec<&str> = ds.errors.iter().map(|e| e.id.as_str()).collect();
-    assert_eq!(errs, ["fog_3d/1/stray.JPEG", "fog_3d/1/cats"], "{:?}", ds.errors);
+    assert_eq!(
+        errs,
+        ["fog_3d/1/stray.JPEG", "fog_3d/1/cats"],
+        "{:?}",
+        ds.errors
+    );
     assert!(ds.errors[1].reason.contains("wnids.txt"), "{:?}", ds.errors);
 
     for alias in ["3dcc", "ImageNet_3DCC", "imagenet3dcc"] {
@@ -146,7 +151,11 @@ fn class_folders_can_be_names_of_another_class_list() {
         ["circle", "square", "triangle"].map(String::from)
     );
     assert_eq!(ds.errors.len(), 1);
-    assert!(ds.errors[0].reason.contains("classnames.txt"), "{:?}", ds.errors);
+    assert!(
+        ds.errors[0].reason.contains("classnames.txt"),
+        "{:?}",
+        ds.errors
+    );
 
     // Sorted folder names: blob 0, circle 1, square 2.
     let ds = ImageNet3dcc::new(&root)
@@ -163,7 +172,10 @@ fn class_folders_can_be_names_of_another_class_list() {
 fn unknown_corruption_folders_are_errors_naming_the_folder() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("cc");
-    write(&root.join(format!("fog_3d/1/{TENCH}/a.JPEG")), &png_bytes(1));
+    write(
+        &root.join(format!("fog_3d/1/{TENCH}/a.JPEG")),
+        &png_bytes(1),
+    );
     write(&root.join(format!("fog3d/1/{TENCH}/a.JPEG")), &png_bytes(2));
     let err = load(&root).unwrap_err();
     let msg = err.to_string();
@@ -183,7 +195,10 @@ fn severity_folders_other_than_1_to_5_are_errors_naming_the_folder() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("cc");
         write(&root.join(format!("flash/2/{TENCH}/a.JPEG")), &png_bytes(1));
-        write(&root.join(format!("flash/{bad}/{TENCH}/a.JPEG")), &png_bytes(2));
+        write(
+            &root.join(format!("flash/{bad}/{TENCH}/a.JPEG")),
+            &png_bytes(2),
+        );
         let err = load(&root).unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, DataError::Invalid { .. }), "{bad}: {msg}");
@@ -202,7 +217,13 @@ fn empty_or_missing_folders_are_errors() {
     fs::create_dir_all(&root).unwrap();
     let err = load(&root).unwrap_err();
     assert!(
-        matches!(err, DataError::Empty { what: "corruption folders", .. }),
+        matches!(
+            err,
+            DataError::Empty {
+                what: "corruption folders",
+                ..
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("near_focus"), "{err}");
@@ -211,7 +232,10 @@ fn empty_or_missing_folders_are_errors() {
     fs::create_dir_all(root.join(format!("flash/1/{TENCH}"))).unwrap();
     fs::create_dir_all(root.join("low_light/5")).unwrap();
     let err = load(&root).unwrap_err();
-    assert!(matches!(err, DataError::Empty { what: "images", .. }), "{err}");
+    assert!(
+        matches!(err, DataError::Empty { what: "images", .. }),
+        "{err}"
+    );
 
     // Only images outside the class list: the error says why.
     write(&root.join("flash/1/cats/a.JPEG"), &png_bytes(1));

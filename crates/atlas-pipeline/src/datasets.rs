@@ -191,7 +191,9 @@ fn source_for(cfg: &LoadedConfig, d: &DatasetEntry) -> Result<DatasetSource, Pip
                 // else ImageNet WNIDs.
                 BenchmarkAdapter::ImageNet3dcc(a) => {
                     if let Some(p) = &d.classnames {
-                        *a = a.clone().with_class_list(ClassList::from_file(&cfg.resolve(p))?);
+                        *a = a
+                            .clone()
+                            .with_class_list(ClassList::from_file(&cfg.resolve(p))?);
                     }
                 }
                 _ => {}

@@ -222,7 +222,10 @@ impl ImageNet3dcc {
                          rename or remove it (WNID folders are read with the default list, \
                          ImageNet's wnids.txt)",
                         d.class,
-                        self.root.join(&d.corruption).join(d.severity.to_string()).display(),
+                        self.root
+                            .join(&d.corruption)
+                            .join(d.severity.to_string())
+                            .display(),
                         self.list_source(),
                         self.list_len(names.len())
                     ),
