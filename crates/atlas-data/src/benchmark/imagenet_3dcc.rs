@@ -89,6 +89,15 @@ pub struct ImageNet3dcc {
     pub templates: Option<TemplateSet>,
 }
 
+/// Files to hash (in item order), listing errors, the class folder names (sorted, distinct)
+/// and the corruptions found.
+struct Listing {
+    cands: Vec<Candidate>,
+    errors: Vec<ItemError>,
+    class_folders: Vec<String>,
+    corruptions: Vec<String>,
+}
+
 /// One class folder of one (corruption, severity).
 struct ClassDir {
     corruption: String,
@@ -200,9 +209,8 @@ impl ImageNet3dcc {
         Ok((dirs, found, errors))
     }
 
-    /// Files to hash (in item order), listing errors, the class folder names (sorted, distinct)
-    /// and the corruptions found.
-    fn candidates(&self) -> Result<(Vec<Candidate>, Vec<ItemError>, Vec<String>, Vec<String>)> {
+    /// The items to hash, in order (see [`Listing`]).
+    fn candidates(&self) -> Result<Listing> {
         let (dirs, found, mut errors) = self.class_dirs()?;
         let mut names: Vec<String> = dirs.iter().map(|d| d.class.clone()).collect();
         names.sort();
@@ -261,7 +269,12 @@ impl ImageNet3dcc {
                 expected: format!("{LAYOUT}{why}"),
             });
         }
-        Ok((cands, errors, names, found))
+        Ok(Listing {
+            cands,
+            errors,
+            class_folders: names,
+            corruptions: found,
+        })
     }
 
     fn list_source(&self) -> String {
@@ -280,7 +293,12 @@ impl ImageNet3dcc {
 
     /// Lists and hashes every image (in parallel). `cache` skips re-hashing unchanged files.
     pub fn load(&self, cache: Option<&HashCache>) -> Result<Dataset> {
-        let (cands, mut errors, names, found) = self.candidates()?;
+        let Listing {
+            cands,
+            mut errors,
+            class_folders: names,
+            corruptions: found,
+        } = self.candidates()?;
         let (items, hash_errors) = hash_candidates(cands, cache);
         errors.extend(hash_errors);
         let classnames = match (&self.classnames, &self.classes) {
@@ -305,7 +323,12 @@ impl ImageNet3dcc {
 
     /// Paths, sizes and mtimes of the images, and the options (see [`crate::fingerprint`]).
     pub fn fingerprint(&self) -> Result<Fingerprint> {
-        let (cands, errors, names, _) = self.candidates()?;
+        let Listing {
+            cands,
+            errors,
+            class_folders: names,
+            ..
+        } = self.candidates()?;
         let mut b = FingerprintBuilder::new("imagenet-3dcc");
         b.str(&self.root.to_string_lossy());
         match &self.classes {
