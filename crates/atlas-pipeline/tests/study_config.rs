@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use atlas_pipeline::config::{DatasetKind, DatasetRole, LoadedConfig};
-use atlas_pipeline::registry::{RegisteredStage, Registry};
+use atlas_pipeline::registry::Registry;
 
 #[test]
 fn study_config_parses_with_every_stage_and_tagged_models() {
