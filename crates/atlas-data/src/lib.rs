@@ -16,6 +16,7 @@
 //! | [`ImageFolder::imagenet_sketch`] | ImageNet-Sketch: `<root>/<wnid>/*.JPEG` or `<root>/sketch/<wnid>/*.JPEG`, label = WNID position in `wnids.txt` |
 //! | [`ImageFolder::imagenet_subset`] | ImageNet-R / -A / -O: `<root>/<wnid>/*`, 200 WNIDs, label = position in the [`Subset200`] (0..199) |
 //! | [`ObjectNet`] | ObjectNet 1.0: `<root>/images/<folder>/*.png` + `<root>/mappings/` (4 files); the 113 ImageNet-overlapping classes, [`ObjectNet::imagenet_groups`], metadata `objectnet_class`, properties `border_crop_px` = 2 and `skipped_images` |
+//! | [`ImageNet3dcc`] | ImageNet-3DCC: `<root>/<corruption>/<severity>/<wnid>/*` (the 12 released corruption folders, any subset; severities `1`..`5`), label = WNID position in `wnids.txt` or in a given [`ClassList`]; metadata `corruption`, `severity`, `source` (file name), `class_folder`, as the world's `corrupt3d` manifest |
 //! | [`UnlabelledFolder`] | OOD sets (iNaturalist / SUN / Places `images/*.jpg`, Textures `images/<class>/*`, NINCO, any folder): every image, no label, metadata `subfolder` |
 //! | [`KarpathyJson`] | COCO / Flickr30k retrieval: Karpathy's `dataset_*.json` (split `test` by default) or BLIP's `*_test.json`; no label, captions in metadata `caption` as a JSON array |
 //!
@@ -53,10 +54,12 @@ mod wds;
 use std::path::{Path, PathBuf};
 
 pub use benchmark::{
-    Benchmark, BenchmarkAdapter, BenchmarkSource, IMAGENET_VAL_SOLUTION, IMAGENET_X_FACTOR_COLUMN,
-    IMAGENET_X_FACTORS, IMAGENET_X_PROTOTYPE_COLUMN, IMAGENET_X_PROTOTYPES, ImageNetV2Variant,
-    ImageNetVal, ImageNetValLayout, ImageNetX, OBJECTNET_BORDER_CROP_PX, ObjectNet, ObjectNetClass,
-    ObjectNetMapping, OodSet, RetrievalSet, WhichFactor,
+    Benchmark, BenchmarkAdapter, BenchmarkSource, CORRUPTION_COLUMN, IMAGENET_3DCC_CORRUPTIONS,
+    IMAGENET_3DCC_MAX_SEVERITY, IMAGENET_VAL_SOLUTION, IMAGENET_X_FACTOR_COLUMN,
+    IMAGENET_X_FACTORS, IMAGENET_X_PROTOTYPE_COLUMN, IMAGENET_X_PROTOTYPES, ImageNet3dcc,
+    ImageNetV2Variant, ImageNetVal, ImageNetValLayout, ImageNetX, OBJECTNET_BORDER_CROP_PX,
+    ObjectNet, ObjectNetClass, ObjectNetMapping, OodSet, RetrievalSet, SEVERITY_COLUMN,
+    SOURCE_COLUMN, WhichFactor,
 };
 pub use dataset::{
     Dataset, FileStat, HashCache, IMAGE_EXTENSIONS, Item, ItemError, Location, read_location,

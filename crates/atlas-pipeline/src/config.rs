@@ -171,8 +171,8 @@ pub enum DatasetKind {
     /// A split of the generated demo world (`[world]`).
     World,
     /// A benchmark in its released layout, named by `benchmark` (imagenet, imagenet-x,
-    /// imagenet-v2, imagenet-sketch, imagenet-r, imagenet-a, imagenet-o, objectnet, inaturalist,
-    /// sun, places, textures, ninco, coco, flickr30k; see `atlas_data::Benchmark`).
+    /// imagenet-v2, imagenet-sketch, imagenet-r, imagenet-a, imagenet-o, objectnet, imagenet-3dcc,
+    /// inaturalist, sun, places, textures, ninco, coco, flickr30k; see `atlas_data::Benchmark`).
     Benchmark,
 }
 
@@ -185,7 +185,8 @@ pub struct DatasetEntry {
     pub path: PathBuf,
     #[serde(default = "default_role")]
     pub role: DatasetRole,
-    /// Class names file (one per line); default: the dataset's own, else ImageNet's 1000.
+    /// Class names file (one per line); default: the dataset's own, else ImageNet's 1000. With
+    /// `benchmark = "imagenet-3dcc"` also the class folders' names (default: ImageNet WNIDs).
     #[serde(default)]
     pub classnames: Option<PathBuf>,
     /// Prompt set name (see `[[prompts]]`); default: the first prompt set.

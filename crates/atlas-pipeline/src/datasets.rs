@@ -190,6 +190,15 @@ fn source_for(cfg: &LoadedConfig, d: &DatasetEntry) -> Result<DatasetSource, Pip
                         })?;
                     }
                 }
+                // The class folders are the `classnames` file's names (e.g. the world's classes),
+                // else ImageNet WNIDs.
+                BenchmarkAdapter::ImageNet3dcc(a) => {
+                    if let Some(p) = &d.classnames {
+                        *a = a
+                            .clone()
+                            .with_class_list(ClassList::from_file(&cfg.resolve(p))?);
+                    }
+                }
                 _ => {}
             }
             DatasetSource::Benchmark(source)

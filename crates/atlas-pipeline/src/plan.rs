@@ -463,6 +463,13 @@ impl Plan {
                 }
                 continue;
             }
+            // A dense stage's fit reads summaries only: its datasets need no pooled rows.
+            let dense_stage = p.params[j.stage]
+                .as_ref()
+                .is_some_and(|sp| p.registry.get(j.stage).dense(sp).is_some());
+            if dense_stage {
+                continue;
+            }
             embed.extend(&j.datasets);
             if p.registry.get(j.stage).reads().heads {
                 heads.extend(&j.datasets);

@@ -1,11 +1,12 @@
 //! `configs/study.toml` (the study's model pool and benchmarks, for a user who has them) stays a
 //! valid config: it parses, every stage table's parameters parse, every model carries the five
-//! model-side factor tags, and only supervised models are effective-robustness baselines. It
+//! model-side factor tags, only supervised models are effective-robustness baselines, and the
+//! datasets stages name exist (corruption's ImageNet-3DCC is compared with ImageNet val). It
 //! cannot run here (no weights, no datasets); this keeps it from rotting.
 
 use std::path::Path;
 
-use atlas_pipeline::config::LoadedConfig;
+use atlas_pipeline::config::{DatasetKind, DatasetRole, LoadedConfig};
 use atlas_pipeline::registry::Registry;
 
 #[test]
@@ -31,15 +32,12 @@ fn study_config_parses_with_every_stage_and_tagged_models() {
         "ood",
         "shapebias",
         "retrieval",
+        "corruption",
     ] {
         assert!(names.contains(&name), "no stage {name}");
     }
-    // `corruption` needs ImageNet-3DCC in its released layout, whose adapter is not written yet
-    // (issue 14): every other stage is on.
     for (name, p) in names.iter().zip(&params) {
-        if *name != "corruption" {
-            assert!(p.is_some(), "stage {name} is off in study.toml");
-        }
+        assert!(p.is_some(), "stage {name} is off in study.toml");
     }
     let models = &cfg.config.models;
     assert!(models.len() >= 30, "{} models", models.len());
@@ -91,8 +89,40 @@ fn study_config_parses_with_every_stage_and_tagged_models() {
         "imagenet-a",
         "objectnet",
         "imagenet-x",
+        "imagenet-3dcc",
         "cue-conflict",
     ] {
         assert!(names.contains(&d), "no dataset {d}: {names:?}");
     }
+    // A dataset a stage names (corruption's `clean`, calibration's `split`, ...) is declared.
+    let stages = registry.names();
+    for (i, p) in params.iter().enumerate() {
+        let Some(p) = p else { continue };
+        for d in registry.get(i).named_datasets(p) {
+            assert!(
+                names.contains(&d.as_str()),
+                "stage {} names dataset `{d}`, which study.toml does not declare",
+                stages[i]
+            );
+        }
+    }
+    // The corruption stage reads ImageNet-3DCC through its adapter, against ImageNet val.
+    let cc = cfg
+        .config
+        .datasets
+        .iter()
+        .find(|d| d.name.get_ref() == "imagenet-3dcc")
+        .expect("an imagenet-3dcc dataset");
+    assert_eq!(cc.role, DatasetRole::Corruption);
+    assert_eq!(cc.kind, DatasetKind::Benchmark);
+    assert_eq!(
+        cc.benchmark.as_ref().map(|b| b.get_ref().as_str()),
+        Some("imagenet-3dcc")
+    );
+    let i = stages.iter().position(|s| *s == "corruption").unwrap();
+    let named = params[i]
+        .as_ref()
+        .map(|p| registry.get(i).named_datasets(p))
+        .unwrap_or_default();
+    assert_eq!(named, ["imagenet-val"], "[stages.corruption] clean");
 }

@@ -9,6 +9,7 @@
 //! | `imagenet-sketch` (`sketch`) | [`ImageFolder::imagenet_sketch`] | `<root>[/sketch]/<wnid>/*.JPEG` |
 //! | `imagenet-r`, `imagenet-a`, `imagenet-o` | [`ImageFolder::imagenet_subset`] | `<root>/<wnid>/*`, 200 WNIDs, labels 0..199 |
 //! | `objectnet` | [`ObjectNet`] | `<root>/images/<folder>/*.png` + `<root>/mappings/*` |
+//! | `imagenet-3dcc` (`imagenet3dcc`, `3dcc`) | [`ImageNet3dcc`] | `<root>/<corruption>/<severity>/<wnid>/*`, metadata `corruption`, `severity`, `source` |
 //! | `inaturalist`, `sun`, `places`, `textures` (`dtd`), `ninco`, `ood-folder` (`folder`) | [`UnlabelledFolder`] | any images under `<root>`, no labels |
 //! | `coco-karpathy` (`coco`, `mscoco`), `flickr30k-karpathy` (`flickr30k`) | [`KarpathyJson`] | Karpathy or BLIP JSON + images |
 //!
@@ -20,6 +21,7 @@
 //! collections, test instances, pair candidates); [`npz`] reads NumPy archives.
 
 mod imagenet;
+mod imagenet_3dcc;
 mod imagenet_val;
 mod imagenet_x;
 mod json_field;
@@ -35,6 +37,10 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 pub use imagenet::ImageNetV2Variant;
+pub use imagenet_3dcc::{
+    CORRUPTION_COLUMN, IMAGENET_3DCC_CORRUPTIONS, IMAGENET_3DCC_MAX_SEVERITY, ImageNet3dcc,
+    SEVERITY_COLUMN, SOURCE_COLUMN,
+};
 pub use imagenet_val::{
     IMAGENET_VAL_SOLUTION, ImageNetVal, ImageNetValLayout, SOLUTION_SEARCH_DEPTH,
 };
@@ -100,6 +106,8 @@ pub enum Benchmark {
     /// ImageNet-R / -A / -O (200-class subsets).
     ImageNet200(SubsetName),
     ObjectNet,
+    /// ImageNet-3DCC: `<corruption>/<severity>/<wnid>/` folders.
+    ImageNet3dcc,
     Ood(OodSet),
     Retrieval(RetrievalSet),
 }
@@ -137,6 +145,8 @@ const ALIASES: &[(&str, Benchmark)] = &[
         Benchmark::ImageNet200(SubsetName::ImagenetR),
     ),
     ("objectnet-1.0", Benchmark::ObjectNet),
+    ("imagenet3dcc", Benchmark::ImageNet3dcc),
+    ("3dcc", Benchmark::ImageNet3dcc),
     ("inat", Benchmark::Ood(OodSet::INaturalist)),
     ("places365", Benchmark::Ood(OodSet::Places)),
     ("dtd", Benchmark::Ood(OodSet::Textures)),
@@ -150,7 +160,7 @@ const ALIASES: &[(&str, Benchmark)] = &[
 
 impl Benchmark {
     /// Every benchmark, in documentation order.
-    pub const ALL: [Benchmark; 18] = [
+    pub const ALL: [Benchmark; 19] = [
         Benchmark::ImageNet,
         Benchmark::ImageNetX,
         Benchmark::ImageNetV2(ImageNetV2Variant::MatchedFrequency),
@@ -161,6 +171,7 @@ impl Benchmark {
         Benchmark::ImageNet200(SubsetName::ImagenetA),
         Benchmark::ImageNet200(SubsetName::ImagenetO),
         Benchmark::ObjectNet,
+        Benchmark::ImageNet3dcc,
         Benchmark::Ood(OodSet::INaturalist),
         Benchmark::Ood(OodSet::Sun),
         Benchmark::Ood(OodSet::Places),
@@ -208,6 +219,7 @@ impl Benchmark {
             Benchmark::ImageNet200(SubsetName::ImagenetA) => "imagenet-a",
             Benchmark::ImageNet200(SubsetName::ImagenetO) => "imagenet-o",
             Benchmark::ObjectNet => "objectnet",
+            Benchmark::ImageNet3dcc => "imagenet-3dcc",
             Benchmark::Ood(OodSet::INaturalist) => "inaturalist",
             Benchmark::Ood(OodSet::Sun) => "sun",
             Benchmark::Ood(OodSet::Places) => "places",
@@ -240,6 +252,9 @@ impl Benchmark {
             }
             Benchmark::ObjectNet => {
                 BenchmarkAdapter::ObjectNet(ObjectNet::new(root).with_name(name))
+            }
+            Benchmark::ImageNet3dcc => {
+                BenchmarkAdapter::ImageNet3dcc(ImageNet3dcc::new(root).with_name(name))
             }
             Benchmark::Ood(_) => {
                 BenchmarkAdapter::Unlabelled(UnlabelledFolder::new(root).with_name(name))
@@ -282,6 +297,7 @@ pub enum BenchmarkAdapter {
     ImageNetX(ImageNetX),
     Folder(ImageFolder),
     ObjectNet(ObjectNet),
+    ImageNet3dcc(ImageNet3dcc),
     Unlabelled(UnlabelledFolder),
     Karpathy(KarpathyJson),
 }
@@ -293,6 +309,7 @@ impl BenchmarkAdapter {
             BenchmarkAdapter::ImageNetX(a) => a.load(cache),
             BenchmarkAdapter::Folder(a) => a.load(cache),
             BenchmarkAdapter::ObjectNet(a) => a.load(cache),
+            BenchmarkAdapter::ImageNet3dcc(a) => a.load(cache),
             BenchmarkAdapter::Unlabelled(a) => a.load(cache),
             BenchmarkAdapter::Karpathy(a) => a.load(cache),
         }
@@ -304,6 +321,7 @@ impl BenchmarkAdapter {
             BenchmarkAdapter::ImageNetX(a) => a.fingerprint(),
             BenchmarkAdapter::Folder(a) => a.fingerprint(),
             BenchmarkAdapter::ObjectNet(a) => a.fingerprint(),
+            BenchmarkAdapter::ImageNet3dcc(a) => a.fingerprint(),
             BenchmarkAdapter::Unlabelled(a) => a.fingerprint(),
             BenchmarkAdapter::Karpathy(a) => a.fingerprint(),
         }
