@@ -179,7 +179,7 @@ impl PairSet {
                     if b.bbox.is_none() {
                         return Err(format!("semantic pair {i}: the target view has no bbox"));
                     }
-                    if !p.viewpoint_variation.is_some_and(|v| v <= 2) {
+                    if p.viewpoint_variation.is_none_or(|v| v > 2) {
                         return Err(format!(
                             "semantic pair {i}: viewpoint_variation must be 0, 1 or 2"
                         ));

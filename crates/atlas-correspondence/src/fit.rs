@@ -279,15 +279,42 @@ pub fn fit_tables(models: &[ModelPairs], p: &Params) -> Result<Tables, Correspon
     })
 }
 
+/// One model's metric in the architecture comparison: (is a CNN, model name, metric).
+type Entry = (bool, String, Metric);
+
+#[derive(Default)]
+struct ArchRows {
+    dataset: Vec<String>,
+    task: Vec<String>,
+    metric: Vec<String>,
+    cnn: Vec<Option<f64>>,
+    vit: Vec<Option<f64>>,
+    diff: Vec<Option<f64>>,
+    lower: Vec<Option<f64>>,
+    upper: Vec<Option<f64>>,
+    n_pairs: Vec<i64>,
+    cnn_models: Vec<String>,
+    vit_models: Vec<String>,
+    note: Vec<Option<String>>,
+}
+
+/// The mean of the family's metric over the common pairs `common[idx]`.
+fn family_mean(fam: &[&Entry], common: &[usize], idx: &[usize]) -> Result<f64, MetricsError> {
+    let sel: Vec<usize> = idx.iter().map(|&k| common[k]).collect();
+    let mut s = 0.0;
+    for m in fam {
+        s += statistic(&m.2.counts, &m.2.groups, &sel)?;
+    }
+    Ok(s / fam.len() as f64)
+}
+
 /// Per dataset and metric: mean over CNN models minus mean over ViT models, paired bootstrap.
 fn arch_table(
     models: &[ModelPairs],
     p: &Params,
     cfg: &BootstrapConfig,
 ) -> Result<RecordBatch, CorrespondenceError> {
-    // (dataset, metric) -> per model (is_cnn, name, metric)
-    let mut by: BTreeMap<(String, String, &'static str), Vec<(bool, String, Metric)>> =
-        BTreeMap::new();
+    let mut by: BTreeMap<(String, String, &'static str), Vec<Entry>> = BTreeMap::new();
     for m in models {
         for d in &m.datasets {
             for metric in metrics(d, p) {
@@ -297,15 +324,7 @@ fn arch_table(
             }
         }
     }
-    let mut rows: (
-        Vec<String>,
-        Vec<String>,
-        Vec<String>,
-        Vec<Option<f64>>,
-        Vec<Option<f64>>,
-    ) = Default::default();
-    let (mut diff, mut lo, mut hi, mut npairs, mut cnn_m, mut vit_m, mut note) =
-        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut r = ArchRows::default();
     for ((dataset, metric, task), ms) in by {
         let n = ms.iter().map(|m| m.2.counts.len()).max().unwrap_or(0);
         // Pairs every model scored (the comparison is paired).
@@ -315,36 +334,25 @@ fn arch_table(
                     .all(|m| m.2.counts.get(i).copied().flatten().is_some())
             })
             .collect();
-        let fam =
-            |c: bool| -> Vec<&(bool, String, Metric)> { ms.iter().filter(|m| m.0 == c).collect() };
-        let (cnn, vit) = (fam(true), fam(false));
-        let mean_over =
-            |fam: &[&(bool, String, Metric)], idx: &[usize]| -> Result<f64, MetricsError> {
-                let mut s = 0.0;
-                for m in fam {
-                    let sel: Vec<usize> = idx.iter().map(|&k| common[k]).collect();
-                    s += statistic(&m.2.counts, &m.2.groups, &sel)?;
-                }
-                Ok(s / fam.len() as f64)
-            };
+        let cnn: Vec<&Entry> = ms.iter().filter(|m| m.0).collect();
+        let vit: Vec<&Entry> = ms.iter().filter(|m| !m.0).collect();
         let all: Vec<usize> = (0..common.len()).collect();
-        let cm = (!cnn.is_empty())
-            .then(|| mean_over(&cnn, &all).ok())
-            .flatten();
-        let vm = (!vit.is_empty())
-            .then(|| mean_over(&vit, &all).ok())
-            .flatten();
+        let mean = |fam: &[&Entry]| {
+            (!fam.is_empty())
+                .then(|| family_mean(fam, &common, &all).ok())
+                .flatten()
+        };
+        let (cm, vm) = (mean(&cnn), mean(&vit));
         let (d, b, why) = match (cm, vm) {
             (Some(c), Some(v)) => {
-                let r = with_ci(common.len(), cfg, |idx| {
-                    Ok(mean_over(&cnn, idx)? - mean_over(&vit, idx)?)
-                });
-                (
-                    Some(c - v),
-                    r.and_then(|r| r.1),
-                    r.is_some_and(|r| r.1.is_none())
-                        .then(|| "interval undefined (too few pairs)".to_string()),
-                )
+                let ci = with_ci(common.len(), cfg, |idx| {
+                    Ok(family_mean(&cnn, &common, idx)? - family_mean(&vit, &common, idx)?)
+                })
+                .and_then(|x| x.1);
+                let why = ci
+                    .is_none()
+                    .then(|| "interval undefined (too few pairs)".to_string());
+                (Some(c - v), ci, why)
             }
             _ => (
                 None,
@@ -357,35 +365,33 @@ fn arch_table(
                 )),
             ),
         };
-        rows.0.push(dataset);
-        rows.1.push(task.to_string());
-        rows.2.push(metric);
-        rows.3.push(cm);
-        rows.4.push(vm);
-        diff.push(d);
-        lo.push(b.map(|b| b.0));
-        hi.push(b.map(|b| b.1));
-        npairs.push(common.len() as i64);
-        let names = |f: &[&(bool, String, Metric)]| {
-            f.iter().map(|m| m.1.as_str()).collect::<Vec<_>>().join(",")
-        };
-        cnn_m.push(names(&cnn));
-        vit_m.push(names(&vit));
-        note.push(why);
+        let names = |f: &[&Entry]| f.iter().map(|m| m.1.as_str()).collect::<Vec<_>>().join(",");
+        r.dataset.push(dataset);
+        r.task.push(task.to_string());
+        r.metric.push(metric);
+        r.cnn.push(cm);
+        r.vit.push(vm);
+        r.diff.push(d);
+        r.lower.push(b.map(|b| b.0));
+        r.upper.push(b.map(|b| b.1));
+        r.n_pairs.push(common.len() as i64);
+        r.cnn_models.push(names(&cnn));
+        r.vit_models.push(names(&vit));
+        r.note.push(why);
     }
     Ok(Table::default()
-        .utf8("model", vec![ARCH_MODEL; rows.0.len()])
-        .utf8("dataset", rows.0)
-        .utf8("task", rows.1)
-        .utf8("metric", rows.2)
-        .f64_opt("cnn_mean", rows.3)
-        .f64_opt("vit_mean", rows.4)
-        .f64_opt("difference", diff)
-        .f64_opt("difference_lower", lo)
-        .f64_opt("difference_upper", hi)
-        .i64("n_pairs", npairs)
-        .utf8("cnn_models", cnn_m)
-        .utf8("vit_models", vit_m)
-        .utf8_opt("note", note)
+        .utf8("model", vec![ARCH_MODEL; r.dataset.len()])
+        .utf8("dataset", r.dataset)
+        .utf8("task", r.task)
+        .utf8("metric", r.metric)
+        .f64_opt("cnn_mean", r.cnn)
+        .f64_opt("vit_mean", r.vit)
+        .f64_opt("difference", r.diff)
+        .f64_opt("difference_lower", r.lower)
+        .f64_opt("difference_upper", r.upper)
+        .i64("n_pairs", r.n_pairs)
+        .utf8("cnn_models", r.cnn_models)
+        .utf8("vit_models", r.vit_models)
+        .utf8_opt("note", r.note)
         .finish()?)
 }

@@ -125,7 +125,7 @@ impl Default for Params {
 impl Params {
     /// Checks values a config can get wrong; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
-        if self.image_size == 0 || self.image_size % 32 != 0 {
+        if self.image_size == 0 || !self.image_size.is_multiple_of(32) {
             return Err(format!(
                 "image_size = {}: must be a positive multiple of 32 (CNN towers' stride)",
                 self.image_size

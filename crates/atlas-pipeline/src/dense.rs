@@ -50,7 +50,7 @@ pub fn dense_spec(
     };
     let layer: DenseLayer = layer_text.parse().map_err(|e| err(format!("{e}")))?;
     let index = info.index(layer).map_err(|e| err(e.to_string()))?;
-    if req.image_size == 0 || req.image_size % info.multiple != 0 {
+    if req.image_size == 0 || !req.image_size.is_multiple_of(info.multiple) {
         return Err(err(format!(
             "image_size = {} is not a multiple of {} (the tower's stride); pick one that is, \
              e.g. {}",
