@@ -33,6 +33,7 @@ fn study_config_parses_with_every_stage_and_tagged_models() {
         "shapebias",
         "retrieval",
         "corruption",
+        "correspondence",
     ] {
         assert!(names.contains(&name), "no stage {name}");
     }
