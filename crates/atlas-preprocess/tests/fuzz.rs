@@ -1,0 +1,46 @@
+//! Fuzz harness of the image decode entry point (see `atlas-fuzz`; DEVELOPERS.md "Fuzzing").
+//! `ATLAS_FUZZ_CASES=1000000 cargo test --release -p atlas-preprocess --test fuzz -- --nocapture`
+
+mod common;
+
+use atlas_preprocess::{DecodedImage, PixelData, decode_with_limit};
+
+#[global_allocator]
+static ALLOC: atlas_fuzz::CapAlloc = atlas_fuzz::CapAlloc;
+
+/// The pixel limit of the harness: pixel buffers stay under `atlas_fuzz::SOFT_CAP` (4 M pixels
+/// x 4 channels x 2 bytes), so a larger allocation is a bug, not a big image.
+const FUZZ_PIXELS: u64 = 1 << 22;
+
+fn consistent(img: &DecodedImage) -> bool {
+    let n = img.width as usize * img.height as usize * img.mode.channels();
+    match &img.data {
+        PixelData::U8(d) => d.len() == n,
+        PixelData::U16(d) => d.len() == n,
+    }
+}
+
+#[test]
+fn fuzz_image_decode() {
+    let seeds = common::seeds();
+    let dict: &[&[u8]] = &[
+        b"IHDR", b"IDAT", b"IEND", b"PLTE", b"tRNS", b"\xFF\xD8\xFF", b"\xFF\xC0", b"\xFF\xC2",
+        b"\xFF\xC4", b"\xFF\xDA", b"\xFF\xD9", b"\xFF\xDD\x00\x04\xFF\xFF",
+    ];
+    let report = atlas_fuzz::run("image-decode", &seeds, dict, |input| {
+        match decode_with_limit(input, FUZZ_PIXELS) {
+            Ok(img) => {
+                assert!(consistent(&img), "buffer does not match {}x{}", img.width, img.height);
+                assert!(img.width as u64 * img.height as u64 <= FUZZ_PIXELS);
+                // The crop path indexes the buffer by the header's size.
+                let _ = img.crop_border(1);
+                true
+            }
+            Err(e) => {
+                assert!(!e.to_string().is_empty());
+                false
+            }
+        }
+    });
+    assert!(report.accepted > 0, "no mutated input decoded: the seeds are broken");
+}
