@@ -139,10 +139,13 @@ fn fuzz_wds_tar() {
         |input| {
             let (items, errors) = scan_tar(input, Path::new("/nonexistent/0.tar"), "test");
             for it in &items {
-                assert!(!it.id.contains("#/") && !it.id.contains("../"), "{}", it.id);
+                // No listed key escapes the shard.
+                let key = it.id.split_once('#').map_or("", |(_, k)| k);
+                assert!(!key.starts_with('/'), "{}", it.id);
+                assert!(!key.split('/').any(|c| c == ".."), "{}", it.id);
             }
-            errors.is_empty()
+            !items.is_empty()
         },
     );
-    assert!(report.accepted > 0, "no mutated shard read cleanly: the seeds are broken");
+    assert!(report.accepted > 0, "no mutated shard listed an item: the seeds are broken");
 }
