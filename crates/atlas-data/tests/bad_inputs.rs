@@ -6,9 +6,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use atlas_data::{
-    Location, MAX_TEXT_MEMBER, ManifestDataset, WebDataset, read_location, scan_tar,
-};
+use atlas_data::{Location, MAX_TEXT_MEMBER, ManifestDataset, WebDataset, read_location, scan_tar};
 
 /// A tar member whose name is written raw (the `tar` crate's builder refuses `..`).
 fn raw_member(out: &mut Vec<u8>, name: &str, size_field: u64, data: &[u8]) {
@@ -45,9 +43,21 @@ fn traversal_and_absolute_member_names_are_item_errors_and_the_shard_goes_on() {
     assert_eq!(items[0].id, "test/0.tar#ok");
     assert_eq!(items[0].label, Some(0));
     assert_eq!(errors.len(), 3, "{errors:?}");
-    assert!(errors[0].reason.contains("`..` component"), "{}", errors[0].reason);
-    assert!(errors[1].reason.contains("absolute path"), "{}", errors[1].reason);
-    assert!(errors[2].reason.contains("path traversal"), "{}", errors[2].reason);
+    assert!(
+        errors[0].reason.contains("`..` component"),
+        "{}",
+        errors[0].reason
+    );
+    assert!(
+        errors[1].reason.contains("absolute path"),
+        "{}",
+        errors[1].reason
+    );
+    assert!(
+        errors[2].reason.contains("path traversal"),
+        "{}",
+        errors[2].reason
+    );
     assert!(errors.iter().all(|e| e.reason.contains("/data/0.tar")));
 }
 
@@ -66,7 +76,10 @@ fn absurd_member_sizes_allocate_nothing() {
         "{errors:?}"
     );
     // The image before it is still listed (its key has no label member).
-    assert_eq!(items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["x/s.tar#a"]);
+    assert_eq!(
+        items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+        ["x/s.tar#a"]
+    );
 
     // An image whose size field runs past the data: truncation, earlier items kept.
     let mut t = Vec::new();
@@ -74,7 +87,10 @@ fn absurd_member_sizes_allocate_nothing() {
     raw_member(&mut t, "c.png", 1 << 29, &png);
     let (items, errors) = scan_tar(&t[..], Path::new("s.tar"), "x");
     assert_eq!(items.len(), 1);
-    assert!(errors.iter().any(|e| e.reason.contains("truncated")), "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e.reason.contains("truncated")),
+        "{errors:?}"
+    );
 }
 
 #[test]

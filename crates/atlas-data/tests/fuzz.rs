@@ -29,7 +29,16 @@ fn fuzz_manifest_csv() {
         "filename,target,note\r\nz.png,cat,\"multi\nline\"\r\nw.png,-3,\r\n",
     ];
     let seeds: Vec<Vec<u8>> = seeds.iter().map(|s| s.as_bytes().to_vec()).collect();
-    let dict: &[&[u8]] = &[b",", b"\"", b"\n", b"\r\n", b"path", b"label", b"\xef\xbb\xbf", b"\xff"];
+    let dict: &[&[u8]] = &[
+        b",",
+        b"\"",
+        b"\n",
+        b"\r\n",
+        b"path",
+        b"label",
+        b"\xef\xbb\xbf",
+        b"\xff",
+    ];
     atlas_fuzz::run("manifest-csv", &seeds, dict, |input| {
         m.parse_bytes(input).is_ok()
     });
@@ -44,7 +53,9 @@ fn fuzz_manifest_jsonl() {
         "{\"file\": \"z.png\", \"class_id\": -9223372036854775808}\n[1]\n\"s\"\n",
     ];
     let seeds: Vec<Vec<u8>> = seeds.iter().map(|s| s.as_bytes().to_vec()).collect();
-    let dict: &[&[u8]] = &[b"{", b"}", b"[", b"]", b"\"", b":", b",", b"\\u0000", b"\\ud800", b"1e999"];
+    let dict: &[&[u8]] = &[
+        b"{", b"}", b"[", b"]", b"\"", b":", b",", b"\\u0000", b"\\ud800", b"1e999",
+    ];
     atlas_fuzz::run("manifest-jsonl", &seeds, dict, |input| {
         m.parse_bytes(input).is_ok()
     });
@@ -60,8 +71,19 @@ fn fuzz_karpathy_json() {
     ];
     let seeds: Vec<Vec<u8>> = seeds.iter().map(|s| s.as_bytes().to_vec()).collect();
     let dict: &[&[u8]] = &[
-        b"{", b"}", b"[", b"]", b"\"", b"images", b"split", b"test", b"sentences", b"caption",
-        b"null", b"[[[[[[[[[[[[[[[[", b"\\ud83d",
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b"\"",
+        b"images",
+        b"split",
+        b"test",
+        b"sentences",
+        b"caption",
+        b"null",
+        b"[[[[[[[[[[[[[[[[",
+        b"\\ud83d",
     ];
     atlas_fuzz::run("karpathy-json", &seeds, dict, |input| {
         k.parse_bytes(input).is_ok()
@@ -97,7 +119,8 @@ fn tar_seed(variant: u8) -> Vec<u8> {
         h.set_size(png.len() as u64);
         h.set_mode(0o644);
         h.set_cksum();
-        pb.append_data(&mut h, "short.png", &png[..]).expect("pax member");
+        pb.append_data(&mut h, "short.png", &png[..])
+            .expect("pax member");
         let extra = pb.into_inner().expect("tar");
         // Drop the first archive's end-of-archive blocks, then append.
         b2.truncate(b2.len() - 1024);
@@ -126,7 +149,15 @@ fn fix_tar_checksums(rng: &mut Rng, data: &mut [u8]) {
 #[test]
 fn fuzz_wds_tar() {
     let seeds = vec![tar_seed(0), tar_seed(1)];
-    let dict: &[&[u8]] = &[b"../", b"/", b".cls", b".png", b"././@LongLink", b"ustar\0", b"00"];
+    let dict: &[&[u8]] = &[
+        b"../",
+        b"/",
+        b".cls",
+        b".png",
+        b"././@LongLink",
+        b"ustar\0",
+        b"00",
+    ];
     let mutator = Mutator::new(seeds, dict.iter().map(|d| d.to_vec()).collect());
     let report = atlas_fuzz::run_with(
         "wds-tar",
@@ -147,5 +178,8 @@ fn fuzz_wds_tar() {
             !items.is_empty()
         },
     );
-    assert!(report.accepted > 0, "no mutated shard listed an item: the seeds are broken");
+    assert!(
+        report.accepted > 0,
+        "no mutated shard listed an item: the seeds are broken"
+    );
 }

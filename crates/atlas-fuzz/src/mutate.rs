@@ -214,11 +214,19 @@ mod tests {
     #[test]
     fn cases_are_reproducible_and_differ() {
         let m = Mutator::new(vec![b"hello 12345 world".to_vec()], vec![b"..".to_vec()]);
-        let a: Vec<Vec<u8>> = (0..50).map(|c| m.mutate(&mut Rng::for_case(7, c))).collect();
-        let b: Vec<Vec<u8>> = (0..50).map(|c| m.mutate(&mut Rng::for_case(7, c))).collect();
+        let a: Vec<Vec<u8>> = (0..50)
+            .map(|c| m.mutate(&mut Rng::for_case(7, c)))
+            .collect();
+        let b: Vec<Vec<u8>> = (0..50)
+            .map(|c| m.mutate(&mut Rng::for_case(7, c)))
+            .collect();
         assert_eq!(a, b);
         let distinct: std::collections::HashSet<_> = a.iter().collect();
-        assert!(distinct.len() > 40, "only {} distinct inputs", distinct.len());
+        assert!(
+            distinct.len() > 40,
+            "only {} distinct inputs",
+            distinct.len()
+        );
         assert!(a.iter().any(|x| x.as_slice() != b"hello 12345 world"));
     }
 

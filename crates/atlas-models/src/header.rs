@@ -72,7 +72,10 @@ pub fn parse_header(path: &Path, file: &[u8]) -> Result<(usize, BTreeMap<String,
     if n > size - 8 {
         return Err(bad(
             path,
-            format!("the header length field says {n} bytes, but only {} follow", size - 8),
+            format!(
+                "the header length field says {n} bytes, but only {} follow",
+                size - 8
+            ),
         ));
     }
     let header = &file[8..8 + n as usize];
@@ -118,7 +121,9 @@ pub fn parse_header(path: &Path, file: &[u8]) -> Result<(usize, BTreeMap<String,
             .ok_or_else(|| tensor("no `data_offsets: [begin, end]` of whole numbers".into()))?;
         let (begin, end) = offsets;
         if end < begin {
-            return Err(tensor(format!("data_offsets [{begin}, {end}] are reversed")));
+            return Err(tensor(format!(
+                "data_offsets [{begin}, {end}] are reversed"
+            )));
         }
         let bits = elements
             .checked_mul(bits)
@@ -223,11 +228,31 @@ mod tests {
         let cases = [
             (GOOD.replace("[0,24]", "[0,20]"), "tensor `a`", "needs 24"),
             (GOOD.replace("[24,32]", "[32,24]"), "tensor `b`", "reversed"),
-            (GOOD.replace("[24,32]", "[16,24]"), "`a` [0, 24] and `b` [16, 24]", "overlap"),
-            (GOOD.replace("[4]", "[4000000000000,4000000000000]"), "tensor `b`", "overflows"),
-            (GOOD.replace("[24,32]", "[1000024,1000032]"), "tensor `b`", "run past"),
-            (GOOD.replace("\"F16\"", "\"Q4\""), "tensor `b`", "unknown dtype"),
-            (GOOD.replace("\"F16\",\"shape\":[4]", "\"F4\",\"shape\":[3]"), "tensor `b`", "bits"),
+            (
+                GOOD.replace("[24,32]", "[16,24]"),
+                "`a` [0, 24] and `b` [16, 24]",
+                "overlap",
+            ),
+            (
+                GOOD.replace("[4]", "[4000000000000,4000000000000]"),
+                "tensor `b`",
+                "overflows",
+            ),
+            (
+                GOOD.replace("[24,32]", "[1000024,1000032]"),
+                "tensor `b`",
+                "run past",
+            ),
+            (
+                GOOD.replace("\"F16\"", "\"Q4\""),
+                "tensor `b`",
+                "unknown dtype",
+            ),
+            (
+                GOOD.replace("\"F16\",\"shape\":[4]", "\"F4\",\"shape\":[3]"),
+                "tensor `b`",
+                "bits",
+            ),
         ];
         for (header, who, what) in cases {
             let e = err(&file(&header, 32, None));
@@ -239,7 +264,10 @@ mod tests {
         assert!(e.contains("cover 32 of the file's 40"), "{e}");
         // Truncated data.
         let e = err(&file(GOOD, 30, None));
-        assert!(e.contains("tensor `b`") && e.contains("run past the 30 data bytes"), "{e}");
+        assert!(
+            e.contains("tensor `b`") && e.contains("run past the 30 data bytes"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -34,7 +34,9 @@ fn assemble(rng: &mut Rng, header: Vec<u8>) -> Vec<u8> {
         .unwrap_or(0);
     let len = match rng.below(8) {
         0 => rng.next_u64(),
-        1 => (header.len() as u64).wrapping_add(rng.below(16) as u64).wrapping_sub(8),
+        1 => (header.len() as u64)
+            .wrapping_add(rng.below(16) as u64)
+            .wrapping_sub(8),
         _ => header.len() as u64,
     };
     let data = match rng.below(8) {
@@ -51,8 +53,18 @@ fn assemble(rng: &mut Rng, header: Vec<u8>) -> Vec<u8> {
 #[test]
 fn fuzz_safetensors_header() {
     let dict: &[&[u8]] = &[
-        b"\"dtype\"", b"\"shape\"", b"\"data_offsets\"", b"\"F32\"", b"\"F4\"", b"\"BOOL\"",
-        b"\"__metadata__\"", b"[0,0]", b"18446744073709551615", b"-1", b"{}", b"[]",
+        b"\"dtype\"",
+        b"\"shape\"",
+        b"\"data_offsets\"",
+        b"\"F32\"",
+        b"\"F4\"",
+        b"\"BOOL\"",
+        b"\"__metadata__\"",
+        b"[0,0]",
+        b"18446744073709551615",
+        b"-1",
+        b"{}",
+        b"[]",
     ];
     let mutator = Mutator::new(seeds(), dict.iter().map(|d| d.to_vec()).collect());
     let path = Path::new("fuzz.safetensors");
@@ -73,7 +85,11 @@ fn fuzz_safetensors_header() {
                 let data = &input[8 + n..];
                 for (name, t) in &tensors {
                     let (a, b) = t.data_offsets;
-                    assert!(a <= b && b <= data.len(), "{name}: {a}..{b} of {}", data.len());
+                    assert!(
+                        a <= b && b <= data.len(),
+                        "{name}: {a}..{b} of {}",
+                        data.len()
+                    );
                 }
                 true
             }
@@ -83,5 +99,8 @@ fn fuzz_safetensors_header() {
             }
         },
     );
-    assert!(report.accepted > 0, "no mutated header parsed: the seeds are broken");
+    assert!(
+        report.accepted > 0,
+        "no mutated header parsed: the seeds are broken"
+    );
 }

@@ -18,7 +18,12 @@ fn repo() -> PathBuf {
 fn fuzz_pipeline_config() {
     let root = repo();
     let mut seeds = Vec::new();
-    for f in ["pipeline.toml", "configs/study.toml", "configs/fixture.toml", "configs/shared-samples.toml"] {
+    for f in [
+        "pipeline.toml",
+        "configs/study.toml",
+        "configs/fixture.toml",
+        "configs/shared-samples.toml",
+    ] {
         let text = std::fs::read(root.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert!(
             LoadedConfig::parse(&String::from_utf8_lossy(&text), &root.join(f)).is_ok(),
@@ -27,10 +32,27 @@ fn fuzz_pipeline_config() {
         seeds.push(text);
     }
     let dict: &[&[u8]] = &[
-        b"[run]\n", b"[[model]]\n", b"[[dataset]]\n", b"[stages.shift]\n", b"[[prompts]]\n",
-        b"batch_size = 0\n", b"max_image_pixels = 0\n", b"logit_scale = inf\n", b" = ", b"\"",
-        b"'''", b"[", b"]", b"{", b"}", b"=", b",", b"nan", b"1979-05-27T07:32:00Z",
-        b"0x7fffffffffffffff", b"\xff",
+        b"[run]\n",
+        b"[[model]]\n",
+        b"[[dataset]]\n",
+        b"[stages.shift]\n",
+        b"[[prompts]]\n",
+        b"batch_size = 0\n",
+        b"max_image_pixels = 0\n",
+        b"logit_scale = inf\n",
+        b" = ",
+        b"\"",
+        b"'''",
+        b"[",
+        b"]",
+        b"{",
+        b"}",
+        b"=",
+        b",",
+        b"nan",
+        b"1979-05-27T07:32:00Z",
+        b"0x7fffffffffffffff",
+        b"\xff",
     ];
     let registry = Registry::builtin();
     let path = Path::new("/nonexistent/fuzz/pipeline.toml");
@@ -44,7 +66,12 @@ fn fuzz_pipeline_config() {
         let text = String::from_utf8_lossy(input);
         match LoadedConfig::parse(&text, path) {
             Ok(cfg) => registry.parse_params(&cfg, &settings).is_ok(),
-            Err(ConfigError::At { line, column, message, .. }) => {
+            Err(ConfigError::At {
+                line,
+                column,
+                message,
+                ..
+            }) => {
                 // Every error points into the file.
                 assert!(line >= 1 && column >= 1, "{line}:{column}: {message}");
                 assert!(line <= text.split('\n').count(), "line {line}: {message}");
@@ -53,5 +80,8 @@ fn fuzz_pipeline_config() {
             Err(e) => panic!("a parse from text cannot fail to read a file: {e}"),
         }
     });
-    assert!(report.accepted > 0, "no mutated config parsed: the seeds are broken");
+    assert!(
+        report.accepted > 0,
+        "no mutated config parsed: the seeds are broken"
+    );
 }

@@ -15,8 +15,8 @@
 //!   342 of 342 files bit-exact, CMYK included. Chosen.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::PreprocessError;
 
@@ -48,12 +48,17 @@ pub fn max_pixels() -> Result<u64, PreprocessError> {
     }
     match std::env::var(MAX_PIXELS_ENV) {
         Err(_) => Ok(MAX_PIXELS),
-        Ok(v) => v.trim().replace('_', "").parse::<u64>().map(|l| l.max(1)).map_err(|_| {
-            PreprocessError::Config(format!(
-                "{MAX_PIXELS_ENV}={v:?} is not a whole number of pixels; unset it (default \
+        Ok(v) => v
+            .trim()
+            .replace('_', "")
+            .parse::<u64>()
+            .map(|l| l.max(1))
+            .map_err(|_| {
+                PreprocessError::Config(format!(
+                    "{MAX_PIXELS_ENV}={v:?} is not a whole number of pixels; unset it (default \
                  {MAX_PIXELS}) or give e.g. {MAX_PIXELS_ENV}=400000000"
-            ))
-        }),
+                ))
+            }),
     }
 }
 

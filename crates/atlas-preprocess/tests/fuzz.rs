@@ -25,8 +25,18 @@ fn consistent(img: &DecodedImage) -> bool {
 fn fuzz_image_decode() {
     let seeds = common::seeds();
     let dict: &[&[u8]] = &[
-        b"IHDR", b"IDAT", b"IEND", b"PLTE", b"tRNS", b"\xFF\xD8\xFF", b"\xFF\xC0", b"\xFF\xC2",
-        b"\xFF\xC4", b"\xFF\xDA", b"\xFF\xD9", b"\xFF\xDD\x00\x04\xFF\xFF",
+        b"IHDR",
+        b"IDAT",
+        b"IEND",
+        b"PLTE",
+        b"tRNS",
+        b"\xFF\xD8\xFF",
+        b"\xFF\xC0",
+        b"\xFF\xC2",
+        b"\xFF\xC4",
+        b"\xFF\xDA",
+        b"\xFF\xD9",
+        b"\xFF\xDD\x00\x04\xFF\xFF",
     ];
     let mutator = Mutator::new(seeds, dict.iter().map(|d| d.to_vec()).collect());
     let make = |rng: &mut Rng| {
@@ -37,7 +47,12 @@ fn fuzz_image_decode() {
     let report = atlas_fuzz::run_with("image-decode", Settings::from_env(), make, |input| {
         match decode_with_limit(input, FUZZ_PIXELS) {
             Ok(img) => {
-                assert!(consistent(&img), "buffer does not match {}x{}", img.width, img.height);
+                assert!(
+                    consistent(&img),
+                    "buffer does not match {}x{}",
+                    img.width,
+                    img.height
+                );
                 assert!(img.width as u64 * img.height as u64 <= FUZZ_PIXELS);
                 // The crop path indexes the buffer by the header's size.
                 let _ = img.crop_border(1);
@@ -49,7 +64,10 @@ fn fuzz_image_decode() {
             }
         }
     });
-    assert!(report.accepted > 0, "no mutated input decoded: the seeds are broken");
+    assert!(
+        report.accepted > 0,
+        "no mutated input decoded: the seeds are broken"
+    );
 }
 
 /// PNG chunks carry a CRC the decoder checks: recomputing it (3 times in 4) lets mutations of
@@ -75,7 +93,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         c ^= b as u32;
         for _ in 0..8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
         }
     }
     !c

@@ -15,7 +15,11 @@ fn set_limit_then_environment_then_default() {
     set_max_pixels(Some(34));
     assert_eq!(max_pixels().expect("set"), 34);
     let e = decode(&seed).expect_err("35 pixels over 34");
-    assert!(e.to_string().contains("7x5 = 35 pixels exceeds the limit of 34"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("7x5 = 35 pixels exceeds the limit of 34"),
+        "{e}"
+    );
 
     set_max_pixels(None);
     unsafe { std::env::set_var(MAX_PIXELS_ENV, "30") };
@@ -23,7 +27,10 @@ fn set_limit_then_environment_then_default() {
     assert!(decode(&seed).is_err());
     unsafe { std::env::set_var(MAX_PIXELS_ENV, "lots") };
     let e = decode(&seed).expect_err("bad env");
-    assert!(e.to_string().contains("ATLAS_MAX_IMAGE_PIXELS=\"lots\""), "{e}");
+    assert!(
+        e.to_string().contains("ATLAS_MAX_IMAGE_PIXELS=\"lots\""),
+        "{e}"
+    );
     unsafe { std::env::remove_var(MAX_PIXELS_ENV) };
     assert!(decode(&seed).is_ok());
 }

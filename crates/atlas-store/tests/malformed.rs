@@ -24,9 +24,17 @@ fn batch() -> RecordBatch {
     ]));
     let n = 40u32;
     let hashes = FixedSizeBinaryArray::try_from_iter((0..n).map(|i| i.to_le_bytes())).unwrap();
-    let xs = Float32Array::from((0..n).map(|i| (i % 7 != 0).then_some(i as f32)).collect::<Vec<_>>());
+    let xs = Float32Array::from(
+        (0..n)
+            .map(|i| (i % 7 != 0).then_some(i as f32))
+            .collect::<Vec<_>>(),
+    );
     let names = StringArray::from((0..n).map(|i| format!("item {i}")).collect::<Vec<_>>());
-    RecordBatch::try_new(schema, vec![Arc::new(hashes), Arc::new(xs), Arc::new(names)]).unwrap()
+    RecordBatch::try_new(
+        schema,
+        vec![Arc::new(hashes), Arc::new(xs), Arc::new(names)],
+    )
+    .unwrap()
 }
 
 fn key(s: &str) -> ArtifactKey {
@@ -76,7 +84,10 @@ fn signed_damaged_pages_are_a_read_error_not_a_panic() {
         *b = 0xEE;
     }
     replace_signed(&store, &k, &bad);
-    let art = store.get(KIND, &k).unwrap().expect("footer and hash verify");
+    let art = store
+        .get(KIND, &k)
+        .unwrap()
+        .expect("footer and hash verify");
     let e = art.read().expect_err("damaged pages");
     assert!(e.to_string().contains(".parquet"), "{e}");
 }

@@ -31,8 +31,7 @@ fn unknown_dataset_in_stage_names_line() {
 
 #[test]
 fn duplicate_model_names_rejected() {
-    let src =
-        "[[model]]\nname = \"a\"\nsource = \"x\"\n[[model]]\nname = \"a\"\nsource = \"y\"\n";
+    let src = "[[model]]\nname = \"a\"\nsource = \"x\"\n[[model]]\nname = \"a\"\nsource = \"y\"\n";
     let msg = parse(src).unwrap_err().to_string();
     assert!(msg.contains(":5:"), "{msg}");
 }
@@ -55,9 +54,18 @@ fn relative_paths_resolve_against_config_dir() {
 #[test]
 fn unusable_run_values_name_their_line() {
     for (src, needle) in [
-        ("[run]\nseed = 1\nbatch_size = 0\n", ":3:14: [run] batch_size must be at least 1"),
-        ("\n[run]\nshard_rows = 0\n", ":3:14: [run] shard_rows must be at least 1"),
-        ("[run]\nmax_image_pixels = 0\n", ":2:20: [run] max_image_pixels must be at least 1"),
+        (
+            "[run]\nseed = 1\nbatch_size = 0\n",
+            ":3:14: [run] batch_size must be at least 1",
+        ),
+        (
+            "\n[run]\nshard_rows = 0\n",
+            ":3:14: [run] shard_rows must be at least 1",
+        ),
+        (
+            "[run]\nmax_image_pixels = 0\n",
+            ":2:20: [run] max_image_pixels must be at least 1",
+        ),
         ("[run]\nbatch_size = -3\n", ":2:14"),
         ("[run]\nmax_image_pixels = \"lots\"\n", ":2:20"),
         ("[run]\nlogit_scale = inf\n", "positive finite number"),

@@ -22,7 +22,11 @@ pub fn png(w: u32, h: u32, color: png::ColorType, depth: png::BitDepth) -> Vec<u
         enc.set_color(color);
         enc.set_depth(depth);
         if color == png::ColorType::Indexed {
-            enc.set_palette((0..=255u8).flat_map(|i| [i, 255 - i, i / 2]).collect::<Vec<_>>());
+            enc.set_palette(
+                (0..=255u8)
+                    .flat_map(|i| [i, 255 - i, i / 2])
+                    .collect::<Vec<_>>(),
+            );
         }
         let mut wr = enc.write_header().expect("png header");
         let channels = match color {
@@ -101,7 +105,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         c ^= b as u32;
         for _ in 0..8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
         }
     }
     !c
