@@ -200,7 +200,9 @@ fn unsafe_member_name(path: &str) -> Option<&'static str> {
     if path.is_empty() {
         return Some("the name is empty");
     }
-    if path.starts_with('/') || path.as_bytes().get(1) == Some(&b':') {
+    let b = path.as_bytes();
+    let drive = b.len() > 2 && b[0].is_ascii_alphabetic() && b[1] == b':' && b[2] == b'/';
+    if path.starts_with('/') || drive {
         return Some("the name is an absolute path");
     }
     if path.split('/').any(|c| c == "..") {

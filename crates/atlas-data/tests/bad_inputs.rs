@@ -36,13 +36,25 @@ fn traversal_and_absolute_member_names_are_item_errors_and_the_shard_goes_on() {
     raw_member(&mut t, "../evil.png", png.len() as u64, &png);
     raw_member(&mut t, "/etc/evil.png", png.len() as u64, &png);
     raw_member(&mut t, "a/../../evil.cls", 1, b"1");
+    raw_member(&mut t, "C:\\win\\evil.png", png.len() as u64, &png);
+    // Dots and colons inside a name are fine.
+    raw_member(&mut t, "dir..x/a:b.png", png.len() as u64, &png);
     raw_member(&mut t, "ok.png", png.len() as u64, &png);
     raw_member(&mut t, "ok.cls", 1, b"0");
     let (items, errors) = scan_tar(&finish(t)[..], Path::new("/data/0.tar"), "test");
-    assert_eq!(items.len(), 1, "{errors:?}");
-    assert_eq!(items[0].id, "test/0.tar#ok");
-    assert_eq!(items[0].label, Some(0));
-    assert_eq!(errors.len(), 3, "{errors:?}");
+    let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["test/0.tar#dir..x/a:b", "test/0.tar#ok"],
+        "{errors:?}"
+    );
+    assert_eq!(items[1].label, Some(0));
+    assert_eq!(errors.len(), 4, "{errors:?}");
+    assert!(
+        errors[3].reason.contains("absolute path"),
+        "{}",
+        errors[3].reason
+    );
     assert!(
         errors[0].reason.contains("`..` component"),
         "{}",

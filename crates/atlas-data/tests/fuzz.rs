@@ -168,7 +168,7 @@ fn fuzz_wds_tar() {
             data
         },
         |input| {
-            let (items, errors) = scan_tar(input, Path::new("/nonexistent/0.tar"), "test");
+            let (items, _errors) = scan_tar(input, Path::new("/nonexistent/0.tar"), "test");
             for it in &items {
                 // No listed key escapes the shard.
                 let key = it.id.split_once('#').map_or("", |(_, k)| k);
