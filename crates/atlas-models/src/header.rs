@@ -214,6 +214,27 @@ mod tests {
     }
 
     #[test]
+    fn what_the_safetensors_crate_writes_reads() {
+        use safetensors::tensor::{Dtype, TensorView};
+        let a = vec![7u8; 4 * 6];
+        let b = vec![1u8; 2 * 5];
+        let c = vec![2u8; 1];
+        let tensors = [
+            (
+                "visual.a",
+                TensorView::new(Dtype::F32, vec![2, 3], &a).expect("a"),
+            ),
+            ("b", TensorView::new(Dtype::BF16, vec![5], &b).expect("b")),
+            ("c", TensorView::new(Dtype::U8, vec![1], &c).expect("c")),
+        ];
+        let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
+        let bytes = safetensors::serialize(tensors, Some(meta)).expect("serialize");
+        let (_, t) = parse_header(Path::new("x"), &bytes).expect("the crate's own output");
+        assert_eq!(t.len(), 3);
+        assert_eq!(t["b"].shape, vec![5]);
+    }
+
+    #[test]
     fn header_length_beyond_the_cap_or_the_file_is_refused_without_allocating() {
         let e = err(&file(GOOD, 32, Some(u64::MAX)));
         assert!(e.contains("m/model.safetensors"), "{e}");
