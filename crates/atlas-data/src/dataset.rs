@@ -151,6 +151,22 @@ pub fn read_location(location: &Location) -> Result<Vec<u8>> {
         Location::File { path, .. } => fs::read(path).map_err(io_err("reading", path)),
         Location::TarMember { shard, offset, len } => {
             let mut f = File::open(shard).map_err(io_err("opening tar shard", shard))?;
+            // The location may come from a cached listing: check it against the shard as it is
+            // now before sizing a buffer by it.
+            let shard_len = f
+                .metadata()
+                .map_err(io_err("reading the size of tar shard", shard))?
+                .len();
+            if offset.checked_add(*len).is_none_or(|end| end > shard_len) {
+                return Err(DataError::Invalid {
+                    what: "tar member",
+                    path: shard.clone(),
+                    reason: format!(
+                        "bytes {offset}..+{len} lie past the end of the {shard_len}-byte shard: \
+                         it changed since it was listed; list the dataset again"
+                    ),
+                });
+            }
             f.seek(SeekFrom::Start(*offset))
                 .map_err(io_err("seeking in tar shard", shard))?;
             let cap = usize::try_from(*len).map_err(|_| DataError::Invalid {

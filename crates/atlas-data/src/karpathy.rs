@@ -244,8 +244,27 @@ impl KarpathyJson {
         }
     }
 
+    /// Parses annotation bytes as [`Self::load`] would, without reading or hashing the images:
+    /// the format, the item ids (image paths) and the entries that cannot be items (the fuzz
+    /// harness drives this).
+    pub fn parse_bytes(
+        &self,
+        bytes: &[u8],
+    ) -> Result<(KarpathyFormat, Vec<String>, Vec<ItemError>)> {
+        let l = self.listing_from(bytes.to_vec())?;
+        Ok((
+            l.format,
+            l.cands.into_iter().map(|c| c.id).collect(),
+            l.errors,
+        ))
+    }
+
     fn listing(&self) -> Result<Listing> {
         let bytes = fs::read(&self.json).map_err(io_err("reading annotations", &self.json))?;
+        self.listing_from(bytes)
+    }
+
+    fn listing_from(&self, bytes: Vec<u8>) -> Result<Listing> {
         let (format, entries) = self.entries(&bytes)?;
         // Merge repeated images, keeping the first position.
         let mut merged: Vec<Entry> = Vec::with_capacity(entries.len());

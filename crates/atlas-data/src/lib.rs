@@ -72,7 +72,10 @@ pub use karpathy::{CAPTION_COLUMN, KarpathyFormat, KarpathyJson};
 pub use manifest::{LABEL_COLUMNS, ManifestDataset, ManifestFormat, PATH_COLUMNS};
 pub use meta::{ClassList, Subset200, SubsetName, TemplateSet, looks_like_wnid};
 pub use unlabelled::UnlabelledFolder;
-pub use wds::{CLASSNAMES_FILE, TEMPLATES_FILE, WDS_IMAGE_EXTENSIONS, WebDataset};
+pub use wds::{
+    CLASSNAMES_FILE, MAX_IMAGE_MEMBER, MAX_TEXT_MEMBER, TEMPLATES_FILE, WDS_IMAGE_EXTENSIONS,
+    WebDataset, scan_tar,
+};
 
 /// Any adapter, for configuration-driven code.
 #[derive(Clone, Debug)]

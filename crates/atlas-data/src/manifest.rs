@@ -177,14 +177,12 @@ impl ManifestDataset {
     }
 
     /// Parses the manifest into rows; unusable rows become errors.
-    fn rows(&self) -> Result<(Vec<Row>, Vec<ItemError>, Vec<u8>)> {
-        let bytes = fs::read(&self.manifest).map_err(io_err("reading manifest", &self.manifest))?;
-        let (rows, errors) = match self.format()? {
-            ManifestFormat::Csv => self.parse_delimited(&bytes, b',')?,
-            ManifestFormat::Tsv => self.parse_delimited(&bytes, b'\t')?,
-            ManifestFormat::Jsonl => self.parse_jsonl(&bytes)?,
-        };
-        Ok((rows, errors, bytes))
+    fn rows(&self, bytes: &[u8]) -> Result<(Vec<Row>, Vec<ItemError>)> {
+        match self.format()? {
+            ManifestFormat::Csv => self.parse_delimited(bytes, b','),
+            ManifestFormat::Tsv => self.parse_delimited(bytes, b'\t'),
+            ManifestFormat::Jsonl => self.parse_jsonl(bytes),
+        }
     }
 
     fn parse_delimited(&self, bytes: &[u8], delim: u8) -> Result<(Vec<Row>, Vec<ItemError>)> {
@@ -319,7 +317,21 @@ impl ManifestDataset {
     }
 
     fn candidates(&self) -> Result<(Vec<Candidate>, Vec<ItemError>, Vec<u8>)> {
-        let (rows, mut errors, bytes) = self.rows()?;
+        let bytes = fs::read(&self.manifest).map_err(io_err("reading manifest", &self.manifest))?;
+        let (cands, errors) = self.candidates_from(&bytes)?;
+        Ok((cands, errors, bytes))
+    }
+
+    /// Parses manifest bytes as [`Self::load`] would (this adapter's format, columns and label
+    /// names), without reading or hashing the listed files: the item ids of the usable rows, and
+    /// the rows that are not (the fuzz harness drives this).
+    pub fn parse_bytes(&self, bytes: &[u8]) -> Result<(Vec<String>, Vec<ItemError>)> {
+        let (cands, errors) = self.candidates_from(bytes)?;
+        Ok((cands.into_iter().map(|c| c.id).collect(), errors))
+    }
+
+    fn candidates_from(&self, bytes: &[u8]) -> Result<(Vec<Candidate>, Vec<ItemError>)> {
+        let (rows, mut errors) = self.rows(bytes)?;
         let base = self.base_dir();
         let mut cands = Vec::with_capacity(rows.len());
         for row in rows {
@@ -360,7 +372,7 @@ impl ManifestDataset {
                 meta: row.meta,
             });
         }
-        Ok((cands, errors, bytes))
+        Ok((cands, errors))
     }
 
     /// Reads the manifest and hashes every listed file (in parallel).

@@ -26,6 +26,12 @@ pub const TEMPLATES_FILE: &str = "zeroshot_classification_templates.txt";
 /// Image member extensions, in order of preference when a key has several.
 pub const WDS_IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp"];
 
+/// Largest `.cls` / `.txt` member read (1 MiB): a label or caption, never a buffer sized by a
+/// corrupt header.
+pub const MAX_TEXT_MEMBER: u64 = 1 << 20;
+/// Largest image member listed (1 GiB; the decoder's pixel limit refuses far smaller bombs).
+pub const MAX_IMAGE_MEMBER: u64 = 1 << 30;
+
 /// Local WebDataset adapter.
 #[derive(Clone, Debug)]
 pub struct WebDataset {
@@ -154,14 +160,18 @@ fn optional_file<T>(path: &Path, load: impl Fn(&Path) -> Result<T>) -> Result<Op
     }
 }
 
-/// Lists one shard. Errors inside the shard (truncation, bad `.cls`) become item errors; items
-/// read before a truncation are kept.
-fn scan_shard(shard: &Path, split: &str) -> (Vec<Item>, Vec<ItemError>) {
+fn shard_id(shard: &Path, split: &str) -> String {
     let shard_name = shard
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let shard_id = format!("{split}/{shard_name}");
+    format!("{split}/{shard_name}")
+}
+
+/// Lists one shard. Errors inside the shard (truncation, bad `.cls`) become item errors; items
+/// read before a truncation are kept.
+fn scan_shard(shard: &Path, split: &str) -> (Vec<Item>, Vec<ItemError>) {
+    let shard_id = shard_id(shard, split);
     if shard.to_str().is_none() {
         // Item locations name the shard, and a listing must serialize as JSON.
         return (
@@ -172,6 +182,45 @@ fn scan_shard(shard: &Path, split: &str) -> (Vec<Item>, Vec<ItemError>) {
             }],
         );
     }
+    match File::open(shard) {
+        Ok(f) => scan_tar(BufReader::with_capacity(1 << 20, f), shard, split),
+        Err(e) => (
+            vec![],
+            vec![ItemError {
+                id: shard_id,
+                reason: format!("{}: cannot open: {e}", shard.display()),
+            }],
+        ),
+    }
+}
+
+/// Why a member name cannot be a WebDataset key: absolute, or a `..` component (path
+/// traversal), or empty.
+fn unsafe_member_name(path: &str) -> Option<&'static str> {
+    if path.is_empty() {
+        return Some("the name is empty");
+    }
+    let b = path.as_bytes();
+    let drive = b.len() > 2 && b[0].is_ascii_alphabetic() && b[1] == b':' && b[2] == b'/';
+    if path.starts_with('/') || drive {
+        return Some("the name is an absolute path");
+    }
+    if path.split('/').any(|c| c == "..") {
+        return Some("the name has a `..` component (path traversal)");
+    }
+    None
+}
+
+/// Lists the tar stream `reader` as the shard `shard` of `split` (the listing half of
+/// [`WebDataset::load`], without the file system; the fuzz harness drives it).
+///
+/// Per member: a name that is absolute or climbs out with `..` is an item error (the member is
+/// skipped, the shard read on); a `.cls` / `.txt` member above [`MAX_TEXT_MEMBER`] bytes or an
+/// image above [`MAX_IMAGE_MEMBER`] is an item error and is not read; a size field larger than
+/// the data left is a truncation (the items before it are kept). No buffer is sized from a
+/// header.
+pub fn scan_tar(reader: impl Read, shard: &Path, split: &str) -> (Vec<Item>, Vec<ItemError>) {
+    let shard_id = shard_id(shard, split);
     let mut errors = Vec::new();
     let mut order: Vec<String> = Vec::new();
     let mut groups: HashMap<String, Group> = HashMap::new();
@@ -179,11 +228,7 @@ fn scan_shard(shard: &Path, split: &str) -> (Vec<Item>, Vec<ItemError>) {
         id: shard_id.clone(),
         reason: format!("{}: {reason}", shard.display()),
     };
-    let file = match File::open(shard) {
-        Ok(f) => f,
-        Err(e) => return (vec![], vec![shard_error(format!("cannot open: {e}"))]),
-    };
-    let mut archive = tar::Archive::new(BufReader::with_capacity(1 << 20, file));
+    let mut archive = tar::Archive::new(reader);
     let entries = match archive.entries() {
         Ok(e) => e,
         Err(e) => return (vec![], vec![shard_error(format!("not a tar file: {e}"))]),
@@ -223,9 +268,32 @@ fn scan_shard(shard: &Path, split: &str) -> (Vec<Item>, Vec<ItemError>) {
         let size = entry.size();
         let member_error = |reason: String| ItemError {
             id: format!("{shard_id}#{key}"),
-            reason: format!("member {path} of {}: {reason}", shard.display()),
+            reason: format!("member {path:?} of {}: {reason}", shard.display()),
         };
-        if WDS_IMAGE_EXTENSIONS.contains(&ext.as_str()) {
+        let is_image = WDS_IMAGE_EXTENSIONS.contains(&ext.as_str());
+        if !is_image && ext != "cls" && ext != "txt" {
+            continue;
+        }
+        if let Some(why) = unsafe_member_name(&path) {
+            errors.push(member_error(format!(
+                "{why}; WebDataset keys are relative names inside the shard: rebuild the shard \
+                 with relative member names (the member is skipped)"
+            )));
+            continue;
+        }
+        let limit = if is_image {
+            MAX_IMAGE_MEMBER
+        } else {
+            MAX_TEXT_MEMBER
+        };
+        if size > limit {
+            errors.push(member_error(format!(
+                "its header declares {size} bytes, more than the {limit}-byte limit for a .{ext} \
+                 member (a corrupt size field, or not a WebDataset shard); the member is skipped"
+            )));
+            continue;
+        }
+        if is_image {
             let mut hasher = blake3::Hasher::new();
             match std::io::copy(&mut entry, &mut hasher) {
                 Ok(n) if n == size => {}
@@ -248,9 +316,9 @@ fn scan_shard(shard: &Path, split: &str) -> (Vec<Item>, Vec<ItemError>) {
             if better {
                 group.image = Some((ext, offset, size, *hasher.finalize().as_bytes()));
             }
-        } else if ext == "cls" || ext == "txt" {
+        } else {
             let mut raw = Vec::new();
-            match entry.read_to_end(&mut raw) {
+            match (&mut entry).take(limit).read_to_end(&mut raw) {
                 Ok(n) if n as u64 == size => {}
                 Ok(n) => {
                     errors.push(member_error(format!(

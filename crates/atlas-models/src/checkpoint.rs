@@ -11,6 +11,7 @@ use memmap2::Mmap;
 use safetensors::tensor::{Dtype, TensorInfo};
 
 use crate::error::{ModelError, Result};
+use crate::header::parse_header;
 use crate::hf_keys::{Recipe, hf_recipe};
 use crate::interp::resize_pos_embed;
 use crate::model::{LOGIT_BIAS, LOGIT_SCALE};
@@ -47,18 +48,7 @@ impl SafetensorsFile {
             path: path.to_path_buf(),
             source,
         })?;
-        let (header_len, metadata) =
-            safetensors::SafeTensors::read_metadata(&mmap[..]).map_err(|e| {
-                ModelError::Safetensors {
-                    path: path.to_path_buf(),
-                    message: format!("{e:?} (file size {} bytes)", mmap.len()),
-                }
-            })?;
-        let tensors = metadata
-            .tensors()
-            .into_iter()
-            .map(|(k, info)| (k, info.clone()))
-            .collect();
+        let (header_len, tensors) = parse_header(path, &mmap[..])?;
         Ok(Self {
             path: path.to_path_buf(),
             mmap,

@@ -62,6 +62,7 @@ pub mod config;
 pub mod dense;
 pub mod device;
 pub mod error;
+pub mod header;
 mod hf_keys;
 pub mod interp;
 pub mod load;

@@ -9,6 +9,7 @@ use toml::Spanned;
 
 mod imagenet;
 mod role;
+mod run;
 
 use imagenet::check_imagenet_fields;
 pub use role::DatasetRole;
@@ -54,6 +55,9 @@ pub struct RunConfig {
     /// How the intervals are read from the resamples: `"bca"` (bias-corrected and accelerated,
     /// the default) or `"percentile"`.
     pub ci_method: CiMethod,
+    /// Decompression-bomb limit: images with more pixels (width x height, from the header) are
+    /// refused as per-item errors. Default `$ATLAS_MAX_IMAGE_PIXELS`, else 178,956,970 (Pillow's).
+    pub max_image_pixels: Option<u64>,
 }
 
 impl Default for RunConfig {
@@ -69,6 +73,7 @@ impl Default for RunConfig {
             bootstrap: 1000,
             seed: 0,
             ci_method: CiMethod::Bca,
+            max_image_pixels: None,
         }
     }
 }
@@ -88,10 +93,10 @@ impl<'de> Deserialize<'de> for LogitScaleSetting {
             Text(String),
         }
         match Raw::deserialize(d)? {
-            Raw::Num(v) if v > 0.0 => Ok(Self::Fixed(v as f32)),
+            Raw::Num(v) if v > 0.0 && (v as f32).is_finite() => Ok(Self::Fixed(v as f32)),
             Raw::Text(s) if s == "checkpoint" => Ok(Self::Checkpoint),
             _ => Err(serde::de::Error::custom(
-                "expected \"checkpoint\" or a positive number such as 100",
+                "expected \"checkpoint\" or a positive finite number such as 100",
             )),
         }
     }
@@ -348,6 +353,7 @@ impl LoadedConfig {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        run::check_run(self)?;
         let c = &self.config;
         check_unique(self, c.models.iter().map(|m| &m.name), "model")?;
         check_unique(self, c.datasets.iter().map(|d| &d.name), "dataset")?;
@@ -514,56 +520,4 @@ pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(s: &str) -> Result<LoadedConfig, ConfigError> {
-        LoadedConfig::parse(s, Path::new("dir/pipeline.toml"))
-    }
-
-    #[test]
-    fn syntax_error_names_line_and_column() {
-        let err = parse("[run]\ndevice = \"cpu\"\nbatch_size = = 3\n").unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.starts_with("dir/pipeline.toml:3:"), "{msg}");
-    }
-
-    #[test]
-    fn unknown_field_names_line() {
-        let err = parse("[[model]]\nname = \"a\"\nsource = \"x\"\nsorce = \"y\"\n").unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.contains(":4:"), "{msg}");
-        assert!(msg.contains("sorce"), "{msg}");
-    }
-
-    #[test]
-    fn unknown_dataset_in_stage_names_line() {
-        let src = "[stages.zeroshot]\ndatasets = [\"nope\"]\n";
-        let msg = parse(src).unwrap_err().to_string();
-        assert!(msg.contains(":2:13"), "{msg}");
-        assert!(msg.contains("unknown dataset `nope`"), "{msg}");
-    }
-
-    #[test]
-    fn duplicate_model_names_rejected() {
-        let src =
-            "[[model]]\nname = \"a\"\nsource = \"x\"\n[[model]]\nname = \"a\"\nsource = \"y\"\n";
-        let msg = parse(src).unwrap_err().to_string();
-        assert!(msg.contains(":5:"), "{msg}");
-    }
-
-    #[test]
-    fn logit_scale_forms() {
-        let c = parse("[run]\nlogit_scale = 100\n").unwrap();
-        assert_eq!(c.config.run.logit_scale, LogitScaleSetting::Fixed(100.0));
-        let c = parse("[run]\nlogit_scale = \"checkpoint\"\n").unwrap();
-        assert_eq!(c.config.run.logit_scale, LogitScaleSetting::Checkpoint);
-        assert!(parse("[run]\nlogit_scale = \"big\"\n").is_err());
-    }
-
-    #[test]
-    fn relative_paths_resolve_against_config_dir() {
-        let c = parse("").unwrap();
-        assert_eq!(c.resolve(Path::new("data/x")), PathBuf::from("dir/data/x"));
-    }
-}
+mod tests;

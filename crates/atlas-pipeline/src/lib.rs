@@ -252,6 +252,8 @@ fn open<'r>(
 ) -> Result<Session<'r>, PipelineError> {
     let cfg = LoadedConfig::read(&opts.config)?;
     let run = &cfg.config.run;
+    // The decompression-bomb limit every decode of this run applies (None: env, else default).
+    atlas_preprocess::set_max_pixels(run.max_image_pixels);
     let settings = atlas_stagekit::stage::RunSettings {
         bootstrap: run.bootstrap,
         seed: run.seed,

@@ -16,11 +16,51 @@
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::PreprocessError;
 
-/// Pillow refuses images above `2 * Image.MAX_IMAGE_PIXELS` (DecompressionBombError); so do we.
+/// Default decompression-bomb limit, 178,956,970 pixels: Pillow refuses images above
+/// `2 * Image.MAX_IMAGE_PIXELS` (DecompressionBombError); so do we. Change it with
+/// [`set_max_pixels`] (`[run] max_image_pixels` in `pipeline.toml`) or the environment variable
+/// [`MAX_PIXELS_ENV`].
 pub const MAX_PIXELS: u64 = 2 * (1024 * 1024 * 1024 / 4 / 3);
+
+/// Environment variable overriding [`MAX_PIXELS`] (a whole number of pixels).
+pub const MAX_PIXELS_ENV: &str = "ATLAS_MAX_IMAGE_PIXELS";
+
+/// The limit set by [`set_max_pixels`]; 0: not set (environment, else [`MAX_PIXELS`]).
+static MAX_PIXELS_SET: AtomicU64 = AtomicU64::new(0);
+
+/// Sets the pixel limit [`decode`] applies in this process (`None`: back to the environment
+/// variable [`MAX_PIXELS_ENV`], else [`MAX_PIXELS`]). A limit of 0 is treated as 1.
+pub fn set_max_pixels(limit: Option<u64>) {
+    MAX_PIXELS_SET.store(limit.map_or(0, |l| l.max(1)), Ordering::Relaxed);
+}
+
+/// The pixel limit [`decode`] applies: [`set_max_pixels`], else `$ATLAS_MAX_IMAGE_PIXELS`, else
+/// [`MAX_PIXELS`]. Images with more pixels are refused from their header, before any pixel
+/// buffer is allocated.
+pub fn max_pixels() -> Result<u64, PreprocessError> {
+    let set = MAX_PIXELS_SET.load(Ordering::Relaxed);
+    if set != 0 {
+        return Ok(set);
+    }
+    match std::env::var(MAX_PIXELS_ENV) {
+        Err(_) => Ok(MAX_PIXELS),
+        Ok(v) => v
+            .trim()
+            .replace('_', "")
+            .parse::<u64>()
+            .map(|l| l.max(1))
+            .map_err(|_| {
+                PreprocessError::Config(format!(
+                    "{MAX_PIXELS_ENV}={v:?} is not a whole number of pixels; unset it (default \
+                 {MAX_PIXELS}) or give e.g. {MAX_PIXELS_ENV}=400000000"
+                ))
+            }),
+    }
+}
 
 /// The Pillow mode an image opens as (only the modes JPEG and PNG produce).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -127,12 +167,23 @@ impl DecodedImage {
 }
 
 /// Decode a JPEG or PNG (detected by signature). No EXIF orientation is applied (neither
-/// `PIL.Image.open` nor open_clip applies it).
+/// `PIL.Image.open` nor open_clip applies it). Images above [`max_pixels`] are refused.
 pub fn decode(bytes: &[u8]) -> Result<DecodedImage, PreprocessError> {
+    decode_with_limit(bytes, max_pixels()?)
+}
+
+/// [`decode`] with an explicit pixel limit (width x height), checked from the header before the
+/// decoder allocates pixel buffers.
+pub fn decode_with_limit(bytes: &[u8], max_pixels: u64) -> Result<DecodedImage, PreprocessError> {
+    if bytes.is_empty() {
+        return Err(PreprocessError::Decode(
+            "the file is empty (0 bytes); re-download or remove it".into(),
+        ));
+    }
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        decode_jpeg(bytes)
+        decode_jpeg(bytes, max_pixels)
     } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        decode_png(bytes)
+        decode_png(bytes, max_pixels)
     } else {
         Err(PreprocessError::UnknownFormat(
             bytes.iter().take(8).copied().collect(),
@@ -140,15 +191,18 @@ pub fn decode(bytes: &[u8]) -> Result<DecodedImage, PreprocessError> {
     }
 }
 
-fn check_size(width: u64, height: u64) -> Result<(), PreprocessError> {
+fn check_size(width: u64, height: u64, max_pixels: u64) -> Result<(), PreprocessError> {
     if width == 0 || height == 0 {
         return Err(PreprocessError::Decode(format!(
             "image has zero size {width}x{height}"
         )));
     }
-    if width * height > MAX_PIXELS {
+    if width.saturating_mul(height) > max_pixels {
         return Err(PreprocessError::Unsupported(format!(
-            "{width}x{height} exceeds {MAX_PIXELS} pixels (Pillow's decompression-bomb limit)"
+            "{width}x{height} = {} pixels exceeds the limit of {max_pixels} (a possible \
+             decompression bomb; if the image is genuine, raise `[run] max_image_pixels` or \
+             {MAX_PIXELS_ENV})",
+            width.saturating_mul(height)
         )));
     }
     Ok(())
@@ -206,9 +260,9 @@ fn jpeg_message(cinfo: &mut mozjpeg_sys::jpeg_common_struct) -> String {
     }
 }
 
-fn decode_jpeg(bytes: &[u8]) -> Result<DecodedImage, PreprocessError> {
+fn decode_jpeg(bytes: &[u8], max_pixels: u64) -> Result<DecodedImage, PreprocessError> {
     JPEG_HIT_EOF.with(|f| f.set(false));
-    match catch_unwind(AssertUnwindSafe(|| decode_jpeg_inner(bytes))) {
+    match catch_unwind(AssertUnwindSafe(|| decode_jpeg_inner(bytes, max_pixels))) {
         Ok(r) => r,
         Err(payload) => {
             let msg = if let Some(JpegFatal(m)) = payload.downcast_ref::<JpegFatal>() {
@@ -225,7 +279,7 @@ fn decode_jpeg(bytes: &[u8]) -> Result<DecodedImage, PreprocessError> {
     }
 }
 
-fn decode_jpeg_inner(bytes: &[u8]) -> Result<DecodedImage, PreprocessError> {
+fn decode_jpeg_inner(bytes: &[u8], max_pixels: u64) -> Result<DecodedImage, PreprocessError> {
     use mozjpeg_sys::J_COLOR_SPACE::{JCS_CMYK, JCS_GRAYSCALE, JCS_RGB};
     let io_err = |e: std::io::Error| PreprocessError::Decode(format!("JPEG: {e}"));
 
@@ -239,7 +293,7 @@ fn decode_jpeg_inner(bytes: &[u8]) -> Result<DecodedImage, PreprocessError> {
         .from_mem(bytes)
         .map_err(io_err)?;
     let (w, h) = d.size();
-    check_size(w as u64, h as u64)?;
+    check_size(w as u64, h as u64, max_pixels)?;
     // Pillow picks the mode from the number of components in the frame header.
     let (mode, space) = match d.components().len() {
         1 => (PilMode::L, JCS_GRAYSCALE),
@@ -283,7 +337,7 @@ fn decode_jpeg_inner(bytes: &[u8]) -> Result<DecodedImage, PreprocessError> {
 
 // ------------------------------------------------------------------------------------ PNG
 
-fn decode_png(bytes: &[u8]) -> Result<DecodedImage, PreprocessError> {
+fn decode_png(bytes: &[u8], max_pixels: u64) -> Result<DecodedImage, PreprocessError> {
     use png::{BitDepth, ColorType};
     let perr = |e: png::DecodingError| PreprocessError::Decode(format!("PNG: {e}"));
 
@@ -301,7 +355,7 @@ fn decode_png(bytes: &[u8]) -> Result<DecodedImage, PreprocessError> {
             info.palette.as_ref().map(|p| p.to_vec()),
         )
     };
-    check_size(w as u64, h as u64)?;
+    check_size(w as u64, h as u64, max_pixels)?;
     let size = reader.output_buffer_size().ok_or_else(|| {
         PreprocessError::Unsupported(format!("PNG {w}x{h}: buffer size overflows"))
     })?;

@@ -26,7 +26,10 @@ pub use config::{
     DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD, Interpolation, OPENAI_MEAN, OPENAI_STD,
     PreprocessConfig, ResizeMode,
 };
-pub use decode::{DecodedImage, MAX_PIXELS, PilMode, PixelData, decode};
+pub use decode::{
+    DecodedImage, MAX_PIXELS, MAX_PIXELS_ENV, PilMode, PixelData, decode, decode_with_limit,
+    max_pixels, set_max_pixels,
+};
 pub use error::PreprocessError;
 
 use resample::Window;

@@ -22,6 +22,14 @@ pub enum StoreError {
         source: parquet::errors::ParquetError,
     },
 
+    /// The Parquet decoder failed on the file in a way it does not report as an error (it
+    /// panicked on malformed pages or metadata); the panic is caught here.
+    #[error(
+        "{path} is malformed Parquet: the decoder failed on it ({reason}); delete it (or run \
+         `cargo xtask gc`) and rerun the stage that writes it"
+    )]
+    Malformed { path: PathBuf, reason: String },
+
     #[error("arrow error while {context}: {source}")]
     Arrow {
         context: String,

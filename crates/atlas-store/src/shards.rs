@@ -113,6 +113,20 @@ fn recover_items(
     item_column: &str,
     key: &ArtifactKey,
 ) -> Option<Vec<[u8; 32]>> {
+    // The file is damaged: a malformed one can make the Parquet decoder panic instead of
+    // returning an error, which here only means nothing is recovered.
+    std::panic::catch_unwind(|| recover_items_inner(path, kind, namespace, item_column, key))
+        .ok()
+        .flatten()
+}
+
+fn recover_items_inner(
+    path: &Path,
+    kind: &str,
+    namespace: &str,
+    item_column: &str,
+    key: &ArtifactKey,
+) -> Option<Vec<[u8; 32]>> {
     let data = fs::read(path).ok()?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(data)).ok()?;
     let index = builder.schema().index_of(item_column).ok()?;

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::ArtifactKey;
-use crate::artifact::Artifact;
+use crate::artifact::{Artifact, guard};
 use crate::error::{Result, StoreError, io_err};
 use crate::manifest::{MANIFEST_SCHEMA_VERSION, ManifestRecord, now_unix_ms};
 use crate::store::{MANIFEST_EXT, PARQUET_EXT, QUARANTINE_DIR, Store};
@@ -180,7 +180,15 @@ impl Store {
             return corrupt(reason, record);
         }
         let data = Bytes::from(data);
-        match ParquetRecordBatchReaderBuilder::try_new(data.clone()) {
+        let footer = guard(&parquet_path, || {
+            ParquetRecordBatchReaderBuilder::try_new(data.clone()).map_err(|source| {
+                StoreError::Parquet {
+                    path: parquet_path.clone(),
+                    source,
+                }
+            })
+        });
+        match footer {
             Ok(b) => {
                 let rows = b.metadata().file_metadata().num_rows();
                 if rows < 0 || rows as u64 != record.row_count {
@@ -193,6 +201,10 @@ impl Store {
                 }
             }
             Err(e) => {
+                let e = match e {
+                    StoreError::Parquet { source, .. } => source.to_string(),
+                    other => other.to_string(),
+                };
                 let reason = format!(
                     "Parquet footer of {} does not read: {e}",
                     parquet_path.display()
