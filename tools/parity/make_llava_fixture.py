@@ -60,7 +60,7 @@ from transformers import (
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 7
-N_PROMPTS = 1200
+N_PROMPTS = 1000
 QUESTION = "What is the main object in this image? Answer with one word."
 
 # LLaVA llava/conversation.py: conv_vicuna_v1 (= conv_llava_v1, template "llava_v1").
@@ -286,7 +286,8 @@ def main():
         with torch.no_grad():
             g = model.generate(**gi, max_new_tokens=32, do_sample=False, output_scores=True, return_dict_in_generate=True)
         new = g.sequences[0, gi["input_ids"].shape[1]:].tolist()
-        if len(new) == 32 and tokenizer.eos_token_id not in new:
+        same_pixels = torch.equal(gi["pixel_values"], inputs["pixel_values"])
+        if len(new) == 32 and tokenizer.eos_token_id not in new and same_pixels:
             gen_question, gen_ids, gen_inputs = q, new, gi
             margins = []
             for s in g.scores:
@@ -314,7 +315,6 @@ def main():
         {
             "pixel_values": inputs["pixel_values"].numpy().astype(np.float32),
             "logits": logits.astype(np.float32),
-            "gen_pixel_values": gen_inputs["pixel_values"].numpy().astype(np.float32),
         },
         str(out / "reference.safetensors"),
     )

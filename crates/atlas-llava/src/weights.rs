@@ -4,10 +4,11 @@
 //! the device converts them to its float dtype. Every read is recorded, so a loader can refuse
 //! a checkpoint with tensors it did not use.
 //!
-//! [`KeyLayout`]: transformers < 4.52 saves `LlavaForConditionalGeneration` as
-//! `vision_tower.*`, `multi_modal_projector.*`, `language_model.model.*`,
-//! `language_model.lm_head.*`; later versions as `model.vision_tower.*`,
-//! `model.multi_modal_projector.*`, `model.language_model.*`, `lm_head.*`. Both load.
+//! [`KeyLayout`]: transformers saves `LlavaForConditionalGeneration` as
+//! `vision_tower.vision_model.*` (4.x; `vision_tower.*` in 5.x), `multi_modal_projector.*`,
+//! `language_model.model.*`, `language_model.lm_head.*`; its in-memory names
+//! (`model.vision_tower.*`, `model.multi_modal_projector.*`, `model.language_model.*`,
+//! `lm_head.*`) load too.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -251,7 +252,8 @@ impl TensorLookup for Checkpoint {
 /// `.`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyLayout {
-    /// Holds `vision_model.*` (HF `CLIPVisionModel`).
+    /// Holds `embeddings.*`, `pre_layrnorm.*`, `encoder.layers.*`, `post_layernorm.*` (HF
+    /// `CLIPVisionModel`'s `vision_model`).
     pub vision: &'static str,
     /// Holds `linear_1.*`, `linear_2.*`.
     pub projector: &'static str,
@@ -261,34 +263,42 @@ pub struct KeyLayout {
     pub lm_head: &'static str,
 }
 
-impl KeyLayout {
-    /// transformers < 4.52 (`language_model.model.*`).
-    pub const LEGACY: Self = Self {
-        vision: "vision_tower.",
-        projector: "multi_modal_projector.",
-        text: "language_model.model.",
-        lm_head: "language_model.lm_head.",
-    };
-    /// transformers >= 4.52 (`model.language_model.*`).
-    pub const CURRENT: Self = Self {
-        vision: "model.vision_tower.",
-        projector: "model.multi_modal_projector.",
-        text: "model.language_model.",
-        lm_head: "lm_head.",
-    };
+/// Where the vision tower's `embeddings.patch_embedding.weight` may sit: transformers 4.x
+/// saves `vision_tower.vision_model.*`, transformers 5 `vision_tower.*` (and `model.`-prefixed
+/// in memory).
+const VISION_PREFIXES: [&str; 4] = [
+    "vision_tower.vision_model.",
+    "vision_tower.",
+    "model.vision_tower.vision_model.",
+    "model.vision_tower.",
+];
 
+impl KeyLayout {
     /// The layout of `ckpt`, from its key names.
     pub fn detect(ckpt: &Checkpoint) -> Result<Self> {
-        for layout in [Self::CURRENT, Self::LEGACY] {
-            if ckpt.keys().any(|k| k.starts_with(layout.text)) {
-                return Ok(layout);
-            }
-        }
-        Err(LlavaError::Checkpoint {
+        let missing = |what: &str| LlavaError::Checkpoint {
             origin: ckpt.origin(),
-            message: "no `language_model.model.*` or `model.language_model.*` tensors; is this \
-                      an HF LlavaForConditionalGeneration checkpoint?"
-                .into(),
+            message: format!(
+                "no {what} tensors; is this an HF LlavaForConditionalGeneration checkpoint \
+                 (with a CLIP vision tower and a LLaMA language model)?"
+            ),
+        };
+        let (text, lm_head, projector) = if ckpt.keys().any(|k| k.starts_with("language_model.model.")) {
+            ("language_model.model.", "language_model.lm_head.", "multi_modal_projector.")
+        } else if ckpt.keys().any(|k| k.starts_with("model.language_model.")) {
+            ("model.language_model.", "lm_head.", "model.multi_modal_projector.")
+        } else {
+            return Err(missing("`language_model.model.*` or `model.language_model.*`"));
+        };
+        let vision = VISION_PREFIXES
+            .into_iter()
+            .find(|p| ckpt.has(&format!("{p}embeddings.patch_embedding.weight")))
+            .ok_or_else(|| missing("`vision_tower.[vision_model.]embeddings.*`"))?;
+        Ok(Self {
+            vision,
+            projector,
+            text,
+            lm_head,
         })
     }
 }

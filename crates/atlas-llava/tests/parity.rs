@@ -96,7 +96,7 @@ fn greedy_generation_matches_transformers() {
     let prompt = ids(&g["input_ids"]);
     let tok = m.tokenizer.as_ref().unwrap();
     assert_eq!(tok.encode(g["prompt"].as_str().unwrap()).unwrap(), prompt);
-    let (pshape, pixels) = tensor("gen_pixel_values");
+    let (pshape, pixels) = tensor("pixel_values");
     let want = ids(&g["new_ids"]);
     assert_eq!(want.len(), 32);
     let opts = GenerateOptions {

@@ -30,8 +30,11 @@ pub trait TensorLookup {
     fn origin(&self) -> String;
 }
 
-/// Build the HF `CLIPVisionModel` tower of `config` from the tensors under `prefix` (e.g.
-/// `"vision_tower."` for `vision_tower.vision_model.embeddings.patch_embedding.weight`).
+/// Build the HF `CLIPVisionModel` tower of `config` from the tensors under `prefix`, the
+/// prefix that replaces `CLIPVisionModel`'s `vision_model.` (the module holding
+/// `embeddings.*`, `pre_layrnorm.*`, `encoder.layers.*`, `post_layernorm.*`): e.g.
+/// `"vision_tower.vision_model."` for checkpoints saved by transformers 4.x,
+/// `"vision_tower."` for transformers 5's, `"vision_model."` for a `CLIPVisionModel`.
 /// Returns the tower and the full keys it read (for the caller's unused-key check).
 pub fn load_hf_clip_vision(
     lookup: &dyn TensorLookup,
@@ -66,7 +69,8 @@ struct PrefixedHf<'a> {
 
 impl PrefixedHf<'_> {
     fn read(&mut self, hf_key: &str, expected: &[usize]) -> Result<Vec<f32>> {
-        let key = format!("{}{hf_key}", self.prefix);
+        let inner = hf_key.strip_prefix("vision_model.").unwrap_or(hf_key);
+        let key = format!("{}{inner}", self.prefix);
         let (found, data) =
             self.lookup
                 .read_f32(&key)?
