@@ -227,8 +227,8 @@ impl LlavaConfig {
             .text_config
             .clone()
             .unwrap_or_else(|| serde_json::json!({}));
-        let t: RawLlama = serde_json::from_value(text_value)
-            .map_err(|e| cfg_err(format!("text_config: {e}")))?;
+        let t: RawLlama =
+            serde_json::from_value(text_value).map_err(|e| cfg_err(format!("text_config: {e}")))?;
         if let Some(mt) = &t.model_type
             && mt != "llama"
         {
@@ -249,7 +249,10 @@ impl LlavaConfig {
         if let Some(p) = &t.rope_parameters
             && !p.is_null()
         {
-            let kind = p.get("rope_type").and_then(Value::as_str).unwrap_or("default");
+            let kind = p
+                .get("rope_type")
+                .and_then(Value::as_str)
+                .unwrap_or("default");
             if kind != "default" {
                 return Err(unsupported(
                     "text_config.rope_parameters.rope_type",
@@ -294,17 +297,20 @@ impl LlavaConfig {
             bos_token_id: first_id(&t.bos_token_id).or(Some(1)),
             eos_token_id: first_id(&t.eos_token_id).or(Some(2)),
         };
-        let image_token_id = raw.image_token_index.or(raw.image_token_id).unwrap_or(32000);
+        let image_token_id = raw
+            .image_token_index
+            .or(raw.image_token_id)
+            .unwrap_or(32000);
         let vision_feature_layers = match &raw.vision_feature_layer {
-            Value::Number(n) => vec![n.as_i64().ok_or_else(|| {
-                cfg_err("vision_feature_layer must be an integer".into())
-            })?],
+            Value::Number(n) => vec![
+                n.as_i64()
+                    .ok_or_else(|| cfg_err("vision_feature_layer must be an integer".into()))?,
+            ],
             Value::Array(a) => a
                 .iter()
                 .map(|x| {
-                    x.as_i64().ok_or_else(|| {
-                        cfg_err("vision_feature_layer must be integers".into())
-                    })
+                    x.as_i64()
+                        .ok_or_else(|| cfg_err("vision_feature_layer must be integers".into()))
                 })
                 .collect::<Result<_>>()?,
             other => {

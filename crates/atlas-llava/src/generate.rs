@@ -53,10 +53,7 @@ pub fn argmax(logits: &[f32]) -> usize {
 /// A draw from `softmax(logits / temperature)` with uniform `u` in `[0, 1)`.
 pub fn sample(logits: &[f32], temperature: f32, u: f64) -> usize {
     let t = f64::from(temperature);
-    let max = logits
-        .iter()
-        .copied()
-        .fold(f32::NEG_INFINITY, f32::max) as f64;
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
     let weights: Vec<f64> = logits
         .iter()
         .map(|&x| ((x as f64 - max) / t).exp())
@@ -93,10 +90,7 @@ impl Llava {
             Sampling::Temperature { seed, .. } => Some(Xoshiro256PlusPlus::seed_from_u64(seed)),
             Sampling::Greedy => None,
         };
-        let features = match pixels {
-            Some((p, n)) => Some(self.image_features(self.pixels(p, n)?)?),
-            None => None,
-        };
+        let features = self.prompt_features(prompt, pixels)?;
         let vocab = self.config.text.vocab_size;
         let mut cache = KvCache::new();
         let mut out = Vec::with_capacity(opts.max_new_tokens);

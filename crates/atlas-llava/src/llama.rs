@@ -138,9 +138,10 @@ impl Attention {
         let (k, v) = (repeat(k), repeat(v));
         let dtype = q.dtype();
         let scores = q.matmul(k.swap_dims(2, 3)) * (hd as f64).powf(-0.5);
-        let scores = scores
-            .cast(DType::F32)
-            .mask_fill(mask.clone().reshape([1, 1, l, t]).expand([b, h, l, t]), f32::NEG_INFINITY);
+        let scores = scores.cast(DType::F32).mask_fill(
+            mask.clone().reshape([1, 1, l, t]).expand([b, h, l, t]),
+            f32::NEG_INFINITY,
+        );
         let probs = softmax(scores, 3).cast(dtype);
         let ctx = probs.matmul(v).swap_dims(1, 2).reshape([b, l, h * hd]);
         self.o_proj.forward(ctx)
@@ -182,7 +183,12 @@ pub struct Llama {
 
 impl Llama {
     /// Load from `ckpt` under `prefix` (`language_model.model.` or `model.language_model.`).
-    pub fn load(ckpt: &Checkpoint, prefix: &str, cfg: &TextConfig, device: &Device) -> Result<Self> {
+    pub fn load(
+        ckpt: &Checkpoint,
+        prefix: &str,
+        cfg: &TextConfig,
+        device: &Device,
+    ) -> Result<Self> {
         let (d, hd) = (cfg.hidden_size, cfg.head_dim);
         let (h, kvh) = (cfg.num_attention_heads, cfg.num_key_value_heads);
         let norm = |key: String| -> Result<RmsNorm> {
@@ -240,7 +246,13 @@ impl Llama {
         if cache.layers.len() != self.layers.len() {
             cache.layers = (0..self.layers.len()).map(|_| None).collect();
         }
-        let (cos, sin) = rope_tables(self.config.rope_theta, self.config.head_dim, past, l, &device);
+        let (cos, sin) = rope_tables(
+            self.config.rope_theta,
+            self.config.head_dim,
+            past,
+            l,
+            &device,
+        );
         let hd = self.config.head_dim;
         let cos = cos.reshape([1, 1, l, hd]);
         let sin = sin.reshape([1, 1, l, hd]);

@@ -101,7 +101,9 @@ impl Llava {
     }
 
     /// Input embeddings `[1, len, hidden]` of `ids`, image-token positions filled in order with
-    /// the rows of `image_features` (there must be exactly as many).
+    /// the rows of `image_features` (there must be exactly as many). Without features every id
+    /// is embedded as a token, image-token ids included (transformers without `pixel_values`,
+    /// as in its decoding steps, where the model may emit the image-token id).
     pub fn embed(&self, ids: &[u32], image_features: Option<Tensor<2>>) -> Result<Tensor<3>> {
         let vocab = self.config.text.vocab_size;
         if let Some(bad) = ids.iter().find(|&&t| t as usize >= vocab) {
@@ -109,9 +111,16 @@ impl Llava {
                 "token id {bad} >= vocab size {vocab}; tokenize with the model's tokenizer"
             )));
         }
+        let weight = self.language_model.embed_tokens.weight.val();
+        let Some(features) = image_features else {
+            let idx: Vec<i64> = ids.iter().map(|&t| t as i64).collect();
+            let idx: Tensor<1, Int> =
+                Tensor::from_data(TensorData::new(idx, [ids.len()]), &self.device);
+            return Ok(weight.select(0, idx).unsqueeze::<3>());
+        };
         let image = self.config.image_token_id;
         let n_image = ids.iter().filter(|&&t| t == image).count();
-        let rows = image_features.as_ref().map_or(0, |f| f.dims()[0]);
+        let rows = features.dims()[0];
         if n_image != rows {
             return Err(LlavaError::Input(format!(
                 "the prompt has {n_image} image tokens but the images give {rows} feature rows \
@@ -120,7 +129,6 @@ impl Llava {
                 self.config.image_tokens()
             )));
         }
-        let weight = self.language_model.embed_tokens.weight.val();
         let mut parts = Vec::new();
         let (mut i, mut next_row) = (0, 0);
         while i < ids.len() {
@@ -130,9 +138,7 @@ impl Llava {
                 .take_while(|&&t| (t == image) == is_image)
                 .count();
             if is_image {
-                if let Some(f) = &image_features {
-                    parts.push(f.clone().narrow(0, next_row, run));
-                }
+                parts.push(features.clone().narrow(0, next_row, run));
                 next_row += run;
             } else {
                 let idx: Vec<i64> = ids[i..i + run].iter().map(|&t| t as i64).collect();
@@ -175,13 +181,29 @@ impl Llava {
 
     /// [`Self::forward`] from host pixels `[images, 3, size, size]` (row-major, normalised),
     /// returning host logits `[len, vocab]` (row-major f32).
+    /// A prompt with image tokens needs its images.
     pub fn logits(&self, ids: &[u32], pixels: Option<(&[f32], usize)>) -> Result<Vec<f32>> {
-        let features = match pixels {
-            Some((p, n)) => Some(self.image_features(self.pixels(p, n)?)?),
-            None => None,
-        };
+        let features = self.prompt_features(ids, pixels)?;
         let logits = self.forward(ids, features, &mut KvCache::new())?;
         to_host(logits)
+    }
+
+    /// The image features of a prompt's images; an error when the prompt has image tokens
+    /// and no images are given.
+    pub(crate) fn prompt_features(
+        &self,
+        ids: &[u32],
+        pixels: Option<(&[f32], usize)>,
+    ) -> Result<Option<Tensor<2>>> {
+        match pixels {
+            Some((p, n)) => Ok(Some(self.image_features(self.pixels(p, n)?)?)),
+            None if ids.contains(&self.config.image_token_id) => Err(LlavaError::Input(format!(
+                "the prompt has image tokens but no images were given; pass one image per \
+                 `<image>` ({} image tokens each)",
+                self.config.image_tokens()
+            ))),
+            None => Ok(None),
+        }
     }
 
     /// Host pixels `[n, 3, size, size]` as a device tensor (checked).

@@ -18,7 +18,12 @@ pub struct Projector {
 
 impl Projector {
     /// Load `{prefix}linear_1`, `{prefix}linear_2`.
-    pub fn load(ckpt: &Checkpoint, prefix: &str, cfg: &LlavaConfig, device: &Device) -> Result<Self> {
+    pub fn load(
+        ckpt: &Checkpoint,
+        prefix: &str,
+        cfg: &LlavaConfig,
+        device: &Device,
+    ) -> Result<Self> {
         let d = cfg.text.hidden_size;
         let bias = cfg.projector_bias;
         Ok(Projector {

@@ -53,7 +53,8 @@ impl Conversation {
 
     /// `append_message(roles[role], message)`.
     pub fn append(&mut self, role: usize, message: Option<&str>) -> &mut Self {
-        self.messages.push((role.min(1), message.map(str::to_string)));
+        self.messages
+            .push((role.min(1), message.map(str::to_string)));
         self
     }
 

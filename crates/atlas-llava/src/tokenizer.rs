@@ -63,7 +63,10 @@ impl LlavaTokenizer {
     /// The prompt with each `<image>` expanded to the model's image-token count
     /// (`LlavaProcessor`: `sample.replace(image_token, image_token * num_image_tokens)`).
     pub fn expand_images(&self, prompt: &str) -> String {
-        prompt.replace(IMAGE_PLACEHOLDER, &IMAGE_PLACEHOLDER.repeat(self.image_tokens))
+        prompt.replace(
+            IMAGE_PLACEHOLDER,
+            &IMAGE_PLACEHOLDER.repeat(self.image_tokens),
+        )
     }
 
     /// The model's input ids of `prompt` (with `<image>` placeholders), as

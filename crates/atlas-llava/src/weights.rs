@@ -227,7 +227,13 @@ impl Checkpoint {
     }
 
     /// An `nn.Embedding` (`{prefix}.weight` `[n, d]`).
-    pub fn embedding(&self, prefix: &str, n: usize, d: usize, device: &Device) -> Result<Embedding> {
+    pub fn embedding(
+        &self,
+        prefix: &str,
+        n: usize,
+        d: usize,
+        device: &Device,
+    ) -> Result<Embedding> {
         Ok(Embedding {
             weight: Param::from_tensor(self.tensor(&format!("{prefix}.weight"), [n, d], device)?),
         })
@@ -283,13 +289,24 @@ impl KeyLayout {
                  (with a CLIP vision tower and a LLaMA language model)?"
             ),
         };
-        let (text, lm_head, projector) = if ckpt.keys().any(|k| k.starts_with("language_model.model.")) {
-            ("language_model.model.", "language_model.lm_head.", "multi_modal_projector.")
-        } else if ckpt.keys().any(|k| k.starts_with("model.language_model.")) {
-            ("model.language_model.", "lm_head.", "model.multi_modal_projector.")
-        } else {
-            return Err(missing("`language_model.model.*` or `model.language_model.*`"));
-        };
+        let (text, lm_head, projector) =
+            if ckpt.keys().any(|k| k.starts_with("language_model.model.")) {
+                (
+                    "language_model.model.",
+                    "language_model.lm_head.",
+                    "multi_modal_projector.",
+                )
+            } else if ckpt.keys().any(|k| k.starts_with("model.language_model.")) {
+                (
+                    "model.language_model.",
+                    "lm_head.",
+                    "model.multi_modal_projector.",
+                )
+            } else {
+                return Err(missing(
+                    "`language_model.model.*` or `model.language_model.*`",
+                ));
+            };
         let vision = VISION_PREFIXES
             .into_iter()
             .find(|p| ckpt.has(&format!("{p}embeddings.patch_embedding.weight")))

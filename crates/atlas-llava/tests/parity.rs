@@ -158,7 +158,9 @@ fn kv_cache_continuation_equals_a_full_pass() {
         .image_features(m.pixels(&pixels, pshape[0]).unwrap())
         .unwrap();
     let mut cache = KvCache::new();
-    let first = m.forward(&input[..split], Some(features), &mut cache).unwrap();
+    let first = m
+        .forward(&input[..split], Some(features), &mut cache)
+        .unwrap();
     let mut got: Vec<f32> = first.try_into_vec_as::<f32>().unwrap();
     for &t in &input[split..] {
         let step = m.forward(&[t], None, &mut cache).unwrap();
@@ -206,4 +208,9 @@ fn mismatched_image_tokens_are_refused() {
     let input = ids(&reference()["input_ids"]);
     let err = m.logits(&input, None).unwrap_err().to_string();
     assert!(err.contains("image tokens"), "{err}");
+    let (pshape, pixels) = tensor("pixel_values");
+    let mut two = pixels.clone();
+    two.extend(&pixels);
+    let err = m.logits(&input, Some((&two, 2 * pshape[0]))).unwrap_err();
+    assert!(err.to_string().contains("feature rows"), "{err}");
 }

@@ -49,7 +49,8 @@ pub fn load_hf_clip_vision(
             "load_hf_clip_vision: only a ViT vision config is an HF CLIPVisionModel".into(),
         ));
     };
-    let skeleton = VisionTransformer::build(config, vit, config.width, activation, attention, device);
+    let skeleton =
+        VisionTransformer::build(config, vit, config.width, activation, attention, device);
     let mut v = PrefixedHf {
         lookup,
         prefix: prefix.to_string(),
@@ -71,14 +72,14 @@ impl PrefixedHf<'_> {
     fn read(&mut self, hf_key: &str, expected: &[usize]) -> Result<Vec<f32>> {
         let inner = hf_key.strip_prefix("vision_model.").unwrap_or(hf_key);
         let key = format!("{}{inner}", self.prefix);
-        let (found, data) =
-            self.lookup
-                .read_f32(&key)?
-                .ok_or_else(|| ModelError::MissingKey {
-                    path: self.lookup.origin().into(),
-                    key: key.clone(),
-                    expected: expected.to_vec(),
-                })?;
+        let (found, data) = self
+            .lookup
+            .read_f32(&key)?
+            .ok_or_else(|| ModelError::MissingKey {
+                path: self.lookup.origin().into(),
+                key: key.clone(),
+                expected: expected.to_vec(),
+            })?;
         if found != expected {
             return Err(ModelError::ShapeMismatch {
                 path: self.lookup.origin().into(),
@@ -103,7 +104,10 @@ impl ParamVisitor for PrefixedHf<'_> {
         let device = param.lazy_device();
         if key == "visual.proj" {
             // CLIPVisionModel has no projection; this one is never applied.
-            return Ok(Param::from_tensor(Tensor::zeros(dims::<D>(&shape)?, &device)));
+            return Ok(Param::from_tensor(Tensor::zeros(
+                dims::<D>(&shape)?,
+                &device,
+            )));
         }
         let ckpt = stored.checkpoint_shape(&shape);
         let data = match hf_recipe(&key) {

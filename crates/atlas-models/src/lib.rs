@@ -91,10 +91,10 @@ pub use config::{
     TimmProj, TimmSiglipVit, VisionConfig, VisionTowerConfig, VitConfig, builtin_config,
     timm_convnext, timm_eva, timm_siglip_vit,
 };
-pub use hf_vision::{TensorLookup, load_hf_clip_vision};
 pub use dense::{DenseFeatures, DenseInfo, DenseLayer, dense_info};
 pub use device::{AttentionImpl, DeviceKind, Precision, select_device};
 pub use error::{ModelError, Result};
+pub use hf_vision::{TensorLookup, load_hf_clip_vision};
 pub use load::{
     Described, LoadOptions, LoadedClip, check_activation, describe, infer_arch, load, load_files,
 };

@@ -122,13 +122,12 @@ impl VisionConfig {
                 origin: origin.to_string(),
                 message: format!("vision_config: {e}"),
             })?;
-        let act = Activation::from_hf(&v.hidden_act).ok_or_else(|| {
-            ModelError::UnsupportedConfig {
+        let act =
+            Activation::from_hf(&v.hidden_act).ok_or_else(|| ModelError::UnsupportedConfig {
                 origin: origin.to_string(),
                 field: "vision_config.hidden_act".into(),
                 value: format!("\"{}\"", v.hidden_act),
-            }
-        })?;
+            })?;
         if (v.layer_norm_eps - 1e-5).abs() > 1e-9 {
             return Err(ModelError::UnsupportedConfig {
                 origin: origin.to_string(),
