@@ -16,8 +16,15 @@ SentencePiece as a BPE: normalizer Prepend("▁") + Replace(" ", "▁"), no pre-
 byte fallback with the 256 `<0xNN>` tokens at ids 3..258, `<unk>` 0 / `<s>` 1 / `</s>` 2,
 post-processor "<s> $A"), its merges trained on a generated corpus; `<image>` and `<pad>` are
 added special tokens (as llava-hf adds them after the 32000 LLaMA ids). It is wrapped as
-`LlamaTokenizerFast` and saved with a `LlavaProcessor` (CLIPImageProcessor, patch_size 8,
-num_additional_image_tokens 1, strategy "default").
+`LlamaTokenizerFast` (transformers 5 saves it as its tokenizers-backed `LlamaTokenizer`) and
+saved with a `LlavaProcessor` (CLIPImageProcessor, patch_size 8, num_additional_image_tokens 1,
+strategy "default"). The script checks that the saved `tokenizer.json` alone gives the
+processor's ids (what the Rust side reads).
+
+transformers 5.25 saves the vision tower as `vision_tower.*` (4.x: `vision_tower.vision_model.*`)
+and the decoder as `language_model.model.*` / `language_model.lm_head.*`; the script prints the
+saved key names. Greedy decoding of this model emits the `<image>` id once (position 17), which
+transformers embeds as an ordinary token in a decoding step; the Rust side must do the same.
 
 Weights are rounded to fp16 and saved as F16 safetensors (small fixtures); references are
 computed in fp32 with those exact weights. The model is saved twice: `model/` (one

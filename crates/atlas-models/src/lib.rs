@@ -32,9 +32,9 @@
 //! `error` → `activation`, `device`, `interp`, `source` → `config/` (`arch` → `raw` →
 //! `timm` → `open_clip`, `hf`, `hf_siglip` → `preprocess`, `builtin`) → `params` →
 //! `transformer` → `vit`, `resnet`, `siglip` → `timm/` (`layers` → `hub` → `resnet`, `vit`,
-//! `convnext`, `eva`) → `timm_model` → `model` → `hf_keys` → `checkpoint` → `hf_vision`, `save` → `load` →
-//! `dense`, `classifier`, `bench`. `hf_vision`: an HF `CLIPVisionModel` tower under a key
-//! prefix from any [`TensorLookup`] (LLaVA's vision tower, `atlas-llava`).
+//! `convnext`, `eva`) → `timm_model` → `model` → `hf_keys` → `checkpoint` → `hf_vision`,
+//! `save` → `load` → `dense`, `classifier`, `bench`. `hf_vision`: an HF `CLIPVisionModel`
+//! tower under a key prefix from any [`TensorLookup`] (LLaVA's vision tower, `atlas-llava`).
 //!
 //! Supervised ImageNet classifiers ([`load_classifier`] -> [`LoadedClassifier`]: timm hub
 //! directories, torchvision ResNet state dicts) are [`classifier`] over the families in
