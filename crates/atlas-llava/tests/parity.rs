@@ -214,3 +214,20 @@ fn mismatched_image_tokens_are_refused() {
     let err = m.logits(&input, Some((&two, 2 * pshape[0]))).unwrap_err();
     assert!(err.to_string().contains("feature rows"), "{err}");
 }
+
+#[test]
+fn image_preprocessing_matches_the_processor() {
+    let m = model();
+    let bytes = std::fs::read(fixtures().join("image.png")).unwrap();
+    let got = m.pixels(&bytes).unwrap();
+    let (_, want) = tensor("pixel_values");
+    assert_eq!(got.len(), want.len());
+    let max = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    println!("pixels: max |diff| vs the processor {max:.3e}");
+    // One 8-bit level after normalisation is 1 / 255 / std ~ 0.015.
+    assert!(max < 0.02, "{max}");
+}
