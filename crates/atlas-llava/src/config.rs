@@ -265,14 +265,14 @@ impl LlavaConfig {
         }
         let heads = t.num_attention_heads;
         let kv_heads = t.num_key_value_heads.unwrap_or(heads);
-        if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 {
+        if heads == 0 || kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
             return Err(cfg_err(format!(
                 "text_config: num_attention_heads {heads} must be a positive multiple of \
                  num_key_value_heads {kv_heads}"
             )));
         }
         let head_dim = t.head_dim.unwrap_or(t.hidden_size / heads);
-        if head_dim == 0 || head_dim % 2 != 0 {
+        if head_dim == 0 || !head_dim.is_multiple_of(2) {
             return Err(cfg_err(format!(
                 "text_config: head_dim {head_dim} must be even and positive (rotary embeddings)"
             )));

@@ -136,9 +136,9 @@ impl VisionConfig {
             });
         }
         if v.num_attention_heads == 0
-            || v.hidden_size % v.num_attention_heads != 0
+            || !v.hidden_size.is_multiple_of(v.num_attention_heads)
             || v.patch_size == 0
-            || v.image_size % v.patch_size != 0
+            || !v.image_size.is_multiple_of(v.patch_size)
         {
             return Err(ModelError::Config {
                 origin: origin.to_string(),
