@@ -285,7 +285,7 @@ fn grid_of(rows: usize) -> Option<usize> {
     (g * g == t).then_some(g)
 }
 
-fn transpose2(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+pub(crate) fn transpose2(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let mut out = vec![0f32; data.len()];
     for r in 0..rows {
         for c in 0..cols {

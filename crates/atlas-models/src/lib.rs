@@ -32,8 +32,9 @@
 //! `error` → `activation`, `device`, `interp`, `source` → `config/` (`arch` → `raw` →
 //! `timm` → `open_clip`, `hf`, `hf_siglip` → `preprocess`, `builtin`) → `params` →
 //! `transformer` → `vit`, `resnet`, `siglip` → `timm/` (`layers` → `hub` → `resnet`, `vit`,
-//! `convnext`, `eva`) → `timm_model` → `model` → `hf_keys` → `checkpoint` → `save` → `load` →
-//! `dense`, `classifier`, `bench`.
+//! `convnext`, `eva`) → `timm_model` → `model` → `hf_keys` → `checkpoint` → `hf_vision`,
+//! `save` → `load` → `dense`, `classifier`, `bench`. `hf_vision`: an HF `CLIPVisionModel`
+//! tower under a key prefix from any [`TensorLookup`] (LLaVA's vision tower, `atlas-llava`).
 //!
 //! Supervised ImageNet classifiers ([`load_classifier`] -> [`LoadedClassifier`]: timm hub
 //! directories, torchvision ResNet state dicts) are [`classifier`] over the families in
@@ -64,6 +65,7 @@ pub mod device;
 pub mod error;
 pub mod header;
 mod hf_keys;
+pub mod hf_vision;
 pub mod interp;
 pub mod load;
 pub mod model;
@@ -93,6 +95,7 @@ pub use config::{
 pub use dense::{DenseFeatures, DenseInfo, DenseLayer, dense_info};
 pub use device::{AttentionImpl, DeviceKind, Precision, select_device};
 pub use error::{ModelError, Result};
+pub use hf_vision::{TensorLookup, load_hf_clip_vision};
 pub use load::{
     Described, LoadOptions, LoadedClip, check_activation, describe, infer_arch, load, load_files,
 };

@@ -69,6 +69,23 @@ impl VisionTransformer {
         self.ln_pre.forward(x)
     }
 
+    /// HF `CLIPVisionModel(output_hidden_states=True).hidden_states[blocks]`: the tokens (class
+    /// token first) after `blocks` transformer blocks, `[batch, 1 + grid², width]`; `0` is the
+    /// embeddings after `ln_pre`. Later blocks are not run. `pixels` is `[batch, 3, size, size]`
+    /// at the position embedding's grid (LLaVA's `vision_feature_layer` selects one of these).
+    pub fn hidden_state(&self, pixels: Tensor<4>, blocks: usize) -> Tensor<3> {
+        let mut x = self.embed(pixels, self.positional_embedding.val());
+        for blk in self.transformer.resblocks.iter().take(blocks) {
+            x = blk.forward(x, false);
+        }
+        x
+    }
+
+    /// The number of transformer blocks.
+    pub fn layers(&self) -> usize {
+        self.transformer.resblocks.len()
+    }
+
     /// The side of the (square) patch grid of the position embedding.
     pub fn pos_grid(&self) -> usize {
         let [rows, _] = self.positional_embedding.dims();

@@ -112,6 +112,61 @@ impl ClipConfig {
     }
 }
 
+impl VisionConfig {
+    /// Parse an HF transformers `CLIPVisionConfig` (a `CLIPVisionModel` `config.json`, or the
+    /// `vision_config` of a composite model such as LLaVA). Returns the ViT config and the
+    /// activation named by `hidden_act`.
+    pub fn from_hf_clip_vision_value(value: &Value, origin: &str) -> Result<(Self, Activation)> {
+        let v: RawHfVision =
+            serde_json::from_value(value.clone()).map_err(|e| ModelError::Config {
+                origin: origin.to_string(),
+                message: format!("vision_config: {e}"),
+            })?;
+        let act =
+            Activation::from_hf(&v.hidden_act).ok_or_else(|| ModelError::UnsupportedConfig {
+                origin: origin.to_string(),
+                field: "vision_config.hidden_act".into(),
+                value: format!("\"{}\"", v.hidden_act),
+            })?;
+        if (v.layer_norm_eps - 1e-5).abs() > 1e-9 {
+            return Err(ModelError::UnsupportedConfig {
+                origin: origin.to_string(),
+                field: "vision_config.layer_norm_eps".into(),
+                value: v.layer_norm_eps.to_string(),
+            });
+        }
+        if v.num_attention_heads == 0
+            || !v.hidden_size.is_multiple_of(v.num_attention_heads)
+            || v.patch_size == 0
+            || !v.image_size.is_multiple_of(v.patch_size)
+        {
+            return Err(ModelError::Config {
+                origin: origin.to_string(),
+                message: "vision_config: hidden_size must be a multiple of num_attention_heads \
+                          and image_size a multiple of patch_size"
+                    .into(),
+            });
+        }
+        let cfg = VisionConfig::vit(
+            v.image_size,
+            v.patch_size,
+            v.hidden_size,
+            v.num_hidden_layers,
+            v.hidden_size / v.num_attention_heads,
+            v.intermediate_size as f64 / v.hidden_size.max(1) as f64,
+        );
+        if cfg.mlp_width() != Some(v.intermediate_size) {
+            return Err(ModelError::Config {
+                origin: origin.to_string(),
+                message: "vision_config.intermediate_size is not representable as width * \
+                          mlp_ratio"
+                    .into(),
+            });
+        }
+        Ok((cfg, act))
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct RawHfConfig {
     #[serde(default)]
