@@ -73,7 +73,9 @@ pub fn config(
     sorted.sort_unstable();
     sorted.dedup();
     if sorted.len() != views.len() {
-        return bad(format!("motion_views {views:?} repeats a view: list each once"));
+        return bad(format!(
+            "motion_views {views:?} repeats a view: list each once"
+        ));
     }
     if let Some(&v) = sorted.iter().find(|&&v| v >= world.views_per_instance) {
         return bad(format!(
@@ -86,9 +88,9 @@ pub fn config(
         size,
         ..world.clone()
     };
-    world3d.validate().map_err(|e| {
-        PipelineError::Config(format!("[world] world3d: motion_size {size}: {e}"))
-    })?;
+    world3d
+        .validate()
+        .map_err(|e| PipelineError::Config(format!("[world] world3d: motion_size {size}: {e}")))?;
     Ok(MotionConfig {
         version: MOTION_VERSION,
         world3d,
@@ -146,7 +148,10 @@ pub fn ensure(dir: &Path, cfg: &MotionConfig) -> Result<(), PipelineError> {
     }
     atlas_world3d::io::write_atomic(&dir.join("manifest.csv"), manifest.as_bytes())?;
     atlas_world3d::io::write_atomic(&marker, &want)?;
-    tracing::info!(seconds = start.elapsed().as_secs_f64(), "world3d-motion rendered");
+    tracing::info!(
+        seconds = start.elapsed().as_secs_f64(),
+        "world3d-motion rendered"
+    );
     Ok(())
 }
 
@@ -213,10 +218,7 @@ mod tests {
         ensure(tmp.path(), &cfg).unwrap();
         let manifest = std::fs::read_to_string(tmp.path().join("manifest.csv")).unwrap();
         let mut lines = manifest.lines();
-        assert_eq!(
-            lines.next(),
-            Some("path,label,corruption,severity,source")
-        );
+        assert_eq!(lines.next(), Some("path,label,corruption,severity,source"));
         // source -> [(corruption, severity, path)]
         let mut by_source: BTreeMap<String, Vec<(String, u8, String)>> = BTreeMap::new();
         for l in lines {
