@@ -3,7 +3,10 @@
 //! - adding the 3D datasets and stages (3D common corruptions, dense correspondence on the
 //!   world3d split) to a store that already holds a run embeds only the new images: no
 //!   `id-test` / `sketch` image again, the corrupted images once per model, the world3d views as
-//!   dense features only (no pooled embedding);
+//!   dense features only (no pooled embedding), the world3d-motion views (clean + xy / z motion
+//!   blur x 5 severities) once per model;
+//! - `corruption_3d` has xy_motion_blur and z_motion_blur rows at severities 1..5 for every
+//!   model, next to corrupt3d's;
 //! - the correspondence tables have every model, and a CNN vs ViT row with its interval;
 //! - a rerun computes nothing.
 
@@ -21,6 +24,12 @@ const THREE_D: &str = r#"
 name = "corrupt3d"
 kind = "world"
 path = "corrupt3d"
+role = "corruption"
+
+[[dataset]]
+name = "world3d-motion"
+kind = "world"
+path = "world3d-motion"
 role = "corruption"
 
 [[dataset]]
@@ -75,6 +84,9 @@ fn adding_the_3d_stages_embeds_only_the_new_images() {
         // 6 sources, each clean and under 7 corruptions x 5 severities.
         let (new, cached, failed) = embedded(&added, m, "corrupt3d").expect("corrupt3d embedded");
         assert_eq!((new, cached, failed), (6 * 36, 0, 0), "{added}");
+        // View 0 of 3 classes x 2 instances, each clean and under 2 motions x 5 severities.
+        let motion = embedded(&added, m, "world3d-motion").expect("world3d-motion embedded");
+        assert_eq!(motion, (6 * 11, 0, 0), "{added}");
         assert_eq!(
             embedded(&added, m, "world3d"),
             None,
@@ -110,7 +122,30 @@ fn adding_the_3d_stages_embeds_only_the_new_images() {
         assert!(d.is_valid(i) && lo.is_valid(i) && hi.is_valid(i));
         assert!(lo.value(i) <= hi.value(i));
     }
-    assert!(results.join("corruption_3d.parquet").is_file());
+    let t = &atlas_store::read_parquet_file(&results.join("corruption_3d.parquet")).unwrap()[0];
+    let model = column::<StringArray>(t, "model");
+    let dataset = column::<StringArray>(t, "dataset");
+    let clean = column::<StringArray>(t, "clean_dataset");
+    let corruption = column::<StringArray>(t, "corruption");
+    let severity = column::<atlas_store::arrow::array::Int64Array>(t, "severity");
+    for m in models {
+        for kind in ["xy_motion_blur", "z_motion_blur"] {
+            let mut sev: Vec<i64> = (0..t.num_rows())
+                .filter(|&i| model.value(i) == m && corruption.value(i) == kind)
+                .inspect(|&i| {
+                    assert_eq!(dataset.value(i), "world3d-motion");
+                    assert_eq!(clean.value(i), "world3d-motion", "its own clean views");
+                })
+                .map(|i| severity.value(i))
+                .collect();
+            sev.sort_unstable();
+            assert_eq!(sev, [1, 2, 3, 4, 5], "{m} {kind}");
+        }
+        assert!(
+            (0..t.num_rows()).any(|i| model.value(i) == m && dataset.value(i) == "corrupt3d"),
+            "corrupt3d rows of {m} next to the motion rows"
+        );
+    }
 }
 
 /// The world3d split's semantic pairs written in SPair-71k's released layout.

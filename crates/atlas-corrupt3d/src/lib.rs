@@ -84,7 +84,10 @@
 //!   the frames cannot be reproduced. The only single-image, depth-only formulation in the
 //!   repository (`train/data/augs_3d_cc.py`, `motionkornia_blur_3d`, `zoomkornia_blur_3d`) is a
 //!   training augmentation with randomly drawn strength and no severity 1..=5 table, so it
-//!   does not define ImageNet-3DCC's severities either.
+//!   does not define ImageNet-3DCC's severities either. Both are implemented on the 3D world
+//!   instead, where the camera really moves: `atlas_world3d::motion` renders the frames along
+//!   3DCC's camera paths, and the pipeline's `world3d-motion` split
+//!   (`crates/atlas-pipeline/src/world3d_motion.rs`) holds them for the `corruption` stage.
 //! - `bit_error` (`create_3dcc/motion_video/video_distortions.py`, `bit_error`): not an image
 //!   operation: ffmpeg's `noise` bitstream filter (`-bsf noise=100000/50000/30000/20000/10000`)
 //!   flips bits of the H.264 stream of the rendered camera-motion video, which is then decoded
@@ -154,11 +157,13 @@ pub enum Guide {
 pub const NOT_IMPLEMENTED: [(&str, &str); 5] = [
     (
         "xy_motion_blur",
-        "rendered with 3D Ken Burns (CUDA point-cloud rendering and pretrained inpainting networks)",
+        "rendered with 3D Ken Burns (CUDA point-cloud rendering and pretrained inpainting networks); \
+         rendered on the 3D world instead: the world's `world3d-motion` split",
     ),
     (
         "z_motion_blur",
-        "rendered with 3D Ken Burns (CUDA point-cloud rendering and pretrained inpainting networks)",
+        "rendered with 3D Ken Burns (CUDA point-cloud rendering and pretrained inpainting networks); \
+         rendered on the 3D world instead: the world's `world3d-motion` split",
     ),
     (
         "bit_error",

@@ -6,7 +6,8 @@
 //!
 //! Protocol
 //! - **Items**: a dataset of role `corruption` whose items carry `corruption` and `severity`
-//!   metadata (the world's `corrupt3d` split; the released ImageNet-3DCC folders
+//!   metadata (the world's `corrupt3d` split, its `world3d-motion` split — xy / z motion blur
+//!   rendered on the 3D world — each with its own clean items; the released ImageNet-3DCC folders
 //!   `<corruption>/<severity>/<wnid>/*` through the `imagenet-3dcc` benchmark adapter).
 //! - **Clean reference**: the set's own `corruption = clean` items when it has any (the
 //!   world), else the dataset named by [`Params::clean`] (ImageNet val for ImageNet-3DCC, whose
@@ -169,7 +170,7 @@ fn meta<'a>(set: &EvalSet<'a>, column: &str) -> Result<&'a [String], CorruptionE
                 set.dataset,
                 format!(
                     "items have no `{column}` column: a corruption set is the world's `corrupt3d` \
-                     split or a `benchmark = \"imagenet-3dcc\"` folder"
+                     or `world3d-motion` split or a `benchmark = \"imagenet-3dcc\"` folder"
                 ),
             )
         })

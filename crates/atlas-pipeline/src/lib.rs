@@ -22,6 +22,7 @@ mod tokenizers;
 mod views;
 mod weights_hash;
 mod world3d;
+mod world3d_motion;
 
 use std::collections::HashSet;
 use std::fmt::Write as _;

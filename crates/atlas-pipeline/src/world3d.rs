@@ -6,6 +6,9 @@
 //! `cameras.json`, `keypoints.json`, `pairs_*.json`, `world3d.json`), plus `manifest.csv`
 //! (`path,label,class,instance,view`) and `pairs.json`. Generated once per configuration
 //! (`config.json` records it; a different one regenerates the split).
+//!
+//! The `world3d-motion` split (ImageNet-3DCC's xy / z camera-motion blur on views of this
+//! world, for the `corruption` stage) is rendered by [`world3d_motion`] from the same table.
 
 use std::path::Path;
 
@@ -16,6 +19,7 @@ use atlas_world3d::{World3d, World3dConfig};
 
 use crate::PipelineError;
 use crate::config::LoadedConfig;
+use crate::world3d_motion;
 
 /// Side of the split's images (pixels): four times the demo models' 32, so the correspondence
 /// ground truth is finer than any feature map.
@@ -36,6 +40,12 @@ pub struct World3dTable {
     pub views_per_instance: usize,
     pub geometric_pairs_per_instance: usize,
     pub semantic_pairs_per_class: usize,
+    /// The views of each instance that the `world3d-motion` split blurs (default `[0]`: one
+    /// per instance).
+    pub motion_views: Vec<usize>,
+    /// The `world3d-motion` split's image side in pixels (default
+    /// [`world3d_motion::MOTION_SIZE`]).
+    pub motion_size: u32,
 }
 
 impl Default for World3dTable {
@@ -48,6 +58,8 @@ impl Default for World3dTable {
             views_per_instance: d.views_per_instance,
             geometric_pairs_per_instance: d.geometric_pairs_per_instance,
             semantic_pairs_per_class: d.semantic_pairs_per_class,
+            motion_views: vec![0],
+            motion_size: world3d_motion::MOTION_SIZE,
         }
     }
 }
@@ -186,6 +198,7 @@ pub fn ensure_world(cfg: &LoadedConfig) -> Result<(), PipelineError> {
         .map_err(|e| PipelineError::Config(format!("{}: [world]: {e}", cfg.path.display())))?;
     let mut splits = Vec::new();
     let mut world3d = false;
+    let mut motion = false;
     for d in cfg
         .config
         .datasets
@@ -196,17 +209,26 @@ pub fn ensure_world(cfg: &LoadedConfig) -> Result<(), PipelineError> {
             world3d = true;
             continue;
         }
+        if d.path.to_string_lossy() == world3d_motion::SPLIT {
+            motion = true;
+            continue;
+        }
         let split: atlas_world::Split = d.path.to_string_lossy().parse()?;
         if !splits.contains(&split) {
             splits.push(split);
         }
     }
     atlas_world::generate(&world_cfg, &cfg.resolve(&w.path), &splits)?;
-    if world3d {
-        let dir = cfg.resolve(&w.path).join(SPLIT);
-        let c = config(world_cfg.seed, &w3d);
+    let c = config(world_cfg.seed, &w3d);
+    if world3d || motion {
         c.validate()?;
-        ensure(&dir, &c)?;
+    }
+    if world3d {
+        ensure(&cfg.resolve(&w.path).join(SPLIT), &c)?;
+    }
+    if motion {
+        let m = world3d_motion::config(&c, w3d.motion_size, &w3d.motion_views)?;
+        world3d_motion::ensure(&cfg.resolve(&w.path).join(world3d_motion::SPLIT), &m)?;
     }
     Ok(())
 }
