@@ -52,9 +52,6 @@ fn metrics(d: &DatasetPairs, p: &Params) -> Vec<Metric> {
         }
     }
     if !d.semantic.is_empty() {
-        let mut cats: Vec<&str> = d.semantic.iter().map(|s| s.category.as_str()).collect();
-        cats.sort();
-        cats.dedup();
         out.push(Metric {
             task: "semantic",
             name: p.pck_metric(),
@@ -64,14 +61,21 @@ fn metrics(d: &DatasetPairs, p: &Params) -> Vec<Metric> {
                 .iter()
                 .map(|s| s.n.map(|n| (s.hits, n)))
                 .collect(),
-            groups: d
-                .semantic
-                .iter()
-                .map(|s| cats.binary_search(&s.category.as_str()).unwrap_or(0))
-                .collect(),
+            groups: category_groups(d),
         });
     }
     out
+}
+
+/// Each semantic pair's category as an index into the sorted distinct categories.
+fn category_groups(d: &DatasetPairs) -> Vec<usize> {
+    let mut cats: Vec<&str> = d.semantic.iter().map(|s| s.category.as_str()).collect();
+    cats.sort();
+    cats.dedup();
+    d.semantic
+        .iter()
+        .map(|s| cats.binary_search(&s.category.as_str()).unwrap_or(0))
+        .collect()
 }
 
 /// The metric over the pairs `idx` (repeats count): pooled `hits / n` per group, averaged over
@@ -179,6 +183,7 @@ fn bins(m: &ModelPairs, d: &DatasetPairs, p: &Params, out: &mut BinRows) {
     }
     if !d.semantic.is_empty() {
         // SPair's viewpoint-variation bins: class-mean PCK of the bin (one value, no spread).
+        let groups = category_groups(d);
         for b in 0u8..3 {
             let counts: Counts = d
                 .semantic
@@ -188,14 +193,6 @@ fn bins(m: &ModelPairs, d: &DatasetPairs, p: &Params, out: &mut BinRows) {
                         .then_some(s.n.map(|n| (s.hits, n)))
                         .flatten()
                 })
-                .collect();
-            let mut cats: Vec<&str> = d.semantic.iter().map(|s| s.category.as_str()).collect();
-            cats.sort();
-            cats.dedup();
-            let groups: Vec<usize> = d
-                .semantic
-                .iter()
-                .map(|s| cats.binary_search(&s.category.as_str()).unwrap_or(0))
                 .collect();
             let all: Vec<usize> = (0..counts.len()).collect();
             let n = counts.iter().flatten().count();

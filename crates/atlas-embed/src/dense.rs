@@ -2,7 +2,7 @@
 //! each item's row is a `[channels, height, width]` feature map, stored f16 as
 //! [`DenseRows`] shards in a dense-features namespace.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use atlas_artifacts::{ContentHash, DenseRows, kinds};
 use atlas_preprocess::PreprocessConfig;
@@ -10,6 +10,7 @@ use atlas_store::{ManifestMeta, Store};
 use serde_json::json;
 
 use crate::batcher::run_overlapped;
+use crate::images::{prepare_item, todo_items};
 use crate::{EmbedError, EmbedOptions, EmbedReport, ImageItems, STAGE_VERSION};
 
 /// Something that turns preprocessed pixels into dense feature maps.
@@ -34,16 +35,7 @@ pub fn embed_dense(
     items: &ImageItems<'_>,
     opts: &EmbedOptions,
 ) -> Result<EmbedReport, EmbedError> {
-    if items.ids.len() != items.hashes.len() {
-        return Err(EmbedError::Invalid(
-            "ids and hashes differ in length".into(),
-        ));
-    }
-    let done = store.shard_items(kinds::DENSE_FEATURES, namespace, "item_hash")?;
-    let mut seen = HashSet::new();
-    let todo: Vec<usize> = (0..items.hashes.len())
-        .filter(|&i| !done.contains(items.hashes[i].as_bytes()) && seen.insert(items.hashes[i]))
-        .collect();
+    let todo = todo_items(store, kinds::DENSE_FEATURES, namespace, items)?;
     let mut report = EmbedReport {
         cached: items.ids.len() - todo.len(),
         ..EmbedReport::default()
@@ -74,11 +66,7 @@ pub fn embed_dense(
         )?;
         Ok(())
     };
-    let prepare = |&i: &usize| -> Result<Vec<f32>, String> {
-        let bytes = (items.read)(i)?;
-        atlas_preprocess::preprocess_with_border_crop(&bytes, preprocess, items.border_crop)
-            .map_err(|e| e.to_string())
-    };
+    let prepare = |&i: &usize| prepare_item(items, preprocess, i);
     run_overlapped(&todo, opts.batch_size, 2, prepare, |batch| {
         let n_in_batch = batch.items.len() as u64;
         let mut pixels = Vec::new();
@@ -193,17 +181,4 @@ pub fn load_dense(
         .map(|h| by_hash.get(h).cloned().flatten())
         .collect();
     Ok((shape, maps))
-}
-
-/// Which of `hashes` have a row (computed or failed) in the namespace.
-pub fn dense_missing(
-    store: &Store,
-    namespace: &str,
-    hashes: &[ContentHash],
-) -> Result<usize, EmbedError> {
-    let done = store.shard_items(kinds::DENSE_FEATURES, namespace, "item_hash")?;
-    Ok(hashes
-        .iter()
-        .filter(|h| !done.contains(h.as_bytes()))
-        .count())
 }

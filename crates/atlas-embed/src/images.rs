@@ -21,6 +21,37 @@ pub struct ImageItems<'a> {
     pub border_crop: u32,
 }
 
+/// Items (indices, first of each hash) whose hash has no row yet in the shards of
+/// `kind`/`namespace`, after checking that ids and hashes line up.
+pub(crate) fn todo_items(
+    store: &Store,
+    kind: &str,
+    namespace: &str,
+    items: &ImageItems<'_>,
+) -> Result<Vec<usize>, EmbedError> {
+    if items.ids.len() != items.hashes.len() {
+        return Err(EmbedError::Invalid(
+            "ids and hashes differ in length".into(),
+        ));
+    }
+    let done = store.shard_items(kind, namespace, "item_hash")?;
+    let mut seen = HashSet::new();
+    Ok((0..items.hashes.len())
+        .filter(|&i| !done.contains(items.hashes[i].as_bytes()) && seen.insert(items.hashes[i]))
+        .collect())
+}
+
+/// Item `i`'s bytes decoded and preprocessed (the border crop applied), or why not.
+pub(crate) fn prepare_item(
+    items: &ImageItems<'_>,
+    preprocess: &PreprocessConfig,
+    i: usize,
+) -> Result<Vec<f32>, String> {
+    let bytes = (items.read)(i)?;
+    atlas_preprocess::preprocess_with_border_crop(&bytes, preprocess, items.border_crop)
+        .map_err(|e| e.to_string())
+}
+
 /// Embed every item whose hash is not yet in `namespace`. A decode failure is recorded as a row
 /// with an error (and logged), not retried, and does not stop the run.
 pub fn embed_images(
@@ -31,19 +62,7 @@ pub fn embed_images(
     items: &ImageItems<'_>,
     opts: &EmbedOptions,
 ) -> Result<EmbedReport, EmbedError> {
-    if items.ids.len() != items.hashes.len() {
-        return Err(EmbedError::Invalid(
-            "ids and hashes differ in length".into(),
-        ));
-    }
-    let done = store.shard_items(kinds::IMAGE_EMBEDDINGS, namespace, "item_hash")?;
-    let mut seen = HashSet::new();
-    let mut todo = Vec::new();
-    for (i, h) in items.hashes.iter().enumerate() {
-        if !done.contains(h.as_bytes()) && seen.insert(*h) {
-            todo.push(i);
-        }
-    }
+    let todo = todo_items(store, kinds::IMAGE_EMBEDDINGS, namespace, items)?;
     let mut report = EmbedReport {
         cached: items.ids.len() - todo.len(),
         ..EmbedReport::default()
@@ -72,11 +91,7 @@ pub fn embed_images(
         *rows = EmbeddingRows::new(dim);
         Ok(())
     };
-    let prepare = |&i: &usize| -> Result<Vec<f32>, String> {
-        let bytes = (items.read)(i)?;
-        atlas_preprocess::preprocess_with_border_crop(&bytes, preprocess, items.border_crop)
-            .map_err(|e| e.to_string())
-    };
+    let prepare = |&i: &usize| prepare_item(items, preprocess, i);
     run_overlapped(&todo, opts.batch_size, 2, prepare, |batch| {
         let n_in_batch = batch.items.len() as u64;
         let mut pixels = Vec::new();
