@@ -59,6 +59,19 @@ pub enum Which {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// Claim throughput of a store (the coordination cost of `pipeline --worker` / `cargo xtask
+    /// slurm`): W threads race to claim + renew + finish U units; then `Store::status` calls/s
+    /// (a worker's re-plan does one per artifact). Point --dir at the shared filesystem the
+    /// workers will use.
+    Claims {
+        #[arg(long, default_value_t = 2000)]
+        units: usize,
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+        /// A store folder (created; its claims/ are removed before and after).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// End-to-end images/s (read -> decode -> preprocess -> image tower -> stored) on the 300
     /// shared ImageNet photos, vs open_clip + a torch DataLoader doing the same.
     Pipeline {
@@ -99,6 +112,27 @@ fn report_line(what: &str, secs: f64, w: &atlas_pipeline::ReportWritten) {
 
 pub fn run(which: Which) -> Result<()> {
     match which {
+        Which::Claims {
+            units,
+            workers,
+            dir,
+        } => {
+            let tmp = tempfile_dir("clip-atlas-bench-claims")?;
+            let root = dir.unwrap_or(tmp);
+            let b = atlas_pipeline::bench::bench_claims(&root, units, workers)?;
+            println!(
+                "claims on {}: {} workers, {} units: {} claim+renew+finish and {} busy answers in {:.2} s = {:.0} claims/s; Store::status {:.0}/s",
+                root.display(),
+                b.workers,
+                b.units,
+                b.claimed,
+                b.busy,
+                b.seconds,
+                b.claimed as f64 / b.seconds,
+                b.status_per_s
+            );
+            Ok(())
+        }
         Which::Report {
             results,
             models,
@@ -361,4 +395,14 @@ fn jpegs(dir: &std::path::Path) -> Result<Vec<PathBuf>> {
         .collect();
     v.sort();
     Ok(v)
+}
+
+/// A fresh folder under the system temp dir.
+fn tempfile_dir(name: &str) -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }

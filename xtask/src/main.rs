@@ -62,8 +62,44 @@ enum Command {
         /// again. Use it after a disk or copy problem.
         #[arg(long)]
         verify: bool,
+        /// Run as one worker of many on a shared store (one per GPU / node, e.g. the tasks of
+        /// `cargo xtask slurm`): claim units of the plan (one model's missing work, or the
+        /// cross-model fits) through claim files in the store, compute them, repeat until none
+        /// is left. Workers never write results/: a plain `pipeline` run afterwards does (it
+        /// finds everything cached). NAME must be unique among the workers (default
+        /// `<host>-<pid>`).
+        #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+        worker: Option<String>,
+        /// With --worker: seconds after which a claim its worker stopped renewing (killed, node
+        /// lost) is taken over by another worker.
+        #[arg(long, default_value_t = 120.0, requires = "worker")]
+        lease: f64,
     },
-    /// Show, per artifact of the plan, whether it is cached, stale (corrupt) or missing.
+    /// Submit the run to Slurm: an array of `pipeline --worker` tasks (resources from the
+    /// config's `[slurm]` table) and a job that runs after them (afterany) to compute what is
+    /// left, the cross-model fits and results/. Slurm schedules; the store coordinates.
+    Slurm {
+        /// The run description.
+        #[arg(long, short, default_value = "pipeline.toml")]
+        config: PathBuf,
+        /// Worker tasks (overrides `[slurm] workers`).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Where the sbatch scripts and the task logs go.
+        #[arg(long, default_value = "slurm")]
+        out: PathBuf,
+        /// Write and print the scripts; submit nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Device for every task (cpu, wgpu, cuda, auto).
+        #[arg(long)]
+        device: Option<String>,
+        /// Precision for every task (f32, f16, bf16).
+        #[arg(long)]
+        precision: Option<String>,
+    },
+    /// Show, per artifact of the plan, whether it is cached, stale (corrupt) or missing, and
+    /// per worker of a multi-worker run the units it holds, finished and failed.
     Status {
         #[command(flatten)]
         plan: PlanArgs,
@@ -138,13 +174,92 @@ fn main() -> Result<()> {
             dry_run,
             no_progress,
             verify,
+            worker,
+            lease,
         } => {
             let opts = atlas_pipeline::RunOptions {
                 verify,
                 ..options(&plan, dry_run, !no_progress)
             };
+            if let Some(name) = worker {
+                anyhow::ensure!(
+                    !dry_run && !verify,
+                    "--worker computes; use `cargo xtask status` to see the plan, and --verify in a plain run"
+                );
+                anyhow::ensure!(
+                    lease.is_finite() && lease > 0.0,
+                    "--lease must be a positive number of seconds"
+                );
+                let w = atlas_pipeline::WorkerOptions {
+                    name: if name.is_empty() {
+                        atlas_pipeline::WorkerOptions::default_name()
+                    } else {
+                        name
+                    },
+                    lease: std::time::Duration::from_secs_f64(lease),
+                    poll: std::time::Duration::from_secs_f64((lease / 8.0).clamp(0.2, 5.0)),
+                    progress: !no_progress,
+                };
+                let report = atlas_pipeline::run_worker(&opts, &w, &mut |u| {
+                    use std::io::Write as _;
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(u.lines().as_bytes());
+                    let _ = out.flush();
+                })?;
+                print!("{}", report.render());
+                anyhow::ensure!(
+                    report.failed.is_empty() && report.abandoned.is_empty(),
+                    "{} units failed (their errors are above and in `cargo xtask status`)",
+                    report.failed.len() + report.abandoned.len()
+                );
+                return Ok(());
+            }
             let report = atlas_pipeline::run(&opts)?;
             print!("{}", report.render());
+            Ok(())
+        }
+        Command::Slurm {
+            config,
+            workers,
+            out,
+            dry_run,
+            device,
+            precision,
+        } => {
+            let mut pipeline_args = Vec::new();
+            for (flag, v) in [("--device", device), ("--precision", precision)] {
+                if let Some(v) = v {
+                    pipeline_args.extend([flag.to_string(), v]);
+                }
+            }
+            let o = atlas_pipeline::slurm::SlurmOptions {
+                config,
+                binary: std::env::current_exe()?,
+                out,
+                workers,
+                pipeline_args,
+            };
+            match atlas_pipeline::slurm::slurm(&o, dry_run)? {
+                None => {
+                    let s = atlas_pipeline::slurm::scripts(
+                        &atlas_pipeline::LoadedConfig::read(&o.config)?,
+                        &o,
+                    )?;
+                    println!("# {}\n{}", s.worker_path.display(), s.worker);
+                    println!("# {}\n{}", s.finish_path.display(), s.finish);
+                    println!("(dry run: nothing submitted; `sbatch` these, the second with --dependency=afterany:<first>)");
+                }
+                Some(j) => {
+                    println!(
+                        "submitted: workers {} (array), then {} (afterany: the rest, the fits, results/)",
+                        j.array_job, j.finish_job
+                    );
+                    println!(
+                        "scripts and logs in {}; `cargo xtask status` shows progress per worker",
+                        o.out.display()
+                    );
+                }
+            }
             Ok(())
         }
         Command::Status { plan } => {

@@ -10,6 +10,9 @@ use toml::Spanned;
 mod imagenet;
 mod role;
 mod run;
+mod slurm;
+
+pub use slurm::SlurmConfig;
 
 use imagenet::check_imagenet_fields;
 pub use role::DatasetRole;
@@ -31,6 +34,9 @@ pub struct PipelineConfig {
     pub prompt_sets: Vec<PromptSet>,
     #[serde(default)]
     pub stages: StagesConfig,
+    /// `cargo xtask slurm`: the workers' resources.
+    #[serde(default)]
+    pub slurm: SlurmConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

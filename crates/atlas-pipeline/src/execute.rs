@@ -128,7 +128,7 @@ impl Executor<'_> {
         })
     }
 
-    fn run_model(
+    pub(crate) fn run_model(
         &self,
         plan: &Plan,
         mi: usize,
@@ -319,7 +319,7 @@ impl Executor<'_> {
     }
 
     /// Cross-model fits: every model's summary read back from the store.
-    fn run_fits(&self, plan: &Plan, report: &mut ExecutionReport) -> Result<(), PipelineError> {
+    pub(crate) fn run_fits(&self, plan: &Plan, report: &mut ExecutionReport) -> Result<(), PipelineError> {
         for (fit, st) in &plan.metric_jobs {
             if fit.step != Step::Fit || *st == Status::Cached {
                 continue;

@@ -17,12 +17,15 @@ mod plan;
 pub mod registry;
 mod report;
 mod results;
+pub mod slurm;
 mod stages;
+mod status;
 mod tokenizers;
 mod views;
 mod weights_hash;
 mod world3d;
 mod world3d_motion;
+mod worker;
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -36,6 +39,8 @@ pub use execute::EmbedCount;
 pub use plan::{Job, JobKind, MetricJob, Plan, Step};
 pub use registry::Registry;
 pub use report::{ReportWritten, write_report};
+pub use status::{StatusReport, status};
+pub use worker::{UnitDone, WorkerOptions, WorkerReport, run_worker};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -241,15 +246,28 @@ struct Session<'r> {
     params: Vec<Option<registry::StageParams>>,
     models: Vec<models::ResolvedModel>,
     datasets: Vec<datasets::ResolvedDataset>,
+    /// blake3 of each stage's input files (to plan again: workers re-plan after each unit).
+    files: Vec<Vec<[u8; 32]>>,
     plan: Plan,
 }
 
-/// Reads the config, resolves models and datasets and plans. `write`: take the store's writer
-/// lock first (a second run on the same store is refused with the holder's pid).
+/// Which lock a session takes on the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lock {
+    /// Reads only (status, dry runs).
+    None,
+    /// A plain run or gc: the only writer.
+    Exclusive,
+    /// One worker of many (`pipeline --worker`): claims divide the work.
+    Shared,
+}
+
+/// Reads the config, resolves models and datasets and plans, holding `lock` on the store (a
+/// second plain run on the same store is refused with the holder's pid).
 fn open<'r>(
     opts: &RunOptions,
     registry: &'r Registry,
-    write: bool,
+    lock: Lock,
 ) -> Result<Session<'r>, PipelineError> {
     let cfg = LoadedConfig::read(&opts.config)?;
     let run = &cfg.config.run;
@@ -264,10 +282,10 @@ fn open<'r>(
     let params = registry.parse_params(&cfg, &settings)?;
     let store_root = cfg.resolve(&run.store);
     let store = Store::open(&store_root)?;
-    let lock = if write {
-        Some(store.lock_exclusive()?)
-    } else {
-        None
+    let lock = match lock {
+        Lock::None => None,
+        Lock::Exclusive => Some(store.lock_exclusive()?),
+        Lock::Shared => Some(store.lock_shared()?),
     };
     world3d::ensure_world(&cfg)?;
     let mut datasets = datasets::resolve_datasets(&cfg, &store_root)?;
@@ -287,19 +305,7 @@ fn open<'r>(
                 .collect::<Result<Vec<_>, _>>()
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let plan = Plan::build(
-        &plan::PlanInputs {
-            cfg: &cfg,
-            registry,
-            params: &params,
-            files: &files,
-            models: &models,
-            datasets: &datasets,
-            only: opts.only.as_deref(),
-        },
-        &store,
-    )?;
-    Ok(Session {
+    let mut s = Session {
         cfg,
         store,
         _lock: lock,
@@ -307,8 +313,46 @@ fn open<'r>(
         params,
         models,
         datasets,
-        plan,
-    })
+        files,
+        plan: Plan {
+            jobs: Vec::new(),
+            metric_jobs: Vec::new(),
+        },
+    };
+    s.plan = s.replan(opts.only.as_deref())?;
+    Ok(s)
+}
+
+impl Session<'_> {
+    /// The plan, with every status read from the store now.
+    fn replan(&self, only: Option<&str>) -> Result<Plan, PipelineError> {
+        Plan::build(
+            &plan::PlanInputs {
+                cfg: &self.cfg,
+                registry: self.registry,
+                params: &self.params,
+                files: &self.files,
+                models: &self.models,
+                datasets: &self.datasets,
+                only,
+            },
+            &self.store,
+        )
+    }
+
+    fn executor(&self, progress: bool) -> execute::Executor<'_> {
+        execute::Executor {
+            store: &self.store,
+            registry: self.registry,
+            params: &self.params,
+            models: &self.models,
+            datasets: &self.datasets,
+            batch_size: self.cfg.config.run.batch_size,
+            shard_rows: self.cfg.config.run.shard_rows,
+            logit_scale: self.cfg.config.run.logit_scale,
+            progress,
+        }
+    }
 }
 
 /// `--verify`: re-hash every image- and text-embedding shard of the run's models. A corrupt
@@ -340,55 +384,6 @@ fn verify_shards(s: &mut Session<'_>) -> Result<(), PipelineError> {
     Ok(())
 }
 
-fn plan_lines(s: &Session) -> Vec<String> {
-    let state = |st: &Status| match st {
-        Status::Cached => "cached".to_string(),
-        Status::Missing => "to run".to_string(),
-        Status::Corrupt(why) => format!("stale ({why})"),
-    };
-    let mut lines: Vec<String> = s
-        .plan
-        .jobs
-        .iter()
-        .map(|j| {
-            format!(
-                "{:<14} {:<20} {:<28} {}",
-                j.kind.name(),
-                s.models[j.model].name,
-                format!(
-                    "{} [{}]",
-                    s.datasets[j.dataset].name, s.datasets[j.dataset].prompt_set
-                ),
-                state(&j.status)
-            )
-        })
-        .collect();
-    for (j, st) in &s.plan.metric_jobs {
-        let who = match j.step {
-            plan::Step::Model(m) => s.models[m].name.clone(),
-            plan::Step::Summary(m) => format!("{} (summary)", s.models[m].name),
-            plan::Step::Fit => "(fit, all models)".to_string(),
-        };
-        let ds: Vec<&str> = j
-            .datasets
-            .iter()
-            .map(|&d| s.datasets[d].name.as_str())
-            .collect();
-        let prompts = j
-            .prompt_set
-            .as_ref()
-            .map_or(String::new(), |p| format!(" [{p}]"));
-        lines.push(format!(
-            "{:<14} {:<20} {:<28} {}",
-            j.name,
-            who,
-            format!("{}{prompts}", ds.join(",")),
-            state(st)
-        ));
-    }
-    lines
-}
-
 /// Plan and run with the built-in stages. With `dry_run`, only plan.
 pub fn run(opts: &RunOptions) -> Result<RunReport, PipelineError> {
     run_with(opts, &Registry::builtin())
@@ -397,7 +392,11 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, PipelineError> {
 /// Plan and run with the stages of `registry`.
 pub fn run_with(opts: &RunOptions, registry: &Registry) -> Result<RunReport, PipelineError> {
     let t0 = Instant::now();
-    let mut s = open(opts, registry, !opts.dry_run)?;
+    let mut s = open(
+        opts,
+        registry,
+        if opts.dry_run { Lock::None } else { Lock::Exclusive },
+    )?;
     if opts.verify && !opts.dry_run {
         verify_shards(&mut s)?;
     }
@@ -407,7 +406,7 @@ pub fn run_with(opts: &RunOptions, registry: &Registry) -> Result<RunReport, Pip
         cached: s.plan.cached(),
         to_run: s.plan.to_run(),
         dry_run: opts.dry_run,
-        plan_lines: plan_lines(&s),
+        plan_lines: status::plan_lines(&s),
         results_dir: results_dir.clone(),
         fixtures: s
             .models
@@ -420,17 +419,7 @@ pub fn run_with(opts: &RunOptions, registry: &Registry) -> Result<RunReport, Pip
     if opts.dry_run {
         return Ok(report);
     }
-    let exec = execute::Executor {
-        store: &s.store,
-        registry: s.registry,
-        params: &s.params,
-        models: &s.models,
-        datasets: &s.datasets,
-        batch_size: s.cfg.config.run.batch_size,
-        shard_rows: s.cfg.config.run.shard_rows,
-        logit_scale: s.cfg.config.run.logit_scale,
-        progress: opts.progress,
-    };
+    let exec = s.executor(opts.progress);
     results::clean_results_dir(&results_dir)?;
     let done = exec.run(&s.plan)?;
     report.images = done.images;
@@ -505,34 +494,6 @@ fn collect_errors(s: &Session) -> Result<Vec<(String, String, String, String)>, 
     Ok(out)
 }
 
-/// Per artifact of the plan: cached, stale (corrupt) or missing.
-pub struct StatusReport {
-    pub lines: Vec<String>,
-    pub cached: usize,
-    pub total: usize,
-}
-
-impl StatusReport {
-    pub fn render(&self) -> String {
-        let mut s = String::new();
-        for l in &self.lines {
-            let _ = writeln!(s, "{l}");
-        }
-        let _ = writeln!(s, "{} of {} artifacts cached", self.cached, self.total);
-        s
-    }
-}
-
-pub fn status(opts: &RunOptions) -> Result<StatusReport, PipelineError> {
-    let registry = Registry::builtin();
-    let s = open(opts, &registry, false)?;
-    Ok(StatusReport {
-        lines: plan_lines(&s),
-        cached: s.plan.cached(),
-        total: s.plan.total(),
-    })
-}
-
 /// Remove every store artifact the current plan does not reference.
 pub fn gc(opts: &RunOptions) -> Result<String, PipelineError> {
     let registry = Registry::builtin();
@@ -546,7 +507,11 @@ pub fn gc(opts: &RunOptions) -> Result<String, PipelineError> {
     if !opts.models.is_empty() || opts.only.is_some() {
         tracing::warn!("gc ignores --models and --only: it keeps everything the config references");
     }
-    let s = open(&whole, &registry, !opts.dry_run)?;
+    let s = open(
+        &whole,
+        &registry,
+        if opts.dry_run { Lock::None } else { Lock::Exclusive },
+    )?;
     let mut keep: HashSet<(String, atlas_store::ArtifactKey)> = s
         .plan
         .jobs

@@ -180,6 +180,29 @@ fn pair_file(world: &World3d) -> PairSetFile {
 
 /// Generate the demo world's splits that the config reads (idempotent: an existing world with the
 /// same config is left alone).
+/// A blocking exclusive lock on `<world>.lock` beside the world folder (released on drop or
+/// when the process ends).
+fn lock_world(root: &Path) -> Result<std::fs::File, PipelineError> {
+    let name = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "world".into());
+    let parent = root.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| PipelineError::Io(parent.to_path_buf(), e))?;
+    let path = parent.join(format!(".{name}.lock"));
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| PipelineError::Io(path.clone(), e))?;
+    if let Err(e) = f.lock() {
+        // A filesystem without locks: concurrent workers could collide while generating.
+        tracing::warn!(path = %path.display(), error = %e, "could not lock the world folder; start one worker first if several share it");
+    }
+    Ok(f)
+}
+
 pub fn ensure_world(cfg: &LoadedConfig) -> Result<(), PipelineError> {
     let Some(w) = &cfg.config.world else {
         return Ok(());
@@ -192,6 +215,10 @@ pub fn ensure_world(cfg: &LoadedConfig) -> Result<(), PipelineError> {
             PipelineError::Config(format!("{}: [world] world3d: {e}", cfg.path.display()))
         })?,
     };
+    // The workers of a multi-worker run start together: one generates, the others wait here
+    // and then find the world made (generation is deterministic and renames each split into
+    // place, so a killed generator leaves nothing half-made).
+    let _generating = lock_world(&cfg.resolve(&w.path))?;
     let table = toml::Value::Table(rest.into_iter().collect());
     let world_cfg: atlas_world::WorldConfig = table
         .try_into()

@@ -16,6 +16,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::{WriterProperties, WriterVersion};
 
 use crate::error::{StoreError, io_err};
+use crate::faults::FaultyFile;
 
 /// File names starting with this are in-progress (or abandoned) writes.
 pub const TEMP_PREFIX: &str = ".tmp-";
@@ -58,6 +59,7 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     #[cfg(unix)]
     {
         let d = File::open(dir).map_err(io_err("opening directory for fsync", dir))?;
+        crate::faults::check().map_err(io_err("fsync of directory", dir))?;
         d.sync_all().map_err(io_err("fsync of directory", dir))?;
     }
     #[cfg(not(unix))]
@@ -86,7 +88,7 @@ fn ensure_dir(dir: &Path) -> Result<(), StoreError> {
 
 /// Moves a fully written and fsynced temp file into place and makes the rename durable.
 fn commit_temp(tmp: &Path, dest: &Path) -> Result<(), StoreError> {
-    if let Err(e) = fs::rename(tmp, dest) {
+    if let Err(e) = crate::faults::check().and_then(|()| fs::rename(tmp, dest)) {
         let _ = fs::remove_file(tmp);
         return Err(StoreError::Io {
             op: "renaming temp file into place at",
@@ -103,7 +105,7 @@ pub fn write_bytes_atomic(dest: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     ensure_dir(&dir)?;
     let tmp = temp_path_for(dest);
     let result = (|| {
-        let mut f = File::create(&tmp).map_err(io_err("creating temp file", &tmp))?;
+        let mut f = FaultyFile(File::create(&tmp).map_err(io_err("creating temp file", &tmp))?);
         f.write_all(bytes)
             .map_err(io_err("writing temp file", &tmp))?;
         f.sync_all().map_err(io_err("fsync of temp file", &tmp))?;
@@ -209,7 +211,7 @@ fn write_parquet_to(tmp: &Path, batches: &[RecordBatch]) -> Result<(u64, String,
             path: tmp.to_path_buf(),
         });
     };
-    let file = File::create(tmp).map_err(io_err("creating temp file", tmp))?;
+    let file = FaultyFile(File::create(tmp).map_err(io_err("creating temp file", tmp))?);
     let hw = HashingWriter {
         inner: BufWriter::with_capacity(1 << 20, file),
         hasher: blake3::Hasher::new(),

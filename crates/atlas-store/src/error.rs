@@ -82,6 +82,18 @@ pub enum StoreError {
     )]
     InUse { root: PathBuf, holder: String },
 
+    /// A write of `put` failed (disk full, permissions, ...): names the artifact; the store is
+    /// unchanged apart from the artifact being absent (its manifest is the commit point).
+    #[error(
+        "storing artifact {kind}/{key} failed: {source}; the store holds it either complete or not at all (its manifest is the commit point): free space and rerun"
+    )]
+    Put {
+        kind: String,
+        key: String,
+        #[source]
+        source: Box<StoreError>,
+    },
+
     #[error("shard column {column:?} row {row}: {reason}")]
     ItemColumnValue {
         column: String,

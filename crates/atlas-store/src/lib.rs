@@ -33,9 +33,11 @@
 //! [`Store::status_cheap`] reads the manifest and stats the data file (planning);
 //! [`Store::verify`] re-hashes the data (the check `get` does). Neither changes anything on disk.
 //!
-//! ## One writer
+//! ## One writer, or many workers
 //! [`Store::lock_exclusive`] takes `<root>/.lock` without waiting; a second run on the same store
-//! gets [`StoreError::InUse`] naming the first one's pid and start time.
+//! gets [`StoreError::InUse`] naming the first one's pid and start time. The workers of a
+//! multi-worker run each hold it shared ([`Store::lock_shared`]) and divide the work with
+//! claim files ([`ClaimBoard`], `<root>/claims/`).
 //!
 //! ## Per-item artifacts (incremental embedding)
 //! Image embeddings are addressed per item by (model key, preprocess key, image-bytes hash). The
@@ -76,7 +78,9 @@
 
 mod artifact;
 mod atomic;
+mod claims;
 mod error;
+pub mod faults;
 mod gc;
 mod key;
 mod lock;
@@ -89,6 +93,9 @@ mod verify;
 pub use artifact::{Artifact, read_parquet_file, read_parquet_schema};
 pub use atomic::{
     TEMP_PREFIX, WrittenFile, write_bytes_atomic, write_parquet_atomic, writer_properties,
+};
+pub use claims::{
+    Busy, CLAIMS_DIR, Claim, ClaimBoard, ClaimInfo, ClaimRecord, MAX_FAILURES, list_claims,
 };
 pub use error::{Result, StoreError};
 pub use gc::{GcOptions, GcReport};

@@ -33,6 +33,44 @@ impl StoreLock {
 }
 
 impl Store {
+    /// Takes the store's lock *shared*: what each worker of a multi-worker run holds
+    /// ([`crate::ClaimBoard`] divides the work among them). Any number of workers hold it at
+    /// once; a plain run's [`Store::lock_exclusive`] is refused while one does, and a worker is
+    /// refused ([`StoreError::InUse`]) while a plain run holds the store. Never waits.
+    pub fn lock_shared(&self) -> Result<StoreLock> {
+        let path = self.root.join(LOCK_FILE);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err("opening the store lock file", &path))?;
+        match file.try_lock_shared() {
+            Ok(()) => Ok(StoreLock {
+                path,
+                file: Some(file),
+            }),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                Err(StoreError::InUse {
+                    root: self.root.clone(),
+                    holder: format!("a single-process run: {}", holder.trim()),
+                })
+            }
+            Err(std::fs::TryLockError::Error(e)) if e.kind() == ErrorKind::Unsupported => {
+                tracing::warn!(path = %path.display(), error = %e, "the filesystem cannot lock files; the worker runs without the store lock (claims still divide the work)");
+                Ok(StoreLock { path, file: None })
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Io {
+                op: "locking (shared)",
+                path,
+                source: e,
+            }),
+        }
+    }
+
     /// Takes the store's writer lock: an exclusive lock (`File::try_lock`, `flock` on Unix) on
     /// `<root>/.lock`, which then records `pid N, started at T` for whoever is refused.
     ///
@@ -58,9 +96,20 @@ impl Store {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim();
+                let claims = self.list_claims().unwrap_or_default();
+                let workers: std::collections::BTreeSet<&str> = claims
+                    .iter()
+                    .filter(|c| c.record.state == "running" && !c.expired)
+                    .map(|c| c.record.worker.as_str())
+                    .collect();
                 return Err(StoreError::InUse {
                     root: self.root.clone(),
-                    holder: if holder.is_empty() {
+                    holder: if !workers.is_empty() {
+                        format!(
+                            "workers {} hold it; `cargo xtask status` shows their progress",
+                            workers.into_iter().collect::<Vec<_>>().join(", ")
+                        )
+                    } else if holder.is_empty() {
                         "holder unknown".to_string()
                     } else {
                         holder.to_string()

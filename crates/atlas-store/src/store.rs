@@ -117,6 +117,25 @@ impl Store {
         meta: ManifestMeta,
         batches: &[RecordBatch],
     ) -> Result<ArtifactRef> {
+        self.put_inner(kind, key, meta, batches)
+            .inspect(|_| crate::faults::journal(kind, key))
+            .map_err(|e| match e {
+                e @ (StoreError::Io { .. } | StoreError::Parquet { .. }) => StoreError::Put {
+                    kind: kind.to_string(),
+                    key: key.to_string(),
+                    source: Box::new(e),
+                },
+                e => e,
+            })
+    }
+
+    fn put_inner(
+        &self,
+        kind: &str,
+        key: &ArtifactKey,
+        meta: ManifestMeta,
+        batches: &[RecordBatch],
+    ) -> Result<ArtifactRef> {
         let parquet_path = self.parquet_path(kind, key)?;
         let manifest_path = self.manifest_path(kind, key)?;
         let (tmp, bytes, hash, rows) = write_parquet_temp(&parquet_path, batches)?;

@@ -113,3 +113,25 @@ fn another_process_is_refused_and_its_exit_releases_the_lock() {
     let lock = store.lock_exclusive().unwrap();
     assert!(lock.is_held());
 }
+
+#[test]
+fn workers_share_the_lock_and_exclude_a_plain_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("s")).unwrap();
+    let w1 = store.lock_shared().unwrap();
+    let w2 = store.lock_shared().unwrap();
+    assert!(w1.is_held() && w2.is_held());
+    // A worker with a live claim is named in the plain run's refusal.
+    let board = store
+        .claims("node1-w0", std::time::Duration::from_secs(60))
+        .unwrap();
+    let _claim = board.try_claim("model-a").unwrap().unwrap();
+    let err = store.lock_exclusive().unwrap_err();
+    assert!(matches!(err, StoreError::InUse { .. }), "{err}");
+    assert!(err.to_string().contains("node1-w0"), "{err}");
+    drop((w1, w2));
+    let plain = store.lock_exclusive().unwrap();
+    let err = store.lock_shared().unwrap_err();
+    assert!(err.to_string().contains("single-process run"), "{err}");
+    drop(plain);
+}
