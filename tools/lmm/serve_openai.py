@@ -269,6 +269,14 @@ class Handler(BaseHTTPRequestHandler):
         return True
 
 
+class Server(ThreadingHTTPServer):
+    """Quiet about connections a client (or the `drop` fault) closed early."""
+
+    def handle_error(self, request, client_address):
+        if Handler.state.args.verbose:
+            super().handle_error(request, client_address)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     root = Path(__file__).resolve().parents[2]
@@ -282,7 +290,7 @@ def main():
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     Handler.state = State(args)
-    server = ThreadingHTTPServer((args.host, args.port), Handler)
+    server = Server((args.host, args.port), Handler)
     server.daemon_threads = True
     host, port = server.server_address[:2]
     print(f"listening on http://{host}:{port}", flush=True)
