@@ -75,7 +75,8 @@ impl EndpointClient {
 
     /// The answer to one item, retrying as described in the module doc.
     pub fn ask(&self, item: &ChatItem) -> Result<Answer, ItemError> {
-        let body = request_body(&self.config.model, item, &self.params).map_err(ItemError::Input)?;
+        let body =
+            request_body(&self.config.model, item, &self.params).map_err(ItemError::Input)?;
         let body = body.to_string();
         let mut attempts = 0u32;
         loop {
@@ -169,7 +170,9 @@ impl EndpointClient {
             Ok(t) => t,
             Err(e) if (200..300).contains(&status) => {
                 return match e {
-                    ureq::Error::Timeout(_) | ureq::Error::Io(_) => self.transport_error(e, attempts),
+                    ureq::Error::Timeout(_) | ureq::Error::Io(_) => {
+                        self.transport_error(e, attempts)
+                    }
                     other => Attempt::Fail(ItemError::Malformed {
                         url: url.clone(),
                         detail: format!("cannot read the body ({other})"),

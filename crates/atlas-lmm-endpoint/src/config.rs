@@ -66,14 +66,22 @@ impl EndpointConfig {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return invalid(
                 "base_url",
-                &format!("{url:?} must start with http:// or https:// (e.g. http://127.0.0.1:8000)"),
+                &format!(
+                    "{url:?} must start with http:// or https:// (e.g. http://127.0.0.1:8000)"
+                ),
             );
         }
         if url.len() <= "https://".len() || url.contains(char::is_whitespace) {
-            return invalid("base_url", &format!("{url:?} has no host or contains spaces"));
+            return invalid(
+                "base_url",
+                &format!("{url:?} has no host or contains spaces"),
+            );
         }
         if self.model.trim().is_empty() {
-            return invalid("model", "is empty: give the served model's id (GET /v1/models lists it)");
+            return invalid(
+                "model",
+                "is empty: give the served model's id (GET /v1/models lists it)",
+            );
         }
         if self.concurrency == 0 {
             return invalid("concurrency", "must be at least 1");
@@ -201,7 +209,9 @@ mod tests {
     fn validation_names_the_field() {
         let ok = EndpointConfig::new("http://127.0.0.1:1", "m");
         assert!(ok.validate().is_ok());
-        let e = EndpointConfig::new("127.0.0.1:8000", "m").validate().unwrap_err();
+        let e = EndpointConfig::new("127.0.0.1:8000", "m")
+            .validate()
+            .unwrap_err();
         assert!(e.to_string().contains("base_url"), "{e}");
         let e = EndpointConfig::new("http://h", " ").validate().unwrap_err();
         assert!(e.to_string().contains("model"), "{e}");
@@ -216,7 +226,12 @@ mod tests {
                 seed: 1,
             },
         };
-        assert!(p.validate().unwrap_err().to_string().contains("temperature"));
+        assert!(
+            p.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("temperature")
+        );
     }
 
     #[test]

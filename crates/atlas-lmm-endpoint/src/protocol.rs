@@ -90,7 +90,11 @@ pub fn data_url(bytes: &[u8], index: usize) -> Result<String, String> {
 
 /// The request body: one user message whose content parts are the images (first, as LLaVA
 /// puts `<image>` before the question) and then the text.
-pub fn request_body(model: &str, item: &ChatItem, params: &GenerationParams) -> Result<Value, String> {
+pub fn request_body(
+    model: &str,
+    item: &ChatItem,
+    params: &GenerationParams,
+) -> Result<Value, String> {
     let mut parts = Vec::with_capacity(item.images.len() + 1);
     for (i, image) in item.images.iter().enumerate() {
         parts.push(json!({"type": "image_url", "image_url": {"url": data_url(image, i)?}}));
@@ -158,8 +162,7 @@ pub fn mentions_images(message: &str) -> bool {
 
 /// The answer in a 2xx body, or what is wrong with it.
 pub fn parse_answer(body: &str, attempts: u32) -> Result<Answer, String> {
-    let v: Value =
-        serde_json::from_str(body).map_err(|e| format!("the body is not JSON ({e})"))?;
+    let v: Value = serde_json::from_str(body).map_err(|e| format!("the body is not JSON ({e})"))?;
     let choice = v["choices"]
         .get(0)
         .ok_or("the JSON has no choices[0] (an empty or missing `choices` list)")?;
@@ -175,7 +178,11 @@ pub fn parse_answer(body: &str, attempts: u32) -> Result<Answer, String> {
         _ => {
             return Err(format!(
                 "choices[0].message.content is {} (a string is expected)",
-                if content.is_null() { "missing".to_string() } else { content.to_string() }
+                if content.is_null() {
+                    "missing".to_string()
+                } else {
+                    content.to_string()
+                }
             ));
         }
     };
@@ -213,8 +220,16 @@ mod tests {
     #[test]
     fn data_urls_sniff_the_format() {
         let png = b"\x89PNG\r\n\x1a\nrest";
-        assert!(data_url(png, 0).unwrap().starts_with("data:image/png;base64,iVBORw0KGgo"));
-        assert!(data_url(&[0xFF, 0xD8, 0xFF, 0xE0], 0).unwrap().starts_with("data:image/jpeg"));
+        assert!(
+            data_url(png, 0)
+                .unwrap()
+                .starts_with("data:image/png;base64,iVBORw0KGgo")
+        );
+        assert!(
+            data_url(&[0xFF, 0xD8, 0xFF, 0xE0], 0)
+                .unwrap()
+                .starts_with("data:image/jpeg")
+        );
         let err = data_url(b"BM....", 2).unwrap_err();
         assert!(err.contains("image 2"), "{err}");
     }
@@ -248,9 +263,20 @@ mod tests {
         assert_eq!(a.text, "a dog");
         assert_eq!(a.completion_tokens, Some(2));
         assert!(parse_answer("<html>", 1).unwrap_err().contains("not JSON"));
-        assert!(parse_answer(r#"{"choices":[]}"#, 1).unwrap_err().contains("choices[0]"));
-        assert!(parse_answer(r#"{"choices":[{"message":{}}]}"#, 1).unwrap_err().contains("missing"));
-        assert_eq!(error_message(r#"{"error":{"message":"no images"}}"#), "no images");
+        assert!(
+            parse_answer(r#"{"choices":[]}"#, 1)
+                .unwrap_err()
+                .contains("choices[0]")
+        );
+        assert!(
+            parse_answer(r#"{"choices":[{"message":{}}]}"#, 1)
+                .unwrap_err()
+                .contains("missing")
+        );
+        assert_eq!(
+            error_message(r#"{"error":{"message":"no images"}}"#),
+            "no images"
+        );
         assert_eq!(error_message(r#"{"detail":"bad"}"#), "bad");
         assert_eq!(error_message(""), "(empty body)");
         assert!(mentions_images("Image input is not supported"));

@@ -141,7 +141,11 @@ fn png(w: u32, h: u32, seed: u32) -> Vec<u8> {
 /// The fixture's image and two generated ones (other sizes and aspect ratios).
 fn images() -> Vec<Vec<u8>> {
     let fixture = root().join("crates/atlas-llava/tests/fixtures/image.png");
-    vec![std::fs::read(fixture).unwrap(), png(64, 64, 1), png(57, 30, 2)]
+    vec![
+        std::fs::read(fixture).unwrap(),
+        png(64, 64, 1),
+        png(57, 30, 2),
+    ]
 }
 
 fn config(url: &str) -> EndpointConfig {
@@ -180,7 +184,9 @@ fn greedy_answers_equal_the_in_process_model() {
     let answers = client.ask_all(&items);
     assert_eq!(answers.len(), items.len());
     for (item, got) in items.iter().zip(&answers) {
-        let got = got.as_ref().unwrap_or_else(|e| panic!("{}: {e}", item.text));
+        let got = got
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{}: {e}", item.text));
         let (text, n_new, n_prompt) = local_answer(&item.text, &item.images[0]);
         println!("{:?} -> {:?} ({n_new} tokens)", item.text, got.text);
         assert_eq!(got.text, text, "answer to {:?}", item.text);
@@ -232,10 +238,17 @@ fn faults_are_recorded_per_item_and_the_batch_goes_on() {
     let client = EndpointClient::new(cfg, greedy()).unwrap();
     let start = Instant::now();
     let results = client.ask_all(&items);
-    println!("{} items in {:.1} s", items.len(), start.elapsed().as_secs_f64());
+    println!(
+        "{} items in {:.1} s",
+        items.len(),
+        start.elapsed().as_secs_f64()
+    );
     for (item, r) in items.iter().zip(&results) {
         match r {
-            Ok(a) => println!("ok  {:?}: {:?} ({} attempts)", item.text, a.text, a.attempts),
+            Ok(a) => println!(
+                "ok  {:?}: {:?} ({} attempts)",
+                item.text, a.text, a.attempts
+            ),
             Err(e) => println!("err {:?}: [{}] {e}", item.text, e.kind()),
         }
     }
@@ -267,12 +280,19 @@ fn faults_are_recorded_per_item_and_the_batch_goes_on() {
             status, message, ..
         } => {
             assert_eq!(*status, 400);
-            assert!(message.contains("image input is not supported"), "{message}");
+            assert!(
+                message.contains("image input is not supported"),
+                "{message}"
+            );
         }
         e => panic!("refused images: {e}"),
     }
     assert!(err(5).to_string().contains("choices[0]"), "{}", err(5));
-    assert!(matches!(err(8), ItemError::Connection { attempts: 3, .. }), "{}", err(8));
+    assert!(
+        matches!(err(8), ItemError::Connection { attempts: 3, .. }),
+        "{}",
+        err(8)
+    );
     assert!(matches!(err(10), ItemError::Input(_)), "{}", err(10));
 
     // The other items are answered, the same as in process; retried ones after their faults.
@@ -287,7 +307,10 @@ fn faults_are_recorded_per_item_and_the_batch_goes_on() {
     }
     let s = stats(&server.url);
     let max = s["max_in_flight"].as_u64().unwrap();
-    assert!((2..=3).contains(&max), "max in flight {max} (concurrency 3): {s}");
+    assert!(
+        (2..=3).contains(&max),
+        "max in flight {max} (concurrency 3): {s}"
+    );
 }
 
 #[test]
@@ -308,7 +331,10 @@ fn server_down_is_a_clear_error_for_every_item() {
         let e = r.as_ref().unwrap_err();
         let msg = e.to_string();
         println!("{msg}");
-        assert!(matches!(e, ItemError::Unreachable { attempts: 3, .. }), "{msg}");
+        assert!(
+            matches!(e, ItemError::Unreachable { attempts: 3, .. }),
+            "{msg}"
+        );
         assert!(
             msg.contains(&format!("could not connect to {url}/v1/chat/completions"))
                 && msg.contains("is the server running?"),

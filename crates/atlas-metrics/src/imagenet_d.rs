@@ -52,7 +52,12 @@ pub const SYNONYMS: &[(&str, &[&str])] = &[
     ("bread loaf", &["bread"]),
     (
         "coffee or french press",
-        &["coffee press", "french press", "coffee machine", "coffee maker"],
+        &[
+            "coffee press",
+            "french press",
+            "coffee machine",
+            "coffee maker",
+        ],
     ),
     ("mixing or salad bowl", &["mixing bowl", "salad bowl"]),
     ("alarm clock", &["clock"]),
@@ -277,7 +282,10 @@ mod tests {
             question("dog", "cat"),
             "What is the main object in this image? Choose from the following list: dog, cat."
         );
-        assert_eq!(category_name("coffee/french_press"), "coffee or french press");
+        assert_eq!(
+            category_name("coffee/french_press"),
+            "coffee or french press"
+        );
         assert_eq!(category_name("T-shirt"), "t shirt");
     }
 

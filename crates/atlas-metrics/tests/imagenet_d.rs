@@ -22,14 +22,32 @@ fn fixture() -> Value {
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key].as_str().unwrap_or_else(|| panic!("{key} missing in {v}"))
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
 }
 
 fn check_tally(name: &str, got: &Tally, want: &Value) {
-    assert_eq!(got.true_ as u64, want["TRUE"].as_u64().unwrap(), "{name} TRUE");
-    assert_eq!(got.false_ as u64, want["FALSE"].as_u64().unwrap(), "{name} FALSE");
-    assert_eq!(got.double as u64, want["DOUBLE"].as_u64().unwrap(), "{name} DOUBLE");
-    assert_eq!(got.neither as u64, want["NEITHER"].as_u64().unwrap(), "{name} NEITHER");
+    assert_eq!(
+        got.true_ as u64,
+        want["TRUE"].as_u64().unwrap(),
+        "{name} TRUE"
+    );
+    assert_eq!(
+        got.false_ as u64,
+        want["FALSE"].as_u64().unwrap(),
+        "{name} FALSE"
+    );
+    assert_eq!(
+        got.double as u64,
+        want["DOUBLE"].as_u64().unwrap(),
+        "{name} DOUBLE"
+    );
+    assert_eq!(
+        got.neither as u64,
+        want["NEITHER"].as_u64().unwrap(),
+        "{name} NEITHER"
+    );
     match (got.accuracy(), want["accuracy"].as_f64()) {
         (Some(a), Some(b)) => assert!((a - b).abs() < 1e-15, "{name}: accuracy {a} vs {b}"),
         (None, None) => {}
@@ -73,7 +91,10 @@ fn every_verdict_and_accuracy_match_the_reference() {
         let got = score(gt, d, s(c, "answer"));
         assert_eq!(got, want, "case {i}: {c}");
         all.add(got);
-        groups.entry(s(c, "group").to_string()).or_default().add(got);
+        groups
+            .entry(s(c, "group").to_string())
+            .or_default()
+            .add(got);
         *kinds.entry(s(c, "kind")).or_default() += 1;
     }
     check_tally("all", &all, &f["all"]);
@@ -84,7 +105,14 @@ fn every_verdict_and_accuracy_match_the_reference() {
     }
     println!("{} cases, kinds {kinds:?}; all {all:?}", cases.len());
     // The fixture covers each kind of case the brief asks for.
-    for kind in ["both_named", "neither_named", "synonym_gt", "synonym_distractor", "case", "special_pair"] {
+    for kind in [
+        "both_named",
+        "neither_named",
+        "synonym_gt",
+        "synonym_distractor",
+        "case",
+        "special_pair",
+    ] {
         assert!(kinds.get(kind).copied().unwrap_or(0) > 0, "no {kind} case");
     }
 }
