@@ -12,7 +12,10 @@ For several images (the fixture's image.png and generated ones of other sizes) a
     generated ids and on random id sequences.
 
 Needs torch + transformers (>= 5; the fixture was made with 5.25.0): a reference check run by
-hand, not in CI. Exits non-zero on any mismatch.
+hand, not in CI. Exits non-zero on any mismatch. Last run (transformers 5.25.0, torch 2.15.0,
+CPU): 1000/1000 prompts; 16/16 image x question cases with pixels max|diff| 0, the same ids,
+logits min cosine 0.999999897 (max |diff| <= 2.6e-5: float64 here vs fp32 there), the same
+greedy ids and text; 500/500 random id sequences decode the same.
 
 Usage: python tools/lmm/check_numpy_llava.py [--model crates/atlas-llava/tests/fixtures/model]
 """
