@@ -71,7 +71,9 @@ impl EndpointConfig {
                 ),
             );
         }
-        if url.len() <= "https://".len() || url.contains(char::is_whitespace) {
+        let host = url.split_once("://").map_or("", |(_, rest)| rest);
+        let host = host.split(['/', '?', '#']).next().unwrap_or_default();
+        if host.is_empty() || url.contains(char::is_whitespace) {
             return invalid(
                 "base_url",
                 &format!("{url:?} has no host or contains spaces"),
@@ -213,6 +215,7 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(e.to_string().contains("base_url"), "{e}");
+        assert!(EndpointConfig::new("http:///v1", "m").validate().is_err());
         let e = EndpointConfig::new("http://h", " ").validate().unwrap_err();
         assert!(e.to_string().contains("model"), "{e}");
         let mut c = ok.clone();

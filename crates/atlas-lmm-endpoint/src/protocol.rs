@@ -223,7 +223,7 @@ mod tests {
         assert!(
             data_url(png, 0)
                 .unwrap()
-                .starts_with("data:image/png;base64,iVBORw0KGgo")
+                .starts_with("data:image/png;base64,iVBORw0KGg")
         );
         assert!(
             data_url(&[0xFF, 0xD8, 0xFF, 0xE0], 0)
