@@ -48,13 +48,18 @@ impl EndpointClient {
     pub fn new(config: EndpointConfig, params: GenerationParams) -> Result<Self, ConfigError> {
         config.validate()?;
         params.validate()?;
-        let agent_config = Agent::config_builder()
+        let mut builder = Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(config.timeout))
             .timeout_connect(Some(config.connect_timeout))
             .max_redirects(0)
-            .user_agent(concat!("clip-atlas/", env!("CARGO_PKG_VERSION")))
-            .build();
+            .user_agent(concat!("clip-atlas/", env!("CARGO_PKG_VERSION")));
+        // A server on this machine is asked directly, whatever HTTP(S)_PROXY says; other hosts
+        // go through the proxy of the environment, as ureq does by default.
+        if config.is_loopback() {
+            builder = builder.proxy(None);
+        }
+        let agent_config = builder.build();
         Ok(Self {
             url: config.chat_url(),
             agent: Agent::new_with_config(agent_config),

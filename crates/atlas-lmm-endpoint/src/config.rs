@@ -54,6 +54,27 @@ impl EndpointConfig {
         format!("{root}/v1/chat/completions")
     }
 
+    /// The host of `base_url` (without port), empty when there is none.
+    pub fn host(&self) -> &str {
+        let rest = self
+            .base_url
+            .trim()
+            .split_once("://")
+            .map_or("", |(_, r)| r);
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+        if let Some(v6) = authority.strip_prefix('[') {
+            return v6.split(']').next().unwrap_or_default();
+        }
+        authority.split(':').next().unwrap_or_default()
+    }
+
+    /// Whether the server is on this machine (`localhost`, `127.x.x.x`, `::1`).
+    pub fn is_loopback(&self) -> bool {
+        let host = self.host();
+        host.eq_ignore_ascii_case("localhost") || host.starts_with("127.") || host == "::1"
+    }
+
     /// Refuse a configuration that cannot work, before anything is sent.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |field, reason: &str| {
@@ -71,9 +92,7 @@ impl EndpointConfig {
                 ),
             );
         }
-        let host = url.split_once("://").map_or("", |(_, rest)| rest);
-        let host = host.split(['/', '?', '#']).next().unwrap_or_default();
-        if host.is_empty() || url.contains(char::is_whitespace) {
+        if self.host().is_empty() || url.contains(char::is_whitespace) {
             return invalid(
                 "base_url",
                 &format!("{url:?} has no host or contains spaces"),
@@ -235,6 +254,18 @@ mod tests {
                 .to_string()
                 .contains("temperature")
         );
+    }
+
+    #[test]
+    fn hosts_and_loopback() {
+        let host = |u: &str| EndpointConfig::new(u, "m").host().to_string();
+        assert_eq!(host("http://127.0.0.1:8000/v1"), "127.0.0.1");
+        assert_eq!(host("https://user@api.example.com/v1"), "api.example.com");
+        assert_eq!(host("http://[::1]:8000"), "::1");
+        assert_eq!(host("http://"), "");
+        assert!(EndpointConfig::new("http://localhost:1", "m").is_loopback());
+        assert!(EndpointConfig::new("http://[::1]:1", "m").is_loopback());
+        assert!(!EndpointConfig::new("https://api.example.com", "m").is_loopback());
     }
 
     #[test]

@@ -166,7 +166,8 @@ fn greedy() -> GenerationParams {
 }
 
 fn stats(url: &str) -> serde_json::Value {
-    let mut r = ureq::get(format!("{url}/stats")).call().unwrap();
+    let agent = ureq::Agent::new_with_config(ureq::Agent::config_builder().proxy(None).build());
+    let mut r = agent.get(format!("{url}/stats")).call().unwrap();
     serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
 }
 
