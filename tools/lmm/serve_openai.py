@@ -7,7 +7,9 @@ Endpoints:
                              parts `{"type": "text", "text": ...}` and `{"type": "image_url",
                              "image_url": {"url": "data:image/png;base64,..."}}`; `max_tokens`
                              (or `max_completion_tokens`, default 64), `temperature` (0 or absent:
-                             greedy), `seed` (sampling stream when temperature > 0). The
+                             greedy), `seed` (sampling stream when temperature > 0),
+                             `return_token_ids` (vLLM's extension: `prompt_token_ids` and
+                             `choices[0].token_ids` in the response, new ids with `</s>`). The
                              conversation is rendered in the llava_v1 template, each user turn's
                              images as `<image>\\n` before its text (LLaVA's `run_llava` order).
                              Remote image URLs are refused (400): this server has no network.
@@ -210,6 +212,7 @@ class Handler(BaseHTTPRequestHandler):
             max_tokens = int(body.get("max_completion_tokens") or body.get("max_tokens") or 64)
             temperature = float(body.get("temperature") or 0.0)
             seed = body.get("seed")
+            return_ids = bool(body.get("return_token_ids"))
             if max_tokens < 1 or temperature < 0:
                 raise BadRequest("max_tokens must be >= 1 and temperature >= 0")
         except BadRequest as e:
@@ -231,7 +234,10 @@ class Handler(BaseHTTPRequestHandler):
             return
         stopped = bool(new) and new[-1] in model.eos_ids
         answer = model.tokenizer.decode(new, skip_special_tokens=True)
+        extra = {"prompt_token_ids": ids} if return_ids else {}
+        choice_ids = {"token_ids": new} if return_ids else {}
         self.send_json(200, {
+            **extra,
             "id": "chatcmpl-" + uuid.uuid4().hex,
             "object": "chat.completion",
             "created": int(time.time()),
@@ -240,6 +246,7 @@ class Handler(BaseHTTPRequestHandler):
                 "index": 0,
                 "message": {"role": "assistant", "content": answer},
                 "finish_reason": "stop" if stopped else "length",
+                **choice_ids,
             }],
             "usage": {"prompt_tokens": len(ids), "completion_tokens": len(new), "total_tokens": len(ids) + len(new)},
         })

@@ -80,8 +80,13 @@ impl EndpointClient {
 
     /// The answer to one item, retrying as described in the module doc.
     pub fn ask(&self, item: &ChatItem) -> Result<Answer, ItemError> {
-        let body =
-            request_body(&self.config.model, item, &self.params).map_err(ItemError::Input)?;
+        let body = request_body(
+            &self.config.model,
+            item,
+            &self.params,
+            self.config.request_token_ids,
+        )
+        .map_err(ItemError::Input)?;
         let body = body.to_string();
         let mut attempts = 0u32;
         loop {

@@ -28,6 +28,10 @@ pub struct EndpointConfig {
     pub timeout: Duration,
     /// Connecting must finish within this.
     pub connect_timeout: Duration,
+    /// Send `"return_token_ids": true` (vLLM's extension, also `tools/lmm/serve_openai.py`) so
+    /// the answer carries the generated and prompt token ids. Off by default: servers that
+    /// refuse unknown fields (OpenAI's API) reject it.
+    pub request_token_ids: bool,
 }
 
 impl EndpointConfig {
@@ -44,6 +48,7 @@ impl EndpointConfig {
             backoff_max: Duration::from_secs(8),
             timeout: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(10),
+            request_token_ids: false,
         }
     }
 

@@ -34,6 +34,10 @@ pub struct Answer {
     pub completion_tokens: Option<u64>,
     /// The `model` the server says answered, when given.
     pub model: Option<String>,
+    /// `choices[0].token_ids` and `prompt_token_ids`, when the server returns them (see
+    /// `EndpointConfig::request_token_ids`).
+    pub token_ids: Option<Vec<u32>>,
+    pub prompt_token_ids: Option<Vec<u32>>,
     /// Requests sent for this item (1 = no retry).
     pub attempts: u32,
 }
@@ -89,11 +93,13 @@ pub fn data_url(bytes: &[u8], index: usize) -> Result<String, String> {
 }
 
 /// The request body: one user message whose content parts are the images (first, as LLaVA
-/// puts `<image>` before the question) and then the text.
+/// puts `<image>` before the question) and then the text; `"return_token_ids": true` when
+/// `token_ids`.
 pub fn request_body(
     model: &str,
     item: &ChatItem,
     params: &GenerationParams,
+    token_ids: bool,
 ) -> Result<Value, String> {
     let mut parts = Vec::with_capacity(item.images.len() + 1);
     for (i, image) in item.images.iter().enumerate() {
@@ -106,6 +112,9 @@ pub fn request_body(
         "max_tokens": params.max_tokens,
         "stream": false,
     });
+    if token_ids {
+        body["return_token_ids"] = json!(true);
+    }
     match params.sampling {
         Sampling::Greedy => body["temperature"] = json!(0.0),
         Sampling::Seeded {
@@ -192,8 +201,18 @@ pub fn parse_answer(body: &str, attempts: u32) -> Result<Answer, String> {
         prompt_tokens: v["usage"]["prompt_tokens"].as_u64(),
         completion_tokens: v["usage"]["completion_tokens"].as_u64(),
         model: v["model"].as_str().map(str::to_string),
+        token_ids: ids(&choice["token_ids"]),
+        prompt_token_ids: ids(&v["prompt_token_ids"]),
         attempts,
     })
+}
+
+/// A JSON list of token ids, or `None` when absent or not a list of u32.
+fn ids(v: &Value) -> Option<Vec<u32>> {
+    v.as_array()?
+        .iter()
+        .map(|x| x.as_u64().and_then(|x| u32::try_from(x).ok()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -237,7 +256,7 @@ mod tests {
     #[test]
     fn request_body_greedy_and_seeded() {
         let item = ChatItem::with_image("What is it?", b"\x89PNG\r\n\x1a\n".to_vec());
-        let b = request_body("m", &item, &GenerationParams::default()).unwrap();
+        let b = request_body("m", &item, &GenerationParams::default(), false).unwrap();
         assert_eq!(b["temperature"], 0.0);
         assert_eq!(b["max_tokens"], 64);
         let parts = b["messages"][0]["content"].as_array().unwrap();
@@ -251,7 +270,8 @@ mod tests {
                 seed: 42,
             },
         };
-        let b = request_body("m", &item, &p).unwrap();
+        let b = request_body("m", &item, &p, true).unwrap();
+        assert_eq!(b["return_token_ids"], true);
         assert_eq!(b["seed"], 42);
         assert!(b["top_p"].as_f64().is_some());
     }
@@ -262,6 +282,13 @@ mod tests {
         let a = parse_answer(ok, 1).unwrap();
         assert_eq!(a.text, "a dog");
         assert_eq!(a.completion_tokens, Some(2));
+        assert_eq!(a.token_ids, None);
+        let with_ids = r#"{"prompt_token_ids":[1,5],"choices":[{"message":{"content":"x"},"token_ids":[7,2]}]}"#;
+        let a = parse_answer(with_ids, 1).unwrap();
+        assert_eq!(
+            (a.token_ids, a.prompt_token_ids),
+            (Some(vec![7, 2]), Some(vec![1, 5]))
+        );
         assert!(parse_answer("<html>", 1).unwrap_err().contains("not JSON"));
         assert!(
             parse_answer(r#"{"choices":[]}"#, 1)

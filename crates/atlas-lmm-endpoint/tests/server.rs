@@ -112,8 +112,8 @@ fn model() -> &'static LoadedLlava {
     M.get_or_init(|| atlas_llava::load(&fixture_model(), &LoadOptions::default()).unwrap())
 }
 
-/// The in-process atlas-llava greedy answer: (text, new token count, prompt token count).
-fn local_answer(question: &str, image: &[u8]) -> (String, usize, usize) {
+/// The in-process atlas-llava greedy answer: (text, new token ids, prompt token ids).
+fn local_answer(question: &str, image: &[u8]) -> (String, Vec<u32>, Vec<u32>) {
     let m = model();
     let tok = m.tokenizer.as_ref().unwrap();
     let prompt = atlas_llava::llava_v1_prompt(question, true);
@@ -125,7 +125,7 @@ fn local_answer(question: &str, image: &[u8]) -> (String, usize, usize) {
         eos_token_id: m.config.text.eos_token_id,
     };
     let new = m.model.generate(&ids, Some((&pixels, 1)), &opts).unwrap();
-    (tok.decode(&new, true).unwrap(), new.len(), ids.len())
+    (tok.decode(&new, true).unwrap(), new, ids)
 }
 
 fn png(w: u32, h: u32, seed: u32) -> Vec<u8> {
@@ -181,18 +181,28 @@ fn greedy_answers_equal_the_in_process_model() {
             items.push(ChatItem::with_image(q, img.clone()));
         }
     }
-    let client = EndpointClient::new(config(&server.url), greedy()).unwrap();
+    let mut cfg = config(&server.url);
+    cfg.request_token_ids = true;
+    let client = EndpointClient::new(cfg, greedy()).unwrap();
     let answers = client.ask_all(&items);
     assert_eq!(answers.len(), items.len());
     for (item, got) in items.iter().zip(&answers) {
         let got = got
             .as_ref()
             .unwrap_or_else(|e| panic!("{}: {e}", item.text));
-        let (text, n_new, n_prompt) = local_answer(&item.text, &item.images[0]);
-        println!("{:?} -> {:?} ({n_new} tokens)", item.text, got.text);
+        let (text, new, prompt) = local_answer(&item.text, &item.images[0]);
+        println!("{:?} -> {:?} {new:?}", item.text, got.text);
+        // Token for token, the prompt (template + tokenizer + image tokens) and the answer.
+        assert_eq!(got.prompt_token_ids.as_ref(), Some(&prompt), "prompt ids");
+        assert_eq!(
+            got.token_ids.as_ref(),
+            Some(&new),
+            "answer ids to {:?}",
+            item.text
+        );
         assert_eq!(got.text, text, "answer to {:?}", item.text);
-        assert_eq!(got.completion_tokens, Some(n_new as u64));
-        assert_eq!(got.prompt_tokens, Some(n_prompt as u64));
+        assert_eq!(got.completion_tokens, Some(new.len() as u64));
+        assert_eq!(got.prompt_tokens, Some(prompt.len() as u64));
         assert_eq!(got.attempts, 1);
         assert_eq!(got.model.as_deref(), Some("tiny-llava"));
     }
