@@ -220,6 +220,24 @@ def make_cases(rng):
     return cases
 
 
+def compact_json(fixture):
+    """The fixture as JSON with one case (or one synonym entry / group) per line."""
+    lines = ["{"]
+    keys = list(fixture)
+    for k, key in enumerate(keys):
+        value = fixture[key]
+        comma = "," if k + 1 < len(keys) else ""
+        if isinstance(value, list):
+            items = [json.dumps(v, ensure_ascii=False) for v in value]
+            lines.append(f" {json.dumps(key)}: [\n  " + ",\n  ".join(items) + f"\n ]{comma}")
+        elif isinstance(value, dict) and key != "all":
+            items = [f"{json.dumps(a)}: {json.dumps(b, ensure_ascii=False)}" for a, b in value.items()]
+            lines.append(f" {json.dumps(key)}: {{\n  " + ",\n  ".join(items) + f"\n }}{comma}")
+        else:
+            lines.append(f" {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}{comma}")
+    return "\n".join(lines) + "\n}\n"
+
+
 def main():
     rng = random.Random(SEED)
     cases = make_cases(rng)
@@ -244,7 +262,7 @@ def main():
         "groups": {g: accuracy(v) for g, v in sorted(groups.items())},
         "all": accuracy([c["verdict"] for c in cases]),
     }
-    OUT.write_text(json.dumps(fixture, indent=1, ensure_ascii=False) + "\n")
+    OUT.write_text(compact_json(fixture))
     kinds = {}
     for c in cases:
         kinds.setdefault(c["kind"], {}).setdefault(c["verdict"], 0)
