@@ -20,7 +20,7 @@
 //! `tools/parity/make_llava_fixture.py` commits under `tests/fixtures/`; `tests/half.rs` and
 //! `tests/bf16.rs` run it in f16 / bf16 (one process each: a device's dtype is set once).
 //!
-//! Not here yet: an OpenAI-compatible endpoint backend, the pipeline's LMM stage, LLaVA-1.6
+//! The OpenAI-compatible endpoint backend is `atlas-lmm-endpoint`. Not here yet: the pipeline's LMM stage, LLaVA-1.6
 //! (AnyRes tiling) and other decoders (Mistral, Yi).
 
 pub mod config;

@@ -19,6 +19,7 @@
 //! | [`bootstrap`] | seeded bootstrap, BCa (default) or percentile intervals | `scipy.stats.bootstrap` (BCa); documented method |
 //! | [`bca`] | BCa bias correction, acceleration, levels | `scipy.stats.bootstrap(method='BCa')` |
 //! | [`correspondence`] | Probe3D dense correspondence: ScanNet / NAVI recall (2D, 3D, rotation-binned), SPair-71k PCK@0.1 | Probe3D `evals/utils/correspondence.py`, `evaluate_*_correspondence.py` |
+//! | [`imagenet_d`] | ImageNet-D LMM protocol: two-way question from a surrogate's ranking, answer verdicts (TRUE / FALSE / DOUBLE / NEITHER, synonyms), accuracy TRUE / (TRUE + FALSE) | ImageNet-D `compute_accuracy.py`, `eval_imagenet_d.py` |
 //! | [`normal`] | standard normal `Φ`, `Φ⁻¹` | `scipy.special.ndtr` / `ndtri` |
 //!
 //! Degenerate inputs return a [`MetricsError`] or a documented value (`None`), never a silent NaN.
@@ -31,6 +32,7 @@ pub mod correspondence;
 pub mod cosine;
 pub mod error;
 pub mod factors;
+pub mod imagenet_d;
 pub mod normal;
 pub mod ood;
 pub mod ood_shared;
