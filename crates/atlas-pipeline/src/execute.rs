@@ -136,18 +136,23 @@ impl Executor<'_> {
         report: &mut ExecutionReport,
     ) -> Result<(), PipelineError> {
         let model = &self.models[mi];
-        let missing = |j: &&Job| j.model == mi && j.status != Status::Cached;
+        // Views of one dataset (prompt sets, class subsets) can share a head or a zero-shot
+        // artifact (same key): compute each key once.
+        let seen = std::cell::RefCell::new(HashSet::new());
+        let missing = |j: &&Job| {
+            j.model == mi && j.status != Status::Cached && seen.borrow_mut().insert((j.kind, j.key))
+        };
         let embed_jobs: Vec<&Job> = plan
             .jobs
             .iter()
-            .filter(missing)
             .filter(|j| j.kind != JobKind::ZeroShot)
+            .filter(missing)
             .collect();
         let zs_jobs: Vec<&Job> = plan
             .jobs
             .iter()
-            .filter(missing)
             .filter(|j| j.kind == JobKind::ZeroShot)
+            .filter(missing)
             .collect();
         let metric: Vec<&MetricJob> = plan
             .metric_jobs
@@ -174,6 +179,11 @@ impl Executor<'_> {
                     report.prompts_embedded += self.build_head(&mut net, job)?;
                 }
                 JobKind::EmbedDense => {
+                    // Another model sharing the namespace (or another worker) may have
+                    // committed it since the plan was made.
+                    if self.store.status(kinds::EMBED_COVERAGE, &job.key)? == Status::Cached {
+                        continue;
+                    }
                     let spec = job.dense.as_ref().ok_or_else(|| {
                         PipelineError::Config("internal: a dense job without its features".into())
                     })?;

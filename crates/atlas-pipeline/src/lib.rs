@@ -541,5 +541,10 @@ pub fn gc(opts: &RunOptions) -> Result<String, PipelineError> {
         ..GcOptions::default()
     };
     let r = s.store.gc(&keep, &gc_opts)?;
-    Ok(format!("{r:#?}\n"))
+    // gc holds the exclusive lock: no worker is running, so their claims are history.
+    let claims = s.store.list_claims()?.len();
+    if !opts.dry_run {
+        s.store.clear_claims()?;
+    }
+    Ok(format!("{r:#?}\nclaims of finished workers removed: {claims}\n"))
 }

@@ -12,7 +12,7 @@ use crate::keys::{self, DatasetInput, StageBase, ZeroShotInputs};
 use crate::models::ResolvedModel;
 use crate::registry::{Registry, StageParams};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobKind {
     /// Every image of a dataset embedded in the model's image namespace.
     EmbedImages,
@@ -450,7 +450,9 @@ impl Plan {
                 // Dense features instead of pooled embeddings, once per namespace and dataset.
                 for &di in &j.datasets {
                     let key = keys::coverage_key(&spec.namespace, &datasets[di].items_key);
-                    if !jobs.iter().any(|x: &Job| x.key == key) {
+                    // Once per model: two models may share a namespace (same weights), and
+                    // each model's unit must hold what it reads (workers run units apart).
+                    if !jobs.iter().any(|x: &Job| x.key == key && x.model == mi) {
                         jobs.push(Job {
                             kind: JobKind::EmbedDense,
                             model: mi,

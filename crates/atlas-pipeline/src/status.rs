@@ -56,7 +56,7 @@ impl StatusReport {
         if !workers.is_empty() {
             let _ = writeln!(
                 s,
-                "\nworkers ({} claims in the store's claims/):",
+                "\nworkers ({} claims in the store's .claims/):",
                 self.claims.len()
             );
             let _ = writeln!(

@@ -4,7 +4,7 @@
 //! file exclusively; the file's modification time is the lease's heartbeat. Layout:
 //!
 //! ```text
-//! <root>/claims/<unit>/<generation:06>.json   {"worker", "host", "pid", "unit", "generation", "claimed_utc", "state"}
+//! <root>/.claims/<unit>/<generation:06>.json   {"worker", "host", "pid", "unit", "generation", "claimed_utc", "state"}
 //! ```
 //!
 //! Invariants:
@@ -36,8 +36,8 @@ use crate::error::{Result, StoreError, io_err};
 use crate::manifest::{format_utc_ms, now_unix_ms};
 use crate::store::Store;
 
-/// Directory of claims inside the store root.
-pub const CLAIMS_DIR: &str = "claims";
+/// Directory of claims inside the store root (a dot name: never taken for an artifact kind).
+pub const CLAIMS_DIR: &str = ".claims";
 
 /// A unit that failed this many times (on any workers) is not claimed again by a worker: a
 /// deterministic failure would otherwise be retried forever. A plain run retries it.

@@ -37,7 +37,7 @@
 //! [`Store::lock_exclusive`] takes `<root>/.lock` without waiting; a second run on the same store
 //! gets [`StoreError::InUse`] naming the first one's pid and start time. The workers of a
 //! multi-worker run each hold it shared ([`Store::lock_shared`]) and divide the work with
-//! claim files ([`ClaimBoard`], `<root>/claims/`).
+//! claim files ([`ClaimBoard`], `<root>/.claims/`).
 //!
 //! ## Per-item artifacts (incremental embedding)
 //! Image embeddings are addressed per item by (model key, preprocess key, image-bytes hash). The
