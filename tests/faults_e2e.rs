@@ -47,12 +47,18 @@ fn enospc_anywhere_in_a_run_names_the_artifact_and_the_rerun_completes() {
             .output()
             .unwrap();
         let st = stdout(&st);
-        assert!(!st.contains("stale"), "write {k}: a half-written artifact:\n{st}");
+        assert!(
+            !st.contains("stale"),
+            "write {k}: a half-written artifact:\n{st}"
+        );
         ws.run(&[]);
         assert!(
             results_bytes(ws.path()) == baseline,
             "write {k}: the rerun's results differ from an undisturbed run's"
         );
     }
-    assert!(stopped >= 5, "only {stopped} of the injected faults hit the run");
+    assert!(
+        stopped >= 5,
+        "only {stopped} of the injected faults hit the run"
+    );
 }

@@ -97,7 +97,10 @@ fn assert_same_results(dir: &Path, baseline: &[(String, Vec<u8>)], what: &str) {
     let names = |v: &[(String, Vec<u8>)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
     assert_eq!(names(&now), names(baseline), "{what}: result files differ");
     for ((n, a), (_, b)) in now.iter().zip(baseline) {
-        assert!(a == b, "{what}: results/{n} differs from the single-process run");
+        assert!(
+            a == b,
+            "{what}: results/{n} differs from the single-process run"
+        );
     }
 }
 
@@ -304,7 +307,10 @@ fn slurm_array_with_a_killed_task_gives_the_single_process_results() {
         let t0 = Instant::now();
         let shards = dir.join(".atlas/image-embeddings");
         while count_manifests(&shards) == 0 {
-            assert!(t0.elapsed() < Duration::from_secs(600), "no embedding shard after 10 minutes");
+            assert!(
+                t0.elapsed() < Duration::from_secs(600),
+                "no embedding shard after 10 minutes"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         let task = format!("{array}_1");
@@ -324,7 +330,10 @@ fn slurm_array_with_a_killed_task_gives_the_single_process_results() {
             v
         };
         let finish_log = log(&format!("finish-{finish}")).concat();
-        assert!(finish_log.contains("results in"), "finish job:\n{finish_log}");
+        assert!(
+            finish_log.contains("results in"),
+            "finish job:\n{finish_log}"
+        );
         let workers_with_units = log(&format!("worker-{array}_"))
             .iter()
             .filter(|l| l.contains("  computed "))
@@ -339,10 +348,7 @@ fn slurm_array_with_a_killed_task_gives_the_single_process_results() {
         let (array2, finish2) = submit(dir);
         wait_jobs(&[&array2, &finish2]);
         let finish_log = log(&format!("finish-{finish2}")).concat();
-        assert!(
-            finish_log.contains("everything was cached"),
-            "{finish_log}"
-        );
+        assert!(finish_log.contains("everything was cached"), "{finish_log}");
         assert_same_results(dir, baseline, "Slurm resubmission");
     });
 }

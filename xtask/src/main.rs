@@ -247,7 +247,9 @@ fn main() -> Result<()> {
                     )?;
                     println!("# {}\n{}", s.worker_path.display(), s.worker);
                     println!("# {}\n{}", s.finish_path.display(), s.finish);
-                    println!("(dry run: nothing submitted; `sbatch` these, the second with --dependency=afterany:<first>)");
+                    println!(
+                        "(dry run: nothing submitted; `sbatch` these, the second with --dependency=afterany:<first>)"
+                    );
                 }
                 Some(j) => {
                     println!(

@@ -161,7 +161,9 @@ pub fn bench_claims(
         )));
     }
     // Status checks: a missing artifact's manifest lookup, as a re-plan does per job.
-    let key = atlas_store::KeyBuilder::new().field("bench", "status").finish();
+    let key = atlas_store::KeyBuilder::new()
+        .field("bench", "status")
+        .finish();
     let n = 20_000;
     let t1 = Instant::now();
     for _ in 0..n {

@@ -329,7 +329,11 @@ impl Executor<'_> {
     }
 
     /// Cross-model fits: every model's summary read back from the store.
-    pub(crate) fn run_fits(&self, plan: &Plan, report: &mut ExecutionReport) -> Result<(), PipelineError> {
+    pub(crate) fn run_fits(
+        &self,
+        plan: &Plan,
+        report: &mut ExecutionReport,
+    ) -> Result<(), PipelineError> {
         for (fit, st) in &plan.metric_jobs {
             if fit.step != Step::Fit || *st == Status::Cached {
                 continue;

@@ -23,9 +23,9 @@ mod status;
 mod tokenizers;
 mod views;
 mod weights_hash;
+mod worker;
 mod world3d;
 mod world3d_motion;
-mod worker;
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -395,7 +395,11 @@ pub fn run_with(opts: &RunOptions, registry: &Registry) -> Result<RunReport, Pip
     let mut s = open(
         opts,
         registry,
-        if opts.dry_run { Lock::None } else { Lock::Exclusive },
+        if opts.dry_run {
+            Lock::None
+        } else {
+            Lock::Exclusive
+        },
     )?;
     if opts.verify && !opts.dry_run {
         verify_shards(&mut s)?;
@@ -510,7 +514,11 @@ pub fn gc(opts: &RunOptions) -> Result<String, PipelineError> {
     let s = open(
         &whole,
         &registry,
-        if opts.dry_run { Lock::None } else { Lock::Exclusive },
+        if opts.dry_run {
+            Lock::None
+        } else {
+            Lock::Exclusive
+        },
     )?;
     let mut keep: HashSet<(String, atlas_store::ArtifactKey)> = s
         .plan
@@ -546,5 +554,7 @@ pub fn gc(opts: &RunOptions) -> Result<String, PipelineError> {
     if !opts.dry_run {
         s.store.clear_claims()?;
     }
-    Ok(format!("{r:#?}\nclaims of finished workers removed: {claims}\n"))
+    Ok(format!(
+        "{r:#?}\nclaims of finished workers removed: {claims}\n"
+    ))
 }

@@ -109,7 +109,14 @@ pub fn scripts(cfg: &LoadedConfig, o: &SlurmOptions) -> Result<SlurmScripts, Pip
         .map(|a| format!(" {}", quote(a)))
         .collect();
     let mut w = String::new();
-    header(&mut w, "clip-atlas-workers", c, &out, "worker-%A_%a.log", true);
+    header(
+        &mut w,
+        "clip-atlas-workers",
+        c,
+        &out,
+        "worker-%A_%a.log",
+        true,
+    );
     let _ = writeln!(w, "#SBATCH --array=0-{}", workers - 1);
     let _ = writeln!(
         w,
@@ -232,6 +239,11 @@ mod tests {
             workers: Some(0),
             ..o
         };
-        assert!(scripts(&cfg, &zero).unwrap_err().to_string().contains("workers = 0"));
+        assert!(
+            scripts(&cfg, &zero)
+                .unwrap_err()
+                .to_string()
+                .contains("workers = 0")
+        );
     }
 }

@@ -149,4 +149,3 @@ pub(crate) fn plan_lines(s: &Session) -> Vec<String> {
     }
     lines
 }
-

@@ -75,7 +75,11 @@ impl UnitDone {
     pub fn lines(&self) -> String {
         let mut s = String::new();
         for j in &self.jobs {
-            let _ = writeln!(s, "  computed {j} (unit {} g{})", self.unit, self.generation);
+            let _ = writeln!(
+                s,
+                "  computed {j} (unit {} g{})",
+                self.unit, self.generation
+            );
         }
         s
     }

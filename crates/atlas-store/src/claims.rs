@@ -146,7 +146,11 @@ fn host_name() -> String {
 
 fn age(path: &Path) -> Option<Duration> {
     let m = fs::metadata(path).ok()?.modified().ok()?;
-    Some(SystemTime::now().duration_since(m).unwrap_or(Duration::ZERO))
+    Some(
+        SystemTime::now()
+            .duration_since(m)
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 fn read_record(path: &Path) -> Option<ClaimRecord> {
@@ -217,7 +221,9 @@ impl ClaimBoard {
             .filter_map(|r| r.state.strip_prefix("failed: ").map(String::from))
             .collect();
         if failures.len() >= MAX_FAILURES {
-            return Ok(Err(Busy::Failed(failures.last().cloned().unwrap_or_default())));
+            return Ok(Err(Busy::Failed(
+                failures.last().cloned().unwrap_or_default(),
+            )));
         }
         let next = match gens.last() {
             None => 0,
@@ -225,9 +231,7 @@ impl ClaimBoard {
                 let rec = read_record(path);
                 let a = age(path).unwrap_or(Duration::MAX);
                 let running = rec.as_ref().is_none_or(|r| r.state == "running");
-                let expired = rec
-                    .as_ref()
-                    .map_or(a > self.lease, |r| r.expired_at(a));
+                let expired = rec.as_ref().map_or(a > self.lease, |r| r.expired_at(a));
                 if running && !expired {
                     return Ok(Err(Busy::HeldBy {
                         worker: rec.map_or_else(|| "unknown".into(), |r| r.worker),
@@ -235,7 +239,12 @@ impl ClaimBoard {
                     }));
                 }
                 if running {
-                    tracing::warn!(unit, generation = g, age_s = a.as_secs(), "a claim's lease expired (its worker died or lost the store): retaking it");
+                    tracing::warn!(
+                        unit,
+                        generation = g,
+                        age_s = a.as_secs(),
+                        "a claim's lease expired (its worker died or lost the store): retaking it"
+                    );
                 }
                 g + 1
             }

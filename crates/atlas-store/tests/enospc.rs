@@ -19,7 +19,9 @@ fn batch(n: i64) -> RecordBatch {
         schema,
         vec![
             Arc::new(Int64Array::from_iter_values(0..n)),
-            Arc::new(Float32Array::from_iter_values((0..n).map(|i| i as f32 * 0.5))),
+            Arc::new(Float32Array::from_iter_values(
+                (0..n).map(|i| i as f32 * 0.5),
+            )),
         ],
     )
     .unwrap()
@@ -61,7 +63,10 @@ fn enospc_at_every_write_of_a_put_leaves_the_store_consistent() {
             probe.put("table-x", &key, meta(), &data).unwrap();
         }
         let writes = writes_of(&probe);
-        assert!(writes >= 6, "a put does at least write+fsync+rename twice: {writes}");
+        assert!(
+            writes >= 6,
+            "a put does at least write+fsync+rename twice: {writes}"
+        );
         for k in 1..=writes {
             let dir = tempfile::tempdir().unwrap();
             let store = Store::open(dir.path().join("s")).unwrap();
