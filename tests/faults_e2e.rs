@@ -36,8 +36,13 @@ fn enospc_anywhere_in_a_run_names_the_artifact_and_the_rerun_completes() {
             err.contains("No space left on device"),
             "write {k}: the cause is not named:\n{err}"
         );
+        // What was being written: an artifact, a results file, or (the first writes of a run
+        // into an empty directory) the store directory itself, named by its path.
+        let store_dir = ws.path().join("store").display().to_string();
         assert!(
-            err.contains("storing artifact ") || err.contains("results"),
+            err.contains("storing artifact ")
+                || err.contains("results")
+                || err.contains(&format!("directory {store_dir}")),
             "write {k}: the error names neither an artifact nor a results file:\n{err}"
         );
         // No artifact is corrupt: status reports only cached or missing ones.
