@@ -16,17 +16,42 @@ fn enospc_anywhere_in_a_run_names_the_artifact_and_the_rerun_completes() {
     ws.run(&[]);
     let baseline = results_bytes(ws.path());
     assert!(!baseline.is_empty());
-    let mut stopped = 0;
-    for k in [1u64, 4, 9, 31, 77, 160, 333] {
+    // A fresh run with the N-th write failing, from an empty store and results directory.
+    let faulty_run = |k: u64| {
         for d in ["store", "results"] {
             let _ = std::fs::remove_dir_all(ws.path().join(d));
         }
-        let out = xtask()
+        xtask()
             .args(["pipeline", "--no-progress", "--config"])
             .arg(ws.path().join("pipeline.toml"))
             .env("ATLAS_FAULT_ENOSPC_AT", k.to_string())
             .output()
-            .unwrap();
+            .unwrap()
+    };
+    // How many write operations a run does: the largest N whose fault stops the run (doubling,
+    // then bisection). The faults below are spread evenly over them, so every phase of the run
+    // (store set-up, embeddings, heads, predictions, stage tables, results) is hit whatever the
+    // write count is today.
+    let mut hi = 32u64;
+    while !faulty_run(hi).status.success() {
+        hi *= 2;
+        assert!(hi < 1 << 20, "a run with a fault at write {hi} still fails");
+    }
+    let mut lo = 1u64;
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if faulty_run(mid).status.success() {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    let writes = lo;
+    eprintln!("a run does about {writes} write operations");
+    let ks: Vec<u64> = (0..8).map(|i| 1 + i * (writes - 1) / 7).collect();
+    let mut stopped = 0;
+    for k in ks {
+        let out = faulty_run(k);
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         if out.status.success() {
             continue; // the run did fewer than k writes
@@ -63,7 +88,7 @@ fn enospc_anywhere_in_a_run_names_the_artifact_and_the_rerun_completes() {
         );
     }
     assert!(
-        stopped >= 5,
-        "only {stopped} of the injected faults hit the run"
+        stopped >= 6,
+        "only {stopped} of the 8 injected faults stopped the run"
     );
 }

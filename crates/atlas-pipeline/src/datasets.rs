@@ -425,7 +425,11 @@ fn list_cached(source: &DatasetSource, store_root: &Path) -> Result<Dataset, Pip
     let data = source.load(None)?;
     let json = serde_json::to_vec(&data)
         .map_err(|e| PipelineError::Config(format!("serialising a listing: {e}")))?;
-    write_bytes_atomic(&path, &json)?;
+    // The listing is only a cache: failing to store it (a full disk) costs the next run a
+    // listing, not this run its work, so it is reported and the run goes on.
+    if let Err(e) = write_bytes_atomic(&path, &json) {
+        tracing::warn!(path = %path.display(), error = %e, "could not store the listing cache (the next run lists the dataset again)");
+    }
     Ok(data)
 }
 
