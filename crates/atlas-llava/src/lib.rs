@@ -23,6 +23,7 @@
 //! The OpenAI-compatible endpoint backend is `atlas-lmm-endpoint`. Not here yet: the pipeline's LMM stage, LLaVA-1.6
 //! (AnyRes tiling) and other decoders (Mistral, Yi).
 
+pub mod bench;
 pub mod config;
 pub mod error;
 pub mod generate;
