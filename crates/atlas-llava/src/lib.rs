@@ -12,7 +12,7 @@
 //!
 //! Files and their dependency order (a file uses only files listed before it):
 //! `error` → `config` → `weights` → `llama`, `projector` → `model` → `generate` → `template`
-//! → `tokenizer` → `load`.
+//! → `tokenizer` → `load` → `bench` (generation throughput for `cargo xtask bench llava`).
 //!
 //! Tests: `tests/parity.rs` checks logits (f32, per-position cosine >= 0.99999), 32 greedy
 //! tokens, the tokenizer + template on 1,000 prompts, image preprocessing and the sharded
