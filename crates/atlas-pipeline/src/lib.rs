@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod bench_stages;
+mod answers;
 mod classifier;
 pub mod config;
 mod datasets;
@@ -246,6 +247,7 @@ struct Session<'r> {
     params: Vec<Option<registry::StageParams>>,
     models: Vec<models::ResolvedModel>,
     datasets: Vec<datasets::ResolvedDataset>,
+    lmms: Vec<plan::ResolvedLmm>,
     /// blake3 of each stage's input files (to plan again: workers re-plan after each unit).
     files: Vec<Vec<[u8; 32]>>,
     plan: Plan,
@@ -296,6 +298,7 @@ fn open<'r>(
         .clone()
         .unwrap_or_else(|| run.precision.clone());
     let models = models::resolve_models(&cfg, &opts.models, &device, &precision, &store_root)?;
+    let lmms = plan::resolve_lmms(&cfg, &store_root, &models, &datasets, &device, &precision)?;
     let files = params
         .iter()
         .map(|p| {
@@ -313,10 +316,12 @@ fn open<'r>(
         params,
         models,
         datasets,
+        lmms,
         files,
         plan: Plan {
             jobs: Vec::new(),
             metric_jobs: Vec::new(),
+            answer_jobs: Vec::new(),
         },
     };
     s.plan = s.replan(opts.only.as_deref())?;
@@ -334,6 +339,7 @@ impl Session<'_> {
                 files: &self.files,
                 models: &self.models,
                 datasets: &self.datasets,
+                lmms: &self.lmms,
                 only,
             },
             &self.store,
@@ -347,6 +353,7 @@ impl Session<'_> {
             params: &self.params,
             models: &self.models,
             datasets: &self.datasets,
+            lmms: &self.lmms,
             batch_size: self.cfg.config.run.batch_size,
             shard_rows: self.cfg.config.run.shard_rows,
             logit_scale: self.cfg.config.run.logit_scale,
