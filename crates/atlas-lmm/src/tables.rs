@@ -90,8 +90,8 @@ fn stats(w: &[u16], ind: &[[f64; 4]], mask: &[bool]) -> [f64; 3] {
     let mut s = [0f64; 4];
     for ((&c, v), &m) in w.iter().zip(ind).zip(mask) {
         if m && c > 0 {
-            for j in 0..4 {
-                s[j] += c as f64 * v[j];
+            for (acc, x) in s.iter_mut().zip(v) {
+                *acc += c as f64 * x;
             }
         }
     }
@@ -229,12 +229,12 @@ pub(crate) fn items_batch(rows: &[ItemRow]) -> Result<RecordBatch, LmmError> {
     let s = |f: fn(&ItemRow) -> &str| rows.iter().map(f).map(String::from).collect::<Vec<_>>();
     let o = |f: fn(&ItemRow) -> &Option<String>| rows.iter().map(|r| f(r).clone()).collect();
     Ok(Table::default()
-        .utf8("model", s(|r| &r.model))
-        .utf8("lmm", s(|r| &r.lmm))
-        .utf8("dataset", s(|r| &r.dataset))
-        .utf8("item_id", s(|r| &r.item_id))
+        .utf8("model", s(|r| r.model.as_str()))
+        .utf8("lmm", s(|r| r.lmm.as_str()))
+        .utf8("dataset", s(|r| r.dataset.as_str()))
+        .utf8("item_id", s(|r| r.item_id.as_str()))
         .i64("label", rows.iter().map(|r| r.label))
-        .utf8("category", s(|r| &r.category))
+        .utf8("category", s(|r| r.category.as_str()))
         .i64_opt("top1", rows.iter().map(|r| r.top1))
         .i64_opt("top2", rows.iter().map(|r| r.top2))
         .utf8_opt("distractor", o(|r| &r.distractor))
@@ -251,11 +251,11 @@ pub(crate) fn categories_batch(rows: &[CategoryRow]) -> Result<RecordBatch, LmmE
     let i = |f: fn(&CategoryRow) -> i64| rows.iter().map(f).collect::<Vec<_>>();
     let fo = |f: fn(&CategoryRow) -> Option<f64>| rows.iter().map(f).collect::<Vec<_>>();
     Ok(Table::default()
-        .utf8("model", s(|r| &r.model))
-        .utf8("lmm", s(|r| &r.lmm))
-        .utf8("dataset", s(|r| &r.dataset))
+        .utf8("model", s(|r| r.model.as_str()))
+        .utf8("lmm", s(|r| r.lmm.as_str()))
+        .utf8("dataset", s(|r| r.dataset.as_str()))
         .i64("label", i(|r| r.label))
-        .utf8("category", s(|r| &r.category))
+        .utf8("category", s(|r| r.category.as_str()))
         .i64("n", i(|r| r.n))
         .i64("n_clip", i(|r| r.n_clip))
         .f64_opt("clip_accuracy", fo(|r| r.clip_accuracy))
@@ -275,9 +275,9 @@ pub(crate) fn summary_batch(rows: &[SummaryRow]) -> Result<RecordBatch, LmmError
     let s = |f: fn(&SummaryRow) -> &str| rows.iter().map(f).map(String::from).collect::<Vec<_>>();
     let i = |f: fn(&SummaryRow) -> i64| rows.iter().map(f).collect::<Vec<_>>();
     let mut t = Table::default()
-        .utf8("model", s(|r| &r.model))
-        .utf8("lmm", s(|r| &r.lmm))
-        .utf8("dataset", s(|r| &r.dataset))
+        .utf8("model", s(|r| r.model.as_str()))
+        .utf8("lmm", s(|r| r.lmm.as_str()))
+        .utf8("dataset", s(|r| r.dataset.as_str()))
         .i64("n", i(|r| r.n))
         .i64("n_clip", i(|r| r.n_clip))
         .i64("lmm_true", i(|r| r.lmm_true))
@@ -296,7 +296,7 @@ pub(crate) fn summary_batch(rows: &[SummaryRow]) -> Result<RecordBatch, LmmError
     t = est(t, "gain", |r| r.gain);
     t = t
         .i64("worst_k", i(|r| r.worst_k))
-        .utf8("worst_categories", s(|r| &r.worst_categories))
+        .utf8("worst_categories", s(|r| r.worst_categories.as_str()))
         .i64("worst_n", i(|r| r.worst_n));
     t = est(t, "worst_lmm_accuracy", |r| r.worst_lmm_accuracy);
     t = est(t, "worst_clip_accuracy", |r| r.worst_clip_accuracy);

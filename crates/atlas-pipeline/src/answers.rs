@@ -83,7 +83,7 @@ fn questions(
         let asked = match row {
             Some(r) if label >= 0 && k >= 2 => {
                 let top = &preds.top_classes[r * k..(r + 1) * k];
-                let dis = if top[0] as i64 != label { top[0] } else { top[1] } as usize;
+                let dis = (if top[0] as i64 != label { top[0] } else { top[1] }) as usize;
                 atlas_lmm::question_for(&names, label as usize, dis).map(|q| (dis as i64, q))
             }
             _ => None,
@@ -158,6 +158,7 @@ fn endpoint(l: &ResolvedLmm, seed: u64) -> Result<EndpointClient, PipelineError>
     let mut c = EndpointConfig::new(url.clone(), model.clone());
     c.concurrency = *l.entry.concurrency.get_ref();
     c.timeout = std::time::Duration::from_secs_f64(*l.entry.timeout_s.get_ref());
+    c.max_retries = l.entry.max_retries;
     let t = *l.entry.temperature.get_ref();
     let params = GenerationParams {
         max_tokens: *l.entry.max_new_tokens.get_ref(),

@@ -305,11 +305,11 @@ impl Executor<'_> {
         let empty = stages::empty_head(inputs.dim);
         for j in metric {
             let stage = self.registry.get(j.stage);
-            let mut data = inputs.model_data(j, model, self.datasets, &empty);
             let answers = match stage.reads_answers() {
                 true => crate::answers::read_answers(&self.answer_cx(), plan, mi, j.prompt_set.as_deref())?,
                 false => Vec::new(),
             };
+            let mut data = inputs.model_data(j, model, self.datasets, &empty);
             data.answers = stages::attach_answers(&answers, &j.datasets);
             let tables = stage
                 .run_model(self.params(j.stage)?, &data)

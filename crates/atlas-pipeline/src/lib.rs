@@ -101,6 +101,8 @@ pub struct RunReport {
     pub dense: Vec<EmbedCount>,
     pub prompts_embedded: usize,
     pub stages_run: usize,
+    /// Questions asked to LMMs (answers that were not cached).
+    pub lmm_asked: usize,
     /// The terminal summary: one compact table per metric family (at most 120 columns).
     pub summary: String,
     /// `results/report.html` and `results/figures/`, as written.
@@ -150,6 +152,9 @@ impl RunReport {
                 "dense features {} / {}: {} new, {} cached, {} failed",
                 c.model, c.dataset, r.embedded, r.cached, r.failed
             );
+        }
+        if self.lmm_asked > 0 {
+            let _ = writeln!(s, "asked LMMs {} questions", self.lmm_asked);
         }
         if self.to_run == 0 {
             let _ = writeln!(
@@ -437,6 +442,7 @@ pub fn run_with(opts: &RunOptions, registry: &Registry) -> Result<RunReport, Pip
     report.dense = done.dense;
     report.prompts_embedded = done.prompts_embedded;
     report.stages_run = done.stages_run.len();
+    report.lmm_asked = done.lmm_asked;
 
     let run = &s.cfg.config.run;
     let bootstrap = atlas_stagekit::bootstrap_config(run.bootstrap, run.seed, run.ci_method);

@@ -14,6 +14,7 @@
 //! concurrency = 4                      # endpoint requests in flight
 //! chunk = 256                          # items per `lmm-answers` job
 //! timeout_s = 120                      # endpoint: per request
+//! max_retries = 3                      # endpoint: on connect errors, 429, 5xx
 //! ```
 
 use std::path::PathBuf;
@@ -61,6 +62,10 @@ pub struct LmmEntry {
     /// Endpoint: seconds per request before it counts as a timeout.
     #[serde(default = "default_timeout")]
     pub timeout_s: Spanned<f64>,
+    /// Endpoint: retries of a request on connect errors, 429 and 5xx (then the item's error is
+    /// recorded).
+    #[serde(default = "default_retries")]
+    pub max_retries: u32,
 }
 
 fn default_max_new_tokens() -> Spanned<u32> {
@@ -77,6 +82,9 @@ fn default_chunk() -> Spanned<usize> {
 }
 fn default_timeout() -> Spanned<f64> {
     Spanned::new(0..0, 120.0)
+}
+fn default_retries() -> u32 {
+    3
 }
 
 /// Where the answers come from.
