@@ -104,7 +104,9 @@ fn column(ws: &Workspace, table: &str, col: &str) -> Vec<String> {
     let batches = atlas_store::read_parquet_file(&p).unwrap();
     let mut out = Vec::new();
     for b in batches {
-        let c = b.column_by_name(col).unwrap_or_else(|| panic!("{table}.{col}"));
+        let c = b
+            .column_by_name(col)
+            .unwrap_or_else(|| panic!("{table}.{col}"));
         let s = atlas_store::arrow::util::display::ArrayFormatter::try_new(
             c.as_ref(),
             &Default::default(),
@@ -130,7 +132,11 @@ fn in_process_llava_tables_rerun_and_kill() {
     assert!(first.contains("asked LMMs 64 questions"), "{first}");
     let verdicts = column(&reference, "lmm_items", "verdict");
     assert_eq!(verdicts.len(), 64);
-    assert!(verdicts.iter().all(|v| ["TRUE", "FALSE", "DOUBLE", "NEITHER"].contains(&v.as_str())));
+    assert!(
+        verdicts
+            .iter()
+            .all(|v| ["TRUE", "FALSE", "DOUBLE", "NEITHER"].contains(&v.as_str()))
+    );
     assert_eq!(column(&reference, "lmm_summary", "dataset"), ["sketch"]);
     assert_eq!(column(&reference, "lmm_summary", "lmm"), ["tiny"]);
     assert_eq!(column(&reference, "lmm_summary", "worst_k"), ["3"]);
@@ -170,7 +176,10 @@ fn in_process_llava_tables_rerun_and_kill() {
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    assert!(saw_chunk, "the run ended before any answers chunk was stored");
+    assert!(
+        saw_chunk,
+        "the run ended before any answers chunk was stored"
+    );
     assert!(
         count_manifests(&answers) < 8,
         "every chunk was stored before the kill: it did not land mid-stage"
@@ -195,7 +204,10 @@ fn endpoint_failures_are_recorded_and_a_rerun_asks_the_server_nothing() {
     let out = stdout(&ws.run(&[]));
     assert!(out.contains("asked LMMs 64 questions"), "{out}");
     let asked = requests(&server.url);
-    assert_eq!(asked, 64, "one request per question (no retries configured)");
+    assert_eq!(
+        asked, 64,
+        "one request per question (no retries configured)"
+    );
     let errors = column(&ws, "lmm_items", "error");
     let questions = column(&ws, "lmm_items", "question");
     let verdicts = column(&ws, "lmm_items", "verdict");

@@ -64,11 +64,19 @@ fn each_split_is_a_dataset_over_the_union_of_classes() {
         .load(dir.path(), None)
         .unwrap();
     assert_eq!(a.classnames, b.classnames);
-    let hashes = |d: &atlas_data::Dataset| d.items.iter().map(|i| (i.id.clone(), i.label)).collect::<Vec<_>>();
+    let hashes = |d: &atlas_data::Dataset| {
+        d.items
+            .iter()
+            .map(|i| (i.id.clone(), i.label))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(hashes(&a), hashes(&b));
     // The fingerprint changes when an image is added to the split.
-    let src =
-        BenchmarkSource::new(Benchmark::ImageNetD(Some(ImageNetDSplit::Texture)), dir.path()).unwrap();
+    let src = BenchmarkSource::new(
+        Benchmark::ImageNetD(Some(ImageNetDSplit::Texture)),
+        dir.path(),
+    )
+    .unwrap();
     let before = src.fingerprint().unwrap();
     std::fs::write(dir.path().join("texture/ladle/9.png"), png_bytes(99)).unwrap();
     assert_ne!(before, src.fingerprint().unwrap());
@@ -78,7 +86,9 @@ fn each_split_is_a_dataset_over_the_union_of_classes() {
 fn a_release_folder_under_imagenet_d_and_a_missing_split_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     release(dir.path(), &LAYOUT[..2]);
-    let err = Benchmark::ImageNetD(None).load(dir.path(), None).unwrap_err();
+    let err = Benchmark::ImageNetD(None)
+        .load(dir.path(), None)
+        .unwrap_err();
     assert!(matches!(err, DataError::Invalid { .. }), "{err}");
     assert!(err.to_string().contains("imagenet-d-texture"), "{err}");
     let err = Benchmark::ImageNetD(Some(ImageNetDSplit::Material))

@@ -5,13 +5,13 @@ use atlas_stagekit::report::{
 };
 
 pub fn sections() -> Vec<Section> {
-    let lmm = || Measure::pct("lmm_accuracy", "LMM acc").ci("lmm_accuracy_lower", "lmm_accuracy_upper");
+    let lmm =
+        || Measure::pct("lmm_accuracy", "LMM acc").ci("lmm_accuracy_lower", "lmm_accuracy_upper");
     let clip = || {
         Measure::pct("clip_accuracy", "CLIP acc").ci("clip_accuracy_lower", "clip_accuracy_upper")
     };
     let worst_gain = || {
-        Measure::pct("worst_gain", "gain on CLIP-worst")
-            .ci("worst_gain_lower", "worst_gain_upper")
+        Measure::pct("worst_gain", "gain on CLIP-worst").ci("worst_gain_lower", "worst_gain_upper")
     };
     vec![Section {
         id: "lmm",

@@ -199,7 +199,10 @@ fn intervals_are_ordered_and_seeded() {
         for m in ["lmm_accuracy", "clip_accuracy", "gain", "worst_gain"] {
             let lo = cell(s, &format!("{m}_lower"), r).as_f64().unwrap();
             let hi = cell(s, &format!("{m}_upper"), r).as_f64().unwrap();
-            assert!(lo.is_finite() && hi.is_finite() && lo <= hi, "{m}: {lo} {hi}");
+            assert!(
+                lo.is_finite() && hi.is_finite() && lo <= hi,
+                "{m}: {lo} {hi}"
+            );
         }
     }
 }

@@ -83,7 +83,11 @@ fn questions(
         let asked = match row {
             Some(r) if label >= 0 && k >= 2 => {
                 let top = &preds.top_classes[r * k..(r + 1) * k];
-                let dis = (if top[0] as i64 != label { top[0] } else { top[1] }) as usize;
+                let dis = (if top[0] as i64 != label {
+                    top[0]
+                } else {
+                    top[1]
+                }) as usize;
                 atlas_lmm::question_for(&names, label as usize, dis).map(|q| (dis as i64, q))
             }
             _ => None,
@@ -115,9 +119,10 @@ impl Local {
             self.model = Some(atlas_llava::load(dir, &opts).map_err(|e| e.to_string())?);
         }
         let m = self.model.as_ref().ok_or("internal: LLaVA not loaded")?;
-        let tok = m.tokenizer.as_ref().ok_or_else(|| {
-            format!("{} has no tokenizer.json", dir.display())
-        })?;
+        let tok = m
+            .tokenizer
+            .as_ref()
+            .ok_or_else(|| format!("{} has no tokenizer.json", dir.display()))?;
         let ids = tok
             .encode(&atlas_llava::llava_v1_prompt(q, true))
             .map_err(|e| e.to_string())?;
@@ -301,15 +306,24 @@ pub fn read_answers(
             let s = |c: &str| -> Result<&StringArray, PipelineError> {
                 b.column_by_name(c)
                     .and_then(|x| x.as_any().downcast_ref::<StringArray>())
-                    .ok_or_else(|| cfg_err(format!("lmm-answers {}: column `{c}` missing", job.key)))
+                    .ok_or_else(|| {
+                        cfg_err(format!("lmm-answers {}: column `{c}` missing", job.key))
+                    })
             };
             let n = |c: &str| -> Result<&Int64Array, PipelineError> {
                 b.column_by_name(c)
                     .and_then(|x| x.as_any().downcast_ref::<Int64Array>())
-                    .ok_or_else(|| cfg_err(format!("lmm-answers {}: column `{c}` missing", job.key)))
+                    .ok_or_else(|| {
+                        cfg_err(format!("lmm-answers {}: column `{c}` missing", job.key))
+                    })
             };
-            let (label, dis, q, ans, err) =
-                (n("label")?, n("distractor")?, s("question")?, s("answer")?, s("error")?);
+            let (label, dis, q, ans, err) = (
+                n("label")?,
+                n("distractor")?,
+                s("question")?,
+                s("answer")?,
+                s("error")?,
+            );
             let opt = |a: &StringArray, r: usize| (!a.is_null(r)).then(|| a.value(r).to_string());
             for r in 0..b.num_rows() {
                 out[pos].2.push(AnswerItem {

@@ -176,7 +176,8 @@ impl Executor<'_> {
             .filter(|(j, st)| j.model() == Some(mi) && *st != Status::Cached)
             .map(|(j, _)| j)
             .collect();
-        let answers_missing = (plan.answer_jobs.iter()).any(|(j, s)| j.model == mi && *s != Status::Cached);
+        let answers_missing =
+            (plan.answer_jobs.iter()).any(|(j, s)| j.model == mi && *s != Status::Cached);
         if embed_jobs.is_empty() && zs_jobs.is_empty() && metric.is_empty() && !answers_missing {
             return Ok(());
         }
@@ -306,7 +307,12 @@ impl Executor<'_> {
         for j in metric {
             let stage = self.registry.get(j.stage);
             let answers = match stage.reads_answers() {
-                true => crate::answers::read_answers(&self.answer_cx(), plan, mi, j.prompt_set.as_deref())?,
+                true => crate::answers::read_answers(
+                    &self.answer_cx(),
+                    plan,
+                    mi,
+                    j.prompt_set.as_deref(),
+                )?,
                 false => Vec::new(),
             };
             let mut data = inputs.model_data(j, model, self.datasets, &empty);
@@ -563,4 +569,3 @@ fn bar(prefix: &str) -> ProgressBar {
     pb.set_prefix(prefix.to_string());
     pb
 }
-

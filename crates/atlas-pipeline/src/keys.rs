@@ -306,7 +306,16 @@ pub fn model_job_key(
     answers: &[(&str, ArtifactKey)],
 ) -> ArtifactKey {
     let step = if summary { "summary" } else { "model" };
-    model_fields(b, step, model, image_namespace, text_namespace, sets, answers).finish()
+    model_fields(
+        b,
+        step,
+        model,
+        image_namespace,
+        text_namespace,
+        sets,
+        answers,
+    )
+    .finish()
 }
 
 /// Bump when the same inputs would give other `lmm-answers` rows.
@@ -458,7 +467,16 @@ pub fn catalog() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
         (
             "metric stage job (per model)",
             "stage-<name>, summary-<name>, table-<table>",
-            model_fields(&base, "model", "m", "i", "t", &[set], &[("l", ArtifactKey(h))]).names,
+            model_fields(
+                &base,
+                "model",
+                "m",
+                "i",
+                "t",
+                &[set],
+                &[("l", ArtifactKey(h))],
+            )
+            .names,
         ),
         (
             "LMM answers chunk",

@@ -4,9 +4,9 @@
 //! This crate is the only one that sequences stages; each stage crate reads and writes artifacts
 //! and knows nothing of the others.
 
+mod answers;
 pub mod bench;
 pub mod bench_stages;
-mod answers;
 mod classifier;
 pub mod config;
 mod datasets;

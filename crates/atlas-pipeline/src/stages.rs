@@ -5,9 +5,7 @@ use std::collections::BTreeMap;
 
 use arrow::array::RecordBatch;
 use atlas_artifacts::{EmbeddingRows, EvalSet, ItemStatus, ZeroShotHead, kinds};
-use atlas_stagekit::stage::{
-    AnswerItem, EmbeddedTexts, LmmAnswers, ModelData, StageSet, TextList,
-};
+use atlas_stagekit::stage::{AnswerItem, EmbeddedTexts, LmmAnswers, ModelData, StageSet, TextList};
 use atlas_store::{ManifestMeta, Store};
 use serde_json::json;
 

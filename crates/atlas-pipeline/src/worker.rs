@@ -185,7 +185,11 @@ fn unit_name(s: &Session, plan: &Plan, model: Option<usize>) -> String {
     for (j, _) in plan.metric_jobs.iter().filter(|(j, _)| j.model() == model) {
         k = k.field_bytes("metric", j.key.as_bytes());
     }
-    for (j, _) in plan.answer_jobs.iter().filter(|(j, _)| Some(j.model) == model) {
+    for (j, _) in plan
+        .answer_jobs
+        .iter()
+        .filter(|(j, _)| Some(j.model) == model)
+    {
         k = k.field_bytes("answers", j.key.as_bytes());
     }
     let h = k.finish().to_string();

@@ -110,7 +110,10 @@ pub fn imagenet_d_folder(root: &Path, split: Option<ImageNetDSplit>) -> Result<I
         None => vec![folder.clone()],
     };
     for d in &split_dirs {
-        let (dirs, _) = subdirs(d, "an ImageNet-D split folder with one sub-folder per class")?;
+        let (dirs, _) = subdirs(
+            d,
+            "an ImageNet-D split folder with one sub-folder per class",
+        )?;
         classes.extend(dirs);
     }
     classes.sort();

@@ -137,7 +137,10 @@ pub(super) fn check_lmm(cfg: &LoadedConfig) -> Result<(), ConfigError> {
                 return Err(at(u, "give `source` or `endpoint`, not both".into()));
             }
             (Some(_), None, Some(m)) => {
-                return Err(at(m, "`model` is the endpoint's model id: give `endpoint` too".into()));
+                return Err(at(
+                    m,
+                    "`model` is the endpoint's model id: give `endpoint` too".into(),
+                ));
             }
             (None, None, _) => {
                 return Err(at(
@@ -146,7 +149,10 @@ pub(super) fn check_lmm(cfg: &LoadedConfig) -> Result<(), ConfigError> {
                 ));
             }
             (None, Some(u), None) => {
-                return Err(at(u, "an endpoint needs `model = \"<the server's model id>\"`".into()));
+                return Err(at(
+                    u,
+                    "an endpoint needs `model = \"<the server's model id>\"`".into(),
+                ));
             }
             (None, Some(u), Some(_)) => {
                 let url = u.get_ref();
@@ -156,7 +162,11 @@ pub(super) fn check_lmm(cfg: &LoadedConfig) -> Result<(), ConfigError> {
             }
             (Some(_), None, None) => {}
         }
-        if !c.models.iter().any(|m| m.name.get_ref() == e.surrogate.get_ref()) {
+        if !c
+            .models
+            .iter()
+            .any(|m| m.name.get_ref() == e.surrogate.get_ref())
+        {
             return Err(at(
                 &e.surrogate,
                 format!(
@@ -166,18 +176,27 @@ pub(super) fn check_lmm(cfg: &LoadedConfig) -> Result<(), ConfigError> {
             ));
         }
         if let Some(p) = &e.prompts
-            && !c.prompt_sets.iter().any(|s| s.name.get_ref() == p.get_ref())
+            && !c
+                .prompt_sets
+                .iter()
+                .any(|s| s.name.get_ref() == p.get_ref())
         {
             return Err(at(
                 p,
-                format!("unknown prompt set `{}`: define it in a [[prompts]] table", p.get_ref()),
+                format!(
+                    "unknown prompt set `{}`: define it in a [[prompts]] table",
+                    p.get_ref()
+                ),
             ));
         }
         for d in &e.datasets {
             if !c.datasets.iter().any(|x| x.name.get_ref() == d.get_ref()) {
                 return Err(at(
                     d,
-                    format!("unknown dataset `{}`: define it in a [[dataset]] table", d.get_ref()),
+                    format!(
+                        "unknown dataset `{}`: define it in a [[dataset]] table",
+                        d.get_ref()
+                    ),
                 ));
             }
         }
@@ -191,21 +210,37 @@ pub(super) fn check_lmm(cfg: &LoadedConfig) -> Result<(), ConfigError> {
             }
         };
         if *e.max_new_tokens.get_ref() == 0 {
-            return Err(bad("max_new_tokens", e.max_new_tokens.span(), "must be at least 1"));
+            return Err(bad(
+                "max_new_tokens",
+                e.max_new_tokens.span(),
+                "must be at least 1",
+            ));
         }
         let t = *e.temperature.get_ref();
         if !(t.is_finite() && t >= 0.0) {
-            return Err(bad("temperature", e.temperature.span(), "must be 0 (greedy) or a positive number"));
+            return Err(bad(
+                "temperature",
+                e.temperature.span(),
+                "must be 0 (greedy) or a positive number",
+            ));
         }
         if *e.concurrency.get_ref() == 0 {
-            return Err(bad("concurrency", e.concurrency.span(), "must be at least 1"));
+            return Err(bad(
+                "concurrency",
+                e.concurrency.span(),
+                "must be at least 1",
+            ));
         }
         if *e.chunk.get_ref() == 0 {
             return Err(bad("chunk", e.chunk.span(), "must be at least 1"));
         }
         let s = *e.timeout_s.get_ref();
         if !(s.is_finite() && s > 0.0) {
-            return Err(bad("timeout_s", e.timeout_s.span(), "must be a positive number of seconds"));
+            return Err(bad(
+                "timeout_s",
+                e.timeout_s.span(),
+                "must be a positive number of seconds",
+            ));
         }
         if c.stages.zeroshot.is_none() {
             return Err(at(
@@ -264,7 +299,8 @@ mod tests {
         assert!(m.contains(":15:") && m.contains("chunk"), "{m}");
         let m = err_line("[lmm.a]\nsource = \"m\"\nsurrogate = \"clip\"\ndatasets = [\"x\"]\n");
         assert!(m.contains(":15:") && m.contains("unknown dataset"), "{m}");
-        let m = err_line("[lmm.a]\nsource = \"m\"\nendpoint = \"http://h\"\nsurrogate = \"clip\"\n");
+        let m =
+            err_line("[lmm.a]\nsource = \"m\"\nendpoint = \"http://h\"\nsurrogate = \"clip\"\n");
         assert!(m.contains(":14:") && m.contains("not both"), "{m}");
     }
 }

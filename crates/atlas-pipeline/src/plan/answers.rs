@@ -182,10 +182,8 @@ pub fn answer_jobs(p: &PlanInputs<'_>, scale: &str) -> Vec<AnswerJob> {
             let mut start = 0;
             while start < n {
                 let items = start..(start + chunk).min(n);
-                let images: Vec<[u8; 32]> = d.index.hashes[items.clone()]
-                    .iter()
-                    .map(|h| h.0)
-                    .collect();
+                let images: Vec<[u8; 32]> =
+                    d.index.hashes[items.clone()].iter().map(|h| h.0).collect();
                 let key = keys::answers_key(&AnswersInputs {
                     backend: &l.identity,
                     template: l.template,

@@ -79,4 +79,3 @@ pub fn prompt_sets(datasets: &[ResolvedDataset]) -> Vec<String> {
     }
     out
 }
-
