@@ -272,7 +272,7 @@ mod tests {
     fn local_and_endpoint_entries_parse() {
         let c = parse("[lmm.a]\nsource = \"m\"\nsurrogate = \"clip\"\n\n[lmm.b]\nendpoint = \"http://h:1\"\nmodel = \"id\"\nsurrogate = \"clip\"\ntemperature = 0.7\nseed = 3\n").unwrap();
         let a = &c.config.lmm["a"];
-        assert_eq!(a.backend(&c), LmmBackend::Local(PathBuf::from("m")));
+        assert_eq!(a.backend(&c), LmmBackend::Local(PathBuf::from("./m")));
         assert_eq!(*a.chunk.get_ref(), 256);
         assert_eq!(a.generation_identity(), "max_new_tokens=64 greedy");
         let b = &c.config.lmm["b"];
