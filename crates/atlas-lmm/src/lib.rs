@@ -205,7 +205,7 @@ fn compute_one(
     for (k, &i) in embedded.iter().enumerate() {
         row_of[i] = Some(k);
     }
-    for i in 0..set.len() {
+    for (i, &row) in row_of.iter().enumerate() {
         let label = set.index.labels[i];
         if label < 0 {
             continue;
@@ -220,7 +220,7 @@ fn compute_one(
             .into());
         }
         let label = label as usize;
-        let (top1, top2) = match row_of[i] {
+        let (top1, top2) = match row {
             Some(k) => {
                 let (t1, t2) = top2(&logits[k * classes..(k + 1) * classes]);
                 (Some(t1), t2)
