@@ -8,7 +8,8 @@
 //! - questions the server fails (HTTP 500, `--fail-text`) are recorded in `lmm_items.error`
 //!   while the other items are answered and scored;
 //! - SIGKILL while the answers are being asked, then a rerun: results byte-identical to an
-//!   undisturbed run.
+//!   undisturbed run; two `pipeline --worker` processes ask them too (the plain run after them
+//!   asks nothing, same bytes).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -192,6 +193,40 @@ fn in_process_llava_tables_rerun_and_kill() {
     assert!(resumed.contains("asked LMMs"), "{resumed}");
     assert_eq!(
         results_bytes(killed.path()),
+        results_bytes(reference.path())
+    );
+
+    // Workers: two `pipeline --worker` processes ask the answers (in the surrogate's unit);
+    // the plain run after them asks nothing and gives the same bytes.
+    let workers = Workspace {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    copy_dir(
+        &reference.path().join("fixture-a"),
+        &workers.path().join("fixture-a"),
+    );
+    workers.write_config(&cfg(&lmm_table("tiny", &local_backend())));
+    let spawn = |name: &str| {
+        xtask()
+            .args(["pipeline", "--no-progress", "--config"])
+            .arg(workers.path().join("pipeline.toml"))
+            .args(["--worker", name, "--lease", "5"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (mut w1, mut w2) = (spawn("w1"), spawn("w2"));
+    assert!(w1.wait().unwrap().success());
+    assert!(w2.wait().unwrap().success());
+    assert_eq!(
+        count_manifests(&workers.path().join("store/lmm-answers")),
+        8
+    );
+    let after = stdout(&workers.run(&[]));
+    assert!(!after.contains("asked LMMs"), "{after}");
+    assert_eq!(
+        results_bytes(workers.path()),
         results_bytes(reference.path())
     );
 }
