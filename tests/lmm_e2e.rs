@@ -145,6 +145,23 @@ fn in_process_llava_tables_rerun_and_kill() {
     assert_eq!(column(&reference, "lmm_summary", "dataset"), ["sketch"]);
     assert_eq!(column(&reference, "lmm_summary", "lmm"), ["tiny"]);
     assert_eq!(column(&reference, "lmm_summary", "worst_k"), ["3"]);
+    // The stage's report section: in the page, as figures, in the terminal summary.
+    let html = std::fs::read_to_string(reference.path().join("results/report.html")).unwrap();
+    assert!(
+        html.contains("LMM vs CLIP"),
+        "no lmm section in report.html"
+    );
+    assert!(!html.contains("LMM vs CLIP (ImageNet-D questions): not configured"));
+    for f in ["lmm-vs-clip", "lmm-worst-gain"] {
+        assert!(
+            reference
+                .path()
+                .join(format!("results/figures/{f}.svg"))
+                .is_file(),
+            "{f}"
+        );
+    }
+    assert!(first.contains("LMM acc"), "{first}");
     // A rerun asks nothing.
     let again = stdout(&reference.run(&[]));
     assert!(again.contains(", 0 to compute"), "{again}");
