@@ -2,7 +2,7 @@
 //!
 //! Stage `lmm` (`[stages.lmm]`): does a large multimodal model that uses a CLIP tower (LLaVA)
 //! do better than CLIP where CLIP fails? ImageNet-D's protocol (Zhang et al., CVPR 2024; notes
-//! in `docs/study-protocols.md`, LMM section; the math in `atlas_metrics::imagenet_d`):
+//! in `../shared/docs/study-protocols.md`, LMM section; the math in `atlas_metrics::imagenet_d`):
 //!
 //! - The **surrogate** is the CLIP under test: for each labelled item its zero-shot ranking
 //!   gives the distractor (its top-1 when wrong, else its top-2) and the two-way question
