@@ -285,7 +285,17 @@ fn endpoint_failures_are_recorded_and_a_rerun_asks_the_server_nothing() {
     );
     assert_eq!(column(&ws, "lmm_summary", "failed"), [failed.to_string()]);
 
-    // A rerun asks the server nothing.
+    // A rerun asks the server nothing, also after `gc` (it keeps the answers the config uses).
+    let gc = xtask()
+        .args(["gc", "--config"])
+        .arg(ws.path().join("pipeline.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        gc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gc.stderr)
+    );
     let again = stdout(&ws.run(&[]));
     assert!(again.contains(", 0 to compute"), "{again}");
     assert_eq!(requests(&server.url), asked);

@@ -539,6 +539,9 @@ pub fn gc(opts: &RunOptions) -> Result<String, PipelineError> {
         .iter()
         .map(|j| (j.kind.store_kind().to_string(), j.key))
         .collect();
+    for (j, _) in &s.plan.answer_jobs {
+        keep.insert((atlas_artifacts::kinds::LMM_ANSWERS.to_string(), j.key));
+    }
     for (j, _) in &s.plan.metric_jobs {
         keep.insert((j.marker_kind(), j.key));
         for t in plan::marker_tables(&s.store, j)?.into_iter().flatten() {
