@@ -29,6 +29,14 @@ fn all_stages_config() -> String {
         ));
     }
     s.push_str("\n[stages.zeroshot]\n\n[stages.shift]\npublished = \"published.csv\"\npublished_names = { id-test = \"val\", sketch = \"imagenet-sketch\" }\n\n[stages.factors]\npublished = \"factor_published.csv\"\n\n[stages.shapebias]\ndecision = \"direct\"\nshape_only = [\"sketch\"]\n\n[stages.calibration]\n\n[stages.ood]\n\n[stages.retrieval]\n\n[stages.corruption]\n\n[stages.correspondence]\nimage_size = 64\npx_thresholds = [1.0, 2.0]\nbinned_px = 2.0\n");
+    // The LMM stage: atlas-llava's tiny fixture asked about the sketch split, in process.
+    let llava = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crates/atlas-llava/tests/fixtures/model"
+    );
+    s.push_str(&format!(
+        "\n[stages.lmm]\nworst_k = 2\n\n[lmm.tiny]\nsource = {llava:?}\nsurrogate = \"fixture-a\"\ndatasets = [\"sketch\"]\nmax_new_tokens = 2\n"
+    ));
     s
 }
 

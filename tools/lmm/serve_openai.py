@@ -24,6 +24,8 @@ Fault injection for tests (so one server exercises every error path):
                              `[[fault:MODExN]]` fails the first N requests carrying that exact
                              text, then answers (retries can succeed). Triggers are removed from
                              the text before it reaches the model.
+  --fail-text TEXT           a request whose text contains TEXT fails with 500 (every time: the
+                             pipeline's LMM test makes the questions about one class fail).
   MODE: 500 (HTTP 500 JSON error), 503, 429 (with Retry-After: 0), malformed (200 with a body
   that is not JSON), nochoices (200 JSON without `choices`), noimages (400 "image input is not
   supported"), slow (answer after `--slow-seconds`, default 5), drop (close the connection
@@ -74,6 +76,8 @@ class State:
         clean = TRIGGER.sub("", text)
         if self.args.fail_mode:
             return self.args.fail_mode, clean
+        if self.args.fail_text and self.args.fail_text in text:
+            return "500", clean
         if not self.args.fault_triggers:
             return None, text
         m = TRIGGER.search(text)
@@ -293,6 +297,8 @@ def main():
     ap.add_argument("--port", type=int, default=8000)
     ap.add_argument("--fail-mode", choices=sorted(MODES), default=None)
     ap.add_argument("--fault-triggers", action="store_true")
+    ap.add_argument("--fail-text", default=None,
+                    help="every chat request whose text contains this string gets HTTP 500")
     ap.add_argument("--slow-seconds", type=float, default=5.0)
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()

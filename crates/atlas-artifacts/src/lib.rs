@@ -34,6 +34,8 @@ pub mod kinds {
     pub const EMBED_COVERAGE: &str = "embed-coverage";
     pub const ZEROSHOT_HEAD: &str = "zeroshot-head";
     pub const ZEROSHOT: &str = "zeroshot";
+    /// One chunk of an LMM's answers to the `lmm` stage's questions.
+    pub const LMM_ANSWERS: &str = "lmm-answers";
 }
 
 /// The values of a non-null Utf8 column of a batch.

@@ -95,6 +95,7 @@ impl Sets {
             model: "m",
             baseline: false,
             sets,
+            answers: Vec::new(),
         }
     }
 }

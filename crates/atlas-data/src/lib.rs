@@ -55,11 +55,11 @@ use std::path::{Path, PathBuf};
 
 pub use benchmark::{
     Benchmark, BenchmarkAdapter, BenchmarkSource, CORRUPTION_COLUMN, IMAGENET_3DCC_CORRUPTIONS,
-    IMAGENET_3DCC_MAX_SEVERITY, IMAGENET_VAL_SOLUTION, IMAGENET_X_FACTOR_COLUMN,
+    IMAGENET_3DCC_MAX_SEVERITY, IMAGENET_D_SPLITS, IMAGENET_VAL_SOLUTION, IMAGENET_X_FACTOR_COLUMN,
     IMAGENET_X_FACTORS, IMAGENET_X_PROTOTYPE_COLUMN, IMAGENET_X_PROTOTYPES, ImageNet3dcc,
-    ImageNetV2Variant, ImageNetVal, ImageNetValLayout, ImageNetX, OBJECTNET_BORDER_CROP_PX,
-    ObjectNet, ObjectNetClass, ObjectNetMapping, OodSet, RetrievalSet, SEVERITY_COLUMN,
-    SOURCE_COLUMN, WhichFactor,
+    ImageNetDSplit, ImageNetV2Variant, ImageNetVal, ImageNetValLayout, ImageNetX,
+    OBJECTNET_BORDER_CROP_PX, ObjectNet, ObjectNetClass, ObjectNetMapping, OodSet, RetrievalSet,
+    SEVERITY_COLUMN, SOURCE_COLUMN, WhichFactor, imagenet_d_category, imagenet_d_folder,
 };
 pub use dataset::{
     Dataset, FileStat, HashCache, IMAGE_EXTENSIONS, Item, ItemError, Location, read_location,

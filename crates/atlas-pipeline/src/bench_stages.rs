@@ -539,6 +539,7 @@ pub fn bench_stages_with(
                         }
                     })
                     .collect(),
+                answers: Vec::new(),
             };
             let t = Instant::now();
             let tables = stage

@@ -8,10 +8,12 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 mod imagenet;
+mod lmm;
 mod role;
 mod run;
 mod slurm;
 
+pub use lmm::{LmmBackend, LmmEntry};
 pub use slurm::SlurmConfig;
 
 use imagenet::check_imagenet_fields;
@@ -37,6 +39,9 @@ pub struct PipelineConfig {
     /// `cargo xtask slurm`: the workers' resources.
     #[serde(default)]
     pub slurm: SlurmConfig,
+    /// `[lmm.<name>]`: LMMs the `lmm` stage asks (`config/lmm.rs`), by name.
+    #[serde(default)]
+    pub lmm: BTreeMap<String, LmmEntry>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -360,6 +365,7 @@ impl LoadedConfig {
 
     fn validate(&self) -> Result<(), ConfigError> {
         run::check_run(self)?;
+        lmm::check_lmm(self)?;
         let c = &self.config;
         check_unique(self, c.models.iter().map(|m| &m.name), "model")?;
         check_unique(self, c.datasets.iter().map(|d| &d.name), "dataset")?;

@@ -19,6 +19,10 @@ use crate::plan::{Job, JobKind, MetricJob, Plan, Step};
 use crate::registry::{Registry, StageParams};
 use crate::stages::{self, ModelInputs};
 
+mod coverage;
+use coverage::coverage_batch;
+pub use coverage::coverage_errors;
+
 /// What one embed job did.
 #[derive(Debug, Clone)]
 pub struct EmbedCount {
@@ -33,6 +37,8 @@ pub struct ExecutionReport {
     /// Dense-feature jobs (per model and dataset), like `images`.
     pub dense: Vec<EmbedCount>,
     pub prompts_embedded: usize,
+    /// Questions asked to LMMs (`lmm-answers` items that were not cached).
+    pub lmm_asked: usize,
     pub stages_run: Vec<(String, String, String)>,
 }
 
@@ -80,6 +86,7 @@ pub struct Executor<'a> {
     pub params: &'a [Option<StageParams>],
     pub models: &'a [ResolvedModel],
     pub datasets: &'a [ResolvedDataset],
+    pub lmms: &'a [crate::plan::ResolvedLmm],
     pub batch_size: usize,
     pub shard_rows: usize,
     pub logit_scale: LogitScaleSetting,
@@ -117,6 +124,15 @@ impl Executor<'_> {
         }
         self.run_fits(plan, &mut report)?;
         Ok(report)
+    }
+
+    fn answer_cx(&self) -> crate::answers::AnswerContext<'_> {
+        crate::answers::AnswerContext {
+            store: self.store,
+            lmms: self.lmms,
+            models: self.models,
+            datasets: self.datasets,
+        }
     }
 
     fn params(&self, stage: usize) -> Result<&StageParams, PipelineError> {
@@ -160,7 +176,9 @@ impl Executor<'_> {
             .filter(|(j, st)| j.model() == Some(mi) && *st != Status::Cached)
             .map(|(j, _)| j)
             .collect();
-        if embed_jobs.is_empty() && zs_jobs.is_empty() && metric.is_empty() {
+        let answers_missing =
+            (plan.answer_jobs.iter()).any(|(j, s)| j.model == mi && *s != Status::Cached);
+        if embed_jobs.is_empty() && zs_jobs.is_empty() && metric.is_empty() && !answers_missing {
             return Ok(());
         }
         let mut net = Net { model, net: None };
@@ -209,6 +227,7 @@ impl Executor<'_> {
             }
         }
         if zs_jobs.is_empty() && metric.is_empty() {
+            report.lmm_asked += crate::answers::run_missing(&self.answer_cx(), plan, mi)?;
             return Ok(());
         }
         // The datasets this model's remaining jobs read, and those that need a head.
@@ -282,10 +301,22 @@ impl Executor<'_> {
                 .stages_run
                 .push(("zeroshot".into(), model.name.clone(), d.name.clone()));
         }
+        // The LMM answers whose questions this model's predictions built (the stage reads them).
+        report.lmm_asked += crate::answers::run_missing(&self.answer_cx(), plan, mi)?;
         let empty = stages::empty_head(inputs.dim);
         for j in metric {
             let stage = self.registry.get(j.stage);
-            let data = inputs.model_data(j, model, self.datasets, &empty);
+            let answers = match stage.reads_answers() {
+                true => crate::answers::read_answers(
+                    &self.answer_cx(),
+                    plan,
+                    mi,
+                    j.prompt_set.as_deref(),
+                )?,
+                false => Vec::new(),
+            };
+            let mut data = inputs.model_data(j, model, self.datasets, &empty);
+            data.answers = stages::attach_answers(&answers, &j.datasets);
             let tables = stage
                 .run_model(self.params(j.stage)?, &data)
                 .map_err(|e| stages::stage_err(j.name, &model.name, e))?;
@@ -537,52 +568,4 @@ fn bar(prefix: &str) -> ProgressBar {
     }
     pb.set_prefix(prefix.to_string());
     pb
-}
-
-/// The coverage marker: one row per failed item of the dataset (`item_id`, `reason`).
-fn coverage_batch(
-    ids: &[String],
-    failures: &[(usize, String)],
-) -> Result<arrow::array::RecordBatch, PipelineError> {
-    use std::sync::Arc;
-    let schema = arrow::datatypes::Schema::new(vec![
-        arrow::datatypes::Field::new("item_id", arrow::datatypes::DataType::Utf8, false),
-        arrow::datatypes::Field::new("reason", arrow::datatypes::DataType::Utf8, false),
-    ]);
-    let item: Vec<&str> = failures.iter().map(|(i, _)| ids[*i].as_str()).collect();
-    let reason: Vec<&str> = failures.iter().map(|(_, r)| r.as_str()).collect();
-    Ok(arrow::array::RecordBatch::try_new(
-        Arc::new(schema),
-        vec![
-            Arc::new(arrow::array::StringArray::from(item)),
-            Arc::new(arrow::array::StringArray::from(reason)),
-        ],
-    )?)
-}
-
-/// Decode errors recorded in the coverage markers of the plan: `(dataset, item_id, reason)`,
-/// each (dataset, item) once. Reads no embedding shard.
-pub fn coverage_errors(
-    store: &Store,
-    plan: &Plan,
-    datasets: &[ResolvedDataset],
-) -> Result<Vec<(String, String, String)>, PipelineError> {
-    let mut out = Vec::new();
-    let mut seen = HashSet::new();
-    for j in plan.jobs.iter().filter(|j| j.kind == JobKind::EmbedImages) {
-        let Some(a) = store.get(kinds::EMBED_COVERAGE, &j.key)? else {
-            continue;
-        };
-        let d = &datasets[j.dataset];
-        for b in a.read()? {
-            let ids = atlas_artifacts::utf8_column(&b, "item_id")?;
-            let reasons = atlas_artifacts::utf8_column(&b, "reason")?;
-            for (id, r) in ids.into_iter().zip(reasons) {
-                if seen.insert((d.name.clone(), id.clone())) {
-                    out.push((d.name.clone(), id, r));
-                }
-            }
-        }
-    }
-    Ok(out)
 }

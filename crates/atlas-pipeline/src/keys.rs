@@ -273,6 +273,7 @@ fn model_fields(
     image_namespace: &str,
     text_namespace: &str,
     sets: &[DatasetInput<'_>],
+    answers: &[(&str, ArtifactKey)],
 ) -> Fields {
     let mut f = base_fields(b, step)
         .s("model", model)
@@ -286,6 +287,10 @@ fn model_fields(
             .s("class_subset", d.class_subset.unwrap_or(""))
             .s("protocol", d.protocol.unwrap_or(""));
     }
+    // A stage that reads LMM answers: each answers chunk it reads, with its LMM.
+    for (lmm, key) in answers {
+        f = f.s("lmm", lmm).k("answers", key);
+    }
     f
 }
 
@@ -298,9 +303,60 @@ pub fn model_job_key(
     image_namespace: &str,
     text_namespace: &str,
     sets: &[DatasetInput<'_>],
+    answers: &[(&str, ArtifactKey)],
 ) -> ArtifactKey {
     let step = if summary { "summary" } else { "model" };
-    model_fields(b, step, model, image_namespace, text_namespace, sets).finish()
+    model_fields(
+        b,
+        step,
+        model,
+        image_namespace,
+        text_namespace,
+        sets,
+        answers,
+    )
+    .finish()
+}
+
+/// Bump when the same inputs would give other `lmm-answers` rows.
+pub const ANSWERS_VERSION: &str = "1";
+
+/// What one chunk of an LMM's answers depends on.
+pub struct AnswersInputs<'a> {
+    /// The LMM: `llava weights=<blake3 of the folder's files>` in process, or the endpoint's
+    /// chat URL and model id.
+    pub backend: &'a str,
+    /// The conversation template the question is wrapped in (`llava_v1`, or `openai-chat` for
+    /// an endpoint, which applies its own).
+    pub template: &'a str,
+    /// Generation parameters (`max_new_tokens`, greedy or temperature and seed).
+    pub generation: &'a str,
+    /// The surrogate's zero-shot predictions key: the questions' distractors and class names.
+    pub predictions: &'a ArtifactKey,
+    /// The blake3 of each image of the chunk, in order.
+    pub images: &'a [[u8; 32]],
+}
+
+fn answers_fields(a: &AnswersInputs<'_>) -> Fields {
+    let mut f = Fields::new()
+        .s("stage", "lmm-answers")
+        .s("stage_version", ANSWERS_VERSION)
+        .s("backend", a.backend)
+        .s("template", a.template)
+        .s(
+            "question",
+            &atlas_metrics::imagenet_d::question("{gt}", "{distractor}"),
+        )
+        .s("generation", a.generation)
+        .k("predictions", a.predictions);
+    for h in a.images {
+        f = f.b("image", h);
+    }
+    f
+}
+
+pub fn answers_key(a: &AnswersInputs<'_>) -> ArtifactKey {
+    answers_fields(a).finish()
 }
 
 fn fit_fields(b: &StageBase<'_>, models: &[(&str, bool, ArtifactKey)]) -> Fields {
@@ -411,7 +467,28 @@ pub fn catalog() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
         (
             "metric stage job (per model)",
             "stage-<name>, summary-<name>, table-<table>",
-            model_fields(&base, "model", "m", "i", "t", &[set]).names,
+            model_fields(
+                &base,
+                "model",
+                "m",
+                "i",
+                "t",
+                &[set],
+                &[("l", ArtifactKey(h))],
+            )
+            .names,
+        ),
+        (
+            "LMM answers chunk",
+            kinds::LMM_ANSWERS,
+            answers_fields(&AnswersInputs {
+                backend: "b",
+                template: "t",
+                generation: "g",
+                predictions: &ArtifactKey(h),
+                images: &[h],
+            })
+            .names,
         ),
         (
             "metric stage fit (cross-model)",

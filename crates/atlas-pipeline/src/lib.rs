@@ -4,6 +4,7 @@
 //! This crate is the only one that sequences stages; each stage crate reads and writes artifacts
 //! and knows nothing of the others.
 
+mod answers;
 pub mod bench;
 pub mod bench_stages;
 mod classifier;
@@ -100,6 +101,8 @@ pub struct RunReport {
     pub dense: Vec<EmbedCount>,
     pub prompts_embedded: usize,
     pub stages_run: usize,
+    /// Questions asked to LMMs (answers that were not cached).
+    pub lmm_asked: usize,
     /// The terminal summary: one compact table per metric family (at most 120 columns).
     pub summary: String,
     /// `results/report.html` and `results/figures/`, as written.
@@ -149,6 +152,9 @@ impl RunReport {
                 "dense features {} / {}: {} new, {} cached, {} failed",
                 c.model, c.dataset, r.embedded, r.cached, r.failed
             );
+        }
+        if self.lmm_asked > 0 {
+            let _ = writeln!(s, "asked LMMs {} questions", self.lmm_asked);
         }
         if self.to_run == 0 {
             let _ = writeln!(
@@ -246,6 +252,7 @@ struct Session<'r> {
     params: Vec<Option<registry::StageParams>>,
     models: Vec<models::ResolvedModel>,
     datasets: Vec<datasets::ResolvedDataset>,
+    lmms: Vec<plan::ResolvedLmm>,
     /// blake3 of each stage's input files (to plan again: workers re-plan after each unit).
     files: Vec<Vec<[u8; 32]>>,
     plan: Plan,
@@ -296,6 +303,7 @@ fn open<'r>(
         .clone()
         .unwrap_or_else(|| run.precision.clone());
     let models = models::resolve_models(&cfg, &opts.models, &device, &precision, &store_root)?;
+    let lmms = plan::resolve_lmms(&cfg, &store_root, &models, &datasets, &device, &precision)?;
     let files = params
         .iter()
         .map(|p| {
@@ -313,10 +321,12 @@ fn open<'r>(
         params,
         models,
         datasets,
+        lmms,
         files,
         plan: Plan {
             jobs: Vec::new(),
             metric_jobs: Vec::new(),
+            answer_jobs: Vec::new(),
         },
     };
     s.plan = s.replan(opts.only.as_deref())?;
@@ -334,6 +344,7 @@ impl Session<'_> {
                 files: &self.files,
                 models: &self.models,
                 datasets: &self.datasets,
+                lmms: &self.lmms,
                 only,
             },
             &self.store,
@@ -347,6 +358,7 @@ impl Session<'_> {
             params: &self.params,
             models: &self.models,
             datasets: &self.datasets,
+            lmms: &self.lmms,
             batch_size: self.cfg.config.run.batch_size,
             shard_rows: self.cfg.config.run.shard_rows,
             logit_scale: self.cfg.config.run.logit_scale,
@@ -430,6 +442,7 @@ pub fn run_with(opts: &RunOptions, registry: &Registry) -> Result<RunReport, Pip
     report.dense = done.dense;
     report.prompts_embedded = done.prompts_embedded;
     report.stages_run = done.stages_run.len();
+    report.lmm_asked = done.lmm_asked;
 
     let run = &s.cfg.config.run;
     let bootstrap = atlas_stagekit::bootstrap_config(run.bootstrap, run.seed, run.ci_method);
@@ -526,6 +539,9 @@ pub fn gc(opts: &RunOptions) -> Result<String, PipelineError> {
         .iter()
         .map(|j| (j.kind.store_kind().to_string(), j.key))
         .collect();
+    for (j, _) in &s.plan.answer_jobs {
+        keep.insert((atlas_artifacts::kinds::LMM_ANSWERS.to_string(), j.key));
+    }
     for (j, _) in &s.plan.metric_jobs {
         keep.insert((j.marker_kind(), j.key));
         for t in plan::marker_tables(&s.store, j)?.into_iter().flatten() {

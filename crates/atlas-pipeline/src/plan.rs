@@ -12,6 +12,11 @@ use crate::keys::{self, DatasetInput, StageBase, ZeroShotInputs};
 use crate::models::ResolvedModel;
 use crate::registry::{Registry, StageParams};
 
+mod answers;
+mod reads;
+pub use answers::{AnswerJob, ResolvedLmm, resolve_lmms};
+pub use reads::{StageReads, prompt_sets, stage_datasets};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobKind {
     /// Every image of a dataset embedded in the model's image namespace.
@@ -156,6 +161,8 @@ pub struct Plan {
     pub jobs: Vec<Job>,
     /// Metric stage jobs with their status (the marker's).
     pub metric_jobs: Vec<(MetricJob, Status)>,
+    /// `lmm-answers` chunks with their status.
+    pub answer_jobs: Vec<(AnswerJob, Status)>,
 }
 
 /// Datasets the zero-shot stage reads: those listed, else every labelled one.
@@ -219,83 +226,6 @@ pub fn scale_label(s: LogitScaleSetting) -> String {
     }
 }
 
-/// Datasets of a role under one prompt set (`None`: the first view of each dataset name). Stage
-/// views (`views.rs`) only when `stage_views`.
-fn by_role(
-    datasets: &[ResolvedDataset],
-    role: DatasetRole,
-    prompts: Option<&str>,
-    stage_views: bool,
-) -> Vec<usize> {
-    let mut seen = std::collections::HashSet::new();
-    (0..datasets.len())
-        .filter(|&i| {
-            datasets[i].role == role
-                && (stage_views || !datasets[i].stage_view)
-                && prompts.is_none_or(|p| datasets[i].prompt_set == p)
-                && seen.insert(datasets[i].name.clone())
-        })
-        .collect()
-}
-
-/// What a stage reads besides its [`Reads`](atlas_stagekit::stage::Reads): the datasets its
-/// parameters name, and whether it fixes its prompt set (then it reads the stage views of that
-/// set).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct StageReads<'a> {
-    pub named: &'a [String],
-    pub fixed_prompts: bool,
-}
-
-/// The datasets a stage reads under a prompt set: the first ID dataset where it asks for it,
-/// those of its role, then those its parameters name (each once, whatever their role).
-pub fn stage_datasets(
-    reads: atlas_stagekit::stage::Reads,
-    extra: StageReads<'_>,
-    datasets: &[ResolvedDataset],
-    prompts: Option<&str>,
-) -> Vec<usize> {
-    let prompts = if reads.heads { prompts } else { None };
-    let fixed = extra.fixed_prompts;
-    let mut out: Vec<usize> = Vec::new();
-    if reads.id_first {
-        out.extend(
-            by_role(datasets, DatasetRole::Id, prompts, fixed)
-                .into_iter()
-                .take(1),
-        );
-    }
-    out.extend(by_role(
-        datasets,
-        DatasetRole::from(reads.role),
-        prompts,
-        fixed,
-    ));
-    for name in extra.named {
-        if out.iter().any(|&i| &datasets[i].name == name) {
-            continue;
-        }
-        if let Some(i) = (0..datasets.len()).find(|&i| {
-            &datasets[i].name == name && prompts.is_none_or(|p| datasets[i].prompt_set == p)
-        }) {
-            out.push(i);
-        }
-    }
-    out
-}
-
-/// The prompt sets of the run, in first-use order (each dataset is resolved once per set; stage
-/// views do not add one).
-pub fn prompt_sets(datasets: &[ResolvedDataset]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for d in datasets.iter().filter(|d| !d.stage_view) {
-        if !out.contains(&d.prompt_set) {
-            out.push(d.prompt_set.clone());
-        }
-    }
-    out
-}
-
 /// Everything the plan needs besides the store.
 pub struct PlanInputs<'a> {
     pub cfg: &'a LoadedConfig,
@@ -305,10 +235,16 @@ pub struct PlanInputs<'a> {
     pub files: &'a [Vec<[u8; 32]>],
     pub models: &'a [ResolvedModel],
     pub datasets: &'a [ResolvedDataset],
+    /// The `[lmm.<name>]` tables, resolved.
+    pub lmms: &'a [ResolvedLmm],
     pub only: Option<&'a str>,
 }
 
-fn metric_jobs(p: &PlanInputs<'_>, scale: &str) -> Result<Vec<MetricJob>, PipelineError> {
+fn metric_jobs(
+    p: &PlanInputs<'_>,
+    scale: &str,
+    answer_jobs: &[AnswerJob],
+) -> Result<Vec<MetricJob>, PipelineError> {
     let (models, datasets) = (p.models, p.datasets);
     let sets = prompt_sets(datasets);
     let run = &p.cfg.config.run;
@@ -335,9 +271,10 @@ fn metric_jobs(p: &PlanInputs<'_>, scale: &str) -> Result<Vec<MetricJob>, Pipeli
             named: &named,
             fixed_prompts: fixed.is_some(),
         };
+        let reads_answers = stage.reads_answers();
         for view in views {
             let ds = stage_datasets(reads, extra, datasets, view.as_deref());
-            if ds.is_empty() {
+            if ds.is_empty() && !reads_answers {
                 continue;
             }
             let base = StageBase {
@@ -368,9 +305,15 @@ fn metric_jobs(p: &PlanInputs<'_>, scale: &str) -> Result<Vec<MetricJob>, Pipeli
                     },
                 };
                 let image_ns = dense.as_ref().map_or(&m.image_ns, |d| &d.namespace);
-                let ds_m: Vec<usize> = ds
-                    .iter()
-                    .copied()
+                // A stage reading LMM answers reads the datasets of the LMMs `m` is the
+                // surrogate of, and is keyed by their answers.
+                let (ds_a, answers) = if reads_answers {
+                    answers::answers_read(answer_jobs, p.lmms, mi, view.as_deref())
+                } else {
+                    Default::default()
+                };
+                let ds_m: Vec<usize> = if reads_answers { ds_a } else { ds.clone() }
+                    .into_iter()
                     .filter(|&di| !reads.heads || evaluates(m, &datasets[di]))
                     .collect();
                 if ds_m.is_empty() || (reads.id_first && ds_m.first() != ds.first()) {
@@ -389,7 +332,9 @@ fn metric_jobs(p: &PlanInputs<'_>, scale: &str) -> Result<Vec<MetricJob>, Pipeli
                         }
                     })
                     .collect();
-                let key = keys::model_job_key(&base, cross, &m.name, image_ns, &m.text_ns, &inputs);
+                let key = keys::model_job_key(
+                    &base, cross, &m.name, image_ns, &m.text_ns, &inputs, &answers,
+                );
                 summaries.push((m.name.as_str(), m.entry.baseline, key));
                 jobs.push(MetricJob {
                     stage: si,
@@ -440,7 +385,8 @@ impl Plan {
         } else {
             Vec::new()
         };
-        let metric_jobs = metric_jobs(p, &scale)?;
+        let answer_jobs = answers::answer_jobs(p, &scale);
+        let metric_jobs = metric_jobs(p, &scale, &answer_jobs)?;
         // Datasets to embed, and those that need a zero-shot head.
         let mut embed: Vec<usize> = zs.clone();
         let mut heads: Vec<usize> = zs.clone();
@@ -547,11 +493,16 @@ impl Plan {
                 Ok((j, st))
             })
             .collect::<Result<Vec<_>, PipelineError>>()?;
-        Ok(Self { jobs, metric_jobs })
+        let answer_jobs = answers::with_status(store, answer_jobs)?;
+        Ok(Self {
+            jobs,
+            metric_jobs,
+            answer_jobs,
+        })
     }
 
     pub fn total(&self) -> usize {
-        self.jobs.len() + self.metric_jobs.len()
+        self.jobs.len() + self.metric_jobs.len() + self.answer_jobs.len()
     }
 
     pub fn cached(&self) -> usize {
@@ -561,6 +512,11 @@ impl Plan {
             .count()
             + self
                 .metric_jobs
+                .iter()
+                .filter(|(_, s)| *s == Status::Cached)
+                .count()
+            + self
+                .answer_jobs
                 .iter()
                 .filter(|(_, s)| *s == Status::Cached)
                 .count()

@@ -45,6 +45,8 @@ pub trait RegisteredStage: Send + Sync {
     fn reads(&self) -> Reads;
     fn cross_model(&self) -> bool;
     fn needs_text_tower(&self) -> bool;
+    /// [`Stage::reads_answers`].
+    fn reads_answers(&self) -> bool;
     /// The stage's sections of the report ([`Stage::report`]).
     fn report(&self) -> Vec<atlas_stagekit::report::Section>;
     /// Parses `[stages.<table>]` from the config source (None: the stage is off).
@@ -106,6 +108,9 @@ impl<S: Stage> RegisteredStage for Erased<S> {
     }
     fn needs_text_tower(&self) -> bool {
         self.0.needs_text_tower()
+    }
+    fn reads_answers(&self) -> bool {
+        self.0.reads_answers()
     }
     fn report(&self) -> Vec<atlas_stagekit::report::Section> {
         self.0.report()
@@ -233,6 +238,7 @@ impl Registry {
             .with(atlas_retrieval::RetrievalStage)
             .with(atlas_corruption::CorruptionStage)
             .with(atlas_correspondence::CorrespondenceStage)
+            .with(atlas_lmm::LmmStage)
     }
 
     pub fn empty() -> Self {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use arrow::array::RecordBatch;
 use atlas_artifacts::{EmbeddingRows, EvalSet, ItemStatus, ZeroShotHead, kinds};
-use atlas_stagekit::stage::{EmbeddedTexts, ModelData, StageSet, TextList};
+use atlas_stagekit::stage::{AnswerItem, EmbeddedTexts, LmmAnswers, ModelData, StageSet, TextList};
 use atlas_store::{ManifestMeta, Store};
 use serde_json::json;
 
@@ -196,8 +196,24 @@ impl ModelInputs {
                     }
                 })
                 .collect(),
+            answers: Vec::new(),
         }
     }
+}
+
+/// The [`LmmAnswers`] of a job from the answers read back (`(lmm, dataset, items)`), each
+/// pointing at the job's set of its dataset.
+pub fn attach_answers<'a>(
+    answers: &'a [(String, usize, Vec<AnswerItem>)],
+    job_datasets: &[usize],
+) -> Vec<LmmAnswers<'a>> {
+    answers
+        .iter()
+        .filter_map(|(lmm, di, items)| {
+            let set = job_datasets.iter().position(|d| d == di)?;
+            Some(LmmAnswers { lmm, set, items })
+        })
+        .collect()
 }
 
 /// An empty head of the model's dimension, for stages that read no head.

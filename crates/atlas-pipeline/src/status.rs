@@ -124,6 +124,18 @@ pub(crate) fn plan_lines(s: &Session) -> Vec<String> {
             )
         })
         .collect();
+    for (j, st) in &s.plan.answer_jobs {
+        lines.push(format!(
+            "{:<14} {:<20} {:<28} {}",
+            "lmm-answers",
+            format!("{} (by {})", s.lmms[j.lmm].name, s.models[j.model].name),
+            format!(
+                "{} [{}..{}]",
+                s.datasets[j.dataset].name, j.items.start, j.items.end
+            ),
+            state(st)
+        ));
+    }
     for (j, st) in &s.plan.metric_jobs {
         let who = match j.step {
             plan::Step::Model(m) => s.models[m].name.clone(),

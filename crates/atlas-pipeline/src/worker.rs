@@ -146,6 +146,17 @@ fn job_ids(s: &Session, plan: &Plan, model: Option<usize>) -> Vec<String> {
             ));
         }
     }
+    // LMM answers belong to their surrogate's unit (its zero-shot predictions ask them).
+    for (j, st) in &plan.answer_jobs {
+        if Some(j.model) == model && *st != Status::Cached {
+            out.push(format!(
+                "lmm-answers {} {} {}",
+                s.lmms[j.lmm].name,
+                s.datasets[j.dataset].name,
+                &j.key.to_string()[..12]
+            ));
+        }
+    }
     for (j, st) in &plan.metric_jobs {
         if j.model() == model && *st != Status::Cached {
             let who = model.map_or("(all models)", |m| s.models[m].name.as_str());
@@ -173,6 +184,13 @@ fn unit_name(s: &Session, plan: &Plan, model: Option<usize>) -> String {
     }
     for (j, _) in plan.metric_jobs.iter().filter(|(j, _)| j.model() == model) {
         k = k.field_bytes("metric", j.key.as_bytes());
+    }
+    for (j, _) in plan
+        .answer_jobs
+        .iter()
+        .filter(|(j, _)| Some(j.model) == model)
+    {
+        k = k.field_bytes("answers", j.key.as_bytes());
     }
     let h = k.finish().to_string();
     match model {

@@ -34,6 +34,7 @@ fn study_config_parses_with_every_stage_and_tagged_models() {
         "retrieval",
         "corruption",
         "correspondence",
+        "lmm",
     ] {
         assert!(names.contains(&name), "no stage {name}");
     }
@@ -91,6 +92,7 @@ fn study_config_parses_with_every_stage_and_tagged_models() {
         "objectnet",
         "imagenet-x",
         "imagenet-3dcc",
+        "imagenet-d-texture",
         "cue-conflict",
     ] {
         assert!(names.contains(&d), "no dataset {d}: {names:?}");

@@ -87,6 +87,7 @@ fn data<'a>(owned: &'a [Owned], names: &[&str]) -> ModelData<'a> {
         model: "m",
         baseline: false,
         sets,
+        answers: Vec::new(),
     }
 }
 

@@ -424,6 +424,19 @@ impl Table {
         self.cols.push(Arc::new(Float64Array::from_iter(v)));
         self
     }
+    /// Nullable Int64.
+    pub fn i64_opt(mut self, name: &str, v: impl IntoIterator<Item = Option<i64>>) -> Self {
+        self.fields.push(Field::new(name, DataType::Int64, true));
+        self.cols.push(Arc::new(Int64Array::from_iter(v)));
+        self
+    }
+    /// Nullable Boolean.
+    pub fn bool_opt(mut self, name: &str, v: impl IntoIterator<Item = Option<bool>>) -> Self {
+        let v: Vec<Option<bool>> = v.into_iter().collect();
+        self.fields.push(Field::new(name, DataType::Boolean, true));
+        self.cols.push(Arc::new(BooleanArray::from(v)));
+        self
+    }
     pub fn bool(mut self, name: &str, v: impl IntoIterator<Item = bool>) -> Self {
         let v: Vec<bool> = v.into_iter().collect();
         self.fields.push(Field::new(name, DataType::Boolean, false));

@@ -163,6 +163,38 @@ pub struct ModelData<'a> {
     /// Part of the baseline set the effective-robustness lines are fitted on.
     pub baseline: bool,
     pub sets: Vec<StageSet<'a>>,
+    /// The LMM answers whose questions this model's zero-shot predictions built (the model is
+    /// their surrogate), for a stage with [`Stage::reads_answers`]; empty otherwise.
+    pub answers: Vec<LmmAnswers<'a>>,
+}
+
+/// One LMM's cached answers about one dataset of [`ModelData::sets`] (ImageNet-D's protocol:
+/// a two-way question per item built from the surrogate's zero-shot ranking).
+#[derive(Debug, Clone, Copy)]
+pub struct LmmAnswers<'a> {
+    /// `[lmm.<name>]` of the config.
+    pub lmm: &'a str,
+    /// Index into [`ModelData::sets`] of the dataset the answers are about.
+    pub set: usize,
+    /// One per item of the dataset, in its order.
+    pub items: &'a [AnswerItem],
+}
+
+/// One item's question and the LMM's answer, as cached by the pipeline's `lmm-answers` jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AnswerItem {
+    /// Head row of the ground truth (-1: unlabelled item, not asked).
+    pub label: i64,
+    /// Head row of the distractor: the surrogate's top-1 when wrong, else its top-2 (-1: not
+    /// asked: unlabelled, or the surrogate has no prediction because the image failed to embed).
+    pub distractor: i64,
+    /// The question asked (empty when not asked).
+    pub question: String,
+    /// The raw answer text (`None` when the item was not asked or failed).
+    pub answer: Option<String>,
+    /// Why the item has no answer (server down, timeout, HTTP 500, malformed body, image
+    /// refused, ...); `None` when it has one or was not asked.
+    pub error: Option<String>,
 }
 
 /// One model's summary, as a cross-model stage's [`Stage::fit`] receives it.
@@ -204,6 +236,13 @@ pub trait Stage: Send + Sync + 'static {
     /// The stage embeds texts with the model's text tower ([`Stage::texts`]). Supervised
     /// classifiers have none: the plan leaves them out of such a stage.
     fn needs_text_tower(&self) -> bool {
+        false
+    }
+
+    /// The stage reads cached LMM answers ([`ModelData::answers`]): the plan gives it, per
+    /// model, the datasets of every `[lmm.<name>]` whose surrogate the model is, and keys its
+    /// jobs by those answers. Default false.
+    fn reads_answers(&self) -> bool {
         false
     }
 

@@ -10,6 +10,7 @@
 //! | `imagenet-r`, `imagenet-a`, `imagenet-o` | [`ImageFolder::imagenet_subset`] | `<root>/<wnid>/*`, 200 WNIDs, labels 0..199 |
 //! | `objectnet` | [`ObjectNet`] | `<root>/images/<folder>/*.png` + `<root>/mappings/*` |
 //! | `imagenet-3dcc` (`imagenet3dcc`, `3dcc`) | [`ImageNet3dcc`] | `<root>/<corruption>/<severity>/<wnid>/*`, metadata `corruption`, `severity`, `source` |
+//! | `imagenet-d-background`, `imagenet-d-texture`, `imagenet-d-material`; `imagenet-d` (`imagenetd`) | [`imagenet_d_folder`] | `<root>/{background,texture,material}/<class>/*`, one split per dataset (`imagenet-d`: `root` is a split folder); labels over the union of the splits' class folders, ImageNet-D's category names |
 //! | `inaturalist`, `sun`, `places`, `textures` (`dtd`), `ninco`, `ood-folder` (`folder`) | [`UnlabelledFolder`] | any images under `<root>`, no labels |
 //! | `coco-karpathy` (`coco`, `mscoco`), `flickr30k-karpathy` (`flickr30k`) | [`KarpathyJson`] | Karpathy or BLIP JSON + images |
 //!
@@ -22,6 +23,7 @@
 
 mod imagenet;
 mod imagenet_3dcc;
+mod imagenet_d;
 mod imagenet_val;
 mod imagenet_x;
 mod json_field;
@@ -41,6 +43,7 @@ pub use imagenet_3dcc::{
     CORRUPTION_COLUMN, IMAGENET_3DCC_CORRUPTIONS, IMAGENET_3DCC_MAX_SEVERITY, ImageNet3dcc,
     SEVERITY_COLUMN, SOURCE_COLUMN,
 };
+pub use imagenet_d::{IMAGENET_D_SPLITS, ImageNetDSplit, imagenet_d_category, imagenet_d_folder};
 pub use imagenet_val::{
     IMAGENET_VAL_SOLUTION, ImageNetVal, ImageNetValLayout, SOLUTION_SEARCH_DEPTH,
 };
@@ -108,6 +111,9 @@ pub enum Benchmark {
     ObjectNet,
     /// ImageNet-3DCC: `<corruption>/<severity>/<wnid>/` folders.
     ImageNet3dcc,
+    /// ImageNet-D: one split of `{background,texture,material}/<class>/` (None: `root` is the
+    /// split folder).
+    ImageNetD(Option<ImageNetDSplit>),
     Ood(OodSet),
     Retrieval(RetrievalSet),
 }
@@ -147,6 +153,7 @@ const ALIASES: &[(&str, Benchmark)] = &[
     ("objectnet-1.0", Benchmark::ObjectNet),
     ("imagenet3dcc", Benchmark::ImageNet3dcc),
     ("3dcc", Benchmark::ImageNet3dcc),
+    ("imagenetd", Benchmark::ImageNetD(None)),
     ("inat", Benchmark::Ood(OodSet::INaturalist)),
     ("places365", Benchmark::Ood(OodSet::Places)),
     ("dtd", Benchmark::Ood(OodSet::Textures)),
@@ -160,7 +167,7 @@ const ALIASES: &[(&str, Benchmark)] = &[
 
 impl Benchmark {
     /// Every benchmark, in documentation order.
-    pub const ALL: [Benchmark; 19] = [
+    pub const ALL: [Benchmark; 23] = [
         Benchmark::ImageNet,
         Benchmark::ImageNetX,
         Benchmark::ImageNetV2(ImageNetV2Variant::MatchedFrequency),
@@ -172,6 +179,10 @@ impl Benchmark {
         Benchmark::ImageNet200(SubsetName::ImagenetO),
         Benchmark::ObjectNet,
         Benchmark::ImageNet3dcc,
+        Benchmark::ImageNetD(None),
+        Benchmark::ImageNetD(Some(ImageNetDSplit::Background)),
+        Benchmark::ImageNetD(Some(ImageNetDSplit::Texture)),
+        Benchmark::ImageNetD(Some(ImageNetDSplit::Material)),
         Benchmark::Ood(OodSet::INaturalist),
         Benchmark::Ood(OodSet::Sun),
         Benchmark::Ood(OodSet::Places),
@@ -220,6 +231,10 @@ impl Benchmark {
             Benchmark::ImageNet200(SubsetName::ImagenetO) => "imagenet-o",
             Benchmark::ObjectNet => "objectnet",
             Benchmark::ImageNet3dcc => "imagenet-3dcc",
+            Benchmark::ImageNetD(None) => "imagenet-d",
+            Benchmark::ImageNetD(Some(ImageNetDSplit::Background)) => "imagenet-d-background",
+            Benchmark::ImageNetD(Some(ImageNetDSplit::Texture)) => "imagenet-d-texture",
+            Benchmark::ImageNetD(Some(ImageNetDSplit::Material)) => "imagenet-d-material",
             Benchmark::Ood(OodSet::INaturalist) => "inaturalist",
             Benchmark::Ood(OodSet::Sun) => "sun",
             Benchmark::Ood(OodSet::Places) => "places",
@@ -255,6 +270,9 @@ impl Benchmark {
             }
             Benchmark::ImageNet3dcc => {
                 BenchmarkAdapter::ImageNet3dcc(ImageNet3dcc::new(root).with_name(name))
+            }
+            Benchmark::ImageNetD(split) => {
+                BenchmarkAdapter::Folder(imagenet_d_folder(root, split)?.with_name(name))
             }
             Benchmark::Ood(_) => {
                 BenchmarkAdapter::Unlabelled(UnlabelledFolder::new(root).with_name(name))
