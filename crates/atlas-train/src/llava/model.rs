@@ -180,7 +180,7 @@ impl TinyLlava {
     /// `image_at .. image_at + n` are image tokens, filled with the projected `features`
     /// `[b, n, vision_width]`.
     pub fn hidden(&self, features: Tensor<3>, ids: Tensor<2, Int>, image_at: usize) -> Tensor<3> {
-        let [b, l] = ids.dims();
+        let l = ids.dims()[1];
         let device = ids.device();
         let image = self.linear_2.forward(gelu(self.linear_1.forward(features)));
         let n = image.dims()[1];
@@ -198,7 +198,6 @@ impl TinyLlava {
         for blk in &self.layers {
             x = blk.forward(x, &cos, &sin, &mask);
         }
-        let _ = b;
         self.norm.forward(x)
     }
 }
