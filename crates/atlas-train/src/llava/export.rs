@@ -156,7 +156,7 @@ fn decoder_tensors(model: &TinyLlava) -> Vec<(String, Vec<usize>, Vec<f32>)> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             let t = param.val();
             let dims = t.dims().to_vec();
-            let v = t.into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default();
+            let v = t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
             self.0.push((dims, v));
         }
     }

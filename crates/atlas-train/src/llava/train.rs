@@ -52,10 +52,10 @@ pub struct LlavaTrainConfig {
 impl Default for LlavaTrainConfig {
     fn default() -> Self {
         Self {
-            steps: 1400,
+            steps: 900,
             batch_size: 64,
             lr: 2e-3,
-            warmup: 100,
+            warmup: 60,
             weight_decay: 0.05,
             beta2: 0.98,
             seed: 0,
@@ -110,7 +110,7 @@ pub fn tower_features(
         let v = x
             .into_data()
             .convert::<f32>()
-            .to_vec::<f32>()
+            .try_to_vec::<f32>()
             .map_err(|e| TrainError::Model(format!("tower features: {e:?}")))?;
         debug_assert_eq!(v.len(), n * (t - 1) * w);
         out.extend(v);
