@@ -62,11 +62,18 @@ fn prompt_ids_and_pixels_equal_the_processor() {
     let tok = m.tokenizer.as_ref().expect("data/zoo/llava/tokenizer.json");
     for (k, case) in cases().iter().enumerate() {
         let prompt = atlas_llava::llava_v1_prompt(
-            &two_way_question(case["gt"].as_str().unwrap(), case["distractor"].as_str().unwrap()),
+            &two_way_question(
+                case["gt"].as_str().unwrap(),
+                case["distractor"].as_str().unwrap(),
+            ),
             true,
         );
         assert_eq!(prompt, case["prompt"].as_str().unwrap());
-        assert_eq!(tok.encode(&prompt).unwrap(), ids(&case["input_ids"]), "case {k}");
+        assert_eq!(
+            tok.encode(&prompt).unwrap(),
+            ids(&case["input_ids"]),
+            "case {k}"
+        );
         let bytes = std::fs::read(fixtures().join(case["image"].as_str().unwrap())).unwrap();
         let got = m.pixels(&bytes).unwrap();
         let (_, want) = tensor(&format!("pixel_values_{k}"));
@@ -144,5 +151,9 @@ fn greedy_answers_match_transformers() {
         correct += usize::from(answer.contains(case["gt"].as_str().unwrap()));
     }
     // A trained model, not a random one: it names the right class on most of these images.
-    assert!(correct * 2 > cases().len(), "{correct} of {} right", cases().len());
+    assert!(
+        correct * 2 > cases().len(),
+        "{correct} of {} right",
+        cases().len()
+    );
 }

@@ -70,7 +70,9 @@ fn a_short_run_learns_the_two_way_question() {
         .unwrap();
     assert_eq!(ids.iter().filter(|&&t| t == IMAGE_ID).count(), 16);
     assert!(!ids.contains(&0), "no <unk> in the prompt: {ids:?}");
-    let size = std::fs::metadata(out_dir.join("model.safetensors")).unwrap().len();
+    let size = std::fs::metadata(out_dir.join("model.safetensors"))
+        .unwrap()
+        .len();
     assert_eq!(size, out.weights_bytes);
     assert!(size < 4_000_000, "{size} bytes");
 }

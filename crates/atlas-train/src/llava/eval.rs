@@ -63,9 +63,14 @@ pub fn two_way_accuracy(
     let llava_err = |e: atlas_llava::LlavaError| TrainError::Model(e.to_string());
     for (i, &d) in wrong.iter().enumerate() {
         let (gt, distractor) = (&names[split.labels[i]], &names[d]);
-        let ids = tok.encode(&two_way_prompt(gt, distractor)).map_err(llava_err)?;
+        let ids = tok
+            .encode(&two_way_prompt(gt, distractor))
+            .map_err(llava_err)?;
         let px = pixels(split, i, pre);
-        let out = model.model.generate(&ids, Some((&px, 1)), &opts).map_err(llava_err)?;
+        let out = model
+            .model
+            .generate(&ids, Some((&px, 1)), &opts)
+            .map_err(llava_err)?;
         let answer = tok.decode(&out, true).map_err(llava_err)?;
         tally.add(score(gt, distractor, &answer));
     }

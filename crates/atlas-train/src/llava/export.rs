@@ -59,7 +59,10 @@ fn hf_tower_key(key: &str) -> Option<String> {
     if let Some(k) = direct {
         return Some(format!("{v}{k}"));
     }
-    for (oc, hf) in [("ln_pre.", "pre_layrnorm."), ("ln_post.", "post_layernorm.")] {
+    for (oc, hf) in [
+        ("ln_pre.", "pre_layrnorm."),
+        ("ln_post.", "post_layernorm."),
+    ] {
         if let Some(r) = rest.strip_prefix(oc) {
             return Some(format!("{v}{hf}{r}"));
         }
@@ -107,15 +110,26 @@ impl TowerTensors {
             if name.ends_with("mlp.c_fc.weight") {
                 mlp = shape[0];
             }
-            if let Some(pre) = hf.strip_suffix("in_proj_weight").or(hf.strip_suffix("in_proj_bias")) {
+            if let Some(pre) = hf
+                .strip_suffix("in_proj_weight")
+                .or(hf.strip_suffix("in_proj_bias"))
+            {
                 layers += usize::from(hf.ends_with("weight"));
-                let wb = if hf.ends_with("weight") { "weight" } else { "bias" };
+                let wb = if hf.ends_with("weight") {
+                    "weight"
+                } else {
+                    "bias"
+                };
                 let rows = shape[0] / 3;
                 let per = data.len() / 3;
                 for (i, qkv) in ["q", "k", "v"].iter().enumerate() {
                     let mut s = shape.clone();
                     s[0] = rows;
-                    tensors.push((format!("{pre}{qkv}_proj.{wb}"), s, data[i * per..(i + 1) * per].to_vec()));
+                    tensors.push((
+                        format!("{pre}{qkv}_proj.{wb}"),
+                        s,
+                        data[i * per..(i + 1) * per].to_vec(),
+                    ));
                 }
             } else {
                 tensors.push((hf, shape, data));
@@ -156,7 +170,11 @@ fn decoder_tensors(model: &TinyLlava) -> Vec<(String, Vec<usize>, Vec<f32>)> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             let t = param.val();
             let dims = t.dims().to_vec();
-            let v = t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
+            let v = t
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .unwrap_or_default();
             self.0.push((dims, v));
         }
     }
@@ -280,7 +298,10 @@ pub fn save_llava(
         let text = serde_json::to_string_pretty(v).unwrap_or_default();
         std::fs::write(&p, text + "\n").map_err(io_err(&p))
     };
-    write("config.json", &llava_config(arch, &tower.config, vocab.len()))?;
+    write(
+        "config.json",
+        &llava_config(arch, &tower.config, vocab.len()),
+    )?;
     write(
         "generation_config.json",
         &json!({"bos_token_id": BOS_ID, "eos_token_id": EOS_ID, "pad_token_id": PAD_ID}),

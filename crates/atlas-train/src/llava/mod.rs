@@ -124,7 +124,14 @@ pub fn build_llava(b: &LlavaBuild<'_>) -> Result<LlavaOutcome> {
     )?;
     let params = model.num_params() + tower.tensors.iter().map(|t| t.2.len()).sum::<usize>();
     let train_seconds = t0.elapsed().as_secs_f64();
-    let two_way = evaluate_saved(&b.out_dir, &device, b.evals, b.pre, b.cfg.seed, b.eval_limit)?;
+    let two_way = evaluate_saved(
+        &b.out_dir,
+        &device,
+        b.evals,
+        b.pre,
+        b.cfg.seed,
+        b.eval_limit,
+    )?;
     Ok(LlavaOutcome {
         log,
         params,

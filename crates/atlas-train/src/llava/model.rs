@@ -97,7 +97,13 @@ fn rope(x: Tensor<4>, cos: &Tensor<4>, sin: &Tensor<4>) -> Tensor<4> {
 }
 
 impl Block {
-    fn attention(&self, x: Tensor<3>, cos: &Tensor<4>, sin: &Tensor<4>, mask: &Tensor<4, Bool>) -> Tensor<3> {
+    fn attention(
+        &self,
+        x: Tensor<3>,
+        cos: &Tensor<4>,
+        sin: &Tensor<4>,
+        mask: &Tensor<4, Bool>,
+    ) -> Tensor<3> {
         let [b, l, d] = x.dims();
         let (h, kvh) = (self.heads, self.kv_heads);
         let hd = d / h;
@@ -116,11 +122,20 @@ impl Block {
         let (k, v) = (repeat(k), repeat(v));
         let scores = q.matmul(k.swap_dims(2, 3)) * (hd as f64).powf(-0.5);
         let scores = scores.mask_fill(mask.clone().expand([b, h, l, l]), f32::NEG_INFINITY);
-        let ctx = softmax(scores, 3).matmul(v).swap_dims(1, 2).reshape([b, l, d]);
+        let ctx = softmax(scores, 3)
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([b, l, d]);
         self.o_proj.forward(ctx)
     }
 
-    fn forward(&self, x: Tensor<3>, cos: &Tensor<4>, sin: &Tensor<4>, mask: &Tensor<4, Bool>) -> Tensor<3> {
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        cos: &Tensor<4>,
+        sin: &Tensor<4>,
+        mask: &Tensor<4, Bool>,
+    ) -> Tensor<3> {
         let x = x.clone() + self.attention(self.input_layernorm.forward(x), cos, sin, mask);
         let y = self.post_attention_layernorm.forward(x.clone());
         let y = silu(self.gate_proj.forward(y.clone())) * self.up_proj.forward(y);
@@ -142,12 +157,19 @@ pub struct TinyLlava {
 
 impl TinyLlava {
     /// A seeded random init (burn's defaults; RMSNorm weights 1).
-    pub fn init(arch: &LlavaArch, vision_width: usize, vocab: usize, seed: u64, device: &Device) -> Self {
+    pub fn init(
+        arch: &LlavaArch,
+        vision_width: usize,
+        vocab: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Self {
         let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         device.seed(seed);
         let d = arch.hidden_size;
         let hd = arch.head_dim();
-        let lin = |i: usize, o: usize, bias: bool| LinearConfig::new(i, o).with_bias(bias).init(device);
+        let lin =
+            |i: usize, o: usize, bias: bool| LinearConfig::new(i, o).with_bias(bias).init(device);
         let layers = (0..arch.num_hidden_layers)
             .map(|_| Block {
                 input_layernorm: RmsNorm::new(d, arch.rms_norm_eps, device),

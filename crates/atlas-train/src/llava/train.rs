@@ -124,11 +124,21 @@ struct Example {
     answer_at: usize,
 }
 
-fn example(vocab: &LlavaVocab, data: &Split, i: usize, rng: &mut Rng, cfg: &LlavaTrainConfig, tokens: usize) -> Example {
+fn example(
+    vocab: &LlavaVocab,
+    data: &Split,
+    i: usize,
+    rng: &mut Rng,
+    cfg: &LlavaTrainConfig,
+    tokens: usize,
+) -> Example {
     let names = &data.classnames;
     let caption = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= cfg.caption_fraction;
     let (prompt, answer) = if caption {
-        (llava_v1_prompt(CAPTION_QUESTION, true), data.captions[i].clone())
+        (
+            llava_v1_prompt(CAPTION_QUESTION, true),
+            data.captions[i].clone(),
+        )
     } else {
         let gt = data.labels[i];
         let other = (gt + 1 + rng.below(names.len() - 1)) % names.len();
@@ -175,7 +185,9 @@ pub fn train_llava(
         .with_epsilon(1e-6)
         .with_weight_decay(0.0)
         .build();
-    let mut optim = base.init().with_group(no_decay_group(&model), no_decay, None);
+    let mut optim = base
+        .init()
+        .with_group(no_decay_group(&model), no_decay, None);
     let mut batches = Batches::new(feat_idx.len(), cfg.batch_size, cfg.seed);
     let mut rng = Rng::new(cfg.seed ^ 0x11A7_A000);
     let int_dtype = Tensor::<1, Int>::arange(0..1, ad).dtype();
@@ -194,7 +206,11 @@ pub fn train_llava(
                 arch.max_position_embeddings
             )));
         }
-        let image_at = examples[0].ids.iter().position(|&t| t == IMAGE_ID).unwrap_or(0);
+        let image_at = examples[0]
+            .ids
+            .iter()
+            .position(|&t| t == IMAGE_ID)
+            .unwrap_or(0);
         let b = examples.len();
         let mut ids = vec![PAD_ID as i64; b * len];
         let (mut gather, mut targets) = (Vec::new(), Vec::new());
@@ -220,14 +236,19 @@ pub fn train_llava(
         let gather: Tensor<1, Int> =
             Tensor::from_data(TensorData::new(gather, [n]).convert_dtype(int_dtype), ad);
         let h = hidden.reshape([b * len, d]).select(0, gather);
-        let logits = model.lm_head.forward(h.unsqueeze::<3>()).squeeze_dim::<2>(0);
+        let logits = model
+            .lm_head
+            .forward(h.unsqueeze::<3>())
+            .squeeze_dim::<2>(0);
         let v = logits.dims()[1];
         let mut onehot = vec![0f32; n * v];
         for (i, &t) in targets.iter().enumerate() {
             onehot[i * v + t] = 1.0;
         }
         let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [n, v]), ad);
-        let loss = (log_softmax(logits, 1) * onehot).sum().mul_scalar(-1.0 / n as f64);
+        let loss = (log_softmax(logits, 1) * onehot)
+            .sum()
+            .mul_scalar(-1.0 / n as f64);
         let value = scalar(loss.clone().detach());
         if !value.is_finite() {
             return Err(TrainError::Diverged { step, loss: value });

@@ -186,6 +186,9 @@ mod tests {
         want.extend(words("what is it ? assistant :"));
         assert_eq!(ids, want);
         assert!(!ids.contains(&0));
-        assert_eq!(v.decode(&[BOS_ID, v.id("circle").unwrap(), EOS_ID]), "circle");
+        assert_eq!(
+            v.decode(&[BOS_ID, v.id("circle").unwrap(), EOS_ID]),
+            "circle"
+        );
     }
 }

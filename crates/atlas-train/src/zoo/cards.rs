@@ -20,8 +20,8 @@ use atlas_tokenizer::WordTokenizer;
 use super::catalog::{PROMPTS_TAG, SIMPLE_PROMPT, ZOO_VERSION, ZooOptions, ZooSpec, zoo_specs};
 use crate::data::Split;
 use crate::error::{Result, TrainError, io_err};
-use crate::llava::TwoWayAccuracy;
 use crate::eval::{SplitAccuracy, evaluate_embeddings, image_embeddings, zero_shot_head};
+use crate::llava::TwoWayAccuracy;
 use crate::model::ClipLike;
 use crate::supervised::{LinearHead, evaluate_head};
 use crate::train::{TrainConfig, TrainLog};
@@ -86,7 +86,9 @@ pub fn zoo_readme(report: &ZooReport, opts: &ZooOptions) -> String {
         "Rebuild: `{}` (step scale {}).\n\n",
         opts.command, opts.step_scale
     ));
-    let clips: Vec<&ModelReport> = (report.models.iter())
+    let clips: Vec<&ModelReport> = report
+        .models
+        .iter()
         .filter(|m| m.head.is_empty() && m.two_way.is_empty())
         .collect();
     if !clips.is_empty() {

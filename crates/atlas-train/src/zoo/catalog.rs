@@ -11,8 +11,8 @@ use atlas_world::WorldConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::captions::CaptionViews;
-use crate::llava::{LlavaArch, LlavaTrainConfig};
 use crate::error::{Result, TrainError};
+use crate::llava::{LlavaArch, LlavaTrainConfig};
 use crate::loss::LossKind;
 use crate::train::{Augment, TrainConfig};
 
@@ -90,7 +90,9 @@ impl Recipe {
     /// The models a recipe is made from.
     pub fn sources(&self) -> Vec<&str> {
         match self {
-            Recipe::Pretrain { .. } | Recipe::Supervised { .. } | Recipe::Llava { .. } => Vec::new(),
+            Recipe::Pretrain { .. } | Recipe::Supervised { .. } | Recipe::Llava { .. } => {
+                Vec::new()
+            }
             Recipe::Finetune { from, .. } => vec![from.as_str()],
             Recipe::WiseFt {
                 zero_shot,
