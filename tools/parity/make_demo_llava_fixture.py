@@ -65,9 +65,8 @@ def question(gt, distractor):
 def main():
     world = Path(sys.argv[1])
     split = world / "id-test"
-    classnames = [l.strip() for l in (world / "train" / "classnames.txt").read_text().splitlines()
-                  if l.strip()] if (world / "train" / "classnames.txt").exists() else \
-        [l.strip() for l in (split / "classnames.txt").read_text().splitlines() if l.strip()]
+    names = next(p for p in (split / "classnames.txt", world / "classnames.txt") if p.exists())
+    classnames = [l.strip() for l in names.read_text().splitlines() if l.strip()]
     rows = list(csv.DictReader(open(split / "manifest.csv")))[:CASES]
     OUT.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
@@ -79,8 +78,7 @@ def main():
     for k, row in enumerate(rows):
         name = f"image_{k}.png"
         shutil.copy(split / row["path"], OUT / name)
-        label = row["label"]
-        gt = classnames.index(label) if label in classnames else int(label)
+        gt = int(row["label"])
         distractor = (gt + 1) % len(classnames)
         prompt = llava_v1_prompt(question(classnames[gt], classnames[distractor]))
         image = Image.open(OUT / name).convert("RGB")
