@@ -100,7 +100,7 @@ pub fn build_llava(b: &LlavaBuild<'_>) -> Result<LlavaOutcome> {
     )?;
     let device: Device = clip.device.clone();
     let mut idx: Vec<usize> = (0..b.train.len()).collect();
-    Rng::new(b.cfg.seed ^ 0x1A7A_5E7).shuffle(&mut idx);
+    Rng::new(b.cfg.seed ^ 0x01A7_A5E7).shuffle(&mut idx);
     idx.truncate(b.cfg.images.min(idx.len()));
     idx.sort_unstable();
     let (features, shape) =
