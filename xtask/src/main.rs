@@ -136,7 +136,10 @@ enum Command {
         which: bench::Which,
     },
     /// Rebuild the demo zoo (data/zoo/): small CLIPs trained on the generated world, each
-    /// differing from `ref` in one factor. About 32-34 minutes on 2 CPU cores (BENCHMARKS.md).
+    /// differing from `ref` in one factor, supervised baselines and a demo LMM (`llava`, on
+    /// the saved `arch` tower of the output folder). About 32-34 minutes on 2 CPU cores for the
+    /// CLIPs and baselines (BENCHMARKS.md); `--only llava` alone took 14 minutes (732 s of
+    /// training, then the evaluation).
     TrainDemoZoo {
         /// Output folder of the checkpoints and model cards.
         #[arg(long, default_value = "data/zoo")]

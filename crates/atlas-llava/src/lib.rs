@@ -19,6 +19,8 @@
 //! loader against transformers on the tiny random-init model that
 //! `tools/parity/make_llava_fixture.py` commits under `tests/fixtures/`; `tests/half.rs` and
 //! `tests/bf16.rs` run it in f16 / bf16 (one process each: a device's dtype is set once).
+//! `tests/demo_zoo.rs` checks the demo zoo's trained LMM (`data/zoo/llava`) against transformers
+//! (ids, pixels, logits, greedy answers; `tools/parity/make_demo_llava_fixture.py`).
 //!
 //! The OpenAI-compatible endpoint backend is `atlas-lmm-endpoint`. Not here yet: the pipeline's LMM stage, LLaVA-1.6
 //! (AnyRes tiling) and other decoders (Mistral, Yi).

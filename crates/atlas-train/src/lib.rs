@@ -7,6 +7,8 @@
 //!   head (the CLIP-FT analogue); [`interpolate`] gives WiSE-FT.
 //! - [`train_supervised`]: a supervised baseline from scratch (image tower + linear head,
 //!   cross-entropy on the labels; [`supervised`]).
+//! - [`llava`]: the demo LMM, a small LLaVA-architecture model on a zoo CLIP's frozen ViT
+//!   tower, saved in transformers `LlavaForConditionalGeneration` layout.
 //! - [`train_demo_zoo`] builds the whole demo zoo ([`zoo_specs`]) into `data/zoo/<name>/`.
 //!
 //! The model trained is `atlas_models::Clip`, built on an autodiff device.
@@ -16,6 +18,7 @@ pub mod clip;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod llava;
 pub mod loss;
 pub mod model;
 pub mod schedule;

@@ -4,7 +4,8 @@
 //! - [`catalog`]: the models ([`zoo_specs`]), architectures, recipes, options, shared world,
 //!   preprocessing and tokenizer;
 //! - `build`: one model's build and the parallel schedule of builds;
-//! - [`cards`]: reports, model cards, the zoo README and [`check_cards`].
+//! - [`cards`]: reports, model cards, the zoo README and [`check_cards`];
+//! - [`lmm`]: the demo LMM (`llava`: a LLaVA-architecture model on `arch`'s saved tower).
 //!
 //! A build writes `zoo_report.json` and `README.md` beside the models; a partial build
 //! (`ZooOptions::only`) updates its models' entries of an earlier report in the same folder.
@@ -12,6 +13,7 @@
 mod build;
 pub mod cards;
 pub mod catalog;
+pub mod lmm;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

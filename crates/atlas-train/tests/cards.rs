@@ -19,8 +19,14 @@ fn read(path: PathBuf) -> String {
 #[test]
 fn committed_cards_parse_and_rewrite_byte_identical() {
     let specs = zoo_specs();
-    assert_eq!(specs.len(), 10);
+    assert_eq!(specs.len(), 11);
     assert_eq!(specs.iter().filter(|s| s.recipe.is_supervised()).count(), 3);
+    let lmm: Vec<_> = specs
+        .iter()
+        .filter(|s| s.recipe.reads_saved().is_some())
+        .collect();
+    assert_eq!(lmm.len(), 1);
+    assert_eq!(lmm[0].name, "llava");
     for spec in &specs {
         let path = zoo_dir().join(&spec.name).join("card.json");
         let text = read(path.clone());

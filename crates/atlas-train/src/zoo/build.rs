@@ -99,15 +99,22 @@ pub(super) fn schedule(
     let mut trained: BTreeMap<String, Trained> = BTreeMap::new();
     let mut reports = Vec::new();
     let mut pending: Vec<&ZooSpec> = todo.to_vec();
+    let mut done: Vec<String> = Vec::new();
     std::thread::scope(|scope| -> Result<()> {
-        let (tx, rx) = std::sync::mpsc::channel::<(String, Result<(Trained, ModelReport)>)>();
+        type Built = Result<(Option<Trained>, ModelReport)>;
+        let (tx, rx) = std::sync::mpsc::channel::<(String, Built)>();
         let mut running = 0usize;
         loop {
             while running < jobs {
-                let Some(pos) = pending
-                    .iter()
-                    .position(|s| deps(&s.recipe).iter().all(|d| trained.contains_key(*d)))
-                else {
+                // A recipe that reads a saved model waits for it when this run builds it.
+                let saved_ready = |s: &ZooSpec| {
+                    s.recipe.reads_saved().is_none_or(|d| {
+                        done.iter().any(|x| x == d) || !todo.iter().any(|t| t.name == d)
+                    })
+                };
+                let Some(pos) = pending.iter().position(|s| {
+                    deps(&s.recipe).iter().all(|d| trained.contains_key(*d)) && saved_ready(s)
+                }) else {
                     break;
                 };
                 let spec = pending.remove(pos);
@@ -140,6 +147,11 @@ pub(super) fn schedule(
             running -= 1;
             let (t, report) = out?;
             match report.head.first() {
+                _ if !report.two_way.is_empty() => eprintln!(
+                    "[atlas-train] {name} done in {:.0}s: id-test two-way accuracy {:.3}",
+                    report.train_seconds,
+                    report.two_way.first().map_or(f64::NAN, |a| a.accuracy)
+                ),
                 Some(a) => eprintln!(
                     "[atlas-train] {name} done in {:.0}s: id-test top-1 {:.3} (linear head)",
                     report.train_seconds, a.top1
@@ -152,7 +164,10 @@ pub(super) fn schedule(
                 ),
             }
             reports.push(report);
-            trained.insert(name, t);
+            done.push(name.clone());
+            if let Some(t) = t {
+                trained.insert(name, t);
+            }
         }
         if let Some(s) = pending.first() {
             return Err(TrainError::Config(format!(
@@ -171,7 +186,10 @@ fn build_one(
     spec: &ZooSpec,
     trained: &BTreeMap<String, Trained>,
     ctx: &BuildCtx<'_>,
-) -> Result<(Trained, ModelReport)> {
+) -> Result<(Option<Trained>, ModelReport)> {
+    if let Recipe::Llava { .. } = &spec.recipe {
+        return Ok((None, super::lmm::build_lmm(spec, ctx)?));
+    }
     let (opts, tok, pre, device, ad) = (ctx.opts, ctx.tok, ctx.pre, ctx.device, ctx.ad);
     let (train_ref, classnames, templates) = (ctx.train_ref, ctx.classnames, ctx.templates);
     let t0 = Instant::now();
@@ -222,6 +240,9 @@ fn build_one(
             let (model, log) = train_finetune(model, train_ref, head, pre, &cfg, ad)?;
             (model.valid(), src.config.clone(), Some(log), Some(cfg))
         }
+        Recipe::Llava { .. } => {
+            return Err(TrainError::Config(format!("{}: an LMM", spec.name)));
+        }
         Recipe::WiseFt {
             zero_shot,
             fine_tuned,
@@ -261,7 +282,7 @@ fn build_one(
         opts,
         world: ctx.world,
     })?;
-    Ok((Trained { model, config }, report))
+    Ok((Some(Trained { model, config }), report))
 }
 
 fn scaled(cfg: &TrainConfig, scale: f64) -> TrainConfig {

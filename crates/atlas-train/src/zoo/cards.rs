@@ -21,6 +21,7 @@ use super::catalog::{PROMPTS_TAG, SIMPLE_PROMPT, ZOO_VERSION, ZooOptions, ZooSpe
 use crate::data::Split;
 use crate::error::{Result, TrainError, io_err};
 use crate::eval::{SplitAccuracy, evaluate_embeddings, image_embeddings, zero_shot_head};
+use crate::llava::TwoWayAccuracy;
 use crate::model::ClipLike;
 use crate::supervised::{LinearHead, evaluate_head};
 use crate::train::{TrainConfig, TrainLog};
@@ -52,6 +53,9 @@ pub struct ModelReport {
     /// zero-shot numbers are `simple_prompt` / `ensemble`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub head: Vec<SplitAccuracy>,
+    /// The demo LMM's two-way accuracy per split (empty for the other models).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub two_way: Vec<TwoWayAccuracy>,
 }
 
 /// The whole zoo build.
@@ -73,17 +77,25 @@ pub fn zoo_readme(report: &ZooReport, opts: &ZooOptions) -> String {
          with cross-entropy on the labels; the study's reference line for effective robustness). \
          Each directory holds an open_clip checkpoint (`open_clip_model.safetensors`, \
          `open_clip_config.json`), the word-level `tokenizer.json`, `MODEL_CARD.md` and \
-         `card.json`; a supervised baseline also `head.safetensors` and `classnames.txt`.\n\n",
+         `card.json`; a supervised baseline also `head.safetensors` and `classnames.txt`. \
+         `llava/` is a demo LMM (LLaVA architecture on `arch`'s frozen image tower) in \
+         transformers `LlavaForConditionalGeneration` layout (`model.safetensors`, \
+         `config.json`, `processor_config.json`, `tokenizer.json`).\n\n",
     );
     s.push_str(&format!(
         "Rebuild: `{}` (step scale {}).\n\n",
         opts.command, opts.step_scale
     ));
-    let clips: Vec<&ModelReport> = report.models.iter().filter(|m| m.head.is_empty()).collect();
+    let clips: Vec<&ModelReport> = report
+        .models
+        .iter()
+        .filter(|m| m.head.is_empty() && m.two_way.is_empty())
+        .collect();
     if !clips.is_empty() {
         s.push_str(&clip_table(&clips, &specs));
     }
     s.push_str(&supervised_table(&report.models));
+    s.push_str(&super::lmm::lmm_table(&report.models));
     s.push_str(&format!(
         "\nTotal: {:.0} s (world generation {:.0} s), weights {} bytes.\n",
         report.total_seconds, report.world_seconds, report.total_weights_bytes
@@ -251,6 +263,7 @@ pub(super) fn finish_model(a: FinishArgs<'_>) -> Result<ModelReport> {
         ensemble,
         per_template_id_test: per_template,
         head: head_top1,
+        two_way: Vec::new(),
     };
     let mut card = json!({
         "zoo_version": ZOO_VERSION,
@@ -426,6 +439,11 @@ fn card_top1(card: &serde_json::Value) -> Vec<(String, String, f64)> {
             }
         }
     }
+    for a in m["two_way_accuracy"].as_array().into_iter().flatten() {
+        if let (Some(s), Some(t)) = (a["split"].as_str(), a["accuracy"].as_f64()) {
+            out.push((s.to_string(), "two-way".to_string(), t));
+        }
+    }
     out
 }
 
@@ -455,7 +473,10 @@ pub fn check_cards(committed: &Path, rebuilt: &Path, names: &[String]) -> Result
             };
             top1.push((s.clone(), p.clone(), *x, y));
         }
-        let w = "open_clip_model.safetensors";
+        let w = match committed.join(name).join("model.safetensors").is_file() {
+            true => "model.safetensors",
+            false => "open_clip_model.safetensors",
+        };
         let wa = std::fs::read(committed.join(name).join(w)).ok();
         let wb = std::fs::read(rebuilt.join(name).join(w)).ok();
         out.push(CardCheck {

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::captions::CaptionViews;
 use crate::error::{Result, TrainError};
+use crate::llava::{LlavaArch, LlavaTrainConfig};
 use crate::loss::LossKind;
 use crate::train::{Augment, TrainConfig};
 
@@ -67,6 +68,13 @@ pub enum Recipe {
         data_fraction: f64,
         train: TrainConfig,
     },
+    /// The demo LMM ([`crate::llava`]): the saved image tower of `tower` (frozen), a projector
+    /// and a small LLaMA decoder trained on the reference world (see [`super::lmm`]).
+    Llava {
+        tower: String,
+        arch: LlavaArch,
+        train: LlavaTrainConfig,
+    },
 }
 
 impl Recipe {
@@ -74,6 +82,7 @@ impl Recipe {
     pub fn world(&self) -> Option<WorldKind> {
         match self {
             Recipe::Pretrain { world, .. } | Recipe::Supervised { world, .. } => Some(*world),
+            Recipe::Llava { .. } => Some(WorldKind::TextureCorrelated),
             Recipe::Finetune { .. } | Recipe::WiseFt { .. } => None,
         }
     }
@@ -81,13 +90,24 @@ impl Recipe {
     /// The models a recipe is made from.
     pub fn sources(&self) -> Vec<&str> {
         match self {
-            Recipe::Pretrain { .. } | Recipe::Supervised { .. } => Vec::new(),
+            Recipe::Pretrain { .. } | Recipe::Supervised { .. } | Recipe::Llava { .. } => {
+                Vec::new()
+            }
             Recipe::Finetune { from, .. } => vec![from.as_str()],
             Recipe::WiseFt {
                 zero_shot,
                 fine_tuned,
                 ..
             } => vec![zero_shot.as_str(), fine_tuned.as_str()],
+        }
+    }
+
+    /// The zoo model whose *saved* directory the recipe reads (built first when it is built in
+    /// the same run; `--only` does not rebuild it).
+    pub fn reads_saved(&self) -> Option<&str> {
+        match self {
+            Recipe::Llava { tower, .. } => Some(tower),
+            _ => None,
         }
     }
 
@@ -317,11 +337,12 @@ fn supervised_specs(r: &ArchSpec, vit: &ArchSpec) -> Vec<ZooSpec> {
     ]
 }
 
-/// The demo zoo, in build order (a model's sources come before it): seven CLIPs, then the
-/// supervised baselines.
+/// The demo zoo, in build order (a model's sources come before it): seven CLIPs, the
+/// supervised baselines, then the demo LMM.
 pub fn zoo_specs() -> Vec<ZooSpec> {
     let mut specs = clip_specs();
     specs.extend(supervised_specs(&ArchSpec::reference(), &ArchSpec::vit()));
+    specs.push(super::lmm::llava_spec());
     specs
 }
 
