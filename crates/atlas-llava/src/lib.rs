@@ -22,8 +22,9 @@
 //! `tests/demo_zoo.rs` checks the demo zoo's trained LMM (`data/zoo/llava`) against transformers
 //! (ids, pixels, logits, greedy answers; `tools/parity/make_demo_llava_fixture.py`).
 //!
-//! The OpenAI-compatible endpoint backend is `atlas-lmm-endpoint`. Not here yet: the pipeline's LMM stage, LLaVA-1.6
-//! (AnyRes tiling) and other decoders (Mistral, Yi).
+//! The OpenAI-compatible endpoint backend is `atlas-lmm-endpoint`; the pipeline asks either in
+//! `lmm-answers` jobs and the `atlas-lmm` stage scores them. Not here yet: LLaVA-1.6 (AnyRes
+//! tiling) and other decoders (Mistral, Yi).
 
 pub mod bench;
 pub mod config;
