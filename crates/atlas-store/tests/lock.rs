@@ -9,6 +9,16 @@ use atlas_store::{LOCK_FILE, Store, StoreError};
 /// Set in the child process spawned by the tests below: the store root to lock.
 const CHILD_ENV: &str = "ATLAS_STORE_LOCK_TEST_CHILD";
 
+/// The tests of this file run one at a time. A `flock` belongs to the open file description, and
+/// a child spawned by one test (fork, then exec) shares the parent's descriptions until its exec
+/// closes them: in that window a lock another test just dropped is still held, and that test's
+/// next `lock_exclusive` would be refused for a moment.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Not a test on its own: the body of the child process (does nothing unless `CHILD_ENV` is set).
 /// Takes the lock, says so on stdout, and holds it until stdin closes.
 #[test]
@@ -67,6 +77,7 @@ fn expect_in_use(store: &Store) -> String {
 
 #[test]
 fn second_handle_in_one_process_is_refused_until_drop() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let a = Store::open(dir.path()).unwrap();
     let b = Store::open(dir.path()).unwrap();
@@ -94,6 +105,7 @@ fn second_handle_in_one_process_is_refused_until_drop() {
 
 #[test]
 fn another_process_is_refused_and_its_exit_releases_the_lock() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
 
@@ -116,6 +128,7 @@ fn another_process_is_refused_and_its_exit_releases_the_lock() {
 
 #[test]
 fn workers_share_the_lock_and_exclude_a_plain_run() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("s")).unwrap();
     let w1 = store.lock_shared().unwrap();
