@@ -27,6 +27,10 @@ pub struct Mark {
     pub y: Ci,
 }
 
+/// A strip mark from a row that belongs to no entry (its `model` is not a run's model, e.g.
+/// `(cnn - vit)`): drawn in grey, without the entry's colour, tooltip or highlight.
+pub const NOT_AN_ENTRY: usize = usize::MAX;
+
 #[derive(Debug, Clone)]
 pub enum Body {
     Scatter {
@@ -42,7 +46,7 @@ pub enum Body {
     Strip {
         axis: AxisDef,
         categories: Vec<String>,
-        /// (category, entry, value)
+        /// (category, entry or [`NOT_AN_ENTRY`], value)
         marks: Vec<(usize, usize, Ci)>,
         reference: Option<(f64, String)>,
     },
@@ -471,7 +475,12 @@ fn strip(s: &Strip, f: &Frame, tables: &Tables, entries: &Entries) -> PlotData {
             let Some(v) = value(f, &s.value, i) else {
                 continue;
             };
-            for e in entries.of_row(f, i) {
+            let of_row = entries.of_row(f, i);
+            if of_row.is_empty() {
+                // A row about no single entry (a cross-model contrast such as CNN minus ViT).
+                marks.push((ci, NOT_AN_ENTRY, v));
+            }
+            for e in of_row {
                 marks.push((ci, e, v));
             }
         }

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use atlas_stagekit::report::Scale;
 
 use crate::entries::Ci;
-use crate::plots::{AxisDef, Body, Panel};
+use crate::plots::{AxisDef, Body, NOT_AN_ENTRY, Panel};
 use crate::scale::{AxisScale, unit};
 
 pub const W: f64 = 340.0;
@@ -212,9 +212,12 @@ pub fn panel(id: &str, figure: &str, p: &Panel, style: &Style<'_>) -> String {
             marks,
             reference,
         } => {
+            // The axis spans the intervals too, so every whisker is drawn whole.
             let vals: Vec<f64> = marks
                 .iter()
-                .map(|m| m.2.v)
+                .flat_map(|m| [Some(m.2.v), m.2.lo, m.2.hi])
+                .flatten()
+                .filter(|v| v.is_finite())
                 .chain(reference.iter().map(|r| r.0))
                 .collect();
             let sx = AxisScale::fit(axis.scale, axis.format, &vals, L + 50.0, w - R);
@@ -252,12 +255,35 @@ pub fn panel(id: &str, figure: &str, p: &Panel, style: &Style<'_>) -> String {
                 );
             }
             for (ci, e, v) in marks {
-                let jitter = (*e as f64 + 0.5) / n_entries - 0.5;
+                let entry = (*e != NOT_AN_ENTRY).then_some(*e);
+                let jitter = entry.map_or(0.0, |e| (e as f64 + 0.5) / n_entries - 0.5);
                 let yc = T + ROW * (*ci as f64 + 0.5) + jitter * ROW * 0.7;
+                let colour = entry.map_or("#444", |e| style.colours[e]);
+                let data_e = entry.map_or(String::new(), |e| format!(" data-e=\"{e}\""));
+                // The row's interval (e.g. a bootstrap CI) as a whisker behind the point.
+                if let (Some(lo), Some(hi)) = (v.lo, v.hi)
+                    && lo.is_finite()
+                    && hi.is_finite()
+                {
+                    let _ = write!(
+                        s,
+                        "<line class=\"ci\"{4} x1=\"{0}\" x2=\"{1}\" y1=\"{2}\" y2=\"{2}\" stroke=\"{3}\" stroke-width=\"1.2\" stroke-opacity=\"0.6\" pointer-events=\"none\"/>",
+                        n(sx.px(lo)),
+                        n(sx.px(hi)),
+                        n(yc),
+                        colour,
+                        data_e
+                    );
+                }
                 let _ = write!(
                     s,
-                    "<circle class=\"pt{}\" data-e=\"{e}\" data-c=\"{}\"",
-                    if style.baseline[*e] { " base" } else { "" },
+                    "<circle class=\"{}\"{data_e} data-c=\"{}\"",
+                    match entry {
+                        Some(e) if style.baseline[e] => "pt base",
+                        Some(_) => "pt",
+                        // Not an entry's point: the page's entry logic (colour, count) skips it.
+                        None => "row-pt",
+                    },
                     esc(&categories[*ci])
                 );
                 ci_attrs(&mut s, 'x', v);
@@ -267,9 +293,11 @@ pub fn panel(id: &str, figure: &str, p: &Panel, style: &Style<'_>) -> String {
                     fmt_attr(&axis.format),
                     n(sx.px(v.v)),
                     n(yc),
-                    style.colours[*e]
+                    colour
                 );
-                title(&mut s, style, *e);
+                if let Some(e) = entry {
+                    title(&mut s, style, e);
+                }
                 s.push_str("</circle>");
             }
         }
@@ -401,4 +429,65 @@ fn hline(s: &mut String, sx: &AxisScale, sy: &AxisScale, v: f64, label: &str, w:
         n(w - R - 2.0),
         esc(label)
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plots::NOT_AN_ENTRY;
+    use atlas_stagekit::report::Format;
+
+    fn ci(v: f64, lo: Option<f64>, hi: Option<f64>) -> Ci {
+        Ci { v, lo, hi }
+    }
+
+    #[test]
+    fn strip_draws_intervals_and_rows_that_are_no_entry() {
+        let p = Panel {
+            title: String::new(),
+            key: Vec::new(),
+            body: Body::Strip {
+                axis: AxisDef {
+                    label: "gain".into(),
+                    scale: Scale::Linear,
+                    format: Format::Percent,
+                },
+                categories: vec!["a".into(), "b".into()],
+                marks: vec![
+                    (0, 0, ci(0.1, Some(0.05), Some(0.2))),
+                    (1, 1, ci(0.3, None, None)),
+                    (1, NOT_AN_ENTRY, ci(-0.4, Some(-0.9), Some(0.1))),
+                ],
+                reference: None,
+            },
+        };
+        let style = Style {
+            colours: &["#111", "#222"],
+            titles: None,
+            baseline: &[false, true],
+        };
+        let svg = panel("f", "fig", &p, &style);
+        // One whisker per mark with an interval; the entry's one carries its colour and id.
+        assert_eq!(svg.matches("<line class=\"ci\"").count(), 2, "{svg}");
+        assert!(svg.contains("<line class=\"ci\" data-e=\"0\""), "{svg}");
+        assert_eq!(svg.matches("<circle class=\"pt").count(), 2, "{svg}");
+        assert_eq!(
+            svg.matches("<circle class=\"pt base\" data-e=\"1\"")
+                .count(),
+            1
+        );
+        // The row that is no entry: a grey point without an entry id.
+        let row = &svg[svg.find("<circle class=\"row-pt\"").expect("row point")..];
+        let tag = &row[..row.find('>').unwrap_or(row.len())];
+        assert!(!tag.contains("data-e"), "{tag}");
+        assert!(tag.contains("fill=\"#444\""), "{tag}");
+        // Its whole interval lies inside the plot area (the axis spans intervals, not only
+        // points): the grey whisker starts at or right of the strip's left edge.
+        let start = "<line class=\"ci\" x1=\"";
+        let grey = &svg[svg.find(start).expect("grey whisker") + start.len()..];
+        let x1: f64 = grey[..grey.find('"').unwrap_or(0)]
+            .parse()
+            .unwrap_or(f64::NAN);
+        assert!((L + 50.0..W - R).contains(&x1), "{x1}: {svg}");
+    }
 }

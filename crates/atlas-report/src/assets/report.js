@@ -24,7 +24,7 @@
     document.querySelectorAll("[data-e]").forEach(function (el) {
       var c = colour(gr.of[+el.getAttribute("data-e")]);
       if (el.classList.contains("pt")) el.setAttribute("fill", c);
-      else if (el.classList.contains("ln")) el.setAttribute("stroke", c);
+      else if (el.classList.contains("ln") || el.classList.contains("ci")) el.setAttribute("stroke", c);
       else if (el.tagName === "TR") {
         var dot = el.querySelector("i.dot");
         if (dot) dot.style.background = c;
