@@ -12,7 +12,7 @@ use std::path::Path;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 use serde_json::{Value, json};
 
 use super::model::{LlavaArch, TinyLlava};
@@ -26,26 +26,6 @@ pub struct TowerTensors {
     pub config: Value,
 }
 
-fn f32s(view: &safetensors::tensor::TensorView<'_>) -> Result<Vec<f32>> {
-    let b = view.data();
-    Ok(match view.dtype() {
-        Dtype::F32 => b
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        Dtype::F16 => b
-            .chunks_exact(2)
-            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
-        other => {
-            return Err(TrainError::Model(format!(
-                "tower tensor of dtype {other:?}; expected F32 or F16"
-            )));
-        }
-    })
-}
-
-/// The HF name of an open_clip `visual.*` key (`None`: not part of `CLIPVisionModel`).
 fn hf_tower_key(key: &str) -> Option<String> {
     let rest = key.strip_prefix("visual.")?;
     let v = "vision_tower.";
@@ -88,22 +68,16 @@ impl TowerTensors {
     /// Read the `visual.*` tensors of an open_clip ViT checkpoint; `heads` and `mlp_width`
     /// complete the vision config.
     pub fn from_open_clip(path: &Path, heads: usize, image_size: u32) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(io_err(path))?;
-        let st = SafeTensors::deserialize(&bytes)
-            .map_err(|e| TrainError::Model(format!("{}: {e}", path.display())))?;
+        // atlas-models' reader: validated header, F32 / F16 / BF16 to f32, names in order.
+        let model_err = |e: atlas_models::ModelError| TrainError::Model(e.to_string());
+        let st = atlas_models::checkpoint::SafetensorsFile::open(path).map_err(model_err)?;
         let mut tensors = Vec::new();
         let (mut width, mut layers, mut mlp, mut patch) = (0, 0, 0, 0);
-        let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
-        names.sort();
-        for name in names {
-            let Some(hf) = hf_tower_key(&name) else {
+        for name in st.names() {
+            let Some(hf) = hf_tower_key(name) else {
                 continue;
             };
-            let view = st
-                .tensor(&name)
-                .map_err(|e| TrainError::Model(format!("{}: {name}: {e}", path.display())))?;
-            let shape = view.shape().to_vec();
-            let data = f32s(&view)?;
+            let (shape, data) = st.read_f32(name).map_err(model_err)?;
             if name == "visual.conv1.weight" {
                 (width, patch) = (shape[0], shape[2]);
             }
