@@ -14,7 +14,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use atlas_store::arrow::array::Array;
 
@@ -176,28 +176,13 @@ fn in_process_llava_tables_rerun_and_kill() {
         &killed.path().join("fixture-a"),
     );
     killed.write_config(&cfg(&lmm_table("tiny", &local_backend())));
-    let mut child = xtask()
-        .args(["pipeline", "--no-progress", "--config"])
-        .arg(killed.path().join("pipeline.toml"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let saw_chunk = kill_after_first(
+        &killed,
+        "lmm-answers",
+        Duration::from_secs(300),
+        Duration::from_millis(2),
+    );
     let answers = killed.path().join("store/lmm-answers");
-    let t0 = Instant::now();
-    let mut saw_chunk = false;
-    while t0.elapsed() < Duration::from_secs(300) {
-        if count_manifests(&answers) >= 1 {
-            saw_chunk = true;
-            break;
-        }
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
     assert!(
         saw_chunk,
         "the run ended before any answers chunk was stored"

@@ -6,8 +6,8 @@
 //! run completes; a truncated artifact is detected and recomputed; results open in DuckDB and
 //! Polars.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 mod common;
 use common::*;
@@ -95,28 +95,12 @@ fn killed_run_resumes_to_identical_results() {
         &killed.path().join("fixture-a"),
     );
     killed.write_config(&config(&["fixture-a"], ""));
-    let mut child = xtask()
-        .args(["pipeline", "--no-progress", "--config"])
-        .arg(killed.path().join("pipeline.toml"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let shards = killed.path().join("store/image-embeddings");
-    let t0 = Instant::now();
-    let mut saw_shard = false;
-    while t0.elapsed() < Duration::from_secs(120) {
-        if count_manifests(&shards) >= 1 {
-            saw_shard = true;
-            break;
-        }
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    let saw_shard = kill_after_first(
+        &killed,
+        "image-embeddings",
+        Duration::from_secs(120),
+        Duration::from_millis(5),
+    );
     assert!(
         saw_shard,
         "the run ended before any shard was written: the kill did not land mid-embedding"

@@ -159,6 +159,41 @@ pub fn count_manifests(dir: &Path) -> usize {
         .count()
 }
 
+/// Starts `cargo xtask pipeline` on `ws`, waits (polling every `poll`, at most `limit`) until
+/// the first artifact of `kind` (a store folder, e.g. `image-embeddings`) is committed, then
+/// SIGKILLs the run. True when that artifact appeared before the run ended on its own, i.e.
+/// the kill landed mid-run.
+pub fn kill_after_first(
+    ws: &Workspace,
+    kind: &str,
+    limit: std::time::Duration,
+    poll: std::time::Duration,
+) -> bool {
+    let mut child = xtask()
+        .args(["pipeline", "--no-progress", "--config"])
+        .arg(ws.path().join("pipeline.toml"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let dir = ws.path().join("store").join(kind);
+    let t0 = std::time::Instant::now();
+    let mut saw = false;
+    while t0.elapsed() < limit {
+        if count_manifests(&dir) >= 1 {
+            saw = true;
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(poll);
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    saw
+}
+
 pub fn first_parquet(dir: &Path) -> PathBuf {
     walk(dir)
         .into_iter()
