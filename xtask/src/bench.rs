@@ -98,7 +98,9 @@ pub enum Which {
         no_reference: bool,
     },
     /// End-to-end images/s (read -> decode -> preprocess -> image tower -> stored) on the 300
-    /// shared ImageNet photos, vs open_clip + a torch DataLoader doing the same.
+    /// shared ImageNet photos, vs open_clip + a torch DataLoader doing the same. With
+    /// `--models K`, K models embed the same images: ours once with one shared decode and once
+    /// model by model, the reference model by model; rates count images x models / s.
     Pipeline {
         #[arg(long, default_value = "ViT-B-32")]
         arch: String,
@@ -106,6 +108,18 @@ pub enum Which {
         batch: usize,
         #[arg(long, default_value = "cpu")]
         device: String,
+        /// f32, f16 or bf16 (the reference runs `.half()` / bf16 for those).
+        #[arg(long, default_value = "f32")]
+        precision: String,
+        /// Items per model (the photos repeated as needed; at least the photo count).
+        #[arg(long, default_value_t = 0)]
+        images: usize,
+        /// Models over the same images.
+        #[arg(long, default_value_t = 1)]
+        models: usize,
+        /// DataLoader workers of the reference (default: all cores).
+        #[arg(long)]
+        workers: Option<usize>,
         #[arg(long)]
         no_reference: bool,
     },
@@ -223,8 +237,22 @@ pub fn run(which: Which) -> Result<()> {
             arch,
             batch,
             device,
+            precision,
+            images,
+            models,
+            workers,
             no_reference,
-        } => pipeline(&arch, batch, &device, no_reference),
+        } => {
+            let o = atlas_pipeline::bench::PipelineBenchOptions {
+                arch,
+                device: device.parse()?,
+                precision: precision.parse()?,
+                batch,
+                images,
+                models,
+            };
+            pipeline(&o, workers, no_reference)
+        }
         Which::Llava {
             model,
             image,
@@ -334,36 +362,69 @@ fn llava(
     Ok(())
 }
 
-fn pipeline(arch: &str, batch: usize, device: &str, no_reference: bool) -> Result<()> {
+fn pipeline(
+    o: &atlas_pipeline::bench::PipelineBenchOptions,
+    workers: Option<usize>,
+    no_reference: bool,
+) -> Result<()> {
     let samples = shared_dir().join("data/imagenet/samples");
     let files = jpegs(&samples)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let ours = atlas_pipeline::bench::bench_pipeline(&files, o)?;
     println!(
-        "machine: {threads} CPU threads; device {device}; {arch}, batch {batch}, f32, {} photos",
-        files.len()
+        "machine: {threads} CPU threads; device {}; {}, batch {}, {}; {} items ({} photos) x {} models",
+        o.device,
+        o.arch,
+        o.batch,
+        o.precision,
+        ours.images,
+        files.len(),
+        ours.models
     );
-    let ours = atlas_pipeline::bench::bench_pipeline(&files, arch, device.parse()?, batch)?;
-    let reference = if no_reference {
-        None
-    } else {
-        Some(python(&[
+    let reference = match no_reference {
+        true => None,
+        false => Some(python(&[
             "tools/parity/bench_pipeline.py",
             &samples.display().to_string(),
             "--arch",
-            arch,
+            &o.arch,
             "--batch",
-            &batch.to_string(),
-        ])?)
+            &o.batch.to_string(),
+            "--precision",
+            &o.precision.to_string(),
+            "--images",
+            &ours.images.to_string(),
+            "--models",
+            &ours.models.to_string(),
+            "--workers",
+            &workers.unwrap_or(threads).to_string(),
+            "--device",
+            if matches!(o.device, atlas_models::DeviceKind::Cpu) {
+                "cpu"
+            } else {
+                "cuda"
+            },
+        ])?),
     };
+    let theirs = reference.as_ref().and_then(|v| v["images_per_s"].as_f64());
     println!(
         "{:<28} {:>12} {:>14} {:>8}",
-        "", "clip-atlas", "open_clip", "ratio"
+        "images x models / s", "clip-atlas", "open_clip", "ratio"
     );
-    row(
-        "end-to-end (images/s)",
-        ours.images_per_s,
-        reference.as_ref().and_then(|v| v["images_per_s"].as_f64()),
-    );
+    match ours.separate_images_per_s {
+        None => row("end-to-end", ours.shared_images_per_s, theirs),
+        Some(sep) => {
+            row(
+                "end-to-end, shared decode",
+                ours.shared_images_per_s,
+                theirs,
+            );
+            row("end-to-end, model by model", sep, theirs);
+        }
+    }
+    if ours.failed > 0 {
+        println!("({} items failed to decode)", ours.failed);
+    }
     Ok(())
 }
 

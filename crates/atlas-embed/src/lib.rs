@@ -12,7 +12,7 @@ mod keys;
 mod texts;
 
 pub use dense::{DenseEncoder, DenseMaps, embed_dense, load_dense};
-pub use images::{ImageItems, embed_images};
+pub use images::{EmbedTarget, ImageItems, embed_images, embed_images_shared};
 pub use keys::STAGE_VERSION;
 pub use texts::{build_head, embed_texts, prompts_for, text_embeddings};
 

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use atlas_embed::{EmbedOptions, ImageItems};
+use atlas_embed::{EmbedOptions, EmbedTarget, ImageItems};
 use atlas_models::{Clip, DeviceKind, LoadedClip, Precision};
 use atlas_preprocess::PreprocessConfig;
 use atlas_store::Store;
@@ -13,80 +13,154 @@ use atlas_store::Store;
 use crate::PipelineError;
 use crate::execute::Encoders;
 
+/// What `bench pipeline` runs: `models` random-init towers of `arch` over `images` items.
+#[derive(Debug, Clone)]
+pub struct PipelineBenchOptions {
+    pub arch: String,
+    pub device: DeviceKind,
+    pub precision: Precision,
+    pub batch: usize,
+    /// Items embedded (the photos repeated as needed; each repeat is a distinct item, so
+    /// nothing is deduplicated), at least the number of photos.
+    pub images: usize,
+    /// Models over the same images (each its own random init and namespace).
+    pub models: usize,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PipelineBench {
     pub arch: String,
     pub images: usize,
+    pub models: usize,
     pub failed: usize,
     pub batch: usize,
-    pub seconds: f64,
-    pub images_per_s: f64,
+    /// All models through one decode per image (`embed_images_shared`).
+    pub shared_seconds: f64,
+    /// `images x models / shared_seconds`.
+    pub shared_images_per_s: f64,
+    /// The same models one after another, each decoding every image (only when `models > 1`).
+    pub separate_seconds: Option<f64>,
+    pub separate_images_per_s: Option<f64>,
 }
 
 pub fn bench_pipeline(
     files: &[PathBuf],
-    arch: &str,
-    device: DeviceKind,
-    batch: usize,
+    o: &PipelineBenchOptions,
 ) -> Result<PipelineBench, PipelineError> {
-    let config = atlas_models::builtin_config(arch)
-        .ok_or_else(|| PipelineError::Config(format!("unknown architecture `{arch}`")))?;
-    let dev = atlas_models::select_device(device, Precision::F32)?;
-    let activation = config.activation();
-    let model = Clip::init(&config, activation, &dev);
-    let net = LoadedClip {
-        preprocess: PreprocessConfig {
-            size: config.vision.image_size,
-            ..PreprocessConfig::default()
-        },
-        model,
-        config,
-        weights_hash: [0; 32],
-        logit_scale: 100.0,
-        logit_bias: None,
-        device: dev,
-        activation,
-        precision: Precision::F32,
-        layout: atlas_models::Layout::OpenClip,
-        resized_pos_embed: None,
-    };
-    let ids: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
-    let mut hashes = Vec::with_capacity(files.len());
-    for p in files {
-        let bytes = std::fs::read(p).map_err(|e| PipelineError::Io(p.clone(), e))?;
+    let config = atlas_models::builtin_config(&o.arch)
+        .ok_or_else(|| PipelineError::Config(format!("unknown architecture `{}`", o.arch)))?;
+    if files.is_empty() || o.models == 0 {
+        return Err(PipelineError::Config(
+            "bench pipeline: no photos, or --models 0".into(),
+        ));
+    }
+    let dev = atlas_models::select_device(o.device, o.precision)?;
+    let n = o.images.max(files.len());
+    let ids: Vec<String> = (0..n)
+        .map(|i| format!("{}#{}", files[i % files.len()].display(), i / files.len()))
+        .collect();
+    let mut hashes = Vec::with_capacity(n);
+    for i in 0..n {
+        let p = &files[i % files.len()];
+        let mut bytes = std::fs::read(p).map_err(|e| PipelineError::Io(p.clone(), e))?;
+        // Repeats are distinct items (same pixels, own key): nothing is deduplicated.
+        bytes.extend_from_slice(&((i / files.len()) as u64).to_le_bytes());
         hashes.push(atlas_artifacts::ContentHash::of(&bytes));
     }
-    let read = |i: usize| std::fs::read(&files[i]).map_err(|e| e.to_string());
+    let read = |i: usize| std::fs::read(&files[i % files.len()]).map_err(|e| e.to_string());
     let items = ImageItems {
         ids: &ids,
         hashes: &hashes,
         read: &read,
         border_crop: 0,
     };
-    let tmp = std::env::temp_dir().join(format!("atlas-bench-{}", std::process::id()));
-    let store = Store::open(&tmp)?;
-    // Warm-up: one batch through the tower (first-call allocation), not timed.
-    let warm = vec![0f32; 3 * (net.image_size() as usize).pow(2)];
-    net.encode_images(&warm, 1)?;
-    let preprocess = net.preprocess.clone();
-    let net = crate::models::LoadedNet::Clip(net);
+    let make = || -> Result<crate::models::LoadedNet, PipelineError> {
+        let activation = config.activation();
+        let model = Clip::init(&config, activation, &dev);
+        let net = LoadedClip {
+            preprocess: PreprocessConfig {
+                size: config.vision.image_size,
+                ..PreprocessConfig::default()
+            },
+            model,
+            config: config.clone(),
+            weights_hash: [0; 32],
+            logit_scale: 100.0,
+            logit_bias: None,
+            device: dev.clone(),
+            activation,
+            precision: o.precision,
+            layout: atlas_models::Layout::OpenClip,
+            resized_pos_embed: None,
+        };
+        // Warm-up: one batch through the tower (first-call allocation), not timed.
+        let warm = vec![0f32; 3 * (net.image_size() as usize).pow(2)];
+        net.encode_images(&warm, 1)?;
+        Ok(crate::models::LoadedNet::Clip(net))
+    };
+    let nets = (0..o.models)
+        .map(|_| make())
+        .collect::<Result<Vec<_>, _>>()?;
+    let encoders: Vec<Encoders<'_>> = nets.iter().map(Encoders).collect();
+    let preprocess = PreprocessConfig {
+        size: config.vision.image_size,
+        ..PreprocessConfig::default()
+    };
     let opts = EmbedOptions {
-        batch_size: batch,
+        batch_size: o.batch,
         shard_rows: 4096,
         progress: None,
     };
-    let t = Instant::now();
-    let r =
-        atlas_embed::embed_images(&store, "bench", &Encoders(&net), &preprocess, &items, &opts)?;
-    let seconds = t.elapsed().as_secs_f64();
+    let tmp = std::env::temp_dir().join(format!("atlas-bench-{}", std::process::id()));
+    let run = |tag: &str, shared: bool| -> Result<(f64, usize), PipelineError> {
+        let _ = std::fs::remove_dir_all(&tmp);
+        let store = Store::open(&tmp)?;
+        let names: Vec<String> = (0..o.models).map(|m| format!("{tag}-{m}")).collect();
+        let targets: Vec<EmbedTarget<'_>> = names
+            .iter()
+            .zip(&encoders)
+            .map(|(ns, e)| EmbedTarget {
+                namespace: ns,
+                encoder: e,
+            })
+            .collect();
+        let t = Instant::now();
+        let reports = match shared {
+            true => atlas_embed::embed_images_shared(&store, &targets, &preprocess, &items, &opts)?,
+            false => targets
+                .iter()
+                .map(|t| {
+                    atlas_embed::embed_images(
+                        &store,
+                        t.namespace,
+                        t.encoder,
+                        &preprocess,
+                        &items,
+                        &opts,
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        let seconds = t.elapsed().as_secs_f64();
+        Ok((seconds, reports.iter().map(|r| r.failed).sum()))
+    };
+    let (shared_seconds, failed) = run("shared", true)?;
+    let separate = match o.models > 1 {
+        true => Some(run("separate", false)?.0),
+        false => None,
+    };
     let _ = std::fs::remove_dir_all(&tmp);
+    let work = (n * o.models) as f64;
     Ok(PipelineBench {
-        arch: arch.to_string(),
-        images: r.embedded,
-        failed: r.failed,
-        batch,
-        seconds,
-        images_per_s: (r.embedded + r.failed) as f64 / seconds,
+        arch: o.arch.clone(),
+        images: n,
+        models: o.models,
+        failed,
+        batch: o.batch,
+        shared_seconds,
+        shared_images_per_s: work / shared_seconds,
+        separate_seconds: separate,
+        separate_images_per_s: separate.map(|s| work / s),
     })
 }
 

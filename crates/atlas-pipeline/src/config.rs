@@ -69,6 +69,9 @@ pub struct RunConfig {
     /// Decompression-bomb limit: images with more pixels (width x height, from the header) are
     /// refused as per-item errors. Default `$ATLAS_MAX_IMAGE_PIXELS`, else 178,956,970 (Pillow's).
     pub max_image_pixels: Option<u64>,
+    /// Models with the same preprocessing share one decode of each image: at most this many
+    /// are loaded together for it (memory: their weights at once). 1 turns sharing off.
+    pub shared_decode: usize,
 }
 
 impl Default for RunConfig {
@@ -85,6 +88,7 @@ impl Default for RunConfig {
             seed: 0,
             ci_method: CiMethod::Bca,
             max_image_pixels: None,
+            shared_decode: 8,
         }
     }
 }

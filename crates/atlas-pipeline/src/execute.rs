@@ -20,6 +20,7 @@ use crate::registry::{Registry, StageParams};
 use crate::stages::{self, ModelInputs};
 
 mod coverage;
+mod shared;
 use coverage::coverage_batch;
 pub use coverage::coverage_errors;
 
@@ -91,6 +92,8 @@ pub struct Executor<'a> {
     pub shard_rows: usize,
     pub logit_scale: LogitScaleSetting,
     pub progress: bool,
+    /// At most this many models share one decode pass (`[run] shared_decode`; 1: none).
+    pub shared_decode: usize,
 }
 
 /// The network of one model, loaded on first use.
@@ -119,6 +122,7 @@ impl Executor<'_> {
         } else {
             ProgressDrawTarget::hidden()
         });
+        self.embed_shared(plan, &bars, &mut report)?;
         for mi in 0..self.models.len() {
             self.run_model(plan, mi, &bars, &mut report)?;
         }
@@ -186,6 +190,10 @@ impl Executor<'_> {
             let d = &self.datasets[job.dataset];
             match job.kind {
                 JobKind::EmbedImages => {
+                    // A shared decode pass (or another worker) may have done it since the plan.
+                    if self.store.status(kinds::EMBED_COVERAGE, &job.key)? == Status::Cached {
+                        continue;
+                    }
                     let r = self.embed_images(&mut net, job.dataset, bars)?;
                     report.images.push(EmbedCount {
                         model: model.name.clone(),
@@ -444,6 +452,14 @@ impl Executor<'_> {
         .map_err(|e| model_error(&model.name, e))?;
         pb.finish_and_clear();
         tracing::info!(model = %model.name, dataset = %d.name, embedded = r.embedded, cached = r.cached, failed = r.failed, "images");
+        self.write_coverage(model, di)?;
+        Ok(r)
+    }
+
+    /// The coverage marker of `model` on dataset `di`, with the dataset's failed items (so
+    /// errors are reported without reading the shards again).
+    fn write_coverage(&self, model: &ResolvedModel, di: usize) -> Result<(), PipelineError> {
+        let d = &self.datasets[di];
         let failures = atlas_embed::failures_of(self.store, &model.image_ns, &d.index.hashes)?;
         let meta = ManifestMeta::new("embed-coverage", atlas_embed::STAGE_VERSION).with_inputs(
             json!({ "model": model.name, "dataset": d.name, "items": d.index.len(), "failed": failures.len() }),
@@ -455,7 +471,7 @@ impl Executor<'_> {
             meta,
             &[coverage_batch(&d.index.ids, &failures)?],
         )?;
-        Ok(r)
+        Ok(())
     }
 
     /// Embeds `texts` with the model's text tower (cached ones are skipped); returns how many

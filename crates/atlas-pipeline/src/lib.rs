@@ -363,6 +363,7 @@ impl Session<'_> {
             shard_rows: self.cfg.config.run.shard_rows,
             logit_scale: self.cfg.config.run.logit_scale,
             progress,
+            shared_decode: self.cfg.config.run.shared_decode,
         }
     }
 }

@@ -46,7 +46,7 @@ pub const KINDS: [(MotionKind, &str); 2] = [
 ];
 
 /// Bumped when the same configuration would write different images.
-pub const MOTION_VERSION: u32 = 1;
+pub const MOTION_VERSION: u32 = 2;
 
 /// What the split holds (its `config.json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -4,24 +4,37 @@
 //! EPFL-VILAB/3DCommonCorruptions, built on 3D Ken Burns) renders a 60-frame camera path from a
 //! single image + depth and averages its first frames:
 //!
-//! * **xy** (lateral): the camera translates in its image plane so that the *nearest* scene
+//! * **xy** (lateral): the camera translates in its image plane so that the *closest* scene
 //!   point moves linearly (over `linspace(0, 1, 60)`) to a shift of `(du, dv)` pixels, with
-//!   `|du|` an integer in `[50, 75)` of random sign and `dv` an integer in `[-75, 75)`, on a
-//!   512-pixel-wide image with focal length 512; severities 1..5 average the first
-//!   20/30/40/50/60 frames.
+//!   `|du|` an integer in `[50, 75)` of random sign and `dv` an integer in `[-75, 75)`
+//!   (`create_motion.py`: `random_u`, `random_v`, moving `objTo['fltCenterU/V']`; `common.py`
+//!   `process_shift` turns the pixel shift into a camera translation at the closest depth);
+//!   severities 1..5 average the first 20/30/40/50/60 frames.
 //! * **z** (dolly): the camera moves forward by `d_near * s * (1 - c)` at step `s` (`c` uniform
-//!   in `[0.5, 0.6)`, the final crop scale), plus a lateral shift of the nearest point to
-//!   `(du, dv)` with integers in `[-30, 30)`, taken at the dollied nearest depth; severities
-//!   average the first 20/25/30/35/38 frames.
+//!   in `[0.5, 0.6)`, the final crop scale: `process_kenburns`' `fltDepthTo`), plus a lateral
+//!   shift of the closest point to `(du, dv)` with integers in `[-30, 30)`, taken at the dollied
+//!   closest depth; severities average the first 20/25/30/35/38 frames.
+//!
+//! **Which pixels the shifts are in.** ImageNet-3DCC is made from ImageNet images at 224 x 224
+//! (`create_3dcc/dataset.py` `RGBAndDepthDataset`, its ImageNet branch: `Resize(256)`,
+//! `CenterCrop(224)`), and `process_kenburns` works in the loaded image's own pixels
+//! (`objCommon['intWidth']`), so `du`, `dv` are pixels of a 224-pixel image: they are scaled
+//! to the camera's width here (`du * width / 224`, `dv * height / 224`), i.e. the closest point
+//! moves the same fraction of the image as in ImageNet-3DCC (a 50-75 px shift is 22-33% of the
+//! width at severity 5).
+//!
+//! **Which point is the closest.** `process_load` takes `objDepthrange = cv2.minMaxLoc(depth[128:
+//! -128, 128:-128])`: the smallest depth over the *central half* of the (512-pixel) frame, which
+//! on an object-centred photo is the object, not the foreground at the image border. The same
+//! region, scaled to the image (`[h/4, 3h/4) x [w/4, 3w/4)`), gives `d_near` here; only when it
+//! holds no surface (sky only) does the whole frame, then the scene's bound, stand in.
 //!
 //! Here every frame is *rendered* from the moved camera (no point-cloud splatting and no
 //! inpainting of disocclusions — the deviation from 3DCC: a rendered scene has exact
-//! parallax and no holes). Pixel shifts are scaled from 3DCC's 512-pixel width to the camera's
-//! width (`du * width / 512`, `dv * height / 512`) and converted to metres with the camera's own
-//! focal lengths at the nearest depth `d_near` (the smallest z-depth of the sharp frame), so
-//! the nearest point moves the same fraction of the image as in 3DCC. Path parameters are drawn
-//! from the scene's seed (deterministic). The average is taken in `f64` over the `u8` frames
-//! and truncated to `u8`, as 3DCC's `np.uint8(np.mean(frames, 0))`.
+//! parallax and no holes). Shifts are converted to metres with the camera's own focal lengths at
+//! `d_near`. Path parameters are drawn from the scene's seed (deterministic). The average is
+//! taken in `f64` over the `u8` frames and truncated to `u8`, as 3DCC's
+//! `np.uint8(np.mean(frames, 0))`.
 
 use image::RgbImage;
 use rayon::prelude::*;
@@ -39,8 +52,8 @@ pub const PATH_FRAMES: usize = 60;
 pub const XY_FRAMES: [usize; 5] = [20, 30, 40, 50, 60];
 /// Frames averaged per severity 1..=5, z motion.
 pub const Z_FRAMES: [usize; 5] = [20, 25, 30, 35, 38];
-/// 3DCC's reference image width (and focal length) in pixels.
-const REF_WIDTH: f64 = 512.0;
+/// The image side (pixels) 3DCC's pixel shifts are given in: ImageNet's 224 x 224 crops.
+const REF_WIDTH: f64 = 224.0;
 
 /// The kind of camera motion.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -70,11 +83,11 @@ impl MotionKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MotionPath {
     pub kind: MotionKind,
-    /// Final (step 1) shift of the nearest point in 3DCC's 512-pixel units.
+    /// Final (step 1) shift of the closest point in 3DCC's 224-pixel units.
     pub shift_ref_px: [f64; 2],
     /// Final crop scale of the z path (`1.0` for xy).
     pub crop_scale: f64,
-    /// Nearest z-depth of the sharp frame (metres).
+    /// Closest z-depth of the sharp frame's central half (metres).
     pub near_depth: f64,
     /// Camera-centre offsets in the *start* camera's frame, one per frame (metres; `+z` is
     /// forward).
@@ -98,17 +111,8 @@ pub fn motion_path(scene: &Scene, camera: &Camera, kind: MotionKind) -> MotionPa
         }
     };
     let sharp = render(scene, camera);
-    let near = sharp
-        .depth
-        .iter()
-        .copied()
-        .filter(|&d| d > 0.0)
-        .fold(f32::INFINITY, f32::min);
-    let near = if near.is_finite() {
-        near as f64
-    } else {
-        scene.bound.0.norm()
-    };
+    let near = closest_depth(&sharp.depth, camera.width as usize, camera.height as usize)
+        .unwrap_or_else(|| scene.bound.0.norm());
     let (sx, sy) = (
         camera.width as f64 / REF_WIDTH,
         camera.height as f64 / REF_WIDTH,
@@ -132,6 +136,25 @@ pub fn motion_path(scene: &Scene, camera: &Camera, kind: MotionKind) -> MotionPa
         near_depth: near,
         offsets,
     }
+}
+
+/// The smallest positive depth over the central half of a `width x height` depth map
+/// (`[h/4, 3h/4) x [w/4, 3w/4)`, 3DCC's `depth[128:-128, 128:-128]` of a 512-pixel frame), else
+/// over the whole map; `None` when no pixel has a surface.
+pub fn closest_depth(depth: &[f32], width: usize, height: usize) -> Option<f64> {
+    let min_of = |rows: std::ops::Range<usize>, cols: std::ops::Range<usize>| {
+        let m = rows
+            .flat_map(|r| cols.clone().map(move |c| r * width + c))
+            .filter_map(|i| depth.get(i).copied())
+            .filter(|&d| d > 0.0)
+            .fold(f32::INFINITY, f32::min);
+        m.is_finite().then_some(m as f64)
+    };
+    min_of(
+        height / 4..height - height / 4,
+        width / 4..width - width / 4,
+    )
+    .or_else(|| min_of(0..height, 0..width))
 }
 
 /// The camera of frame `i` of `path` (`None` past the path's end).

@@ -336,6 +336,33 @@ fn motion_blur_grows_with_severity() {
 }
 
 #[test]
+fn the_closest_point_is_taken_from_the_central_half_as_3dcc_does() {
+    use atlas_world3d::motion::closest_depth;
+    // 8 x 8: a near foreground (0.5) on the border, the object (2.0 / 3.0) in the middle.
+    let mut d = vec![5.0f32; 64];
+    d[7 * 8 + 3] = 0.5; // bottom row: outside rows 2..6
+    d[3 * 8 + 3] = 3.0;
+    d[4 * 8 + 5] = 2.0;
+    assert_eq!(closest_depth(&d, 8, 8), Some(2.0));
+    // The central half is sky (0): the whole frame stands in.
+    let mut sky = vec![0.0f32; 64];
+    sky[0] = 4.0;
+    assert_eq!(closest_depth(&sky, 8, 8), Some(4.0));
+    assert_eq!(closest_depth(&[0.0; 64], 8, 8), None);
+    // On a rendered view the closest central point is no farther than the frame's closest.
+    let w = world(&small(vec![Shape::Square], 64));
+    let v = &w.views[0];
+    let all = v
+        .depth
+        .iter()
+        .copied()
+        .filter(|&x| x > 0.0)
+        .fold(f32::INFINITY, f32::min);
+    let central = closest_depth(&v.depth, 64, 64).unwrap();
+    assert!(central >= all as f64, "{central} < {all}");
+}
+
+#[test]
 fn written_files_match_the_views() {
     let w = world(&small(vec![Shape::Diamond], 48));
     let dir = tempfile::tempdir().unwrap();

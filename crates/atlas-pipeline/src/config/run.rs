@@ -17,7 +17,7 @@ struct Probe {
 
 pub(super) fn check_run(cfg: &LoadedConfig) -> Result<(), ConfigError> {
     let run = &cfg.config.run;
-    let checks: [(&str, bool, &str); 3] = [
+    let checks: [(&str, bool, &str); 4] = [
         (
             "batch_size",
             run.batch_size == 0,
@@ -27,6 +27,11 @@ pub(super) fn check_run(cfg: &LoadedConfig) -> Result<(), ConfigError> {
             "shard_rows",
             run.shard_rows == 0,
             "must be at least 1 (rows per embedding shard, e.g. 4096)",
+        ),
+        (
+            "shared_decode",
+            run.shared_decode == 0,
+            "must be at least 1 (models sharing one image decode, e.g. 8; 1 turns sharing off)",
         ),
         (
             "max_image_pixels",

@@ -63,6 +63,10 @@ fn unusable_run_values_name_their_line() {
             ":3:14: [run] shard_rows must be at least 1",
         ),
         (
+            "[run]\nshared_decode = 0\n",
+            ":2:17: [run] shared_decode must be at least 1",
+        ),
+        (
             "[run]\nmax_image_pixels = 0\n",
             ":2:20: [run] max_image_pixels must be at least 1",
         ),
