@@ -9,6 +9,7 @@ use toml::Spanned;
 
 mod imagenet;
 mod lmm;
+mod pairs;
 mod role;
 mod run;
 mod slurm;
@@ -17,6 +18,8 @@ pub use lmm::{LmmBackend, LmmEntry};
 pub use slurm::SlurmConfig;
 
 use imagenet::check_imagenet_fields;
+use pairs::check_pairs_format;
+pub use pairs::PairsFormat;
 pub use role::DatasetRole;
 
 /// The whole run description.
@@ -237,10 +240,16 @@ pub struct DatasetEntry {
     /// `benchmark = "imagenet-x"`: `"top"` (default, as the package evaluates) or `"multi"`.
     #[serde(default)]
     pub which_factor: Option<Spanned<String>>,
-    /// Correspondence datasets: the pair annotations (`pairs.json`, `atlas_artifacts::pairs`),
-    /// relative to the config; a `world3d` split has its own.
+    /// Correspondence datasets: the pair annotations, relative to the config: an atlas-pairs
+    /// JSON (`atlas_artifacts::pairs`), or a released root (SPair-71k, Probe3D's ScanNet
+    /// pairs, NAVI). A `world3d` split has its own; `benchmark = "scannet-pairs"` / `"navi"`
+    /// default to their `path`.
     #[serde(default)]
     pub pairs: Option<Spanned<PathBuf>>,
+    /// The layout of `pairs` (`atlas-pairs`, `spair-71k`, `scannet-pairs`, `navi`); default:
+    /// detected from the layout (`config::PairsFormat`).
+    #[serde(default)]
+    pub pairs_format: Option<Spanned<String>>,
 }
 
 fn default_role() -> DatasetRole {
@@ -430,6 +439,7 @@ impl LoadedConfig {
                 (None, _) => {}
             }
             check_imagenet_fields(self, d)?;
+            check_pairs_format(self, d)?;
             if let Some(p) = &d.objectnet_protocol
                 && !["imagenet-groups", "clip-benchmark"].contains(&p.get_ref().as_str())
             {

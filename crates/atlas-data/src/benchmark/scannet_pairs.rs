@@ -45,6 +45,10 @@ impl ScanNetPair {
     pub fn pose_paths(&self, root: &Path) -> [PathBuf; 2] {
         [self.frame_0, self.frame_1].map(|f| self.frame_path(root, "pose", f, "txt"))
     }
+    /// Item ids of the two colour frames, relative to the root: `<scene>/color/<frame>.jpg`.
+    pub fn color_ids(&self) -> [String; 2] {
+        [self.frame_0, self.frame_1].map(|f| format!("{}/color/{f}.jpg", self.scene_id))
+    }
 }
 
 /// The `scannet_test_1500` root.
@@ -98,6 +102,20 @@ impl ScanNetPairs {
                 })
             })
             .collect()
+    }
+
+    /// Every colour frame a pair reads, once, in order of first use: `(item id, path)`.
+    pub fn view_images(&self) -> Result<Vec<(String, PathBuf)>> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for p in self.pairs()? {
+            for (id, path) in p.color_ids().into_iter().zip(p.color_paths(&self.root)) {
+                if seen.insert(id.clone()) {
+                    out.push((id, path));
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
