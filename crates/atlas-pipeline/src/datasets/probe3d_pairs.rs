@@ -213,3 +213,42 @@ pub fn navi_pairs(root: &Path) -> Result<PairSet, PipelineError> {
     }
     Ok(set)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png(img: image::DynamicImage) -> Vec<u8> {
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn depth_pngs_must_be_16_bit_grayscale() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.png");
+        let raw = vec![0u16, 1, 1000, 65535, 4, 5];
+        let img = image::ImageBuffer::<image::Luma<u16>, _>::from_raw(3, 2, raw.clone()).unwrap();
+        std::fs::write(&p, png(image::DynamicImage::ImageLuma16(img))).unwrap();
+        assert_eq!(read_depth_png(&p).unwrap(), (3, 2, raw));
+        let eight = image::GrayImage::from_raw(3, 2, vec![1; 6]).unwrap();
+        std::fs::write(&p, png(image::DynamicImage::ImageLuma8(eight))).unwrap();
+        let e = read_depth_png(&p).unwrap_err().to_string();
+        assert!(e.contains("d.png") && e.contains("16-bit"), "{e}");
+        std::fs::write(&p, b"\xff\xd8\xff not a png").unwrap();
+        let e = read_depth_png(&p).unwrap_err().to_string();
+        assert!(e.contains("d.png") && e.contains("PNG"), "{e}");
+    }
+
+    #[test]
+    fn navi_depth_is_probe3d_float32_inverse_disparity_in_metres() {
+        assert_eq!(navi_depth_m(0), 0.0);
+        // 655350 / v millimetres: v = 655 -> 1.000534.. m, v = 65535 -> 1 cm
+        assert!((navi_depth_m(655) - 1.000_534).abs() < 1e-6);
+        assert!((navi_depth_m(65535) - 0.01).abs() < 1e-7);
+        // float32 throughout, as NumPy computes it
+        let v = 1234u16;
+        assert_eq!(navi_depth_m(v), (1.0f32 / (v as f32 / 655_350.0)) / 1000.0);
+    }
+}
