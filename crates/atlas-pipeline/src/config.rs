@@ -191,7 +191,8 @@ pub enum DatasetKind {
     World,
     /// A benchmark in its released layout, named by `benchmark` (imagenet, imagenet-x,
     /// imagenet-v2, imagenet-sketch, imagenet-r, imagenet-a, imagenet-o, objectnet, imagenet-3dcc,
-    /// inaturalist, sun, places, textures, ninco, coco, flickr30k; see `atlas_data::Benchmark`).
+    /// inaturalist, sun, places, textures, ninco, coco, flickr30k, scannet-pairs, navi; see
+    /// `atlas_data::Benchmark`).
     Benchmark,
 }
 

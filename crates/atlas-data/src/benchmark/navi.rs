@@ -1,6 +1,8 @@
 //! NAVI (Jampani et al. 2023) as Probe3D's correspondence evaluation reads it
-//! (`evals/datasets/navi.py` `NAVI` with `split="test"`, `pair_dataset=True`, commit a1f14640).
-//! Parsers only.
+//! (`evals/datasets/navi.py` `NAVI` with `split="test"`, `pair_dataset=True`, commit a1f14640):
+//! collections, annotations and the test pairs here; the paired images as an image listing in
+//! [`super::PairImages`] (`benchmark = "navi"`); the pipeline builds the correspondence stage's
+//! pair set (depth PNGs decoded there, `atlas-pipeline/src/datasets/probe3d_pairs.rs`).
 //!
 //! Layout under `<root>` (Probe3D: `data/navi_v1`, after `data_processing/resize_navi.py`):
 //! - `<object>/multiview_*/` and `<object>/wild_set/` collections, each with

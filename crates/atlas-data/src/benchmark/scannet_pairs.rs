@@ -1,6 +1,9 @@
 //! ScanNet correspondence pairs (the SuperGlue / LoFTR `scannet_test_1500` split) as Probe3D
-//! reads them (`evals/datasets/scannet_pairs.py` `ScanNetPairsDataset`, commit a1f14640).
-//! Parsers only.
+//! reads them (`evals/datasets/scannet_pairs.py` `ScanNetPairsDataset`, commit a1f14640): the
+//! pair list, intrinsics and poses here; the paired colour frames as an image listing in
+//! [`super::PairImages`] (`benchmark = "scannet-pairs"`); the pipeline builds the
+//! correspondence stage's pair set from them (depth PNGs decoded there,
+//! `atlas-pipeline/src/datasets/probe3d_pairs.rs`).
 //!
 //! Layout under `<root>` (Probe3D: `data/scannet_test_1500`):
 //! - `test.npz`, array `name`: `N x 4` integers `(room_id, seq_id, frame_0, frame_1)`; the
