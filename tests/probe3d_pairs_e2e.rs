@@ -51,7 +51,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         c ^= b as u32;
         for _ in 0..8 {
-            c = if c & 1 == 1 { (c >> 1) ^ 0xEDB8_8320 } else { c >> 1 };
+            c = if c & 1 == 1 {
+                (c >> 1) ^ 0xEDB8_8320
+            } else {
+                c >> 1
+            };
         }
     }
     !c
@@ -60,7 +64,11 @@ fn crc32(bytes: &[u8]) -> u32 {
 /// A `.npy` v1.0 of `dtype` (`<f8` / `<i8`) and `shape` holding `data` (little-endian).
 fn npy(dtype: &str, shape: &[usize], data: Vec<u8>) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
-    let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let shape = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
     let mut header = format!("{{'descr': '{dtype}', 'fortran_order': False, 'shape': {shape}, }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
@@ -135,7 +143,8 @@ struct World {
 impl World {
     fn read(ws: &Workspace) -> World {
         let dir = ws.path().join("world/world3d");
-        let pairs = serde_json::from_slice(&std::fs::read(dir.join("pairs.json")).unwrap()).unwrap();
+        let pairs =
+            serde_json::from_slice(&std::fs::read(dir.join("pairs.json")).unwrap()).unwrap();
         World { dir, pairs }
     }
     fn view(&self, i: usize) -> &Value {
@@ -154,14 +163,19 @@ impl World {
     }
     fn depth(&self, i: usize) -> Vec<f32> {
         let b = std::fs::read(self.dir.join(self.view(i)["depth_file"].as_str().unwrap())).unwrap();
-        b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+        b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect()
     }
     fn rgb(&self, i: usize) -> Vec<u8> {
         std::fs::read(self.dir.join(self.view(i)["image"].as_str().unwrap())).unwrap()
     }
     fn size(&self, i: usize) -> (u32, u32) {
         let v = self.view(i);
-        (v["width"].as_u64().unwrap() as u32, v["height"].as_u64().unwrap() as u32)
+        (
+            v["width"].as_u64().unwrap() as u32,
+            v["height"].as_u64().unwrap() as u32,
+        )
     }
     fn rt(&self, i: usize) -> ([[f64; 3]; 3], [f64; 3]) {
         let c = &self.view(i)["camera"];
@@ -218,24 +232,45 @@ fn write_scannet(w: &World, out: &Path) -> Vec<(usize, usize)> {
         assert_eq!(k_of(a), k_of(b), "one camera per scene");
         let [fx, fy, cx, cy] = k_of(a);
         let kmat = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0];
-        intr.push((scene.clone(), npy("<f8", &[3, 3], kmat.iter().flat_map(|x| x.to_le_bytes()).collect())));
+        intr.push((
+            scene.clone(),
+            npy(
+                "<f8",
+                &[3, 3],
+                kmat.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
+        ));
         names.extend([k as i64, 0, 0, 1]);
         for (frame, i) in [a, b].into_iter().enumerate() {
             let s = out.join(&scene);
             put(&s.join(format!("color/{frame}.jpg")), &w.rgb(i));
-            let png = w.view(i)["depth_file"].as_str().unwrap().replace(".f32", ".png");
-            put(&s.join(format!("depth/{frame}.png")), &std::fs::read(w.dir.join(png)).unwrap());
+            let png = w.view(i)["depth_file"]
+                .as_str()
+                .unwrap()
+                .replace(".f32", ".png");
+            put(
+                &s.join(format!("depth/{frame}.png")),
+                &std::fs::read(w.dir.join(png)).unwrap(),
+            );
             let (r, t) = w.rt(i);
             let rc = transpose(&r);
-            let tc: [f64; 3] = std::array::from_fn(|j| -(0..3).map(|m| rc[j][m] * t[m]).sum::<f64>());
+            let tc: [f64; 3] =
+                std::array::from_fn(|j| -(0..3).map(|m| rc[j][m] * t[m]).sum::<f64>());
             let rows: Vec<String> = (0..3)
                 .map(|j| format!("{:?} {:?} {:?} {:?}", rc[j][0], rc[j][1], rc[j][2], tc[j]))
                 .chain(["0 0 0 1".to_string()])
                 .collect();
-            put(&s.join(format!("pose/{frame}.txt")), rows.join("\n").as_bytes());
+            put(
+                &s.join(format!("pose/{frame}.txt")),
+                rows.join("\n").as_bytes(),
+            );
         }
     }
-    let name = npy("<i8", &[pairs.len(), 4], names.iter().flat_map(|x| x.to_le_bytes()).collect());
+    let name = npy(
+        "<i8",
+        &[pairs.len(), 4],
+        names.iter().flat_map(|x| x.to_le_bytes()).collect(),
+    );
     put(&out.join("test.npz"), &npz(&[("name".into(), name)]));
     put(&out.join("intrinsics.npz"), &npz(&intr));
     pairs
@@ -246,27 +281,55 @@ fn quaternion(r: &[[f64; 3]; 3]) -> [f64; 4] {
     let tr = r[0][0] + r[1][1] + r[2][2];
     if tr > 0.0 {
         let s = (tr + 1.0).sqrt() * 2.0;
-        [0.25 * s, (r[2][1] - r[1][2]) / s, (r[0][2] - r[2][0]) / s, (r[1][0] - r[0][1]) / s]
+        [
+            0.25 * s,
+            (r[2][1] - r[1][2]) / s,
+            (r[0][2] - r[2][0]) / s,
+            (r[1][0] - r[0][1]) / s,
+        ]
     } else if r[0][0] > r[1][1] && r[0][0] > r[2][2] {
         let s = (1.0 + r[0][0] - r[1][1] - r[2][2]).sqrt() * 2.0;
-        [(r[2][1] - r[1][2]) / s, 0.25 * s, (r[0][1] + r[1][0]) / s, (r[0][2] + r[2][0]) / s]
+        [
+            (r[2][1] - r[1][2]) / s,
+            0.25 * s,
+            (r[0][1] + r[1][0]) / s,
+            (r[0][2] + r[2][0]) / s,
+        ]
     } else if r[1][1] > r[2][2] {
         let s = (1.0 + r[1][1] - r[0][0] - r[2][2]).sqrt() * 2.0;
-        [(r[0][2] - r[2][0]) / s, (r[0][1] + r[1][0]) / s, 0.25 * s, (r[1][2] + r[2][1]) / s]
+        [
+            (r[0][2] - r[2][0]) / s,
+            (r[0][1] + r[1][0]) / s,
+            0.25 * s,
+            (r[1][2] + r[2][1]) / s,
+        ]
     } else {
         let s = (1.0 + r[2][2] - r[0][0] - r[1][1]).sqrt() * 2.0;
-        [(r[1][0] - r[0][1]) / s, (r[0][2] + r[2][0]) / s, (r[1][2] + r[2][1]) / s, 0.25 * s]
+        [
+            (r[1][0] - r[0][1]) / s,
+            (r[0][2] + r[2][0]) / s,
+            (r[1][2] + r[2][1]) / s,
+            0.25 * s,
+        ]
     }
 }
 
 /// NAVI's 16-bit depth code of `d` metres (`utils.read_depth` inverted: `v = 655.35 / d`).
 fn navi_code(d: f32) -> u16 {
-    if d <= 0.0 { 0 } else { (655.35 / d as f64).round().clamp(1.0, 65535.0) as u16 }
+    if d <= 0.0 {
+        0
+    } else {
+        (655.35 / d as f64).round().clamp(1.0, 65535.0) as u16
+    }
 }
 
 /// Probe3D's decoding: `1 / (v / (65535 * 10)) / 1000` in float32, 0 for `v = 0`.
 fn navi_decode(v: u16) -> f32 {
-    if v == 0 { 0.0 } else { (1.0f32 / (v as f32 / 655_350.0f32)) / 1000.0f32 }
+    if v == 0 {
+        0.0
+    } else {
+        (1.0f32 / (v as f32 / 655_350.0f32)) / 1000.0f32
+    }
 }
 
 /// The world's geometric pairs in NAVI's layout: an object per pair with a `wild_set` of its
@@ -287,13 +350,21 @@ fn write_navi(w: &World, out: &Path) -> Vec<(usize, usize)> {
             put(&col.join(format!("images/downsampled_{id}.jpg")), &w.rgb(i));
             let (wd, ht) = w.size(i);
             let codes = w.depth(i).into_iter().map(navi_code).collect();
-            put(&col.join(format!("depth/downsampled_{id}.png")), &png16(wd, ht, codes));
+            put(
+                &col.join(format!("depth/downsampled_{id}.png")),
+                &png16(wd, ht, codes),
+            );
             let (r, t) = w.rt(i);
             let f = w.view(i)["camera"]["intrinsics"][0].clone();
-            anns.push(json!({"filename": format!("{id}.jpg"), "image_size": [ht, wd],
-                "camera": {"q": quaternion(&r), "t": t.map(|x| x * 1000.0), "focal_length": f}}));
+            anns.push(
+                json!({"filename": format!("{id}.jpg"), "image_size": [ht, wd],
+                "camera": {"q": quaternion(&r), "t": t.map(|x| x * 1000.0), "focal_length": f}}),
+            );
         }
-        put(&obj.join("wild_set/annotations.json"), Value::from(anns).to_string().as_bytes());
+        put(
+            &obj.join("wild_set/annotations.json"),
+            Value::from(anns).to_string().as_bytes(),
+        );
     }
     pairs.into_iter().step_by(2).collect()
 }
@@ -302,15 +373,39 @@ fn write_navi(w: &World, out: &Path) -> Vec<(usize, usize)> {
 fn geometric_rows(ws: &Workspace, dataset: &str) -> Vec<(String, f64, i64, i64, i64)> {
     let t = &atlas_store::read_parquet_file(&ws.path().join("results/correspondence.parquet"))
         .unwrap()[0];
-    let col = |n: &str| t.column_by_name(n).unwrap_or_else(|| panic!("column {n}")).clone();
+    let col = |n: &str| {
+        t.column_by_name(n)
+            .unwrap_or_else(|| panic!("column {n}"))
+            .clone()
+    };
     let (d, task, metric) = (col("dataset"), col("task"), col("metric"));
-    let s = |a: &std::sync::Arc<dyn Array>, i| a.as_any().downcast_ref::<StringArray>().unwrap().value(i).to_string();
+    let s = |a: &std::sync::Arc<dyn Array>, i| {
+        a.as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap()
+            .value(i)
+            .to_string()
+    };
     let value = col("value");
     let value = value.as_any().downcast_ref::<Float64Array>().unwrap();
-    let int = |n: &str, i| col(n).as_any().downcast_ref::<Int64Array>().unwrap().value(i);
+    let int = |n: &str, i| {
+        col(n)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .value(i)
+    };
     let mut rows: Vec<_> = (0..t.num_rows())
         .filter(|&i| s(&d, i) == dataset && s(&task, i) == "geometric")
-        .map(|i| (s(&metric, i), value.value(i), int("n_pairs", i), int("n_scored", i), int("n_points", i)))
+        .map(|i| {
+            (
+                s(&metric, i),
+                value.value(i),
+                int("n_pairs", i),
+                int("n_scored", i),
+                int("n_points", i),
+            )
+        })
         .collect();
     rows.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(rows.len(), 3, "3 px thresholds of {dataset}: {rows:?}");
@@ -330,16 +425,36 @@ fn scannet_pairs_layout_gives_the_world3d_geometric_tables() {
     w.reference(&ws.path().join("mm"), &pairs, |d| {
         ((d as f64 * 1000.0).round().clamp(0.0, 65535.0) as u16) as f32 / 1000.0
     });
-    let extra = dataset("scannet", "kind = \"benchmark\"\nbenchmark = \"scannet-pairs\"\npath = \"scannet\"\n")
-        + &dataset("world3d-mm", &format!("{REFERENCE}pairs = \"mm/pairs.json\"\n"));
+    let extra = dataset(
+        "scannet",
+        "kind = \"benchmark\"\nbenchmark = \"scannet-pairs\"\npath = \"scannet\"\n",
+    ) + &dataset(
+        "world3d-mm",
+        &format!("{REFERENCE}pairs = \"mm/pairs.json\"\n"),
+    );
     write_config(&ws, &extra);
     let out = stdout(&ws.run(&["--only", "correspondence"]));
-    assert!(out.contains("dense features fixture-a / scannet: 0 new"), "same bytes, cached: {out}");
-    let (s, mm, world) = (geometric_rows(&ws, "scannet"), geometric_rows(&ws, "world3d-mm"), geometric_rows(&ws, "world3d"));
+    assert!(
+        out.contains("dense features fixture-a / scannet: 0 new"),
+        "same bytes, cached: {out}"
+    );
+    let (s, mm, world) = (
+        geometric_rows(&ws, "scannet"),
+        geometric_rows(&ws, "world3d-mm"),
+        geometric_rows(&ws, "world3d"),
+    );
     assert_eq!(s, mm, "ScanNet layout vs the mm-quantised atlas-pairs copy");
-    assert!(s.iter().all(|r| r.2 == pairs.len() as i64 && r.3 == r.2 && r.4 > 0), "{s:?}");
+    assert!(
+        s.iter()
+            .all(|r| r.2 == pairs.len() as i64 && r.3 == r.2 && r.4 > 0),
+        "{s:?}"
+    );
     for (a, b) in s.iter().zip(&world) {
-        assert_eq!((&a.0, a.2, a.3, a.4), (&b.0, b.2, b.3, b.4), "{s:?} vs {world:?}");
+        assert_eq!(
+            (&a.0, a.2, a.3, a.4),
+            (&b.0, b.2, b.3, b.4),
+            "{s:?} vs {world:?}"
+        );
         assert!((a.1 - b.1).abs() <= 0.01, "{s:?} vs {world:?}");
     }
 }
@@ -353,22 +468,43 @@ fn navi_layout_gives_the_world3d_geometric_tables() {
     let kept = write_navi(&w, &ws.path().join("navi"));
     assert!(kept.len() >= 3, "{kept:?}");
     w.reference(&ws.path().join("ref"), &kept, |d| navi_decode(navi_code(d)));
-    let extra = dataset("navi", "kind = \"benchmark\"\nbenchmark = \"navi\"\npath = \"navi\"\n")
-        + &dataset("navi-ref", &format!("{REFERENCE}pairs = \"ref/pairs.json\"\n"));
+    let extra = dataset(
+        "navi",
+        "kind = \"benchmark\"\nbenchmark = \"navi\"\npath = \"navi\"\n",
+    ) + &dataset(
+        "navi-ref",
+        &format!("{REFERENCE}pairs = \"ref/pairs.json\"\n"),
+    );
     write_config(&ws, &extra);
     ws.run(&["--only", "correspondence"]);
     let (n, r) = (geometric_rows(&ws, "navi"), geometric_rows(&ws, "navi-ref"));
-    assert!(n.iter().all(|x| x.2 == kept.len() as i64 && x.3 == x.2 && x.4 > 0), "{n:?}");
+    assert!(
+        n.iter()
+            .all(|x| x.2 == kept.len() as i64 && x.3 == x.2 && x.4 > 0),
+        "{n:?}"
+    );
     assert_eq!(n, r, "NAVI layout vs its atlas-pairs copy");
 }
 
 #[test]
 fn unknown_pairs_format_is_refused_with_its_line() {
     let ws = Workspace::new(&["fixture-a"]);
-    write_config(&ws, &dataset("x", "kind = \"folder\"\npath = \"x\"\npairs = \"x\"\npairs_format = \"scannet\"\n"));
+    write_config(
+        &ws,
+        &dataset(
+            "x",
+            "kind = \"folder\"\npath = \"x\"\npairs = \"x\"\npairs_format = \"scannet\"\n",
+        ),
+    );
     let out = ws.output(&["--only", "correspondence"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("unknown pairs_format `scannet`") && err.contains("line"), "{err}");
-    assert!(err.contains("scannet-pairs"), "lists the known formats: {err}");
+    assert!(
+        err.contains("unknown pairs_format `scannet`") && err.contains("line"),
+        "{err}"
+    );
+    assert!(
+        err.contains("scannet-pairs"),
+        "lists the known formats: {err}"
+    );
 }

@@ -5,9 +5,9 @@
 use std::fs;
 use std::path::Path;
 
+use atlas_data::Benchmark;
 use atlas_data::DataError;
 use atlas_data::benchmark::npz::{parse_npy, read_npz};
-use atlas_data::Benchmark;
 use atlas_data::benchmark::{
     NAVI_MAX_PAIR_ANGLE, NAVI_PAIR_SEED, Navi, ScanNetPairs, Spair71k, SpairSplit, read_pose,
 };
@@ -322,7 +322,11 @@ fn navi_test_pairs_keep_every_fourth_instance_and_draw_an_admissible_partner() {
     for p in &pairs {
         assert!(cand[&p.view_0].contains(&p.view_1), "{p:?}");
     }
-    assert_eq!(navi.test_pairs(NAVI_PAIR_SEED).unwrap().1, pairs, "deterministic");
+    assert_eq!(
+        navi.test_pairs(NAVI_PAIR_SEED).unwrap().1,
+        pairs,
+        "deterministic"
+    );
     // the draw depends on the seed: over a few seeds, `a` gets more than one partner
     let partners: std::collections::BTreeSet<String> = (0..16)
         .map(|s| navi.test_pairs(s).unwrap().1[0].view_1.clone())
@@ -374,7 +378,10 @@ fn scannet_pair_images_list_each_colour_frame_once() {
         }
     }
     assert_eq!(got, want);
-    assert_eq!(want[0], format!("{}/color/{}.jpg", pairs[0].scene_id, pairs[0].frame_0));
+    assert_eq!(
+        want[0],
+        format!("{}/color/{}.jpg", pairs[0].scene_id, pairs[0].frame_0)
+    );
     assert!(listed.errors.is_empty(), "{:?}", listed.errors);
     // a frame file missing is an item error naming it, not a silent gap
     fs::remove_file(&pairs[0].color_paths(root)[0]).unwrap();

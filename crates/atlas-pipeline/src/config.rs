@@ -18,8 +18,8 @@ pub use lmm::{LmmBackend, LmmEntry};
 pub use slurm::SlurmConfig;
 
 use imagenet::check_imagenet_fields;
-use pairs::check_pairs_format;
 pub use pairs::PairsFormat;
+use pairs::check_pairs_format;
 pub use role::DatasetRole;
 
 /// The whole run description.

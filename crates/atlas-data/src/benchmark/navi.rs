@@ -287,7 +287,10 @@ impl Navi {
             if !candidates.contains_key(&key) {
                 candidates.insert(key.clone(), col.pair_candidates(NAVI_MAX_PAIR_ANGLE)?);
             }
-            let partners = candidates[&key].get(&inst.view).cloned().unwrap_or_default();
+            let partners = candidates[&key]
+                .get(&inst.view)
+                .cloned()
+                .unwrap_or_default();
             if partners.is_empty() {
                 return Err(DataError::Invalid {
                     what: "NAVI annotations",
@@ -328,18 +331,18 @@ pub struct NaviPair {
 }
 
 fn test_instances_of(cols: &[NaviCollection]) -> Vec<NaviInstance> {
-        let mut out = Vec::new();
-        for c in cols.iter().filter(|c| c.collection_id == "wild_set") {
-            let others = cols.iter().filter(|o| o.object_id == c.object_id).count();
-            if others < 2 {
-                continue; // Probe3D: "Skipping object"
-            }
-            out.extend(c.views.iter().map(|v| NaviInstance {
-                object_id: c.object_id.clone(),
-                collection_id: c.collection_id.clone(),
-                view: v.clone(),
-            }));
+    let mut out = Vec::new();
+    for c in cols.iter().filter(|c| c.collection_id == "wild_set") {
+        let others = cols.iter().filter(|o| o.object_id == c.object_id).count();
+        if others < 2 {
+            continue; // Probe3D: "Skipping object"
         }
-        out.sort();
-        out
+        out.extend(c.views.iter().map(|v| NaviInstance {
+            object_id: c.object_id.clone(),
+            collection_id: c.collection_id.clone(),
+            view: v.clone(),
+        }));
+    }
+    out.sort();
+    out
 }

@@ -12,7 +12,10 @@ use crate::config::{DatasetEntry, DatasetKind, DatasetRole, LoadedConfig, PairsF
 
 /// The ScanNet-pairs / NAVI benchmark a dataset lists, if it is one.
 fn pair_benchmark(d: &DatasetEntry) -> Option<PairsFormat> {
-    let b = d.benchmark.as_ref().filter(|_| d.kind == DatasetKind::Benchmark)?;
+    let b = d
+        .benchmark
+        .as_ref()
+        .filter(|_| d.kind == DatasetKind::Benchmark)?;
     match atlas_data::Benchmark::from_name(b.get_ref()).ok()? {
         atlas_data::Benchmark::ScanNetPairs => Some(PairsFormat::ScanNetPairs),
         atlas_data::Benchmark::Navi => Some(PairsFormat::Navi),

@@ -165,9 +165,10 @@ pub fn navi_pairs(root: &Path) -> Result<PairSet, PipelineError> {
                 idx[slot] = i;
                 continue;
             }
-            let a = col.annotations.get(view.as_str()).ok_or_else(|| {
-                bad(&anno_path, format!("no annotation for view {view:?}"))
-            })?;
+            let a = col
+                .annotations
+                .get(view.as_str())
+                .ok_or_else(|| bad(&anno_path, format!("no annotation for view {view:?}")))?;
             let depth_path = col.depth_path(view);
             let (w, h, raw) = read_depth_png(&depth_path)?;
             let [oh, ow] = a.image_size.map(f64::from);
