@@ -496,12 +496,18 @@ fn unknown_pairs_format_is_refused_with_its_line() {
             "kind = \"folder\"\npath = \"x\"\npairs = \"x\"\npairs_format = \"scannet\"\n",
         ),
     );
+    let text = std::fs::read_to_string(ws.path().join("pipeline.toml")).unwrap();
+    let line = 1 + text
+        .lines()
+        .position(|l| l.starts_with("pairs_format"))
+        .unwrap();
     let out = ws.output(&["--only", "correspondence"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        err.contains("unknown pairs_format `scannet`") && err.contains("line"),
-        "{err}"
+        err.contains("unknown pairs_format `scannet`")
+            && err.contains(&format!("pipeline.toml:{line}:")),
+        "line {line}: {err}"
     );
     assert!(
         err.contains("scannet-pairs"),

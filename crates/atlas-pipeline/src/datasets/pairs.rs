@@ -184,7 +184,8 @@ pub fn read_pairs(
     let ids: std::collections::HashSet<&str> = index.ids.iter().map(String::as_str).collect();
     if let Some(v) = set.views.iter().find(|v| !ids.contains(v.image.as_str())) {
         return Err(bad(format!(
-            "{} image `{}` is not an item of the dataset: {listing}",
+            "{} image `{}` is not an item of the dataset (a missing or unreadable file is \
+             warned about as `item not listed`): {listing}",
             format.name(),
             v.image
         )));

@@ -91,23 +91,25 @@ pub fn scannet_pairs(root: &Path) -> Result<PairSet, PipelineError> {
         let depths = p.depth_paths(root);
         let poses = p.pose_paths(root);
         let mut idx = [0usize; 2];
-        for v in 0..2 {
-            if let Some(&i) = index_of.get(&ids[v]) {
+        for (v, (id, (pose_path, depth_path))) in
+            ids.iter().zip(poses.iter().zip(&depths)).enumerate()
+        {
+            if let Some(&i) = index_of.get(id) {
                 idx[v] = i;
                 continue;
             }
-            let m = read_pose(&poses[v])?;
+            let m = read_pose(pose_path)?;
             if m[3] != [0.0, 0.0, 0.0, 1.0] {
                 return Err(bad(
-                    &poses[v],
+                    pose_path,
                     format!("last row {:?}, expected 0 0 0 1 (a rigid pose)", m[3]),
                 ));
             }
-            let c2w = Pose::from_rows(&m).map_err(|e| bad(&poses[v], e))?;
-            let w2c = c2w.inverse().map_err(|e| bad(&poses[v], e))?;
-            let (w, h, mm) = read_depth_png(&depths[v])?;
+            let c2w = Pose::from_rows(&m).map_err(|e| bad(pose_path, e))?;
+            let w2c = c2w.inverse().map_err(|e| bad(pose_path, e))?;
+            let (w, h, mm) = read_depth_png(depth_path)?;
             set.views.push(PairView {
-                image: ids[v].clone(),
+                image: id.clone(),
                 width: w,
                 height: h,
                 category: p.scene_id.clone(),
@@ -118,7 +120,7 @@ pub fn scannet_pairs(root: &Path) -> Result<PairSet, PipelineError> {
             });
             c2w_of.push(c2w);
             idx[v] = set.views.len() - 1;
-            index_of.insert(ids[v].clone(), idx[v]);
+            index_of.insert(id.clone(), idx[v]);
         }
         let rel = Pose::relative_from_camera_to_world(&c2w_of[idx[0]], &c2w_of[idx[1]])
             .and_then(|r| r.rotation_angle_deg())
