@@ -332,12 +332,29 @@ fn navi_decode(v: u16) -> f32 {
     }
 }
 
-/// The world's geometric pairs in NAVI's layout: an object per pair with a `wild_set` of its
+/// The world's geometric pairs (those NAVI's rule admits) in NAVI's layout: an object per
+/// pair with a `wild_set` of its
 /// two views (ids `<k>0`, `<k>1`) and an empty `multiview_00` (Probe3D skips objects without
 /// one). The test instances sorted are `obj<k>/<k>0, obj<k>/<k>1, ...`; keeping every fourth
 /// keeps `<k>0` of every even `k`, whose only admissible partner is `<k>1`: the even pairs.
 fn write_navi(w: &World, out: &Path) -> Vec<(usize, usize)> {
-    let pairs = w.geometric();
+    // Probe3D pairs a view only with views 0 < angle <= 120 degrees away: the world's pairs
+    // at 0 degrees (a move along the view axis) have no NAVI counterpart.
+    let pairs: Vec<(usize, usize)> = w
+        .geometric()
+        .into_iter()
+        .filter(|&(a, b)| {
+            let rot = w.pairs["pairs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["task"] == "geometric" && p["a"] == a && p["b"] == b)
+                .unwrap()["rotation_deg"]
+                .as_f64()
+                .unwrap();
+            rot > 0.01 && rot < 119.99
+        })
+        .collect();
     for (k, &(a, b)) in pairs.iter().enumerate() {
         let obj = out.join(format!("obj{k:03}"));
         put(&obj.join("multiview_00/annotations.json"), b"[]");

@@ -343,6 +343,19 @@ fn navi_test_pairs_keep_every_fourth_instance_and_draw_an_admissible_partner() {
     want.dedup();
     let got: Vec<&str> = listed.items.iter().map(|i| i.id.as_str()).collect();
     assert_eq!(got, want);
+    // a rotation whose angle to itself rounds above 0 (tr(R R^T) = 3 - 4e-16 in f64, an
+    // angle of 1.2e-6 degrees) still never pairs a view with itself
+    let q = [-0.731, 0.695, 0.528, -0.49];
+    let odd: Vec<(&str, [f64; 4])> = ids.iter().map(|id| (*id, q)).collect();
+    write(&wild.join("annotations.json"), &navi_anno(&odd));
+    let cols = navi.collections().unwrap();
+    let w = cols.iter().find(|c| c.collection_id == "wild_set").unwrap();
+    for (v, partners) in w.pair_candidates(NAVI_MAX_PAIR_ANGLE).unwrap() {
+        assert!(
+            !partners.contains(&v),
+            "{v} pairs with itself: {partners:?}"
+        );
+    }
     // a kept view with no admissible partner (all others at 0 degrees) is an error
     let same: Vec<(&str, [f64; 4])> = ids.iter().map(|id| (*id, qz(0.0))).collect();
     write(&wild.join("annotations.json"), &navi_anno(&same));

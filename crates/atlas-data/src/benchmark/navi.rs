@@ -122,8 +122,8 @@ impl NaviCollection {
             .join(format!("downsampled_{id}.png"))
     }
 
-    /// For each view, the views whose relative rotation lies in `(0, max_angle]` degrees
-    /// (`generate_instance_pairs` before its random draw). A view without annotation is an error.
+    /// For each view, the other views whose relative rotation lies in `(0, max_angle]` degrees
+    /// (`generate_instance_pairs` before its random draw; never the view itself, see below). A view without annotation is an error.
     pub fn pair_candidates(&self, max_angle: f64) -> Result<BTreeMap<String, Vec<String>>> {
         let rots = self
             .views
@@ -144,7 +144,13 @@ impl NaviCollection {
             let partners = rots
                 .iter()
                 .enumerate()
-                .filter(|(_, b)| {
+                .filter(|&(j, b)| {
+                    // The view itself is never its own partner: Probe3D's `> 0` test is meant
+                    // to exclude it, but `tr(R R^T)` can round a hair below 3 (in float32 as in
+                    // f64), so its angle to itself is not reliably 0.
+                    if j == i {
+                        return false;
+                    }
                     // trace(A B^T) = sum_ij A_ij B_ij
                     let tr: f64 = (0..3)
                         .flat_map(|r| (0..3).map(move |c| a[r][c] * b[r][c]))
