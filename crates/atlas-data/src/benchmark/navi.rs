@@ -21,9 +21,11 @@
 //! order and are not reproduced: [`NaviCollection::pair_candidates`] gives each view's
 //! admissible partners (sorted), and [`Navi::test_pairs`] fixes one documented, deterministic
 //! rule in their place: every fourth test instance of the *sorted* list (Probe3D's
-//! `instances[::4]`), each paired with the admissible partner at index
-//! `u64_le(blake3("navi-pair/{seed}/{object}/{collection}/{view}")[..8]) mod n` of its sorted
-//! candidates, `seed` = [`NAVI_PAIR_SEED`] (Probe3D's `torch.manual_seed(8)`): a uniform draw
+//! `instances[::4]`), each paired with one of its admissible partners, sorted by id (never
+//! the view itself: its float angle to itself can round above 0, which Probe3D's `> 0` test
+//! does not guard against), the one at index
+//! `u64_le(blake3("navi-pair/{seed}/{object}/{collection}/{view}")[..8]) mod n`,
+//! `seed` = [`NAVI_PAIR_SEED`] (Probe3D's `torch.manual_seed(8)`): a uniform draw
 //! among the admissible partners, as `torch.multinomial` over 0/1 weights is, but reproducible
 //! and independent of the listing order. The colour images the pairs read are listed by
 //! [`super::PairImages`] (`benchmark = "navi"`); the pipeline builds the pair set.
