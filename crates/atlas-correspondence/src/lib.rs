@@ -16,7 +16,11 @@
 //!   every pixel with depth back-projected, features bilinearly sampled at its projection,
 //!   cosine kNN with Lowe's ratio test keeping the best [`Params::num_corr`] matches, each
 //!   match's error the pixel distance between view 1's point and view 0's point moved by the
-//!   relative pose. Recall at [`Params::px_thresholds`] (pixels of the scaled map), pooled over
+//!   relative pose. Views from two cameras (NAVI) are each back-projected and sampled with
+//!   their own intrinsics and the error is in view 1's pixels (Probe3D's NAVI 2D error); one
+//!   camera is the ScanNet computation exactly. Pairs come from a world3d split, an
+//!   atlas-pairs JSON, or Probe3D's released ScanNet-pairs / NAVI roots (the pipeline's pair
+//!   adapters). Recall at [`Params::px_thresholds`] (pixels of the scaled map), pooled over
 //!   all matches of all pairs; per-pair recall at [`Params::binned_px`] averaged within
 //!   relative-rotation bins ([`Params::rotation_bins`]).
 //! - **Semantic pairs** (two instances of one category with keypoints; SPair-71k's protocol):

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use atlas_artifacts::pairs::{Pair, PairSet, PairTask, PairView};
-use atlas_metrics::correspondence::geometric::scannet_pair_errors;
+use atlas_metrics::correspondence::geometric::depth_pair_errors;
 use atlas_metrics::correspondence::semantic::{Keypoint, pair_errors, threshold_scale};
 use atlas_metrics::correspondence::{DepthMap, FeatureMap, Intrinsics, Pose};
 use atlas_stagekit::stage::{DenseSet, StageSet};
@@ -120,18 +120,15 @@ fn geometric(
     let score = || -> Result<Vec<f64>, String> {
         let (f0, f1) = (features(dense, ids, a)?, features(dense, ids, b)?);
         let ((k0, w2c0), (k1, w2c1)) = (camera_pose(a)?, camera_pose(b)?);
-        if k0.matrix() != k1.matrix() || (a.width, a.height) != (b.width, b.height) {
-            return Err(
-                "the two views differ in intrinsics or size (the protocol takes one camera)".into(),
-            );
-        }
         let rel = Pose::relative_from_world_to_camera(&w2c0, &w2c1).map_err(|e| e.to_string())?;
-        scannet_pair_errors(
+        // One camera (ScanNet, the 3D world): Probe3D's ScanNet computation exactly; two
+        // (NAVI's in-the-wild photos): each view with its own intrinsics, errors in view 1's.
+        depth_pair_errors(
             &f0,
             &f1,
             &depth(a)?,
             &depth(b)?,
-            &k0,
+            [&k0, &k1],
             &rel,
             p.depth_scale,
             p.num_corr,

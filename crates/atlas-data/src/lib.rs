@@ -20,7 +20,7 @@
 //! | [`UnlabelledFolder`] | OOD sets (iNaturalist / SUN / Places `images/*.jpg`, Textures `images/<class>/*`, NINCO, any folder): every image, no label, metadata `subfolder` |
 //! | [`KarpathyJson`] | COCO / Flickr30k retrieval: Karpathy's `dataset_*.json` (split `test` by default) or BLIP's `*_test.json`; no label, captions in metadata `caption` as a JSON array |
 //!
-//! | [`benchmark::Spair71k`], [`benchmark::ScanNetPairs`], [`benchmark::Navi`] | Probe3D's correspondence suite: annotation parsers only (SPair-71k pair / image JSON, ScanNet `test.npz` + `intrinsics.npz` + pose files, NAVI `annotations.json`), for `atlas_metrics::correspondence` |
+//! | [`benchmark::Spair71k`], [`benchmark::ScanNetPairs`], [`benchmark::Navi`], [`benchmark::PairImages`] | Probe3D's correspondence suite: annotation parsers (SPair-71k pair / image JSON, ScanNet `test.npz` + `intrinsics.npz` + pose files, NAVI `annotations.json` and its deterministic test pairs) and the listings of the paired images (`scannet-pairs`, `navi` benchmarks); the pipeline turns each root into the correspondence stage's pair set |
 //!
 //! [`DatasetSource::parse`] picks one of the first four from a string; [`Benchmark::from_name`]
 //! (`"imagenet-v2"`, `"objectnet"`, ...) picks the benchmark adapters, see [`benchmark`].

@@ -5,9 +5,12 @@
 use std::fs;
 use std::path::Path;
 
+use atlas_data::Benchmark;
 use atlas_data::DataError;
 use atlas_data::benchmark::npz::{parse_npy, read_npz};
-use atlas_data::benchmark::{Navi, ScanNetPairs, Spair71k, SpairSplit, read_pose};
+use atlas_data::benchmark::{
+    NAVI_MAX_PAIR_ANGLE, NAVI_PAIR_SEED, Navi, ScanNetPairs, Spair71k, SpairSplit, read_pose,
+};
 
 fn write(path: &Path, text: &str) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -287,4 +290,114 @@ fn navi_malformed_annotations_name_file_and_json_path() {
         .collections()
         .unwrap_err();
     assert!(matches!(e, DataError::NotADirectory { .. }), "{e}");
+}
+
+#[test]
+fn navi_test_pairs_keep_every_fourth_instance_and_draw_an_admissible_partner() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let wild = root.join("obj/wild_set");
+    // six views 20 degrees apart about z: a view's partners are those 20..120 degrees away
+    let ids = ["a", "b", "c", "d", "e", "f"];
+    let entries: Vec<(&str, [f64; 4])> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (*id, qz(20.0 * i as f64)))
+        .collect();
+    write(&wild.join("annotations.json"), &navi_anno(&entries));
+    for id in ids {
+        write(&wild.join(format!("images/{id}.jpg")), "");
+        write(&wild.join(format!("images/downsampled_{id}.jpg")), "");
+    }
+    write(&root.join("obj/multiview_00/annotations.json"), "[]");
+    fs::create_dir_all(root.join("obj/multiview_00/images")).unwrap();
+    let navi = Navi::new(root);
+    let (cols, pairs) = navi.test_pairs(NAVI_PAIR_SEED).unwrap();
+    // instances a..f sorted, every fourth kept: a and e
+    let firsts: Vec<&str> = pairs.iter().map(|p| p.view_0.as_str()).collect();
+    assert_eq!(firsts, vec!["a", "e"]);
+    let w = cols.iter().find(|c| c.collection_id == "wild_set").unwrap();
+    let cand = w.pair_candidates(NAVI_MAX_PAIR_ANGLE).unwrap();
+    assert_eq!(cand["a"], vec!["b", "c", "d", "e", "f"]);
+    for p in &pairs {
+        assert!(cand[&p.view_0].contains(&p.view_1), "{p:?}");
+    }
+    assert_eq!(
+        navi.test_pairs(NAVI_PAIR_SEED).unwrap().1,
+        pairs,
+        "deterministic"
+    );
+    // the draw depends on the seed: over a few seeds, `a` gets more than one partner
+    let partners: std::collections::BTreeSet<String> = (0..16)
+        .map(|s| navi.test_pairs(s).unwrap().1[0].view_1.clone())
+        .collect();
+    assert!(partners.len() > 1, "{partners:?}");
+    // the listing: exactly the paired views' downsampled images
+    let listed = Benchmark::Navi.load(root, None).unwrap();
+    let mut want: Vec<String> = pairs
+        .iter()
+        .flat_map(|p| [&p.view_0, &p.view_1])
+        .map(|v| format!("obj/wild_set/images/downsampled_{v}.jpg"))
+        .collect();
+    want.sort();
+    want.dedup();
+    let got: Vec<&str> = listed.items.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(got, want);
+    // a rotation whose angle to itself rounds above 0 (tr(R R^T) = 3 - 4e-16 in f64, an
+    // angle of 1.2e-6 degrees) still never pairs a view with itself
+    let q = [-0.731, 0.695, 0.528, -0.49];
+    let odd: Vec<(&str, [f64; 4])> = ids.iter().map(|id| (*id, q)).collect();
+    write(&wild.join("annotations.json"), &navi_anno(&odd));
+    let cols = navi.collections().unwrap();
+    let w = cols.iter().find(|c| c.collection_id == "wild_set").unwrap();
+    for (v, partners) in w.pair_candidates(NAVI_MAX_PAIR_ANGLE).unwrap() {
+        assert!(
+            !partners.contains(&v),
+            "{v} pairs with itself: {partners:?}"
+        );
+    }
+    // a kept view with no admissible partner (all others at 0 degrees) is an error
+    let same: Vec<(&str, [f64; 4])> = ids.iter().map(|id| (*id, qz(0.0))).collect();
+    write(&wild.join("annotations.json"), &navi_anno(&same));
+    let e = navi.test_pairs(NAVI_PAIR_SEED).unwrap_err().to_string();
+    assert!(
+        e.contains("wild_set/annotations.json") && e.contains("\"a\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn scannet_pair_images_list_each_colour_frame_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    scannet_root(root);
+    let pairs = ScanNetPairs::new(root).pairs().unwrap();
+    for p in &pairs {
+        for f in p.color_paths(root) {
+            write(&f, "jpeg bytes");
+        }
+    }
+    let listed = Benchmark::from_name("scannet_test_1500")
+        .unwrap()
+        .load(root, None)
+        .unwrap();
+    let got: Vec<&str> = listed.items.iter().map(|i| i.id.as_str()).collect();
+    let mut want: Vec<String> = Vec::new();
+    for p in &pairs {
+        for id in p.color_ids() {
+            if !want.contains(&id) {
+                want.push(id);
+            }
+        }
+    }
+    assert_eq!(got, want);
+    assert_eq!(
+        want[0],
+        format!("{}/color/{}.jpg", pairs[0].scene_id, pairs[0].frame_0)
+    );
+    assert!(listed.errors.is_empty(), "{:?}", listed.errors);
+    // a frame file missing is an item error naming it, not a silent gap
+    fs::remove_file(&pairs[0].color_paths(root)[0]).unwrap();
+    let listed = Benchmark::ScanNetPairs.load(root, None).unwrap();
+    assert_eq!(listed.errors.len(), 1, "{:?}", listed.errors);
 }

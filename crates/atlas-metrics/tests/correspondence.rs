@@ -297,3 +297,40 @@ fn spair_keypoints_errors_and_summary_equal_reference() {
     );
     close_opt("class mean", &sum.mean, &opts(&want["mean"]));
 }
+
+/// An 8 x 8 view of the plane z = 2 through pinhole `(f, f, 4, 4)`, each pixel's feature its
+/// viewing ray `((c + 0.5 - 4) / f, (r + 0.5 - 4) / f, 1)` (shared camera frame).
+fn ray_view(f: f64) -> (Grid, Grid, Intrinsics) {
+    let mut feat = Vec::new();
+    for r in 0..8 {
+        for c in 0..8 {
+            let ray = |p: usize| (p as f64 + 0.5 - 4.0) / f;
+            feat.extend([ray(c) as f32, ray(r) as f32, 1.0]);
+        }
+    }
+    (
+        Grid::new(8, 8, 3, feat).unwrap(),
+        Grid::depth(8, 8, vec![2.0; 64]).unwrap(),
+        Intrinsics::pinhole(f, f, 4.0, 4.0).unwrap(),
+    )
+}
+
+#[test]
+fn two_camera_depth_errors_use_each_views_intrinsics() {
+    use atlas_metrics::correspondence::geometric::depth_pair_errors;
+    let (f0, d0, k0) = ray_view(4.0);
+    let (f1, d1, k1) = ray_view(8.0); // zoomed in: sees view 0's central 4 x 4 pixels
+    let id = Pose::identity();
+    // one camera: exactly the ScanNet computation
+    let one = scannet_pair_errors(&f0, &f1, &d0, &d1, &k0, &id, 1.0, 64).unwrap();
+    let same = depth_pair_errors(&f0, &f1, &d0, &d1, [&k0, &k0], &id, 1.0, 64).unwrap();
+    assert_eq!(one, same);
+    // two cameras: the rays of view 0's central pixels meet view 1's within a pixel of it;
+    // back-projecting view 1 with view 0's focal length would put them 2x off
+    let two = depth_pair_errors(&f0, &f1, &d0, &d1, [&k0, &k1], &id, 1.0, 64).unwrap();
+    let good = two.iter().filter(|&&e| e < 1.0).count();
+    assert!(good >= 8, "{two:?}");
+    let wrong = depth_pair_errors(&f0, &f1, &d0, &d1, [&k0, &k0], &id, 1.0, 64).unwrap();
+    let wrong_good = wrong.iter().filter(|&&e| e < 1.0).count();
+    assert!(good > wrong_good, "{two:?} vs {wrong:?}");
+}

@@ -9,6 +9,7 @@ use toml::Spanned;
 
 mod imagenet;
 mod lmm;
+mod pairs;
 mod role;
 mod run;
 mod slurm;
@@ -17,6 +18,8 @@ pub use lmm::{LmmBackend, LmmEntry};
 pub use slurm::SlurmConfig;
 
 use imagenet::check_imagenet_fields;
+pub use pairs::PairsFormat;
+use pairs::check_pairs_format;
 pub use role::DatasetRole;
 
 /// The whole run description.
@@ -192,7 +195,8 @@ pub enum DatasetKind {
     World,
     /// A benchmark in its released layout, named by `benchmark` (imagenet, imagenet-x,
     /// imagenet-v2, imagenet-sketch, imagenet-r, imagenet-a, imagenet-o, objectnet, imagenet-3dcc,
-    /// inaturalist, sun, places, textures, ninco, coco, flickr30k; see `atlas_data::Benchmark`).
+    /// inaturalist, sun, places, textures, ninco, coco, flickr30k, scannet-pairs, navi; see
+    /// `atlas_data::Benchmark`).
     Benchmark,
 }
 
@@ -241,10 +245,16 @@ pub struct DatasetEntry {
     /// `benchmark = "imagenet-x"`: `"top"` (default, as the package evaluates) or `"multi"`.
     #[serde(default)]
     pub which_factor: Option<Spanned<String>>,
-    /// Correspondence datasets: the pair annotations (`pairs.json`, `atlas_artifacts::pairs`),
-    /// relative to the config; a `world3d` split has its own.
+    /// Correspondence datasets: the pair annotations, relative to the config: an atlas-pairs
+    /// JSON (`atlas_artifacts::pairs`), or a released root (SPair-71k, Probe3D's ScanNet
+    /// pairs, NAVI). A `world3d` split has its own; `benchmark = "scannet-pairs"` / `"navi"`
+    /// default to their `path`.
     #[serde(default)]
     pub pairs: Option<Spanned<PathBuf>>,
+    /// The layout of `pairs` (`atlas-pairs`, `spair-71k`, `scannet-pairs`, `navi`); default:
+    /// detected from the layout (`config::PairsFormat`).
+    #[serde(default)]
+    pub pairs_format: Option<Spanned<String>>,
 }
 
 fn default_role() -> DatasetRole {
@@ -434,6 +444,7 @@ impl LoadedConfig {
                 (None, _) => {}
             }
             check_imagenet_fields(self, d)?;
+            check_pairs_format(self, d)?;
             if let Some(p) = &d.objectnet_protocol
                 && !["imagenet-groups", "clip-benchmark"].contains(&p.get_ref().as_str())
             {

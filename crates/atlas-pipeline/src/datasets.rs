@@ -434,5 +434,6 @@ fn list_cached(source: &DatasetSource, store_root: &Path) -> Result<Dataset, Pip
 }
 
 mod pairs;
+mod probe3d_pairs;
 #[cfg(test)]
 mod tests;

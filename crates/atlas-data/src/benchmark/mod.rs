@@ -13,13 +13,17 @@
 //! | `imagenet-d-background`, `imagenet-d-texture`, `imagenet-d-material`; `imagenet-d` (`imagenetd`) | [`imagenet_d_folder`] | `<root>/{background,texture,material}/<class>/*`, one split per dataset (`imagenet-d`: `root` is a split folder); labels over the union of the splits' class folders, ImageNet-D's category names |
 //! | `inaturalist`, `sun`, `places`, `textures` (`dtd`), `ninco`, `ood-folder` (`folder`) | [`UnlabelledFolder`] | any images under `<root>`, no labels |
 //! | `coco-karpathy` (`coco`, `mscoco`), `flickr30k-karpathy` (`flickr30k`) | [`KarpathyJson`] | Karpathy or BLIP JSON + images |
+//! | `scannet-pairs` (`scannet`, `scannet-test-1500`) | [`PairImages`] | Probe3D's `scannet_test_1500`: the colour frames `test.npz` pairs, ids `<scene>/color/<frame>.jpg` |
+//! | `navi` (`navi-v1`) | [`PairImages`] | NAVI after Probe3D's `resize_navi.py`: the `wild_set` views [`Navi::test_pairs`] pairs, ids `<object>/wild_set/images/downsampled_<id>.jpg` |
 //!
 //! Names are matched case-insensitively, with `_` and spaces read as `-`.
 //!
-//! Correspondence benchmarks (Probe3D's suite) are annotation parsers, not image datasets:
-//! [`Spair71k`] (SPair-71k pair / image annotation JSON), [`ScanNetPairs`] (`scannet_test_1500`
+//! Correspondence annotations (Probe3D's suite): [`Spair71k`] (SPair-71k pair / image
+//! annotation JSON; its images are a plain folder), [`ScanNetPairs`] (`scannet_test_1500`
 //! `test.npz` + `intrinsics.npz` + pose files) and [`Navi`] (NAVI `annotations.json`
-//! collections, test instances, pair candidates); [`npz`] reads NumPy archives.
+//! collections, test instances, the deterministic test pairs); [`npz`] reads NumPy archives.
+//! The two geometric ones are also image listings ([`PairImages`], above); the pipeline turns
+//! each root into the correspondence stage's pair set.
 
 mod imagenet;
 mod imagenet_3dcc;
@@ -31,6 +35,7 @@ mod navi;
 pub mod npz;
 mod objectnet;
 mod objectnet_map;
+mod pair_images;
 mod scannet_pairs;
 mod spair;
 
@@ -51,12 +56,16 @@ pub use imagenet_x::{
     IMAGENET_X_FACTOR_COLUMN, IMAGENET_X_FACTORS, IMAGENET_X_PROTOTYPE_COLUMN,
     IMAGENET_X_PROTOTYPES, ImageNetX, WhichFactor,
 };
-pub use navi::{NAVI_MAX_PAIR_ANGLE, Navi, NaviAnnotation, NaviCollection, NaviInstance};
+pub use navi::{
+    NAVI_INSTANCE_STRIDE, NAVI_MAX_PAIR_ANGLE, NAVI_PAIR_SEED, Navi, NaviAnnotation,
+    NaviCollection, NaviInstance, NaviPair,
+};
 pub use objectnet::{OBJECTNET_BORDER_CROP_PX, ObjectNet};
 pub use objectnet_map::{
     OBJECTNET_FOLDER_MAP, OBJECTNET_IMAGENET_LABELS, OBJECTNET_PYTORCH_MAP, OBJECTNET_TO_IMAGENET,
     ObjectNetClass, ObjectNetMapping,
 };
+pub use pair_images::{PairImages, PairLayout};
 pub use scannet_pairs::{ScanNetPair, ScanNetPairs, read_pose};
 pub use spair::{KeypointsById, Spair71k, SpairImage, SpairPair, SpairSplit};
 
@@ -116,6 +125,10 @@ pub enum Benchmark {
     ImageNetD(Option<ImageNetDSplit>),
     Ood(OodSet),
     Retrieval(RetrievalSet),
+    /// Probe3D's ScanNet pairs (`scannet_test_1500`): the paired colour frames.
+    ScanNetPairs,
+    /// NAVI (`navi_v1`): the paired `wild_set` views.
+    Navi,
 }
 
 /// Alternative names, after normalisation (lowercase, `-`).
@@ -163,11 +176,14 @@ const ALIASES: &[(&str, Benchmark)] = &[
     ("mscoco", Benchmark::Retrieval(RetrievalSet::Coco)),
     ("mscoco-captions", Benchmark::Retrieval(RetrievalSet::Coco)),
     ("flickr30k", Benchmark::Retrieval(RetrievalSet::Flickr30k)),
+    ("scannet", Benchmark::ScanNetPairs),
+    ("scannet-test-1500", Benchmark::ScanNetPairs),
+    ("navi-v1", Benchmark::Navi),
 ];
 
 impl Benchmark {
     /// Every benchmark, in documentation order.
-    pub const ALL: [Benchmark; 23] = [
+    pub const ALL: [Benchmark; 25] = [
         Benchmark::ImageNet,
         Benchmark::ImageNetX,
         Benchmark::ImageNetV2(ImageNetV2Variant::MatchedFrequency),
@@ -191,6 +207,8 @@ impl Benchmark {
         Benchmark::Ood(OodSet::Folder),
         Benchmark::Retrieval(RetrievalSet::Coco),
         Benchmark::Retrieval(RetrievalSet::Flickr30k),
+        Benchmark::ScanNetPairs,
+        Benchmark::Navi,
     ];
 
     /// From a canonical name or an alias (case-insensitive, `_` or space = `-`).
@@ -243,6 +261,8 @@ impl Benchmark {
             Benchmark::Ood(OodSet::Folder) => "ood-folder",
             Benchmark::Retrieval(RetrievalSet::Coco) => "coco-karpathy",
             Benchmark::Retrieval(RetrievalSet::Flickr30k) => "flickr30k-karpathy",
+            Benchmark::ScanNetPairs => "scannet-pairs",
+            Benchmark::Navi => "navi",
         }
     }
 
@@ -279,6 +299,12 @@ impl Benchmark {
             }
             Benchmark::Retrieval(r) => BenchmarkAdapter::Karpathy(
                 KarpathyJson::locate(root, r.json_names())?.with_name(name),
+            ),
+            Benchmark::ScanNetPairs => BenchmarkAdapter::PairImages(
+                PairImages::new(root, PairLayout::ScanNetPairs).with_name(name),
+            ),
+            Benchmark::Navi => BenchmarkAdapter::PairImages(
+                PairImages::new(root, PairLayout::Navi).with_name(name),
             ),
         })
     }
@@ -318,6 +344,7 @@ pub enum BenchmarkAdapter {
     ImageNet3dcc(ImageNet3dcc),
     Unlabelled(UnlabelledFolder),
     Karpathy(KarpathyJson),
+    PairImages(PairImages),
 }
 
 impl BenchmarkAdapter {
@@ -330,6 +357,7 @@ impl BenchmarkAdapter {
             BenchmarkAdapter::ImageNet3dcc(a) => a.load(cache),
             BenchmarkAdapter::Unlabelled(a) => a.load(cache),
             BenchmarkAdapter::Karpathy(a) => a.load(cache),
+            BenchmarkAdapter::PairImages(a) => a.load(cache),
         }
     }
 
@@ -342,6 +370,7 @@ impl BenchmarkAdapter {
             BenchmarkAdapter::ImageNet3dcc(a) => a.fingerprint(),
             BenchmarkAdapter::Unlabelled(a) => a.fingerprint(),
             BenchmarkAdapter::Karpathy(a) => a.fingerprint(),
+            BenchmarkAdapter::PairImages(a) => a.fingerprint(),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! NAVI (Jampani et al. 2023) as Probe3D's correspondence evaluation reads it
-//! (`evals/datasets/navi.py` `NAVI` with `split="test"`, `pair_dataset=True`, commit a1f14640).
-//! Parsers only.
+//! (`evals/datasets/navi.py` `NAVI` with `split="test"`, `pair_dataset=True`, commit a1f14640):
+//! collections, annotations and the test pairs here; the paired images as an image listing in
+//! [`super::PairImages`] (`benchmark = "navi"`); the pipeline builds the correspondence stage's
+//! pair set (depth PNGs decoded there, `atlas-pipeline/src/datasets/probe3d_pairs.rs`).
 //!
 //! Layout under `<root>` (Probe3D: `data/navi_v1`, after `data_processing/resize_navi.py`):
 //! - `<object>/multiview_*/` and `<object>/wild_set/` collections, each with
@@ -16,8 +18,17 @@
 //! (`acos(clamp(tr(R_i R_j^T) / 2 - 1/2))`) lies in `(0, 120]` degrees, drawn with
 //! `torch.multinomial` under `torch.manual_seed(8)`, and keeps every fourth instance of the
 //! `os.listdir` order. Those draws depend on torch's generator and the file system's listing
-//! order and are not reproduced: [`Navi::pair_candidates`] gives each view's admissible
-//! partners (sorted) so a caller can fix pairs; views here are sorted by id.
+//! order and are not reproduced: [`NaviCollection::pair_candidates`] gives each view's
+//! admissible partners (sorted), and [`Navi::test_pairs`] fixes one documented, deterministic
+//! rule in their place: every fourth test instance of the *sorted* list (Probe3D's
+//! `instances[::4]`), each paired with one of its admissible partners, sorted by id (never
+//! the view itself: its float angle to itself can round above 0, which Probe3D's `> 0` test
+//! does not guard against), the one at index
+//! `u64_le(blake3("navi-pair/{seed}/{object}/{collection}/{view}")[..8]) mod n`,
+//! `seed` = [`NAVI_PAIR_SEED`] (Probe3D's `torch.manual_seed(8)`): a uniform draw
+//! among the admissible partners, as `torch.multinomial` over 0/1 weights is, but reproducible
+//! and independent of the listing order. The colour images the pairs read are listed by
+//! [`super::PairImages`] (`benchmark = "navi"`); the pipeline builds the pair set.
 //!
 //! Errors name the file and JSON path.
 
@@ -30,6 +41,11 @@ use crate::error::{DataError, Result, io_err};
 
 /// Probe3D's `max_angle` for pair sampling (degrees).
 pub const NAVI_MAX_PAIR_ANGLE: f64 = 120.0;
+/// The seed of [`Navi::test_pairs`]' draw (Probe3D: `torch.manual_seed(8)` in
+/// `generate_instance_pairs`).
+pub const NAVI_PAIR_SEED: u64 = 8;
+/// Probe3D keeps every `NAVI_INSTANCE_STRIDE`-th test instance (`self.instances[::4]`).
+pub const NAVI_INSTANCE_STRIDE: usize = 4;
 
 /// One entry of a collection's `annotations.json`.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +109,14 @@ impl NaviCollection {
             .join("images")
             .join(format!("downsampled_{id}.jpg"))
     }
+    /// The item id of view `id`'s image relative to the NAVI root:
+    /// `<object>/<collection>/images/downsampled_<id>.jpg`.
+    pub fn image_id(&self, id: &str) -> String {
+        format!(
+            "{}/{}/images/downsampled_{id}.jpg",
+            self.object_id, self.collection_id
+        )
+    }
     /// `depth/downsampled_<id>.png`.
     pub fn depth_path(&self, id: &str) -> PathBuf {
         self.path
@@ -100,8 +124,8 @@ impl NaviCollection {
             .join(format!("downsampled_{id}.png"))
     }
 
-    /// For each view, the views whose relative rotation lies in `(0, max_angle]` degrees
-    /// (`generate_instance_pairs` before its random draw). A view without annotation is an error.
+    /// For each view, the other views whose relative rotation lies in `(0, max_angle]` degrees
+    /// (`generate_instance_pairs` before its random draw; never the view itself, see below). A view without annotation is an error.
     pub fn pair_candidates(&self, max_angle: f64) -> Result<BTreeMap<String, Vec<String>>> {
         let rots = self
             .views
@@ -122,7 +146,13 @@ impl NaviCollection {
             let partners = rots
                 .iter()
                 .enumerate()
-                .filter(|(_, b)| {
+                .filter(|&(j, b)| {
+                    // The view itself is never its own partner: Probe3D's `> 0` test is meant
+                    // to exclude it, but `tr(R R^T)` can round a hair below 3 (in float32 as in
+                    // f64), so its angle to itself is not reliably 0.
+                    if j == i {
+                        return false;
+                    }
                     // trace(A B^T) = sum_ij A_ij B_ij
                     let tr: f64 = (0..3)
                         .flat_map(|r| (0..3).map(move |c| a[r][c] * b[r][c]))
@@ -241,20 +271,86 @@ impl Navi {
 
     /// Probe3D's test instances (see the module docs), sorted.
     pub fn test_instances(&self) -> Result<Vec<NaviInstance>> {
-        let cols = self.collections()?;
-        let mut out = Vec::new();
-        for c in cols.iter().filter(|c| c.collection_id == "wild_set") {
-            let others = cols.iter().filter(|o| o.object_id == c.object_id).count();
-            if others < 2 {
-                continue; // Probe3D: "Skipping object"
-            }
-            out.extend(c.views.iter().map(|v| NaviInstance {
-                object_id: c.object_id.clone(),
-                collection_id: c.collection_id.clone(),
-                view: v.clone(),
-            }));
-        }
-        out.sort();
-        Ok(out)
+        Ok(test_instances_of(&self.collections()?))
     }
+
+    /// The test pairs under the module docs' deterministic rule, with the collections they
+    /// come from. A kept view without an admissible partner is an error naming its
+    /// `annotations.json` (Probe3D's `torch.multinomial` fails on it too).
+    pub fn test_pairs(&self, seed: u64) -> Result<(Vec<NaviCollection>, Vec<NaviPair>)> {
+        let cols = self.collections()?;
+        let mut candidates = BTreeMap::new();
+        let mut out = Vec::new();
+        let kept = test_instances_of(&cols)
+            .into_iter()
+            .step_by(NAVI_INSTANCE_STRIDE);
+        for inst in kept {
+            let key = (inst.object_id.clone(), inst.collection_id.clone());
+            let Some(col) = cols
+                .iter()
+                .find(|c| c.object_id == key.0 && c.collection_id == key.1)
+            else {
+                continue;
+            };
+            if !candidates.contains_key(&key) {
+                candidates.insert(key.clone(), col.pair_candidates(NAVI_MAX_PAIR_ANGLE)?);
+            }
+            let partners = candidates[&key]
+                .get(&inst.view)
+                .cloned()
+                .unwrap_or_default();
+            if partners.is_empty() {
+                return Err(DataError::Invalid {
+                    what: "NAVI annotations",
+                    path: col.path.join("annotations.json"),
+                    reason: format!(
+                        "view {:?} has no other view within (0, {NAVI_MAX_PAIR_ANGLE}] degrees \
+                         to pair with",
+                        inst.view
+                    ),
+                });
+            }
+            let tag = format!(
+                "navi-pair/{seed}/{}/{}/{}",
+                inst.object_id, inst.collection_id, inst.view
+            );
+            let h = blake3::hash(tag.as_bytes());
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&h.as_bytes()[..8]);
+            let pick = (u64::from_le_bytes(b) % partners.len() as u64) as usize;
+            out.push(NaviPair {
+                view_1: partners[pick].clone(),
+                object_id: inst.object_id,
+                collection_id: inst.collection_id,
+                view_0: inst.view,
+            });
+        }
+        Ok((cols, out))
+    }
+}
+
+/// A test pair: two views of one collection (see [`Navi::test_pairs`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NaviPair {
+    pub object_id: String,
+    pub collection_id: String,
+    pub view_0: String,
+    pub view_1: String,
+}
+
+fn test_instances_of(cols: &[NaviCollection]) -> Vec<NaviInstance> {
+    let mut out = Vec::new();
+    for c in cols.iter().filter(|c| c.collection_id == "wild_set") {
+        let others = cols.iter().filter(|o| o.object_id == c.object_id).count();
+        if others < 2 {
+            continue; // Probe3D: "Skipping object"
+        }
+        out.extend(c.views.iter().map(|v| NaviInstance {
+            object_id: c.object_id.clone(),
+            collection_id: c.collection_id.clone(),
+            view: v.clone(),
+        }));
+    }
+    out.sort();
+    out
 }

@@ -1,6 +1,9 @@
 //! ScanNet correspondence pairs (the SuperGlue / LoFTR `scannet_test_1500` split) as Probe3D
-//! reads them (`evals/datasets/scannet_pairs.py` `ScanNetPairsDataset`, commit a1f14640).
-//! Parsers only.
+//! reads them (`evals/datasets/scannet_pairs.py` `ScanNetPairsDataset`, commit a1f14640): the
+//! pair list, intrinsics and poses here; the paired colour frames as an image listing in
+//! [`super::PairImages`] (`benchmark = "scannet-pairs"`); the pipeline builds the
+//! correspondence stage's pair set from them (depth PNGs decoded there,
+//! `atlas-pipeline/src/datasets/probe3d_pairs.rs`).
 //!
 //! Layout under `<root>` (Probe3D: `data/scannet_test_1500`):
 //! - `test.npz`, array `name`: `N x 4` integers `(room_id, seq_id, frame_0, frame_1)`; the
@@ -44,6 +47,10 @@ impl ScanNetPair {
     }
     pub fn pose_paths(&self, root: &Path) -> [PathBuf; 2] {
         [self.frame_0, self.frame_1].map(|f| self.frame_path(root, "pose", f, "txt"))
+    }
+    /// Item ids of the two colour frames, relative to the root: `<scene>/color/<frame>.jpg`.
+    pub fn color_ids(&self) -> [String; 2] {
+        [self.frame_0, self.frame_1].map(|f| format!("{}/color/{f}.jpg", self.scene_id))
     }
 }
 
@@ -98,6 +105,20 @@ impl ScanNetPairs {
                 })
             })
             .collect()
+    }
+
+    /// Every colour frame a pair reads, once, in order of first use: `(item id, path)`.
+    pub fn view_images(&self) -> Result<Vec<(String, PathBuf)>> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for p in self.pairs()? {
+            for (id, path) in p.color_ids().into_iter().zip(p.color_paths(&self.root)) {
+                if seen.insert(id.clone()) {
+                    out.push((id, path));
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

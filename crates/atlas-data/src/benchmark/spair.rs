@@ -1,6 +1,6 @@
 //! SPair-71k (Min et al. 2019) in its released layout, as Probe3D reads it
-//! (`evals/datasets/spair.py` `SPairDataset`, commit a1f14640). Parsers only: the metric
-//! (`atlas_metrics::correspondence::semantic`) takes the keypoints, sizes and boxes read here.
+//! (`evals/datasets/spair.py` `SPairDataset`, commit a1f14640). Parsers only: the pipeline
+//! turns a root into the correspondence stage's pair set (its images are a plain folder).
 //!
 //! Layout under `<root>` (the extracted `SPair-71k/`):
 //! - `PairAnnotation/{trn,val,test}/*.json`: one pair per file ([`SpairPair`]). Fields read:

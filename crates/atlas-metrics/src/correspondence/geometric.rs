@@ -145,13 +145,27 @@ pub fn estimate_correspondence_depth(
     k: &Intrinsics,
     num_corr: usize,
 ) -> Result<Correspondences> {
+    estimate_correspondence_depth_cameras(feat0, feat1, depth0, depth1, [k, k], num_corr)
+}
+
+/// [`estimate_correspondence_depth`] with each view back-projected and sampled with its own
+/// (already scaled) intrinsics `k[0]`, `k[1]`: views from different cameras (NAVI's in-the-wild
+/// photos). With `k[0] == k[1]` it is the same computation.
+pub fn estimate_correspondence_depth_cameras(
+    feat0: &FeatureMap,
+    feat1: &FeatureMap,
+    depth0: &DepthMap,
+    depth1: &DepthMap,
+    [k0, k1]: [&Intrinsics; 2],
+    num_corr: usize,
+) -> Result<Correspondences> {
     let c = same_channels(feat0, feat1)?;
-    let pc0 = backproject(depth0, k)?;
-    let pc1 = backproject(depth1, k)?;
+    let pc0 = backproject(depth0, k0)?;
+    let pc1 = backproject(depth1, k1)?;
     require_points("view 0 depth", &pc0)?;
     require_points("view 1 depth", &pc1)?;
-    let f0 = sample_pointcloud_features(feat0, k, &pc0.points, (depth0.height(), depth0.width()));
-    let f1 = sample_pointcloud_features(feat1, k, &pc1.points, (depth1.height(), depth1.width()));
+    let f0 = sample_pointcloud_features(feat0, k0, &pc0.points, (depth0.height(), depth0.width()));
+    let f1 = sample_pointcloud_features(feat1, k1, &pc1.points, (depth1.height(), depth1.width()));
     let matches = ratio_test_matches(&f0, &f1, c, num_corr, false)?;
     let (xyz0, pixel0) = gather(&pc0, &matches.idx0);
     let (xyz1, pixel1) = gather(&pc1, &matches.idx1);
@@ -251,11 +265,29 @@ pub fn scannet_pair_errors(
     scale: f64,
     num_corr: usize,
 ) -> Result<Vec<f64>> {
+    depth_pair_errors(feat0, feat1, depth0, depth1, [k, k], rel, scale, num_corr)
+}
+
+/// [`scannet_pair_errors`] for two cameras: each view's depth and intrinsics scaled by
+/// `scale`, back-projected and sampled with its own intrinsics, the errors in pixels of view
+/// 1's scaled map (both points projected with view 1's intrinsics, as Probe3D's NAVI 2D error
+/// does). With `k[0] == k[1]` it is [`scannet_pair_errors`], bit for bit.
+#[allow(clippy::too_many_arguments)]
+pub fn depth_pair_errors(
+    feat0: &FeatureMap,
+    feat1: &FeatureMap,
+    depth0: &DepthMap,
+    depth1: &DepthMap,
+    [k0, k1]: [&Intrinsics; 2],
+    rel: &Pose,
+    scale: f64,
+    num_corr: usize,
+) -> Result<Vec<f64>> {
     let d0 = downsample_nearest(depth0, scale)?;
     let d1 = downsample_nearest(depth1, scale)?;
-    let ks = k.scaled(scale)?;
-    let c = estimate_correspondence_depth(feat0, feat1, &d0, &d1, &ks, num_corr)?;
-    Ok(reprojection_errors(&c, rel, &ks))
+    let (k0s, k1s) = (k0.scaled(scale)?, k1.scaled(scale)?);
+    let c = estimate_correspondence_depth_cameras(feat0, feat1, &d0, &d1, [&k0s, &k1s], num_corr)?;
+    Ok(reprojection_errors(&c, rel, &k1s))
 }
 
 /// One NAVI pair from full-size xyz grids: `(3D errors in metres, 2D errors in pixels)`, the

@@ -1,5 +1,6 @@
 //! The image pairs of a correspondence dataset: `pairs.json` (`atlas_artifacts::pairs`,
-//! [`PairSetFile`]) read with its depth files, checked against the dataset's items.
+//! [`PairSetFile`]) read with its depth files, or a released root (SPair-71k here; Probe3D's
+//! ScanNet pairs and NAVI in [`super::probe3d_pairs`]), checked against the dataset's items.
 
 use std::path::{Path, PathBuf};
 
@@ -7,12 +8,29 @@ use atlas_artifacts::ItemIndex;
 use atlas_artifacts::pairs::{PAIRS_FORMAT, PAIRS_VERSION, PairSet, PairSetFile};
 
 use crate::PipelineError;
-use crate::config::{DatasetEntry, DatasetKind, DatasetRole, LoadedConfig};
+use crate::config::{DatasetEntry, DatasetKind, DatasetRole, LoadedConfig, PairsFormat};
 
-/// Where a dataset's `pairs.json` is: its `pairs` field, else (a world split) the split's own.
+/// The ScanNet-pairs / NAVI benchmark a dataset lists, if it is one.
+fn pair_benchmark(d: &DatasetEntry) -> Option<PairsFormat> {
+    let b = d
+        .benchmark
+        .as_ref()
+        .filter(|_| d.kind == DatasetKind::Benchmark)?;
+    match atlas_data::Benchmark::from_name(b.get_ref()).ok()? {
+        atlas_data::Benchmark::ScanNetPairs => Some(PairsFormat::ScanNetPairs),
+        atlas_data::Benchmark::Navi => Some(PairsFormat::Navi),
+        _ => None,
+    }
+}
+
+/// Where a dataset's pairs are: its `pairs` field, else (`scannet-pairs` / `navi`) its own
+/// root, else (a world split) the split's `pairs.json`.
 fn pairs_path(cfg: &LoadedConfig, d: &DatasetEntry) -> Result<Option<PathBuf>, PipelineError> {
     if let Some(p) = &d.pairs {
         return Ok(Some(cfg.resolve(p.get_ref())));
+    }
+    if d.role == DatasetRole::Correspondence && pair_benchmark(d).is_some() {
+        return Ok(Some(cfg.resolve(&d.path)));
     }
     if d.kind == DatasetKind::World && d.role == DatasetRole::Correspondence {
         let world = super::world_dir(cfg)?;
@@ -25,7 +43,8 @@ fn pairs_path(cfg: &LoadedConfig, d: &DatasetEntry) -> Result<Option<PathBuf>, P
     if d.role == DatasetRole::Correspondence {
         return Err(PipelineError::Config(format!(
             "dataset `{}` has role = \"correspondence\" but no pair annotations: give \
-             `pairs = \"FILE\"` (an atlas-pairs JSON, see ARCHITECTURE.md) or use a world3d split",
+             `pairs = \"FILE\"` (an atlas-pairs JSON, see ARCHITECTURE.md, or an SPair-71k, \
+             ScanNet-pairs or NAVI root) or use a world3d split",
             d.name.get_ref()
         )));
     }
@@ -117,22 +136,69 @@ pub fn spair_pairs(root: &Path) -> Result<PairSet, PipelineError> {
     Ok(set)
 }
 
-/// Reads and checks `path`: an atlas-pairs JSON, or an SPair-71k root ([`spair_pairs`]).
-pub fn read_pairs(path: &Path, index: &ItemIndex) -> Result<PairSet, PipelineError> {
-    let bad = |m: String| PipelineError::Config(format!("{}: {m}", path.display()));
+/// The layout of `path`: `PairAnnotation/` → SPair-71k, `test.npz` + `intrinsics.npz` →
+/// ScanNet pairs, an `<object>/wild_set/` folder → NAVI, else an atlas-pairs JSON.
+pub fn detect_format(path: &Path) -> PairsFormat {
     if path.join("PairAnnotation").is_dir() {
-        let set = spair_pairs(path)?;
-        let ids: std::collections::HashSet<&str> = index.ids.iter().map(String::as_str).collect();
-        if let Some(v) = set.views.iter().find(|v| !ids.contains(v.image.as_str())) {
-            return Err(bad(format!(
-                "SPair image `{}` is not an item of the dataset: list `<root>/JPEGImages` as a \
-                 folder dataset (item ids `<category>/<image>`)",
-                v.image
-            )));
-        }
-        set.validate().map_err(bad)?;
-        return Ok(set);
+        PairsFormat::Spair71k
+    } else if path.join("test.npz").is_file() && path.join("intrinsics.npz").is_file() {
+        PairsFormat::ScanNetPairs
+    } else if path.is_dir()
+        && std::fs::read_dir(path)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.path().join("wild_set").is_dir())
+    {
+        PairsFormat::Navi
+    } else {
+        PairsFormat::AtlasPairs
     }
+}
+
+/// Reads and checks `path` in `format` (detected when `None`, [`detect_format`]).
+pub fn read_pairs(
+    path: &Path,
+    format: Option<PairsFormat>,
+    index: &ItemIndex,
+) -> Result<PairSet, PipelineError> {
+    let bad = |m: String| PipelineError::Config(format!("{}: {m}", path.display()));
+    let format = format.unwrap_or_else(|| detect_format(path));
+    let (set, listing) = match format {
+        PairsFormat::AtlasPairs => return read_pairs_json(path, index),
+        PairsFormat::Spair71k => (
+            spair_pairs(path)?,
+            "list `<root>/JPEGImages` as a folder dataset (item ids `<category>/<image>`)",
+        ),
+        PairsFormat::ScanNetPairs => (
+            super::probe3d_pairs::scannet_pairs(path)?,
+            "list the root as kind = \"benchmark\", benchmark = \"scannet-pairs\" (item ids \
+             `<scene>/color/<frame>.jpg`)",
+        ),
+        PairsFormat::Navi => (
+            super::probe3d_pairs::navi_pairs(path)?,
+            "list the root as kind = \"benchmark\", benchmark = \"navi\" (item ids \
+             `<object>/wild_set/images/downsampled_<id>.jpg`)",
+        ),
+    };
+    let ids: std::collections::HashSet<&str> = index.ids.iter().map(String::as_str).collect();
+    if let Some(v) = set.views.iter().find(|v| !ids.contains(v.image.as_str())) {
+        return Err(bad(format!(
+            "{} image `{}` is not an item of the dataset (a missing or unreadable file is \
+             warned about as `item not listed`): {listing}",
+            format.name(),
+            v.image
+        )));
+    }
+    if set.pairs.is_empty() {
+        return Err(bad(format!("no {} pairs found", format.name())));
+    }
+    set.validate().map_err(bad)?;
+    Ok(set)
+}
+
+fn read_pairs_json(path: &Path, index: &ItemIndex) -> Result<PairSet, PipelineError> {
+    let bad = |m: String| PipelineError::Config(format!("{}: {m}", path.display()));
     let bytes = std::fs::read(path).map_err(|e| PipelineError::Io(path.to_path_buf(), e))?;
     let file: PairSetFile = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
     if file.format != PAIRS_FORMAT || file.version != PAIRS_VERSION {
@@ -173,7 +239,12 @@ pub fn load(
     d: &DatasetEntry,
     index: &ItemIndex,
 ) -> Result<Option<PairSet>, PipelineError> {
+    let format = d
+        .pairs_format
+        .as_ref()
+        .and_then(|f| PairsFormat::from_name(f.get_ref()))
+        .or_else(|| pair_benchmark(d).filter(|_| d.pairs.is_none()));
     pairs_path(cfg, d)?
-        .map(|p| read_pairs(&p, index))
+        .map(|p| read_pairs(&p, format, index))
         .transpose()
 }
