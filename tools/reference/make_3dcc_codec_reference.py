@@ -19,9 +19,9 @@ What it follows, line by line (repository EPFL-VILAB/3DCommonCorruptions, commit
    `Clip.iter_frames`: `np.arange(0, duration, 1.0 / fps)`) and `write_video` (moviepy 1.0.3
    `video/io/ffmpeg_writer.py`, `FFMPEG_VideoWriter.__init__` / `ffmpeg_write_video`: the
    default codec `libx264`, `preset='medium'`, `-pix_fmt yuv420p` only for even sizes).
-   Floating point makes moviepy write 120 frames, not 119 (`np.arange` over the summed
-   duration 4.760000000000003 has 120 steps, and `find_image_index` skips and repeats some
-   sequence frames); frame 120 is the last sequence frame, i.e. path frame 0.
+   Floating point makes moviepy write 120 frames, not 119: `np.arange` over the summed
+   duration 4.760000000000003 has 120 steps, the last of which shows the last sequence frame
+   again; so frame 120 (and 119) is path frame 0.
 2. `create_3dcc/motion_video/video_distortions.py`, `bit_error`, `h265_crf`, `h265_abr`
    -> the functions of the same names below: the same ffmpeg / ffprobe command lines, then
    the decoded `input00120.png` (1-based frame 120) is the corrupted image.
@@ -47,7 +47,7 @@ Deviations, all shared with the crate (they are what makes the output reproducib
 
 Inputs (written to crates/atlas-corrupt3d/tests/fixtures/codec/):
 - path.png     the 60 path frames, W x H each, stacked vertically (W x 60H, RGB, 8-bit):
-               a textured background and a disc, moving, deterministic (no RNG state).
+               a textured background and a disc, moving, with grain from a fixed seed.
 Outputs: `<corruption>_<severity>.png` (W x H RGB) for bit_error, h265_crf, h265_abr x 1..5,
 and `meta.json` (the ffmpeg version line, the ffprobe source bit rate, moviepy's frame
 indices) for the reader.
@@ -73,8 +73,10 @@ QUIET = subprocess.DEVNULL
 
 def path_frames():
     """60 deterministic W x H frames: a sinusoidal texture sliding left and a disc moving
-    right-down (a stand-in for a rendered camera path; content only needs to move)."""
+    right-down, with grain (a stand-in for a rendered camera path; content only needs to
+    move). The Rust test reads the committed PNG, not this function."""
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float64)
+    rng = np.random.default_rng(20221)
     frames = []
     for i in range(PATH_FRAMES):
         s = i / (PATH_FRAMES - 1)
@@ -85,15 +87,21 @@ def path_frames():
         f[..., 2] = 128 + 90 * np.sin((x - yy) / 6.1)
         cx, cy = 14 + 30 * s, 14 + 16 * s
         f[(xx - cx) ** 2 + (yy - cy) ** 2 < 90] = [250, 235, 30]
-        # Quantised to steps of 8 so that the committed filmstrip PNG stays small.
-        frames.append(np.uint8(np.clip(np.round(f / 8) * 8, 0, 255)))
+        # Quantised to steps of 8 so that the committed filmstrip PNG stays small, plus a
+        # step of grain per value (a fixed-seed PCG64 stream) so that the H.264 video has
+        # enough bytes for `bit_error`'s byte-frequency noise to hit it.
+        grain = rng.integers(-1, 2, size=f.shape) * 8
+        frames.append(np.uint8(np.clip(np.round(f / 8) * 8 + grain, 0, 255)))
     return frames
 
 
 def moviepy_frame_indices(n_seq, fps=FPS):
     """Which sequence frame moviepy 1.0.3 writes at each time step (see module docs, 1)."""
     durations = [1.0 / fps for _ in range(n_seq)]
-    images_starts = [1.0 * i / fps - np.finfo(np.float32).eps for i in range(n_seq)]
+    # moviepy: `1.0*i/fps-np.finfo(np.float32).eps`. NumPy 1.x (the reference's era) computes
+    # that in float64; NumPy 2 (NEP 50) would keep float32 and write other frames, so the eps
+    # is taken as a Python float here.
+    images_starts = [1.0 * i / fps - float(np.finfo(np.float32).eps) for i in range(n_seq)]
     duration = sum(durations)
 
     def find_image_index(t):
