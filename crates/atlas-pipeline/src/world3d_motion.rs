@@ -6,11 +6,17 @@
 //! prefix of one path, so each (view, kind) renders its longest prefix once and the five
 //! severities average its first 20/30/40/50/60 (xy) or 20/25/30/35/38 (z) frames.
 //!
+//! With ffmpeg installed the split also holds ImageNet-3DCC's video-codec corruptions
+//! (`bit_error`, `h265_crf`, `h265_abr`): frame 120 of the path's forward-and-back video after
+//! bit errors or HEVC re-encoding, as 3DCC computes them (`crate::world3d_codec`, which also
+//! says what happens without ffmpeg: the split is written without them, with a warning).
+//!
 //! Layout of `<world>/world3d-motion/` (as `corrupt3d`):
 //!
 //! ```text
 //! images/clean/NNNNNN.png                      the sharp view (NNNNNN = the world3d view id)
 //! images/<xy_motion_blur|z_motion_blur>/<severity>/NNNNNN.png
+//! images/<bit_error|h265_crf|h265_abr>/<severity>/NNNNNN.png   (with ffmpeg only)
 //! manifest.csv                                 path,label,corruption,severity,source
 //! config.json                                  the configuration (written last)
 //! ```
@@ -23,12 +29,13 @@
 
 use std::path::Path;
 
-use atlas_world3d::motion::{MotionKind, average_frames, motion_frames, motion_path};
+use atlas_world3d::motion::{MotionKind, PATH_FRAMES, average_frames, motion_frames, motion_path};
 use atlas_world3d::{Scene, World3dConfig, render, view_camera};
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::PipelineError;
+use crate::world3d_codec::{self, CODECS, CodecConfig};
 
 /// The split name (`[[dataset]] kind = "world", path = "world3d-motion"`).
 pub const SPLIT: &str = "world3d-motion";
@@ -46,7 +53,7 @@ pub const KINDS: [(MotionKind, &str); 2] = [
 ];
 
 /// Bumped when the same configuration would write different images.
-pub const MOTION_VERSION: u32 = 1;
+pub const MOTION_VERSION: u32 = 2;
 
 /// What the split holds (its `config.json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -56,6 +63,15 @@ pub struct MotionConfig {
     pub world3d: World3dConfig,
     /// The views of every instance that are blurred (indices `0..views_per_instance`).
     pub views: Vec<usize>,
+    /// The video-codec corruptions' tools (`None`: not written, no ffmpeg).
+    pub codecs: Option<CodecConfig>,
+}
+
+impl MotionConfig {
+    /// The configuration with the video-codec corruptions of these tools (or without).
+    pub fn with_codecs(self, codecs: Option<CodecConfig>) -> MotionConfig {
+        MotionConfig { codecs, ..self }
+    }
 }
 
 /// The split's configuration: the world3d split's `world` at image side `size`, blurring views
@@ -95,6 +111,7 @@ pub fn config(
         version: MOTION_VERSION,
         world3d,
         views: sorted,
+        codecs: None,
     })
 }
 
@@ -131,7 +148,12 @@ pub fn ensure(dir: &Path, cfg: &MotionConfig) -> Result<(), PipelineError> {
         std::fs::remove_dir_all(&images).map_err(io(&images))?;
     }
     let mut subdirs = vec![images.join(CLEAN)];
-    for (_, name) in KINDS {
+    let codecs = if cfg.codecs.is_some() {
+        &CODECS[..]
+    } else {
+        &[]
+    };
+    for name in KINDS.iter().map(|k| k.1).chain(codecs.iter().copied()) {
         subdirs.extend((1..=5).map(|s| images.join(name).join(s.to_string())));
     }
     for d in &subdirs {
@@ -155,7 +177,8 @@ pub fn ensure(dir: &Path, cfg: &MotionConfig) -> Result<(), PipelineError> {
     Ok(())
 }
 
-/// One view: its sharp image and both motions at every severity (manifest rows, clean first).
+/// One view: its sharp image, both motions and (with ffmpeg) the codec corruptions at every
+/// severity (manifest rows, clean first).
 fn source(
     dir: &Path,
     cfg: &MotionConfig,
@@ -167,14 +190,25 @@ fn source(
     let label = scene.class.label().map_or(-1, |l| l as i64);
     let name = format!("{id:06}.png");
     let camera = view_camera(w, scene, view);
-    let mut rows = Vec::with_capacity(11);
+    let mut rows = Vec::with_capacity(26);
+    // The codecs need the whole 60-frame path of one motion (module `world3d_codec`).
+    let video = cfg
+        .codecs
+        .as_ref()
+        .map(|_| world3d_codec::video_kind(scene));
+    let mut video_frames = Vec::new();
     let clean = format!("images/{CLEAN}/{name}");
     write_png(&dir.join(&clean), &render(scene, &camera).rgb)?;
     rows.push(format!("{clean},{label},{CLEAN},0,{id}"));
     for (kind, corruption) in KINDS {
         // Severities average prefixes of one path: render the longest once.
         let path = motion_path(scene, &camera, kind);
-        let frames = motion_frames(scene, &camera, &path, kind.frames(5)?);
+        let n = if video == Some(kind) {
+            PATH_FRAMES
+        } else {
+            kind.frames(5)?
+        };
+        let frames = motion_frames(scene, &camera, &path, n);
         for severity in 1..=5u8 {
             let n = kind.frames(severity)?.min(frames.len());
             let img = average_frames(&frames[..n]).ok_or_else(|| {
@@ -185,6 +219,19 @@ fn source(
             let file = format!("images/{corruption}/{severity}/{name}");
             write_png(&dir.join(&file), &img)?;
             rows.push(format!("{file},{label},{corruption},{severity},{id}"));
+        }
+        if video == Some(kind) {
+            video_frames = frames;
+        }
+    }
+    if let Some(codecs) = &cfg.codecs {
+        let out = world3d_codec::corrupt(codecs, &video_frames)?;
+        for (corruption, images) in CODECS.iter().zip(&out) {
+            for (severity, img) in (1..=5u8).zip(images) {
+                let file = format!("images/{corruption}/{severity}/{name}");
+                write_png(&dir.join(&file), img)?;
+                rows.push(format!("{file},{label},{corruption},{severity},{id}"));
+            }
         }
     }
     Ok(rows)
