@@ -115,7 +115,14 @@ fn adding_the_3d_stages_embeds_only_the_new_images() {
         // severities.
         let motion = embedded(&added, m, "world3d-motion").expect("world3d-motion embedded");
         let per_view = if codecs { 1 + 5 * 5 } else { 1 + 2 * 5 };
-        assert_eq!(motion, (6 * per_view, 0, 0), "{added}");
+        // Images are content-addressed: identical codec outputs (a `bit_error` severity whose
+        // noise hit no byte equals the milder ones) are embedded once, the rest as "cached".
+        let (new, cached, failed) = motion;
+        assert_eq!((new + cached, failed), (6 * per_view, 0), "{added}");
+        assert!(new >= 6 * (1 + 2 * 5), "{added}");
+        if !codecs {
+            assert_eq!(cached, 0, "{added}");
+        }
         assert_eq!(
             embedded(&added, m, "world3d"),
             None,

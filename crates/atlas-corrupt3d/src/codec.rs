@@ -200,6 +200,7 @@ pub fn codec_corruptions(
     let tmp = TempDir::new()?;
     let src = tmp.0.join("src.mp4");
     write_source(ff, frames, w, h, &tmp.0, &src)?;
+    let n_video = video_frame_sources(frames.len()).len();
     let bit_rate = source_bit_rate(ff, &src)?;
     let dst = tmp.0.join("out_vid.mp4");
     let mut out: Vec<[RgbImage; 5]> = Vec::with_capacity(3);
@@ -228,9 +229,40 @@ pub fn codec_corruptions(
                 }
             }
             cmd.arg(&dst).arg("-nostats");
-            run(&mut cmd)?;
+            let out = output(&mut cmd)?;
+            // libx265 of Debian 12's ffmpeg 5.1 can abort in its teardown after writing a
+            // complete file (seen at 48x48: "free(): invalid next size"). The reference ignores
+            // the exit status (`subprocess.call`); here an abnormal exit is accepted only when
+            // x265 reported the encode done and the decode then yields every frame.
+            let aborted = !out.status.success();
+            if aborted
+                && (codec == Codec::BitError
+                    || !String::from_utf8_lossy(&out.stderr).contains("encoded "))
+            {
+                let hint = if codec == Codec::BitError {
+                    ""
+                } else {
+                    " (libx265 3.5 as Debian 12 ships it crashes on some small sizes, e.g. \
+                     48x48 frames: render the path at another size, e.g. 64x64)"
+                };
+                return Err(Corrupt3dError::Ffmpeg {
+                    command: describe(&cmd),
+                    reason: format!("{}{hint}: {}", out.status, tail(&out.stderr, 800)),
+                });
+            }
             let frames_dir = tmp.0.join(format!("{}_{}", codec.name(), s + 1));
-            sev.push(decode_kept_frame(ff, &dst, &frames_dir)?);
+            let (img, decoded) = decode_kept_frame(ff, &dst, &frames_dir)?;
+            if aborted && decoded != n_video {
+                return Err(Corrupt3dError::Ffmpeg {
+                    command: describe(&cmd),
+                    reason: format!(
+                        "{} and its video decodes to {decoded} of {n_video} frames: {}",
+                        out.status,
+                        tail(&out.stderr, 800)
+                    ),
+                });
+            }
+            sev.push(img);
         }
         let sev: [RgbImage; 5] = sev
             .try_into()
@@ -310,7 +342,12 @@ fn json_format_bit_rate(text: &str) -> Option<f64> {
 /// `ffmpeg -y -i dst input%05d.png`, then frame [`KEPT_FRAME`] (else the last one written).
 /// The decode's exit status is not checked (the reference does not either: a damaged stream
 /// may end with an error after the frames are out); no frame at all is an error.
-fn decode_kept_frame(ff: &Ffmpeg, dst: &Path, dir: &Path) -> Result<RgbImage, Corrupt3dError> {
+/// Returns the kept frame and how many frames the decode wrote.
+fn decode_kept_frame(
+    ff: &Ffmpeg,
+    dst: &Path,
+    dir: &Path,
+) -> Result<(RgbImage, usize), Corrupt3dError> {
     std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
     let mut cmd = Command::new(ff.ffmpeg());
     cmd.args([
@@ -336,6 +373,7 @@ fn decode_kept_frame(ff: &Ffmpeg, dst: &Path, dir: &Path) -> Result<RgbImage, Co
         })
         .collect();
     written.sort();
+    let decoded = written.len();
     let want = dir.join(format!("input{KEPT_FRAME:05}.png"));
     let kept = if written.contains(&want) {
         want
@@ -353,7 +391,10 @@ fn decode_kept_frame(ff: &Ffmpeg, dst: &Path, dir: &Path) -> Result<RgbImage, Co
         .map_err(|e| Corrupt3dError::Codec(format!("{}: {e}", kept.display())))?
         .to_rgb8();
     let (w, h) = img.dimensions();
-    RgbImage::new(w as usize, h as usize, img.into_raw())
+    Ok((
+        RgbImage::new(w as usize, h as usize, img.into_raw())?,
+        decoded,
+    ))
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The ffmpeg and ffprobe binaries behind [`crate::codec`]: finding them, what identifies their
+//! The ffmpeg and ffprobe binaries behind the `codec` module: finding them, what identifies their
 //! output (version, libx264 and libx265 builds), and running them with errors that name the
 //! command and the tail of its stderr.
 

@@ -240,6 +240,7 @@ fn source(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use atlas_corrupt3d::codec::Ffmpeg;
     use std::collections::BTreeMap;
 
     fn small() -> World3dConfig {
@@ -331,6 +332,128 @@ mod tests {
             assert!(e.contains(want), "{views:?}: {e}");
         }
         assert!(config(&w, 4, &[0]).is_err(), "size below 8");
+    }
+
+    /// ffmpeg's configuration; without ffmpeg the test FAILS unless
+    /// `ATLAS_SKIP_FFMPEG_TESTS=1` (then `None`: skipped).
+    fn tools() -> Option<CodecConfig> {
+        match Ffmpeg::locate() {
+            Ok(Some(ff)) => Some(CodecConfig::new(ff)),
+            Ok(None) if std::env::var("ATLAS_SKIP_FFMPEG_TESTS").is_ok_and(|v| v == "1") => {
+                eprintln!("skipped: no ffmpeg and ATLAS_SKIP_FFMPEG_TESTS=1");
+                None
+            }
+            Ok(None) => panic!(
+                "ffmpeg not found: install it (`apt-get install ffmpeg`), set ATLAS_FFMPEG, or \
+                 set ATLAS_SKIP_FFMPEG_TESTS=1 to skip the codec tests"
+            ),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn files(root: &Path) -> BTreeMap<String, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let rel = p.strip_prefix(root).unwrap().display().to_string();
+                    out.insert(rel, std::fs::read(&p).unwrap());
+                }
+            }
+        }
+        out
+    }
+
+    fn mad(a: &[u8], b: &[u8]) -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|(&x, &y)| f64::from(x.abs_diff(y)))
+            .sum::<f64>()
+            / a.len() as f64
+    }
+
+    #[test]
+    fn the_split_has_three_codecs_at_five_severities_per_source_and_renders_identically() {
+        let Some(codecs) = tools() else { return };
+        let world = World3dConfig {
+            classes: vec![atlas_world3d::Shape::Star, atlas_world3d::Shape::Ring],
+            instances_per_class: 1,
+            views_per_instance: 2,
+            ..World3dConfig::default()
+        };
+        let cfg = config(&world, 64, &[0, 1])
+            .unwrap()
+            .with_codecs(Some(codecs));
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        ensure(a.path(), &cfg).unwrap();
+        ensure(b.path(), &cfg).unwrap();
+        let (fa, fb) = (files(a.path()), files(b.path()));
+        assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>());
+        for (k, v) in &fa {
+            assert!(v == &fb[k], "{k} differs between two renders");
+        }
+        let config_json = String::from_utf8(fa["config.json"].clone()).unwrap();
+        assert!(
+            config_json.contains("\"x265_params\"") && config_json.contains("ffmpeg version"),
+            "{config_json}"
+        );
+        let manifest = String::from_utf8(fa["manifest.csv"].clone()).unwrap();
+        // source -> corruption -> severities (path)
+        let mut rows: BTreeMap<String, BTreeMap<String, Vec<(u8, String)>>> = BTreeMap::new();
+        for l in manifest.lines().skip(1) {
+            let f: Vec<&str> = l.split(',').collect();
+            rows.entry(f[4].into())
+                .or_default()
+                .entry(f[2].into())
+                .or_default()
+                .push((f[3].parse().unwrap(), f[0].into()));
+        }
+        // 2 scenes x views 0 and 1: view ids 0, 1, 2, 3.
+        assert_eq!(rows.len(), 4);
+        let mut kinds = Vec::new();
+        for (source, by) in &rows {
+            assert_eq!(by.len(), 1 + 2 + 3, "{source}: {:?}", by.keys());
+            let clean = &by[CLEAN];
+            let px = |p: &str| {
+                image::load_from_memory(&fa[p])
+                    .unwrap()
+                    .to_rgb8()
+                    .into_raw()
+            };
+            let clean_px = px(&clean[0].1);
+            for codec in CODECS {
+                let sev = &by[codec];
+                assert_eq!(
+                    sev.iter().map(|s| s.0).collect::<Vec<_>>(),
+                    [1, 2, 3, 4, 5],
+                    "{source} {codec}"
+                );
+                for (_, p) in sev {
+                    let img = image::load_from_memory(&fa[p.as_str()]).unwrap();
+                    assert_eq!((img.width(), img.height()), (64, 64), "{p}");
+                }
+            }
+            // The kept frame is path frame 0, the sharp view, re-encoded: CRF 41 loses more
+            // of it than CRF 24.
+            let crf = &by["h265_crf"];
+            let (mild, harsh) = (
+                mad(&px(&crf[0].1), &clean_px),
+                mad(&px(&crf[4].1), &clean_px),
+            );
+            assert!(harsh > mild && mild > 0.0, "{source}: {mild} {harsh}");
+            kinds.push(format!("{:?}", video_kind_of(&cfg, source)));
+        }
+        println!("video per source: {kinds:?}");
+    }
+
+    fn video_kind_of(cfg: &MotionConfig, source: &str) -> MotionKind {
+        let scenes = atlas_world3d::scenes(&cfg.world3d).unwrap();
+        let id: usize = source.parse().unwrap();
+        world3d_codec::video_kind(&scenes[id / cfg.world3d.views_per_instance])
     }
 
     /// The default split's render time: `cargo test -p atlas-pipeline --release --
