@@ -49,6 +49,11 @@
 //! - **The kept frame**: frame 120 when the decode wrote it (it does for 60-frame paths),
 //!   else the last decoded frame. The reference would `mv` a missing file and lose the image
 //!   (or keep a stale `input00120.png` of the previous video: its tmp folder is never emptied).
+//! - Exit status: the reference ignores it (`subprocess.call`). Here every step must succeed,
+//!   except that a libx265 encode which aborts after x265 reported it done is accepted when
+//!   the decode then yields every frame (Debian 12's x265 3.5 can abort in its teardown). That
+//!   x265 also crashes outright on some small sizes (48x48 frames, nearly always; 64x64,
+//!   64x48, 56x64, 72x72 and 128x128 never in our runs): the error says so.
 //! - Log flags (`-loglevel error` everywhere, so that a failure can say why) and a fresh
 //!   temporary folder per call instead of `./motion_video/tmp/`: no effect on the output.
 //!
