@@ -4,9 +4,12 @@
 //!   world3d split) to a store that already holds a run embeds only the new images: no
 //!   `id-test` / `sketch` image again, the corrupted images once per model, the world3d views as
 //!   dense features only (no pooled embedding), the world3d-motion views (clean + xy / z motion
-//!   blur x 5 severities) once per model;
+//!   blur x 5 severities, + bit_error / h265_crf / h265_abr x 5 with ffmpeg) once per model;
 //! - `corruption_3d` has xy_motion_blur and z_motion_blur rows at severities 1..5 for every
-//!   model, next to corrupt3d's;
+//!   model, and the three video-codec corruptions' rows, next to corrupt3d's.
+//!
+//! The codec corruptions need ffmpeg: without it this test FAILS, unless
+//! `ATLAS_SKIP_FFMPEG_TESTS=1` (then it expects the split without them).
 //! - the correspondence tables have every model, and a CNN vs ViT row with its interval;
 //! - a rerun computes nothing.
 
@@ -56,6 +59,29 @@ fn with_3d(models: &[&str]) -> String {
     format!("{c}{BASE_STAGES}{THREE_D_STAGES}")
 }
 
+/// Whether the world3d-motion split has the video-codec corruptions here: ffmpeg is found, or
+/// `ATLAS_SKIP_FFMPEG_TESTS=1` says to go on without them; else a panic saying what to do.
+fn codecs_expected() -> bool {
+    let ffmpeg = std::env::var_os("ATLAS_FFMPEG")
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "ffmpeg".into());
+    let found = std::process::Command::new(&ffmpeg)
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found {
+        return true;
+    }
+    assert!(
+        std::env::var("ATLAS_SKIP_FFMPEG_TESTS").is_ok_and(|v| v == "1"),
+        "no ffmpeg ({ffmpeg:?}): install it (`apt-get install ffmpeg`), set ATLAS_FFMPEG, or set \
+         ATLAS_SKIP_FFMPEG_TESTS=1 to run without the video-codec corruptions"
+    );
+    false
+}
+
+const CODECS: [&str; 3] = ["bit_error", "h265_crf", "h265_abr"];
+
 fn column<'a, T: 'static>(b: &'a atlas_store::arrow::array::RecordBatch, name: &str) -> &'a T {
     b.column_by_name(name)
         .unwrap_or_else(|| panic!("column {name}"))
@@ -77,6 +103,7 @@ fn adding_the_3d_stages_embeds_only_the_new_images() {
     );
 
     ws.write_config(&with_3d(&models));
+    let codecs = codecs_expected();
     let added = stdout(&ws.run(&[]));
     for m in models {
         assert_eq!(embedded(&added, m, "id-test"), None, "{added}");
@@ -84,9 +111,18 @@ fn adding_the_3d_stages_embeds_only_the_new_images() {
         // 6 sources, each clean and under 7 corruptions x 5 severities.
         let (new, cached, failed) = embedded(&added, m, "corrupt3d").expect("corrupt3d embedded");
         assert_eq!((new, cached, failed), (6 * 36, 0, 0), "{added}");
-        // View 0 of 3 classes x 2 instances, each clean and under 2 motions x 5 severities.
+        // View 0 of 3 classes x 2 instances, each clean and under 2 motions (+ 3 codecs) x 5
+        // severities.
         let motion = embedded(&added, m, "world3d-motion").expect("world3d-motion embedded");
-        assert_eq!(motion, (6 * 11, 0, 0), "{added}");
+        let per_view = if codecs { 1 + 5 * 5 } else { 1 + 2 * 5 };
+        // Images are content-addressed: identical codec outputs (a `bit_error` severity whose
+        // noise hit no byte equals the milder ones) are embedded once, the rest as "cached".
+        let (new, cached, failed) = motion;
+        assert_eq!((new + cached, failed), (6 * per_view, 0), "{added}");
+        assert!(new >= 6 * (1 + 2 * 5), "{added}");
+        if !codecs {
+            assert_eq!(cached, 0, "{added}");
+        }
         assert_eq!(
             embedded(&added, m, "world3d"),
             None,
@@ -129,7 +165,12 @@ fn adding_the_3d_stages_embeds_only_the_new_images() {
     let corruption = column::<StringArray>(t, "corruption");
     let severity = column::<atlas_store::arrow::array::Int64Array>(t, "severity");
     for m in models {
-        for kind in ["xy_motion_blur", "z_motion_blur"] {
+        let codec_kinds = if codecs { &CODECS[..] } else { &[] };
+        for kind in ["xy_motion_blur", "z_motion_blur"]
+            .iter()
+            .chain(codec_kinds)
+            .copied()
+        {
             let mut sev: Vec<i64> = (0..t.num_rows())
                 .filter(|&i| model.value(i) == m && corruption.value(i) == kind)
                 .inspect(|&i| {

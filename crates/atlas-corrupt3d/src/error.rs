@@ -87,6 +87,20 @@ pub enum Corrupt3dError {
     #[error("unknown 3DCC corruption `{0}`")]
     UnknownCorruption(String),
     /// A known 3DCC family that this crate does not implement (see the crate docs for why).
-    #[error("3DCC corruption `{0}` is not implemented by this crate: {1}")]
+    #[error("3DCC corruption `{0}` is not an image transform of this crate: {1}")]
     NotImplemented(&'static str, &'static str),
+    /// ffmpeg or ffprobe is missing or unusable (the message says how to fix it).
+    #[error("ffmpeg: {0}")]
+    FfmpegMissing(String),
+    /// An ffmpeg / ffprobe run failed: the command line and the tail of its stderr.
+    #[error("`{command}` failed: {reason}")]
+    Ffmpeg {
+        /// The command line.
+        command: String,
+        /// Exit status and stderr tail, or why it did not start.
+        reason: String,
+    },
+    /// A video-codec corruption could not be computed (bad input frames, temporary files).
+    #[error("video codec corruption: {0}")]
+    Codec(String),
 }

@@ -74,7 +74,7 @@
 //! outputs are not bit-identical to the released ImageNet-3DCC images (which depend on NumPy's
 //! unseeded stream) but have the same distribution. All other corruptions ignore the seed.
 //!
-//! # Not implemented, and why
+//! # Not image transforms of this crate, and why
 //!
 //! - `xy_motion_blur`, `z_motion_blur` (`create_3dcc/motion_video/create_motion.py`): the
 //!   benchmark renders a 60-frame camera path with 3D Ken Burns (`process_kenburns`: point-cloud
@@ -88,21 +88,24 @@
 //!   instead, where the camera really moves: `atlas_world3d::motion` renders the frames along
 //!   3DCC's camera paths, and the pipeline's `world3d-motion` split
 //!   (`crates/atlas-pipeline/src/world3d_motion.rs`) holds them for the `corruption` stage.
-//! - `bit_error` (`create_3dcc/motion_video/video_distortions.py`, `bit_error`): not an image
-//!   operation: ffmpeg's `noise` bitstream filter (`-bsf noise=100000/50000/30000/20000/10000`)
-//!   flips bits of the H.264 stream of the rendered camera-motion video, which is then decoded
-//!   (frame 120 kept). It needs the video, the encoder and a decoder's error concealment.
-//! - `h265_crf` (CRF 24, 26, 32, 39, 41), `h265_abr` (bitrate / 2, 4, 8, 16, 32):
-//!   `video_distortions.py`, `h265_crf` / `h265_abr`, run libx265 on that video. No pure-Rust
-//!   HEVC encoder exists on crates.io (nor an x265-compatible one), and libx265 through FFI is
-//!   neither small nor pure Rust.
+//! - `bit_error`, `h265_crf`, `h265_abr` (`create_3dcc/motion_video/video_distortions.py`):
+//!   not image operations but video ones (ffmpeg's `noise` bitstream filter on the H.264 video
+//!   of the image's camera path; libx265 at CRF 24..41 or at the source bit rate / 2..32; then
+//!   frame 120 of the decoded video). They are implemented in [`codec`], which runs the `ffmpeg`
+//!   binary exactly as the reference does (threads pinned for reproducibility) on the frames of
+//!   a camera path, and equals `tools/reference/make_3dcc_codec_reference.py` on every codec x
+//!   severity (`tests/codec_reference.rs`); without ffmpeg they are skipped with a warning. As
+//!   they need the path's frames they are not a [`Corruption`] of one image: the pipeline's
+//!   `world3d-motion` split renders the path on the 3D world and writes them.
 //! - `shadow`, `multi_illumination`, occlusion, scale (3DCC but not ImageNet-3DCC): need
 //!   relighting renders or meshes.
 //!
 //! Parsing one of these names gives [`Corrupt3dError::NotImplemented`] with the reason.
 
+pub mod codec;
 mod defocus;
 mod error;
+mod ffmpeg;
 mod image;
 mod noise;
 mod photometric;
@@ -153,7 +156,8 @@ pub enum Guide {
     Reshading,
 }
 
-/// ImageNet-3DCC families this crate does not implement, with the reason (see crate docs).
+/// ImageNet-3DCC families that are not a [`Corruption`] of one image, with the reason and
+/// where they are (see crate docs).
 pub const NOT_IMPLEMENTED: [(&str, &str); 5] = [
     (
         "xy_motion_blur",
@@ -167,15 +171,18 @@ pub const NOT_IMPLEMENTED: [(&str, &str); 5] = [
     ),
     (
         "bit_error",
-        "ffmpeg bitstream noise on an H.264 video of the rendered camera motion, then decoding",
+        "a video corruption of the camera path's frames (ffmpeg bitstream noise on its H.264 \
+         video): `atlas_corrupt3d::codec`, written on the 3D world by the `world3d-motion` split",
     ),
     (
         "h265_crf",
-        "needs an HEVC (libx265) encoder; none in pure Rust",
+        "a video corruption of the camera path's frames (libx265 through ffmpeg): \
+         `atlas_corrupt3d::codec`, written on the 3D world by the `world3d-motion` split",
     ),
     (
         "h265_abr",
-        "needs an HEVC (libx265) encoder; none in pure Rust",
+        "a video corruption of the camera path's frames (libx265 through ffmpeg): \
+         `atlas_corrupt3d::codec`, written on the 3D world by the `world3d-motion` split",
     ),
 ];
 

@@ -26,6 +26,7 @@ mod views;
 mod weights_hash;
 mod worker;
 mod world3d;
+mod world3d_codec;
 mod world3d_motion;
 
 use std::collections::HashSet;

@@ -254,7 +254,8 @@ pub fn ensure_world(cfg: &LoadedConfig) -> Result<(), PipelineError> {
         ensure(&cfg.resolve(&w.path).join(SPLIT), &c)?;
     }
     if motion {
-        let m = world3d_motion::config(&c, w3d.motion_size, &w3d.motion_views)?;
+        let m = world3d_motion::config(&c, w3d.motion_size, &w3d.motion_views)?
+            .with_codecs(crate::world3d_codec::detect()?);
         world3d_motion::ensure(&cfg.resolve(&w.path).join(world3d_motion::SPLIT), &m)?;
     }
     Ok(())

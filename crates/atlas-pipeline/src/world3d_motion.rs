@@ -6,11 +6,17 @@
 //! prefix of one path, so each (view, kind) renders its longest prefix once and the five
 //! severities average its first 20/30/40/50/60 (xy) or 20/25/30/35/38 (z) frames.
 //!
+//! With ffmpeg installed the split also holds ImageNet-3DCC's video-codec corruptions
+//! (`bit_error`, `h265_crf`, `h265_abr`): frame 120 of the path's forward-and-back video after
+//! bit errors or HEVC re-encoding, as 3DCC computes them (`crate::world3d_codec`, which also
+//! says what happens without ffmpeg: the split is written without them, with a warning).
+//!
 //! Layout of `<world>/world3d-motion/` (as `corrupt3d`):
 //!
 //! ```text
 //! images/clean/NNNNNN.png                      the sharp view (NNNNNN = the world3d view id)
 //! images/<xy_motion_blur|z_motion_blur>/<severity>/NNNNNN.png
+//! images/<bit_error|h265_crf|h265_abr>/<severity>/NNNNNN.png   (with ffmpeg only)
 //! manifest.csv                                 path,label,corruption,severity,source
 //! config.json                                  the configuration (written last)
 //! ```
@@ -23,12 +29,13 @@
 
 use std::path::Path;
 
-use atlas_world3d::motion::{MotionKind, average_frames, motion_frames, motion_path};
+use atlas_world3d::motion::{MotionKind, PATH_FRAMES, average_frames, motion_frames, motion_path};
 use atlas_world3d::{Scene, World3dConfig, render, view_camera};
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::PipelineError;
+use crate::world3d_codec::{self, CODECS, CodecConfig};
 
 /// The split name (`[[dataset]] kind = "world", path = "world3d-motion"`).
 pub const SPLIT: &str = "world3d-motion";
@@ -56,6 +63,15 @@ pub struct MotionConfig {
     pub world3d: World3dConfig,
     /// The views of every instance that are blurred (indices `0..views_per_instance`).
     pub views: Vec<usize>,
+    /// The video-codec corruptions' tools (`None`: not written, no ffmpeg).
+    pub codecs: Option<CodecConfig>,
+}
+
+impl MotionConfig {
+    /// The configuration with the video-codec corruptions of these tools (or without).
+    pub fn with_codecs(self, codecs: Option<CodecConfig>) -> MotionConfig {
+        MotionConfig { codecs, ..self }
+    }
 }
 
 /// The split's configuration: the world3d split's `world` at image side `size`, blurring views
@@ -95,6 +111,7 @@ pub fn config(
         version: MOTION_VERSION,
         world3d,
         views: sorted,
+        codecs: None,
     })
 }
 
@@ -131,7 +148,12 @@ pub fn ensure(dir: &Path, cfg: &MotionConfig) -> Result<(), PipelineError> {
         std::fs::remove_dir_all(&images).map_err(io(&images))?;
     }
     let mut subdirs = vec![images.join(CLEAN)];
-    for (_, name) in KINDS {
+    let codecs = if cfg.codecs.is_some() {
+        &CODECS[..]
+    } else {
+        &[]
+    };
+    for name in KINDS.iter().map(|k| k.1).chain(codecs.iter().copied()) {
         subdirs.extend((1..=5).map(|s| images.join(name).join(s.to_string())));
     }
     for d in &subdirs {
@@ -155,7 +177,8 @@ pub fn ensure(dir: &Path, cfg: &MotionConfig) -> Result<(), PipelineError> {
     Ok(())
 }
 
-/// One view: its sharp image and both motions at every severity (manifest rows, clean first).
+/// One view: its sharp image, both motions and (with ffmpeg) the codec corruptions at every
+/// severity (manifest rows, clean first).
 fn source(
     dir: &Path,
     cfg: &MotionConfig,
@@ -167,14 +190,25 @@ fn source(
     let label = scene.class.label().map_or(-1, |l| l as i64);
     let name = format!("{id:06}.png");
     let camera = view_camera(w, scene, view);
-    let mut rows = Vec::with_capacity(11);
+    let mut rows = Vec::with_capacity(26);
+    // The codecs need the whole 60-frame path of one motion (module `world3d_codec`).
+    let video = cfg
+        .codecs
+        .as_ref()
+        .map(|_| world3d_codec::video_kind(scene));
+    let mut video_frames = Vec::new();
     let clean = format!("images/{CLEAN}/{name}");
     write_png(&dir.join(&clean), &render(scene, &camera).rgb)?;
     rows.push(format!("{clean},{label},{CLEAN},0,{id}"));
     for (kind, corruption) in KINDS {
         // Severities average prefixes of one path: render the longest once.
         let path = motion_path(scene, &camera, kind);
-        let frames = motion_frames(scene, &camera, &path, kind.frames(5)?);
+        let n = if video == Some(kind) {
+            PATH_FRAMES
+        } else {
+            kind.frames(5)?
+        };
+        let frames = motion_frames(scene, &camera, &path, n);
         for severity in 1..=5u8 {
             let n = kind.frames(severity)?.min(frames.len());
             let img = average_frames(&frames[..n]).ok_or_else(|| {
@@ -186,6 +220,19 @@ fn source(
             write_png(&dir.join(&file), &img)?;
             rows.push(format!("{file},{label},{corruption},{severity},{id}"));
         }
+        if video == Some(kind) {
+            video_frames = frames;
+        }
+    }
+    if let Some(codecs) = &cfg.codecs {
+        let out = world3d_codec::corrupt(codecs, &video_frames)?;
+        for (corruption, images) in CODECS.iter().zip(&out) {
+            for (severity, img) in (1..=5u8).zip(images) {
+                let file = format!("images/{corruption}/{severity}/{name}");
+                write_png(&dir.join(&file), img)?;
+                rows.push(format!("{file},{label},{corruption},{severity},{id}"));
+            }
+        }
     }
     Ok(rows)
 }
@@ -193,6 +240,7 @@ fn source(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use atlas_corrupt3d::codec::Ffmpeg;
     use std::collections::BTreeMap;
 
     fn small() -> World3dConfig {
@@ -284,6 +332,128 @@ mod tests {
             assert!(e.contains(want), "{views:?}: {e}");
         }
         assert!(config(&w, 4, &[0]).is_err(), "size below 8");
+    }
+
+    /// ffmpeg's configuration; without ffmpeg the test FAILS unless
+    /// `ATLAS_SKIP_FFMPEG_TESTS=1` (then `None`: skipped).
+    fn tools() -> Option<CodecConfig> {
+        match Ffmpeg::locate() {
+            Ok(Some(ff)) => Some(CodecConfig::new(ff)),
+            Ok(None) if std::env::var("ATLAS_SKIP_FFMPEG_TESTS").is_ok_and(|v| v == "1") => {
+                eprintln!("skipped: no ffmpeg and ATLAS_SKIP_FFMPEG_TESTS=1");
+                None
+            }
+            Ok(None) => panic!(
+                "ffmpeg not found: install it (`apt-get install ffmpeg`), set ATLAS_FFMPEG, or \
+                 set ATLAS_SKIP_FFMPEG_TESTS=1 to skip the codec tests"
+            ),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn files(root: &Path) -> BTreeMap<String, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let rel = p.strip_prefix(root).unwrap().display().to_string();
+                    out.insert(rel, std::fs::read(&p).unwrap());
+                }
+            }
+        }
+        out
+    }
+
+    fn mad(a: &[u8], b: &[u8]) -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|(&x, &y)| f64::from(x.abs_diff(y)))
+            .sum::<f64>()
+            / a.len() as f64
+    }
+
+    #[test]
+    fn the_split_has_three_codecs_at_five_severities_per_source_and_renders_identically() {
+        let Some(codecs) = tools() else { return };
+        let world = World3dConfig {
+            classes: vec![atlas_world3d::Shape::Star, atlas_world3d::Shape::Ring],
+            instances_per_class: 1,
+            views_per_instance: 2,
+            ..World3dConfig::default()
+        };
+        let cfg = config(&world, 64, &[0, 1])
+            .unwrap()
+            .with_codecs(Some(codecs));
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        ensure(a.path(), &cfg).unwrap();
+        ensure(b.path(), &cfg).unwrap();
+        let (fa, fb) = (files(a.path()), files(b.path()));
+        assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>());
+        for (k, v) in &fa {
+            assert!(v == &fb[k], "{k} differs between two renders");
+        }
+        let config_json = String::from_utf8(fa["config.json"].clone()).unwrap();
+        assert!(
+            config_json.contains("\"x265_params\"") && config_json.contains("ffmpeg version"),
+            "{config_json}"
+        );
+        let manifest = String::from_utf8(fa["manifest.csv"].clone()).unwrap();
+        // source -> corruption -> severities (path)
+        let mut rows: BTreeMap<String, BTreeMap<String, Vec<(u8, String)>>> = BTreeMap::new();
+        for l in manifest.lines().skip(1) {
+            let f: Vec<&str> = l.split(',').collect();
+            rows.entry(f[4].into())
+                .or_default()
+                .entry(f[2].into())
+                .or_default()
+                .push((f[3].parse().unwrap(), f[0].into()));
+        }
+        // 2 scenes x views 0 and 1: view ids 0, 1, 2, 3.
+        assert_eq!(rows.len(), 4);
+        let mut kinds = Vec::new();
+        for (source, by) in &rows {
+            assert_eq!(by.len(), 1 + 2 + 3, "{source}: {:?}", by.keys());
+            let clean = &by[CLEAN];
+            let px = |p: &str| {
+                image::load_from_memory(&fa[p])
+                    .unwrap()
+                    .to_rgb8()
+                    .into_raw()
+            };
+            let clean_px = px(&clean[0].1);
+            for codec in CODECS {
+                let sev = &by[codec];
+                assert_eq!(
+                    sev.iter().map(|s| s.0).collect::<Vec<_>>(),
+                    [1, 2, 3, 4, 5],
+                    "{source} {codec}"
+                );
+                for (_, p) in sev {
+                    let img = image::load_from_memory(&fa[p.as_str()]).unwrap();
+                    assert_eq!((img.width(), img.height()), (64, 64), "{p}");
+                }
+            }
+            // The kept frame is path frame 0, the sharp view, re-encoded: CRF 41 loses more
+            // of it than CRF 24.
+            let crf = &by["h265_crf"];
+            let (mild, harsh) = (
+                mad(&px(&crf[0].1), &clean_px),
+                mad(&px(&crf[4].1), &clean_px),
+            );
+            assert!(harsh > mild && mild > 0.0, "{source}: {mild} {harsh}");
+            kinds.push(format!("{:?}", video_kind_of(&cfg, source)));
+        }
+        println!("video per source: {kinds:?}");
+    }
+
+    fn video_kind_of(cfg: &MotionConfig, source: &str) -> MotionKind {
+        let scenes = atlas_world3d::scenes(&cfg.world3d).unwrap();
+        let id: usize = source.parse().unwrap();
+        world3d_codec::video_kind(&scenes[id / cfg.world3d.views_per_instance])
     }
 
     /// The default split's render time: `cargo test -p atlas-pipeline --release --
