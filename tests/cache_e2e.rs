@@ -268,3 +268,42 @@ fn a_second_run_on_a_locked_store_stops_with_a_clear_error_and_changes_nothing()
     let again = stdout(&ws.run(&[]));
     assert!(again.contains("0 to compute"), "{again}");
 }
+
+#[test]
+fn a_shared_decode_stores_what_model_by_model_stores() {
+    let names = ["fixture-a", "fixture-b", "fixture-c"];
+    let ws = Workspace::new(&names);
+    let log = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    // Default: the three fixtures (same preprocessing) share one decode per dataset.
+    ws.write_config(&config_with_stages(&names));
+    let shared = ws.run(&["--log", "atlas_pipeline=info"]);
+    assert!(
+        log(&shared).contains("one shared decode"),
+        "{}",
+        log(&shared)
+    );
+    for m in names {
+        let (new, _, _) = embedded(&stdout(&shared), m, "id-test").expect("embedded line");
+        assert!(new > 0, "{m}");
+    }
+    let with_sharing = results_bytes(ws.path());
+    let stored = count_manifests(&ws.path().join("store"));
+
+    // The same run model by model, on a fresh store: the same results and artifacts.
+    for d in ["store", "results"] {
+        std::fs::remove_dir_all(ws.path().join(d)).unwrap();
+    }
+    ws.write_config(&config_with_stages(&names).replacen(
+        "[run]\n",
+        "[run]\nshared_decode = 1\n",
+        1,
+    ));
+    let alone = ws.run(&["--log", "atlas_pipeline=info"]);
+    assert!(
+        !log(&alone).contains("one shared decode"),
+        "{}",
+        log(&alone)
+    );
+    assert_eq!(results_bytes(ws.path()), with_sharing);
+    assert_eq!(count_manifests(&ws.path().join("store")), stored);
+}

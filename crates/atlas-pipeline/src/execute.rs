@@ -94,6 +94,9 @@ pub struct Executor<'a> {
     pub progress: bool,
     /// At most this many models share one decode pass (`[run] shared_decode`; 1: none).
     pub shared_decode: usize,
+    /// `(model, dataset)` image embeddings done by a shared pass of this run (so the
+    /// model-by-model pass skips them); filled by `embed_shared`, empty for workers.
+    pub shared_done: std::cell::RefCell<HashSet<(usize, usize)>>,
 }
 
 /// The network of one model, loaded on first use.
@@ -190,8 +193,8 @@ impl Executor<'_> {
             let d = &self.datasets[job.dataset];
             match job.kind {
                 JobKind::EmbedImages => {
-                    // A shared decode pass (or another worker) may have done it since the plan.
-                    if self.store.status(kinds::EMBED_COVERAGE, &job.key)? == Status::Cached {
+                    // Done by this run's shared decode pass (after the plan was made).
+                    if self.shared_done.borrow().contains(&(mi, job.dataset)) {
                         continue;
                     }
                     let r = self.embed_images(&mut net, job.dataset, bars)?;

@@ -365,6 +365,7 @@ impl Session<'_> {
             logit_scale: self.cfg.config.run.logit_scale,
             progress,
             shared_decode: self.cfg.config.run.shared_decode,
+            shared_done: Default::default(),
         }
     }
 }

@@ -127,6 +127,7 @@ impl Executor<'_> {
             let model = &self.models[mi];
             tracing::info!(model = %model.name, dataset = %d.name, embedded = r.embedded, cached = r.cached, failed = r.failed, shared_with = chunk.len() - 1, "images");
             self.write_coverage(model, di)?;
+            self.shared_done.borrow_mut().insert((mi, di));
             report.images.push(EmbedCount {
                 model: model.name.clone(),
                 dataset: d.name.clone(),
