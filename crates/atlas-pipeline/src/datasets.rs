@@ -44,6 +44,19 @@ pub struct ResolvedDataset {
 }
 
 impl ResolvedDataset {
+    /// `f` over the dataset's images as the embed stage reads them (ids, content hashes, bytes
+    /// from the dataset's source, the border crop).
+    pub(crate) fn with_items<R>(&self, f: impl FnOnce(&atlas_embed::ImageItems<'_>) -> R) -> R {
+        let items = &self.data.items;
+        let read = |i: usize| self.data.read_bytes(&items[i]).map_err(|e| e.to_string());
+        f(&atlas_embed::ImageItems {
+            ids: &self.index.ids,
+            hashes: &self.index.hashes,
+            read: &read,
+            border_crop: self.border_crop,
+        })
+    }
+
     /// The same dataset under another prompt set.
     pub fn view(&self, prompt_set: &str, templates: Vec<String>) -> ResolvedDataset {
         ResolvedDataset {

@@ -3,7 +3,7 @@
 //! model's config), computing the missing ones, and reading them back for a job.
 
 use atlas_artifacts::kinds;
-use atlas_embed::{DenseEncoder, EmbedOptions, EmbedReport, ImageItems};
+use atlas_embed::{DenseEncoder, EmbedOptions, EmbedReport};
 use atlas_models::DenseLayer;
 use atlas_preprocess::{PreprocessConfig, ResizeMode};
 use atlas_stagekit::stage::{DenseRequest, DenseSet};
@@ -118,19 +118,13 @@ pub fn embed(
     d: &ResolvedDataset,
     opts: &EmbedOptions,
 ) -> Result<EmbedReport, PipelineError> {
-    let items = &d.data.items;
-    let read = |i: usize| d.data.read_bytes(&items[i]).map_err(|e| e.to_string());
-    let src = ImageItems {
-        ids: &d.index.ids,
-        hashes: &d.index.hashes,
-        read: &read,
-        border_crop: d.border_crop,
-    };
     let enc = DenseNet {
         net,
         index: spec.index,
     };
-    let r = atlas_embed::embed_dense(store, &spec.namespace, &enc, &spec.preprocess, &src, opts)?;
+    let r = d.with_items(|src| {
+        atlas_embed::embed_dense(store, &spec.namespace, &enc, &spec.preprocess, src, opts)
+    })?;
     tracing::info!(model = %model.name, dataset = %d.name, layer = spec.index, embedded = r.embedded, cached = r.cached, failed = r.failed, "dense features");
     let meta = ManifestMeta::new("embed-coverage", atlas_embed::STAGE_VERSION).with_inputs(json!({
         "model": model.name, "dataset": d.name, "items": d.index.len(), "dense_layer": spec.index,

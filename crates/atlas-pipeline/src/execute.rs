@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use atlas_artifacts::kinds;
-use atlas_embed::{EmbedOptions, EmbedReport, ImageEncoder, ImageItems, TextEncoder};
+use atlas_embed::{EmbedOptions, EmbedReport, ImageEncoder, TextEncoder};
 use atlas_stagekit::stage::ModelSummary;
 use atlas_store::{ManifestMeta, Status, Store};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -217,11 +217,7 @@ impl Executor<'_> {
                         PipelineError::Config("internal: a dense job without its features".into())
                     })?;
                     let pb = bars.add(bar(&format!("{} / {} (dense)", model.name, d.name)));
-                    let opts = EmbedOptions {
-                        batch_size: self.batch_size,
-                        shard_rows: self.shard_rows,
-                        progress: Some(pb.clone()),
-                    };
+                    let opts = self.embed_opts(&pb);
                     let r = crate::dense::embed(self.store, net.get()?, model, spec, d, &opts)
                         .map_err(|e| match e {
                             PipelineError::Embed(e) => model_error(&model.name, e),
@@ -431,32 +427,33 @@ impl Executor<'_> {
         let model = net.model;
         let d = &self.datasets[di];
         let pb = bars.add(bar(&format!("{} / {}", model.name, d.name)));
-        let items = &d.data.items;
-        let read = |i: usize| d.data.read_bytes(&items[i]).map_err(|e| e.to_string());
-        let src = ImageItems {
-            ids: &d.index.ids,
-            hashes: &d.index.hashes,
-            read: &read,
-            border_crop: d.border_crop,
-        };
-        let opts = EmbedOptions {
-            batch_size: self.batch_size,
-            shard_rows: self.shard_rows,
-            progress: Some(pb.clone()),
-        };
-        let r = atlas_embed::embed_images(
-            self.store,
-            &model.image_ns,
-            &Encoders(net.get()?),
-            &model.preprocess,
-            &src,
-            &opts,
-        )
-        .map_err(|e| model_error(&model.name, e))?;
+        let enc = Encoders(net.get()?);
+        let r = d
+            .with_items(|src| {
+                let opts = self.embed_opts(&pb);
+                atlas_embed::embed_images(
+                    self.store,
+                    &model.image_ns,
+                    &enc,
+                    &model.preprocess,
+                    src,
+                    &opts,
+                )
+            })
+            .map_err(|e| model_error(&model.name, e))?;
         pb.finish_and_clear();
         tracing::info!(model = %model.name, dataset = %d.name, embedded = r.embedded, cached = r.cached, failed = r.failed, "images");
         self.write_coverage(model, di)?;
         Ok(r)
+    }
+
+    /// Batch and shard sizes of this run, reporting to `pb`.
+    fn embed_opts(&self, pb: &ProgressBar) -> EmbedOptions {
+        EmbedOptions {
+            batch_size: self.batch_size,
+            shard_rows: self.shard_rows,
+            progress: Some(pb.clone()),
+        }
     }
 
     /// The coverage marker of `model` on dataset `di`, with the dataset's failed items (so

@@ -9,35 +9,39 @@
 
 use std::collections::HashSet;
 
-use atlas_embed::{EmbedOptions, EmbedTarget};
+use atlas_embed::EmbedTarget;
 use atlas_preprocess::PreprocessConfig;
 use atlas_store::Status;
 use indicatif::MultiProgress;
 
 use super::{EmbedCount, Encoders, ExecutionReport, Executor, bar};
 use crate::PipelineError;
+use crate::models::ResolvedModel;
 use crate::plan::{JobKind, Plan};
 
 /// Missing image-embedding jobs grouped for a shared pass: per group the dataset, the shared
 /// preprocessing, and the models (indices, each image namespace once), in plan order.
-pub(super) fn groups(
+fn groups<'m>(
     plan: &Plan,
-    preprocess_of: impl Fn(usize) -> (String, PreprocessConfig),
-) -> Vec<(usize, PreprocessConfig, Vec<usize>)> {
-    let mut out: Vec<(usize, PreprocessConfig, Vec<usize>)> = Vec::new();
+    models: &'m [ResolvedModel],
+) -> Vec<(usize, &'m PreprocessConfig, Vec<usize>)> {
+    let mut out: Vec<(usize, &PreprocessConfig, Vec<usize>)> = Vec::new();
     let mut seen = HashSet::new();
     for j in &plan.jobs {
         if j.kind != JobKind::EmbedImages || j.status == Status::Cached {
             continue;
         }
-        let (ns, pre) = preprocess_of(j.model);
+        let m = &models[j.model];
         // Two models with one namespace (the same weights and preprocessing) embed it once.
-        if !seen.insert((ns, j.dataset)) {
+        if !seen.insert((m.image_ns.as_str(), j.dataset)) {
             continue;
         }
-        match out.iter_mut().find(|g| g.0 == j.dataset && g.1 == pre) {
+        match out
+            .iter_mut()
+            .find(|g| g.0 == j.dataset && *g.1 == m.preprocess)
+        {
             Some(g) => g.2.push(j.model),
-            None => out.push((j.dataset, pre, vec![j.model])),
+            None => out.push((j.dataset, &m.preprocess, vec![j.model])),
         }
     }
     out
@@ -55,16 +59,12 @@ impl Executor<'_> {
         if self.shared_decode < 2 {
             return Ok(());
         }
-        let all = groups(plan, |mi| {
-            let m = &self.models[mi];
-            (m.image_ns.clone(), m.preprocess.clone())
-        });
-        for (di, pre, models) in all.into_iter().filter(|g| g.2.len() >= 2) {
+        for (di, pre, models) in groups(plan, self.models) {
             for chunk in models.chunks(self.shared_decode) {
                 if chunk.len() < 2 {
-                    continue; // a lone leftover model goes the usual way
+                    continue; // a lone model (or leftover) goes the usual way
                 }
-                self.embed_chunk(di, &pre, chunk, bars, report)?;
+                self.embed_chunk(di, pre, chunk, bars, report)?;
             }
         }
         Ok(())
@@ -97,21 +97,12 @@ impl Executor<'_> {
                 encoder: e,
             })
             .collect();
-        let items = &d.data.items;
-        let read = |i: usize| d.data.read_bytes(&items[i]).map_err(|e| e.to_string());
-        let src = atlas_embed::ImageItems {
-            ids: &d.index.ids,
-            hashes: &d.index.hashes,
-            read: &read,
-            border_crop: d.border_crop,
-        };
         let pb = bars.add(bar(&format!("{} models / {}", chunk.len(), d.name)));
-        let opts = EmbedOptions {
-            batch_size: self.batch_size,
-            shard_rows: self.shard_rows,
-            progress: Some(pb.clone()),
-        };
-        let reports = atlas_embed::embed_images_shared(self.store, &targets, pre, &src, &opts)
+        let opts = self.embed_opts(&pb);
+        let reports = d
+            .with_items(|src| {
+                atlas_embed::embed_images_shared(self.store, &targets, pre, src, &opts)
+            })
             .map_err(|e| {
                 let model = match &e {
                     atlas_embed::EmbedError::NonFinite { namespace, .. } => chunk
