@@ -60,6 +60,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod classifier;
 pub mod config;
+pub mod cpu;
 pub mod dense;
 pub mod device;
 pub mod error;

@@ -38,7 +38,7 @@ impl FusedAttention {
         let [b, l, d] = x.dims();
         let h = self.heads;
         let hd = d / h;
-        let qkv = burn::tensor::module::linear(
+        let qkv = crate::cpu::linear(
             x,
             self.in_proj_weight.val(),
             Some(self.in_proj_bias.val()),
@@ -50,7 +50,7 @@ impl FusedAttention {
         let v: Tensor<4> = qkv.narrow(0, 2, 1).reshape([b, h, l, hd]);
         let ctx = attend(q, k, v, causal, self.attention);
         let ctx = ctx.swap_dims(1, 2).reshape([b, l, d]);
-        self.out_proj.forward(ctx)
+        crate::cpu::linear_module(&self.out_proj, ctx)
     }
 }
 
@@ -102,8 +102,8 @@ pub struct Mlp {
 
 impl Mlp {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.c_proj
-            .forward(self.activation.forward(self.c_fc.forward(x)))
+        let h = crate::cpu::linear_module(&self.c_fc, x);
+        crate::cpu::linear_module(&self.c_proj, self.activation.forward(h))
     }
 }
 

@@ -2,10 +2,10 @@
 
 use burn::module::{Module, Param};
 use burn::nn::LayerNorm;
-use burn::tensor::module::linear;
 use burn::tensor::{Device, Tensor};
 
 use crate::activation::Activation;
+use crate::cpu::linear;
 use crate::config::{VisionConfig, VitConfig};
 use crate::device::AttentionImpl;
 use crate::error::{ModelError, Result};
