@@ -43,6 +43,10 @@ impl FusedAttention {
             self.in_proj_weight.val(),
             Some(self.in_proj_bias.val()),
         );
+        let qkv = match crate::cpu::attention_qkv(qkv, h, causal) {
+            Ok(ctx) => return crate::cpu::linear_module(&self.out_proj, ctx),
+            Err(qkv) => qkv,
+        };
         // [B, L, 3, H, hd] -> [3, B, H, L, hd]
         let qkv = qkv.reshape([b, l, 3, h, hd]).permute([2, 0, 3, 1, 4]);
         let q: Tensor<4> = qkv.clone().narrow(0, 0, 1).reshape([b, h, l, hd]);

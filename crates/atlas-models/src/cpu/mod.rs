@@ -7,6 +7,7 @@
 //! that nothing else holds is taken over by `into_data` and handed back by `from_data`, and a
 //! weight is read in place through burn's backend-extension API (`try_into_primitive`).
 
+pub mod attention;
 pub mod blas;
 pub mod elementwise;
 
@@ -47,6 +48,26 @@ pub fn activation<const D: usize>(act: Activation, x: Tensor<D>) -> Tensor<D> {
     };
     elementwise::apply(&mut data, act);
     Tensor::from_data(TensorData::new(data, dims), &device)
+}
+
+/// Multi-head attention from the fused projection `qkv` (`[b, l, 3d]`, `q | k | v`) to the
+/// context `[b, l, d]` ([`attention`]); `Err(qkv)` (unchanged) when `qkv` is not a CPU f32
+/// tensor, for the caller's burn path.
+pub fn attention_qkv(qkv: Tensor<3>, heads: usize, causal: bool) -> Result<Tensor<3>, Tensor<3>> {
+    if !is_cpu_f32(&qkv) {
+        return Err(qkv);
+    }
+    let device = qkv.device();
+    let [b, l, d3] = qkv.dims();
+    let data = qkv.into_data().convert_dtype(DType::F32);
+    let ctx = match data.as_slice::<f32>() {
+        Ok(host) => attention::attention_from_qkv(host, b, l, d3 / 3, heads, causal),
+        Err(_) => None,
+    };
+    match ctx {
+        Some(ctx) => Ok(Tensor::from_data(TensorData::new(ctx, [b, l, d3 / 3]), &device)),
+        None => Err(Tensor::from_data(data, &device)),
+    }
 }
 
 /// `burn::nn::Linear::forward` (`x @ W + b`).
