@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use atlas_preprocess::PreprocessConfig;
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::module::linear as linear_op;
+use crate::cpu::linear as linear_op;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde_json::Value;
 

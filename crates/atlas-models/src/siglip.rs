@@ -11,7 +11,7 @@
 use burn::module::{Module, Param};
 use burn::nn::{LayerNorm, Linear};
 use burn::tensor::activation::softmax;
-use burn::tensor::module::linear;
+use crate::cpu::linear;
 use burn::tensor::{Device, Tensor};
 
 use crate::activation::Activation;
@@ -49,16 +49,14 @@ impl AttentionPoolLatent {
             .swap_dims(1, 2)
             .expand([b, h, 1, hd]);
         // [B, N, 2, H, hd] -> [2, B, H, N, hd]
-        let kv = self
-            .kv
-            .forward(x)
+        let kv = crate::cpu::linear_module(&self.kv, x)
             .reshape([b, n, 2, h, hd])
             .permute([2, 0, 3, 1, 4]);
         let k: Tensor<4> = kv.clone().narrow(0, 0, 1).reshape([b, h, n, hd]);
         let v: Tensor<4> = kv.narrow(0, 1, 1).reshape([b, h, n, hd]);
         let scores = q.matmul(k.swap_dims(2, 3)) * (hd as f64).powf(-0.5);
         let o = softmax(scores, 3).matmul(v); // [B, H, 1, hd]
-        let o = self.proj.forward(o.swap_dims(1, 2).reshape([b, 1, d]));
+        let o = crate::cpu::linear_module(&self.proj, o.swap_dims(1, 2).reshape([b, 1, d]));
         let o = o.clone() + self.mlp.forward(self.norm.forward(o));
         o.reshape([b, d])
     }

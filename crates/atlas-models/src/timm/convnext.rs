@@ -14,7 +14,7 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{LayerNorm, Linear};
-use burn::tensor::module::linear as linear_op;
+use crate::cpu::linear as linear_op;
 use burn::tensor::{Device, Tensor};
 
 use crate::activation::Activation;
@@ -186,7 +186,7 @@ impl Pointwise {
     /// Channels-last `[b, h, w, in]` -> `[b, h, w, out]`.
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
-            Pointwise::Linear(l) => l.forward(x),
+            Pointwise::Linear(l) => crate::cpu::linear_module(l, x),
             Pointwise::Conv(c) => {
                 let [out, inp, _, _] = c.weight.dims();
                 let w = c.weight.val().reshape([out, inp]).transpose();

@@ -120,9 +120,9 @@ impl EvaAttention {
         let h = self.heads;
         let hd = d / h;
         let split = |t: Tensor<3>| -> Tensor<4> { t.reshape([b, n, h, hd]).swap_dims(1, 2) };
-        let mut q = split(self.q_proj.forward(x.clone()));
-        let mut k = split(self.k_proj.forward(x.clone()));
-        let v = split(self.v_proj.forward(x));
+        let mut q = split(crate::cpu::linear_module(&self.q_proj, x.clone()));
+        let mut k = split(crate::cpu::linear_module(&self.k_proj, x.clone()));
+        let v = split(crate::cpu::linear_module(&self.v_proj, x));
         if let Some((sin, cos)) = rope {
             q = rotate(q, sin, cos);
             k = rotate(k, sin, cos);
@@ -134,7 +134,7 @@ impl EvaAttention {
             Some(norm) => norm.forward(a),
             None => a,
         };
-        self.proj.forward(a)
+        crate::cpu::linear_module(&self.proj, a)
     }
 }
 
@@ -150,12 +150,12 @@ pub struct SwiGlu {
 
 impl SwiGlu {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let m = silu(self.fc1_g.forward(x.clone())) * self.fc1_x.forward(x);
+        let m = silu(crate::cpu::linear_module(&self.fc1_g, x.clone())) * crate::cpu::linear_module(&self.fc1_x, x);
         let m = match &self.norm {
             Some(norm) => norm.forward(m),
             None => m,
         };
-        self.fc2.forward(m)
+        crate::cpu::linear_module(&self.fc2, m)
     }
 }
 

@@ -10,7 +10,7 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{LayerNorm, Linear};
-use burn::tensor::module::linear as linear_op;
+use crate::cpu::linear as linear_op;
 use burn::tensor::{Device, Tensor};
 
 use crate::activation::Activation;
