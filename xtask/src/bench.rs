@@ -439,6 +439,12 @@ fn towers(
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let precision: atlas_models::Precision = precision.parse()?;
     println!("machine: {threads} CPU threads; device {device}; batch {batch}, {precision}");
+    if device == "cpu" {
+        println!(
+            "CPU GEMM: {} (CLIP_ATLAS_BLAS selects)",
+            atlas_models::cpu::gemm_backend()
+        );
+    }
     for arch in archs {
         tower_rows(arch, precision, batch, iters, device, no_reference)?;
     }
