@@ -8,7 +8,10 @@ fn main() {
         for _ in 0..10 {
             atlas_models::cpu::elementwise::apply(&mut v, act);
         }
-        println!("{act} in place: {:.2} ms", t0.elapsed().as_secs_f64() * 100.0);
+        println!(
+            "{act} in place: {:.2} ms",
+            t0.elapsed().as_secs_f64() * 100.0
+        );
     }
     let t0 = Instant::now();
     for _ in 0..10 {
@@ -21,5 +24,8 @@ fn main() {
         let w = vec![0.0f32; n];
         std::hint::black_box(&w);
     }
-    println!("zeroed alloc 20 MB (untouched): {:.2} ms", t0.elapsed().as_secs_f64() * 100.0);
+    println!(
+        "zeroed alloc 20 MB (untouched): {:.2} ms",
+        t0.elapsed().as_secs_f64() * 100.0
+    );
 }

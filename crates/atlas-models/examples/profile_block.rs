@@ -10,7 +10,10 @@ fn t<R>(name: &str, f: impl Fn() -> R) {
     for _ in 0..n {
         let _ = f();
     }
-    println!("{name:30} {:8.2} ms", t0.elapsed().as_secs_f64() * 1e3 / n as f64);
+    println!(
+        "{name:30} {:8.2} ms",
+        t0.elapsed().as_secs_f64() * 1e3 / n as f64
+    );
 }
 fn main() {
     let dev = burn::tensor::Device::flex();
@@ -25,13 +28,15 @@ fn main() {
     let s: Tensor<4> = Tensor::random([b, h, l, l], Distribution::Normal(0.0, 1.0), &dev);
     t("layer_norm [32,50,768]", || ln.forward(x.clone()));
     println!("gemm: {}", atlas_models::cpu::gemm_backend());
-    use atlas_models::cpu::{activation, linear_module};
     use atlas_models::activation::Activation;
+    use atlas_models::cpu::{activation, linear_module};
     t("cpu::linear qkv", || linear_module(&qkv, x.clone()));
     t("cpu::linear fc", || linear_module(&fc, x.clone()));
     t("cpu::linear proj", || linear_module(&pj, x4.clone()));
     t("cpu::gelu", || activation(Activation::Gelu, x4.clone()));
-    t("cpu::quick_gelu", || activation(Activation::QuickGelu, x4.clone()));
+    t("cpu::quick_gelu", || {
+        activation(Activation::QuickGelu, x4.clone())
+    });
     t("linear qkv 768->2304", || qkv.forward(x.clone()));
     t("linear fc 768->3072", || fc.forward(x.clone()));
     t("linear proj 3072->768", || pj.forward(x4.clone()));
@@ -42,7 +47,12 @@ fn main() {
     t("scores v", || s.clone().matmul(q.clone()));
     t("qkv reshape/permute/narrow", || {
         let y = qkv.forward(x.clone());
-        y.reshape([b, l, 3, h, d / h]).permute([2, 0, 3, 1, 4]).narrow(0, 0, 1).reshape([b, h, l, d / h])
+        y.reshape([b, l, 3, h, d / h])
+            .permute([2, 0, 3, 1, 4])
+            .narrow(0, 0, 1)
+            .reshape([b, h, l, d / h])
     });
-    t("swap_dims+reshape ctx", || q.clone().swap_dims(1, 2).reshape([b, l, d]));
+    t("swap_dims+reshape ctx", || {
+        q.clone().swap_dims(1, 2).reshape([b, l, d])
+    });
 }

@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::cpu::linear as linear_op;
 use atlas_preprocess::PreprocessConfig;
 use burn::module::Module;
 use burn::nn::Linear;
-use crate::cpu::linear as linear_op;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde_json::Value;
 

@@ -8,10 +8,10 @@
 //! attends to all tokens (`q` / `kv` linears, `proj`; no residual, no norm before it), then
 //! `o + mlp(norm(o))`. The head's output is the image embedding (`timm_proj: "none"`).
 
+use crate::cpu::linear;
 use burn::module::{Module, Param};
 use burn::nn::{LayerNorm, Linear};
 use burn::tensor::activation::softmax;
-use crate::cpu::linear;
 use burn::tensor::{Device, Tensor};
 
 use crate::activation::Activation;

@@ -76,7 +76,10 @@ impl TimmHead {
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         match self {
             TimmHead::Linear(l) => crate::cpu::linear_module(l, x),
-            TimmHead::Mlp(m) => crate::cpu::linear_module(&m.fc2, Activation::Gelu.forward(crate::cpu::linear_module(&m.fc1, x))),
+            TimmHead::Mlp(m) => crate::cpu::linear_module(
+                &m.fc2,
+                Activation::Gelu.forward(crate::cpu::linear_module(&m.fc1, x)),
+            ),
         }
     }
 }

@@ -38,11 +38,7 @@ impl FusedAttention {
         let [b, l, d] = x.dims();
         let h = self.heads;
         let hd = d / h;
-        let qkv = crate::cpu::linear(
-            x,
-            self.in_proj_weight.val(),
-            Some(self.in_proj_bias.val()),
-        );
+        let qkv = crate::cpu::linear(x, self.in_proj_weight.val(), Some(self.in_proj_bias.val()));
         let qkv = match crate::cpu::attention_qkv(qkv, h, causal) {
             Ok(ctx) => return crate::cpu::linear_module(&self.out_proj, ctx),
             Err(qkv) => qkv,

@@ -5,8 +5,8 @@ use burn::nn::LayerNorm;
 use burn::tensor::{Device, Tensor};
 
 use crate::activation::Activation;
-use crate::cpu::linear;
 use crate::config::{VisionConfig, VitConfig};
+use crate::cpu::linear;
 use crate::device::AttentionImpl;
 use crate::error::{ModelError, Result};
 use crate::interp::resize_grid_bicubic_aa;

@@ -40,8 +40,8 @@ fn blas_linear_equals_burn_linear() {
     let (d_in, d_out) = (48, 40);
     let w: Tensor<2> = Tensor::random([d_in, d_out], Distribution::Normal(0.0, 1.0), &dev);
     // The transposed view of a `[d_out, d_in]` matrix, as loaded checkpoint weights are stored.
-    let wt: Tensor<2> = Tensor::<2>::random([d_out, d_in], Distribution::Normal(0.0, 1.0), &dev)
-        .transpose();
+    let wt: Tensor<2> =
+        Tensor::<2>::random([d_out, d_in], Distribution::Normal(0.0, 1.0), &dev).transpose();
     let b: Tensor<1> = Tensor::random([d_out], Distribution::Normal(0.0, 1.0), &dev);
     let x3: Tensor<3> = Tensor::random([3, 7, d_in], Distribution::Normal(0.0, 1.0), &dev);
     let x4: Tensor<4> = Tensor::random([2, 3, 5, d_in], Distribution::Normal(0.0, 1.0), &dev);
@@ -56,12 +56,20 @@ fn blas_linear_equals_burn_linear() {
             assert!(e < 1e-5, "{label} 3-D: {e}");
             let e = max_rel(
                 host(cpu::linear(x4.clone(), w.clone(), bias.clone())),
-                host(burn::tensor::module::linear(x4.clone(), w.clone(), bias.clone())),
+                host(burn::tensor::module::linear(
+                    x4.clone(),
+                    w.clone(),
+                    bias.clone(),
+                )),
             );
             assert!(e < 1e-5, "{label} 4-D: {e}");
             let e = max_rel(
                 host(cpu::linear(x2.clone(), w.clone(), bias.clone())),
-                host(burn::tensor::module::linear(x2.clone(), w.clone(), bias.clone())),
+                host(burn::tensor::module::linear(
+                    x2.clone(),
+                    w.clone(),
+                    bias.clone(),
+                )),
             );
             assert!(e < 1e-5, "{label} 2-D: {e}");
         }
@@ -69,7 +77,11 @@ fn blas_linear_equals_burn_linear() {
     // A shared input (another handle alive) is read, not taken over: it is unchanged after.
     let keep = x3.clone();
     let before = host(keep.clone());
-    let _ = cpu::linear(x3, b.clone().reshape([1, d_out]).expand([d_in, d_out]), None);
+    let _ = cpu::linear(
+        x3,
+        b.clone().reshape([1, d_out]).expand([d_in, d_out]),
+        None,
+    );
     assert_eq!(host(keep), before);
 }
 
@@ -77,8 +89,15 @@ fn blas_linear_equals_burn_linear() {
 fn activations_equal_burn_ops() {
     let dev = Device::flex();
     let x: Tensor<3> = Tensor::random([4, 33, 1000], Distribution::Normal(0.0, 3.0), &dev);
-    for act in [Activation::Gelu, Activation::QuickGelu, Activation::GeluTanh] {
-        let e = max_rel(host(act.forward(x.clone())), host(act.forward_burn(x.clone())));
+    for act in [
+        Activation::Gelu,
+        Activation::QuickGelu,
+        Activation::GeluTanh,
+    ] {
+        let e = max_rel(
+            host(act.forward(x.clone())),
+            host(act.forward_burn(x.clone())),
+        );
         assert!(e < 1e-6, "{act}: {e}");
     }
 }

@@ -77,11 +77,7 @@ pub fn attention_from_qkv(
                     gemm::Parallelism::None,
                 );
             }
-            for (i, s) in scores.chunks_exact_mut(l).enumerate() {
-                let valid = if causal { i + 1 } else { l };
-                softmax_row(&mut s[..valid]);
-                s[valid..].iter_mut().for_each(|x| *x = 0.0);
-            }
+            super::elementwise::softmax_rows(scores, l, causal);
             // SAFETY: the context rows of batch `bi`, columns `h * hd ..` of width `hd`, are
             // written by this task only; `out` holds `b * l * d` elements.
             unsafe {
@@ -113,24 +109,19 @@ pub fn attention_from_qkv(
     Some(ctx)
 }
 
-/// `x <- exp(x - max) / sum`, in place.
-fn softmax_row(x: &mut [f32]) {
-    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0f32;
-    for v in x.iter_mut() {
-        *v = super::elementwise::exp_f32(*v - max);
-        sum += *v;
-    }
-    let inv = 1.0 / sum;
-    x.iter_mut().for_each(|v| *v *= inv);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// The textbook computation in f64 on separate q, k, v.
-    fn reference(qkv: &[f32], b: usize, l: usize, d: usize, heads: usize, causal: bool) -> Vec<f64> {
+    fn reference(
+        qkv: &[f32],
+        b: usize,
+        l: usize,
+        d: usize,
+        heads: usize,
+        causal: bool,
+    ) -> Vec<f64> {
         let hd = d / heads;
         let at = |bi: usize, i: usize, c: usize| qkv[(bi * l + i) * 3 * d + c] as f64;
         let mut out = vec![0.0; b * l * d];
@@ -140,7 +131,9 @@ mod tests {
                     let n = if causal { i + 1 } else { l };
                     let s: Vec<f64> = (0..n)
                         .map(|j| {
-                            (0..hd).map(|c| at(bi, i, h * hd + c) * at(bi, j, d + h * hd + c)).sum::<f64>()
+                            (0..hd)
+                                .map(|c| at(bi, i, h * hd + c) * at(bi, j, d + h * hd + c))
+                                .sum::<f64>()
                                 / (hd as f64).sqrt()
                         })
                         .collect();
@@ -148,8 +141,9 @@ mod tests {
                     let e: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
                     let z: f64 = e.iter().sum();
                     for c in 0..hd {
-                        out[(bi * l + i) * d + h * hd + c] =
-                            (0..n).map(|j| e[j] / z * at(bi, j, 2 * d + h * hd + c)).sum::<f64>();
+                        out[(bi * l + i) * d + h * hd + c] = (0..n)
+                            .map(|j| e[j] / z * at(bi, j, 2 * d + h * hd + c))
+                            .sum::<f64>();
                     }
                 }
             }

@@ -24,12 +24,6 @@ const LN2_LO: f32 = -2.121_944_4e-4;
 /// `1.5 * 2^23`: adding it rounds an f32 in `(-2^22, 2^22)` to an integer held in the low bits.
 const ROUND_MAGIC: f32 = 12_582_912.0;
 
-/// `exp(x)` (about 1 ulp; see the module docs), inlined into the caller's loop.
-#[inline(always)]
-pub(crate) fn exp_f32(x: f32) -> f32 {
-    exp(x)
-}
-
 #[inline(always)]
 fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.3, 88.3);
@@ -62,11 +56,7 @@ fn gelu(x: f32) -> f32 {
     let poly = ((((A5 * t + A4) * t + A3) * t + A2) * t + A1) * t;
     // erfc(|z|) / 2
     let half_tail = 0.5 * poly * exp(-(z * z));
-    let cdf = if x < 0.0 {
-        half_tail
-    } else {
-        1.0 - half_tail
-    };
+    let cdf = if x < 0.0 { half_tail } else { 1.0 - half_tail };
     x * cdf
 }
 
@@ -106,20 +96,75 @@ fn apply_avx2(v: &mut [f32], act: Activation) {
 fn apply_chunk(v: &mut [f32], act: Activation) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-        {
+        if has_avx512() {
             // SAFETY: the CPU has the features the function was compiled for.
             return unsafe { apply_avx512(v, act) };
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        if has_avx2() {
             // SAFETY: as above.
             return unsafe { apply_avx2(v, act) };
         }
     }
     apply_generic(v, act)
+}
+
+/// Row softmax of a `[rows, cols]` score block in place (`x <- exp(x - max) / sum` over each row's
+/// first `valid(row)` entries, the rest set to 0: a causal mask).
+#[inline(always)]
+fn softmax_rows_generic(scores: &mut [f32], cols: usize, causal: bool) {
+    for (i, s) in scores.chunks_exact_mut(cols).enumerate() {
+        let valid = if causal { (i + 1).min(cols) } else { cols };
+        let (row, masked) = s.split_at_mut(valid);
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0f32;
+        for v in row.iter_mut() {
+            *v = exp(*v - max);
+            sum += *v;
+        }
+        let inv = 1.0 / sum;
+        row.iter_mut().for_each(|v| *v *= inv);
+        masked.iter_mut().for_each(|v| *v = 0.0);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+fn softmax_rows_avx512(scores: &mut [f32], cols: usize, causal: bool) {
+    softmax_rows_generic(scores, cols, causal)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn softmax_rows_avx2(scores: &mut [f32], cols: usize, causal: bool) {
+    softmax_rows_generic(scores, cols, causal)
+}
+
+/// [`softmax_rows_generic`] built for the CPU at hand (same bits on every build).
+pub fn softmax_rows(scores: &mut [f32], cols: usize, causal: bool) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx512() {
+            // SAFETY: the CPU has the features the function was compiled for.
+            return unsafe { softmax_rows_avx512(scores, cols, causal) };
+        }
+        if has_avx2() {
+            // SAFETY: as above.
+            return unsafe { softmax_rows_avx2(scores, cols, causal) };
+        }
+    }
+    softmax_rows_generic(scores, cols, causal)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx512() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512dq")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx2() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
 /// Apply `act` to every element in place, split over the rayon pool.
@@ -176,22 +221,37 @@ mod tests {
             let xd = x as f64;
             let gelu_want = 0.5 * xd * (1.0 + erf64(xd / 2f64.sqrt()));
             let g = apply_one(x, Activation::Gelu) as f64;
-            assert!((g - gelu_want).abs() <= 2e-7 * xd.abs().max(1.0), "gelu({x}) = {g}, want {gelu_want}");
+            assert!(
+                (g - gelu_want).abs() <= 2e-7 * xd.abs().max(1.0),
+                "gelu({x}) = {g}, want {gelu_want}"
+            );
             let q_want = xd / (1.0 + (-1.702 * xd).exp());
             let q = apply_one(x, Activation::QuickGelu) as f64;
-            assert!((q - q_want).abs() <= 4e-7 * xd.abs().max(1.0), "quick_gelu({x})");
+            assert!(
+                (q - q_want).abs() <= 4e-7 * xd.abs().max(1.0),
+                "quick_gelu({x})"
+            );
             let u = (2.0 / std::f64::consts::PI).sqrt() * (xd + 0.044715 * xd.powi(3));
             let t_want = 0.5 * xd * (1.0 + u.tanh());
             let t = apply_one(x, Activation::GeluTanh) as f64;
-            assert!((t - t_want).abs() <= 4e-7 * xd.abs().max(1.0), "gelu_tanh({x})");
+            assert!(
+                (t - t_want).abs() <= 4e-7 * xd.abs().max(1.0),
+                "gelu_tanh({x})"
+            );
             x += 0.031;
         }
     }
 
     #[test]
     fn the_simd_builds_give_the_scalar_bits() {
-        let xs: Vec<f32> = (0..70_001).map(|i| (i as f32 - 35_000.0) * 3.3e-4).collect();
-        for act in [Activation::Gelu, Activation::QuickGelu, Activation::GeluTanh] {
+        let xs: Vec<f32> = (0..70_001)
+            .map(|i| (i as f32 - 35_000.0) * 3.3e-4)
+            .collect();
+        for act in [
+            Activation::Gelu,
+            Activation::QuickGelu,
+            Activation::GeluTanh,
+        ] {
             let mut v = xs.clone();
             apply(&mut v, act);
             for (x, y) in xs.iter().zip(&v) {

@@ -65,7 +65,10 @@ pub fn attention_qkv(qkv: Tensor<3>, heads: usize, causal: bool) -> Result<Tenso
         Err(_) => None,
     };
     match ctx {
-        Some(ctx) => Ok(Tensor::from_data(TensorData::new(ctx, [b, l, d3 / 3]), &device)),
+        Some(ctx) => Ok(Tensor::from_data(
+            TensorData::new(ctx, [b, l, d3 / 3]),
+            &device,
+        )),
         None => Err(Tensor::from_data(data, &device)),
     }
 }
@@ -111,7 +114,9 @@ fn linear_blas<const D: usize>(
         return fallback(x_data, w, b);
     };
     // The output starts as the bias broadcast over rows (beta = 1 adds the product to it).
-    let bias = b.as_ref().map(|b| b.clone().into_data().convert_dtype(DType::F32));
+    let bias = b
+        .as_ref()
+        .map(|b| b.clone().into_data().convert_dtype(DType::F32));
     let (mut out, beta) = match bias.as_ref().map(|d| d.as_slice::<f32>()) {
         Some(Ok(bias)) if bias.len() == d_out => {
             let mut out = Vec::with_capacity(rows * d_out);

@@ -12,9 +12,9 @@
 //! uses a ConvNeXt without `head.fc` as a CLIP image tower: [`ConvNeXtSpec::from_tower`],
 //! `crate::timm_model`). The entrypoint table is `crate::config::TIMM_CONVNEXTS`.
 
+use crate::cpu::linear as linear_op;
 use burn::module::{Module, Param};
 use burn::nn::{LayerNorm, Linear};
-use crate::cpu::linear as linear_op;
 use burn::tensor::{Device, Tensor};
 
 use crate::activation::Activation;

@@ -150,7 +150,8 @@ pub struct SwiGlu {
 
 impl SwiGlu {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let m = silu(crate::cpu::linear_module(&self.fc1_g, x.clone())) * crate::cpu::linear_module(&self.fc1_x, x);
+        let m = silu(crate::cpu::linear_module(&self.fc1_g, x.clone()))
+            * crate::cpu::linear_module(&self.fc1_x, x);
         let m = match &self.norm {
             Some(norm) => norm.forward(m),
             None => m,

@@ -8,9 +8,9 @@
 //! Forward: patchify (conv p x p stride p) -> `[cls_token, patches] + pos_embed` -> `norm_pre`
 //! -> blocks -> `norm` -> token 0 = pre-logits -> `head`.
 
+use crate::cpu::linear as linear_op;
 use burn::module::{Module, Param};
 use burn::nn::{LayerNorm, Linear};
-use crate::cpu::linear as linear_op;
 use burn::tensor::{Device, Tensor};
 
 use crate::activation::Activation;
