@@ -108,20 +108,41 @@ fn apply_chunk(v: &mut [f32], act: Activation) {
     apply_generic(v, act)
 }
 
-/// Row softmax of a `[rows, cols]` score block in place (`x <- exp(x - max) / sum` over each row's
-/// first `valid(row)` entries, the rest set to 0: a causal mask).
+/// Row softmax of a score block in place: rows `stride` apart, `x <- exp(x - max) / sum` over
+/// each row's first `keys` entries (`min(row + 1, keys)` under a causal mask), the rest of the
+/// row set to 0.
 #[inline(always)]
-fn softmax_rows_generic(scores: &mut [f32], cols: usize, causal: bool) {
-    for (i, s) in scores.chunks_exact_mut(cols).enumerate() {
-        let valid = if causal { (i + 1).min(cols) } else { cols };
+pub(crate) fn softmax_rows_generic(scores: &mut [f32], stride: usize, keys: usize, causal: bool) {
+    const LANES: usize = 16;
+    for (i, s) in scores.chunks_exact_mut(stride).enumerate() {
+        let valid = if causal { (i + 1).min(keys) } else { keys };
         let (row, masked) = s.split_at_mut(valid);
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0.0f32;
-        for v in row.iter_mut() {
-            *v = exp(*v - max);
-            sum += *v;
+        // Maximum and sum in 16 lanes (vectorisable), then across the lanes.
+        let mut lanes = [f32::NEG_INFINITY; LANES];
+        let mut chunks = row.chunks_exact(LANES);
+        for c in &mut chunks {
+            for (m, &x) in lanes.iter_mut().zip(c) {
+                *m = if x > *m { x } else { *m };
+            }
         }
-        let inv = 1.0 / sum;
+        for (m, &x) in lanes.iter_mut().zip(chunks.remainder()) {
+            *m = if x > *m { x } else { *m };
+        }
+        let max = lanes
+            .iter()
+            .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+        row.iter_mut().for_each(|v| *v = exp(*v - max));
+        let mut sums = [0.0f32; LANES];
+        let mut chunks = row.chunks_exact(LANES);
+        for c in &mut chunks {
+            for (s, &x) in sums.iter_mut().zip(c) {
+                *s += x;
+            }
+        }
+        for (s, &x) in sums.iter_mut().zip(chunks.remainder()) {
+            *s += x;
+        }
+        let inv = 1.0 / sums.iter().sum::<f32>();
         row.iter_mut().for_each(|v| *v *= inv);
         masked.iter_mut().for_each(|v| *v = 0.0);
     }
@@ -129,41 +150,41 @@ fn softmax_rows_generic(scores: &mut [f32], cols: usize, causal: bool) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-fn softmax_rows_avx512(scores: &mut [f32], cols: usize, causal: bool) {
-    softmax_rows_generic(scores, cols, causal)
+fn softmax_rows_avx512(scores: &mut [f32], stride: usize, keys: usize, causal: bool) {
+    softmax_rows_generic(scores, stride, keys, causal)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn softmax_rows_avx2(scores: &mut [f32], cols: usize, causal: bool) {
-    softmax_rows_generic(scores, cols, causal)
+fn softmax_rows_avx2(scores: &mut [f32], stride: usize, keys: usize, causal: bool) {
+    softmax_rows_generic(scores, stride, keys, causal)
 }
 
 /// [`softmax_rows_generic`] built for the CPU at hand (same bits on every build).
-pub fn softmax_rows(scores: &mut [f32], cols: usize, causal: bool) {
+pub fn softmax_rows(scores: &mut [f32], stride: usize, keys: usize, causal: bool) {
     #[cfg(target_arch = "x86_64")]
     {
         if has_avx512() {
             // SAFETY: the CPU has the features the function was compiled for.
-            return unsafe { softmax_rows_avx512(scores, cols, causal) };
+            return unsafe { softmax_rows_avx512(scores, stride, keys, causal) };
         }
         if has_avx2() {
             // SAFETY: as above.
-            return unsafe { softmax_rows_avx2(scores, cols, causal) };
+            return unsafe { softmax_rows_avx2(scores, stride, keys, causal) };
         }
     }
-    softmax_rows_generic(scores, cols, causal)
+    softmax_rows_generic(scores, stride, keys, causal)
 }
 
 #[cfg(target_arch = "x86_64")]
-fn has_avx512() -> bool {
+pub(crate) fn has_avx512() -> bool {
     std::arch::is_x86_feature_detected!("avx512f")
         && std::arch::is_x86_feature_detected!("avx512dq")
         && std::arch::is_x86_feature_detected!("avx512vl")
 }
 
 #[cfg(target_arch = "x86_64")]
-fn has_avx2() -> bool {
+pub(crate) fn has_avx2() -> bool {
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
