@@ -40,7 +40,9 @@ impl Projector {
     }
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.linear_2
-            .forward(self.activation.forward(self.linear_1.forward(x)))
+        self.linear_2.forward(atlas_models::cpu::activation(
+            self.activation,
+            self.linear_1.forward(x),
+        ))
     }
 }

@@ -24,13 +24,9 @@ pub enum Activation {
 }
 
 impl Activation {
-    /// `act(x)`; on the CPU backend one SIMD pass ([`crate::cpu::elementwise`]).
+    /// `act(x)` with burn's ops (any device, autodiff included). The towers call
+    /// `crate::cpu::activation`, which is this function in one SIMD pass on the CPU backend.
     pub fn forward<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
-        crate::cpu::activation(self, x)
-    }
-
-    /// `act(x)` with burn's ops (any device, autodiff included).
-    pub fn forward_burn<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
             Activation::QuickGelu => x.clone() * sigmoid(x * 1.702),
             Activation::Gelu => gelu(x),

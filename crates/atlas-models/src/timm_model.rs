@@ -78,7 +78,7 @@ impl TimmHead {
             TimmHead::Linear(l) => crate::cpu::linear_module(l, x),
             TimmHead::Mlp(m) => crate::cpu::linear_module(
                 &m.fc2,
-                Activation::Gelu.forward(crate::cpu::linear_module(&m.fc1, x)),
+                crate::cpu::activation(Activation::Gelu, crate::cpu::linear_module(&m.fc1, x)),
             ),
         }
     }

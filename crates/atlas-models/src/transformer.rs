@@ -103,7 +103,7 @@ pub struct Mlp {
 impl Mlp {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let h = crate::cpu::linear_module(&self.c_fc, x);
-        crate::cpu::linear_module(&self.c_proj, self.activation.forward(h))
+        crate::cpu::linear_module(&self.c_proj, crate::cpu::activation(self.activation, h))
     }
 }
 

@@ -37,7 +37,7 @@ fn is_cpu_f32<const D: usize>(t: &Tensor<D>) -> bool {
 /// `act(x)`, in one pass on the CPU backend.
 pub fn activation<const D: usize>(act: Activation, x: Tensor<D>) -> Tensor<D> {
     if !is_cpu_f32(&x) {
-        return act.forward_burn(x);
+        return act.forward(x);
     }
     let device = x.device();
     let dims = x.dims();

@@ -231,9 +231,10 @@ impl ConvNeXtBlock {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = self.conv_dw.forward(x.clone()).permute([0, 2, 3, 1]);
         let y = self.norm.forward(y);
-        let y = self
-            .fc2
-            .forward(Activation::Gelu.forward(self.fc1.forward(y)));
+        let y = self.fc2.forward(crate::cpu::activation(
+            Activation::Gelu,
+            self.fc1.forward(y),
+        ));
         let y = y * self.gamma.val().unsqueeze::<4>();
         x + y.permute([0, 3, 1, 2])
     }
