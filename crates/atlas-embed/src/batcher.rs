@@ -1,9 +1,32 @@
 //! CPU preparation overlapped with the device: a producer thread decodes and preprocesses the next
 //! batches on rayon threads while the caller runs the model on the current one. The queue is
 //! bounded, so memory stays flat however large the dataset is.
+//!
+//! The decode runs on its own rayon pool ([`decode_pool`]), not the global one: the CPU towers'
+//! kernels (burn's and `atlas_models::cpu`'s) run on the global pool, and a short tower op must
+//! not queue behind a batch of ~4 ms decode tasks. Two pools leave the sharing of cores to the OS
+//! (on 2 cores the end-to-end rate is bound by the sum of both anyway: BENCHMARKS.md).
 
 use crossbeam_channel::bounded;
 use rayon::prelude::*;
+
+/// The pool that decodes and preprocesses (one thread per core, named `decode-N`); `None` (the
+/// global pool is used) if it cannot be built.
+pub fn decode_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("decode-{i}"))
+            .build()
+            .map_err(|e| {
+                tracing::warn!("no separate decode pool ({e}); decoding on the global pool")
+            })
+            .ok()
+    })
+    .as_ref()
+}
 
 /// One prepared batch: for each position in the input, the prepared input or why it failed.
 pub struct PreparedBatch<P> {
@@ -32,7 +55,11 @@ where
         let prepare = &prepare;
         scope.spawn(move || {
             for (i, chunk) in items.chunks(batch_size).enumerate() {
-                let prepared: Vec<Result<P, String>> = chunk.par_iter().map(prepare).collect();
+                let decode = || chunk.par_iter().map(prepare).collect();
+                let prepared: Vec<Result<P, String>> = match decode_pool() {
+                    Some(pool) => pool.install(decode),
+                    None => decode(),
+                };
                 let batch = PreparedBatch {
                     start: i * batch_size,
                     items: prepared,
