@@ -41,7 +41,7 @@ impl FusedAttention {
         let qkv = crate::cpu::linear(x, self.in_proj_weight.val(), Some(self.in_proj_bias.val()));
         let qkv = match crate::cpu::attention_qkv(qkv, h, causal) {
             Ok(ctx) => return crate::cpu::linear_module(&self.out_proj, ctx),
-            Err(qkv) => qkv,
+            Err(qkv) => *qkv,
         };
         // [B, L, 3, H, hd] -> [3, B, H, L, hd]
         let qkv = qkv.reshape([b, l, 3, h, hd]).permute([2, 0, 3, 1, 4]);

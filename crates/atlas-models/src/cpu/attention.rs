@@ -35,7 +35,7 @@ pub fn attention_from_qkv(
     heads: usize,
     causal: bool,
 ) -> Option<Vec<f32>> {
-    if heads == 0 || d % heads != 0 || qkv.len() != b * l * 3 * d || l == 0 {
+    if heads == 0 || !d.is_multiple_of(heads) || qkv.len() != b * l * 3 * d || l == 0 {
         return None;
     }
     let hd = d / heads;

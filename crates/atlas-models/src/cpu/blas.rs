@@ -147,6 +147,7 @@ impl Blas {
     /// `c[m, n] = a[m, k] @ b[k, n] + beta * c` (row-major `c`, leading dimension `n`).
     /// `None` when a dimension does not fit a C `int` or an operand is too short (the caller
     /// falls back to burn).
+    #[allow(clippy::too_many_arguments)] // cblas_sgemm's own parameters
     pub fn sgemm(
         &self,
         m: usize,

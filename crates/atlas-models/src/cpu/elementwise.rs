@@ -35,7 +35,7 @@ fn exp(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
     // kn's bits are 0x4B40_0000 + n: move n + 127 into the exponent field.
     let pow2n = f32::from_bits(kn.to_bits().wrapping_sub(0x4B40_0000 - 127) << 23);

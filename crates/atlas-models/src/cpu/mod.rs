@@ -53,9 +53,13 @@ pub fn activation<const D: usize>(act: Activation, x: Tensor<D>) -> Tensor<D> {
 /// Multi-head attention from the fused projection `qkv` (`[b, l, 3d]`, `q | k | v`) to the
 /// context `[b, l, d]` ([`attention`]); `Err(qkv)` (unchanged) when `qkv` is not a CPU f32
 /// tensor, for the caller's burn path.
-pub fn attention_qkv(qkv: Tensor<3>, heads: usize, causal: bool) -> Result<Tensor<3>, Tensor<3>> {
+pub fn attention_qkv(
+    qkv: Tensor<3>,
+    heads: usize,
+    causal: bool,
+) -> Result<Tensor<3>, Box<Tensor<3>>> {
     if !is_cpu_f32(&qkv) {
-        return Err(qkv);
+        return Err(Box::new(qkv));
     }
     let device = qkv.device();
     let [b, l, d3] = qkv.dims();
@@ -69,7 +73,7 @@ pub fn attention_qkv(qkv: Tensor<3>, heads: usize, causal: bool) -> Result<Tenso
             TensorData::new(ctx, [b, l, d3 / 3]),
             &device,
         )),
-        None => Err(Tensor::from_data(data, &device)),
+        None => Err(Box::new(Tensor::from_data(data, &device))),
     }
 }
 
@@ -81,10 +85,12 @@ pub fn linear_module<const D: usize>(m: &Linear, x: Tensor<D>) -> Tensor<D> {
 /// `burn::tensor::module::linear`: `x[..., d_in] @ w[d_in, d_out] (+ b[d_out])`.
 pub fn linear<const D: usize>(x: Tensor<D>, w: Tensor<2>, b: Option<Tensor<1>>) -> Tensor<D> {
     #[cfg(feature = "flex")]
-    if is_cpu_f32(&x) && w.dtype() == DType::F32 && D >= 2 {
-        if let Some(blas) = blas::get() {
-            return linear_blas(blas, x, w, b);
-        }
+    if is_cpu_f32(&x)
+        && w.dtype() == DType::F32
+        && D >= 2
+        && let Some(blas) = blas::get()
+    {
+        return linear_blas(blas, x, w, b);
     }
     burn::tensor::module::linear(x, w, b)
 }
