@@ -24,6 +24,16 @@ fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         .expect("f32 data")
 }
 
+/// `cpu::linear` against `burn::tensor::module::linear` on the same inputs: same shape, values
+/// within 1e-5 of the largest.
+fn same_as_burn<const D: usize>(x: &Tensor<D>, w: &Tensor<2>, b: &Option<Tensor<1>>, label: &str) {
+    let ours = cpu::linear(x.clone(), w.clone(), b.clone());
+    let theirs = burn::tensor::module::linear(x.clone(), w.clone(), b.clone());
+    assert_eq!(ours.dims(), theirs.dims(), "{label}");
+    let e = max_rel(host(ours), host(theirs));
+    assert!(e < 1e-5, "{label}: {e}");
+}
+
 #[test]
 fn blas_linear_equals_burn_linear() {
     if std::env::var("ATLAS_SKIP_BLAS_TESTS").as_deref() == Ok("1") {
@@ -49,29 +59,9 @@ fn blas_linear_equals_burn_linear() {
     for (wi, w) in [w, wt].into_iter().enumerate() {
         for bias in [None, Some(b.clone())] {
             let label = format!("weight {wi}, bias {}", bias.is_some());
-            let burn3 = burn::tensor::module::linear(x3.clone(), w.clone(), bias.clone());
-            let ours3 = cpu::linear(x3.clone(), w.clone(), bias.clone());
-            assert_eq!(ours3.dims(), burn3.dims());
-            let e = max_rel(host(ours3), host(burn3));
-            assert!(e < 1e-5, "{label} 3-D: {e}");
-            let e = max_rel(
-                host(cpu::linear(x4.clone(), w.clone(), bias.clone())),
-                host(burn::tensor::module::linear(
-                    x4.clone(),
-                    w.clone(),
-                    bias.clone(),
-                )),
-            );
-            assert!(e < 1e-5, "{label} 4-D: {e}");
-            let e = max_rel(
-                host(cpu::linear(x2.clone(), w.clone(), bias.clone())),
-                host(burn::tensor::module::linear(
-                    x2.clone(),
-                    w.clone(),
-                    bias.clone(),
-                )),
-            );
-            assert!(e < 1e-5, "{label} 2-D: {e}");
+            same_as_burn(&x3, &w, &bias, &format!("{label} 3-D"));
+            same_as_burn(&x4, &w, &bias, &format!("{label} 4-D"));
+            same_as_burn(&x2, &w, &bias, &format!("{label} 2-D"));
         }
     }
     // A shared input (another handle alive) is read, not taken over: it is unchanged after.

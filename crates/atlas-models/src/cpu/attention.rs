@@ -77,7 +77,7 @@ pub fn attention_from_qkv(
                     gemm::Parallelism::None,
                 );
             }
-            super::elementwise::softmax_rows(scores, l, l, causal);
+            super::elementwise::softmax_rows(scores, l, causal);
             // SAFETY: the context rows of batch `bi`, columns `h * hd ..` of width `hd`, are
             // written by this task only; `out` holds `b * l * d` elements.
             unsafe {

@@ -1,4 +1,5 @@
-//! The towers' MLP activations as one pass over host memory, on every core, in SIMD.
+//! The towers' MLP activations (and attention's softmax rows) as one pass over host memory, on
+//! every core, in SIMD.
 //!
 //! burn's CPU backend computes exact GELU with a scalar `erf` per element (~43 ms for the
 //! `[32, 50, 3072]` activations of one ViT-B/32 block on 2 cores, PyTorch 3.3 ms) and QuickGELU as
@@ -81,41 +82,13 @@ fn apply_generic(v: &mut [f32], act: Activation) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-fn apply_avx512(v: &mut [f32], act: Activation) {
-    apply_generic(v, act)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn apply_avx2(v: &mut [f32], act: Activation) {
-    apply_generic(v, act)
-}
-
-fn apply_chunk(v: &mut [f32], act: Activation) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if has_avx512() {
-            // SAFETY: the CPU has the features the function was compiled for.
-            return unsafe { apply_avx512(v, act) };
-        }
-        if has_avx2() {
-            // SAFETY: as above.
-            return unsafe { apply_avx2(v, act) };
-        }
-    }
-    apply_generic(v, act)
-}
-
-/// Row softmax of a score block in place: rows `stride` apart, `x <- exp(x - max) / sum` over
-/// each row's first `keys` entries (`min(row + 1, keys)` under a causal mask), the rest of the
-/// row set to 0.
+/// Row softmax of a square `[cols, cols]` score block in place: `x <- exp(x - max) / sum` over
+/// each row (its first `row + 1` entries under a causal mask, the rest set to 0).
 #[inline(always)]
-pub(crate) fn softmax_rows_generic(scores: &mut [f32], stride: usize, keys: usize, causal: bool) {
+fn softmax_rows_generic(scores: &mut [f32], cols: usize, causal: bool) {
     const LANES: usize = 16;
-    for (i, s) in scores.chunks_exact_mut(stride).enumerate() {
-        let valid = if causal { (i + 1).min(keys) } else { keys };
+    for (i, s) in scores.chunks_exact_mut(cols).enumerate() {
+        let valid = if causal { (i + 1).min(cols) } else { cols };
         let (row, masked) = s.split_at_mut(valid);
         // Maximum and sum in 16 lanes (vectorisable), then across the lanes.
         let mut lanes = [f32::NEG_INFINITY; LANES];
@@ -148,44 +121,55 @@ pub(crate) fn softmax_rows_generic(scores: &mut [f32], stride: usize, keys: usiz
     }
 }
 
+/// One pass over a buffer: what [`run`] builds for the CPU at hand.
+#[derive(Clone, Copy)]
+enum Pass {
+    Activation(Activation),
+    Softmax { cols: usize, causal: bool },
+}
+
+#[inline(always)]
+fn run_generic(v: &mut [f32], pass: Pass) {
+    match pass {
+        Pass::Activation(act) => apply_generic(v, act),
+        Pass::Softmax { cols, causal } => softmax_rows_generic(v, cols, causal),
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-fn softmax_rows_avx512(scores: &mut [f32], stride: usize, keys: usize, causal: bool) {
-    softmax_rows_generic(scores, stride, keys, causal)
+fn run_avx512(v: &mut [f32], pass: Pass) {
+    run_generic(v, pass)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn softmax_rows_avx2(scores: &mut [f32], stride: usize, keys: usize, causal: bool) {
-    softmax_rows_generic(scores, stride, keys, causal)
+fn run_avx2(v: &mut [f32], pass: Pass) {
+    run_generic(v, pass)
 }
 
-/// [`softmax_rows_generic`] built for the CPU at hand (same bits on every build).
-pub fn softmax_rows(scores: &mut [f32], stride: usize, keys: usize, causal: bool) {
+/// [`run_generic`] built for AVX-512, AVX2 or the baseline, picked by CPU detection (the same
+/// bits from each build: no fused multiply-add is formed).
+fn run(v: &mut [f32], pass: Pass) {
     #[cfg(target_arch = "x86_64")]
     {
-        if has_avx512() {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") && has!("avx512dq") && has!("avx512vl") {
             // SAFETY: the CPU has the features the function was compiled for.
-            return unsafe { softmax_rows_avx512(scores, stride, keys, causal) };
+            return unsafe { run_avx512(v, pass) };
         }
-        if has_avx2() {
+        if has!("avx2") && has!("fma") {
             // SAFETY: as above.
-            return unsafe { softmax_rows_avx2(scores, stride, keys, causal) };
+            return unsafe { run_avx2(v, pass) };
         }
     }
-    softmax_rows_generic(scores, stride, keys, causal)
+    run_generic(v, pass)
 }
 
-#[cfg(target_arch = "x86_64")]
-pub(crate) fn has_avx512() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512dq")
-        && std::arch::is_x86_feature_detected!("avx512vl")
-}
-
-#[cfg(target_arch = "x86_64")]
-pub(crate) fn has_avx2() -> bool {
-    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+/// Softmax of each row of a square `[cols, cols]` score block in place (causal: each row over
+/// its first `row + 1` entries, the rest 0).
+pub fn softmax_rows(scores: &mut [f32], cols: usize, causal: bool) {
+    run(scores, Pass::Softmax { cols, causal })
 }
 
 /// Apply `act` to every element in place, split over the rayon pool.
@@ -193,14 +177,16 @@ pub fn apply(v: &mut [f32], act: Activation) {
     use rayon::prelude::*;
     const CHUNK: usize = 1 << 14;
     if v.len() <= CHUNK {
-        apply_chunk(v, act);
+        run(v, Pass::Activation(act));
     } else {
-        v.par_chunks_mut(CHUNK).for_each(|c| apply_chunk(c, act));
+        v.par_chunks_mut(CHUNK)
+            .for_each(|c| run(c, Pass::Activation(act)));
     }
 }
 
-/// One element (for tests and the scalar reference).
-pub fn apply_one(x: f32, act: Activation) -> f32 {
+/// One element, the scalar build (the tests' reference).
+#[cfg(test)]
+fn apply_one(x: f32, act: Activation) -> f32 {
     let mut v = [x];
     apply_generic(&mut v, act);
     v[0]

@@ -1,5 +1,6 @@
-//! CPU fast paths for the towers' hot ops: linear layers through a system BLAS
-//! ([`blas`], loaded at run time) and the MLP activations as one SIMD pass ([`elementwise`]).
+//! CPU fast paths for the towers' hot ops: linear layers through a system BLAS ([`blas`], loaded
+//! at run time), the MLP activations as one SIMD pass ([`elementwise`]), and attention straight
+//! from the fused `q | k | v` projection ([`attention`]).
 //!
 //! Each function has burn's signature and semantics and falls back to burn's op when the tensor
 //! is not an f32 tensor of the CPU (flex) backend (GPU devices, f16/bf16, autodiff training
