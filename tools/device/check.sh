@@ -59,12 +59,16 @@ step towers-f32 150 "$XTASK" bench towers --device "$DEV" --precision f32 --batc
   --iters "$ITERS" --arch "$ARCH_F32"
 step towers-$HALF 150 "$XTASK" bench towers --device "$DEV" --precision "$HALF" --batch "$BATCH" \
   --iters "$ITERS" --arch "$ARCH_F16"
-# 2. First call on a new shape: cold (fresh kernel cache), then warm (persistent cache).
-export CUBECL_CACHE_DIR="${CUBECL_CACHE_DIR:-$OUT/cubecl-cache}"
+# 2. First call on a new shape: cold (an empty kernel cache), then warm (the persistent cache the
+# cold process wrote). CubeCL keeps autotune results and compiled kernels in one database per
+# named environment, <root>/<name>.db (BENCHMARKS.md, "Kernel cache"); a name no earlier step
+# used starts empty. `bench towers` prints "first call (s): image tower .., text tower ..".
+export CUBECL_ENVIRONMENT="atlas-first-call-$(date +%s)-$$"
 step first-call-cold 120 "$XTASK" bench towers --device "$DEV" --precision "$HALF" \
   --batch "$FIRST_BATCH" --iters 1 --no-reference
 step first-call-warm 120 "$XTASK" bench towers --device "$DEV" --precision "$HALF" \
   --batch "$FIRST_BATCH" --iters 1 --no-reference
+unset CUBECL_ENVIRONMENT
 # 3. End to end: K models over the same photos, shared decode and model by model.
 step pipeline-$HALF 200 "$XTASK" bench pipeline --device "$DEV" --precision "$HALF" \
   --models "$MODELS" --images "$IMAGES"
@@ -92,7 +96,7 @@ for f in towers-f32 towers-$HALF pipeline-$HALF; do
   grep -E "machine:|GEMM|clip-atlas|tower|end-to-end" "$OUT/$f.log" | grep -v "eval transform" | head -20
 done
 for f in first-call-cold first-call-warm; do
-  printf -- '-- %s: %s\n' "$f" "$(grep -E 'image tower' "$OUT/$f.log" | head -1)"
+  printf -- '-- %s: %s\n' "$f" "$(grep -E '^first call' "$OUT/$f.log" | head -1)"
 done
 for f in tables-f32 tables-$HALF; do
   [ -f "$OUT/$f.log" ] && { echo "-- $f"; tail -2 "$OUT/$f.log"; }

@@ -446,6 +446,10 @@ fn tower_rows(
         ours.prompts_per_s,
         r("prompts_per_s"),
     );
+    if let (Some(image), Some(text)) = (ours.first_image_call_s, ours.first_text_call_s) {
+        // Device start-up + kernel compilation/autotune (or their cache reads) on a GPU.
+        println!("first call (s): image tower {image:.2}, text tower {text:.2}");
+    }
     if r("images_per_s_autocast").is_some() {
         row(
             "image tower vs autocast",

@@ -52,8 +52,10 @@
 //! ConvNeXt parity checkpoints);
 //! `tests/classifiers.rs` checks the classifiers against timm / torchvision on fixtures made by
 //! `tools/parity/make_classifier_fixtures.py`; `tests/autodiff.rs` needs the `autodiff` feature
-//! (on in `cargo test --workspace`, through atlas-train); `tests/bench.rs` is `#[ignore]`d (tower
-//! throughput, see `tools/parity/bench_towers.py` for the PyTorch side).
+//! (on in `cargo test --workspace`, through atlas-train); `tests/bench.rs`'s throughput run is
+//! `#[ignore]`d (see `tools/parity/bench_towers.py` for the PyTorch side), its first-call timing
+//! test is not; `tests/shapes.rs` checks that GPU-style padded shapes ([`shapes`]) leave every
+//! embedding as it was.
 
 pub mod activation;
 pub mod bench;
@@ -73,6 +75,7 @@ pub mod model;
 pub mod params;
 pub mod resnet;
 pub mod save;
+pub mod shapes;
 pub mod siglip;
 pub mod source;
 pub mod timm;
@@ -94,7 +97,7 @@ pub use config::{
     timm_convnext, timm_eva, timm_siglip_vit,
 };
 pub use dense::{DenseFeatures, DenseInfo, DenseLayer, dense_info};
-pub use device::{AttentionImpl, DeviceKind, Precision, select_device};
+pub use device::{AttentionImpl, DeviceKind, Precision, select_device, select_device_resolved};
 pub use error::{ModelError, Result};
 pub use hf_vision::{TensorLookup, load_hf_clip_vision};
 pub use load::{
@@ -103,6 +106,7 @@ pub use load::{
 pub use model::{Clip, VisionTower};
 pub use params::VarPath;
 pub use save::{NamedTensor, SaveDtype, save_open_clip, state_dict};
+pub use shapes::{ShapePolicy, Shapes};
 pub use source::{CheckpointSource, ResolvedFiles};
 pub use timm::{TimmHubConfig, torchvision_preprocess};
 pub use timm_model::{ConvNeXtTower, TimmHead};

@@ -15,6 +15,7 @@ use crate::device::{AttentionImpl, DeviceKind, Precision, select_device_resolved
 use crate::error::{ModelError, Result};
 use crate::model::{Clip, build_with};
 use crate::params::to_host;
+use crate::shapes::{ShapePolicy, Shapes};
 use crate::source::{CheckpointSource, OPEN_CLIP_CONFIG, ResolvedFiles};
 
 /// Kept here for callers of `atlas_models::load::preprocess_to_json`.
@@ -52,6 +53,8 @@ pub struct LoadedClip {
     pub layout: Layout,
     /// `Some((old, new))` when the position-embedding grid was resized on load.
     pub resized_pos_embed: Option<(usize, usize)>,
+    /// The tower input shapes: exact on the CPU, padded to few shapes on a GPU ([`Shapes`]).
+    pub shapes: Shapes,
 }
 
 /// The built-in architecture whose config equals `config` (ignoring the activation flag).
@@ -206,6 +209,7 @@ pub fn load_files(
         precision: opts.precision,
         layout,
         resized_pos_embed,
+        shapes: Shapes::new(ShapePolicy::for_device(kind)),
     })
 }
 
@@ -244,11 +248,16 @@ impl LoadedClip {
                 pixels_nchw.len()
             )));
         }
-        let x: Tensor<4> = Tensor::from_data(
-            TensorData::new(pixels_nchw.to_vec(), [batch, 3, s, s]),
-            &self.device,
-        );
-        to_host(self.model.encode_image(x))
+        // Padding rows (zeros) keep a GPU on one compiled shape; their outputs are dropped.
+        let rows = self.shapes.image_rows(batch);
+        let mut pixels = Vec::with_capacity(rows * 3 * s * s);
+        pixels.extend_from_slice(pixels_nchw);
+        pixels.resize(rows * 3 * s * s, 0.0);
+        let x: Tensor<4> =
+            Tensor::from_data(TensorData::new(pixels, [rows, 3, s, s]), &self.device);
+        let mut out = to_host(self.model.encode_image(x))?;
+        out.truncate(batch * self.embed_dim());
+        Ok(out)
     }
 
     /// Text embeddings `[n, embed_dim]` (row-major, not normalised) from token ids. Each row
@@ -297,18 +306,24 @@ impl LoadedClip {
             }
             positions.push(pos);
         }
-        let len = positions.iter().max().map_or(1, |m| m + 1);
         let n = ids.len();
-        let mut flat = vec![0i64; n * len];
+        let len = positions.iter().max().map_or(1, |m| m + 1);
+        // On a GPU: rows padded to the widest batch, tokens to a multiple of 16 ([`Shapes`]);
+        // padding ids (0) sit after every row's end-of-text token.
+        let (rows, len) = self.shapes.text_shape(n, len, ctx);
+        let mut flat = vec![0i64; rows * len];
         for (r, row) in ids.iter().enumerate() {
             for (c, &t) in row.iter().take(len).enumerate() {
                 flat[r * len + c] = t as i64;
             }
         }
         let ids_t: Tensor<2, Int> =
-            Tensor::from_data(TensorData::new(flat, [n, len]), &self.device);
-        let pos: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
-        let pos_t: Tensor<1, Int> = Tensor::from_data(TensorData::new(pos, [n]), &self.device);
-        to_host(self.model.encode_text_at(ids_t, pos_t))
+            Tensor::from_data(TensorData::new(flat, [rows, len]), &self.device);
+        let mut pos: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
+        pos.resize(rows, 0);
+        let pos_t: Tensor<1, Int> = Tensor::from_data(TensorData::new(pos, [rows]), &self.device);
+        let mut out = to_host(self.model.encode_text_at(ids_t, pos_t))?;
+        out.truncate(n * self.embed_dim());
+        Ok(out)
     }
 }

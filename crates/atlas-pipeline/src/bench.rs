@@ -54,7 +54,7 @@ pub fn bench_pipeline(
             "bench pipeline: no photos, or --models 0".into(),
         ));
     }
-    let dev = atlas_models::select_device(o.device, o.precision)?;
+    let (dev, kind) = atlas_models::select_device_resolved(o.device, o.precision)?;
     let n = o.images.max(files.len());
     let ids: Vec<String> = (0..n)
         .map(|i| format!("{}#{}", files[i % files.len()].display(), i / files.len()))
@@ -92,6 +92,7 @@ pub fn bench_pipeline(
             precision: o.precision,
             layout: atlas_models::Layout::OpenClip,
             resized_pos_embed: None,
+            shapes: atlas_models::Shapes::new(atlas_models::ShapePolicy::for_device(kind)),
         };
         // Warm-up: one batch through the tower (first-call allocation), not timed.
         let warm = vec![0f32; 3 * (net.image_size() as usize).pow(2)];
