@@ -55,7 +55,8 @@
 //! (on in `cargo test --workspace`, through atlas-train); `tests/bench.rs`'s throughput run is
 //! `#[ignore]`d (see `tools/parity/bench_towers.py` for the PyTorch side), its first-call timing
 //! test is not; `tests/shapes.rs` checks that GPU-style padded shapes ([`shapes`]) leave every
-//! embedding as it was.
+//! embedding as it was; `tests/pooled.rs` that the pooled-token last block
+//! (`Transformer::forward_pooled`) equals pooling the full forward.
 
 pub mod activation;
 pub mod bench;

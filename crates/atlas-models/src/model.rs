@@ -125,16 +125,13 @@ impl Clip {
     /// cut off by the caller when the tower has a causal mask (they do not change the result);
     /// without one (SigLIP) rows must be the full, padded `context_length`.
     pub fn encode_text_at(&self, ids: Tensor<2, Int>, eot_positions: Tensor<1, Int>) -> Tensor<2> {
-        let [b, l] = ids.dims();
+        let [_, l] = ids.dims();
         let x = self.token_embedding.forward(ids); // [B, L, W]
-        let [width] = self.ln_final.gamma.dims();
         let pos = self.positional_embedding.val().narrow(0, 0, l);
         let x = x + pos.unsqueeze::<3>();
-        let x = self.transformer.forward(x, self.text_causal_mask);
-        let device = x.device();
-        let positions = eot_positions.cast(default_int_dtype(&device));
-        let rows = Tensor::<1, Int>::arange(0..b as i64, &device) * (l as i64) + positions;
-        let pooled = x.reshape([b * l, width]).select(0, rows);
+        let pooled = self
+            .transformer
+            .forward_pooled(x, self.text_causal_mask, eot_positions);
         let pooled = self.ln_final.forward(pooled);
         let out = pooled.matmul(self.text_projection.val());
         match &self.text_projection_bias {

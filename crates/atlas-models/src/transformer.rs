@@ -9,7 +9,7 @@ use burn::nn::{LayerNorm, Linear};
 use burn::tensor::activation::softmax;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Bool, Device, Tensor};
+use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::activation::Activation;
 use crate::device::AttentionImpl;
@@ -50,6 +50,49 @@ impl FusedAttention {
         let v: Tensor<4> = qkv.narrow(0, 2, 1).reshape([b, h, l, hd]);
         let ctx = attend(q, k, v, causal, self.attention);
         let ctx = ctx.swap_dims(1, 2).reshape([b, l, d]);
+        crate::cpu::linear_module(&self.out_proj, ctx)
+    }
+}
+
+impl FusedAttention {
+    /// [`FusedAttention::forward`] for one query per sequence: `x` `[batch, seq, d_model]` (all
+    /// tokens give keys and values), `rows` `[batch]` the flat index `b * seq + pos[b]` of each
+    /// sequence's query token and `pos` its position. Returns `[batch, d_model]`.
+    fn forward_rows(
+        &self,
+        x: Tensor<3>,
+        rows: Tensor<1, Int>,
+        pos: Tensor<1, Int>,
+        causal: bool,
+    ) -> Tensor<2> {
+        let [b, l, d] = x.dims();
+        let h = self.heads;
+        let hd = d / h;
+        let qkv = crate::cpu::linear(x, self.in_proj_weight.val(), Some(self.in_proj_bias.val()));
+        let q: Tensor<4> = qkv
+            .clone()
+            .reshape([b * l, 3 * d])
+            .select(0, rows)
+            .narrow(1, 0, d)
+            .reshape([b, h, 1, hd]);
+        let heads = |t: Tensor<3>| t.reshape([b, l, h, hd]).swap_dims(1, 2);
+        let k = heads(qkv.clone().narrow(2, d, d));
+        let v = heads(qkv.narrow(2, 2 * d, d));
+        let mut scores = q.matmul(k.swap_dims(2, 3)) * (hd as f64).powf(-0.5); // [b, h, 1, l]
+        if causal {
+            // Keys after the query's position are masked.
+            let device = scores.device();
+            let keys = Tensor::<1, Int>::arange(0..l as i64, &device)
+                .cast(pos.dtype())
+                .reshape([1, l])
+                .expand([b, l]);
+            let after = keys.greater(pos.reshape([b, 1]).expand([b, l]));
+            scores = scores.mask_fill(
+                after.reshape([b, 1, 1, l]).expand([b, h, 1, l]),
+                f32::NEG_INFINITY,
+            );
+        }
+        let ctx = softmax(scores, 3).matmul(v).reshape([b, d]);
         crate::cpu::linear_module(&self.out_proj, ctx)
     }
 }
@@ -121,6 +164,26 @@ impl ResidualAttentionBlock {
         let x = x.clone() + self.attn.forward(self.ln_1.forward(x), causal);
         x.clone() + self.mlp.forward(self.ln_2.forward(x))
     }
+
+    /// [`ResidualAttentionBlock::forward`]'s output at one token per sequence (`rows`, `pos`:
+    /// see [`FusedAttention::forward_rows`]), `[batch, d_model]`: every token is normalised and
+    /// projected to keys and values, only the pooled one is attended from and goes through
+    /// the MLP.
+    fn forward_rows(
+        &self,
+        x: Tensor<3>,
+        rows: Tensor<1, Int>,
+        pos: Tensor<1, Int>,
+        causal: bool,
+    ) -> Tensor<2> {
+        let [b, l, d] = x.dims();
+        let pooled = x.clone().reshape([b * l, d]).select(0, rows.clone());
+        let attn = self
+            .attn
+            .forward_rows(self.ln_1.forward(x), rows, pos, causal);
+        let y = (pooled + attn).reshape([b, 1, d]);
+        (y.clone() + self.mlp.forward(self.ln_2.forward(y))).reshape([b, d])
+    }
 }
 
 #[derive(Module, Debug)]
@@ -183,6 +246,26 @@ impl Transformer {
             x = block.forward(x, causal);
         }
         x
+    }
+
+    /// `forward(x, causal)` at one token per sequence: `pos` `[batch]` (any int dtype) picks
+    /// the token of each sequence; returns `[batch, width]`. The same function as selecting
+    /// from [`Transformer::forward`], but the last block runs its attention query, output
+    /// projection and MLP for the pooled tokens only (a tower that pools one token, the class
+    /// token or the end-of-text token, needs nothing else of it).
+    pub fn forward_pooled(&self, mut x: Tensor<3>, causal: bool, pos: Tensor<1, Int>) -> Tensor<2> {
+        let [b, l, d] = x.dims();
+        let device = x.device();
+        let int = Tensor::<1, Int>::arange(0..1, &device).dtype();
+        let pos = pos.cast(int);
+        let rows = Tensor::<1, Int>::arange(0..b as i64, &device) * (l as i64) + pos.clone();
+        let Some((last, blocks)) = self.resblocks.split_last() else {
+            return x.reshape([b * l, d]).select(0, rows);
+        };
+        for block in blocks {
+            x = block.forward(x, causal);
+        }
+        last.forward_rows(x, rows, pos, causal)
     }
 
     pub fn set_attention(&mut self, imp: AttentionImpl) {

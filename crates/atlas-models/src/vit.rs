@@ -2,7 +2,7 @@
 
 use burn::module::{Module, Param};
 use burn::nn::LayerNorm;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 
 use crate::activation::Activation;
 use crate::config::{VisionConfig, VitConfig};
@@ -36,11 +36,11 @@ impl VisionTransformer {
     /// `pixels`: `[batch, 3, size, size]`, normalised. Returns `[batch, embed_dim]`.
     pub fn forward(&self, pixels: Tensor<4>) -> Tensor<2> {
         let b = pixels.dims()[0];
-        let [width, _, _, _] = self.conv1.dims();
         let x = self.embed(pixels, self.positional_embedding.val());
-        let x = self.transformer.forward(x, false);
-        // ln_post is per token, so pooling first is the same as open_clip's ln_post-then-pool.
-        let pooled: Tensor<2> = x.narrow(1, 0, 1).reshape([b, width]);
+        // The class token; ln_post is per token, so pooling first is the same as open_clip's
+        // ln_post-then-pool.
+        let cls = Tensor::<1, Int>::zeros([b], &x.device());
+        let pooled = self.transformer.forward_pooled(x, false, cls);
         let pooled = self.ln_post.forward(pooled);
         pooled.matmul(self.proj.val())
     }
