@@ -28,6 +28,11 @@ pub enum Which {
         batch: usize,
         #[arg(long, default_value_t = 3)]
         iters: usize,
+        /// Alternate ours and PyTorch this many times per architecture and print the medians
+        /// (the ratio is the median of the rounds' ratios): a shared or noisy machine drifts by
+        /// +-10% over minutes, and adjacent runs see the same drift.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
         #[arg(long, default_value = "cpu")]
         device: String,
         /// Skip the PyTorch side (when torch is not installed).
@@ -232,9 +237,19 @@ pub fn run(which: Which) -> Result<()> {
             precision,
             batch,
             iters,
+            rounds,
             device,
             no_reference,
-        } => towers(&arch, &precision, batch, iters, &device, no_reference),
+        } => {
+            let run = TowerRun {
+                batch,
+                iters,
+                rounds: rounds.max(1),
+                device: &device,
+                no_reference,
+            };
+            towers(&arch, &precision, &run)
+        }
         Which::Pipeline {
             arch,
             batch,
@@ -341,17 +356,23 @@ fn pipeline(
     Ok(())
 }
 
-fn towers(
-    archs: &[String],
-    precision: &str,
+/// `bench towers`' settings for every architecture.
+struct TowerRun<'a> {
     batch: usize,
     iters: usize,
-    device: &str,
+    rounds: usize,
+    device: &'a str,
     no_reference: bool,
-) -> Result<()> {
+}
+
+fn towers(archs: &[String], precision: &str, run: &TowerRun<'_>) -> Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let precision: atlas_models::Precision = precision.parse()?;
-    println!("machine: {threads} CPU threads; device {device}; batch {batch}, {precision}");
+    let (device, no_reference) = (run.device, run.no_reference);
+    println!(
+        "machine: {threads} CPU threads; device {device}; batch {}, {precision}; {} round(s)",
+        run.batch, run.rounds
+    );
     if device == "cpu" {
         println!(
             "CPU GEMM: {} (CLIP_ATLAS_BLAS selects)",
@@ -359,7 +380,7 @@ fn towers(
         );
     }
     for arch in archs {
-        tower_rows(arch, precision, batch, iters, device, no_reference)?;
+        tower_rows(arch, precision, run)?;
     }
     let shared = shared_dir();
     let samples = shared.join("data/imagenet/samples");
@@ -387,44 +408,42 @@ fn towers(
     Ok(())
 }
 
-/// One architecture: ours and PyTorch's image / text throughput at `precision`.
-fn tower_rows(
-    arch: &str,
-    precision: atlas_models::Precision,
-    batch: usize,
-    iters: usize,
-    device: &str,
-    no_reference: bool,
-) -> Result<()> {
+/// One architecture: ours and PyTorch's image / text throughput at `precision`, `run.rounds`
+/// times alternately; medians printed.
+fn tower_rows(arch: &str, precision: atlas_models::Precision, run: &TowerRun<'_>) -> Result<()> {
+    let device = run.device;
     let opts = atlas_models::BenchOptions {
         device: device.parse()?,
         precision,
         arch: arch.to_string(),
-        batch,
-        iters,
+        batch: run.batch,
+        iters: run.iters,
         ..atlas_models::BenchOptions::default()
     };
-    let ours = atlas_models::bench_towers(&opts)
-        .with_context(|| format!("clip-atlas side: {arch} at {precision} on {device}"))?;
-    let reference = if no_reference {
-        None
-    } else {
-        Some(python(&[
-            "tools/parity/bench_towers.py",
-            "--arch",
-            arch,
-            "--batch",
-            &batch.to_string(),
-            "--iters",
-            &iters.to_string(),
-            "--device",
-            if device == "cuda" { "cuda" } else { "cpu" },
-            "--precision",
-            &precision.to_string(),
-        ])?)
-    };
-    let r = |key: &str| reference.as_ref().and_then(|v| v[key].as_f64());
-    let cast = reference
+    let mut rounds = Vec::with_capacity(run.rounds);
+    for _ in 0..run.rounds {
+        let ours = atlas_models::bench_towers(&opts)
+            .with_context(|| format!("clip-atlas side: {arch} at {precision} on {device}"))?;
+        let reference = match run.no_reference {
+            true => None,
+            false => Some(python(&[
+                "tools/parity/bench_towers.py",
+                "--arch",
+                arch,
+                "--batch",
+                &run.batch.to_string(),
+                "--iters",
+                &run.iters.to_string(),
+                "--device",
+                if device == "cuda" { "cuda" } else { "cpu" },
+                "--precision",
+                &precision.to_string(),
+            ])?),
+        };
+        rounds.push((ours, reference));
+    }
+    let cast = rounds[0]
+        .1
         .as_ref()
         .and_then(|v| v["cast"].as_str())
         .map(|c| format!(" vs {c}"))
@@ -436,33 +455,78 @@ fn tower_rows(
         "open_clip",
         "ratio"
     );
-    row(
-        "image tower (images/s)",
-        ours.images_per_s,
-        r("images_per_s"),
-    );
-    row(
-        "text tower (prompts/s)",
-        ours.prompts_per_s,
-        r("prompts_per_s"),
-    );
-    if let (Some(image), Some(text)) = (ours.first_image_call_s, ours.first_text_call_s) {
+    let images = |r: &atlas_models::BenchReport| r.images_per_s;
+    let prompts = |r: &atlas_models::BenchReport| r.prompts_per_s;
+    let mut per_round = Vec::new();
+    for (name, ours, key) in [
+        (
+            "image tower (images/s)",
+            &images as &dyn Fn(&_) -> f64,
+            "images_per_s",
+        ),
+        ("text tower (prompts/s)", &prompts, "prompts_per_s"),
+        ("image tower vs autocast", &images, "images_per_s_autocast"),
+        ("text tower vs autocast", &prompts, "prompts_per_s_autocast"),
+    ] {
+        let pairs: Vec<(f64, Option<f64>)> = rounds
+            .iter()
+            .map(|(o, r)| (ours(o), r.as_ref().and_then(|v| v[key].as_f64())))
+            .collect();
+        let theirs: Vec<f64> = pairs.iter().filter_map(|p| p.1).collect();
+        if key.ends_with("autocast") && theirs.is_empty() {
+            continue;
+        }
+        let ratios: Vec<f64> = pairs
+            .iter()
+            .filter_map(|&(o, r)| r.filter(|&r| r > 0.0).map(|r| o / r))
+            .collect();
+        let ours_median = median(pairs.iter().map(|p| p.0).collect());
+        row_with_ratio(
+            name,
+            ours_median,
+            median_opt(theirs),
+            median_opt(ratios.clone()),
+        );
+        if rounds.len() > 1 && !ratios.is_empty() {
+            let list: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+            per_round.push(format!(
+                "{}: {}",
+                name.split(" (").next().unwrap_or(name),
+                list.join(" ")
+            ));
+        }
+    }
+    if !per_round.is_empty() {
+        println!("ratio per round: {}", per_round.join("; "));
+    }
+    // The first round's first calls: the process's first (cold) use of each shape.
+    let first = &rounds[0].0;
+    if let (Some(image), Some(text)) = (first.first_image_call_s, first.first_text_call_s) {
         // Device start-up + kernel compilation/autotune (or their cache reads) on a GPU.
         println!("first call (s): image tower {image:.2}, text tower {text:.2}");
     }
-    if r("images_per_s_autocast").is_some() {
-        row(
-            "image tower vs autocast",
-            ours.images_per_s,
-            r("images_per_s_autocast"),
-        );
-        row(
-            "text tower vs autocast",
-            ours.prompts_per_s,
-            r("prompts_per_s_autocast"),
-        );
-    }
     Ok(())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn median_opt(v: Vec<f64>) -> Option<f64> {
+    (!v.is_empty()).then(|| median(v))
+}
+
+/// A table row whose ratio is given (the median of per-round ratios, not of the medians).
+fn row_with_ratio(name: &str, ours: f64, reference: Option<f64>, ratio: Option<f64>) {
+    match (reference, ratio) {
+        (Some(r), Some(x)) => println!("{name:<28} {ours:>12.1} {r:>14.1} {x:>7.2}x"),
+        _ => println!("{name:<28} {ours:>12.1} {:>14} {:>8}", "-", "-"),
+    }
 }
 
 fn row(name: &str, ours: f64, reference: Option<f64>) {
