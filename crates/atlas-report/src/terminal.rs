@@ -33,6 +33,16 @@ pub fn render(tables: &Tables, entries: &Entries, sections: &[Section]) -> Strin
             .filter(|&e| cols.iter().any(|c| c.cells[e].is_some()))
             .collect();
         if cols.is_empty() || used.is_empty() {
+            // The stage ran but left every summary value undefined (a degenerate fit, say):
+            // say so, with the table's own reasons, rather than drop the section.
+            if let Some(name) = sec.tables.first()
+                && let Some(frame) = tables.get(name)
+            {
+                if !out.is_empty() {
+                    out.push('\n');
+                }
+                let _ = writeln!(out, "{}", wrap(&undefined_line(sec.title, name, frame)));
+            }
             continue;
         }
         let pct = cols
@@ -81,4 +91,99 @@ pub fn render(tables: &Tables, entries: &Entries, sections: &[Section]) -> Strin
         let _ = writeln!(out, "{line}");
     }
     out
+}
+
+/// `"<title>: no defined values (results/<table>.parquet, N rows: <reasons>)"`, the reasons
+/// being the distinct texts of the table's `note` / `error` columns (at most three).
+fn undefined_line(title: &str, table: &str, frame: &crate::frame::Frame) -> String {
+    let mut reasons: Vec<&str> = Vec::new();
+    for col in ["note", "error"] {
+        for i in 0..frame.rows {
+            if let Some(r) = frame.str(col, i).map(str::trim).filter(|r| !r.is_empty())
+                && !reasons.contains(&r)
+            {
+                reasons.push(r);
+            }
+        }
+    }
+    let more = reasons.len().saturating_sub(3);
+    reasons.truncate(3);
+    let mut why = reasons.join("; ");
+    if more > 0 {
+        let _ = write!(why, "; {more} more");
+    }
+    if why.is_empty() {
+        why = "no note".into();
+    }
+    format!(
+        "{title}: no defined values (results/{table}.parquet, {} rows: {why})",
+        frame.rows
+    )
+}
+
+/// `text` broken at spaces into lines of at most [`TERMINAL_WIDTH`] columns (a longer word
+/// stays whole), continuation lines indented by two.
+fn wrap(text: &str) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        if !line.trim().is_empty()
+            && line.chars().count() + 1 + word.chars().count() > TERMINAL_WIDTH
+        {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = String::from(" ");
+        }
+        if !line.trim().is_empty() {
+            line.push(' ');
+        } else if line == " " {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push_str(line.trim_end());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{Frame, Values};
+
+    #[test]
+    fn undefined_sections_name_their_reasons() {
+        let notes =
+            |v: &[Option<&str>]| Values::Str(v.iter().map(|s| s.map(String::from)).collect());
+        let frame = Frame::from_columns(
+            3,
+            vec![
+                (
+                    "note".into(),
+                    notes(&[Some("acc 0 on sketch"), None, Some("acc 0 on sketch")]),
+                ),
+                (
+                    "error".into(),
+                    notes(&[None, Some("one baseline"), Some(" ")]),
+                ),
+            ],
+        );
+        assert_eq!(
+            undefined_line("Effective robustness", "shift", &frame),
+            "Effective robustness: no defined values (results/shift.parquet, 3 rows: \
+             acc 0 on sketch; one baseline)"
+        );
+        let long = format!("{} tail", "word ".repeat(60));
+        let wrapped = wrap(&long);
+        assert!(wrapped.lines().count() > 1, "{wrapped}");
+        for (i, l) in wrapped.lines().enumerate() {
+            assert!(l.chars().count() <= TERMINAL_WIDTH, "{l}");
+            assert_eq!(l.starts_with("  "), i > 0, "{l:?}");
+        }
+        assert_eq!(
+            wrapped.split_whitespace().collect::<Vec<_>>(),
+            long.split_whitespace().collect::<Vec<_>>()
+        );
+        let bare = Frame::from_columns(2, Vec::new());
+        assert!(undefined_line("T", "t", &bare).ends_with("2 rows: no note)"));
+    }
 }
