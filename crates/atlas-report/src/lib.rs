@@ -9,7 +9,8 @@
 //!
 //! The sections come from the stages ([`atlas_stagekit::report::Section`], gathered by the
 //! pipeline's registry): this crate knows no stage. Tables and columns are read by name; a
-//! missing table or column shows as "not configured" / "not available", never as an error.
+//! missing table or column shows as "not configured" / "not available", never as an error; a table
+//! whose summary values are all undefined (a degenerate fit) prints one line with its own reasons.
 
 mod curve;
 mod entries;

@@ -134,9 +134,8 @@ fn wrap(text: &str) -> String {
             out.push('\n');
             line = String::from(" ");
         }
-        if !line.trim().is_empty() {
-            line.push(' ');
-        } else if line == " " {
+        // "" starts the first line; " " a continuation, which gets a second space of indent.
+        if !line.is_empty() {
             line.push(' ');
         }
         line.push_str(word);
