@@ -52,9 +52,7 @@ impl FusedAttention {
         let ctx = ctx.swap_dims(1, 2).reshape([b, l, d]);
         crate::cpu::linear_module(&self.out_proj, ctx)
     }
-}
 
-impl FusedAttention {
     /// [`FusedAttention::forward`] for one query per sequence: `x` `[batch, seq, d_model]` (all
     /// tokens give keys and values), `rows` `[batch]` the flat index `b * seq + pos[b]` of each
     /// sequence's query token and `pos` its position. Returns `[batch, d_model]`.
