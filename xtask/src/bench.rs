@@ -530,10 +530,8 @@ fn row_with_ratio(name: &str, ours: f64, reference: Option<f64>, ratio: Option<f
 }
 
 fn row(name: &str, ours: f64, reference: Option<f64>) {
-    match reference {
-        Some(r) if r > 0.0 => println!("{name:<28} {ours:>12.1} {r:>14.1} {:>7.2}x", ours / r),
-        _ => println!("{name:<28} {ours:>12.1} {:>14} {:>8}", "-", "-"),
-    }
+    let ratio = reference.filter(|&r| r > 0.0).map(|r| ours / r);
+    row_with_ratio(name, ours, reference, ratio);
 }
 
 fn python(args: &[&str]) -> Result<Value> {

@@ -232,6 +232,11 @@ fn raw_device(kind: DeviceKind) -> Result<(Device, DeviceKind)> {
     }
 }
 
+/// The int dtype the device's own index tensors (`arange`) use.
+pub(crate) fn default_int_dtype(device: &Device) -> burn::tensor::DType {
+    burn::tensor::Tensor::<1, burn::tensor::Int>::arange(0..1, device).dtype()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,7 +20,7 @@ use burn::tensor::{Device, Int, Tensor};
 
 use crate::activation::Activation;
 use crate::config::{ClipConfig, TextPool, VisionTowerConfig};
-use crate::device::AttentionImpl;
+use crate::device::{AttentionImpl, default_int_dtype};
 use crate::error::Result;
 use crate::params::{
     Init, ParamVisitor, RandomInit, Stored, VarPath, check_materialised, layer_norm_eps, lazy,
@@ -312,11 +312,6 @@ pub(crate) fn build_with<V: ParamVisitor>(
 /// its tensors.
 pub(crate) fn walk_model<V: ParamVisitor>(model: &Clip, visitor: &mut V) -> Result<()> {
     model.clone().walk(&VarPath::root(), visitor).map(|_| ())
-}
-
-/// The int dtype the device's own index tensors (`arange`) use.
-fn default_int_dtype(device: &Device) -> burn::tensor::DType {
-    Tensor::<1, Int>::arange(0..1, device).dtype()
 }
 
 /// `[batch]` positions of the first `eot` in each row of `ids` (`l - 1` for a row without

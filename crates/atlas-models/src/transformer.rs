@@ -12,7 +12,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::activation::Activation;
-use crate::device::AttentionImpl;
+use crate::device::{AttentionImpl, default_int_dtype};
 use crate::error::Result;
 use crate::params::{
     Init, ParamVisitor, Stored, VarPath, layer_norm_eps, lazy, linear, walk_layer_norm, walk_linear,
@@ -80,8 +80,8 @@ impl FusedAttention {
         if causal {
             // Keys after the query's position are masked.
             let device = scores.device();
+            // Both in the device's default int dtype (`forward_pooled` casts `pos`).
             let keys = Tensor::<1, Int>::arange(0..l as i64, &device)
-                .cast(pos.dtype())
                 .reshape([1, l])
                 .expand([b, l]);
             let after = keys.greater(pos.reshape([b, 1]).expand([b, l]));
@@ -254,8 +254,7 @@ impl Transformer {
     pub fn forward_pooled(&self, mut x: Tensor<3>, causal: bool, pos: Tensor<1, Int>) -> Tensor<2> {
         let [b, l, d] = x.dims();
         let device = x.device();
-        let int = Tensor::<1, Int>::arange(0..1, &device).dtype();
-        let pos = pos.cast(int);
+        let pos = pos.cast(default_int_dtype(&device));
         let rows = Tensor::<1, Int>::arange(0..b as i64, &device) * (l as i64) + pos.clone();
         let Some((last, blocks)) = self.resblocks.split_last() else {
             return x.reshape([b * l, d]).select(0, rows);

@@ -77,18 +77,15 @@ pub fn render(tables: &Tables, entries: &Entries, sections: &[Section]) -> Strin
         out.push_str(&t.render_fit(2, TERMINAL_WIDTH));
     }
     if !missing.is_empty() {
-        let mut line = String::from("\nnot configured:");
         let last = missing.len() - 1;
-        for (i, m) in missing.iter().enumerate() {
-            let item = format!("{m}{}", if i < last { ";" } else { "" });
-            if line.trim_start_matches('\n').len() + item.len() + 1 > TERMINAL_WIDTH {
-                let _ = writeln!(out, "{line}");
-                line = String::from(" ");
-            }
-            line.push(' ');
-            line.push_str(&item);
-        }
-        let _ = writeln!(out, "{line}");
+        let items: Vec<String> = missing
+            .iter()
+            .enumerate()
+            .map(|(i, m)| format!("{m}{}", if i < last { ";" } else { "" }))
+            .collect();
+        let line =
+            wrap_items(std::iter::once("not configured:").chain(items.iter().map(String::as_str)));
+        let _ = writeln!(out, "\n{line}");
     }
     out
 }
@@ -121,14 +118,20 @@ fn undefined_line(title: &str, table: &str, frame: &crate::frame::Frame) -> Stri
     )
 }
 
-/// `text` broken at spaces into lines of at most [`TERMINAL_WIDTH`] columns (a longer word
-/// stays whole), continuation lines indented by two.
+/// `text` broken at spaces into lines of at most [`TERMINAL_WIDTH`] columns ([`wrap_items`]
+/// over its words).
 fn wrap(text: &str) -> String {
+    wrap_items(text.split(' ').filter(|w| !w.is_empty()))
+}
+
+/// `items` joined by spaces, a line broken before an item that would pass [`TERMINAL_WIDTH`]
+/// columns (a longer item stays whole), continuation lines indented by two.
+fn wrap_items<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
     let mut out = String::new();
     let mut line = String::new();
-    for word in text.split(' ').filter(|w| !w.is_empty()) {
+    for item in items {
         if !line.trim().is_empty()
-            && line.chars().count() + 1 + word.chars().count() > TERMINAL_WIDTH
+            && line.chars().count() + 1 + item.chars().count() > TERMINAL_WIDTH
         {
             out.push_str(line.trim_end());
             out.push('\n');
@@ -138,7 +141,7 @@ fn wrap(text: &str) -> String {
         if !line.is_empty() {
             line.push(' ');
         }
-        line.push_str(word);
+        line.push_str(item);
     }
     out.push_str(line.trim_end());
     out
