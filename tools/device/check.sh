@@ -12,7 +12,9 @@
 #     cuda` (recipe: BENCHMARKS.md, "CUDA build offline"), then `strip` and `xz -6`;
 #   - tools/device/wheels/: `pip download --no-deps open_clip_torch ftfy wcwidth` (the reference
 #     side of the benchmarks; torch itself is on the machine);
+#   - for wgpu, tools/device/vulkan/libvulkan.so.1 (tools/device/vulkan.sh says what it needs);
 #   - ../shared or CLIP_ATLAS_SHARED (the photos for the end-to-end benchmark).
+# tools/device/prepare.sh makes the first three from a built binary.
 # What each step printed is kept in $OUT (the device tool brings it back).
 set -uo pipefail
 DEV="${ATLAS_DEVICE:-cuda}"
@@ -35,14 +37,21 @@ if [ -d tools/device/wheels ]; then
     open_clip_torch ftfy wcwidth >"$OUT/pip.log" 2>&1 || echo "pip: see $OUT/pip.log" >&2
 fi
 
+if [ "$DEV" = wgpu ]; then
+  . tools/device/vulkan.sh >"$OUT/vulkan.log" 2>&1
+fi
+
 if [ "$QUICK" = 1 ]; then
   BATCH=8; ITERS=1; ARCH_F32=ViT-B-32; ARCH_F16=ViT-B-32; IMAGES=64; MODELS=2; FIRST_BATCH=5
+  PARITY_ARCH=ViT-B-32; PARITY_IMAGES=4
 else
   BATCH=256; ITERS=10; ARCH_F32=ViT-B-32,ViT-L-14,RN50; ARCH_F16=ViT-B-32,ViT-L-14; IMAGES=5000
-  MODELS=8; FIRST_BATCH=200
+  MODELS=8; FIRST_BATCH=200; PARITY_ARCH=ViT-B-32,ViT-L-14,RN50; PARITY_IMAGES=16
 fi
 HALF=f16
 [ "$DEV" = cpu ] && HALF=bf16   # flex has no fast f16 path; the smoke test only checks the flow
+TORCH_DEV=cuda
+[ "$DEV" = cpu ] && TORCH_DEV=cpu
 
 STATUS=()
 step() { # name timeout command...
@@ -54,6 +63,17 @@ step() { # name timeout command...
   STATUS+=("$(printf '%-22s rc=%-3s %4ss' "$name" "$rc" "$((SECONDS - t0))")")
 }
 
+# 0. Parity with open_clip on this device: the committed fixtures (every tower family, against
+# open_clip f32 on a CPU) and full-size random-init cases whose references open_clip computes here
+# in f32 with TF32 off and in $HALF (tools/parity/device_reference.py).
+PARITY="$OUT/parity-cases"
+step parity-reference 300 python3 tools/parity/device_reference.py --out "$PARITY" \
+  --arch "$PARITY_ARCH" --device "$TORCH_DEV" --precision "$HALF" --images "$PARITY_IMAGES" \
+  --photos "$CLIP_ATLAS_SHARED/data/imagenet/samples"
+step parity-f32 180 "$XTASK" parity --device "$DEV" --precision f32 \
+  crates/atlas-models/tests/fixtures "$PARITY"
+step parity-$HALF 180 "$XTASK" parity --device "$DEV" --precision "$HALF" \
+  crates/atlas-models/tests/fixtures "$PARITY"
 # 1. Towers, ours next to PyTorch (.half() and autocast for f16) in the same process tree.
 step towers-f32 150 "$XTASK" bench towers --device "$DEV" --precision f32 --batch "$BATCH" \
   --iters "$ITERS" --arch "$ARCH_F32"
@@ -90,7 +110,12 @@ fi
 echo
 echo "== tools/device/check.sh on $DEV ($(date -u +%FT%TZ)); logs in $OUT"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || true
+[ -f "$OUT/vulkan.log" ] && sed 's/^/-- /' "$OUT/vulkan.log"
 printf '%s\n' "${STATUS[@]}"
+for f in parity-f32 parity-$HALF; do
+  echo "-- $f"
+  grep -E "^parity on|^[A-Za-z0-9_./-]+ +(image|text) |towers|Error|error" "$OUT/$f.log" | head -40
+done
 for f in towers-f32 towers-$HALF pipeline-$HALF; do
   echo "-- $f"
   grep -E "machine:|GEMM|clip-atlas|tower|end-to-end" "$OUT/$f.log" | grep -v "eval transform" | head -20

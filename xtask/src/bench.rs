@@ -309,6 +309,7 @@ fn pipeline(
         files.len(),
         ours.models
     );
+    println!("device: {}", atlas_models::device::describe(o.device));
     let reference = match no_reference {
         true => None,
         false => Some(python(&[
@@ -373,6 +374,7 @@ fn towers(archs: &[String], precision: &str, run: &TowerRun<'_>) -> Result<()> {
         "machine: {threads} CPU threads; device {device}; batch {}, {precision}; {} round(s)",
         run.batch, run.rounds
     );
+    println!("device: {}", atlas_models::device::describe(device.parse()?));
     if device == "cpu" {
         println!(
             "CPU GEMM: {} (CLIP_ATLAS_BLAS selects)",

@@ -2,6 +2,7 @@
 
 mod bench;
 mod browser;
+mod parity;
 
 use std::path::PathBuf;
 
@@ -130,6 +131,14 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Parity with open_clip on a device: embed the inputs of every parity case (a folder with
+    /// an open_clip checkpoint `open_clip/` and its `reference.safetensors`) on --device in
+    /// --precision, and print the smallest cosine per tower against open_clip's embeddings: the
+    /// committed fixtures' (open_clip f32 on a CPU), and `reference_<precision>.safetensors`
+    /// where present (open_clip in that precision on the same device, written with full-size
+    /// cases by tools/parity/device_reference.py). Exit status 1 when a tower is under the bar
+    /// (f32 0.99999, f16 0.999, bf16 0.99).
+    Parity(parity::ParityArgs),
     /// Benchmarks against the PyTorch/open_clip reference, measured in the same command.
     Bench {
         #[command(subcommand)]
@@ -304,6 +313,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Bench { which } => bench::run(which),
+        Command::Parity(args) => parity::run(&args),
         Command::TrainDemoZoo {
             out,
             only,

@@ -232,6 +232,54 @@ fn raw_device(kind: DeviceKind) -> Result<(Device, DeviceKind)> {
     }
 }
 
+/// What `kind` runs on, in words, for a benchmark's or parity table's header: for wgpu the adapter
+/// burn's automatic choice lands on (CubeCL's order: the first of Vulkan, DX12, OpenGL with a
+/// GPU adapter, else the first with any adapter, such as Mesa's lavapipe on a CPU), so a run that
+/// fell back to a software rasterizer says so. CUDA names no device here (`nvidia-smi` does).
+pub fn describe(kind: DeviceKind) -> String {
+    match kind {
+        DeviceKind::Cpu if cfg!(feature = "flex") => "cpu (burn flex)".into(),
+        DeviceKind::Cpu => "cpu (burn ndarray)".into(),
+        DeviceKind::Cuda => "cuda (device 0)".into(),
+        DeviceKind::Wgpu => describe_wgpu(),
+        DeviceKind::Auto => match raw_device(DeviceKind::Auto) {
+            Ok((_, resolved)) => describe(resolved),
+            Err(e) => format!("auto ({e})"),
+        },
+    }
+}
+
+#[cfg(feature = "wgpu")]
+fn describe_wgpu() -> String {
+    let mut software = None;
+    for api in [wgpu::Backend::Vulkan, wgpu::Backend::Dx12, wgpu::Backend::Gl] {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends: api.into(),
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        });
+        let infos: Vec<wgpu::AdapterInfo> =
+            futures_lite::future::block_on(instance.enumerate_adapters(api.into()))
+                .iter()
+                .map(|a| a.get_info())
+                .collect();
+        let line = |i: &wgpu::AdapterInfo| {
+            format!("wgpu: {} ({:?}, {:?}, driver {} {})", i.name, i.backend, i.device_type, i.driver, i.driver_info)
+        };
+        if let Some(gpu) = infos.iter().find(|i| i.device_type != wgpu::DeviceType::Cpu) {
+            return line(gpu);
+        }
+        if software.is_none() {
+            software = infos.first().map(|i| format!("{} [software: no GPU adapter found]", line(i)));
+        }
+    }
+    software.unwrap_or_else(|| "wgpu: no adapter (no Vulkan, DX12 or OpenGL driver found)".into())
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn describe_wgpu() -> String {
+    "wgpu (not compiled in: build with --features wgpu)".into()
+}
+
 /// The int dtype the device's own index tensors (`arange`) use.
 pub(crate) fn default_int_dtype(device: &Device) -> burn::tensor::DType {
     burn::tensor::Tensor::<1, burn::tensor::Int>::arange(0..1, device).dtype()

@@ -33,7 +33,7 @@
 //! `timm` → `open_clip`, `hf`, `hf_siglip` → `preprocess`, `builtin`) → `params` →
 //! `transformer` → `vit`, `resnet`, `siglip` → `timm/` (`layers` → `hub` → `resnet`, `vit`,
 //! `convnext`, `eva`) → `timm_model` → `model` → `hf_keys` → `checkpoint` → `hf_vision`,
-//! `save` → `load` → `dense`, `classifier`, `bench`. `hf_vision`: an HF `CLIPVisionModel`
+//! `save` → `load` → `dense`, `classifier`, `bench`, `parity`. `hf_vision`: an HF `CLIPVisionModel`
 //! tower under a key prefix from any [`TensorLookup`] (LLaVA's vision tower, `atlas-llava`).
 //!
 //! Supervised ImageNet classifiers ([`load_classifier`] -> [`LoadedClassifier`]: timm hub
@@ -56,7 +56,8 @@
 //! `#[ignore]`d (see `tools/parity/bench_towers.py` for the PyTorch side), its first-call timing
 //! test is not; `tests/shapes.rs` checks that GPU-style padded shapes ([`shapes`]) leave every
 //! embedding as it was; `tests/pooled.rs` that the pooled-token last block
-//! (`Transformer::forward_pooled`) equals pooling the full forward.
+//! (`Transformer::forward_pooled`) equals pooling the full forward; `tests/parity_cases.rs` runs
+//! [`parity`] (`cargo xtask parity`: any device and precision against open_clip) on the fixtures.
 
 pub mod activation;
 pub mod bench;
@@ -74,6 +75,7 @@ pub mod interp;
 pub mod load;
 pub mod model;
 pub mod params;
+pub mod parity;
 pub mod resnet;
 pub mod save;
 pub mod shapes;

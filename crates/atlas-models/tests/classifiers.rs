@@ -14,6 +14,9 @@ use atlas_models::{
 };
 use atlas_preprocess::{IMAGENET_MEAN, IMAGENET_STD, Interpolation, ResizeMode, preprocess};
 
+mod common;
+use common::{compare, f32s, fixtures, read_tensors};
+
 const TIMM: &[&str] = &[
     "timm_resnet50",
     "timm_vit_augreg",
@@ -27,32 +30,10 @@ const MIN_COS: f64 = 0.99999;
 /// ~1e-2 absolute on logits of magnitude ~1.5, GELU vs tanh-GELU at ~2e-4).
 const REL_ABS: f64 = 1e-4;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/classifiers")
-}
-
 fn shared_dir() -> PathBuf {
     std::env::var_os("CLIP_ATLAS_SHARED")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
-}
-
-type Tensors = HashMap<String, (Vec<usize>, Vec<u8>, safetensors::Dtype)>;
-
-fn read_tensors(path: &Path) -> Tensors {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let st = safetensors::SafeTensors::deserialize(&bytes)
-        .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
-    st.tensors()
-        .into_iter()
-        .map(|(k, v)| (k, (v.shape().to_vec(), v.data().to_vec(), v.dtype())))
-        .collect()
-}
-
-fn f32s(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
 }
 
 struct Reference {
@@ -86,25 +67,6 @@ fn summary(name: &str) -> serde_json::Value {
     let p = fixtures().join(name).join("summary.json");
     let s = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     serde_json::from_str(&s).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-/// (min cosine over rows, max abs error, max |reference|).
-fn compare(got: &[f32], want: &[f32], dim: usize) -> (f64, f64, f64) {
-    assert_eq!(got.len(), want.len(), "output size differs");
-    let mut min_cos = f64::INFINITY;
-    let mut max_abs = 0f64;
-    let mut max_ref = 0f64;
-    for (g, w) in got.chunks(dim).zip(want.chunks(dim)) {
-        let dot: f64 = g.iter().zip(w).map(|(a, b)| *a as f64 * *b as f64).sum();
-        let ng: f64 = g.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
-        let nw: f64 = w.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
-        min_cos = min_cos.min(dot / (ng * nw));
-        for (a, b) in g.iter().zip(w) {
-            max_abs = max_abs.max((*a as f64 - *b as f64).abs());
-            max_ref = max_ref.max((*b as f64).abs());
-        }
-    }
-    (min_cos, max_abs, max_ref)
 }
 
 fn load_src(src: &CheckpointSource, opts: &LoadOptions) -> LoadedClassifier {

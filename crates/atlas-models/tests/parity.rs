@@ -9,12 +9,11 @@ use atlas_models::{
     SaveDtype, VisionTower, VisionTowerConfig, load, load_files, save_open_clip,
 };
 
+mod common;
+use common::{compare, f32s, fixtures, read_tensors};
+
 const CONFIGS: &[&str] = &["qg_p8", "gelu_p16", "gelu_resize"];
 const MIN_COS: f64 = 0.99999;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
 
 struct Reference {
     pixels: Vec<f32>,
@@ -23,22 +22,6 @@ struct Reference {
     text_ids: Vec<Vec<u32>>,
     text_emb: Vec<f32>,
     pos_embed: Vec<f32>,
-}
-
-fn read_tensors(path: &Path) -> HashMap<String, (Vec<usize>, Vec<u8>, safetensors::Dtype)> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let st = safetensors::SafeTensors::deserialize(&bytes)
-        .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
-    st.tensors()
-        .into_iter()
-        .map(|(k, v)| (k, (v.shape().to_vec(), v.data().to_vec(), v.dtype())))
-        .collect()
-}
-
-fn f32s(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
 }
 
 fn reference(name: &str) -> Reference {
@@ -64,23 +47,6 @@ fn reference(name: &str) -> Reference {
     }
 }
 
-/// (min cosine over rows, max abs error).
-fn compare(got: &[f32], want: &[f32], dim: usize) -> (f64, f64) {
-    assert_eq!(got.len(), want.len(), "embedding count differs");
-    let mut min_cos = f64::INFINITY;
-    let mut max_abs = 0f64;
-    for (g, w) in got.chunks(dim).zip(want.chunks(dim)) {
-        let dot: f64 = g.iter().zip(w).map(|(a, b)| *a as f64 * *b as f64).sum();
-        let ng: f64 = g.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
-        let nw: f64 = w.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
-        min_cos = min_cos.min(dot / (ng * nw));
-        for (a, b) in g.iter().zip(w) {
-            max_abs = max_abs.max((*a as f64 - *b as f64).abs());
-        }
-    }
-    (min_cos, max_abs)
-}
-
 fn load_dir(dir: &Path) -> LoadedClip {
     let src = CheckpointSource::LocalDir(dir.to_path_buf());
     load(&src, &LoadOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -90,11 +56,11 @@ fn check_parity(model: &LoadedClip, r: &Reference, label: &str) -> (f64, f64) {
     let img = model
         .encode_images(&r.pixels, r.n_images)
         .unwrap_or_else(|e| panic!("{label}: {e}"));
-    let (ci, ai) = compare(&img, &r.image_emb, model.embed_dim());
+    let (ci, ai, _) = compare(&img, &r.image_emb, model.embed_dim());
     let txt = model
         .encode_texts(&r.text_ids)
         .unwrap_or_else(|e| panic!("{label}: {e}"));
-    let (ct, at) = compare(&txt, &r.text_emb, model.embed_dim());
+    let (ct, at, _) = compare(&txt, &r.text_emb, model.embed_dim());
     println!(
         "{label}: image min cos {ci:.9} max abs err {ai:.3e} | text ({} prompts) min cos {ct:.9} max abs err {at:.3e}",
         r.text_ids.len()
@@ -122,7 +88,7 @@ fn parity_all_configs_both_layouts() {
                         .unwrap_or_default(),
                     _ => panic!("{label}: expected a ViT"),
                 };
-                let (c, a) = compare(&pos, &r.pos_embed, pos.len());
+                let (c, a, _) = compare(&pos, &r.pos_embed, pos.len());
                 println!("{label}: resized pos embed cos {c:.9} max abs err {a:.3e}");
                 assert!(
                     a < 1e-5,
@@ -442,7 +408,7 @@ fn resize_pos_embed_matches_torch() {
         let got = atlas_models::interp::resize_pos_embed(&f32s(data), width, new)
             .unwrap_or_else(|| panic!("{k}: not a grid"));
         let want = f32s(&t[&format!("out_{rest}")].1);
-        let (_, err) = compare(&got, &want, width);
+        let (_, err, _) = compare(&got, &want, width);
         println!("resize {rest}: max abs err {err:.3e}");
         assert!(err < 1e-5, "{k}: {err}");
         n += 1;
@@ -478,7 +444,7 @@ fn bad_inputs_to_encoders() {
     let mut padded = vec![49406, 320, 1125, 49407];
     padded.resize(77, 0);
     let b = m.encode_texts(&[padded]).unwrap_or_else(|e| panic!("{e}"));
-    let (cos, err) = compare(&a, &b, m.embed_dim());
+    let (cos, err, _) = compare(&a, &b, m.embed_dim());
     assert!(cos > 0.999999 && err < 1e-5, "{cos} {err}");
     // The on-device pooling (first EOT via argmax, for training) equals the host one.
     let ids = &reference("qg_p8").text_ids[..8];
@@ -493,7 +459,7 @@ fn bad_inputs_to_encoders() {
         .encode_text(t)
         .try_into_vec_as::<f32>()
         .unwrap_or_else(|e| panic!("{e:?}"));
-    let (cos, err) = compare(&dev, &host, m.embed_dim());
+    let (cos, err, _) = compare(&dev, &host, m.embed_dim());
     assert!(cos > 0.999999 && err < 1e-5, "{cos} {err}");
     let _: Option<ModelError> = None;
 }

@@ -10,9 +10,8 @@ use std::path::{Path, PathBuf};
 
 use atlas_models::{CheckpointSource, LoadOptions, LoadedClip, ShapePolicy, Shapes, load};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
+mod common;
+use common::{f32s, fixtures, min_cos, read_tensors};
 
 fn load_dir(dir: &Path, policy: ShapePolicy) -> LoadedClip {
     let src = CheckpointSource::LocalDir(dir.to_path_buf());
@@ -20,36 +19,6 @@ fn load_dir(dir: &Path, policy: ShapePolicy) -> LoadedClip {
         load(&src, &LoadOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     m.shapes = Shapes::new(policy);
     m
-}
-
-/// name -> (shape, little-endian bytes) of a reference file.
-fn read_tensors(path: &Path) -> HashMap<String, (Vec<usize>, Vec<u8>)> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let st = safetensors::SafeTensors::deserialize(&bytes)
-        .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
-    st.tensors()
-        .into_iter()
-        .map(|(k, v)| (k, (v.shape().to_vec(), v.data().to_vec())))
-        .collect()
-}
-
-fn f32s(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
-
-fn min_cos(got: &[f32], want: &[f32], dim: usize) -> f64 {
-    assert_eq!(got.len(), want.len(), "row counts differ");
-    got.chunks(dim)
-        .zip(want.chunks(dim))
-        .map(|(g, w)| {
-            let dot: f64 = g.iter().zip(w).map(|(a, b)| *a as f64 * *b as f64).sum();
-            let ng = g.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
-            let nw = w.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
-            dot / (ng * nw)
-        })
-        .fold(f64::INFINITY, f64::min)
 }
 
 const FIXED: ShapePolicy = ShapePolicy::Fixed { seq_multiple: 16 };
@@ -65,7 +34,7 @@ fn check(sub: &str, reference: bool) {
     let dim = exact.embed_dim();
 
     // Images: one wide batch (the images twice) first, then each image alone, padded to it.
-    let (shape, bytes) = get("pixels");
+    let (shape, bytes, _) = get("pixels");
     let pixels = f32s(bytes);
     let n = shape[0];
     let per = pixels.len() / n;
@@ -95,7 +64,7 @@ fn check(sub: &str, reference: bool) {
     }
 
     // Texts: every prompt (rows cut after the last EOT, rounded up to 16), then 3 at a time.
-    let (shape, bytes) = get("text_ids");
+    let (shape, bytes, _) = get("text_ids");
     let ids: Vec<Vec<u32>> = bytes
         .chunks_exact(8)
         .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as u32)

@@ -12,24 +12,15 @@ use atlas_models::{
 use atlas_preprocess::ResizeMode;
 use atlas_tokenizer::{SIGLIP_CONTEXT_LENGTH, SiglipMode, SiglipTokenizer, TextTokenizer};
 
+mod common;
+use common::{Tensors, compare, read_tensors};
+
 const MIN_COS: f64 = 0.99999;
 /// Max |error| of an embedding element (the embeddings are O(1)-O(10)).
 const MAX_ABS: f64 = 1e-4;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/siglip")
-}
-
-type Tensors = HashMap<String, (Vec<usize>, Vec<u8>, safetensors::Dtype)>;
-
-fn read_tensors(path: &Path) -> Tensors {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let st = safetensors::SafeTensors::deserialize(&bytes)
-        .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
-    st.tensors()
-        .into_iter()
-        .map(|(k, v)| (k, (v.shape().to_vec(), v.data().to_vec(), v.dtype())))
-        .collect()
 }
 
 struct Reference {
@@ -71,30 +62,13 @@ impl Reference {
     }
 }
 
-/// (min cosine over rows, max abs error).
-fn compare(got: &[f32], want: &[f32], dim: usize) -> (f64, f64) {
-    assert_eq!(got.len(), want.len(), "embedding count differs");
-    let mut min_cos = f64::INFINITY;
-    let mut max_abs = 0f64;
-    for (g, w) in got.chunks(dim).zip(want.chunks(dim)) {
-        let dot: f64 = g.iter().zip(w).map(|(a, b)| *a as f64 * *b as f64).sum();
-        let ng: f64 = g.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
-        let nw: f64 = w.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
-        min_cos = min_cos.min(dot / (ng * nw));
-        for (a, b) in g.iter().zip(w) {
-            max_abs = max_abs.max((*a as f64 - *b as f64).abs());
-        }
-    }
-    (min_cos, max_abs)
-}
-
 fn load_dir(dir: &Path) -> LoadedClip {
     let src = CheckpointSource::LocalDir(dir.to_path_buf());
     load(&src, &LoadOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
 }
 
 fn check(label: &str, got: &[f32], want: &[f32], dim: usize) {
-    let (cos, abs) = compare(got, want, dim);
+    let (cos, abs, _) = compare(got, want, dim);
     println!("{label}: min cos {cos:.9} max abs err {abs:.3e}");
     assert!(cos >= MIN_COS, "{label}: min cosine {cos} < {MIN_COS}");
     assert!(abs <= MAX_ABS, "{label}: max abs error {abs} > {MAX_ABS}");

@@ -22,13 +22,12 @@ use atlas_models::{
 };
 use burn::tensor::{Tensor, TensorData};
 
+mod common;
+use common::{compare, fixtures};
+
 const MIN_COS: f64 = 0.99999;
 /// Max abs error allowed, relative to the largest reference magnitude.
 const MAX_REL_ERR: f64 = 1e-4;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
 
 /// A fixture's `reference.safetensors`: every tensor by name (f32 as floats, i64 as ids).
 struct Reference {
@@ -83,25 +82,6 @@ impl Reference {
         let (shape, data) = self.get("pixels");
         (data, shape[0])
     }
-}
-
-/// (min cosine over rows of `dim`, max abs error, max |reference|).
-fn compare(got: &[f32], want: &[f32], dim: usize) -> (f64, f64, f64) {
-    assert_eq!(got.len(), want.len(), "element count differs");
-    let mut min_cos = f64::INFINITY;
-    let mut max_abs = 0f64;
-    let mut max_ref = 0f64;
-    for (g, w) in got.chunks(dim).zip(want.chunks(dim)) {
-        let dot: f64 = g.iter().zip(w).map(|(a, b)| *a as f64 * *b as f64).sum();
-        let ng = g.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
-        let nw = w.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
-        min_cos = min_cos.min(dot / (ng * nw));
-        for (a, b) in g.iter().zip(w) {
-            max_abs = max_abs.max((*a as f64 - *b as f64).abs());
-            max_ref = max_ref.max((*b as f64).abs());
-        }
-    }
-    (min_cos, max_abs, max_ref)
 }
 
 /// Assert parity of `got` with the reference `name` (rows of `dim`); returns the min cosine.
