@@ -374,7 +374,10 @@ fn towers(archs: &[String], precision: &str, run: &TowerRun<'_>) -> Result<()> {
         "machine: {threads} CPU threads; device {device}; batch {}, {precision}; {} round(s)",
         run.batch, run.rounds
     );
-    println!("device: {}", atlas_models::device::describe(device.parse()?));
+    println!(
+        "device: {}",
+        atlas_models::device::describe(device.parse()?)
+    );
     if device == "cpu" {
         println!(
             "CPU GEMM: {} (CLIP_ATLAS_BLAS selects)",

@@ -37,9 +37,10 @@ pub fn run(a: &ParityArgs) -> Result<()> {
         for case in find_cases(root)? {
             let name = match case.strip_prefix(root) {
                 Ok(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
-                _ => case
-                    .file_name()
-                    .map_or_else(|| case.display().to_string(), |n| n.to_string_lossy().into()),
+                _ => case.file_name().map_or_else(
+                    || case.display().to_string(),
+                    |n| n.to_string_lossy().into(),
+                ),
             };
             rows.extend(
                 check_case(&case, &name, &opts)

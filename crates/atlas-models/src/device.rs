@@ -252,7 +252,11 @@ pub fn describe(kind: DeviceKind) -> String {
 #[cfg(feature = "wgpu")]
 fn describe_wgpu() -> String {
     let mut software = None;
-    for api in [wgpu::Backend::Vulkan, wgpu::Backend::Dx12, wgpu::Backend::Gl] {
+    for api in [
+        wgpu::Backend::Vulkan,
+        wgpu::Backend::Dx12,
+        wgpu::Backend::Gl,
+    ] {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
             backends: api.into(),
             ..wgpu::InstanceDescriptor::new_without_display_handle()
@@ -263,13 +267,21 @@ fn describe_wgpu() -> String {
                 .map(|a| a.get_info())
                 .collect();
         let line = |i: &wgpu::AdapterInfo| {
-            format!("wgpu: {} ({:?}, {:?}, driver {} {})", i.name, i.backend, i.device_type, i.driver, i.driver_info)
+            format!(
+                "wgpu: {} ({:?}, {:?}, driver {} {})",
+                i.name, i.backend, i.device_type, i.driver, i.driver_info
+            )
         };
-        if let Some(gpu) = infos.iter().find(|i| i.device_type != wgpu::DeviceType::Cpu) {
+        if let Some(gpu) = infos
+            .iter()
+            .find(|i| i.device_type != wgpu::DeviceType::Cpu)
+        {
             return line(gpu);
         }
         if software.is_none() {
-            software = infos.first().map(|i| format!("{} [software: no GPU adapter found]", line(i)));
+            software = infos
+                .first()
+                .map(|i| format!("{} [software: no GPU adapter found]", line(i)));
         }
     }
     software.unwrap_or_else(|| "wgpu: no adapter (no Vulkan, DX12 or OpenGL driver found)".into())

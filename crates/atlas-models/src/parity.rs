@@ -47,10 +47,15 @@ fn tensor<'a>(
     path: &Path,
     key: &str,
 ) -> Result<safetensors::tensor::TensorView<'a>> {
-    st.tensor(key).map_err(|e| ModelError::Input(format!("{}: no `{key}` ({e})", path.display())))
+    st.tensor(key)
+        .map_err(|e| ModelError::Input(format!("{}: no `{key}` ({e})", path.display())))
 }
 
-fn f32_rows(view: &safetensors::tensor::TensorView<'_>, path: &Path, key: &str) -> Result<Vec<f32>> {
+fn f32_rows(
+    view: &safetensors::tensor::TensorView<'_>,
+    path: &Path,
+    key: &str,
+) -> Result<Vec<f32>> {
     if view.dtype() != safetensors::Dtype::F32 {
         return Err(ModelError::Input(format!(
             "{}: `{key}` is {:?}, expected F32",
@@ -70,11 +75,16 @@ impl Reference {
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path)
             .map_err(|e| ModelError::Input(format!("{}: {e}", path.display())))?;
-        let st = safetensors::SafeTensors::deserialize(&bytes)
-            .map_err(|e| ModelError::Input(format!("{}: not a safetensors file ({e})", path.display())))?;
+        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| {
+            ModelError::Input(format!("{}: not a safetensors file ({e})", path.display()))
+        })?;
         let px = tensor(&st, path, "pixels")?;
         let pixel_shape: [usize; 4] = px.shape().try_into().map_err(|_| {
-            ModelError::Input(format!("{}: `pixels` must be [n, 3, s, s], is {:?}", path.display(), px.shape()))
+            ModelError::Input(format!(
+                "{}: `pixels` must be [n, 3, s, s], is {:?}",
+                path.display(),
+                px.shape()
+            ))
         })?;
         let pixels = f32_rows(&px, path, "pixels")?;
         let ids = tensor(&st, path, "text_ids")?;
@@ -96,11 +106,22 @@ impl Reference {
         for row in flat.chunks(l.max(1)).take(m) {
             let row: Option<Vec<u32>> = row.iter().map(|&t| u32::try_from(t).ok()).collect();
             text_ids.push(row.ok_or_else(|| {
-                ModelError::Input(format!("{}: negative or huge id in `text_ids`", path.display()))
+                ModelError::Input(format!(
+                    "{}: negative or huge id in `text_ids`",
+                    path.display()
+                ))
             })?);
         }
-        let image_embeddings = f32_rows(&tensor(&st, path, "image_embeddings")?, path, "image_embeddings")?;
-        let text_embeddings = f32_rows(&tensor(&st, path, "text_embeddings")?, path, "text_embeddings")?;
+        let image_embeddings = f32_rows(
+            &tensor(&st, path, "image_embeddings")?,
+            path,
+            "image_embeddings",
+        )?;
+        let text_embeddings = f32_rows(
+            &tensor(&st, path, "text_embeddings")?,
+            path,
+            "text_embeddings",
+        )?;
         Ok(Self {
             pixels,
             pixel_shape,

@@ -5,7 +5,6 @@
 //!
 //! Photos come from `$CLIP_ATLAS_SHARED/data/imagenet/samples` (default `../shared`).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use atlas_models::timm::hub::timm_data_config;
@@ -15,7 +14,12 @@ use atlas_models::{
 use atlas_preprocess::{IMAGENET_MEAN, IMAGENET_STD, Interpolation, ResizeMode, preprocess};
 
 mod common;
-use common::{compare, f32s, fixtures, read_tensors};
+use common::{compare, f32s, read_tensors};
+
+/// `tests/fixtures/classifiers`.
+fn fixtures() -> PathBuf {
+    common::fixtures().join("classifiers")
+}
 
 const TIMM: &[&str] = &[
     "timm_resnet50",

@@ -1,8 +1,7 @@
 //! Parity with open_clip on the committed fixtures (made by tools/parity/make_model_fixtures.py;
 //! no Python needed here), activation checks, and bad-input errors.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use atlas_models::{
     Activation, CheckpointSource, ClipConfig, Layout, LoadOptions, LoadedClip, ModelError,

@@ -2,13 +2,11 @@
 //! family's case is found and passes the f32 bar on the CPU, and a reference that disagrees
 //! with the model fails it.
 
-use std::path::{Path, PathBuf};
-
 use atlas_models::parity::{Reference, check_case, cosine_stats, find_cases, threshold};
 use atlas_models::{LoadOptions, Precision};
 
 mod common;
-use common::{fixtures};
+use common::fixtures;
 
 #[test]
 fn every_fixture_family_is_a_case_and_passes_f32() {
@@ -16,19 +14,47 @@ fn every_fixture_family_is_a_case_and_passes_f32() {
     let cases = find_cases(&root).unwrap_or_else(|e| panic!("{e}"));
     let names: Vec<String> = cases
         .iter()
-        .map(|c| c.strip_prefix(&root).map_or_else(|_| String::new(), |r| r.display().to_string()))
+        .map(|c| {
+            c.strip_prefix(&root)
+                .map_or_else(|_| String::new(), |r| r.display().to_string())
+        })
         .collect();
-    for family in ["gelu_p16", "qg_p8", "gelu_resize", "rn", "eva02", "eva02/l336", "convnext_clip", "siglip"] {
-        assert!(names.iter().any(|n| n == family), "{family} not found in {names:?}");
+    for family in [
+        "gelu_p16",
+        "qg_p8",
+        "gelu_resize",
+        "rn",
+        "eva02",
+        "eva02/l336",
+        "convnext_clip",
+        "siglip",
+    ] {
+        assert!(
+            names.iter().any(|n| n == family),
+            "{family} not found in {names:?}"
+        );
     }
     let bar = threshold(Precision::F32);
     for (case, name) in cases.iter().zip(&names) {
-        let rows = check_case(case, name, &LoadOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(rows.len(), 2, "{name}: an image and a text row (f32 reads no reference_<p>)");
+        let rows = check_case(case, name, &LoadOptions::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            rows.len(),
+            2,
+            "{name}: an image and a text row (f32 reads no reference_<p>)"
+        );
         for r in rows {
-            println!("{name} {} rows {} min cos {:.9}", r.tower, r.rows, r.min_cos);
+            println!(
+                "{name} {} rows {} min cos {:.9}",
+                r.tower, r.rows, r.min_cos
+            );
             assert!(r.rows > 0);
-            assert!(r.min_cos >= bar, "{name} {}: {} < {bar}", r.tower, r.min_cos);
+            assert!(
+                r.min_cos >= bar,
+                "{name} {}: {} < {bar}",
+                r.tower,
+                r.min_cos
+            );
             assert!(r.mean_cos >= r.min_cos);
         }
     }
@@ -44,8 +70,11 @@ fn a_reference_that_disagrees_fails_the_bar() {
     let case = tmp.join("gelu_p16");
     std::fs::create_dir_all(case.join("open_clip")).unwrap_or_else(|e| panic!("{e}"));
     for f in ["open_clip_config.json", "open_clip_model.safetensors"] {
-        std::fs::copy(src.join("open_clip").join(f), case.join("open_clip").join(f))
-            .unwrap_or_else(|e| panic!("{f}: {e}"));
+        std::fs::copy(
+            src.join("open_clip").join(f),
+            case.join("open_clip").join(f),
+        )
+        .unwrap_or_else(|e| panic!("{f}: {e}"));
     }
 
     let r = Reference::read(&src.join("reference.safetensors")).unwrap_or_else(|e| panic!("{e}"));
@@ -64,19 +93,34 @@ fn a_reference_that_disagrees_fails_the_bar() {
     let n = r.pixel_shape[0];
     let m = r.text_ids.len();
     let tensors = vec![
-        ("pixels", view(safetensors::Dtype::F32, r.pixel_shape.to_vec(), leak(px))),
-        ("text_ids", view(safetensors::Dtype::I64, vec![m, l], leak(idb))),
-        ("image_embeddings", view(safetensors::Dtype::F32, vec![n, dim], leak(img))),
-        ("text_embeddings", view(safetensors::Dtype::F32, vec![m, dim], leak(txt))),
+        (
+            "pixels",
+            view(safetensors::Dtype::F32, r.pixel_shape.to_vec(), leak(px)),
+        ),
+        (
+            "text_ids",
+            view(safetensors::Dtype::I64, vec![m, l], leak(idb)),
+        ),
+        (
+            "image_embeddings",
+            view(safetensors::Dtype::F32, vec![n, dim], leak(img)),
+        ),
+        (
+            "text_embeddings",
+            view(safetensors::Dtype::F32, vec![m, dim], leak(txt)),
+        ),
     ];
     let out = safetensors::serialize(tensors, None).unwrap_or_else(|e| panic!("{e:?}"));
     std::fs::write(case.join("reference.safetensors"), out).unwrap_or_else(|e| panic!("{e}"));
 
-    let rows = check_case(&case, "rotated", &LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let rows =
+        check_case(&case, "rotated", &LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     let _ = std::fs::remove_dir_all(&tmp);
     let bar = threshold(Precision::F32);
-    let got: Vec<(&str, &str, bool)> =
-        rows.iter().map(|r| (r.reference.as_str(), r.tower, r.min_cos >= bar)).collect();
+    let got: Vec<(&str, &str, bool)> = rows
+        .iter()
+        .map(|r| (r.reference.as_str(), r.tower, r.min_cos >= bar))
+        .collect();
     assert_eq!(
         got,
         [("reference", "image", true), ("reference", "text", false)],
@@ -93,7 +137,10 @@ fn cosine_stats_and_case_search_refuse_bad_input() {
     assert!(cosine_stats(&[], &[], 2).is_err());
     let empty = std::env::temp_dir().join(format!("atlas-parity-empty-{}", std::process::id()));
     std::fs::create_dir_all(&empty).unwrap_or_else(|e| panic!("{e}"));
-    let err = find_cases(&empty).err().map(|e| e.to_string()).unwrap_or_default();
+    let err = find_cases(&empty)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     let _ = std::fs::remove_dir_all(&empty);
     assert!(err.contains("no parity case"), "{err}");
 }

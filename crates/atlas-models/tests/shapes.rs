@@ -5,8 +5,7 @@
 //! `make_classifier_fixtures.py`, `make_eva_fixture.py` and `make_siglip_fixtures.py`). Run on
 //! the CPU, where padding is off by default, by setting the policy by hand.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use atlas_models::{CheckpointSource, LoadOptions, LoadedClip, ShapePolicy, Shapes, load};
 

@@ -2,7 +2,6 @@
 //! and transformers (`SiglipModel` layout) on the committed fixtures of
 //! `tools/parity/make_siglip_fixtures.py` (same weights in both layouts; no Python needed).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use atlas_models::{

@@ -10,7 +10,7 @@
 //! give open_clip's image and text embeddings at cosine >= 0.99999 with a small max error.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use atlas_models::checkpoint::SafetensorsFile;
 use atlas_models::config::parse_open_clip_config_json;
