@@ -135,7 +135,7 @@ impl Reference {
 /// Smallest and mean cosine similarity between matching rows of `got` and `want` (`dim`
 /// columns each); an error when the row counts differ.
 pub fn cosine_stats(got: &[f32], want: &[f32], dim: usize) -> Result<(f64, f64)> {
-    if dim == 0 || got.len() != want.len() || got.len() % dim != 0 || got.is_empty() {
+    if dim == 0 || got.len() != want.len() || !got.len().is_multiple_of(dim) || got.is_empty() {
         return Err(ModelError::Input(format!(
             "parity: {} values against {} expected (rows of {dim})",
             got.len(),
