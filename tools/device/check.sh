@@ -5,6 +5,8 @@
 #   bash tools/device/check.sh                       # CUDA, the full set (< 8 min on an H100/H200)
 #   ATLAS_DEVICE=wgpu bash tools/device/check.sh     # the wgpu build instead
 #   ATLAS_DEVICE=cpu ATLAS_CHECK_QUICK=1 bash tools/device/check.sh   # smoke test of this script
+#   ATLAS_DEVICE=wgpu ATLAS_TORCH_DEVICE=cpu ATLAS_CHECK_QUICK=1 ...   # the same through wgpu on
+#                                     # a CPU Vulkan driver (Mesa lavapipe), without a GPU
 #
 # Needs, carried in the working tree (the GPU machine has CUDA, PyTorch, timm, transformers, no
 # Rust and no network):
@@ -43,15 +45,20 @@ fi
 
 if [ "$QUICK" = 1 ]; then
   BATCH=8; ITERS=1; ARCH_F32=ViT-B-32; ARCH_F16=ViT-B-32; IMAGES=64; MODELS=2; FIRST_BATCH=5
-  PARITY_ARCH=ViT-B-32; PARITY_IMAGES=4
+  PARITY_ARCH=ViT-B-32; PARITY_IMAGES=4; PARITY_FIXTURES=crates/atlas-models/tests/fixtures/gelu_p16
 else
   BATCH=256; ITERS=10; ARCH_F32=ViT-B-32,ViT-L-14,RN50; ARCH_F16=ViT-B-32,ViT-L-14; IMAGES=5000
   MODELS=8; FIRST_BATCH=200; PARITY_ARCH=ViT-B-32,ViT-L-14,RN50; PARITY_IMAGES=16
+  PARITY_FIXTURES=crates/atlas-models/tests/fixtures
 fi
 HALF=f16
 [ "$DEV" = cpu ] && HALF=bf16   # flex has no fast f16 path; the smoke test only checks the flow
+# PyTorch's device (the references, the benchmarks' other side): the GPU, or the CPU for a CPU
+# run; ATLAS_TORCH_DEVICE=cpu for wgpu on a software Vulkan driver (a check of the flow only).
 TORCH_DEV=cuda
 [ "$DEV" = cpu ] && TORCH_DEV=cpu
+export ATLAS_TORCH_DEVICE="${ATLAS_TORCH_DEVICE:-$TORCH_DEV}"
+TORCH_DEV=$ATLAS_TORCH_DEVICE
 
 STATUS=()
 step() { # name timeout command...
@@ -70,10 +77,9 @@ PARITY="$OUT/parity-cases"
 step parity-reference 300 python3 tools/parity/device_reference.py --out "$PARITY" \
   --arch "$PARITY_ARCH" --device "$TORCH_DEV" --precision "$HALF" --images "$PARITY_IMAGES" \
   --photos "$CLIP_ATLAS_SHARED/data/imagenet/samples"
-step parity-f32 180 "$XTASK" parity --device "$DEV" --precision f32 \
-  crates/atlas-models/tests/fixtures "$PARITY"
-step parity-$HALF 180 "$XTASK" parity --device "$DEV" --precision "$HALF" \
-  crates/atlas-models/tests/fixtures "$PARITY"
+step parity-f32 180 "$XTASK" parity --device "$DEV" --precision f32 "$PARITY_FIXTURES" "$PARITY"
+step parity-$HALF 180 "$XTASK" parity --device "$DEV" --precision "$HALF" "$PARITY_FIXTURES" \
+  "$PARITY"
 # 1. Towers, ours next to PyTorch (.half() and autocast for f16) in the same process tree.
 step towers-f32 150 "$XTASK" bench towers --device "$DEV" --precision f32 --batch "$BATCH" \
   --iters "$ITERS" --arch "$ARCH_F32"
@@ -114,11 +120,11 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || 
 printf '%s\n' "${STATUS[@]}"
 for f in parity-f32 parity-$HALF; do
   echo "-- $f"
-  grep -E "^parity on|^[A-Za-z0-9_./-]+ +(image|text) |towers|Error|error" "$OUT/$f.log" | head -40
+  grep -E "^parity on|^device:|^[A-Za-z0-9_./-]+ +(image|text) |towers|Error|error" "$OUT/$f.log" | head -40
 done
 for f in towers-f32 towers-$HALF pipeline-$HALF; do
   echo "-- $f"
-  grep -E "machine:|GEMM|clip-atlas|tower|end-to-end" "$OUT/$f.log" | grep -v "eval transform" | head -20
+  grep -E "machine:|^device:|GEMM|clip-atlas|tower|end-to-end" "$OUT/$f.log" | grep -v "eval transform" | head -20
 done
 for f in first-call-cold first-call-warm; do
   printf -- '-- %s: %s\n' "$f" "$(grep -E '^first call' "$OUT/$f.log" | head -1)"

@@ -328,11 +328,7 @@ fn pipeline(
             "--workers",
             &workers.unwrap_or(threads).to_string(),
             "--device",
-            if matches!(o.device, atlas_models::DeviceKind::Cpu) {
-                "cpu"
-            } else {
-                "cuda"
-            },
+            &torch_device(matches!(o.device, atlas_models::DeviceKind::Cpu)),
         ])?),
     };
     let theirs = reference.as_ref().and_then(|v| v["images_per_s"].as_f64());
@@ -358,6 +354,13 @@ fn pipeline(
 }
 
 /// `bench towers`' settings for every architecture.
+/// The PyTorch side's device: the CPU beside ours on the CPU, else the CUDA GPU ours runs on
+/// (cuda or wgpu); `ATLAS_TORCH_DEVICE` overrides it (`cpu` for wgpu on a software Vulkan driver).
+fn torch_device(ours_on_cpu: bool) -> String {
+    std::env::var("ATLAS_TORCH_DEVICE")
+        .unwrap_or_else(|_| if ours_on_cpu { "cpu" } else { "cuda" }.into())
+}
+
 struct TowerRun<'a> {
     batch: usize,
     iters: usize,
@@ -440,7 +443,7 @@ fn tower_rows(arch: &str, precision: atlas_models::Precision, run: &TowerRun<'_>
                 "--iters",
                 &run.iters.to_string(),
                 "--device",
-                if device == "cuda" { "cuda" } else { "cpu" },
+                &torch_device(device == "cpu"),
                 "--precision",
                 &precision.to_string(),
             ])?),
