@@ -335,6 +335,9 @@ fn main() -> Result<()> {
                 // Recorded in the model cards: how a user reruns it (the binary path is not
                 // that), without `--only`: each card adds its own.
                 command: zoo_command(std::env::args().skip(1)),
+                // A check rebuilt with `--only llava` reads the committed `arch` tower, as the
+                // card's build did.
+                saved_dir: check.then(|| PathBuf::from("data/zoo")),
                 ..atlas_train::ZooOptions::default()
             };
             let report = atlas_train::train_demo_zoo(&out, &opts)?;

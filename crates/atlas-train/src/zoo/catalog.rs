@@ -496,6 +496,9 @@ pub struct ZooOptions {
     pub save_dtype: SaveDtype,
     /// The command line to record in the model cards.
     pub command: String,
+    /// Where a recipe that reads a saved model (the LMM reads `arch`'s tower) finds it when
+    /// the output folder has none; `--check` points it at the committed zoo.
+    pub saved_dir: Option<PathBuf>,
 }
 
 impl Default for ZooOptions {
@@ -510,6 +513,7 @@ impl Default for ZooOptions {
             world_seed: 0,
             save_dtype: SaveDtype::F16,
             command: "cargo xtask train-demo-zoo".into(),
+            saved_dir: None,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The zoo's demo LMM (`llava`, issue 15 item 5): its spec, its build (through
 //! [`crate::llava::build_llava`] on the saved `arch` tower), its card and the README's table.
 
+use std::path::{Path, PathBuf};
+
 use serde_json::json;
 
 use super::build::BuildCtx;
@@ -58,6 +60,27 @@ pub fn llava_spec() -> ZooSpec {
     }
 }
 
+/// The saved model `name` a recipe reads: `out_dir/name` when it is there (built by this run or
+/// an earlier one), else `saved_dir/name`.
+pub(super) fn saved_model_dir(
+    out_dir: &Path,
+    saved_dir: Option<&Path>,
+    name: &str,
+) -> Result<PathBuf> {
+    let candidates = std::iter::once(out_dir).chain(saved_dir);
+    for dir in candidates {
+        let d = dir.join(name);
+        if d.join("open_clip_model.safetensors").is_file() {
+            return Ok(d);
+        }
+    }
+    Err(TrainError::Config(format!(
+        "the saved model `{name}` is not in {}{}: build it first (`--only {name},...`)",
+        out_dir.display(),
+        saved_dir.map_or(String::new(), |d| format!(" nor in {}", d.display()))
+    )))
+}
+
 /// Builds the demo LMM into `out_dir/llava/` and writes its card.
 pub(super) fn build_lmm(spec: &ZooSpec, ctx: &BuildCtx<'_>) -> Result<ModelReport> {
     let Recipe::Llava { tower, arch, train } = &spec.recipe else {
@@ -68,7 +91,7 @@ pub(super) fn build_lmm(spec: &ZooSpec, ctx: &BuildCtx<'_>) -> Result<ModelRepor
     cfg.warmup = ((cfg.warmup as f64) * ctx.opts.step_scale).round() as usize;
     let dir = ctx.out_dir.join(&spec.name);
     let out = build_llava(&LlavaBuild {
-        tower_dir: ctx.out_dir.join(tower),
+        tower_dir: saved_model_dir(ctx.out_dir, ctx.opts.saved_dir.as_deref(), tower)?,
         train: ctx.train_ref,
         evals: ctx.evals,
         pre: ctx.pre,
@@ -213,4 +236,33 @@ pub(super) fn lmm_table(models: &[ModelReport]) -> String {
         s.push_str(&format!(" {:.0} |\n", m.train_seconds));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::saved_model_dir;
+
+    fn tower(dir: &std::path::Path) {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("open_clip_model.safetensors"), b"x").unwrap();
+    }
+
+    /// `--check --only llava` rebuilds the LMM in a folder without `arch`: the committed tower
+    /// is read instead; the output folder's own tower wins when it has one.
+    #[test]
+    fn saved_tower_falls_back_to_the_saved_dir() {
+        let root = std::env::temp_dir().join(format!("atlas-saved-dir-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let (out, zoo) = (root.join("check"), root.join("zoo"));
+        std::fs::create_dir_all(&out).unwrap();
+        let err = saved_model_dir(&out, Some(&zoo), "arch").unwrap_err().to_string();
+        assert!(err.contains("`arch`") && err.contains("--only arch"), "{err}");
+        assert!(saved_model_dir(&out, None, "arch").is_err());
+        tower(&zoo.join("arch"));
+        assert_eq!(saved_model_dir(&out, Some(&zoo), "arch").unwrap(), zoo.join("arch"));
+        assert!(saved_model_dir(&out, None, "arch").is_err());
+        tower(&out.join("arch"));
+        assert_eq!(saved_model_dir(&out, Some(&zoo), "arch").unwrap(), out.join("arch"));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }
