@@ -255,14 +255,25 @@ mod tests {
         let _ = std::fs::remove_dir_all(&root);
         let (out, zoo) = (root.join("check"), root.join("zoo"));
         std::fs::create_dir_all(&out).unwrap();
-        let err = saved_model_dir(&out, Some(&zoo), "arch").unwrap_err().to_string();
-        assert!(err.contains("`arch`") && err.contains("--only arch"), "{err}");
+        let err = saved_model_dir(&out, Some(&zoo), "arch")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`arch`") && err.contains("--only arch"),
+            "{err}"
+        );
         assert!(saved_model_dir(&out, None, "arch").is_err());
         tower(&zoo.join("arch"));
-        assert_eq!(saved_model_dir(&out, Some(&zoo), "arch").unwrap(), zoo.join("arch"));
+        assert_eq!(
+            saved_model_dir(&out, Some(&zoo), "arch").unwrap(),
+            zoo.join("arch")
+        );
         assert!(saved_model_dir(&out, None, "arch").is_err());
         tower(&out.join("arch"));
-        assert_eq!(saved_model_dir(&out, Some(&zoo), "arch").unwrap(), out.join("arch"));
+        assert_eq!(
+            saved_model_dir(&out, Some(&zoo), "arch").unwrap(),
+            out.join("arch")
+        );
         std::fs::remove_dir_all(&root).unwrap();
     }
 }
