@@ -61,10 +61,16 @@ else
   export CLIP_ATLAS_SHARED="${CLIP_ATLAS_SHARED:-$(cd .. && pwd)/shared}"
 fi
 PHOTOS="$CLIP_ATLAS_SHARED/data/imagenet/samples"
-if [ -d "$KIT/wheels" ]; then
-  python3 -m pip install --quiet --no-index --find-links "$KIT/wheels" \
-    open_clip_torch ftfy wcwidth >"$LOGS/pip.log" 2>&1 || echo "pip: see logs/pip.log" >&2
+# The wheels go to a folder of their own on PYTHONPATH (the device README's way: the machine's
+# Python environment need not be writable); their dependencies (torch, timm, ...) are there.
+if [ -d "$KIT/wheels" ] && ! python3 -c "import open_clip" 2>/dev/null; then
+  python3 -m pip install --quiet --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/atlas-site "$KIT"/wheels/*.whl >"$LOGS/pip.log" 2>&1 ||
+    echo "pip: see pip.log in logs.tar.gz" >&2
+  export PYTHONPATH="/tmp/atlas-site${PYTHONPATH:+:$PYTHONPATH}"
 fi
+python3 -c "import open_clip, torch; print('reference: open_clip', open_clip.__version__, \
+  'torch', torch.__version__, 'cuda', torch.cuda.is_available())" 2>&1 | tail -1
 # cubecl compiles with its own LLVM (PTX); NVRTC serves its C++ path. Where no system NVRTC is
 # registered, PyTorch's pip-installed CUDA libraries are.
 if ! ldconfig -p 2>/dev/null | grep -q libnvrtc; then
