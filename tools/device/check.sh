@@ -174,20 +174,22 @@ if [ "$HAS_WGPU" = 1 ] && [ "$DEV" = cuda ]; then
 fi
 # 6. The default run's tables on this device against the CPU run's (the kit carries the CPU
 # run's tables from the development machine; without them the CPU run happens here first).
+# Each run has its own store and results; a config's paths are relative to its folder, so the
+# copies sit beside pipeline.toml (git ignores .check-*.toml, .atlas-*, results-*).
 cfg() { sed -e "s|^store = .*|store = \".atlas-$1\"|" -e "s|^results = .*|results = \"results-$1\"|" \
-  pipeline.toml >"$LOGS/pipeline-$1.toml"; }
+  pipeline.toml >".check-$1.toml"; }
 if [ "$QUICK" != 1 ]; then
   CPU_RESULTS="$KIT/results-cpu"
   if [ ! -d "$CPU_RESULTS" ]; then
     CPU_RESULTS=results-cpu
     cfg cpu
-    step default default-cpu 120 200 "$XTASK" pipeline --config "$LOGS/pipeline-cpu.toml" \
+    step default default-cpu 120 200 "$XTASK" pipeline --config .check-cpu.toml \
       --device cpu --no-progress
   fi
   cfg "$DEV-f32"; cfg "$DEV-$HALF"
-  step default default-f32 30 90 "$XTASK" pipeline --config "$LOGS/pipeline-$DEV-f32.toml" \
+  step default default-f32 30 150 "$XTASK" pipeline --config ".check-$DEV-f32.toml" \
     --device "$DEV" --precision f32 --no-progress
-  step default default-$HALF 30 90 "$XTASK" pipeline --config "$LOGS/pipeline-$DEV-$HALF.toml" \
+  step default default-$HALF 30 90 "$XTASK" pipeline --config ".check-$DEV-$HALF.toml" \
     --device "$DEV" --precision "$HALF" --no-progress
   step default tables-f32 5 60 python3 tools/device/compare_results.py "$CPU_RESULTS" \
     "results-$DEV-f32"
