@@ -62,7 +62,8 @@ if [ -z "$CPU" ]; then
   echo "the default run on the CPU (results in $CPU; the store is pipeline.toml's) ..."
   "$BIN" pipeline --config .check-cpu.toml --device cpu --no-progress \
     >target/device/pipeline-cpu.log 2>&1 || {
-    echo "the CPU run failed: target/device/pipeline-cpu.log" >&2; exit 1; }
+    echo "the CPU run failed: target/device/pipeline-cpu.log" >&2; rm -f .check-cpu.toml; exit 1; }
+  rm -f .check-cpu.toml
 fi
 "$PY" - "$CPU" "$KIT/results-cpu" <<'EOF'
 import os, shutil, sys

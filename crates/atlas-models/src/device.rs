@@ -195,6 +195,10 @@ fn cpu_device() -> Result<Device> {
 fn cuda_device() -> Result<Device> {
     #[cfg(feature = "cuda")]
     {
+        cuda_driver_check().map_err(|message| ModelError::Device {
+            device: "cuda".into(),
+            message,
+        })?;
         return Ok(Device::cuda(0usize));
     }
     Err(ModelError::BackendNotCompiled {
@@ -215,14 +219,70 @@ fn wgpu_device() -> Result<Device> {
     })
 }
 
+/// Whether the NVIDIA driver is there and sees a GPU, asked of the driver library itself: without
+/// it cudarc panics inside CubeCL's device thread and the process dies with a backtrace instead
+/// of an error a user can act on. `Err` says what is missing and what to do.
+#[cfg(feature = "cuda")]
+fn cuda_driver_check() -> std::result::Result<(), String> {
+    cuda_driver_check_with(&["libcuda.so.1", "libcuda.so"])
+}
+
+#[cfg(any(feature = "cuda", test))]
+fn cuda_driver_check_with(names: &[&str]) -> std::result::Result<(), String> {
+    // SAFETY: loading the NVIDIA driver library runs no initialisers beyond its own; the two
+    // symbols are called with the driver API's documented signatures.
+    let Some(lib) = names
+        .iter()
+        .find_map(|n| unsafe { libloading::Library::new(n) }.ok())
+    else {
+        return Err(format!(
+            "the NVIDIA driver library ({}) is not on this machine's library path: there is no \
+             NVIDIA driver here, or its folder is missing from LD_LIBRARY_PATH; `--device cpu` \
+             (or `wgpu`) runs without it",
+            names.join(" / ")
+        ));
+    };
+    type CuInit = unsafe extern "C" fn(u32) -> i32;
+    type CuDeviceGetCount = unsafe extern "C" fn(*mut i32) -> i32;
+    unsafe {
+        let init: libloading::Symbol<'_, CuInit> = lib
+            .get(b"cuInit\0")
+            .map_err(|e| format!("libcuda has no cuInit: {e}"))?;
+        let count: libloading::Symbol<'_, CuDeviceGetCount> = lib
+            .get(b"cuDeviceGetCount\0")
+            .map_err(|e| format!("libcuda has no cuDeviceGetCount: {e}"))?;
+        let rc = init(0);
+        if rc != 0 {
+            let what = match rc {
+                100 => "no CUDA-capable GPU is visible (CUDA_ERROR_NO_DEVICE)",
+                _ => "the driver failed to initialise",
+            };
+            return Err(format!("cuInit returned {rc}: {what}"));
+        }
+        let mut n = 0i32;
+        let rc = count(&mut n);
+        if rc != 0 || n < 1 {
+            return Err(format!(
+                "the driver sees no GPU (cuDeviceGetCount returned {rc}, {n} devices); check \
+                 CUDA_VISIBLE_DEVICES and nvidia-smi"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn raw_device(kind: DeviceKind) -> Result<(Device, DeviceKind)> {
     match kind {
         DeviceKind::Cpu => Ok((cpu_device()?, DeviceKind::Cpu)),
         DeviceKind::Cuda => Ok((cuda_device()?, DeviceKind::Cuda)),
         DeviceKind::Wgpu => Ok((wgpu_device()?, DeviceKind::Wgpu)),
         DeviceKind::Auto => {
+            // cuda when it is compiled in and the driver sees a GPU; else the next one.
             if cfg!(feature = "cuda") {
-                return Ok((cuda_device()?, DeviceKind::Cuda));
+                match cuda_device() {
+                    Ok(d) => return Ok((d, DeviceKind::Cuda)),
+                    Err(e) => tracing::info!("device auto: not cuda ({e})"),
+                }
             }
             if cfg!(feature = "wgpu") {
                 return Ok((wgpu_device()?, DeviceKind::Wgpu));
@@ -323,5 +383,17 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("--features cuda"), "{err}");
+    }
+
+    /// Without the driver library the check says so and what to do, instead of cudarc's panic
+    /// in CubeCL's device thread (which killed `--device cuda` runs with a backtrace).
+    #[test]
+    fn cuda_check_names_the_missing_driver() {
+        let err = cuda_driver_check_with(&["libcuda-not-here.so.1"]).unwrap_err();
+        assert!(err.contains("libcuda-not-here.so.1"), "{err}");
+        assert!(
+            err.contains("LD_LIBRARY_PATH") && err.contains("--device cpu"),
+            "{err}"
+        );
     }
 }
