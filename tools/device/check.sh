@@ -196,11 +196,14 @@ if [ "$QUICK" != 1 ]; then
   step default tables-$HALF 5 60 python3 tools/device/compare_results.py "$CPU_RESULTS" \
     "results-$DEV-$HALF" --max-images 3
 fi
-# 7. With time left: the other architectures and every committed tower family's parity.
+# 7. With time left: the other architectures, the other attention kernel (matmul instead of
+# burn's fused op) and every committed tower family's parity.
 if [ -n "$ARCH_EXTRA" ]; then
   step extra towers-f32-extra 40 120 "$XTASK" bench towers --device "$DEV" --precision f32 \
     --batch "$BATCH" --iters "$ITERS" --arch "$ARCH_EXTRA"
 fi
+step extra towers-$HALF-matmul-attn 30 120 "$XTASK" bench towers --device "$DEV" --precision "$HALF" \
+  --batch "$BATCH" --iters "$ITERS" --arch ViT-B-32 --attention matmul
 step extra parity-fixtures-f32 40 150 "$XTASK" parity --device "$DEV" --precision f32 \
   "$PARITY_FIXTURES"
 step extra parity-fixtures-$HALF 40 150 "$XTASK" parity --device "$DEV" --precision "$HALF" \
@@ -218,7 +221,8 @@ step extra parity-fixtures-$HALF 40 150 "$XTASK" parity --device "$DEV" --precis
     grep -E "^parity on|^device:|^[A-Za-z0-9_./-]+ +(image|text) |towers|Error|error" \
       "$LOGS/$f.log" | head -40
   done
-  for f in towers-$HALF towers-f32 towers-f32-extra wgpu-towers-f16 pipeline-$HALF; do
+  for f in towers-$HALF towers-f32 towers-f32-extra towers-$HALF-matmul-attn wgpu-towers-f16 \
+    pipeline-$HALF; do
     [ -f "$LOGS/$f.log" ] || continue
     echo "-- $f"
     grep -E "machine:|^device:|GEMM|clip-atlas|tower|end-to-end|Error|error" "$LOGS/$f.log" |

@@ -38,6 +38,10 @@ pub enum Which {
         rounds: usize,
         #[arg(long, default_value = "cpu")]
         device: String,
+        /// Our attention kernel: `fused` (burn's attention op; the default on a GPU) or `matmul`
+        /// (softmax(q k^T) v with matmuls; the default on the CPU), to compare the two on a device.
+        #[arg(long)]
+        attention: Option<String>,
         /// Skip the PyTorch side (when torch is not installed).
         #[arg(long)]
         no_reference: bool,
@@ -242,6 +246,7 @@ pub fn run(which: Which) -> Result<()> {
             iters,
             rounds,
             device,
+            attention,
             no_reference,
         } => {
             let run = TowerRun {
@@ -249,6 +254,7 @@ pub fn run(which: Which) -> Result<()> {
                 iters,
                 rounds: rounds.max(1),
                 device: &device,
+                attention: attention.as_deref().map(str::parse).transpose()?,
                 no_reference,
             };
             towers(&arch, &precision, &run)

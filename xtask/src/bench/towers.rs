@@ -19,6 +19,8 @@ pub(super) struct TowerRun<'a> {
     pub(super) iters: usize,
     pub(super) rounds: usize,
     pub(super) device: &'a str,
+    /// Our attention kernel; `None`: the device's default.
+    pub(super) attention: Option<atlas_models::AttentionImpl>,
     pub(super) no_reference: bool,
 }
 
@@ -27,8 +29,12 @@ pub(super) fn towers(archs: &[String], precision: &str, run: &TowerRun<'_>) -> R
     let precision: atlas_models::Precision = precision.parse()?;
     let (device, no_reference) = (run.device, run.no_reference);
     println!(
-        "machine: {threads} CPU threads; device {device}; batch {}, {precision}; {} round(s)",
-        run.batch, run.rounds
+        "machine: {threads} CPU threads; device {device}; batch {}, {precision}; {} round(s); \
+         attention {}",
+        run.batch,
+        run.rounds,
+        run.attention
+            .map_or("default".to_string(), |a| format!("{a:?}").to_lowercase())
     );
     println!(
         "device: {}",
@@ -79,6 +85,7 @@ fn tower_rows(arch: &str, precision: atlas_models::Precision, run: &TowerRun<'_>
         arch: arch.to_string(),
         batch: run.batch,
         iters: run.iters,
+        attention: run.attention,
         ..atlas_models::BenchOptions::default()
     };
     let mut rounds = Vec::with_capacity(run.rounds);
