@@ -142,7 +142,7 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || 
 step towers towers-$HALF 60 200 "$XTASK" bench towers --device "$DEV" --precision "$HALF" \
   --batch "$BATCH" --iters "$ITERS" --arch "$ARCH_F16"
 step towers towers-f32 60 200 "$XTASK" bench towers --device "$DEV" --precision f32 \
-  --batch "$BATCH" --iters "$ITERS" --arch "$ARCH_F32"
+  --batch "$BATCH" --iters "$ITERS" --arch "$ARCH_F32" --no-preprocess
 # 2. End to end: K models over the same photos (repeated to N items), shared decode and model by
 # model, next to open_clip + DataLoader per model.
 step pipeline pipeline-$HALF 60 150 "$XTASK" bench pipeline --device "$DEV" --precision "$HALF" \
@@ -161,16 +161,16 @@ step parity parity-$HALF 20 90 "$XTASK" parity --device "$DEV" --precision "$HAL
 # used starts empty. `bench towers` prints "first call (s): image tower .., text tower ..".
 export CUBECL_ENVIRONMENT="atlas-first-call-$(date +%s)-$$"
 step first-call first-call-cold 30 120 "$XTASK" bench towers --device "$DEV" --precision "$HALF" \
-  --batch "$FIRST_BATCH" --iters 1 --no-reference
+  --batch "$FIRST_BATCH" --iters 1 --no-reference --no-preprocess
 step first-call first-call-warm 10 60 "$XTASK" bench towers --device "$DEV" --precision "$HALF" \
-  --batch "$FIRST_BATCH" --iters 1 --no-reference
+  --batch "$FIRST_BATCH" --iters 1 --no-reference --no-preprocess
 unset CUBECL_ENVIRONMENT
 # 5. wgpu through NVIDIA's Vulkan driver, when the binary has it: parity and the ViT-B/32 f16
 # figure (the PyTorch side is CUDA's, as above).
 if [ "$HAS_WGPU" = 1 ] && [ "$DEV" = cuda ]; then
   step wgpu wgpu-parity-f16 20 120 "$XTASK" parity --device wgpu --precision f16 "$PARITY"
   step wgpu wgpu-towers-f16 30 150 "$XTASK" bench towers --device wgpu --precision f16 \
-    --batch "$BATCH" --iters "$ITERS" --arch ViT-B-32
+    --batch "$BATCH" --iters "$ITERS" --arch ViT-B-32 --no-preprocess
 fi
 # 6. The default run's tables on this device against the CPU run's (the kit carries the CPU
 # run's tables from the development machine; without them the CPU run happens here first).
@@ -200,10 +200,10 @@ fi
 # burn's fused op) and every committed tower family's parity.
 if [ -n "$ARCH_EXTRA" ]; then
   step extra towers-f32-extra 40 120 "$XTASK" bench towers --device "$DEV" --precision f32 \
-    --batch "$BATCH" --iters "$ITERS" --arch "$ARCH_EXTRA"
+    --batch "$BATCH" --iters "$ITERS" --arch "$ARCH_EXTRA" --no-preprocess
 fi
 step extra towers-$HALF-matmul-attn 30 120 "$XTASK" bench towers --device "$DEV" --precision "$HALF" \
-  --batch "$BATCH" --iters "$ITERS" --arch ViT-B-32 --attention matmul
+  --batch "$BATCH" --iters "$ITERS" --arch ViT-B-32 --attention matmul --no-preprocess
 step extra parity-fixtures-f32 40 150 "$XTASK" parity --device "$DEV" --precision f32 \
   "$PARITY_FIXTURES"
 step extra parity-fixtures-$HALF 40 150 "$XTASK" parity --device "$DEV" --precision "$HALF" \

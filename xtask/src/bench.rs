@@ -45,6 +45,9 @@ pub enum Which {
         /// Skip the PyTorch side (when torch is not installed).
         #[arg(long)]
         no_reference: bool,
+        /// Skip the decode + preprocess rows (towers only).
+        #[arg(long)]
+        no_preprocess: bool,
     },
     /// The six metric stages over synthetic cached embeddings the size of the study (84 models x
     /// ImageNet val 50k x 1000 classes, 5 shifted sets, 6 OOD sets, ImageNet-X, cue-conflict,
@@ -248,6 +251,7 @@ pub fn run(which: Which) -> Result<()> {
             device,
             attention,
             no_reference,
+            no_preprocess,
         } => {
             let run = TowerRun {
                 batch,
@@ -256,6 +260,7 @@ pub fn run(which: Which) -> Result<()> {
                 device: &device,
                 attention: attention.as_deref().map(str::parse).transpose()?,
                 no_reference,
+                no_preprocess,
             };
             towers(&arch, &precision, &run)
         }

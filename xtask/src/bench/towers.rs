@@ -22,6 +22,8 @@ pub(super) struct TowerRun<'a> {
     /// Our attention kernel; `None`: the device's default.
     pub(super) attention: Option<atlas_models::AttentionImpl>,
     pub(super) no_reference: bool,
+    /// No decode + preprocess rows.
+    pub(super) no_preprocess: bool,
 }
 
 pub(super) fn towers(archs: &[String], precision: &str, run: &TowerRun<'_>) -> Result<()> {
@@ -48,6 +50,9 @@ pub(super) fn towers(archs: &[String], precision: &str, run: &TowerRun<'_>) -> R
     }
     for arch in archs {
         tower_rows(arch, precision, run)?;
+    }
+    if run.no_preprocess {
+        return Ok(());
     }
     let shared = shared_dir();
     let samples = shared.join("data/imagenet/samples");
