@@ -21,7 +21,7 @@
 # time, so the steps run in order of what issue 13 must show, each given at most what is left of
 # ATLAS_CHECK_BUDGET (default 480 s); a step that would start with less than its minimum is
 # skipped and said so. ATLAS_CHECK_ONLY="towers pipeline" runs only the named groups (towers,
-# pipeline, parity, first-call, wgpu, default, extra). Logs: $OUT/logs.tar.gz (refreshed after
+# pipeline, parity, first-call, ops, wgpu, default, extra). Logs: $OUT/logs.tar.gz (refreshed after
 # every step, so a stopped run still brings them back) and $OUT/summary.txt.
 set -uo pipefail
 DEV="${ATLAS_DEVICE:-cuda}"
@@ -92,7 +92,7 @@ fi
 
 if [ "$QUICK" = 1 ]; then
   BATCH=8; ITERS=1; ARCH_F32=ViT-B-32; ARCH_F16=ViT-B-32; ARCH_EXTRA=""; IMAGES=64; MODELS=2
-  FIRST_BATCH=5; PARITY_ARCH=ViT-B-32; PARITY_IMAGES=4
+  FIRST_BATCH=5; PARITY_ARCH=ViT-B-32; PARITY_IMAGES=4; GEMM=256
   PARITY_FIXTURES=crates/atlas-models/tests/fixtures/gelu_p16
 else
   BATCH=256; ITERS=10; ARCH_F32=ViT-B-32,ViT-L-14; ARCH_F16=ViT-B-32,ViT-L-14; ARCH_EXTRA=RN50
@@ -165,6 +165,12 @@ step first-call first-call-cold 30 120 "$XTASK" bench towers --device "$DEV" --p
 step first-call first-call-warm 10 60 "$XTASK" bench towers --device "$DEV" --precision "$HALF" \
   --batch "$FIRST_BATCH" --iters 1 --no-reference --no-preprocess
 unset CUBECL_ENVIRONMENT
+# 4b. Where a block's time goes (issue 13 item 2): each operation of the ViT-B/32 image block,
+# the whole block, an 8192^3 GEMM, a launch + sync and the copies, ours next to PyTorch's.
+step ops ops-$HALF 20 90 "$XTASK" bench ops --device "$DEV" --precision "$HALF" --batch "$BATCH" \
+  --iters 20 --gemm "$GEMM"
+step ops ops-f32 20 90 "$XTASK" bench ops --device "$DEV" --precision f32 --batch "$BATCH" \
+  --iters 20 --gemm "$GEMM"
 # 5. wgpu through NVIDIA's Vulkan driver, when the binary has it: parity and the ViT-B/32 f16
 # figure (the PyTorch side is CUDA's, as above).
 if [ "$HAS_WGPU" = 1 ] && [ "$DEV" = cuda ]; then
@@ -227,6 +233,11 @@ step extra parity-fixtures-$HALF 40 150 "$XTASK" parity --device "$DEV" --precis
     echo "-- $f"
     grep -E "machine:|^device:|GEMM|clip-atlas|tower|end-to-end|Error|error" "$LOGS/$f.log" |
       grep -v "eval transform" | head -20
+  done
+  for f in ops-$HALF ops-f32; do
+    [ -f "$LOGS/$f.log" ] || continue
+    echo "-- $f"
+    grep -E "machine:|^device:|operation|ms per|^[a-zA-Z(]|^  \(" "$LOGS/$f.log" | head -24
   done
   for f in first-call-cold first-call-warm; do
     [ -f "$LOGS/$f.log" ] || continue

@@ -9,6 +9,7 @@ use clap::Subcommand;
 use serde_json::Value;
 
 mod llava;
+mod ops;
 mod towers;
 
 use towers::{TowerRun, torch_device, towers};
@@ -111,6 +112,36 @@ pub enum Which {
         /// f32, f16 or bf16, for both sides.
         #[arg(long, default_value = "f32")]
         precision: String,
+        #[arg(long)]
+        no_reference: bool,
+    },
+    /// Where one transformer block's time goes on a device: each operation of an image- or
+    /// text-tower block (LayerNorm, the four linears, the attention with its layout copies, the
+    /// activation, residual adds) through the towers' own code, the whole block, a square GEMM's
+    /// TFLOP/s, one tiny op + sync, and host <-> device copies; next to the same operations in
+    /// PyTorch (tools/parity/bench_ops.py: SDPA on views, open_clip's ResidualAttentionBlock).
+    Ops {
+        /// A built-in ViT architecture.
+        #[arg(long, default_value = "ViT-B-32")]
+        arch: String,
+        /// image or text: which tower's block shapes.
+        #[arg(long, default_value = "image")]
+        tower: String,
+        #[arg(long, default_value = "f32")]
+        precision: String,
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        #[arg(long, default_value_t = 20)]
+        iters: usize,
+        /// Side of the square GEMM.
+        #[arg(long, default_value_t = 2048)]
+        gemm: usize,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// fused or matmul (default: the device's).
+        #[arg(long)]
+        attention: Option<String>,
+        /// Skip the PyTorch side.
         #[arg(long)]
         no_reference: bool,
     },
@@ -263,6 +294,29 @@ pub fn run(which: Which) -> Result<()> {
                 no_preprocess,
             };
             towers(&arch, &precision, &run)
+        }
+        Which::Ops {
+            arch,
+            tower,
+            precision,
+            batch,
+            iters,
+            gemm,
+            device,
+            attention,
+            no_reference,
+        } => {
+            let o = atlas_models::bench_ops::OpsOptions {
+                device: device.parse()?,
+                precision: precision.parse()?,
+                attention: attention.as_deref().map(str::parse).transpose()?,
+                arch,
+                tower: tower.parse()?,
+                batch,
+                iters,
+                gemm,
+            };
+            ops::ops(&o, no_reference)
         }
         Which::Pipeline {
             arch,

@@ -61,6 +61,7 @@
 
 pub mod activation;
 pub mod bench;
+pub mod bench_ops;
 pub mod checkpoint;
 pub mod classifier;
 pub mod config;

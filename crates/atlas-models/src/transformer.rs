@@ -35,22 +35,15 @@ pub struct FusedAttention {
 impl FusedAttention {
     /// `x`: `[batch, seq, d_model]`. `causal`: mask keys after the query position.
     pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
-        let [b, l, d] = x.dims();
         let h = self.heads;
-        let hd = d / h;
         let qkv = crate::cpu::linear(x, self.in_proj_weight.val(), Some(self.in_proj_bias.val()));
         let qkv = match crate::cpu::attention_qkv(qkv, h, causal) {
             Ok(ctx) => return crate::cpu::linear_module(&self.out_proj, ctx),
             Err(qkv) => *qkv,
         };
-        // [B, L, 3, H, hd] -> [3, B, H, L, hd]
-        let qkv = qkv.reshape([b, l, 3, h, hd]).permute([2, 0, 3, 1, 4]);
-        let q: Tensor<4> = qkv.clone().narrow(0, 0, 1).reshape([b, h, l, hd]);
-        let k: Tensor<4> = qkv.clone().narrow(0, 1, 1).reshape([b, h, l, hd]);
-        let v: Tensor<4> = qkv.narrow(0, 2, 1).reshape([b, h, l, hd]);
+        let [q, k, v] = split_heads(qkv, h);
         let ctx = attend(q, k, v, causal, self.attention);
-        let ctx = ctx.swap_dims(1, 2).reshape([b, l, d]);
-        crate::cpu::linear_module(&self.out_proj, ctx)
+        crate::cpu::linear_module(&self.out_proj, merge_heads(ctx))
     }
 
     /// [`FusedAttention::forward`] for one query per sequence: `x` `[batch, seq, d_model]` (all
@@ -93,6 +86,22 @@ impl FusedAttention {
         let ctx = softmax(scores, 3).matmul(v).reshape([b, d]);
         crate::cpu::linear_module(&self.out_proj, ctx)
     }
+}
+
+/// The fused projection `[b, l, 3d]` (`q | k | v`) as three `[b, heads, l, hd]` tensors.
+pub(crate) fn split_heads(qkv: Tensor<3>, heads: usize) -> [Tensor<4>; 3] {
+    let [b, l, d3] = qkv.dims();
+    let hd = d3 / 3 / heads;
+    // [B, L, 3, H, hd] -> [3, B, H, L, hd]
+    let qkv = qkv.reshape([b, l, 3, heads, hd]).permute([2, 0, 3, 1, 4]);
+    let part = |i: usize| -> Tensor<4> { qkv.clone().narrow(0, i, 1).reshape([b, heads, l, hd]) };
+    [part(0), part(1), part(2)]
+}
+
+/// `[b, heads, l, hd]` back to `[b, l, heads * hd]`.
+pub(crate) fn merge_heads(ctx: Tensor<4>) -> Tensor<3> {
+    let [b, h, l, hd] = ctx.dims();
+    ctx.swap_dims(1, 2).reshape([b, l, h * hd])
 }
 
 /// `softmax(q k^T / sqrt(hd) [+ causal mask]) v` over `[batch, heads, seq, hd]` tensors, with
