@@ -129,22 +129,16 @@ fn block_dims(o: &OpsOptions) -> Result<(TransformerDims, usize, bool, Activatio
                 )));
             };
             let dims = TransformerDims {
-                width: v.width,
-                heads: v.heads(),
                 layers: 1,
-                mlp_width: (v.width as f64 * vit.mlp_ratio) as usize,
-                layer_norm_eps: 1e-5,
+                ..TransformerDims::vit(v, vit)
             };
             Ok((dims, v.num_positions(), false, activation))
         }
         OpsTower::Text => {
             let t = &config.text;
             let dims = TransformerDims {
-                width: t.width,
-                heads: t.heads,
                 layers: 1,
-                mlp_width: t.mlp_width(),
-                layer_norm_eps: t.layer_norm_eps,
+                ..TransformerDims::text(t)
             };
             Ok((dims, t.context_length, t.causal_mask, activation))
         }

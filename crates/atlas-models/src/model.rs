@@ -201,13 +201,7 @@ impl Clip {
         };
         let t = &config.text;
         let w = t.width;
-        let dims = TransformerDims {
-            width: w,
-            heads: t.heads,
-            layers: t.layers,
-            mlp_width: t.mlp_width(),
-            layer_norm_eps: t.layer_norm_eps,
-        };
+        let dims = TransformerDims::text(t);
         Clip {
             visual,
             token_embedding: Embedding {

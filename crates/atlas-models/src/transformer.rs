@@ -12,6 +12,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::activation::Activation;
+use crate::config::{TextConfig, VisionConfig, VitConfig};
 use crate::device::{AttentionImpl, default_int_dtype};
 use crate::error::Result;
 use crate::params::{
@@ -207,6 +208,30 @@ pub struct TransformerDims {
     pub mlp_width: usize,
     /// LayerNorm eps (open_clip 1e-5, timm / SigLIP 1e-6).
     pub layer_norm_eps: f64,
+}
+
+impl TransformerDims {
+    /// open_clip's text transformer.
+    pub(crate) fn text(t: &TextConfig) -> Self {
+        Self {
+            width: t.width,
+            heads: t.heads,
+            layers: t.layers,
+            mlp_width: t.mlp_width(),
+            layer_norm_eps: t.layer_norm_eps,
+        }
+    }
+
+    /// open_clip's `VisionTransformer` stack (LayerNorm eps 1e-5).
+    pub(crate) fn vit(vision: &VisionConfig, vit: &VitConfig) -> Self {
+        Self {
+            width: vision.width,
+            heads: vision.heads(),
+            layers: vit.layers,
+            mlp_width: (vision.width as f64 * vit.mlp_ratio) as usize,
+            layer_norm_eps: 1e-5,
+        }
+    }
 }
 
 /// How a checkpoint names the parts of a block stack: open_clip's `Transformer`

@@ -150,13 +150,7 @@ impl VisionTransformer {
         let scale = (w as f64).powf(-0.5);
         // PyTorch's default conv init: U(±1/sqrt(fan_in)).
         let conv_bound = ((3 * p * p) as f64).powf(-0.5);
-        let dims = TransformerDims {
-            width: w,
-            heads: vision.heads(),
-            layers: vit.layers,
-            mlp_width: (w as f64 * vit.mlp_ratio) as usize,
-            layer_norm_eps: 1e-5,
-        };
+        let dims = TransformerDims::vit(vision, vit);
         VisionTransformer {
             conv1: lazy([w, 3, p, p], Init::Uniform(conv_bound), device),
             class_embedding: lazy([w], Init::Normal(scale), device),
