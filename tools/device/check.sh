@@ -91,11 +91,11 @@ if [ "$DEV" = wgpu ] || [ "$HAS_WGPU" = 1 ]; then
 fi
 
 if [ "$QUICK" = 1 ]; then
-  BATCH=8; ITERS=1; ARCH_F32=ViT-B-32; ARCH_F16=ViT-B-32; ARCH_EXTRA=""; IMAGES=64; MODELS=2
+  BATCH=8; ITERS=1; ARCHS=ViT-B-32; ARCH_EXTRA=""; IMAGES=64; MODELS=2
   FIRST_BATCH=5; PARITY_ARCH=ViT-B-32; PARITY_IMAGES=4; GEMM=256
   PARITY_FIXTURES=crates/atlas-models/tests/fixtures/gelu_p16
 else
-  BATCH=256; ITERS=10; ARCH_F32=ViT-B-32,ViT-L-14; ARCH_F16=ViT-B-32,ViT-L-14; ARCH_EXTRA=RN50
+  BATCH=256; ITERS=10; ARCHS=ViT-B-32,ViT-L-14; ARCH_EXTRA=RN50
   IMAGES=5000; MODELS=8; FIRST_BATCH=200; PARITY_ARCH=ViT-B-32; PARITY_IMAGES=16
   PARITY_FIXTURES=crates/atlas-models/tests/fixtures
 fi
@@ -140,9 +140,9 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || 
 # figures issue 13 asks for first. Kernels compile and autotune on first use, into the kernel
 # cache (target/environment) that later steps share.
 step towers towers-$HALF 60 200 "$XTASK" bench towers --device "$DEV" --precision "$HALF" \
-  --batch "$BATCH" --iters "$ITERS" --arch "$ARCH_F16"
+  --batch "$BATCH" --iters "$ITERS" --arch "$ARCHS"
 step towers towers-f32 60 200 "$XTASK" bench towers --device "$DEV" --precision f32 \
-  --batch "$BATCH" --iters "$ITERS" --arch "$ARCH_F32" --no-preprocess
+  --batch "$BATCH" --iters "$ITERS" --arch "$ARCHS" --no-preprocess
 # 2. End to end: K models over the same photos (repeated to N items), shared decode and model by
 # model, next to open_clip + DataLoader per model.
 step pipeline pipeline-$HALF 60 150 "$XTASK" bench pipeline --device "$DEV" --precision "$HALF" \
